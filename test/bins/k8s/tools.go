@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the real components this module builds for the test harness:
+// kube-apiserver, kubectl and etcd at the versions Kubernetes itself requires.
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)

@@ -1,0 +1,79 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { ManagedProcess } from '../process.js';
+import { freePort } from '../ports.js';
+
+export interface AlertmanagerInstance {
+  readonly url: string;
+  readonly port: number;
+  readonly configFile: string;
+  readonly process: ManagedProcess;
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/-/ready`)).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The smallest useful routing: everything to the PagerDuty sink through Alertmanager's real pagerduty
+ * receiver, fast group timings for tests. Later issues pass the project's own configuration instead.
+ */
+export function defaultAlertmanagerConfig(pagerdutyUrl: string, slackUrl: string): Record<string, unknown> {
+  return {
+    route: {
+      receiver: 'pagerduty',
+      group_by: ['alertname'],
+      group_wait: '1s',
+      group_interval: '1s',
+      repeat_interval: '1h',
+      routes: [{ matchers: ['severity="warning"'], receiver: 'slack' }],
+    },
+    receivers: [
+      {
+        name: 'pagerduty',
+        pagerduty_configs: [{ routing_key: 'harness-routing-key', url: `${pagerdutyUrl}/v2/enqueue`, send_resolved: true }],
+      },
+      {
+        name: 'slack',
+        slack_configs: [{ api_url: `${slackUrl}/services/harness`, channel: '#harness', send_resolved: true }],
+      },
+    ],
+  };
+}
+
+/** Alertmanager alone (`--cluster.listen-address=` turns clustering off) on loopback. */
+export async function startAlertmanager(dir: string, config: Record<string, unknown>): Promise<AlertmanagerInstance> {
+  const home = path.join(dir, 'alertmanager');
+  mkdirSync(path.join(home, 'data'), { recursive: true });
+  const configFile = path.join(home, 'alertmanager.yml');
+  writeFileSync(configFile, stringify(config));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await ManagedProcess.start(
+    {
+      name: 'alertmanager',
+      command: 'prometheus-alertmanager',
+      args: [
+        `--config.file=${configFile}`,
+        `--storage.path=${path.join(home, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+        '--log.level=warn',
+      ],
+      ready: () => ready(url),
+    },
+    path.join(dir, 'logs'),
+  );
+  return { url, port, configFile, process: proc };
+}
+
+export async function reloadAlertmanager(instance: AlertmanagerInstance, config: Record<string, unknown>): Promise<void> {
+  writeFileSync(instance.configFile, stringify(config));
+  const res = await fetch(`${instance.url}/-/reload`, { method: 'POST' });
+  if (!res.ok) throw new Error(`alertmanager reload: ${res.status} ${await res.text()}`);
+}

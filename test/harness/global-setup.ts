@@ -1,0 +1,33 @@
+import type { TestProject } from 'vitest/node';
+import { type Env, type EnvDescriptor, startEnv } from './env.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    env: EnvDescriptor;
+  }
+}
+
+let env: Env | undefined;
+
+/**
+ * The shared environment of the integration tier: one of each real component, started once. Suites that
+ * restart, kill or break a component start their own with `startEnv` instead.
+ */
+export async function setup(project: TestProject): Promise<void> {
+  const started = Date.now();
+  env = await startEnv({
+    label: 'shared',
+    redis: true,
+    postgres: true,
+    prometheus: true,
+    alertmanager: true,
+    kube: true,
+    vault: 2,
+  });
+  process.stderr.write(`[harness] shared environment up in ${Date.now() - started} ms (${env.dir})\n`);
+  project.provide('env', env.describe());
+}
+
+export async function teardown(): Promise<void> {
+  await env?.stop();
+}
