@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{operator,services,charts,dashboards,infra,alerts,scripts,test/harness}/**/*.test.ts'],
+          include: ['{lib,operator,services,charts,dashboards,infra,alerts,scripts,test/harness}/**/*.test.ts'],
           exclude: ['**/node_modules/**', 'test/**/*.int.test.ts'],
           testTimeout: 10_000,
         },
