@@ -63,7 +63,7 @@ build_bao() {
     log "building OpenBao $bao_version into $dir (cold: ~4 min)"
     local started=$SECONDS tmp
     tmp="$(mktemp -d "$cache/bin/.bao-XXXXXX")"
-    (cd "$here/bao" && go build -trimpath -ldflags "-s -w -X github.com/openbao/openbao/version.Version=2.4.0 -X github.com/openbao/openbao/version.VersionPrerelease=" -o "$tmp/bao" github.com/openbao/openbao)
+    (cd "$here/bao" && go build -trimpath -ldflags "-s -w -X github.com/openbao/openbao/version.fullVersion=${bao_version#v} -X github.com/openbao/openbao/version.GitCommit=${bao_pseudo##*-}" -o "$tmp/bao" github.com/openbao/openbao)
     rm -rf "$dir" && mv "$tmp" "$dir"
     log "  done in $((SECONDS - started))s"
   fi
@@ -71,6 +71,9 @@ build_bao() {
 }
 
 mkdir -p "$cache/bin"
+# Several test processes may ask at once: one builds, the others wait and then find the cache.
+exec 9>"$cache/bin/.build.lock"
+flock 9
 what="${1:-all}"
 if [[ "$what" == all || "$what" == k8s ]]; then
   if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
@@ -78,6 +81,13 @@ if [[ "$what" == all || "$what" == k8s ]]; then
   else
     build_k8s
   fi
+fi
+if [[ "$what" == all || "$what" == prometheus-operator-crds ]]; then
+  # Pinned by test/bins/prometheus-operator/go.mod + go.sum; the module zip carries the CRD YAML.
+  dir="$(cd "$here/prometheus-operator" && go mod download -json github.com/prometheus-operator/prometheus-operator | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "$dir/example/prometheus-operator-crd" ]] || { log "prometheus-operator module has no example/prometheus-operator-crd"; exit 1; }
+  log "prometheus-operator CRDs: $dir/example/prometheus-operator-crd"
+  echo "PROMETHEUS_OPERATOR_CRDS=$dir/example/prometheus-operator-crd"
 fi
 if [[ "$what" == all || "$what" == bao ]]; then
   if [[ -n "${BAO_BINARY:-}" ]]; then

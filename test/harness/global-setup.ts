@@ -1,5 +1,10 @@
 import type { TestProject } from 'vitest/node';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Env, type EnvDescriptor, startEnv } from './env.js';
+import { prometheusOperatorCrdDir } from './prometheus-operator-crds.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,7 +26,8 @@ export async function setup(project: TestProject): Promise<void> {
     postgres: true,
     prometheus: true,
     alertmanager: true,
-    kube: true,
+    // The project's CRDs, and prometheus-operator's so ServiceMonitor/PrometheusRule manifests dry-run.
+    kube: { crdDirs: [path.join(repoRoot, 'crds'), prometheusOperatorCrdDir] },
     vault: 2,
   });
   process.stderr.write(`[harness] shared environment up in ${Date.now() - started} ms (${env.dir})\n`);

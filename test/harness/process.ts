@@ -110,14 +110,17 @@ export class ManagedProcess {
       child.once('error', (err) => reject(new Error(`${spec.name}: cannot start ${spec.command}: ${err.message}`)));
     });
     try {
-      await waitUntil(
-        `${spec.name} to become ready`,
-        async () => {
-          if (!proc.isRunning) throw new Error(`${spec.name} exited with code ${proc.exitCode}`);
-          return spec.ready();
-        },
-        { timeoutMs: spec.readyTimeoutMs ?? 30_000, intervalMs: 100 },
-      );
+      // A component that exits while starting fails the start at once, not at the ready timeout.
+      await waitUntil(`${spec.name} to become ready`, async () => !proc.isRunning || (await spec.ready()), {
+        timeoutMs: spec.readyTimeoutMs ?? 30_000,
+        intervalMs: 100,
+      });
+      if (!proc.isRunning) {
+        // Its last words may still be in the pipe: let stdout/stderr drain before the log tail is read.
+        const drained = () => (child.stdout?.closed ?? true) && (child.stderr?.closed ?? true);
+        await waitUntil('its output to drain', drained, { timeoutMs: 1000, intervalMs: 20 }).catch(() => {});
+        throw new Error(`${spec.name} exited with code ${proc.exitCode} before it was ready`);
+      }
     } catch (err) {
       await proc.stop();
       throw new Error(`${(err as Error).message}\n--- last lines of ${logFile} ---\n${proc.logTail(40)}`);
