@@ -9,7 +9,9 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{lib,operator,services,charts,dashboards,infra,alerts,scripts,test/harness}/**/*.test.ts'],
+          include: [
+            '{lib,operator,services,charts,dashboards,infra,alerts,scripts,test/harness}/**/*.test.ts',
+          ],
           exclude: ['**/node_modules/**', 'test/**/*.int.test.ts'],
           testTimeout: 10_000,
         },
@@ -19,6 +21,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
+          // On a failed test, prints the shared components' log tails.
+          setupFiles: ['test/harness/setup-logs.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // Integration suites share real servers; 2 cores: run files two at a time at most.

@@ -6,7 +6,13 @@
 import { startEnv } from './env.js';
 import { stopOnSignals } from './signals.js';
 
-const env = await startEnv({ label: 'crash-child', redis: true, postgres: true, prometheus: true, alertmanager: true });
+const env = await startEnv({
+  label: 'crash-child',
+  redis: true,
+  postgres: true,
+  prometheus: true,
+  alertmanager: true,
+});
 if (process.argv.includes('--stop-on-signals')) stopOnSignals(() => env.stop());
 
 const port = (url: string | undefined) => Number(new URL(url!).port);

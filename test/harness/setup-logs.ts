@@ -9,6 +9,8 @@ const LINES = 40;
 beforeEach(({ onTestFailed }) => {
   onTestFailed(() => {
     const { logFiles } = inject('env');
-    console.error(`[harness] component logs of the shared environment:\n${componentLogTails(logFiles, LINES)}`);
+    console.error(
+      `[harness] component logs of the shared environment:\n${componentLogTails(logFiles, LINES)}`,
+    );
   });
 });

@@ -1,0 +1,88 @@
+import { alert, type RuleArea } from './model.js';
+
+/** Seed 000: "trigger when the 1m rate exceeds 5 for any tenant" (a count in the window, per contracts). */
+export const REJECTIONS_PER_TENANT_1M = 5;
+/** Seed 001: "signature verification failures exceed ten per minute". */
+export const SIGNATURE_FAILURES_1M = 10;
+/** Seed 001: "a key bursts above three times its seven-day P95". */
+export const API_KEY_BURST_FACTOR = 3;
+/** Below this a key is too quiet for its P95 to mean anything (3x of nearly nothing is noise). */
+export const API_KEY_BURST_MIN_RPS = 1;
+
+export const gatewayRules: RuleArea = {
+  area: 'gateway',
+  groups: [
+    {
+      name: 'novapos-gateway-api-key-usage',
+      rules: [
+        {
+          record: 'gateway:api_key_requests:rate5m',
+          expr: 'sum by (key_prefix) (rate(gateway_api_key_requests_total[5m]))',
+        },
+      ],
+    },
+    {
+      // Its own group so the 7-day quantile (thousands of samples per key) is computed every 5 minutes, not
+      // on every evaluation.
+      name: 'novapos-gateway-api-key-baseline',
+      interval: '5m',
+      rules: [
+        {
+          record: 'gateway:api_key_requests:rate5m:p95_7d',
+          expr: 'quantile_over_time(0.95, gateway:api_key_requests:rate5m[7d])',
+        },
+      ],
+    },
+    {
+      name: 'novapos-gateway',
+      rules: [
+        alert({
+          name: 'GatewayRateLimitRejections',
+          expr: `sum by (tenant) (increase(gateway_rate_limit_rejections_total[1m])) > ${REJECTIONS_PER_TENANT_1M}`,
+          for: '1m',
+          severity: 'critical',
+          team: 'security',
+          summary: 'Gateway rejecting requests of tenant {{ $labels.tenant }}',
+          description:
+            '{{ $value | humanize }} requests of tenant {{ $labels.tenant }} rejected by the rate limiter in the last minute ' +
+            `(threshold ${REJECTIONS_PER_TENANT_1M}).`,
+        }),
+        alert({
+          name: 'GatewaySignatureVerificationFailures',
+          expr: `sum(increase(gateway_signature_verification_failures_total[1m])) > ${SIGNATURE_FAILURES_1M}`,
+          for: '2m',
+          severity: 'critical',
+          team: 'security',
+          summary: 'Gateway signature verification failures above 10 per minute',
+          description:
+            '{{ $value | humanize }} signature verification failures in the last minute (threshold ' +
+            `${SIGNATURE_FAILURES_1M}): forged webhooks, or a signing key the gateway does not know.`,
+        }),
+        alert({
+          name: 'GatewayApiKeyBurst',
+          expr:
+            `gateway:api_key_requests:rate5m > ${API_KEY_BURST_FACTOR} * gateway:api_key_requests:rate5m:p95_7d ` +
+            `and gateway:api_key_requests:rate5m > ${API_KEY_BURST_MIN_RPS}`,
+          for: '10m',
+          severity: 'warning',
+          team: 'security',
+          summary: 'API key {{ $labels.key_prefix }} bursting above 3x its 7-day P95',
+          description:
+            'API key {{ $labels.key_prefix }} sends {{ $value | humanize }} requests/s, more than ' +
+            `${API_KEY_BURST_FACTOR}x its 7-day P95 for 10 minutes: a leaked key or a partner batch job.`,
+        }),
+        alert({
+          name: 'GatewayRateLimiterDegraded',
+          expr: 'max by (job, mode) (gateway_rate_limit_mode{mode!="normal"}) > 0',
+          for: '5m',
+          severity: 'warning',
+          team: 'sre',
+          summary: 'Gateway rate limiter in {{ $labels.mode }} mode',
+          description:
+            'The integration gateway has limited in {{ $labels.mode }} mode for 5 minutes: Redis is unreachable, so ' +
+            'limits are not shared between replicas (or not applied at all in fail_open).',
+        }),
+      ],
+    },
+  ],
+};

@@ -1,0 +1,74 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { distDir, synthesize } from './main.js';
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any };
+
+const files = synthesize();
+const objects: Obj[] = Object.values(files).flatMap((text) => parseAllDocuments(text).map((d) => d.toJS() as Obj));
+const one = (kind: string, name?: string) => {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  expect(found, `${kind} ${name ?? ''}`).toHaveLength(1);
+  return found[0] as Obj;
+};
+
+describe('the operator chart', () => {
+  it('matches what is committed in charts/dist (run `npm run synth` after changing charts/src or crds/)', () => {
+    const committed = readdirSync(distDir).filter((f) => f.endsWith('.yaml'));
+    expect(committed.sort()).toEqual(Object.keys(files).sort());
+    for (const [file, text] of Object.entries(files)) expect(readFileSync(path.join(distDir, file), 'utf8'), file).toBe(text);
+  });
+
+  it('ships every CRD in crds/', () => {
+    const crdFiles = readdirSync(path.join(distDir, '../../crds')).filter((f) => /\.ya?ml$/.test(f));
+    expect(objects.filter((o) => o.kind === 'CustomResourceDefinition')).toHaveLength(crdFiles.length);
+  });
+
+  it('runs two hardened replicas with probes on 8081 and metrics on 8080', () => {
+    const d = one('Deployment', 'novapos-operator');
+    expect(d.spec.replicas).toBe(2);
+    const pod = d.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    const c = pod.containers[0];
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.ports).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'metrics', containerPort: 8080 }), expect.objectContaining({ name: 'probes', containerPort: 8081 })]),
+    );
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'probes' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'probes' });
+    expect(c.resources.requests).toBeDefined();
+    expect(c.resources.limits).toBeDefined();
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
+  });
+
+  it('grants only what the runtime uses, and no Secret access', () => {
+    const rules = [...one('ClusterRole').rules, ...one('Role').rules] as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    for (const r of rules) {
+      expect(r.resources.some((x) => x.startsWith('secrets'))).toBe(false);
+      expect(r.verbs).not.toContain('*');
+      expect(r.resources).not.toContain('*');
+      expect(r.verbs).not.toContain('delete');
+    }
+    const leaseRole = one('Role');
+    expect(leaseRole.metadata.namespace).toBe('novapos-system');
+    expect(leaseRole.rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    const kinds = one('ClusterRole').rules[0].resources;
+    expect(kinds).toEqual(['disasterrecoverydrills', 'secretpromotions', 'signingkeyrotations', 'tenantratelimits']);
+  });
+
+  it('scrapes the metrics Service with a ServiceMonitor', () => {
+    const svc = one('Service', 'novapos-operator-metrics');
+    const sm = one('ServiceMonitor');
+    expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(sm.spec.selector.matchLabels).toEqual(svc.metadata.labels);
+    expect(sm.spec.endpoints[0].port).toBe(svc.spec.ports[0].name);
+  });
+});

@@ -1,0 +1,114 @@
+import { k8s } from 'cdk8s-plus-34';
+import { Construct } from 'constructs';
+import { selectorLabels } from './labels.js';
+
+export interface OperatorDeploymentProps {
+  readonly name: string;
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+  /** Container image, with tag or digest. */
+  readonly image: string;
+  /** Default 2: one leader, one warm standby. */
+  readonly replicas?: number;
+  /** Default 8080. */
+  readonly metricsPort?: number;
+  /** Default 8081. */
+  readonly probesPort?: number;
+  /** Namespaces to reconcile; default all. */
+  readonly watchNamespaces?: readonly string[];
+  /** Default `info`. */
+  readonly logLevel?: string;
+  /** This environment's Vault address (`VAULT_ADDR`); default none. */
+  readonly vaultAddress?: string;
+  /** Vault Kubernetes auth role; default `novapos-operator` when `vaultAddress` is set. */
+  readonly vaultRole?: string;
+  /** ConfigMap holding `connections.yaml` (named Vault connections); default none. */
+  readonly connectionsConfigMap?: string;
+  /** Default requests 100m / 128Mi, limits 500m / 512Mi. */
+  readonly resources?: k8s.ResourceRequirements;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** The operator pods: non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp. */
+export class OperatorDeployment extends Construct {
+  constructor(scope: Construct, id: string, props: OperatorDeploymentProps) {
+    super(scope, id);
+    const metricsPort = props.metricsPort ?? 8080;
+    const probesPort = props.probesPort ?? 8081;
+    const selector = selectorLabels(props.name);
+    const env: k8s.EnvVar[] = [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'OPERATOR_LEASE_NAME', value: props.name },
+      { name: 'OPERATOR_METRICS_PORT', value: String(metricsPort) },
+      { name: 'OPERATOR_PROBES_PORT', value: String(probesPort) },
+      { name: 'LOG_LEVEL', value: props.logLevel ?? 'info' },
+      ...(props.watchNamespaces?.length ? [{ name: 'OPERATOR_WATCH_NAMESPACES', value: props.watchNamespaces.join(',') }] : []),
+      ...(props.vaultAddress
+        ? [
+            { name: 'VAULT_ADDR', value: props.vaultAddress },
+            { name: 'VAULT_KUBERNETES_ROLE', value: props.vaultRole ?? 'novapos-operator' },
+          ]
+        : []),
+      ...(props.connectionsConfigMap ? [{ name: 'OPERATOR_CONNECTIONS_FILE', value: '/etc/novapos/connections/connections.yaml' }] : []),
+    ];
+    const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }];
+    const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+    if (props.connectionsConfigMap) {
+      volumes.push({ name: 'connections', configMap: { name: props.connectionsConfigMap } });
+      mounts.push({ name: 'connections', mountPath: '/etc/novapos/connections', readOnly: true });
+    }
+    new k8s.KubeDeployment(this, 'Resource', {
+      metadata: { name: props.name, namespace: props.namespace, labels: { ...props.labels } },
+      spec: {
+        replicas: props.replicas ?? 2,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels: { ...props.labels, ...selector } },
+          spec: {
+            serviceAccountName: props.serviceAccountName,
+            automountServiceAccountToken: true,
+            // Longer than the operator's 30 s drain, so SIGTERM always ends in a released lease.
+            terminationGracePeriodSeconds: 40,
+            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } } },
+                ],
+              },
+            },
+            containers: [
+              {
+                name: 'operator',
+                image: props.image,
+                imagePullPolicy: 'IfNotPresent',
+                env,
+                ports: [
+                  { name: 'metrics', containerPort: metricsPort, protocol: 'TCP' },
+                  { name: 'probes', containerPort: probesPort, protocol: 'TCP' },
+                ],
+                livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('probes') }, periodSeconds: 10, failureThreshold: 3 },
+                readinessProbe: { httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('probes') }, periodSeconds: 5, failureThreshold: 3 },
+                resources: props.resources ?? {
+                  requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
+                  limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
+                },
+                securityContext: {
+                  runAsNonRoot: true,
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  privileged: false,
+                  capabilities: { drop: ['ALL'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
+                },
+                volumeMounts: mounts,
+              },
+            ],
+            volumes,
+          },
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,55 @@
+import { k8s } from 'cdk8s-plus-34';
+import { Construct } from 'constructs';
+
+export interface OperatorRbacProps {
+  readonly name: string;
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+  /** API group of the operator's kinds. Default `security.novapos.io`. */
+  readonly apiGroup?: string;
+  /** Plural resource names of the operator's kinds (`signingkeyrotations`, ...). */
+  readonly resources: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Least privilege for what the runtime does: watch its kinds, patch them (finalizers) and their /status,
+ * record Events, and hold its leader-election Lease in its own namespace. No Secret access anywhere: keys and
+ * promoted secrets live in Vault.
+ */
+export class OperatorRbac extends Construct {
+  constructor(scope: Construct, id: string, props: OperatorRbacProps) {
+    super(scope, id);
+    const group = props.apiGroup ?? 'security.novapos.io';
+    const labels = { ...props.labels };
+    const subject = { kind: 'ServiceAccount', name: props.serviceAccountName, namespace: props.namespace };
+    const resources = [...props.resources].sort();
+
+    const clusterRole = new k8s.KubeClusterRole(this, 'ClusterRole', {
+      metadata: { name: props.name, labels },
+      rules: [
+        { apiGroups: [group], resources, verbs: ['get', 'list', 'watch', 'patch'] },
+        { apiGroups: [group], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch'] },
+        // Lets the operator set blockOwnerDeletion on objects it owns (OwnerReferencesPermissionEnforcement).
+        { apiGroups: [group], resources: resources.map((r) => `${r}/finalizers`), verbs: ['update'] },
+        // Events about its objects, in their namespaces; repeats are patched into a series.
+        { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    });
+    new k8s.KubeClusterRoleBinding(this, 'ClusterRoleBinding', {
+      metadata: { name: props.name, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.name },
+      subjects: [subject],
+    });
+
+    const role = new k8s.KubeRole(this, 'LeaderElectionRole', {
+      metadata: { name: `${props.name}-leader-election`, namespace: props.namespace, labels },
+      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }],
+    });
+    new k8s.KubeRoleBinding(this, 'LeaderElectionRoleBinding', {
+      metadata: { name: `${props.name}-leader-election`, namespace: props.namespace, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.name },
+      subjects: [subject],
+    });
+  }
+}

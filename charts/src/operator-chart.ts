@@ -1,0 +1,61 @@
+import { Chart, type ChartProps } from 'cdk8s';
+import type { Construct } from 'constructs';
+import { CrdManifests } from './constructs/crd-manifests.js';
+import { commonLabels } from './constructs/labels.js';
+import { OperatorDeployment, type OperatorDeploymentProps } from './constructs/operator-deployment.js';
+import { OperatorDisruptionBudget } from './constructs/operator-disruption-budget.js';
+import { OperatorMetricsService } from './constructs/operator-metrics-service.js';
+import { OperatorNamespace } from './constructs/operator-namespace.js';
+import { OperatorRbac } from './constructs/operator-rbac.js';
+import { OperatorServiceAccount } from './constructs/operator-service-account.js';
+import { OperatorServiceMonitor } from './constructs/operator-service-monitor.js';
+
+/** The operator's kinds; the RBAC covers these even before crds/ is generated. */
+export const OPERATOR_RESOURCES = ['disasterrecoverydrills', 'secretpromotions', 'signingkeyrotations', 'tenantratelimits'] as const;
+
+export interface OperatorChartProps extends ChartProps {
+  /** Folder of the CRDs to ship (the repository's `crds/`). */
+  readonly crdDir: string;
+  /** Default `novapos-system`. */
+  readonly operatorNamespace?: string;
+  /** Name of the Deployment, ServiceAccount, RBAC and Lease. Default `novapos-operator`. */
+  readonly name?: string;
+  /** Default `ghcr.io/novapos/security-operator:<version>`. */
+  readonly image?: string;
+  /** Default `0.1.0`. */
+  readonly version?: string;
+  /** Default true; off where prometheus-operator is not installed. */
+  readonly serviceMonitor?: boolean;
+  readonly deployment?: Partial<Omit<OperatorDeploymentProps, 'name' | 'namespace' | 'serviceAccountName' | 'image'>>;
+}
+
+/** Everything the operator needs in a cluster: CRDs, namespace, identity, RBAC, pods, metrics scraping. */
+export class OperatorChart extends Chart {
+  constructor(scope: Construct, id: string, props: OperatorChartProps) {
+    super(scope, id, props);
+    const name = props.name ?? 'novapos-operator';
+    const namespace = props.operatorNamespace ?? 'novapos-system';
+    const version = props.version ?? '0.1.0';
+    const labels = commonLabels(name, version);
+
+    const crds = new CrdManifests(this, 'Crds', { dir: props.crdDir });
+    new OperatorNamespace(this, 'Namespace', { name: namespace, labels: { 'app.kubernetes.io/part-of': 'novapos-security' } });
+    const sa = new OperatorServiceAccount(this, 'ServiceAccount', { name, namespace, labels });
+    const resources = new Set<string>(OPERATOR_RESOURCES);
+    for (const r of crds.resources) if (r.group === 'security.novapos.io') resources.add(r.plural);
+    new OperatorRbac(this, 'Rbac', { name, namespace, serviceAccountName: sa.name, resources: [...resources], labels });
+    new OperatorDeployment(this, 'Deployment', {
+      ...props.deployment,
+      name,
+      namespace,
+      serviceAccountName: sa.name,
+      image: props.image ?? `ghcr.io/novapos/security-operator:${version}`,
+      labels,
+    });
+    new OperatorDisruptionBudget(this, 'DisruptionBudget', { name, namespace, labels });
+    new OperatorMetricsService(this, 'MetricsService', { name, namespace, port: props.deployment?.metricsPort, labels });
+    if (props.serviceMonitor ?? true) {
+      new OperatorServiceMonitor(this, 'ServiceMonitor', { name, namespace, serviceLabels: labels, labels });
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import * as pulumi from '@pulumi/pulumi';
+import { loadAlertmanagerConfigFn } from './alertmanager-config.js';
+import { CONFIG_NAMESPACE, loadStackConfig } from './config.js';
+import { REPO_ROOT, readSources } from './sources.js';
+import { createStack, readSecrets } from './stack.js';
+
+// The Pulumi program (Pulumi.yaml `main: infra/`): one program, one stack per environment. Wiring only:
+// validate the config first (a wrong value stops here with one message listing every problem), then read
+// the project's rendered files, then declare the resources.
+
+const config = new pulumi.Config(CONFIG_NAMESPACE);
+const presentKeys = Object.keys(pulumi.runtime.allConfig())
+  .filter((key) => key.startsWith(`${CONFIG_NAMESPACE}:`))
+  .map((key) => key.slice(CONFIG_NAMESPACE.length + 1));
+const cfg = loadStackConfig(config, presentKeys);
+const secrets = readSecrets(config, cfg);
+const amConfig = await loadAlertmanagerConfigFn(REPO_ROOT);
+pulumi.log.info(`alertmanager routing from ${amConfig.source}`);
+
+const out = createStack({ cfg, secrets, sources: readSources(REPO_ROOT), alertmanagerConfig: amConfig.fn });
+
+export const environment = out.environment;
+export const monitoringNamespace = out.monitoringNamespace;
+export const prometheus = out.prometheus;
+export const alertmanager = out.alertmanager;
+export const paging = out.paging;
+export const dashboards = out.dashboards;
+export const prometheusRules = out.prometheusRules;
+export const pagerdutyServices = out.pagerdutyServices;
+export const pagerdutyRoutingKeys = out.pagerdutyRoutingKeys;

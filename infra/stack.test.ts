@@ -1,0 +1,233 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, readSources, type Sources } from './sources.js';
+import {
+  type RecordedResource,
+  runStackWithMocks,
+  type StackRun,
+  stackFile,
+  stackFileConfig,
+  TEST_SECRETS,
+} from './testing/mock-stack.js';
+
+/**
+ * The resource graph of each stack under Pulumi's runtime mocks: everything the project renders is deployed,
+ * secrets stay secrets, and dev, staging and prod differ only where their config differs.
+ */
+
+const sources: Sources = readSources(REPO_ROOT);
+
+/** The committed stack file, with features.charts off when the charts have not been synthesized yet. */
+function configOf(stack: string): Record<string, string> {
+  const config = stackFileConfig(stackFile(stack));
+  if (sources.charts.length === 0) {
+    const features = JSON.parse(config['novapos:features'] ?? '{}');
+    config['novapos:features'] = JSON.stringify({ ...features, charts: false });
+  }
+  return config;
+}
+
+const byKind = (run: StackRun, kind: string) => run.resources.filter((r) => r.inputs['kind'] === kind);
+const named = (run: StackRun, kind: string, name: string): RecordedResource => {
+  const found = byKind(run, kind).find((r) => (r.inputs['metadata'] as { name: string }).name === name);
+  if (!found) throw new Error(`no ${kind} ${name}`);
+  return found;
+};
+const meta = (r: RecordedResource) =>
+  r.inputs['metadata'] as { name: string; namespace?: string; annotations?: Record<string, string> };
+
+/** Runs are sequential: the mocks are process-wide state. */
+const runs: Record<string, StackRun> = {};
+
+beforeAll(async () => {
+  if (sources.charts.length === 0) {
+    console.warn('charts/dist/*.yaml not synthesized yet: the stacks are checked with novapos:features.charts=false');
+  }
+  for (const stack of ['dev', 'staging', 'prod']) {
+    runs[stack] = await runStackWithMocks({ stack, config: configOf(stack), sources });
+  }
+}, 60_000);
+
+describe.each(['dev', 'staging', 'prod'])('the %s stack', (stack) => {
+  const run = () => runs[stack] as StackRun;
+
+  it('provisions every dashboard in dashboards/*.json as a ConfigMap with the Grafana sidecar label', () => {
+    expect(sources.dashboards.length).toBeGreaterThan(0);
+    for (const d of sources.dashboards) {
+      const map = named(run(), 'ConfigMap', `grafana-dashboard-${d.name}`);
+      expect((map.inputs['metadata'] as { labels: Record<string, string> }).labels['grafana_dashboard']).toBe('1');
+      expect(JSON.parse((map.inputs['data'] as Record<string, string>)[`${d.name}.json`] ?? '')).toMatchObject({ uid: d.uid });
+    }
+    const projected = JSON.stringify(named(run(), 'Deployment', 'grafana').inputs);
+    for (const d of sources.dashboards) expect(projected).toContain(`grafana-dashboard-${d.name}`);
+  });
+
+  it('deploys every alert rule of alerts/*.rules.yaml in a PrometheusRule Prometheus selects', () => {
+    expect(sources.rules.length).toBeGreaterThan(0);
+    const prometheus = named(run(), 'Prometheus', 'novapos');
+    const selector = (prometheus.inputs['spec'] as { ruleSelector: { matchLabels: Record<string, string> } }).ruleSelector;
+    const deployed = new Set<string>();
+    for (const rule of byKind(run(), 'PrometheusRule')) {
+      const labels = (rule.inputs['metadata'] as { labels: Record<string, string> }).labels;
+      expect(labels).toMatchObject(selector.matchLabels);
+      for (const g of (rule.inputs['spec'] as { groups: { rules: { alert?: string; record?: string }[] }[] }).groups) {
+        for (const r of g.rules) deployed.add(r.alert ?? r.record ?? '');
+      }
+    }
+    const expected = sources.rules.flatMap((f) => f.groups.flatMap((g) => g.rules.map((r) => String(r['alert'] ?? r['record']))));
+    expect([...deployed].sort()).toEqual([...new Set(expected)].sort());
+  });
+
+  it('scrapes auth-service on 8085, integration-gateway on 8083 and the operator on 8080', () => {
+    const ports = Object.fromEntries(
+      byKind(run(), 'ServiceMonitor').map((m) => [
+        meta(m).name,
+        (m.inputs['spec'] as { endpoints: { targetPort: number }[] }).endpoints[0]?.targetPort,
+      ]),
+    );
+    expect(ports).toEqual({ 'auth-service': 8085, 'integration-gateway': 8083, 'novapos-operator': 8080 });
+  });
+
+  it('puts the Alertmanager config in the Secret alertmanager-novapos, with no secret value in it', () => {
+    const secret = named(run(), 'Secret', 'alertmanager-novapos');
+    const yaml = (secret.inputs['stringData'] as Record<string, string>)['alertmanager.yaml'] ?? '';
+    expect(yaml).toContain('routing_key_file');
+    for (const value of run().secretValues) expect(yaml).not.toContain(value);
+  });
+
+  it('keeps every secret a Pulumi secret: Slack URLs, routing keys, the Grafana password', () => {
+    const slack = named(run(), 'Secret', 'novapos-slack');
+    expect(slack.secretPaths).toEqual(
+      expect.arrayContaining(['stringData.security-webhook-url', 'stringData.sre-webhook-url']),
+    );
+    expect(named(run(), 'Secret', 'grafana-admin').secretPaths).toContain('stringData.admin-password');
+    if (run().cfg.alerting.pageOnCritical) {
+      const routing = named(run(), 'Secret', 'novapos-pagerduty');
+      expect(routing.secretPaths).toEqual(
+        expect.arrayContaining(['stringData.security-routing-key', 'stringData.platform-routing-key']),
+      );
+      expect((routing.inputs['stringData'] as Record<string, string>)['security-routing-key']).toBe(
+        'pd-routing-key-SECRET-security',
+      );
+    }
+  });
+
+  it('marks the routing key outputs secret', async () => {
+    const keys = run().outputs.pagerdutyRoutingKeys;
+    expect(keys).toBeDefined();
+    expect(await keys?.security.isSecret).toBe(true);
+    expect(await keys?.platform.isSecret).toBe(true);
+  });
+
+  it('never puts a secret value in a plain (non-secret) input of any resource', () => {
+    for (const r of run().resources) {
+      const plain = JSON.stringify(r.inputs, (key, value) => value);
+      for (const value of run().secretValues) {
+        if (!plain.includes(value)) continue;
+        // Allowed only where the input is marked secret.
+        expect(r.secretPaths.length, `${r.type} ${r.name} holds a secret value`).toBeGreaterThan(0);
+        const withoutSecrets = structuredClone(r.inputs);
+        for (const p of r.secretPaths) {
+          const parts = p.split('.');
+          let at: Record<string, unknown> = withoutSecrets;
+          for (const part of parts.slice(0, -1)) at = at[part] as Record<string, unknown>;
+          delete at[parts.at(-1) ?? ''];
+        }
+        expect(JSON.stringify(withoutSecrets), `${r.type} ${r.name}`).not.toContain(value);
+      }
+    }
+  });
+
+  it('creates a PagerDuty service, escalation policy and Events v2 integration per team', () => {
+    const types = (t: string) => run().resources.filter((r) => r.type === `pagerduty:index/${t}`).map((r) => r.name);
+    expect(types('service:Service').sort()).toEqual(['platform', 'security']);
+    expect(types('escalationPolicy:EscalationPolicy').sort()).toEqual(['platform', 'security']);
+    const integrations = run().resources.filter((r) => r.type === 'pagerduty:index/serviceIntegration:ServiceIntegration');
+    expect(integrations.map((i) => i.inputs['vendor'])).toEqual(['PVENDOR-EVENTS-V2', 'PVENDOR-EVENTS-V2']);
+  });
+
+  it('annotates Kubernetes resources with skipAwait exactly when the stack says so', () => {
+    const skip = run().cfg.skipAwait;
+    for (const r of run().resources.filter((x) => x.type.startsWith('kubernetes:') && x.inputs['metadata'])) {
+      expect(meta(r).annotations?.['pulumi.com/skipAwait'], `${r.type} ${r.name}`).toBe(skip ? 'true' : undefined);
+    }
+  });
+
+  it('applies the operator CRDs from crds/', () => {
+    const crds = byKind(run(), 'CustomResourceDefinition').map((c) => meta(c).name);
+    const expected = sources.crds.flatMap((f) => f.objects.map((o) => o.metadata.name));
+    expect(crds.sort()).toEqual(expected.sort());
+  });
+});
+
+/** The graph as a comparable map: `type name` → inputs. */
+function graph(run: StackRun): Map<string, unknown> {
+  return new Map(run.resources.map((r) => [`${r.type} ${r.name}`, { inputs: r.inputs, secret: r.secretPaths }]));
+}
+
+/** Paths where two values differ (`spec.replicas`). */
+function diff(a: unknown, b: unknown, at = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) =>
+      diff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k),
+    );
+  }
+  return [at];
+}
+
+describe('differences between environments', () => {
+  it('come from config alone: the dev stack run with the prod config is the prod graph', async () => {
+    const devWithProdConfig = await runStackWithMocks({ stack: 'dev', config: configOf('prod'), sources });
+    expect(graph(devWithProdConfig)).toEqual(graph(runs['prod'] as StackRun));
+  });
+
+  it('between dev and prod are exactly the configured ones', () => {
+    const dev = graph(runs['dev'] as StackRun);
+    const prod = graph(runs['prod'] as StackRun);
+    const changed = new Map<string, string[]>();
+    for (const key of new Set([...dev.keys(), ...prod.keys()])) {
+      const paths = diff(dev.get(key), prod.get(key));
+      if (paths.length > 0) changed.set(key, paths);
+    }
+    const at = (key: string) => changed.get(key) ?? [];
+    // Scale and retention.
+    expect(at('kubernetes:monitoring.coreos.com/v1:Prometheus prometheus')).toEqual(
+      expect.arrayContaining(['inputs.spec.replicas', 'inputs.spec.retention', 'inputs.spec.storage', 'inputs.spec.scrapeInterval']),
+    );
+    expect(at('kubernetes:monitoring.coreos.com/v1:Alertmanager alertmanager')).toContain('inputs.spec.replicas');
+    // Paging: prod pages per team, dev sends critical alerts to Slack.
+    expect(at('kubernetes:core/v1:Secret alertmanager-config')).toEqual(['inputs.stringData.alertmanager.yaml']);
+    expect(changed.has('kubernetes:core/v1:Secret pagerduty-routing-keys')).toBe(true);
+    expect(dev.has('kubernetes:core/v1:Secret pagerduty-routing-keys')).toBe(false);
+    // PagerDuty escalation and schedules.
+    expect(at('pagerduty:index/escalationPolicy:EscalationPolicy security')).toEqual(
+      expect.arrayContaining(['inputs.numLoops', 'inputs.name']),
+    );
+    expect(prod.has('pagerduty:index/schedule:Schedule security')).toBe(true);
+    expect(dev.has('pagerduty:index/schedule:Schedule security')).toBe(false);
+    // Nothing about the dashboards, rules or scrape targets differs except the namespace they live in.
+    for (const [key, paths] of changed) {
+      if (/ConfigMap dashboard-|PrometheusRule|ServiceMonitor/.test(key)) {
+        expect(
+          paths.every((p) => /metadata\.(namespace|annotations)|namespaceSelector|endpoints/.test(p)),
+          `${key}: ${paths.join(', ')}`,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('rejects a stack whose config is broken before creating anything', async () => {
+    const config = { ...configOf('dev'), 'novapos:prometheus': JSON.stringify({ replicas: 1, scrapeInterval: '30s' }) };
+    await expect(runStackWithMocks({ stack: 'dev', config, sources })).rejects.toThrow(
+      /novapos:prometheus\.retention: missing/,
+    );
+  });
+
+  it('names a missing secret', async () => {
+    const { 'novapos:slackSreWebhookUrl': _, ...secrets } = TEST_SECRETS;
+    await expect(runStackWithMocks({ stack: 'dev', config: configOf('dev'), sources, secrets })).rejects.toThrow(
+      /novapos:slackSreWebhookUrl: missing secret/,
+    );
+  });
+});

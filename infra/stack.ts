@@ -1,0 +1,114 @@
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import { type AlertmanagerConfigFn, buildAlertmanagerConfig } from './alertmanager-config.js';
+import { CONFIG_NAMESPACE, SECRET_KEYS, type StackConfig, StackConfigError } from './config.js';
+import { createAlertmanager } from './kube/alertmanager.js';
+import { annotations, type KubeContext, PART_OF } from './kube/common.js';
+import { createGrafana } from './kube/grafana.js';
+import { applyManifests } from './kube/manifests.js';
+import { createPrometheus } from './kube/prometheus.js';
+import { createPagerDuty } from './pagerduty.js';
+import type { Sources } from './sources.js';
+
+/**
+ * The whole stack, built from the validated config, the secrets, the project's rendered files and the
+ * Alertmanager routing code. Nothing in here reads the stack's name: two stacks with the same config are the
+ * same resource graph, so every difference between dev, staging and prod is a config value.
+ */
+
+export interface StackSecrets {
+  readonly slackSecurityWebhookUrl: pulumi.Output<string>;
+  readonly slackSreWebhookUrl: pulumi.Output<string>;
+  readonly grafanaAdminPassword: pulumi.Output<string>;
+}
+
+/** Reads the secrets with requireSecret, after checking they are all set (one error listing the missing). */
+export function readSecrets(config: pulumi.Config, cfg: StackConfig): StackSecrets {
+  const required: string[] = [SECRET_KEYS.slackSecurityWebhookUrl, SECRET_KEYS.slackSreWebhookUrl];
+  if (cfg.grafana.enabled) required.push(SECRET_KEYS.grafanaAdminPassword);
+  const missing = required.filter((key) => config.getSecret(key) === undefined);
+  if (cfg.pagerduty.enabled && new pulumi.Config('pagerduty').getSecret('token') === undefined) {
+    missing.push('pagerduty:token');
+  }
+  if (missing.length > 0) {
+    throw new StackConfigError(
+      missing.map((key) => `${key.includes(':') ? key : `${CONFIG_NAMESPACE}:${key}`}: missing secret (set it with pulumi config set --secret)`),
+    );
+  }
+  return {
+    slackSecurityWebhookUrl: config.requireSecret(SECRET_KEYS.slackSecurityWebhookUrl),
+    slackSreWebhookUrl: config.requireSecret(SECRET_KEYS.slackSreWebhookUrl),
+    grafanaAdminPassword: cfg.grafana.enabled
+      ? config.requireSecret(SECRET_KEYS.grafanaAdminPassword)
+      : pulumi.secret(''),
+  };
+}
+
+export interface StackInputs {
+  readonly cfg: StackConfig;
+  readonly secrets: StackSecrets;
+  readonly sources: Sources;
+  readonly alertmanagerConfig: AlertmanagerConfigFn;
+}
+
+export function createStack({ cfg, secrets, sources, alertmanagerConfig }: StackInputs) {
+  for (const line of sources.missing) pulumi.log.warn(line);
+  const problems: string[] = [];
+  if (cfg.features.crds && sources.crds.length === 0) problems.push('features.crds is on but crds/*.yaml is empty');
+  if (cfg.features.charts && sources.charts.length === 0) {
+    problems.push('features.charts is on but charts/dist/*.yaml is missing (synthesize the charts, or set novapos:features.charts false)');
+  }
+  if (problems.length > 0) throw new StackConfigError(problems);
+
+  const namespace = new k8s.core.v1.Namespace('monitoring', {
+    metadata: { name: cfg.monitoringNamespace, labels: { ...PART_OF }, annotations: annotations(cfg) },
+  });
+  const ctx: KubeContext = { cfg, namespace: namespace.metadata.name, opts: { dependsOn: [namespace] } };
+
+  const paging = createPagerDuty(cfg);
+  const page = cfg.alerting.pageOnCritical && paging !== undefined;
+  if (cfg.alerting.pageOnCritical && !paging) {
+    pulumi.log.warn('alerting.pageOnCritical is on but pagerduty.enabled is off: critical alerts go to Slack');
+  }
+
+  const amConfig = buildAlertmanagerConfig(alertmanagerConfig, {
+    securityChannel: cfg.alerting.slackSecurityChannel,
+    sreChannel: cfg.alerting.slackSreChannel,
+    page,
+    drillWebhookUrl: `http://novapos-operator.${cfg.operatorNamespace}.svc:8082/drills/alert-delivery`,
+    timings: {
+      ...(cfg.alerting.groupWait ? { groupWait: cfg.alerting.groupWait } : {}),
+      ...(cfg.alerting.groupInterval ? { groupInterval: cfg.alerting.groupInterval } : {}),
+      ...(cfg.alerting.repeatInterval ? { repeatInterval: cfg.alerting.repeatInterval } : {}),
+    },
+  });
+
+  const crds = cfg.features.crds ? applyManifests('crds', sources.crds, cfg.skipAwait, {}) : undefined;
+  const prom = createPrometheus(ctx, sources.rules);
+  const am = createAlertmanager(ctx, {
+    config: amConfig,
+    ...(page && paging
+      ? { routingKeys: { security: paging.security.routingKey, platform: paging.platform.routingKey } }
+      : {}),
+    slackWebhookUrls: { security: secrets.slackSecurityWebhookUrl, sre: secrets.slackSreWebhookUrl },
+  });
+  const grafana = createGrafana(ctx, { dashboards: sources.dashboards, adminPassword: secrets.grafanaAdminPassword });
+  if (cfg.features.charts) applyManifests('charts', sources.charts, cfg.skipAwait, crds ? { dependsOn: [crds] } : {});
+
+  return {
+    environment: cfg.environment,
+    monitoringNamespace: namespace.metadata.name,
+    prometheus: prom.prometheus.metadata.name,
+    alertmanager: am.alertmanager.metadata.name,
+    paging: page ? 'pagerduty' : 'slack',
+    dashboards: grafana.dashboardMaps.map((m) => m.metadata.name),
+    prometheusRules: prom.prometheusRules.map((r) => r.metadata.name),
+    pagerdutyServices: paging
+      ? { security: paging.security.serviceId, platform: paging.platform.serviceId }
+      : undefined,
+    /** Secret outputs: shown as [secret] unless `pulumi stack output --show-secrets`. */
+    pagerdutyRoutingKeys: paging
+      ? { security: paging.security.routingKey, platform: paging.platform.routingKey }
+      : undefined,
+  };
+}

@@ -1,0 +1,99 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { ConfigError, configFromEnv, type OperatorConfig } from './config.js';
+import { type ControllerFactory, Manager, loadKubeConfig } from './runtime/index.js';
+
+/**
+ * The controllers this operator runs. Each issue that adds a kind appends its factory here, e.g.
+ * `signingKeyRotationController` from `./controllers/signing-key-rotation/controller.js`.
+ */
+export const controllers: readonly ControllerFactory[] = [];
+
+/** Wires config → kube client → manager (servers, leader election) → controllers, and starts it. */
+export async function startOperator(
+  config: OperatorConfig,
+  factories: readonly ControllerFactory[],
+  log: Logger,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<Manager> {
+  const manager = new Manager({
+    kubeConfig: loadKubeConfig(env),
+    log,
+    identity: config.identity,
+    watchNamespaces: config.watchNamespaces,
+    leaderElection: config.leaderElection.enabled
+      ? {
+          leaseName: config.leaderElection.leaseName,
+          namespace: config.leaderElection.leaseNamespace,
+          leaseDurationMs: config.leaderElection.leaseDurationMs,
+          renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+          retryPeriodMs: config.leaderElection.retryPeriodMs,
+        }
+      : false,
+    metricsPort: config.metricsPort,
+    probesPort: config.probesPort,
+    bindAddress: config.bindAddress,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    maxConcurrentReconciles: config.maxConcurrentReconciles,
+    resyncPeriodMs: config.resyncPeriodMs,
+    rateLimit: config.reconcileRateLimit,
+  });
+  for (const factory of factories) manager.register(factory);
+  await manager.start();
+  return manager;
+}
+
+/** Runs until SIGTERM/SIGINT (exit 0 after a graceful stop) or lost leadership (exit 1). */
+export async function main(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[],
+  factories: readonly ControllerFactory[] = controllers,
+): Promise<number> {
+  let config: OperatorConfig;
+  try {
+    config = configFromEnv(env, argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`operator: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger({ component: 'operator', level: config.logLevel });
+  let manager: Manager;
+  try {
+    manager = await startOperator(config, factories, log, env);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'operator failed to start');
+    return 1;
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'signal received');
+    void manager.stop('signal');
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const reason = await manager.done;
+  return reason === 'leadership-lost' ? 1 : 0;
+}
+
+function isEntrypoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntrypoint()) {
+  main(process.env, process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`operator: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,37 @@
+// The operator runtime: what a controller can rely on. See DESIGN.md, "Operator runtime".
+export { type BackoffPolicy, TokenBucket, backoffDelay } from './backoff.js';
+export { KindClient } from './client.js';
+export {
+  Controller,
+  type ControllerDeps,
+  type ControllerFactory,
+  type ControllerSpec,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Reconciler,
+  specOrMetadataChanged,
+} from './controller.js';
+export { EventRecorder, type EventType, microTime } from './events.js';
+export { addFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from './finalizers.js';
+export { Informer, type InformerHandlers } from './informer.js';
+export {
+  type ResourceKind,
+  apiVersionOf,
+  collectionPath,
+  describeError,
+  isConflict,
+  isGone,
+  isNotFound,
+  jsonPatch,
+  keyOf,
+  loadKubeConfig,
+  mergePatch,
+  serverSideApply,
+  splitKey,
+  statusCodeOf,
+} from './kube.js';
+export { LeaderElector } from './leader-election.js';
+export { Manager, type ManagerOptions, type StopReason } from './manager.js';
+export { RuntimeMetrics } from './metrics.js';
+export { WorkQueue } from './queue.js';
+export { StatusWriter, type StatusWriteMode, createMergePatch } from './status.js';

@@ -1,0 +1,226 @@
+/**
+ * `npm start`: the local stack. Starts the same real components the integration tests use (Redis,
+ * PostgreSQL, Prometheus, Alertmanager with its PagerDuty/Slack sinks, kube-apiserver + etcd, OpenBao) on
+ * loopback, writes a kubeconfig and an env file for other shells, applies `examples/`, then starts this
+ * project's own processes (`localProcesses` below). Ctrl-C or SIGTERM stops everything.
+ */
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments, stringify } from 'yaml';
+import { type Env, startEnv } from '../test/harness/env.js';
+import { ManagedProcess } from '../test/harness/process.js';
+import { stopOnSignals } from '../test/harness/signals.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Where the env file and kubeconfig go; tests point it elsewhere so a developer's files are left alone.
+const outDir = process.env.NOVAPOS_LOCAL_STACK_DIR ?? path.join(repoRoot, 'tmp');
+const kubeconfigFile = path.join(outDir, 'local-stack.kubeconfig');
+const envFile = path.join(outDir, 'local-stack.env');
+const examplesDir = path.join(repoRoot, 'examples');
+
+/** What a local process gets to configure itself from: the running components and their addresses. */
+export interface Stack {
+  readonly env: Env;
+  /** The variables written to tmp/local-stack.env: VAULT_ADDR, VAULT_TOKEN, REDIS_URL, DATABASE_URL, KUBECONFIG, ... */
+  readonly vars: Readonly<Record<string, string>>;
+}
+
+/** One of this project's own processes, started after the components, in list order. */
+export interface LocalProcess {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Its environment (added to this process's), built from the stack. */
+  env(stack: Stack): Record<string, string>;
+  /** Resolves true once it serves; default: ready as soon as it has started. */
+  ready?(stack: Stack): Promise<boolean>;
+  /** Where a person reaches it, for the table. */
+  readonly url?: string;
+  /** `host:port` of its /metrics, added to Prometheus's scrape targets under job `name`. */
+  readonly metrics?: string;
+}
+
+// The extension point: later issues add the operator (metrics 8080, probes 8081), auth-service (8085) and
+// integration-gateway (8083) here, e.g.
+//   { name: 'auth-service', command: 'npx', args: ['tsx', 'services/auth-service/src/main.ts'],
+//     env: (s) => ({ PORT: '8085', VAULT_ADDR: s.vars.VAULT_ADDR!, ... }), url: 'http://127.0.0.1:8085',
+//     metrics: '127.0.0.1:8085', ready: () => httpOk('http://127.0.0.1:8085/healthz') }
+const localProcesses: readonly LocalProcess[] = [];
+
+const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
+
+let env: Env | undefined;
+const running: ManagedProcess[] = [];
+let stopping = false;
+
+async function stopAll(): Promise<void> {
+  stopping = true;
+  for (const proc of running.reverse()) await proc.stop().catch(() => {});
+  await env?.stop();
+  rmSync(envFile, { force: true });
+  rmSync(kubeconfigFile, { force: true });
+  say('stopped');
+}
+
+function stackVars(e: Env): Record<string, string> {
+  return {
+    REDIS_URL: e.redis!.url,
+    DATABASE_URL: e.postgres!.url,
+    VAULT_ADDR: e.vault!.addr,
+    VAULT_TOKEN: e.vault!.rootToken,
+    KUBECONFIG: kubeconfigFile,
+    PROMETHEUS_URL: e.prometheus!.url,
+    ALERTMANAGER_URL: e.alertmanager!.url,
+    PAGERDUTY_SINK_URL: e.pagerduty!.url,
+    SLACK_SINK_URL: e.slack!.url,
+  };
+}
+
+function writeStackFiles(e: Env, vars: Record<string, string>): void {
+  mkdirSync(outDir, { recursive: true });
+  // A copy at a fixed path: the run directory's name changes on every start. Both files hold credentials.
+  copyFileSync(e.kube!.kubeconfig, kubeconfigFile);
+  const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  writeFileSync(
+    envFile,
+    `# Written by npm start; removed when it stops. Load with: set -a; . ${envFile}; set +a\n${lines.join('\n')}\n`,
+    {
+      mode: 0o600,
+    },
+  );
+}
+
+function yamlFilesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((entry) => {
+    const full = path.join(dir, entry);
+    if (statSync(full).isDirectory()) return yamlFilesUnder(full);
+    return /\.ya?ml$/.test(entry) ? [full] : [];
+  });
+}
+
+/**
+ * Applies every object in examples/ (files in any depth, several documents per file). Namespaces and CRDs go
+ * first: `kubectl apply -f <folder>` takes files alphabetically and would create a resource before its
+ * namespace.
+ */
+async function applyExamples(e: Env): Promise<number> {
+  const objects = yamlFilesUnder(examplesDir)
+    .flatMap((file) => parseAllDocuments(readFileSync(file, 'utf8')).map((doc) => doc.toJS() as unknown))
+    .filter((obj): obj is { kind?: string } => typeof obj === 'object' && obj !== null);
+  if (objects.length === 0) return 0;
+  const first = (o: { kind?: string }) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition';
+  const ordered = [...objects.filter(first), ...objects.filter((o) => !first(o))];
+  await e.kube!.kubectl(['apply', '-f', '-'], ordered.map((o) => stringify(o)).join('---\n'));
+  return objects.length;
+}
+
+function watchForCrashes(procs: readonly ManagedProcess[]): void {
+  for (const proc of procs) {
+    void proc.exited.then((code) => {
+      if (!stopping) say(`${proc.name} exited unexpectedly (code ${code}); its log: ${proc.logFile}`);
+    });
+  }
+}
+
+function printTable(e: Env, vars: Record<string, string>, examples: number): void {
+  const rows: [string, string, string][] = [
+    ['redis', e.redis!.url, e.redis!.process.logFile],
+    ['postgres', e.postgres!.url, e.postgres!.process.logFile],
+    ['prometheus', e.prometheus!.url, e.prometheus!.process.logFile],
+    ['alertmanager', e.alertmanager!.url, e.alertmanager!.process.logFile],
+    ['pagerduty sink', `${e.pagerduty!.url}  (GET /_records)`, ''],
+    ['slack sink', `${e.slack!.url}  (GET /_records)`, ''],
+    ['kube-apiserver', e.kube!.server, e.kube!.apiserver.logFile],
+    ['etcd', e.kube!.etcdUrl, e.kube!.etcd.logFile],
+    ['vault (openbao)', e.vault!.addr, e.vault!.process?.logFile ?? '(external)'],
+    ...localProcesses.map((p, i): [string, string, string] => [
+      p.name,
+      p.url ?? '',
+      running[i]?.logFile ?? '',
+    ]),
+  ];
+  const width = (col: 0 | 1) => Math.max(...rows.map((r) => r[col].length));
+  const line = (r: readonly string[]) =>
+    `  ${r[0]!.padEnd(width(0))}  ${r[1]!.padEnd(width(1))}  ${r[2]}`.trimEnd();
+  const out = [
+    '',
+    line(['component', 'address', 'log']),
+    ...rows.map(line),
+    '',
+    `  kubectl:      ${e.kube!.kubectlPath} --kubeconfig ${vars.KUBECONFIG}`,
+    `  env file:     ${envFile}  (VAULT_TOKEN and the rest; load with: set -a; . ${envFile}; set +a)`,
+    `  examples:     ${examples ? `${examples} object(s) applied from examples/` : 'none in examples/'}`,
+    `  run dir:      ${e.dir}`,
+    '',
+    'Local stack is up. Ctrl-C to stop.',
+    '',
+  ];
+  process.stdout.write(out.join('\n'));
+}
+
+async function main(): Promise<void> {
+  // Registered first: a Ctrl-C while starting stops whatever is already up.
+  stopOnSignals(stopAll, say);
+  const started = Date.now();
+  say('starting redis, postgres, prometheus, alertmanager + sinks, kube-apiserver + etcd, openbao');
+  const scrape = Object.fromEntries(
+    localProcesses.filter((p) => p.metrics).map((p) => [p.name, [p.metrics!]]),
+  );
+  env = await startEnv({
+    label: 'local-stack',
+    redis: true,
+    postgres: true,
+    prometheus: { scrape, scrapeInterval: '5s', evaluationInterval: '5s' },
+    alertmanager: true,
+    kube: true,
+    vault: 1,
+  });
+  const vars = stackVars(env);
+  writeStackFiles(env, vars);
+  const examples = await applyExamples(env);
+  const stack: Stack = { env, vars };
+  for (const p of localProcesses) {
+    say(`starting ${p.name}`);
+    const ready = p.ready;
+    running.push(
+      await ManagedProcess.start(
+        {
+          name: p.name,
+          command: p.command,
+          args: p.args,
+          env: p.env(stack),
+          cwd: repoRoot,
+          ready: ready ? () => ready(stack) : async () => true,
+          readyTimeoutMs: 60_000,
+        },
+        path.join(env.dir, 'logs'),
+      ),
+    );
+  }
+  watchForCrashes([
+    ...[env.redis, env.postgres, env.prometheus, env.alertmanager].map((c) => c!.process),
+    env.kube!.apiserver,
+    env.kube!.etcd,
+    ...(env.vault?.process ? [env.vault.process] : []),
+    ...running,
+  ]);
+  say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  printTable(env, vars, examples);
+}
+
+main().catch(async (err: unknown) => {
+  say(`failed: ${(err as Error).message}`);
+  await stopAll();
+  process.exit(1);
+});

@@ -1,0 +1,562 @@
+import { randomUUID } from 'node:crypto';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { EventPublisher } from '../../../../lib/events.js';
+import { JwtVerificationError } from '../../../../lib/jwks-verifier.js';
+import type { Logger } from '../../../../lib/log.js';
+import type { AuthConfig } from '../config.js';
+import type { AuthMetrics } from '../metrics.js';
+import type { AuthRepository, Tenant, User } from '../storage/repo.js';
+import { AppError } from './errors.js';
+import { type KeyRing, KeysetError } from './keyring.js';
+import { lockoutSeconds } from './lockout.js';
+import type { PasswordHasher } from './passwords.js';
+import { checkPassword, MAX_PASSWORD_LENGTH } from './passwordPolicy.js';
+import { hashRecoveryCode, newApiKey, newRecoveryCode, newRefreshToken, sha256Hex } from './secrets.js';
+import { deviceFingerprint, type SuspiciousAlert, type SuspiciousLoginDetector, type SuspiciousWebhook } from './suspicious.js';
+import { checkTotp, newTotpSecret, provisioningUri } from './totp.js';
+
+/** Audience of the enrollment-only token: accepted by the MFA enrollment routes, by nothing else. */
+export const ENROLLMENT_AUDIENCE = 'novapos-auth-mfa-enrollment';
+export const ASSIGNABLE_ROLES = ['admin', 'manager', 'cashier', 'user'] as const;
+
+/** Who is asking, from the transport: no express types in the domain. */
+export interface RequestContext {
+  readonly tenantId: string;
+  readonly ip: string;
+  readonly requestId: string;
+  readonly traceId: string;
+  readonly userAgent: string | undefined;
+  readonly acceptLanguage: string | undefined;
+}
+
+/** An authenticated caller, from a verified access (or enrollment) token. */
+export interface Principal {
+  readonly userId: string;
+  readonly tenantId: string;
+  readonly roles: string[];
+  readonly amr: string[];
+  readonly enrollmentOnly: boolean;
+}
+
+export interface SessionTokens {
+  readonly accessToken: string;
+  readonly tokenType: 'Bearer';
+  readonly expiresIn: number;
+  readonly refreshToken: string;
+  readonly refreshExpiresAt: string;
+}
+
+export interface LoginResult extends SessionTokens {
+  readonly user: { id: string; email: string; tenantId: string; roles: string[]; mfaEnrolled: boolean };
+}
+
+export interface AuthServiceDeps {
+  readonly config: AuthConfig;
+  readonly repo: AuthRepository;
+  readonly hasher: PasswordHasher;
+  readonly keyring: KeyRing;
+  readonly metrics: AuthMetrics;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+  readonly detector: SuspiciousLoginDetector;
+  readonly webhook: SuspiciousWebhook;
+}
+
+const normalizeEmail = (email: string) => email.trim().toLowerCase();
+const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
+
+function str(body: Record<string, unknown>, key: string, max: number, required = true): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) {
+    if (required) throw new AppError('invalid_request', { field: key });
+    return undefined;
+  }
+  if (typeof v !== 'string' || v.length > max || (required && v.length === 0)) throw new AppError('invalid_request', { field: key });
+  return v;
+}
+
+export class AuthService {
+  private readonly ipLogin: RateLimiterMemory;
+  private readonly accountLogin: RateLimiterMemory;
+  private readonly ipMfa: RateLimiterMemory;
+
+  constructor(private readonly d: AuthServiceDeps) {
+    const rl = d.config.rateLimits;
+    this.ipLogin = new RateLimiterMemory({ keyPrefix: 'login-ip', points: rl.loginPerIpPerMinute, duration: 60 });
+    this.accountLogin = new RateLimiterMemory({ keyPrefix: 'login-acct', points: rl.loginPerAccountPerMinute, duration: 60 });
+    this.ipMfa = new RateLimiterMemory({ keyPrefix: 'mfa-ip', points: rl.mfaPerIpPerMinute, duration: 60 });
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------------
+
+  private async consume(limiter: RateLimiterMemory, key: string): Promise<void> {
+    try {
+      await limiter.consume(key);
+    } catch (res) {
+      if (res instanceof RateLimiterRes) {
+        throw new AppError('rate_limited', undefined, Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+      }
+      throw res;
+    }
+  }
+
+  /** Limits for the MFA enrollment routes, per client IP. */
+  async limitMfa(ctx: RequestContext): Promise<void> {
+    await this.consume(this.ipMfa, ctx.ip);
+  }
+
+  private tenantLabel(tenant: Tenant | undefined): string {
+    return tenant?.id ?? 'unknown';
+  }
+
+  private isPrivileged(roles: readonly string[]): boolean {
+    return roles.some((r) => this.d.config.mfa.privilegedRoles.includes(r));
+  }
+
+  private mfaRequired(user: User, tenant: Tenant): boolean {
+    const m = this.d.config.mfa;
+    return m.required || tenant.requireMfa || (m.requiredForAdmin && this.isPrivileged(user.roles));
+  }
+
+  private event(
+    topic: 'mfa' | 'audit',
+    type: string,
+    ctx: RequestContext,
+    fields: { userId?: string | null; roles?: readonly string[]; outcome?: string; [k: string]: unknown } = {},
+  ): void {
+    const { userId, roles, ...rest } = fields;
+    void this.d.events.publish(topic === 'mfa' ? this.d.config.topics.mfaActivity : this.d.config.topics.audit, {
+      type,
+      trace_id: ctx.traceId,
+      request_id: ctx.requestId,
+      tenant_id: ctx.tenantId,
+      user_id: userId ?? null,
+      actor_role: roles ? (this.isPrivileged(roles) ? 'admin' : (roles[0] ?? 'user')) : null,
+      ip: ctx.ip,
+      ...rest,
+    });
+  }
+
+  private suspicious(ctx: RequestContext, rule: SuspiciousAlert['rule'], userId: string | null, detail: Record<string, number>): void {
+    this.d.metrics.suspiciousLogins.inc({ rule });
+    this.event('audit', 'suspicious_login', ctx, { userId, outcome: rule, rule, ...detail });
+    const alert: SuspiciousAlert = {
+      rule,
+      tenant: ctx.tenantId,
+      userId,
+      ip: ctx.ip,
+      deviceFingerprint: deviceFingerprint(ctx.userAgent, ctx.acceptLanguage),
+      traceId: ctx.traceId,
+      detail,
+    };
+    void this.d.webhook.notify(alert).then((r) => this.d.metrics.suspiciousWebhooks.inc({ result: r.result }));
+  }
+
+  private accessAudience(): string | string[] {
+    const doc = this.d.keyring.loaded?.doc;
+    if (!doc) throw new AppError('signing_unavailable');
+    return doc.audiences.length === 1 ? doc.audiences[0]! : doc.audiences;
+  }
+
+  private async signAccess(user: User, amr: string[], grant: 'password' | 'refresh' | 'mfa_enrollment') {
+    const signed = await this.d.keyring.sign(
+      { tid: user.tenantId, roles: user.roles, amr },
+      { subject: user.id, audience: this.accessAudience(), ttlSeconds: this.d.config.tokens.accessTtlSeconds },
+    );
+    if (!signed) throw new AppError('signing_unavailable');
+    this.d.metrics.tokensIssued.inc({ grant });
+    return signed;
+  }
+
+  /** A new session: an access token and the first refresh token of a new family. */
+  private async newSession(user: User, amr: string[], grant: 'password' | 'mfa_enrollment'): Promise<SessionTokens> {
+    const access = await this.signAccess(user, amr, grant);
+    const t = this.d.config.tokens;
+    const now = Date.now();
+    const absoluteHours = this.isPrivileged(user.roles) ? t.adminRefreshTtlHours : t.refreshTtlHours;
+    const familyExpiresAt = new Date(now + absoluteHours * 3_600_000);
+    const expiresAt = new Date(Math.min(now + t.sessionIdleHours * 3_600_000, familyExpiresAt.getTime()));
+    const refreshToken = newRefreshToken();
+    await this.d.repo.insertRefreshToken({
+      familyId: randomUUID(),
+      userId: user.id,
+      tenantId: user.tenantId,
+      tokenHash: sha256Hex(refreshToken),
+      amr,
+      expiresAt,
+      familyExpiresAt,
+    });
+    return { accessToken: access.token, tokenType: 'Bearer', expiresIn: access.expiresIn, refreshToken, refreshExpiresAt: expiresAt.toISOString() };
+  }
+
+  // --- login -----------------------------------------------------------------------------------------
+
+  async login(ctx: RequestContext, body: Record<string, unknown>): Promise<LoginResult | { enrollment: { enrollmentToken: string; expiresIn: number } }> {
+    const m = this.d.metrics;
+    let tenant: Tenant | undefined;
+    let email: string;
+    let password: string;
+    let mfaCode: string | undefined;
+    let recoveryCode: string | undefined;
+    try {
+      email = normalizeEmail(str(body, 'email', 254)!);
+      password = str(body, 'password', MAX_PASSWORD_LENGTH)!;
+      mfaCode = str(body, 'mfaCode', 16, false);
+      recoveryCode = str(body, 'recoveryCode', 32, false);
+      await this.consume(this.ipLogin, ctx.ip);
+      tenant = await this.d.repo.getTenant(ctx.tenantId);
+    } catch (err) {
+      m.loginAttempts.inc({ tenant: 'unknown', outcome: err instanceof AppError && err.code === 'rate_limited' ? 'rate_limited' : 'invalid_request' });
+      throw err;
+    }
+    const tenantLabel = this.tenantLabel(tenant);
+    const subject = sha256Hex(email);
+    try {
+      await this.consume(this.accountLogin, `${ctx.tenantId}|${subject}`);
+    } catch (err) {
+      m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'rate_limited' });
+      throw err;
+    }
+
+    if (!tenant) {
+      // Same work and the same answer as a wrong password: tenants are not enumerable either.
+      await this.d.hasher.verifyDummy(password);
+      m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'invalid_credentials' });
+      this.event('audit', 'login_failed', ctx, { outcome: 'invalid_credentials' });
+      throw new AppError('invalid_credentials');
+    }
+
+    const throttle = await this.d.repo.getThrottle(tenant.id, subject);
+    if (throttle?.lockedUntil && throttle.lockedUntil.getTime() > Date.now()) {
+      m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'locked' });
+      this.event('audit', 'login_locked', ctx, { outcome: 'locked' });
+      throw new AppError('too_many_attempts', undefined, Math.ceil((throttle.lockedUntil.getTime() - Date.now()) / 1000));
+    }
+
+    const user = await this.d.repo.findUserByEmail(tenant.id, email);
+    const check = user ? await this.d.hasher.verify(user.passwordHash, password) : { ok: await this.d.hasher.verifyDummy(password), needsRehash: false };
+    if (!user || !check.ok) {
+      await this.recordFailure(ctx, tenant, subject, user?.id ?? null);
+      m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'invalid_credentials' });
+      this.event('audit', 'login_failed', ctx, { userId: user?.id ?? null, outcome: 'invalid_credentials' });
+      throw new AppError('invalid_credentials');
+    }
+    if (check.needsRehash) {
+      await this.d.repo.updatePasswordHash(user.id, await this.d.hasher.hash(password));
+      this.d.logger.info({ event: 'password_rehashed', user_id: user.id, tenant_id: tenant.id }, 'password hash upgraded');
+    }
+
+    const amr = ['pwd'];
+    const enrolled = !!(user.mfaSecret && user.mfaEnrolledAt);
+    if (enrolled) {
+      if (!mfaCode && !recoveryCode) {
+        m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_required' });
+        m.mfaEvents.inc({ tenant: tenantLabel, outcome: 'mfa_required', route: '/login' });
+        this.event('mfa', 'mfa_challenge', ctx, { userId: user.id, roles: user.roles, outcome: 'mfa_required' });
+        throw new AppError('mfa_required');
+      }
+      const second = await this.checkSecondFactor(user, mfaCode, recoveryCode);
+      if (!second.ok) {
+        await this.d.repo.incrementMfaFailures(user.id);
+        await this.recordFailure(ctx, tenant, subject, user.id);
+        m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_invalid' });
+        m.mfaEvents.inc({ tenant: tenantLabel, outcome: second.outcome, route: '/login' });
+        this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome: second.outcome });
+        throw new AppError('mfa_invalid');
+      }
+      amr.push(...second.amr);
+      m.mfaEvents.inc({ tenant: tenantLabel, outcome: second.outcome, route: '/login' });
+      this.event('mfa', 'mfa_verified', ctx, { userId: user.id, roles: user.roles, outcome: second.outcome });
+    } else if (this.mfaRequired(user, tenant)) {
+      // Password right, but no second factor set up where one is required: only an enrollment token.
+      const signed = await this.d.keyring.sign(
+        { tid: tenant.id, roles: [], amr, scope: 'mfa_enrollment' },
+        { subject: user.id, audience: ENROLLMENT_AUDIENCE, ttlSeconds: this.d.config.tokens.enrollmentTtlSeconds },
+      );
+      if (!signed) throw new AppError('signing_unavailable');
+      m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_enrollment_required' });
+      m.tokensIssued.inc({ grant: 'mfa_enrollment' });
+      this.event('mfa', 'mfa_enrollment_required', ctx, { userId: user.id, roles: user.roles, outcome: 'mfa_enrollment_required' });
+      return { enrollment: { enrollmentToken: signed.token, expiresIn: signed.expiresIn } };
+    }
+
+    const previousFailures = await this.d.repo.clearThrottle(tenant.id, subject);
+    await this.d.repo.recordLoginSuccess(user.id);
+    const session = await this.newSession(user, amr, 'password');
+    m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'success' });
+    this.event('audit', 'login_succeeded', ctx, { userId: user.id, roles: user.roles, outcome: 'success', amr });
+    const hit = this.d.detector.onSuccess(previousFailures);
+    if (hit) this.suspicious(ctx, hit.rule, user.id, { failures: hit.failures });
+    return {
+      ...session,
+      user: { id: user.id, email: user.email, tenantId: user.tenantId, roles: user.roles, mfaEnrolled: enrolled },
+    };
+  }
+
+  private async checkSecondFactor(
+    user: User,
+    mfaCode: string | undefined,
+    recoveryCode: string | undefined,
+  ): Promise<{ ok: true; amr: string[]; outcome: string } | { ok: false; outcome: string }> {
+    if (mfaCode) {
+      const res = await checkTotp({
+        secret: user.mfaSecret!,
+        code: mfaCode,
+        windowSteps: this.d.config.mfa.totpWindowSteps,
+        afterTimeStep: user.mfaLastTimeStep,
+      });
+      if (!res.valid) return { ok: false, outcome: res.replay ? 'replay' : 'mfa_invalid' };
+      // Claimed atomically: the same code presented twice at once succeeds once.
+      if (!(await this.d.repo.claimTotpStep(user.id, res.timeStep))) return { ok: false, outcome: 'replay' };
+      return { ok: true, amr: ['otp', 'mfa'], outcome: 'success' };
+    }
+    if (await this.d.repo.consumeRecoveryCode(user.id, hashRecoveryCode(recoveryCode!))) {
+      return { ok: true, amr: ['mfa'], outcome: 'recovery_code_used' };
+    }
+    return { ok: false, outcome: 'mfa_invalid' };
+  }
+
+  private async recordFailure(ctx: RequestContext, tenant: Tenant, subject: string, userId: string | null): Promise<void> {
+    const failures = await this.d.repo.addThrottleFailure(tenant.id, subject);
+    const lockFor = lockoutSeconds(failures, this.d.config.lockout);
+    if (lockFor > 0) {
+      await this.d.repo.lockThrottle(tenant.id, subject, new Date(Date.now() + lockFor * 1000));
+      this.d.metrics.accountLockouts.inc({ tenant: tenant.id });
+      this.event('audit', 'account_locked', ctx, { userId, outcome: 'locked', failures, lock_seconds: lockFor });
+    }
+    const spray = this.d.detector.onFailure(ctx.ip, `${tenant.id}|${subject}`);
+    if (spray) this.suspicious(ctx, spray.rule, null, { accounts: spray.accounts });
+  }
+
+  // --- refresh / logout ------------------------------------------------------------------------------
+
+  async refresh(ctx: RequestContext, body: Record<string, unknown>): Promise<SessionTokens> {
+    const presented = str(body, 'refreshToken', 128)!;
+    const row = await this.d.repo.findRefreshToken(sha256Hex(presented));
+    if (!row || row.tenantId !== ctx.tenantId) throw new AppError('refresh_token_invalid');
+    if (row.usedAt) {
+      await this.reuseDetected(ctx, row.familyId, row.userId);
+      throw new AppError('refresh_token_reused');
+    }
+    if (row.revokedAt) throw new AppError('refresh_token_invalid');
+    if (row.expiresAt.getTime() <= Date.now() || row.familyExpiresAt.getTime() <= Date.now()) {
+      throw new AppError('refresh_token_expired');
+    }
+    const [user, tenant] = await Promise.all([this.d.repo.getUser(row.tenantId, row.userId), this.d.repo.getTenant(row.tenantId)]);
+    if (!user || !tenant) throw new AppError('refresh_token_invalid');
+    if (this.mfaRequired(user, tenant) && !row.amr.includes('mfa')) {
+      // The session predates an MFA requirement: it cannot be extended without MFA.
+      await this.d.repo.revokeFamily(row.familyId, 'mfa_required');
+      this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'bypass_attempt', route: '/refresh' });
+      this.event('mfa', 'mfa_bypass_attempt', ctx, { userId: user.id, roles: user.roles, outcome: 'bypass_attempt', route: '/refresh' });
+      throw new AppError('privileged_mfa_required');
+    }
+    const next = newRefreshToken();
+    const expiresAt = new Date(Math.min(Date.now() + this.d.config.tokens.sessionIdleHours * 3_600_000, row.familyExpiresAt.getTime()));
+    const rotated = await this.d.repo.rotateRefreshToken(row.id, {
+      familyId: row.familyId,
+      userId: user.id,
+      tenantId: user.tenantId,
+      tokenHash: sha256Hex(next),
+      amr: row.amr,
+      expiresAt,
+      familyExpiresAt: row.familyExpiresAt,
+    });
+    if (!rotated) {
+      await this.reuseDetected(ctx, row.familyId, row.userId);
+      throw new AppError('refresh_token_reused');
+    }
+    const access = await this.signAccess(user, row.amr, 'refresh');
+    return { accessToken: access.token, tokenType: 'Bearer', expiresIn: access.expiresIn, refreshToken: next, refreshExpiresAt: expiresAt.toISOString() };
+  }
+
+  private async reuseDetected(ctx: RequestContext, familyId: string, userId: string): Promise<void> {
+    const revoked = await this.d.repo.revokeFamily(familyId, 'reuse_detected');
+    this.d.metrics.refreshTokenReuse.inc();
+    this.event('audit', 'refresh_token_reuse_detected', ctx, { userId, outcome: 'family_revoked', family_id: familyId, revoked });
+  }
+
+  /** Ends the session of a refresh token. Answers the same whether or not the token was valid. */
+  async logout(ctx: RequestContext, body: Record<string, unknown>): Promise<void> {
+    const presented = str(body, 'refreshToken', 128)!;
+    const row = await this.d.repo.findRefreshToken(sha256Hex(presented));
+    if (!row || row.tenantId !== ctx.tenantId) return;
+    await this.d.repo.revokeFamily(row.familyId, 'logout');
+    this.event('audit', 'logout', ctx, { userId: row.userId, outcome: 'session_revoked', family_id: row.familyId });
+  }
+
+  async logoutAll(ctx: RequestContext, p: Principal): Promise<number> {
+    const revoked = await this.d.repo.revokeAllForUser(p.userId, 'logout_all');
+    this.event('audit', 'session_bulk_revocation', ctx, { userId: p.userId, roles: p.roles, outcome: 'revoked', revoked });
+    return revoked;
+  }
+
+  // --- tokens presented to this service ---------------------------------------------------------------
+
+  /** Verifies a bearer token (access, or with `allowEnrollment` the enrollment-only token). */
+  async authenticate(ctx: RequestContext, token: string | undefined, opts: { allowEnrollment?: boolean } = {}): Promise<Principal> {
+    if (!token) throw new AppError('unauthorized');
+    const started = process.hrtime.bigint();
+    const audiences = [...(this.d.keyring.loaded?.doc.audiences ?? []), ...(opts.allowEnrollment ? [ENROLLMENT_AUDIENCE] : [])];
+    try {
+      const { payload } = await this.d.keyring.verify(token, {
+        audience: audiences,
+        clockToleranceSeconds: this.d.config.tokens.clockToleranceSeconds,
+        requiredClaims: ['exp', 'iat', 'sub', 'tid', 'jti'],
+      });
+      const enrollmentOnly = payload.aud === ENROLLMENT_AUDIENCE || (Array.isArray(payload.aud) && payload.aud.includes(ENROLLMENT_AUDIENCE));
+      const p: Principal = {
+        userId: String(payload.sub),
+        tenantId: String(payload['tid']),
+        roles: Array.isArray(payload['roles']) ? (payload['roles'] as unknown[]).map(String) : [],
+        amr: Array.isArray(payload['amr']) ? (payload['amr'] as unknown[]).map(String) : [],
+        enrollmentOnly,
+      };
+      if (p.tenantId !== ctx.tenantId) throw new AppError('tenant_mismatch');
+      return p;
+    } catch (err) {
+      if (err instanceof AppError) {
+        this.d.metrics.jwtValidationFailures.inc({ reason: 'tenant_mismatch' });
+        throw err;
+      }
+      const reason = err instanceof JwtVerificationError ? err.reason : err instanceof KeysetError ? 'jwks_unavailable' : 'malformed';
+      this.d.metrics.jwtValidationFailures.inc({ reason });
+      throw new AppError('token_invalid');
+    } finally {
+      this.d.metrics.jwtValidationDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  /** Admin role and a session established with MFA; without MFA it counts as a bypass attempt. */
+  requirePrivileged(ctx: RequestContext, p: Principal, route: string): void {
+    if (!p.roles.includes('admin')) throw new AppError('forbidden');
+    if (!p.amr.includes('mfa')) {
+      this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'bypass_attempt', route });
+      this.event('mfa', 'mfa_bypass_attempt', ctx, { userId: p.userId, roles: p.roles, outcome: 'bypass_attempt', route });
+      throw new AppError('privileged_mfa_required');
+    }
+  }
+
+  // --- registration ----------------------------------------------------------------------------------
+
+  private async newUserFields(body: Record<string, unknown>, roles: string[]) {
+    const email = normalizeEmail(str(body, 'email', 254)!);
+    if (!EMAIL_RE.test(email)) throw new AppError('invalid_request', { field: 'email' });
+    const password = str(body, 'password', MAX_PASSWORD_LENGTH + 1)!;
+    const issues = checkPassword(password, { minLength: this.d.config.passwordMinLength, email });
+    if (issues.length > 0) throw new AppError('weak_password', { issues });
+    return { email, passwordHash: await this.d.hasher.hash(password), roles };
+  }
+
+  /** The first account of a tenant (an admin). The tenant is created only on a database with none. */
+  async registerFirst(ctx: RequestContext, body: Record<string, unknown>) {
+    if (!this.d.config.allowRegisterFirst) throw new AppError('registration_closed');
+    const fields = await this.newUserFields(body, ['admin']);
+    if (!(await this.d.repo.getTenant(ctx.tenantId))) {
+      if ((await this.d.repo.countTenants()) > 0) throw new AppError('registration_closed');
+      await this.d.repo.createTenant(ctx.tenantId, ctx.tenantId);
+    }
+    const id = await this.d.repo.createFirstUser({ tenantId: ctx.tenantId, ...fields });
+    if (!id) throw new AppError('already_initialized');
+    this.event('audit', 'user_registered', ctx, { userId: id, roles: ['admin'], outcome: 'first_admin' });
+    return { id, email: fields.email, tenantId: ctx.tenantId, roles: fields.roles };
+  }
+
+  async register(ctx: RequestContext, p: Principal, body: Record<string, unknown>) {
+    this.requirePrivileged(ctx, p, '/register');
+    const rolesIn = body['roles'] ?? ['user'];
+    if (!Array.isArray(rolesIn) || rolesIn.length === 0 || !rolesIn.every((r) => (ASSIGNABLE_ROLES as readonly unknown[]).includes(r))) {
+      throw new AppError('invalid_request', { field: 'roles', allowed: ASSIGNABLE_ROLES });
+    }
+    const fields = await this.newUserFields(body, [...new Set(rolesIn as string[])]);
+    const id = await this.d.repo.createUser({ tenantId: ctx.tenantId, ...fields });
+    if (!id) throw new AppError('email_taken');
+    this.event('audit', 'user_registered', ctx, { userId: p.userId, roles: p.roles, outcome: 'created', created_user_id: id });
+    return { id, email: fields.email, tenantId: ctx.tenantId, roles: fields.roles };
+  }
+
+  // --- MFA enrollment --------------------------------------------------------------------------------
+
+  async mfaEnrollStart(ctx: RequestContext, p: Principal, route: string) {
+    const user = await this.d.repo.getUser(p.tenantId, p.userId);
+    if (!user) throw new AppError('token_invalid');
+    if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
+    const secret = newTotpSecret();
+    await this.d.repo.setPendingMfaSecret(user.id, secret);
+    this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_started', route });
+    this.event('mfa', 'mfa_enrollment_started', ctx, { userId: user.id, roles: user.roles, outcome: 'enrollment_started' });
+    return {
+      secret,
+      otpauthUri: provisioningUri({ issuer: this.d.config.mfa.issuerLabel, account: user.email, secret }),
+    };
+  }
+
+  async mfaEnrollComplete(ctx: RequestContext, p: Principal, body: Record<string, unknown>, route: string) {
+    const code = str(body, 'code', 16)!;
+    const user = await this.d.repo.getUser(p.tenantId, p.userId);
+    if (!user) throw new AppError('token_invalid');
+    if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
+    if (!user.mfaPendingSecret) throw new AppError('mfa_not_started');
+    const res = await checkTotp({ secret: user.mfaPendingSecret, code, windowSteps: this.d.config.mfa.totpWindowSteps });
+    if (!res.valid) {
+      await this.d.repo.incrementMfaFailures(user.id);
+      this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'mfa_invalid', route });
+      this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome: 'mfa_invalid', route });
+      throw new AppError('mfa_invalid');
+    }
+    const recoveryCodes = Array.from({ length: this.d.config.mfa.backupCodesCount }, newRecoveryCode);
+    const done = await this.d.repo.completeMfaEnrollment(user.id, user.mfaPendingSecret, res.timeStep, recoveryCodes.map(hashRecoveryCode));
+    if (!done) throw new AppError('mfa_not_started');
+    this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrolled', route });
+    this.event('mfa', 'mfa_enrolled', ctx, { userId: user.id, roles: user.roles, outcome: 'enrolled' });
+    // After the required-enrollment flow the user is signed in, with MFA.
+    const session = p.enrollmentOnly ? await this.newSession({ ...user, mfaEnrolledAt: new Date() }, ['pwd', 'otp', 'mfa'], 'mfa_enrollment') : undefined;
+    return { recoveryCodes, ...(session ?? {}) };
+  }
+
+  // --- tenant settings and API keys -----------------------------------------------------------------
+
+  async setTenantSettings(ctx: RequestContext, p: Principal, body: Record<string, unknown>) {
+    this.requirePrivileged(ctx, p, '/tenant/settings');
+    if (typeof body['requireMfa'] !== 'boolean') throw new AppError('invalid_request', { field: 'requireMfa' });
+    await this.d.repo.setTenantRequireMfa(p.tenantId, body['requireMfa']);
+    this.event('audit', 'tenant_settings_changed', ctx, { userId: p.userId, roles: p.roles, outcome: 'updated', require_mfa: body['requireMfa'] });
+    return { tenantId: p.tenantId, requireMfa: body['requireMfa'] };
+  }
+
+  async createApiKey(ctx: RequestContext, p: Principal, body: Record<string, unknown>) {
+    this.requirePrivileged(ctx, p, '/api-keys');
+    const name = str(body, 'name', 100)!;
+    const scopes = body['scopes'] ?? [];
+    if (!Array.isArray(scopes) || scopes.length > 20 || !scopes.every((s) => typeof s === 'string' && /^[a-z0-9:._-]{1,64}$/.test(s))) {
+      throw new AppError('invalid_request', { field: 'scopes' });
+    }
+    const days = body['expiresInDays'];
+    if (days !== undefined && (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650)) {
+      throw new AppError('invalid_request', { field: 'expiresInDays' });
+    }
+    const { prefix, key } = newApiKey();
+    const row = await this.d.repo.insertApiKey({
+      tenantId: p.tenantId,
+      createdBy: p.userId,
+      name,
+      prefix,
+      keyHash: await this.d.hasher.hash(key),
+      scopes: scopes as string[],
+      expiresAt: typeof days === 'number' ? new Date(Date.now() + days * 86_400_000) : null,
+    });
+    this.event('audit', 'api_key_created', ctx, { userId: p.userId, roles: p.roles, outcome: 'created', key_prefix: prefix, api_key_id: row.id });
+    return { ...row, key };
+  }
+
+  async listApiKeys(ctx: RequestContext, p: Principal) {
+    this.requirePrivileged(ctx, p, '/api-keys');
+    return this.d.repo.listApiKeys(p.tenantId);
+  }
+
+  async revokeApiKey(ctx: RequestContext, p: Principal, id: string) {
+    this.requirePrivileged(ctx, p, '/api-keys');
+    if (!/^[0-9a-f-]{36}$/.test(id) || !(await this.d.repo.revokeApiKey(p.tenantId, id))) throw new AppError('not_found');
+    this.event('audit', 'api_key_revoked', ctx, { userId: p.userId, roles: p.roles, outcome: 'revoked', api_key_id: id });
+  }
+}

@@ -1,0 +1,92 @@
+import { type Request, type Response, Router } from 'express';
+import type { AuthService } from '../domain/authService.js';
+import { AppError } from '../domain/errors.js';
+import { bearer, bodyOf, ctxOf, locals, requireTenant } from './context.js';
+
+/** Login, sessions and registration (runbooks 000, 003, 004). */
+export function authRoutes(service: AuthService): Router {
+  const r = Router();
+  r.use(requireTenant);
+
+  r.post('/login', async (req, res) => {
+    const out = await service.login(ctxOf(req, res), bodyOf(req));
+    if ('enrollment' in out) {
+      const err = new AppError('mfa_enrollment_required');
+      res.status(err.status).json({
+        error: { code: err.code, message: err.message, requestId: locals(res).requestId },
+        enrollmentToken: out.enrollment.enrollmentToken,
+        expiresIn: out.enrollment.expiresIn,
+      });
+      return;
+    }
+    res.json(out);
+  });
+
+  r.post('/refresh', async (req, res) => {
+    res.json(await service.refresh(ctxOf(req, res), bodyOf(req)));
+  });
+
+  r.post('/logout', async (req, res) => {
+    await service.logout(ctxOf(req, res), bodyOf(req));
+    res.status(204).end();
+  });
+
+  r.post('/logout-all', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json({ revokedSessions: await service.logoutAll(ctx, p) });
+  });
+
+  r.post('/register-first', async (req, res) => {
+    res.status(201).json({ user: await service.registerFirst(ctxOf(req, res), bodyOf(req)) });
+  });
+
+  r.post('/register', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.status(201).json({ user: await service.register(ctx, p, bodyOf(req)) });
+  });
+
+  r.put('/tenant/settings', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json(await service.setTenantSettings(ctx, p, bodyOf(req)));
+  });
+
+  // Self-service and required-enrollment MFA setup (seed 004 names both pairs).
+  const start = async (req: Request, res: Response, route: string) => {
+    const ctx = ctxOf(req, res);
+    await service.limitMfa(ctx);
+    const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
+    res.json(await service.mfaEnrollStart(ctx, p, route));
+  };
+  const complete = async (req: Request, res: Response, route: string) => {
+    const ctx = ctxOf(req, res);
+    await service.limitMfa(ctx);
+    const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
+    res.json(await service.mfaEnrollComplete(ctx, p, bodyOf(req), route));
+  };
+  r.post('/mfa/enroll/start', (req, res) => start(req, res, '/mfa/enroll/start'));
+  r.post('/mfa/setup', (req, res) => start(req, res, '/mfa/setup'));
+  r.post('/mfa/enroll/complete', (req, res) => complete(req, res, '/mfa/enroll/complete'));
+  r.post('/mfa/enable', (req, res) => complete(req, res, '/mfa/enable'));
+
+  // API keys: shown once at creation; the gateway validates them from the same database.
+  r.post('/api-keys', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.status(201).json(await service.createApiKey(ctx, p, bodyOf(req)));
+  });
+  r.get('/api-keys', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json({ apiKeys: await service.listApiKeys(ctx, p) });
+  });
+  r.delete('/api-keys/:id', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    await service.revokeApiKey(ctx, p, String(req.params['id']));
+    res.status(204).end();
+  });
+  return r;
+}

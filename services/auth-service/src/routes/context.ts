@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { RequestContext } from '../domain/authService.js';
+import { AppError } from '../domain/errors.js';
+
+export const TENANT_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface Locals {
+  requestId: string;
+  traceId: string;
+  tenantId?: string;
+}
+
+export function locals(res: Response): Locals {
+  return res.locals as Locals;
+}
+
+/** X-Request-ID: the caller's when it is a safe token, a new UUID otherwise; echoed on the answer. */
+export function requestIds(req: Request, res: Response, next: NextFunction): void {
+  const given = req.get('x-request-id');
+  const requestId = given && REQUEST_ID_RE.test(given) ? given : randomUUID();
+  // W3C traceparent: 00-<32 hex trace id>-<16 hex span>-<flags>; the request id otherwise.
+  const traceparent = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(req.get('traceparent') ?? '');
+  locals(res).requestId = requestId;
+  locals(res).traceId = traceparent?.[1] ?? requestId;
+  res.setHeader('X-Request-ID', requestId);
+  next();
+}
+
+/** X-Tenant-ID is required and must be a well-formed tenant id on every tenant route. */
+export function requireTenant(req: Request, res: Response, next: NextFunction): void {
+  const tenant = req.get('x-tenant-id');
+  if (!tenant) throw new AppError('tenant_required');
+  if (!TENANT_ID_RE.test(tenant)) throw new AppError('invalid_tenant');
+  locals(res).tenantId = tenant;
+  next();
+}
+
+export function ctxOf(req: Request, res: Response): RequestContext {
+  const l = locals(res);
+  return {
+    tenantId: l.tenantId ?? 'unknown',
+    ip: req.ip ?? 'unknown',
+    requestId: l.requestId,
+    traceId: l.traceId,
+    userAgent: req.get('user-agent'),
+    acceptLanguage: req.get('accept-language'),
+  };
+}
+
+export function bearer(req: Request): string | undefined {
+  const m = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(req.get('authorization') ?? '');
+  return m?.[1];
+}
+
+/** The JSON body as an object (arrays and scalars are refused). */
+export function bodyOf(req: Request): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === undefined) return {};
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new AppError('invalid_request');
+  return b as Record<string, unknown>;
+}

@@ -1,0 +1,34 @@
+import { Router } from 'express';
+import type { KeyRing } from '../domain/keyring.js';
+import type { AuthMetrics } from '../metrics.js';
+import type { Db } from '../storage/db.js';
+
+export const VERSION = '0.1.0';
+
+/** /health (ready: database answers and a key set is loaded), /health/live, /metrics. */
+export function healthRoutes(deps: { db: Db; keyring: KeyRing; metrics: AuthMetrics }): Router {
+  const r = Router();
+  r.get('/health/live', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+  r.get('/health', async (_req, res) => {
+    const database = await deps.db
+      .query('SELECT 1')
+      .then(() => 'ok' as const)
+      .catch(() => 'error' as const);
+    const signingKeys = deps.keyring.loaded ? 'loaded' : 'missing';
+    const healthy = database === 'ok' && signingKeys === 'loaded';
+    res.status(healthy ? 200 : 503).json({
+      status: healthy ? 'healthy' : 'degraded',
+      service: 'auth-service',
+      version: VERSION,
+      timestamp: new Date().toISOString(),
+      checks: { database, signingKeys },
+    });
+  });
+  r.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  return r;
+}

@@ -1,0 +1,111 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type pino from 'pino';
+import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
+import { createLogger, type Logger } from '../../../lib/log.js';
+import { VaultClient } from '../../../lib/vault.js';
+import { createApp } from './app.js';
+import type { AuthConfig } from './config.js';
+import { AuthService } from './domain/authService.js';
+import { KeyRing } from './domain/keyring.js';
+import { PasswordHasher } from './domain/passwords.js';
+import { SuspiciousLoginDetector, SuspiciousWebhook } from './domain/suspicious.js';
+import { createMetrics } from './metrics.js';
+import { connectPostgres, type Db, openPglite } from './storage/db.js';
+import { migrate } from './storage/migrate.js';
+import { AuthRepository } from './storage/repo.js';
+import { VaultKeysetSource } from './storage/vaultKeys.js';
+
+export interface RunningAuthService {
+  readonly url: string;
+  readonly port: number;
+  readonly db: Db;
+  readonly repo: AuthRepository;
+  readonly keyring: KeyRing;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where log records go (tests capture them to scan for secrets); stdout by default. */
+  readonly logDestination?: pino.DestinationStream;
+  readonly events?: EventPublisher;
+}
+
+export async function openDatabase(config: AuthConfig): Promise<Db> {
+  return config.databaseUrl ? connectPostgres(config.databaseUrl) : openPglite(config.pgliteDataDir);
+}
+
+/** Wires config → adapters → domain → HTTP and starts listening. */
+export async function startAuthService(config: AuthConfig, opts: StartOptions = {}): Promise<RunningAuthService> {
+  const logger = createLogger({ component: 'auth-service', level: config.logLevel, destination: opts.logDestination });
+  const db = await openDatabase(config);
+  const applied = await migrate(db);
+  if (applied.length > 0) logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
+  const repo = new AuthRepository(db);
+  const metrics = createMetrics({ usersByTenant: () => repo.countUsersByTenant() });
+
+  const vault = new VaultClient({ addr: config.vault.addr, auth: config.vault.auth, namespace: config.vault.namespace });
+  const keyring = new KeyRing(new VaultKeysetSource(vault, config.signingKeys.keysetPath), {
+    loaded: ({ keysetHash, activeKid, kids, changed }) => {
+      metrics.keysetReloads.inc({ result: changed ? 'changed' : 'unchanged' });
+      if (changed) {
+        metrics.keysetLoadedTimestamp.set(Date.now() / 1000);
+        logger.info({ event: 'key_rotation', action: 'keyset_loaded', keyset_hash: keysetHash, active_kid: activeKid, kids }, 'signing key set loaded');
+      }
+    },
+    failed: (err) => {
+      metrics.keysetReloads.inc({ result: 'failed' });
+      logger.warn(
+        { event: 'key_rotation', action: 'keyset_load_failed', error_code: err.code, error: err.message, keeping: keyring.status().keysetHash },
+        'signing key set not loaded; keeping the last good set',
+      );
+    },
+  });
+  await keyring.reload();
+  keyring.startPolling(config.signingKeys.pollSeconds * 1000);
+
+  const hasher = new PasswordHasher(config.argon2);
+  await hasher.warmUp();
+  const events = opts.events ?? new LogEventPublisher(logger);
+  const service = new AuthService({
+    config,
+    repo,
+    hasher,
+    keyring,
+    metrics,
+    events,
+    logger,
+    detector: new SuspiciousLoginDetector(config.suspicious),
+    webhook: new SuspiciousWebhook({
+      url: config.suspicious.webhookUrl,
+      bearer: config.suspicious.webhookBearer,
+      minIntervalSeconds: config.suspicious.webhookMinIntervalSeconds,
+      maxPerMinute: config.suspicious.webhookMaxPerMinute,
+      logger,
+    }),
+  });
+  const app = createApp({ config, service, keyring, metrics, db, logger });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  logger.info({ event: 'started', port, database: db.kind }, 'auth-service listening');
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    db,
+    repo,
+    keyring,
+    logger,
+    async close() {
+      keyring.stopPolling();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await events.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { generate } from 'otplib';
+import pg from 'pg';
+import { expect } from 'vitest';
+import { VaultClient } from '../../lib/vault.js';
+import { configFromEnv } from '../../services/auth-service/src/config.js';
+import { computeKeysetHash } from '../../services/auth-service/src/domain/keyring.js';
+import { type RunningAuthService, startAuthService } from '../../services/auth-service/src/server.js';
+
+export const ISSUER = 'https://auth.novapos.local';
+export const AUDIENCE = 'novapos-api';
+
+export interface TestSigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly privateJwk: JWK;
+  readonly publicJwk: JWK;
+}
+
+/** A new signing key as the operator would make it: private JWK with kid and alg, public JWK for the set. */
+export async function aSigningKey(alg = 'ES256', kid = `k-${randomBytes(6).toString('hex')}`): Promise<TestSigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  return {
+    kid,
+    alg,
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+  };
+}
+
+/**
+ * Writes a key tree exactly per docs/contracts.md: one per-key secret at `<base>/<kid>` and the key-set
+ * document at `<base>/keyset`, both with check-and-set (what the SigningKeyRotation controller will do).
+ * `base` is `<mount>/novapos/signing-keys/<namespace>/<name>`. Keys are listed sorted by kid.
+ */
+export async function writeKeyTree(
+  vault: VaultClient,
+  base: string,
+  opts: {
+    keys: { key: TestSigningKey; state: 'next' | 'active' | 'retired' }[];
+    activeKid: string;
+    nextKid?: string;
+    jwksCacheTTLSeconds?: number;
+    maxTokenTTLSeconds?: number;
+  },
+): Promise<{ keysetHash: string }> {
+  const [mount, ...rest] = base.split('/');
+  const path = rest.join('/');
+  for (const { key, state } of opts.keys) {
+    const current = await vault.kvMetadata(mount!, `${path}/${key.kid}`);
+    await vault.kvWrite(
+      mount!,
+      `${path}/${key.kid}`,
+      { kid: key.kid, alg: key.alg, state, privateJwk: key.privateJwk, createdAt: new Date().toISOString() },
+      { cas: current?.currentVersion ?? 0 },
+    );
+  }
+  const jwks = { keys: [...opts.keys].sort((a, b) => a.key.kid.localeCompare(b.key.kid)).map((k) => k.key.publicJwk) };
+  const keysetHash = computeKeysetHash(jwks, opts.activeKid);
+  const current = await vault.kvMetadata(mount!, `${path}/keyset`);
+  await vault.kvWrite(
+    mount!,
+    `${path}/keyset`,
+    {
+      issuer: ISSUER,
+      audiences: [AUDIENCE],
+      algorithm: opts.keys[0]!.key.alg,
+      jwks,
+      activeKid: opts.activeKid,
+      nextKid: opts.nextKid ?? '',
+      keysetHash,
+      jwksCacheTTLSeconds: opts.jwksCacheTTLSeconds ?? 300,
+      maxTokenTTLSeconds: opts.maxTokenTTLSeconds ?? 900,
+      updatedAt: new Date().toISOString(),
+    },
+    { cas: current?.currentVersion ?? 0 },
+  );
+  return { keysetHash };
+}
+
+/** A least-privilege token for the service: read on its own key tree only (the root token is for setup). */
+export async function readOnlyToken(vault: VaultClient, rootToken: string, base: string): Promise<string> {
+  const [mount, ...rest] = base.split('/');
+  const name = `auth-test-${randomBytes(4).toString('hex')}`;
+  const headers = { 'x-vault-token': rootToken, 'content-type': 'application/json' };
+  const policy = `path "${mount}/data/${rest.join('/')}/*" { capabilities = ["read"] }`;
+  const p = await fetch(`${vault.addr}/v1/sys/policies/acl/${name}`, { method: 'PUT', headers, body: JSON.stringify({ policy }) });
+  expect(p.status).toBe(204);
+  const t = await fetch(`${vault.addr}/v1/auth/token/create`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ policies: [name], no_default_policy: false, ttl: '1h' }),
+  });
+  return ((await t.json()) as { auth: { client_token: string } }).auth.client_token;
+}
+
+/** A fresh database on the shared PostgreSQL for one suite. */
+export async function aDatabase(postgresUrl: string, label: string): Promise<string> {
+  const name = `auth_${label}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(postgresUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Collects every log line the service writes. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    cb();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+  records(): Record<string, unknown>[] {
+    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+}
+
+/** Fails naming which kind of secret leaked (never printing the secret itself). */
+export function expectNoSecrets(haystack: string, secrets: Record<string, string | undefined>): void {
+  const leaked = Object.entries(secrets)
+    .filter(([, v]) => v !== undefined && v.length >= 6 && haystack.includes(v))
+    .map(([k]) => k);
+  expect(leaked, 'secrets found in the captured output').toEqual([]);
+}
+
+export interface TestService extends RunningAuthService {
+  readonly logs: LogCapture;
+}
+
+/** Starts auth-service in this process on a free port with an explicit env (as main.ts would from process.env). */
+export async function startTestService(env: Record<string, string | undefined>): Promise<TestService> {
+  const logs = new LogCapture();
+  const config = configFromEnv({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    // Lower argon2 cost in tests keeps the suite fast on 2 cores; the bench measures the real parameters.
+    ARGON2_MEMORY_KIB: '8192',
+    ARGON2_TIME_COST: '1',
+    SIGNING_KEYSET_POLL_SECONDS: '3600',
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const running = await startAuthService(config, { logDestination: logs });
+  return Object.assign(running, { logs });
+}
+
+export function totpNow(secret: string, offsetSteps = 0): Promise<string> {
+  return generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetSteps * 30 });
+}
+
+/** Waits until the start of a fresh 30 s TOTP step if fewer than `margin` seconds are left in this one. */
+export async function awaitFreshTotpWindow(margin = 5): Promise<void> {
+  const left = 30 - (Math.floor(Date.now() / 1000) % 30);
+  if (left < margin) await new Promise((r) => setTimeout(r, left * 1000 + 200));
+}
+
+export interface Http {
+  (method: string, path: string, opts?: { body?: unknown; tenant?: string | null; token?: string; headers?: Record<string, string>; raw?: string }): Promise<{
+    status: number;
+    headers: Headers;
+    body: Record<string, unknown>;
+    text: string;
+  }>;
+}
+
+export function httpClient(baseUrl: string, defaultTenant: string): Http {
+  return async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const tenant = opts.tenant === undefined ? defaultTenant : opts.tenant;
+    if (tenant !== null) headers['x-tenant-id'] = tenant;
+    if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    } else if (opts.raw !== undefined) headers['content-type'] ??= 'application/json';
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      parsed = {};
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  };
+}
+
+/** Value of one sample in Prometheus text output (0 when absent). */
+export async function metricValue(baseUrl: string, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) && Object.keys(labels).length === 0) return Number(line.slice(name.length + 1));
+    if (!line.startsWith(`${name}{`)) continue;
+    const labelPart = line.slice(name.length + 1, line.lastIndexOf('}'));
+    const got = Object.fromEntries([...labelPart.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+export function uniquePrefix(label: string): string {
+  return `secret/novapos/signing-keys/test-auth-${label}-${randomBytes(4).toString('hex')}/auth-issuer`;
+}

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isListening } from '../harness/ports.js';
+import { waitUntil } from '../harness/wait.js';
+
+// `npm start` without the bootstrap step (the test run has done it): scripts/start.ts brings the stack up,
+// writes its env file and kubeconfig, prints no credentials, and leaves nothing behind on Ctrl-C.
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const outDir = mkdtempSync(path.join(os.tmpdir(), 'local-stack-test-'));
+let child: ChildProcess | undefined;
+
+afterAll(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(outDir, { recursive: true, force: true });
+});
+
+function parseEnvFile(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+describe('npm start', () => {
+  it('runs the local stack until Ctrl-C, then stops all of it', async () => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+      cwd: repoRoot,
+      env: { ...process.env, NOVAPOS_LOCAL_STACK_DIR: outDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    let output = '';
+    proc.stdout.on('data', (c: Buffer) => {
+      output += c.toString('utf8');
+    });
+    proc.stderr.on('data', (c: Buffer) => {
+      output += c.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const up = await waitUntil(
+      'the local stack to be up',
+      () => (proc.exitCode !== null ? 'exited' : output.includes('Ctrl-C to stop') && 'up'),
+      { timeoutMs: 100_000 },
+    );
+    expect(up, `start.ts exited with ${proc.exitCode} before the stack was up:\n${output}`).toBe('up');
+
+    const envFile = path.join(outDir, 'local-stack.env');
+    const vars = parseEnvFile(readFileSync(envFile, 'utf8'));
+    expect(Object.keys(vars)).toEqual(
+      expect.arrayContaining(['VAULT_ADDR', 'VAULT_TOKEN', 'REDIS_URL', 'DATABASE_URL', 'KUBECONFIG']),
+    );
+    expect(vars.KUBECONFIG).toBe(path.join(outDir, 'local-stack.kubeconfig'));
+    const kubeToken = /token: (\S+)/.exec(readFileSync(vars.KUBECONFIG!, 'utf8'))?.[1];
+    expect(kubeToken).toBeTruthy();
+    // The table says where things are, never what the credentials are.
+    expect(output).not.toContain(vars.VAULT_TOKEN!);
+    expect(output).not.toContain(kubeToken!);
+    for (const name of [
+      'redis',
+      'postgres',
+      'prometheus',
+      'alertmanager',
+      'kube-apiserver',
+      'vault (openbao)',
+    ]) {
+      expect(output).toContain(name);
+    }
+
+    // What the table points at answers.
+    const redis = new Redis(vars.REDIS_URL!, { maxRetriesPerRequest: 1 });
+    expect(await redis.ping()).toBe('PONG');
+    await redis.quit();
+    const vaultHealth = await fetch(`${vars.VAULT_ADDR}/v1/sys/health`);
+    expect(vaultHealth.status).toBe(200);
+    expect((await fetch(`${vars.PROMETHEUS_URL}/-/ready`)).ok).toBe(true);
+    const runDir = /run dir:\s+(\S+)/.exec(output)?.[1];
+    expect(runDir && existsSync(runDir)).toBe(true);
+
+    proc.kill('SIGINT');
+    expect(await exited, output).toBe(130);
+    const ports = Object.values(vars)
+      .map((v) => /^\w+:\/\/(?:[^@/]+@)?127\.0\.0\.1:(\d+)/.exec(v)?.[1])
+      .filter((p): p is string => p !== undefined)
+      .map(Number);
+    expect(ports.length).toBeGreaterThanOrEqual(7);
+    await waitUntil('every local-stack port to refuse connections', async () => {
+      for (const port of ports) if (await isListening(port)) throw new Error(`port ${port} still listening`);
+      return true;
+    });
+    expect(existsSync(envFile)).toBe(false);
+    expect(existsSync(vars.KUBECONFIG!)).toBe(false);
+    expect(existsSync(runDir!)).toBe(false);
+  });
+});
