@@ -129,3 +129,27 @@ export function readSources(root: string = REPO_ROOT): Sources {
   if (charts.length === 0) missing.push('charts/dist/*.yaml: none found (synthesize the charts first)');
   return { dashboards, rules, crds, charts, missing };
 }
+
+export const objectKey = (o: KubeObject): string =>
+  `${o.apiVersion}/${o.kind}:${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/**
+ * `files` without the objects that `other` already has (same apiVersion, kind, namespace and name). The charts
+ * carry a copy of the CRDs in crds/; one Kubernetes object must have one owner in the stack.
+ */
+export function withoutObjectsIn(files: readonly ManifestFile[], other: readonly ManifestFile[]): ManifestFile[] {
+  const taken = new Set(other.flatMap((f) => f.objects.map(objectKey)));
+  return files.map((f) => ({ file: f.file, objects: f.objects.filter((o) => !taken.has(objectKey(o))) }));
+}
+
+/** `app.kubernetes.io/name` of the Services the manifests already have a ServiceMonitor for. */
+export function scrapedBy(files: readonly ManifestFile[]): Set<string> {
+  const names = files.flatMap((f) =>
+    f.objects
+      .filter((o) => o.kind === 'ServiceMonitor')
+      .map((o) => (o['spec'] as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector)
+      .map((s) => s?.matchLabels?.['app.kubernetes.io/name'])
+      .filter((n): n is string => typeof n === 'string'),
+  );
+  return new Set(names);
+}

@@ -8,7 +8,7 @@ import { createGrafana } from './kube/grafana.js';
 import { applyManifests } from './kube/manifests.js';
 import { createPrometheus } from './kube/prometheus.js';
 import { createPagerDuty } from './pagerduty.js';
-import type { Sources } from './sources.js';
+import { scrapedBy, type Sources, withoutObjectsIn } from './sources.js';
 
 /**
  * The whole stack, built from the validated config, the secrets, the project's rendered files and the
@@ -84,7 +84,9 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
   });
 
   const crds = cfg.features.crds ? applyManifests('crds', sources.crds, cfg.skipAwait, {}) : undefined;
-  const prom = createPrometheus(ctx, sources.rules);
+  // The charts ship a copy of the CRDs and their own ServiceMonitors: each object gets one owner here.
+  const chartFiles = cfg.features.crds ? withoutObjectsIn(sources.charts, sources.crds) : sources.charts;
+  const prom = createPrometheus(ctx, sources.rules, cfg.features.charts ? scrapedBy(chartFiles) : new Set());
   const am = createAlertmanager(ctx, {
     config: amConfig,
     ...(page && paging
@@ -93,7 +95,9 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
     slackWebhookUrls: { security: secrets.slackSecurityWebhookUrl, sre: secrets.slackSreWebhookUrl },
   });
   const grafana = createGrafana(ctx, { dashboards: sources.dashboards, adminPassword: secrets.grafanaAdminPassword });
-  if (cfg.features.charts) applyManifests('charts', sources.charts, cfg.skipAwait, crds ? { dependsOn: [crds] } : {});
+  const charts = cfg.features.charts
+    ? applyManifests('charts', chartFiles, cfg.skipAwait, crds ? { dependsOn: [crds.group] } : {})
+    : undefined;
 
   return {
     environment: cfg.environment,
@@ -101,6 +105,8 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
     prometheus: prom.prometheus.metadata.name,
     alertmanager: am.alertmanager.metadata.name,
     paging: page ? 'pagerduty' : 'slack',
+    crds: crds?.applied ?? [],
+    charts: charts?.applied ?? [],
     dashboards: grafana.dashboardMaps.map((m) => m.metadata.name),
     prometheusRules: prom.prometheusRules.map((r) => r.metadata.name),
     pagerdutyServices: paging

@@ -23,7 +23,8 @@ export function monitoringFiles(): Map<string, string> {
   for (const area of ruleAreas) files.set(`alerts/${area.area}.rules.yaml`, ruleFileYaml(area));
   files.set(PROMETHEUS_RULE_FILE, prometheusRuleYaml(ruleAreas));
   files.set(ALERTMANAGER_FILE, alertmanagerYaml(productionAlertmanagerOptions));
-  for (const [name, d] of Object.entries(dashboards())) files.set(`dashboards/${name}.json`, dashboardJson(d));
+  for (const [name, d] of Object.entries(dashboards()))
+    files.set(`dashboards/${name}.json`, dashboardJson(d));
   return files;
 }
 

@@ -24,7 +24,9 @@ describe('alertmanager configuration', () => {
   });
 
   it('sends critical to PagerDuty, warning to Slack by team, info nowhere', () => {
-    const byMatchers = Object.fromEntries(config.route.routes!.map((r) => [r.matchers!.join(','), r.receiver]));
+    const byMatchers = Object.fromEntries(
+      config.route.routes!.map((r) => [r.matchers!.join(','), r.receiver]),
+    );
     expect(byMatchers['severity="critical"']).toBe(RECEIVERS.pagerduty);
     expect(byMatchers['severity="warning",team="security"']).toBe(RECEIVERS.slackSecurity);
     expect(byMatchers['severity="warning"']).toBe(RECEIVERS.slackSre);
@@ -34,10 +36,15 @@ describe('alertmanager configuration', () => {
   });
 
   it('puts the runbook link into the PagerDuty event (links and custom details)', () => {
-    const pd = (config.receivers.find((r) => r.name === RECEIVERS.pagerduty) as { pagerduty_configs: Record<string, unknown>[] })
-      .pagerduty_configs[0]!;
+    const pd = (
+      config.receivers.find((r) => r.name === RECEIVERS.pagerduty) as {
+        pagerduty_configs: Record<string, unknown>[];
+      }
+    ).pagerduty_configs[0]!;
     expect(pd.links).toEqual([{ href: '{{ (index .Alerts 0).Annotations.runbook_url }}', text: 'Runbook' }]);
-    expect((pd.details as Record<string, string>).runbook_url).toBe('{{ (index .Alerts 0).Annotations.runbook_url }}');
+    expect((pd.details as Record<string, string>).runbook_url).toBe(
+      '{{ (index .Alerts 0).Annotations.runbook_url }}',
+    );
     expect(pd.send_resolved).toBe(true);
   });
 

@@ -54,7 +54,10 @@ export const PAGERDUTY_EVENTS_V2_URL = 'https://events.pagerduty.com/v2/enqueue'
 export const productionAlertmanagerOptions: AlertmanagerOptions = {
   pagerduty: { routingKeyFile: '/etc/alertmanager/secrets/novapos-pagerduty/routing-key' },
   slack: {
-    security: { apiUrlFile: '/etc/alertmanager/secrets/novapos-slack/security-webhook-url', channel: '#security-alerts' },
+    security: {
+      apiUrlFile: '/etc/alertmanager/secrets/novapos-slack/security-webhook-url',
+      channel: '#security-alerts',
+    },
     sre: { apiUrlFile: '/etc/alertmanager/secrets/novapos-slack/sre-webhook-url', channel: '#sre-alerts' },
   },
   drillWebhookUrl: 'http://novapos-operator.novapos-system.svc:8082/drills/alert-delivery',
@@ -95,7 +98,11 @@ function slackReceiver(name: string, { apiUrlFile, channel }: SlackChannel): Rec
 
 export function alertmanagerConfig(opts: AlertmanagerOptions): Record<string, unknown> {
   const t = { ...defaultTimings, ...opts.timings };
-  const timings = { group_wait: t.groupWait, group_interval: t.groupInterval, repeat_interval: t.repeatInterval };
+  const timings = {
+    group_wait: t.groupWait,
+    group_interval: t.groupInterval,
+    repeat_interval: t.repeatInterval,
+  };
   const notDrill = 'drill=""';
   return {
     global: { resolve_timeout: '5m' },

@@ -84,7 +84,8 @@ export const authRules: RuleArea = {
           severity: 'critical',
           team: 'sre',
           summary: 'auth-service p95 response time above 500 ms',
-          description: 'auth-service answers in {{ $value | humanizeDuration }} at the 95th percentile (threshold 500ms for 2m).',
+          description:
+            'auth-service answers in {{ $value | humanizeDuration }} at the 95th percentile (threshold 500ms for 2m).',
         }),
       ],
     },

@@ -31,7 +31,8 @@ export const availabilityRules: RuleArea = {
           severity: 'warning',
           team: 'sre',
           summary: '{{ $labels.job }} target {{ $labels.instance }} is down',
-          description: 'Prometheus has failed to scrape {{ $labels.instance }} of {{ $labels.job }} for 5 minutes.',
+          description:
+            'Prometheus has failed to scrape {{ $labels.instance }} of {{ $labels.job }} for 5 minutes.',
         }),
       ],
     },

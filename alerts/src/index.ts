@@ -6,4 +6,10 @@ import { operatorRules } from './operator.js';
 import { sloRules } from './slo.js';
 
 /** Every rule of the project, one area per rule file and per promtool test file. */
-export const ruleAreas: readonly RuleArea[] = [authRules, gatewayRules, sloRules, availabilityRules, operatorRules];
+export const ruleAreas: readonly RuleArea[] = [
+  authRules,
+  gatewayRules,
+  sloRules,
+  availabilityRules,
+  operatorRules,
+];

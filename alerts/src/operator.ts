@@ -56,7 +56,8 @@ export const operatorRules: RuleArea = {
           severity: 'warning',
           team: 'sre',
           summary: 'No novapos-operator replica holds the leader lease',
-          description: 'The operator is running but no replica has been leader for 5 minutes: nothing reconciles.',
+          description:
+            'The operator is running but no replica has been leader for 5 minutes: nothing reconciles.',
         }),
         rotationOverdue('warning', ROTATION_OVERDUE_WARNING_SECONDS),
         rotationOverdue('critical', ROTATION_OVERDUE_CRITICAL_SECONDS),
@@ -78,7 +79,8 @@ export const operatorRules: RuleArea = {
           severity: 'info',
           team: 'security',
           summary: 'Signing key {{ $labels.namespace }}/{{ $labels.name }} rotated ({{ $labels.reason }})',
-          description: 'A rotation of {{ $labels.namespace }}/{{ $labels.name }} happened in the last 10 minutes (reason {{ $labels.reason }}).',
+          description:
+            'A rotation of {{ $labels.namespace }}/{{ $labels.name }} happened in the last 10 minutes (reason {{ $labels.reason }}).',
         }),
         alert({
           // The second half catches a conflict counter born at 1 (no earlier sample for increase() to see).

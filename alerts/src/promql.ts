@@ -16,7 +16,11 @@ export function promqlSyntaxErrors(expr: string): PromqlSyntaxError[] {
   parser.parse(expr).iterate({
     enter(node) {
       if (node.type.isError) {
-        errors.push({ from: node.from, to: node.to, context: `${expr.slice(0, node.from)}⟨here⟩${expr.slice(node.from)}` });
+        errors.push({
+          from: node.from,
+          to: node.to,
+          context: `${expr.slice(0, node.from)}⟨here⟩${expr.slice(node.from)}`,
+        });
       }
     },
   });

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { monitoringFiles, repoRoot } from '../../scripts/render-monitoring.js';
 import { ruleAreas } from './index.js';
 import { alertsOf, isAlert, RUNBOOK_BASE_URL, runbookUrl } from './model.js';
@@ -49,15 +49,24 @@ describe('every alert', () => {
 });
 
 describe('rule expressions', () => {
-  it.each(allRules.map((r) => [isAlert(r) ? r.alert : r.record, r.expr] as const))('%s parses as PromQL', (_, expr) => {
-    expect(promqlSyntaxErrors(expr)).toEqual([]);
-  });
+  it.each(allRules.map((r) => [isAlert(r) ? r.alert : r.record, r.expr] as const))(
+    '%s parses as PromQL',
+    (_, expr) => {
+      expect(promqlSyntaxErrors(expr)).toEqual([]);
+    },
+  );
 
   it('count thresholds in the window, as the contracts say (increase, not rate, for the runbook thresholds)', () => {
     const byName = new Map(alerts.map((a) => [a.alert, a.expr]));
-    expect(byName.get('AuthFailedLoginSpike')).toContain('increase(auth_login_attempts_total{outcome="invalid_credentials"}[5m])) > 50');
-    expect(byName.get('AuthMfaInvalidSpike')).toContain('increase(auth_mfa_events_total{outcome="mfa_invalid"}[5m])) > 10');
-    expect(byName.get('GatewayRateLimitRejections')).toContain('increase(gateway_rate_limit_rejections_total[1m])) > 5');
+    expect(byName.get('AuthFailedLoginSpike')).toContain(
+      'increase(auth_login_attempts_total{outcome="invalid_credentials"}[5m])) > 50',
+    );
+    expect(byName.get('AuthMfaInvalidSpike')).toContain(
+      'increase(auth_mfa_events_total{outcome="mfa_invalid"}[5m])) > 10',
+    );
+    expect(byName.get('GatewayRateLimitRejections')).toContain(
+      'increase(gateway_rate_limit_rejections_total[1m])) > 5',
+    );
   });
 });
 
@@ -90,11 +99,15 @@ describe('promtool tests', () => {
         .filter((c) => c.alertname === a.alert);
       const firing = cases.filter((c) =>
         c.exp_alerts.some(
-          (e) => e.exp_labels.severity === a.labels.severity && e.exp_annotations?.runbook_url === runbookUrl(a.alert),
+          (e) =>
+            e.exp_labels.severity === a.labels.severity &&
+            e.exp_annotations?.runbook_url === runbookUrl(a.alert),
         ),
       );
       expect(firing.length, 'a case where it fires, with its runbook_url').toBeGreaterThan(0);
-      const notYet = cases.filter((c) => !c.exp_alerts.some((e) => e.exp_labels.severity === a.labels.severity));
+      const notYet = cases.filter(
+        (c) => !c.exp_alerts.some((e) => e.exp_labels.severity === a.labels.severity),
+      );
       expect(notYet.length, 'a case where it does not fire yet').toBeGreaterThan(0);
     },
   );
@@ -110,7 +123,11 @@ describe('rendering', () => {
   });
 
   it('the PrometheusRule carries exactly the groups of the rule files', () => {
-    const resource = prometheusRule(ruleAreas) as { apiVersion: string; kind: string; spec: { groups: unknown[] } };
+    const resource = prometheusRule(ruleAreas) as {
+      apiVersion: string;
+      kind: string;
+      spec: { groups: unknown[] };
+    };
     expect(resource.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(resource.kind).toBe('PrometheusRule');
     expect(resource.spec.groups).toEqual(ruleAreas.flatMap((a) => a.groups));

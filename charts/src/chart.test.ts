@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { distDir, synthesize } from './main.js';
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any };
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any };
 
 const files = synthesize();
 const objects: Obj[] = Object.values(files).flatMap((text) => parseAllDocuments(text).map((d) => d.toJS() as Obj));

@@ -56,9 +56,13 @@ export function authDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: `Failed logins, all tenants, 5m count (P0 at ${FAILED_LOGINS_FLEET_5M})`,
-          description: 'The AuthFailedLoginsFleetCritical expression: invalid-credential logins of every tenant in 5 minutes.',
+          description:
+            'The AuthFailedLoginsFleetCritical expression: invalid-credential logins of every tenant in 5 minutes.',
           queries: [
-            { expr: 'sum(increase(auth_login_attempts_total{outcome="invalid_credentials"}[5m]))', legend: 'all tenants' },
+            {
+              expr: 'sum(increase(auth_login_attempts_total{outcome="invalid_credentials"}[5m]))',
+              legend: 'all tenants',
+            },
           ],
           threshold: FAILED_LOGINS_FLEET_5M,
         }),
@@ -66,7 +70,8 @@ export function authDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: `Invalid MFA codes per tenant, 5m count (alert at ${MFA_INVALID_PER_TENANT_5M})`,
-          description: 'The AuthMfaInvalidSpike expression: wrong TOTP codes per tenant in the trailing 5 minutes.',
+          description:
+            'The AuthMfaInvalidSpike expression: wrong TOTP codes per tenant in the trailing 5 minutes.',
           queries: [
             {
               expr: 'sum by (tenant) (increase(auth_mfa_events_total{outcome="mfa_invalid", tenant=~"$tenant"}[5m]))',
@@ -101,7 +106,8 @@ export function authDashboard(): Dashboard {
       .withPanel(
         barGaugePanel({
           title: 'MFA adoption by tenant',
-          description: 'Share of each tenant’s users with MFA enrolled; the low bars are where MFA lockouts will come from.',
+          description:
+            'Share of each tenant’s users with MFA enrolled; the low bars are where MFA lockouts will come from.',
           queries: [
             {
               expr: 'sum by (tenant) (auth_mfa_enrolled_users{tenant=~"$tenant"}) / sum by (tenant) (auth_users{tenant=~"$tenant"})',
@@ -116,7 +122,8 @@ export function authDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: `Response time p95 (alert at ${AUTH_LATENCY_P95_SECONDS * 1000} ms)`,
-          description: 'The AuthLatencyHigh expression over 5 minutes: 95th percentile of auth-service HTTP responses.',
+          description:
+            'The AuthLatencyHigh expression over 5 minutes: 95th percentile of auth-service HTTP responses.',
           queries: [
             {
               expr: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="auth-service"}[5m])))',
@@ -130,8 +137,11 @@ export function authDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: 'Token validation failures by reason',
-          description: 'JWT validations that failed, per reason (expired, bad signature, unknown kid, audience...).',
-          queries: [{ expr: 'sum by (reason) (rate(auth_jwt_validation_failures_total[5m]))', legend: '{{reason}}' }],
+          description:
+            'JWT validations that failed, per reason (expired, bad signature, unknown kid, audience...).',
+          queries: [
+            { expr: 'sum by (reason) (rate(auth_jwt_validation_failures_total[5m]))', legend: '{{reason}}' },
+          ],
           unit: 'reqps',
         }),
       ),

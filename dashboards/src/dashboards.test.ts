@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { promqlSyntaxErrors } from '../../alerts/src/promql.js';
 import { dashboards } from './index.js';
+import { DATASOURCE } from './panels.js';
 import { panelQueries, substituteVariables } from './queries.js';
 import { SEED_PANEL_QUERIES } from './seed-panels.js';
 
@@ -9,14 +10,24 @@ const queries = panelQueries(all);
 
 describe('dashboards', () => {
   it('cover auth, gateway, key rotation, secret promotion, operator health and SLOs', () => {
-    expect(Object.keys(all).sort()).toEqual(['auth', 'gateway', 'key-rotation', 'operator', 'secret-promotion', 'slo']);
+    expect(Object.keys(all).sort()).toEqual([
+      'auth',
+      'gateway',
+      'key-rotation',
+      'operator',
+      'secret-promotion',
+      'slo',
+    ]);
   });
 
-  it.each(queries.map((q) => [`${q.dashboard} / ${q.panel}: ${q.expr}`, q.expr] as const))('%s parses as PromQL', (_, expr) => {
-    const concrete = substituteVariables(expr);
-    expect(concrete).not.toMatch(/\$/);
-    expect(promqlSyntaxErrors(concrete)).toEqual([]);
-  });
+  it.each(queries.map((q) => [`${q.dashboard} / ${q.panel}: ${q.expr}`, q.expr] as const))(
+    '%s parses as PromQL',
+    (_, expr) => {
+      const concrete = substituteVariables(expr);
+      expect(concrete).not.toMatch(/\$/);
+      expect(promqlSyntaxErrors(concrete)).toEqual([]);
+    },
+  );
 
   it.each(SEED_PANEL_QUERIES)('include the seed 000 panel query exactly as written: %s', (expr) => {
     expect(queries.map((q) => q.expr)).toContain(expr);
@@ -29,15 +40,17 @@ describe('dashboards', () => {
       const panels = (d.panels ?? []) as { id?: number; type?: string; description?: string }[];
       const ids = panels.map((p) => p.id);
       expect(new Set(ids).size, d.uid).toBe(ids.length);
-      for (const p of panels.filter((x) => x.type !== 'row')) expect(p.description, `${d.uid} panel ${p.id}`).toBeTruthy();
+      for (const p of panels.filter((x) => x.type !== 'row'))
+        expect(p.description, `${d.uid} panel ${p.id}`).toBeTruthy();
     }
   });
 
   it('send every query to the selected Prometheus data source', () => {
+    expect(DATASOURCE.uid).toBe(`\${datasource}`);
     for (const d of Object.values(all)) {
       for (const p of (d.panels ?? []) as { targets?: { datasource?: unknown; refId?: string }[] }[]) {
         for (const t of p.targets ?? []) {
-          expect(t.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
+          expect(t.datasource).toEqual(DATASOURCE);
           expect(t.refId).toMatch(/^[A-Z]$/);
         }
       }
@@ -49,6 +62,8 @@ describe('dashboards', () => {
   });
 
   it('substitute variables the way Grafana does with "All" selected', () => {
-    expect(substituteVariables('sum(rate(x{tenant=~"$tenant"}[$__rate_interval]))')).toBe('sum(rate(x{tenant=~".*"}[1m]))');
+    expect(substituteVariables('sum(rate(x{tenant=~"$tenant"}[$__rate_interval]))')).toBe(
+      'sum(rate(x{tenant=~".*"}[1m]))',
+    );
   });
 });

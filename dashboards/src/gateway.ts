@@ -1,5 +1,9 @@
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
-import { API_KEY_BURST_FACTOR, REJECTIONS_PER_TENANT_1M, SIGNATURE_FAILURES_1M } from '../../alerts/src/gateway.js';
+import {
+  API_KEY_BURST_FACTOR,
+  REJECTIONS_PER_TENANT_1M,
+  SIGNATURE_FAILURES_1M,
+} from '../../alerts/src/gateway.js';
 import { finish, newDashboard, row, stateTimelinePanel, timeseriesPanel } from './panels.js';
 import { SEED_GATEWAY_CHECKS, SEED_GATEWAY_REJECTIONS } from './seed-panels.js';
 
@@ -8,7 +12,8 @@ export function gatewayDashboard(): Dashboard {
     newDashboard({
       uid: 'novapos-gateway',
       title: 'NovaPOS / Integration gateway security',
-      description: 'Rate limiting, API keys and signature checks of the integration gateway; the panels behind the Gateway* alerts.',
+      description:
+        'Rate limiting, API keys and signature checks of the integration gateway; the panels behind the Gateway* alerts.',
       tags: ['gateway'],
       tenantFrom: 'gateway_rate_limit_hits_total',
     })
@@ -34,7 +39,8 @@ export function gatewayDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: `Rejections per tenant, 1m count (alert at ${REJECTIONS_PER_TENANT_1M})`,
-          description: 'The GatewayRateLimitRejections expression: rejected requests per tenant in the trailing minute.',
+          description:
+            'The GatewayRateLimitRejections expression: rejected requests per tenant in the trailing minute.',
           queries: [
             {
               expr: 'sum by (tenant) (increase(gateway_rate_limit_rejections_total{tenant=~"$tenant"}[1m]))',
@@ -47,9 +53,13 @@ export function gatewayDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: 'Requests charged to each tenant’s limit',
-          description: 'Requests per second counted against each tenant’s limit: compare with its TenantRateLimit.',
+          description:
+            'Requests per second counted against each tenant’s limit: compare with its TenantRateLimit.',
           queries: [
-            { expr: 'sum by (tenant) (rate(gateway_rate_limit_hits_total{tenant=~"$tenant"}[5m]))', legend: '{{tenant}}' },
+            {
+              expr: 'sum by (tenant) (rate(gateway_rate_limit_hits_total{tenant=~"$tenant"}[5m]))',
+              legend: '{{tenant}}',
+            },
           ],
           unit: 'reqps',
         }),
@@ -70,7 +80,12 @@ export function gatewayDashboard(): Dashboard {
         timeseriesPanel({
           title: 'API key usage by key prefix',
           description: 'Requests per second per issued API key (by its public prefix).',
-          queries: [{ expr: 'sum by (key_prefix) (rate(gateway_api_key_requests_total[5m]))', legend: '{{key_prefix}}' }],
+          queries: [
+            {
+              expr: 'sum by (key_prefix) (rate(gateway_api_key_requests_total[5m]))',
+              legend: '{{key_prefix}}',
+            },
+          ],
           unit: 'reqps',
         }),
       )
@@ -92,7 +107,8 @@ export function gatewayDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: `Signature verification failures, 1m count (alert above ${SIGNATURE_FAILURES_1M})`,
-          description: 'The GatewaySignatureVerificationFailures expression: failed signature checks in the trailing minute.',
+          description:
+            'The GatewaySignatureVerificationFailures expression: failed signature checks in the trailing minute.',
           queries: [
             { expr: 'sum(increase(gateway_signature_verification_failures_total[1m]))', legend: 'failures' },
           ],

@@ -6,7 +6,8 @@ export function keyRotationDashboard(): Dashboard {
     newDashboard({
       uid: 'novapos-key-rotation',
       title: 'NovaPOS / Signing key rotation',
-      description: 'SigningKeyRotation resources: schedule, key ages, rotations and which services loaded the key set.',
+      description:
+        'SigningKeyRotation resources: schedule, key ages, rotations and which services loaded the key set.',
       tags: ['keys', 'operator'],
     })
       .withPanel(
@@ -30,7 +31,10 @@ export function keyRotationDashboard(): Dashboard {
           title: 'Rotations by reason (24h)',
           description: 'Rotations in the last day by reason (schedule, rotate-now, emergency, revoke).',
           queries: [
-            { expr: 'sum by (reason) (increase(novapos_signing_key_rotations_total[24h]))', legend: '{{reason}}' },
+            {
+              expr: 'sum by (reason) (increase(novapos_signing_key_rotations_total[24h]))',
+              legend: '{{reason}}',
+            },
           ],
         }),
       )
@@ -55,7 +59,9 @@ export function keyRotationDashboard(): Dashboard {
           description:
             '1 when the service reports the current key-set hash on /keys/status, 0 when not. 0 for 10 minutes raises ' +
             'SigningKeyServicesNotLoaded.',
-          queries: [{ expr: 'min by (service) (novapos_signing_key_services_loaded)', legend: '{{service}}' }],
+          queries: [
+            { expr: 'min by (service) (novapos_signing_key_services_loaded)', legend: '{{service}}' },
+          ],
         }),
       ),
   );

@@ -17,7 +17,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: 'Reconciles by controller and result',
-          description: 'Reconciles per second per controller and result (success, error, requeue, requeue_after).',
+          description:
+            'Reconciles per second per controller and result (success, error, requeue, requeue_after).',
           queries: [
             {
               expr: `sum by (controller, result) (rate(controller_runtime_reconcile_total{${op}}[5m]))`,
@@ -30,7 +31,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: 'Reconcile errors',
-          description: 'Errors per second per controller; errors for 15 minutes raise NovaposReconcileErrors.',
+          description:
+            'Errors per second per controller; errors for 15 minutes raise NovaposReconcileErrors.',
           queries: [
             {
               expr: `sum by (controller) (rate(controller_runtime_reconcile_errors_total{${op}}[5m]))`,
@@ -43,7 +45,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: 'Reconcile time p99',
-          description: '99th percentile of reconcile duration per controller (Vault and /keys/status calls included).',
+          description:
+            '99th percentile of reconcile duration per controller (Vault and /keys/status calls included).',
           queries: [
             {
               expr: `histogram_quantile(0.99, sum by (controller, le) (rate(controller_runtime_reconcile_time_seconds_bucket{${op}}[5m])))`,
@@ -56,7 +59,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         statPanel({
           title: 'Leader',
-          description: '1 when a replica holds the leader lease; 0 for 5 minutes raises NovaposOperatorNoLeader.',
+          description:
+            '1 when a replica holds the leader lease; 0 for 5 minutes raises NovaposOperatorNoLeader.',
           queries: [{ expr: `max(leader_election_master_status{${op}})` }],
           width: 12,
         }),
@@ -65,7 +69,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         timeseriesPanel({
           title: 'Work queue depth',
-          description: 'Items waiting per queue; a depth that only grows means the controller cannot keep up.',
+          description:
+            'Items waiting per queue; a depth that only grows means the controller cannot keep up.',
           queries: [{ expr: `sum by (name) (workqueue_depth{${op}})`, legend: '{{name}}' }],
           width: 8,
         }),
@@ -100,7 +105,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         stateTimelinePanel({
           title: 'Tenant rate limits applied by the gateway',
-          description: '1 when every gateway replica acknowledged the tenant’s current TenantRateLimit generation.',
+          description:
+            '1 when every gateway replica acknowledged the tenant’s current TenantRateLimit generation.',
           queries: [{ expr: 'min by (tenant) (novapos_tenant_rate_limit_applied)', legend: '{{tenant}}' }],
         }),
       )
@@ -109,7 +115,10 @@ export function operatorDashboard(): Dashboard {
           title: 'DR drill step results (last run)',
           description: '1 passed, 0 failed, per drill and step. A failed step raises DrDrillStepFailed.',
           queries: [
-            { expr: 'min by (namespace, name, step) (novapos_drill_step_result)', legend: '{{namespace}}/{{name}} {{step}}' },
+            {
+              expr: 'min by (namespace, name, step) (novapos_drill_step_result)',
+              legend: '{{namespace}}/{{name}} {{step}}',
+            },
           ],
         }),
       )
@@ -130,7 +139,8 @@ export function operatorDashboard(): Dashboard {
       .withPanel(
         stateTimelinePanel({
           title: 'Scrape targets up',
-          description: '1 when Prometheus scraped the target; all targets of a job down for 30 s raises ServiceDown.',
+          description:
+            '1 when Prometheus scraped the target; all targets of a job down for 30 s raises ServiceDown.',
           queries: [{ expr: `up{job=~"${MONITORED_JOBS.join('|')}"}`, legend: '{{job}} {{instance}}' }],
         }),
       ),

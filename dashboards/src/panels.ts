@@ -8,6 +8,7 @@ import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 
 /** Every query goes to the data source picked in the dashboard's `datasource` variable. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana variable reference, not a JS template
 export const DATASOURCE: common.DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
 
 export interface Query {
@@ -54,10 +55,18 @@ export function timeseriesPanel(o: PanelOptions): timeseries.PanelBuilder {
     .span(o.width ?? 12)
     .height(o.height ?? 8)
     .fillOpacity(10)
-    .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.Table).placement(common.LegendPlacement.Bottom).calcs(['lastNotNull', 'max']))
+    .legend(
+      new common.VizLegendOptionsBuilder()
+        .showLegend(true)
+        .displayMode(common.LegendDisplayMode.Table)
+        .placement(common.LegendPlacement.Bottom)
+        .calcs(['lastNotNull', 'max']),
+    )
     .thresholds(thresholds(o.threshold));
   if (o.threshold !== undefined) {
-    p.thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
+    p.thresholdsStyle(
+      new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
+    );
   }
   return p;
 }
@@ -126,7 +135,9 @@ export function newDashboard(o: DashboardOptions): dashboard.DashboardBuilder {
     .time({ from: 'now-6h', to: 'now' })
     .refresh('30s')
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
-    .withVariable(new dashboard.DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'));
+    .withVariable(
+      new dashboard.DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'),
+    );
   if (o.tenantFrom) {
     d.withVariable(
       new dashboard.QueryVariableBuilder('tenant')

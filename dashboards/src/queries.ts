@@ -17,7 +17,8 @@ export function panelQueries(dashboards: Record<string, Dashboard>): PanelQuery[
   const out: PanelQuery[] = [];
   const walk = (name: string, panels: PanelLike[] | undefined) => {
     for (const p of panels ?? []) {
-      for (const t of p.targets ?? []) if (t.expr) out.push({ dashboard: name, panel: p.title ?? '', expr: t.expr });
+      for (const t of p.targets ?? [])
+        if (t.expr) out.push({ dashboard: name, panel: p.title ?? '', expr: t.expr });
       walk(name, p.panels);
     }
   };

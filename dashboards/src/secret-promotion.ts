@@ -13,7 +13,9 @@ export function secretPromotionDashboard(): Dashboard {
         timeseriesPanel({
           title: 'Promotions by result (1h)',
           description: 'Promotion applies in the last hour by result.',
-          queries: [{ expr: 'sum by (result) (increase(novapos_secret_promotion_total[1h]))', legend: '{{result}}' }],
+          queries: [
+            { expr: 'sum by (result) (increase(novapos_secret_promotion_total[1h]))', legend: '{{result}}' },
+          ],
         }),
       )
       .withPanel(

@@ -1,6 +1,5 @@
-import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Dashboard, DashboardBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { errorRatioRecord, type Slo, slos } from '../../alerts/src/slo.js';
-import type { DashboardBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { finish, newDashboard, row, statPanel, timeseriesPanel } from './panels.js';
 
 function budget(slo: Slo): number {
@@ -21,7 +20,8 @@ function sloPanels(d: DashboardBuilder, slo: Slo): DashboardBuilder {
     .withPanel(
       statPanel({
         title: 'Error budget left (3-day window)',
-        description: 'The share of the error budget not yet spent over the last 3 days; below 0 the SLO is missed.',
+        description:
+          'The share of the error budget not yet spent over the last 3 days; below 0 the SLO is missed.',
         queries: [{ expr: `1 - ${errorRatioRecord(slo, '3d')} / ${budget(slo)}` }],
         unit: 'percentunit',
       }),
@@ -45,7 +45,8 @@ export function sloDashboard(): Dashboard {
   const d = newDashboard({
     uid: 'novapos-slo',
     title: 'NovaPOS / SLOs',
-    description: 'Seed 001 SLOs: token validation latency and gateway requests not rate limited, with burn rates.',
+    description:
+      'Seed 001 SLOs: token validation latency and gateway requests not rate limited, with burn rates.',
     tags: ['slo'],
   });
   return finish(slos.reduce(sloPanels, d));

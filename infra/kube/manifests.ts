@@ -1,5 +1,5 @@
 import * as k8s from '@pulumi/kubernetes';
-import type * as pulumi from '@pulumi/pulumi';
+import * as pulumi from '@pulumi/pulumi';
 import type { ManifestFile } from '../sources.js';
 import { SKIP_AWAIT } from './common.js';
 
@@ -9,14 +9,23 @@ import { SKIP_AWAIT } from './common.js';
  * object, named `<kind>/<namespace>/<name>`), so a preview shows each change.
  */
 
+export interface AppliedManifests {
+  readonly group: k8s.yaml.ConfigGroup;
+  /**
+   * `apiVersion/Kind:namespace/name` of every object, resolved once each is registered: a stack output, so
+   * the run (and the runtime mocks) only end after the ConfigGroup's children are registered.
+   */
+  readonly applied: pulumi.Output<string[]>;
+}
+
 export function applyManifests(
   name: string,
   files: readonly ManifestFile[],
   skipAwait: boolean,
   opts: pulumi.ComponentResourceOptions,
-): k8s.yaml.ConfigGroup {
+): AppliedManifests {
   const objs = files.flatMap((f) => f.objects.map((o) => structuredClone(o)));
-  return new k8s.yaml.ConfigGroup(
+  const group = new k8s.yaml.ConfigGroup(
     name,
     {
       objs,
@@ -31,4 +40,8 @@ export function applyManifests(
     },
     opts,
   );
+  const applied = group.resources.apply((children) =>
+    pulumi.all(Object.entries(children).map(([key, child]) => child.urn.apply(() => key))),
+  );
+  return { group, applied };
 }

@@ -17,7 +17,16 @@ export const SCRAPE_TARGETS = [
   { name: 'novapos-operator', port: 8080, where: 'operator' },
 ] as const;
 
-export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[]) {
+/** ServiceMonitors are selected by this label, so the ones the charts ship are scraped too. */
+export const SERVICE_MONITOR_SELECTOR = {
+  matchExpressions: [{ key: 'app.kubernetes.io/part-of', operator: 'In', values: ['novapos', 'novapos-security'] }],
+};
+
+/**
+ * `scrapedByCharts`: the targets (by `app.kubernetes.io/name`) the applied charts already have a
+ * ServiceMonitor for; this program adds one only for the others.
+ */
+export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[], scrapedByCharts: ReadonlySet<string>) {
   const { cfg, opts } = ctx;
   const sa = new k8s.core.v1.ServiceAccount('prometheus', { metadata: metadata(ctx, 'prometheus') }, opts);
   const role = new k8s.rbac.v1.ClusterRole(
@@ -56,7 +65,7 @@ export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[]) {
         evaluationInterval: cfg.prometheus.scrapeInterval,
         serviceAccountName: sa.metadata.name,
         externalLabels: { environment: cfg.environment },
-        serviceMonitorSelector: { matchLabels: MONITORING_SELECTOR },
+        serviceMonitorSelector: SERVICE_MONITOR_SELECTOR,
         serviceMonitorNamespaceSelector: {},
         ruleSelector: { matchLabels: MONITORING_SELECTOR },
         alerting: {
@@ -76,7 +85,7 @@ export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[]) {
     opts,
   );
 
-  const serviceMonitors = SCRAPE_TARGETS.map(
+  const serviceMonitors = SCRAPE_TARGETS.filter((t) => !scrapedByCharts.has(t.name)).map(
     (target) =>
       new k8s.apiextensions.CustomResource(
         `servicemonitor-${target.name}`,

@@ -126,8 +126,15 @@ export async function runStackWithMocks(opts: RunOptions): Promise<StackRun> {
     outputs = createStack({ cfg, secrets: stackSecrets, sources, alertmanagerConfig: amConfig });
     return outputs;
   });
+  // Let the last RPCs (the stack's own outputs) reach these mocks before another run replaces them.
+  await pulumi.runtime.disconnect();
   if (!outputs) throw new Error('the program did not run');
   return { resources, outputs, cfg, secretValues: [...Object.values(secrets), ...integrationKeys] };
+}
+
+/** Whether the input at `path` (dotted) was a Pulumi secret, itself or as part of a secret parent. */
+export function isSecretAt(r: RecordedResource, path: string): boolean {
+  return r.secretPaths.some((p) => path === p || path.startsWith(`${p}.`));
 }
 
 export const stackFile = (stack: string) => path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);

@@ -10,7 +10,13 @@ const configFile = path.join(repoRoot, ALERTMANAGER_FILE);
 
 /** amtool (shipped with Alertmanager) resolves an alert's labels through the real routing tree. */
 async function receiversFor(labels: Record<string, string>): Promise<string> {
-  const args = ['config', 'routes', 'test', `--config.file=${configFile}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+  const args = [
+    'config',
+    'routes',
+    'test',
+    `--config.file=${configFile}`,
+    ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+  ];
   const { stdout } = await run('amtool', args, { timeout: 30_000 });
   return stdout.trim();
 }
@@ -23,12 +29,36 @@ describe('the rendered alertmanager.yml', () => {
   });
 
   it.each([
-    ['a critical security alert pages', { alertname: 'AuthFailedLoginSpike', severity: 'critical', team: 'security', tenant: 'acme' }, RECEIVERS.pagerduty],
-    ['a critical SRE alert pages', { alertname: 'ServiceDown', severity: 'critical', team: 'sre', job: 'auth-service' }, RECEIVERS.pagerduty],
-    ['a security warning goes to the security channel', { alertname: 'GatewayApiKeyBurst', severity: 'warning', team: 'security' }, RECEIVERS.slackSecurity],
-    ['an SRE warning goes to the SRE channel', { alertname: 'TargetDown', severity: 'warning', team: 'sre' }, RECEIVERS.slackSre],
-    ['info goes nowhere', { alertname: 'SigningKeyRotated', severity: 'info', team: 'security' }, RECEIVERS.none],
-    ['a critical drill alert never pages', { alertname: 'NovaposDrillSyntheticAlert', severity: 'critical', drill: 'quarterly' }, RECEIVERS.drill],
+    [
+      'a critical security alert pages',
+      { alertname: 'AuthFailedLoginSpike', severity: 'critical', team: 'security', tenant: 'acme' },
+      RECEIVERS.pagerduty,
+    ],
+    [
+      'a critical SRE alert pages',
+      { alertname: 'ServiceDown', severity: 'critical', team: 'sre', job: 'auth-service' },
+      RECEIVERS.pagerduty,
+    ],
+    [
+      'a security warning goes to the security channel',
+      { alertname: 'GatewayApiKeyBurst', severity: 'warning', team: 'security' },
+      RECEIVERS.slackSecurity,
+    ],
+    [
+      'an SRE warning goes to the SRE channel',
+      { alertname: 'TargetDown', severity: 'warning', team: 'sre' },
+      RECEIVERS.slackSre,
+    ],
+    [
+      'info goes nowhere',
+      { alertname: 'SigningKeyRotated', severity: 'info', team: 'security' },
+      RECEIVERS.none,
+    ],
+    [
+      'a critical drill alert never pages',
+      { alertname: 'NovaposDrillSyntheticAlert', severity: 'critical', drill: 'quarterly' },
+      RECEIVERS.drill,
+    ],
     ['an alert without severity is still seen', { alertname: 'Unlabelled' }, RECEIVERS.slackSre],
   ])('%s', async (_, labels, receiver) => {
     expect(await receiversFor(labels)).toBe(receiver);

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { PROMETHEUS_RULE_FILE, repoRoot } from '../../scripts/render-monitoring.js';
 import { prometheusOperatorCrdDir } from '../harness/prometheus-operator-crds.js';
 
@@ -37,14 +37,20 @@ describe('the PrometheusRule resource', () => {
     await kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => {});
   });
 
-  function committedResource(): { metadata: { namespace: string }; spec: { groups: { rules: Record<string, unknown>[] }[] } } {
+  function committedResource(): {
+    metadata: { namespace: string };
+    spec: { groups: { rules: Record<string, unknown>[] }[] };
+  } {
     const resource = parse(readFileSync(path.join(repoRoot, PROMETHEUS_RULE_FILE), 'utf8'));
     resource.metadata.namespace = namespace;
     return resource;
   }
 
   it('is accepted by the apiserver (server-side dry-run against the prometheus-operator CRD schema)', async () => {
-    const out = await kubectl(['apply', '--dry-run=server', '-o', 'yaml', '-f', '-'], stringify(committedResource()));
+    const out = await kubectl(
+      ['apply', '--dry-run=server', '-o', 'yaml', '-f', '-'],
+      stringify(committedResource()),
+    );
     const echoed = parse(out) as { kind: string; spec: { groups: unknown[] } };
     expect(echoed.kind).toBe('PrometheusRule');
     expect(echoed.spec.groups).toEqual(committedResource().spec.groups);
@@ -54,6 +60,8 @@ describe('the PrometheusRule resource', () => {
   it('would be rejected if a rule were malformed (the dry-run validates)', async () => {
     const broken = committedResource();
     broken.spec.groups[0]!.rules[0]!.for = '5 minutes';
-    await expect(kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(broken))).rejects.toThrow(/spec.groups\[0\].rules\[0\].for/);
+    await expect(kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(broken))).rejects.toThrow(
+      /spec.groups\[0\].rules\[0\].for/,
+    );
   });
 });

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { ruleAreas } from '../../alerts/src/index.js';
 import { ruleFileYaml } from '../../alerts/src/render.js';
 import { PROMETHEUS_RULE_FILE, repoRoot } from '../../scripts/render-monitoring.js';
@@ -33,7 +33,9 @@ describe('the promtool tests', () => {
       ...auth,
       groups: auth.groups.map((g) => ({
         ...g,
-        rules: g.rules.map((r) => ('alert' in r && r.alert === 'AuthFailedLoginSpike' ? { ...r, for: '2m' } : r)),
+        rules: g.rules.map((r) =>
+          'alert' in r && r.alert === 'AuthFailedLoginSpike' ? { ...r, for: '2m' } : r,
+        ),
       })),
     };
     const dir = path.join(scratch, 'mutant');
@@ -48,7 +50,9 @@ describe('the promtool tests', () => {
 
 describe('the PrometheusRule resource', () => {
   it('holds rule groups promtool accepts', async () => {
-    const resource = parse(readFileSync(path.join(repoRoot, PROMETHEUS_RULE_FILE), 'utf8')) as { spec: { groups: unknown[] } };
+    const resource = parse(readFileSync(path.join(repoRoot, PROMETHEUS_RULE_FILE), 'utf8')) as {
+      spec: { groups: unknown[] };
+    };
     const file = path.join(scratch, 'from-prometheusrule.rules.yaml');
     writeFileSync(file, stringify({ groups: resource.spec.groups }));
     const res = await promtool(['check', 'rules', file]);

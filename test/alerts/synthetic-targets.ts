@@ -150,8 +150,18 @@ function operatorMetrics(registers: Registry[]) {
       labelNames: ['controller'] as const,
       registers,
     }),
-    queueDepth: new Gauge({ name: 'workqueue_depth', help: 'Queue depth', labelNames: ['name'] as const, registers }),
-    queueAdds: new Counter({ name: 'workqueue_adds_total', help: 'Queue adds', labelNames: ['name'] as const, registers }),
+    queueDepth: new Gauge({
+      name: 'workqueue_depth',
+      help: 'Queue depth',
+      labelNames: ['name'] as const,
+      registers,
+    }),
+    queueAdds: new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Queue adds',
+      labelNames: ['name'] as const,
+      registers,
+    }),
     queueDuration: new Histogram({
       name: 'workqueue_queue_duration_seconds',
       help: 'Queue wait',
@@ -249,7 +259,11 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
   const auth = authMetrics([registries.auth]);
   const gateway = gatewayMetrics([registries.gateway]);
   const operator = operatorMetrics([registries.operator]);
-  const servers = await Promise.all([serve(registries.auth), serve(registries.gateway), serve(registries.operator)]);
+  const servers = await Promise.all([
+    serve(registries.auth),
+    serve(registries.gateway),
+    serve(registries.operator),
+  ]);
   const [authServer, gatewayServer, operatorServer] = servers;
 
   function smokeTraffic(): void {
@@ -271,7 +285,8 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
     auth.jwtValidationFailures.inc({ reason: 'expired' });
     for (const m of [auth, gateway]) {
       m.httpRequests.inc({ method: 'POST', route: '/login', status: '200' }, 10);
-      for (let i = 0; i < 10; i++) m.httpDuration.observe({ method: 'POST', route: '/login', status: '200' }, 0.03);
+      for (let i = 0; i < 10; i++)
+        m.httpDuration.observe({ method: 'POST', route: '/login', status: '200' }, 0.03);
     }
     gateway.checks.inc({ outcome: 'allowed' }, 40);
     gateway.checks.inc({ outcome: 'rejected' }, 0);
@@ -295,14 +310,16 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
     operator.keyAge.set({ ...key, state: 'active' }, 3600);
     operator.keyAge.set({ ...key, state: 'next' }, 600);
     operator.rotations.inc({ ...key, reason: 'schedule' }, 0);
-    for (const service of ['auth-service', 'integration-gateway']) operator.servicesLoaded.set({ ...key, service }, 1);
+    for (const service of ['auth-service', 'integration-gateway'])
+      operator.servicesLoaded.set({ ...key, service }, 1);
     const promotion = { namespace: 'smoke', name: 'auth-to-staging' };
     operator.promotions.inc({ ...promotion, result: 'applied' }, 1);
     operator.promotionConflicts.inc(promotion, 0);
     operator.promotionLastSuccess.set(promotion, now - 60);
     const drill = { namespace: 'smoke', name: 'quarterly' };
     operator.drillLastSuccess.set(drill, now - 3600);
-    for (const step of ['rotate-under-load', 'redis-outage', 'alert-delivery']) operator.drillStep.set({ ...drill, step }, 1);
+    for (const step of ['rotate-under-load', 'redis-outage', 'alert-delivery'])
+      operator.drillStep.set({ ...drill, step }, 1);
   }
 
   return {

@@ -22,7 +22,11 @@ describe('dashboard queries on a real Prometheus', () => {
     traffic = setInterval(() => targets.smokeTraffic(), 500);
     env = await startEnv({
       label: 'dashboards',
-      prometheus: { scrape: targets.scrape, ruleFiles: writeTestProfileRules('2s'), evaluationInterval: '1s' },
+      prometheus: {
+        scrape: targets.scrape,
+        ruleFiles: writeTestProfileRules('2s'),
+        evaluationInterval: '1s',
+      },
     });
   });
 
@@ -34,16 +38,19 @@ describe('dashboard queries on a real Prometheus', () => {
 
   const queries = panelQueries(dashboards());
 
-  it.each(queries.map((q) => [`${q.dashboard} / ${q.panel}: ${q.expr}`, q.expr] as const))('%s returns data', async (_, expr) => {
-    const concrete = substituteVariables(expr);
-    const result = await waitUntil(
-      `data for ${concrete}`,
-      async () => {
-        const r = await env.prometheus!.query(concrete);
-        return r.length > 0 ? r : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 500 },
-    );
-    expect(result.length).toBeGreaterThan(0);
-  });
+  it.each(queries.map((q) => [`${q.dashboard} / ${q.panel}: ${q.expr}`, q.expr] as const))(
+    '%s returns data',
+    async (_, expr) => {
+      const concrete = substituteVariables(expr);
+      const result = await waitUntil(
+        `data for ${concrete}`,
+        async () => {
+          const r = await env.prometheus!.query(concrete);
+          return r.length > 0 ? r : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      expect(result.length).toBeGreaterThan(0);
+    },
+  );
 });

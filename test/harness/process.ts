@@ -94,7 +94,13 @@ export class ManagedProcess {
     // setpriv --pdeathsig: the kernel kills the component when the process that started it dies,
     // even by SIGKILL, so a crashed test run leaves nothing behind.
     const prefix = hasSetpriv
-      ? ['setpriv', '--pdeathsig', 'KILL', ...(asUser ? ['--reuid', asUser, '--regid', asUser, '--init-groups'] : []), '--']
+      ? [
+          'setpriv',
+          '--pdeathsig',
+          'KILL',
+          ...(asUser ? ['--reuid', asUser, '--regid', asUser, '--init-groups'] : []),
+          '--',
+        ]
       : [];
     const [command, ...args] = [...prefix, spec.command, ...spec.args];
     const child = spawn(command!, args, {
@@ -107,7 +113,9 @@ export class ManagedProcess {
     running.add(proc);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
-      child.once('error', (err) => reject(new Error(`${spec.name}: cannot start ${spec.command}: ${err.message}`)));
+      child.once('error', (err) =>
+        reject(new Error(`${spec.name}: cannot start ${spec.command}: ${err.message}`)),
+      );
     });
     try {
       // A component that exits while starting fails the start at once, not at the ready timeout.
