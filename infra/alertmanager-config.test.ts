@@ -19,7 +19,8 @@ const choices = (page: boolean): RoutingChoices => ({
 
 type Route = { matchers?: string[]; receiver?: string };
 const routesOf = (c: Record<string, unknown>) => (c['route'] as { routes: Route[] }).routes;
-const receiversOf = (c: Record<string, unknown>) => c['receivers'] as { name: string; [k: string]: unknown }[];
+const receiversOf = (c: Record<string, unknown>) =>
+  c['receivers'] as { name: string; [k: string]: unknown }[];
 
 describe('the Alertmanager config of a stack', async () => {
   const fromAlerts = await loadAlertmanagerConfigFn(REPO_ROOT);
@@ -28,29 +29,40 @@ describe('the Alertmanager config of a stack', async () => {
     ['the minimal fallback', minimalAlertmanagerConfig],
   ] as const;
 
-  it.each(fns)('with paging on, sends critical security alerts to the security service, others to platform (%s)', (_, fn) => {
-    const config = buildAlertmanagerConfig(fn, choices(true));
-    const critical = routesOf(config).filter((r) => r.matchers?.includes('severity="critical"'));
-    expect(critical).toEqual([
-      expect.objectContaining({ matchers: ['severity="critical"', 'team="security"'], receiver: 'pagerduty-security' }),
-      expect.objectContaining({ matchers: ['severity="critical"'], receiver: 'pagerduty-platform' }),
-    ]);
-    const pd = receiversOf(config).filter((r) => r.name.startsWith('pagerduty'));
-    expect(pd.map((r) => r.name)).toEqual(['pagerduty-security', 'pagerduty-platform']);
-    expect(JSON.stringify(pd[0])).toContain(routingKeyFile('security'));
-    expect(JSON.stringify(pd[1])).toContain(routingKeyFile('platform'));
-  });
+  it.each(fns)(
+    'with paging on, sends critical security alerts to the security service, others to platform (%s)',
+    (_, fn) => {
+      const config = buildAlertmanagerConfig(fn, choices(true));
+      const critical = routesOf(config).filter((r) => r.matchers?.includes('severity="critical"'));
+      expect(critical).toEqual([
+        expect.objectContaining({
+          matchers: ['severity="critical"', 'team="security"'],
+          receiver: 'pagerduty-security',
+        }),
+        expect.objectContaining({ matchers: ['severity="critical"'], receiver: 'pagerduty-platform' }),
+      ]);
+      const pd = receiversOf(config).filter((r) => r.name.startsWith('pagerduty'));
+      expect(pd.map((r) => r.name)).toEqual(['pagerduty-security', 'pagerduty-platform']);
+      expect(JSON.stringify(pd[0])).toContain(routingKeyFile('security'));
+      expect(JSON.stringify(pd[1])).toContain(routingKeyFile('platform'));
+    },
+  );
 
-  it.each(fns)('with paging off, sends critical alerts to the team Slack channel and has no PagerDuty receiver (%s)', (_, fn) => {
-    const config = buildAlertmanagerConfig(fn, choices(false));
-    const critical = routesOf(config).filter((r) => r.matchers?.includes('severity="critical"'));
-    expect(critical.map((r) => r.receiver)).toEqual(['slack-security', 'slack-sre']);
-    expect(JSON.stringify(config)).not.toContain('pagerduty');
-  });
+  it.each(fns)(
+    'with paging off, sends critical alerts to the team Slack channel and has no PagerDuty receiver (%s)',
+    (_, fn) => {
+      const config = buildAlertmanagerConfig(fn, choices(false));
+      const critical = routesOf(config).filter((r) => r.matchers?.includes('severity="critical"'));
+      expect(critical.map((r) => r.receiver)).toEqual(['slack-security', 'slack-sre']);
+      expect(JSON.stringify(config)).not.toContain('pagerduty');
+    },
+  );
 
   it.each(fns)('keeps drill alerts first, so a drill never pages (%s)', (_, fn) => {
     const config = buildAlertmanagerConfig(fn, choices(true));
-    expect(routesOf(config)[0]).toEqual(expect.objectContaining({ matchers: ['drill=~".+"'], receiver: 'drill' }));
+    expect(routesOf(config)[0]).toEqual(
+      expect.objectContaining({ matchers: ['drill=~".+"'], receiver: 'drill' }),
+    );
   });
 
   it('holds no secret value: credentials are referenced by file', () => {

@@ -93,7 +93,10 @@ export const minimalAlertmanagerConfig: AlertmanagerConfigFn = (opts) => ({
       name: 'slack-security',
       slack_configs: [{ api_url_file: opts.slack.security.apiUrlFile, channel: opts.slack.security.channel }],
     },
-    { name: 'slack-sre', slack_configs: [{ api_url_file: opts.slack.sre.apiUrlFile, channel: opts.slack.sre.channel }] },
+    {
+      name: 'slack-sre',
+      slack_configs: [{ api_url_file: opts.slack.sre.apiUrlFile, channel: opts.slack.sre.channel }],
+    },
     { name: 'drill', webhook_configs: [{ url: opts.drillWebhookUrl, send_resolved: true }] },
     { name: 'null' },
   ],
@@ -113,17 +116,25 @@ export async function loadAlertmanagerConfigFn(root: string): Promise<LoadedConf
   }
   const mod = (await import(pathToFileURL(file).href)) as { alertmanagerConfig?: unknown };
   if (typeof mod.alertmanagerConfig !== 'function') {
-    throw new AlertmanagerConfigError(`${path.relative(root, file)} does not export a function alertmanagerConfig`);
+    throw new AlertmanagerConfigError(
+      `${path.relative(root, file)} does not export a function alertmanagerConfig`,
+    );
   }
   return { fn: mod.alertmanagerConfig as AlertmanagerConfigFn, source: 'alerts/alertmanager/config.ts' };
 }
 
 /** The Alertmanager configuration for a stack. Pure: the same choices give the same config. */
-export function buildAlertmanagerConfig(fn: AlertmanagerConfigFn, choices: RoutingChoices): Record<string, unknown> {
+export function buildAlertmanagerConfig(
+  fn: AlertmanagerConfigFn,
+  choices: RoutingChoices,
+): Record<string, unknown> {
   const base = fn({
     pagerduty: { routingKeyFile: routingKeyFile('platform') },
     slack: {
-      security: { apiUrlFile: `${secretsDir}/${SLACK_SECRET}/${SLACK_ITEMS.security}`, channel: choices.securityChannel },
+      security: {
+        apiUrlFile: `${secretsDir}/${SLACK_SECRET}/${SLACK_ITEMS.security}`,
+        channel: choices.securityChannel,
+      },
       sre: { apiUrlFile: `${secretsDir}/${SLACK_SECRET}/${SLACK_ITEMS.sre}`, channel: choices.sreChannel },
     },
     drillWebhookUrl: choices.drillWebhookUrl,
@@ -168,8 +179,12 @@ export function routeCriticalAlerts(config: Record<string, unknown>, page: boole
     pagerduty_configs: [{ ...template, routing_key_file: routingKeyFile(team) }],
   });
   config['receivers'] = page ? [perTeam('security'), perTeam('platform'), ...others] : others;
-  const unknown = findUnknownReceivers(route, new Set((config['receivers'] as Receiver[]).map((r) => r.name)));
-  if (unknown.length > 0) throw new AlertmanagerConfigError(`routes name unknown receivers: ${unknown.join(', ')}`);
+  const unknown = findUnknownReceivers(
+    route,
+    new Set((config['receivers'] as Receiver[]).map((r) => r.name)),
+  );
+  if (unknown.length > 0)
+    throw new AlertmanagerConfigError(`routes name unknown receivers: ${unknown.join(', ')}`);
   return config;
 }
 

@@ -37,7 +37,12 @@ describe('the stack config loader', () => {
   it('reads values through pulumi.Config-like get(), JSON for structured ones and plain strings as they are', () => {
     const file = stackFileConfig(stackFile('prod'));
     const cfg = loadStackConfig({ get: (k) => file[`novapos:${k}`] }, Object.keys(rawOf('prod')));
-    expect(cfg.prometheus).toEqual({ replicas: 2, retention: '30d', scrapeInterval: '15s', storageSize: '100Gi' });
+    expect(cfg.prometheus).toEqual({
+      replicas: 2,
+      retention: '30d',
+      scrapeInterval: '15s',
+      storageSize: '100Gi',
+    });
     expect(cfg.monitoringNamespace).toBe('novapos-monitoring');
   });
 
@@ -71,10 +76,12 @@ describe('the stack config loader', () => {
   });
 
   it('rejects a namespace that is not a DNS label and a replica count of 0', () => {
-    const raw = { ...rawOf('staging'), monitoringNamespace: 'Monitoring_NS' };
+    const raw: Record<string, unknown> = { ...rawOf('staging'), monitoringNamespace: 'Monitoring_NS' };
     raw['alertmanager'] = { replicas: 0 };
     const problems = problemsOf(raw);
-    expect(problems).toContainEqual(expect.stringMatching(/^novapos:monitoringNamespace: must be a DNS label/));
+    expect(problems).toContainEqual(
+      expect.stringMatching(/^novapos:monitoringNamespace: must be a DNS label/),
+    );
     expect(problems).toContainEqual(expect.stringMatching(/^novapos:alertmanager\.replicas: /));
   });
 
@@ -85,8 +92,12 @@ describe('the stack config loader', () => {
     pd.teams.security['escalation'] = [];
     raw['pagerduty'] = pd;
     const problems = problemsOf(raw);
-    expect(problems).toContainEqual(expect.stringMatching(/^novapos:pagerduty\.teams\.security\.responders\.0: must be an email/));
-    expect(problems).toContainEqual(expect.stringMatching(/^novapos:pagerduty\.teams\.security\.escalation: /));
+    expect(problems).toContainEqual(
+      expect.stringMatching(/^novapos:pagerduty\.teams\.security\.responders\.0: must be an email/),
+    );
+    expect(problems).toContainEqual(
+      expect.stringMatching(/^novapos:pagerduty\.teams\.security\.escalation: /),
+    );
   });
 
   it('refuses skipAwait in prod', () => {
@@ -96,7 +107,7 @@ describe('the stack config loader', () => {
   });
 
   it('lists every problem at once in one error message', () => {
-    const { grafana: _, ...raw } = { ...rawOf('dev'), skipAwait: 'yes' };
+    const { grafana: _, ...raw }: Record<string, unknown> = { ...rawOf('dev'), skipAwait: 'yes' };
     const err = (() => {
       try {
         parseStackConfig(raw);
@@ -127,7 +138,12 @@ describe('the stack config loader', () => {
   it('keeps secrets out of the committed stack files (set with --secret, stored encrypted or not at all)', () => {
     for (const stack of ['dev', 'staging', 'prod']) {
       const text = JSON.stringify(stackFileConfig(stackFile(stack)));
-      for (const key of ['slackSecurityWebhookUrl', 'slackSreWebhookUrl', 'grafanaAdminPassword', 'pagerduty:token']) {
+      for (const key of [
+        'slackSecurityWebhookUrl',
+        'slackSreWebhookUrl',
+        'grafanaAdminPassword',
+        'pagerduty:token',
+      ]) {
         expect(text, `${stack}: ${key}`).not.toContain(`${key}"`);
       }
     }

@@ -15,10 +15,16 @@ export const CONFIG_NAMESPACE = 'novapos';
 
 const DnsLabel = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', description: 'a DNS label' });
 /** Prometheus' duration format (`30s`, `15m`, `15d`, `1w`). */
-const PromDuration = Type.String({ pattern: '^([0-9]+(ms|s|m|h|d|w|y))+$', description: 'a duration like 15d' });
+const PromDuration = Type.String({
+  pattern: '^([0-9]+(ms|s|m|h|d|w|y))+$',
+  description: 'a duration like 15d',
+});
 const Quantity = Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$' });
 const Email = Type.String({ pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$', description: 'an email address' });
-const SlackChannel = Type.String({ pattern: '^#[a-z0-9][a-z0-9._-]{0,79}$', description: 'a Slack channel like #alerts' });
+const SlackChannel = Type.String({
+  pattern: '^#[a-z0-9][a-z0-9._-]{0,79}$',
+  description: 'a Slack channel like #alerts',
+});
 const Replicas = Type.Integer({ minimum: 1, maximum: 10 });
 
 const ScheduleSchema = Type.Object(
@@ -146,7 +152,9 @@ function problemOf(error: ValueError): string {
   const key = keyOf(error.path);
   if (error.type === ValueErrorType.ObjectRequiredProperty) return `${key}: missing (required)`;
   if (error.type === ValueErrorType.ObjectAdditionalProperties) return `${key}: unknown key (a typo?)`;
-  const what = error.schema['description'] ? `must be ${error.schema['description']}` : error.message.toLowerCase();
+  const what = error.schema['description']
+    ? `must be ${error.schema['description']}`
+    : error.message.toLowerCase();
   return `${key}: ${what} (got ${JSON.stringify(error.value)})`;
 }
 

@@ -1,23 +1,38 @@
 import * as pulumi from '@pulumi/pulumi';
-import { loadAlertmanagerConfigFn } from './alertmanager-config.js';
-import { CONFIG_NAMESPACE, loadStackConfig } from './config.js';
-import { REPO_ROOT, readSources } from './sources.js';
+import { AlertmanagerConfigError, loadAlertmanagerConfigFn } from './alertmanager-config.js';
+import { CONFIG_NAMESPACE, loadStackConfig, StackConfigError } from './config.js';
+import { REPO_ROOT, readSources, SourceFileError } from './sources.js';
 import { createStack, readSecrets } from './stack.js';
 
 // The Pulumi program (Pulumi.yaml `main: infra/`): one program, one stack per environment. Wiring only:
 // validate the config first (a wrong value stops here with one message listing every problem), then read
 // the project's rendered files, then declare the resources.
 
+/** A user-facing error (config, source files) ends the run with its message alone, no stack trace. */
+function userError(err: unknown): never {
+  if (
+    err instanceof StackConfigError ||
+    err instanceof SourceFileError ||
+    err instanceof AlertmanagerConfigError
+  ) {
+    throw new pulumi.RunError(err.message);
+  }
+  throw err;
+}
+
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 const presentKeys = Object.keys(pulumi.runtime.allConfig())
   .filter((key) => key.startsWith(`${CONFIG_NAMESPACE}:`))
   .map((key) => key.slice(CONFIG_NAMESPACE.length + 1));
-const cfg = loadStackConfig(config, presentKeys);
-const secrets = readSecrets(config, cfg);
-const amConfig = await loadAlertmanagerConfigFn(REPO_ROOT);
-pulumi.log.info(`alertmanager routing from ${amConfig.source}`);
 
-const out = createStack({ cfg, secrets, sources: readSources(REPO_ROOT), alertmanagerConfig: amConfig.fn });
+const out = await (async () => {
+  const cfg = loadStackConfig(config, presentKeys);
+  const secrets = readSecrets(config, cfg);
+  const sources = readSources(REPO_ROOT);
+  const amConfig = await loadAlertmanagerConfigFn(REPO_ROOT);
+  pulumi.log.info(`alertmanager routing from ${amConfig.source}`);
+  return createStack({ cfg, secrets, sources, alertmanagerConfig: amConfig.fn });
+})().catch(userError);
 
 export const environment = out.environment;
 export const monitoringNamespace = out.monitoringNamespace;

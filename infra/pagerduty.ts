@@ -34,13 +34,21 @@ export class TeamPagerDuty extends pulumi.ComponentResource implements TeamPagin
 
   constructor(
     team: TeamName,
-    args: { readonly environment: string; readonly team: TeamConfig; readonly vendorId: pulumi.Input<string> },
+    args: {
+      readonly environment: string;
+      readonly team: TeamConfig;
+      readonly vendorId: pulumi.Input<string>;
+    },
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super('novapos:pagerduty:TeamPagerDuty', team, {}, opts);
     const child = { parent: this };
     const label = `NovaPOS ${titles[team]} (${args.environment})`;
-    const pdTeam = new pagerduty.Team(team, { name: label, description: `On-call for NovaPOS ${team} alerts` }, child);
+    const pdTeam = new pagerduty.Team(
+      team,
+      { name: label, description: `On-call for NovaPOS ${team} alerts` },
+      child,
+    );
     const responders = userIds(args.team.responders, this);
     const escalation = userIds(args.team.escalation, this);
 

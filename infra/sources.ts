@@ -108,7 +108,10 @@ export function readManifests(root: string, dir: string): ManifestFile[] {
         const obj = doc.toJS() as KubeObject | null;
         if (obj === null) continue; // an empty document (`---` at the end)
         if (!obj.apiVersion || !obj.kind || !obj.metadata?.name) {
-          throw new SourceFileError(relative(root, file), 'every document needs apiVersion, kind and metadata.name');
+          throw new SourceFileError(
+            relative(root, file),
+            'every document needs apiVersion, kind and metadata.name',
+          );
         }
         objects.push(obj);
       }
@@ -120,9 +123,11 @@ export function readManifests(root: string, dir: string): ManifestFile[] {
 export function readSources(root: string = REPO_ROOT): Sources {
   const missing: string[] = [];
   const dashboards = readDashboards(root);
-  if (dashboards.length === 0) missing.push('dashboards/*.json: none found (render them: npm run generate:monitoring)');
+  if (dashboards.length === 0)
+    missing.push('dashboards/*.json: none found (render them: npm run generate:monitoring)');
   const rules = readRuleFiles(root);
-  if (rules.length === 0) missing.push('alerts/*.rules.yaml: none found (render them: npm run generate:monitoring)');
+  if (rules.length === 0)
+    missing.push('alerts/*.rules.yaml: none found (render them: npm run generate:monitoring)');
   const crds = readManifests(root, 'crds');
   if (crds.length === 0) missing.push('crds/*.yaml: none found (generate them: npm run generate)');
   const charts = readManifests(root, 'charts/dist');
@@ -137,7 +142,10 @@ export const objectKey = (o: KubeObject): string =>
  * `files` without the objects that `other` already has (same apiVersion, kind, namespace and name). The charts
  * carry a copy of the CRDs in crds/; one Kubernetes object must have one owner in the stack.
  */
-export function withoutObjectsIn(files: readonly ManifestFile[], other: readonly ManifestFile[]): ManifestFile[] {
+export function withoutObjectsIn(
+  files: readonly ManifestFile[],
+  other: readonly ManifestFile[],
+): ManifestFile[] {
   const taken = new Set(other.flatMap((f) => f.objects.map(objectKey)));
   return files.map((f) => ({ file: f.file, objects: f.objects.filter((o) => !taken.has(objectKey(o))) }));
 }
@@ -147,7 +155,9 @@ export function scrapedBy(files: readonly ManifestFile[]): Set<string> {
   const names = files.flatMap((f) =>
     f.objects
       .filter((o) => o.kind === 'ServiceMonitor')
-      .map((o) => (o['spec'] as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector)
+      .map(
+        (o) => (o['spec'] as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector,
+      )
       .map((s) => s?.matchLabels?.['app.kubernetes.io/name'])
       .filter((n): n is string => typeof n === 'string'),
   );

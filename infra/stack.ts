@@ -8,7 +8,7 @@ import { createGrafana } from './kube/grafana.js';
 import { applyManifests } from './kube/manifests.js';
 import { createPrometheus } from './kube/prometheus.js';
 import { createPagerDuty } from './pagerduty.js';
-import { scrapedBy, type Sources, withoutObjectsIn } from './sources.js';
+import { type Sources, scrapedBy, withoutObjectsIn } from './sources.js';
 
 /**
  * The whole stack, built from the validated config, the secrets, the project's rendered files and the
@@ -32,7 +32,10 @@ export function readSecrets(config: pulumi.Config, cfg: StackConfig): StackSecre
   }
   if (missing.length > 0) {
     throw new StackConfigError(
-      missing.map((key) => `${key.includes(':') ? key : `${CONFIG_NAMESPACE}:${key}`}: missing secret (set it with pulumi config set --secret)`),
+      missing.map(
+        (key) =>
+          `${key.includes(':') ? key : `${CONFIG_NAMESPACE}:${key}`}: missing secret (set it with pulumi config set --secret)`,
+      ),
     );
   }
   return {
@@ -54,9 +57,12 @@ export interface StackInputs {
 export function createStack({ cfg, secrets, sources, alertmanagerConfig }: StackInputs) {
   for (const line of sources.missing) pulumi.log.warn(line);
   const problems: string[] = [];
-  if (cfg.features.crds && sources.crds.length === 0) problems.push('features.crds is on but crds/*.yaml is empty');
+  if (cfg.features.crds && sources.crds.length === 0)
+    problems.push('features.crds is on but crds/*.yaml is empty');
   if (cfg.features.charts && sources.charts.length === 0) {
-    problems.push('features.charts is on but charts/dist/*.yaml is missing (synthesize the charts, or set novapos:features.charts false)');
+    problems.push(
+      'features.charts is on but charts/dist/*.yaml is missing (synthesize the charts, or set novapos:features.charts false)',
+    );
   }
   if (problems.length > 0) throw new StackConfigError(problems);
 
@@ -68,7 +74,9 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
   const paging = createPagerDuty(cfg);
   const page = cfg.alerting.pageOnCritical && paging !== undefined;
   if (cfg.alerting.pageOnCritical && !paging) {
-    pulumi.log.warn('alerting.pageOnCritical is on but pagerduty.enabled is off: critical alerts go to Slack');
+    pulumi.log.warn(
+      'alerting.pageOnCritical is on but pagerduty.enabled is off: critical alerts go to Slack',
+    );
   }
 
   const amConfig = buildAlertmanagerConfig(alertmanagerConfig, {
@@ -94,7 +102,10 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
       : {}),
     slackWebhookUrls: { security: secrets.slackSecurityWebhookUrl, sre: secrets.slackSreWebhookUrl },
   });
-  const grafana = createGrafana(ctx, { dashboards: sources.dashboards, adminPassword: secrets.grafanaAdminPassword });
+  const grafana = createGrafana(ctx, {
+    dashboards: sources.dashboards,
+    adminPassword: secrets.grafanaAdminPassword,
+  });
   const charts = cfg.features.charts
     ? applyManifests('charts', chartFiles, cfg.skipAwait, crds ? { dependsOn: [crds.group] } : {})
     : undefined;

@@ -22,7 +22,10 @@ function b64url(input: string | Buffer): string {
   return Buffer.from(input).toString('base64url');
 }
 
-async function aToken(key: TestKey, opts: { nowSec: number; claims?: Record<string, unknown>; header?: Record<string, unknown>; ttl?: number }) {
+async function aToken(
+  key: TestKey,
+  opts: { nowSec: number; claims?: Record<string, unknown>; header?: Record<string, unknown>; ttl?: number },
+) {
   return new SignJWT({ tid: 'demo', roles: ['user'], ...opts.claims })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, ...opts.header })
     .setIssuer((opts.claims?.['iss'] as string) ?? ISS)
@@ -59,7 +62,11 @@ describe('jwks-verifier', () => {
     rsa = await aKey('r1', 'RS256');
   });
 
-  function aVerifier(endpoint: ReturnType<typeof aJwksEndpoint>, clock: { ms: number }, extra: Partial<ConstructorParameters<typeof RemoteJwksVerifier>[0]> = {}) {
+  function aVerifier(
+    endpoint: ReturnType<typeof aJwksEndpoint>,
+    clock: { ms: number },
+    extra: Partial<ConstructorParameters<typeof RemoteJwksVerifier>[0]> = {},
+  ) {
     return new RemoteJwksVerifier({
       jwksUrl: 'http://auth.test/.well-known/jwks.json',
       issuer: ISS,
@@ -145,7 +152,9 @@ describe('jwks-verifier', () => {
     const now = Math.floor(t0 / 1000);
     const header = b64url(JSON.stringify({ alg: 'HS256', kid: 'r1', typ: 'JWT' }));
     const body = b64url(JSON.stringify({ iss: ISS, aud: AUD, sub: 'u', iat: now, exp: now + 60 }));
-    const sig = createHmac('sha256', JSON.stringify(rsa.publicJwk)).update(`${header}.${body}`).digest('base64url');
+    const sig = createHmac('sha256', JSON.stringify(rsa.publicJwk))
+      .update(`${header}.${body}`)
+      .digest('base64url');
     await expect(v.verify(`${header}.${body}.${sig}`)).rejects.toMatchObject({ reason: 'alg_not_allowed' });
   });
 
@@ -211,7 +220,12 @@ describe('jwks-verifier', () => {
   it('drops keys without alg, symmetric keys and private keys from a set', () => {
     const { alg: _alg, ...noAlg } = k2.publicJwk;
     const snap = new JwksSnapshot({
-      keys: [k1.publicJwk, noAlg, { kty: 'oct', k: 'c2VjcmV0', kid: 'h', alg: 'HS256' }, { ...rsa.publicJwk, d: 'x' }],
+      keys: [
+        k1.publicJwk,
+        noAlg,
+        { kty: 'oct', k: 'c2VjcmV0', kid: 'h', alg: 'HS256' },
+        { ...rsa.publicJwk, d: 'x' },
+      ],
     });
     expect(snap.kids).toEqual(['k1']);
   });

@@ -95,7 +95,8 @@ export class JwksSnapshot {
     const { kid, alg } = checkHeader(token, opts.allowedAlgorithms ?? DEFAULT_ALLOWED_ALGORITHMS);
     const key = this.keysByKid.get(kid);
     if (!key) throw new JwtVerificationError('unknown_kid', 'token signed by an unknown key');
-    if (key.alg !== alg) throw new JwtVerificationError('alg_not_allowed', `token alg does not match the key's alg`);
+    if (key.alg !== alg)
+      throw new JwtVerificationError('alg_not_allowed', `token alg does not match the key's alg`);
     const nowMs = opts.now?.();
     try {
       const { payload } = await jwtVerify(token, this.keySet, {
@@ -114,7 +115,10 @@ export class JwksSnapshot {
 }
 
 /** Decodes and checks the protected header: an allowed alg and a kid. */
-export function checkHeader(token: string, allowedAlgorithms: readonly string[]): { kid: string; alg: string } {
+export function checkHeader(
+  token: string,
+  allowedAlgorithms: readonly string[],
+): { kid: string; alg: string } {
   if (typeof token !== 'string' || token.split('.').length !== 3) {
     throw new JwtVerificationError('malformed', 'not a compact JWS');
   }
@@ -146,15 +150,20 @@ function mapJoseError(err: unknown): JwtVerificationError {
   if (err instanceof errors.JWSSignatureVerificationFailed) {
     return new JwtVerificationError('signature_invalid', 'signature verification failed');
   }
-  if (err instanceof errors.JWKSNoMatchingKey) return new JwtVerificationError('unknown_kid', 'no matching key');
-  if (err instanceof errors.JOSEAlgNotAllowed) return new JwtVerificationError('alg_not_allowed', 'algorithm not allowed');
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return new JwtVerificationError('unknown_kid', 'no matching key');
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return new JwtVerificationError('alg_not_allowed', 'algorithm not allowed');
   return new JwtVerificationError('malformed', 'token could not be verified');
 }
 
 /** Parses `max-age` from a Cache-Control header; `no-store`/`no-cache` count as 0; absent → undefined. */
 export function parseMaxAge(cacheControl: string | null | undefined): number | undefined {
   if (!cacheControl) return undefined;
-  const directives = cacheControl.toLowerCase().split(',').map((d) => d.trim());
+  const directives = cacheControl
+    .toLowerCase()
+    .split(',')
+    .map((d) => d.trim());
   if (directives.includes('no-store') || directives.includes('no-cache')) return 0;
   for (const d of directives) {
     const m = /^max-age=(\d+)$/.exec(d);
@@ -211,7 +220,10 @@ export class RemoteJwksVerifier {
     // Header first: a token with a forbidden alg or no kid never causes a fetch.
     const { kid } = checkHeader(token, this.allowed);
     let snap = await this.current();
-    if (!snap.keysByKid.has(kid) && this.now() - this.lastFetchAt >= (this.opts.minRefetchIntervalMs ?? 10_000)) {
+    if (
+      !snap.keysByKid.has(kid) &&
+      this.now() - this.lastFetchAt >= (this.opts.minRefetchIntervalMs ?? 10_000)
+    ) {
       snap = await this.refresh();
     }
     return snap.verify(token, this.opts);
@@ -252,7 +264,8 @@ export class RemoteJwksVerifier {
       const cacheSeconds = Math.max(0, Math.min(maxAge, cap));
       this.snapshot = snap;
       // Never shorter than the refetch interval, so `no-store` cannot turn every request into a fetch.
-      this.expiresAt = this.lastFetchAt + Math.max(cacheSeconds * 1000, this.opts.minRefetchIntervalMs ?? 10_000);
+      this.expiresAt =
+        this.lastFetchAt + Math.max(cacheSeconds * 1000, this.opts.minRefetchIntervalMs ?? 10_000);
       this.opts.onFetch?.({ ok: true, kids: snap.kids, cacheSeconds });
       return snap;
     } catch (err) {

@@ -74,7 +74,10 @@ export interface KvMetadata {
   readonly casRequired: boolean;
   readonly customMetadata: Record<string, string> | null;
   readonly versions: Readonly<
-    Record<string, { readonly createdTime: string; readonly deletionTime: string; readonly destroyed: boolean }>
+    Record<
+      string,
+      { readonly createdTime: string; readonly deletionTime: string; readonly destroyed: boolean }
+    >
   >;
 }
 
@@ -122,18 +125,25 @@ export class VaultClient {
     this.loginInFlight ??= (async () => {
       try {
         const jwt = auth.jwt ?? (auth.jwtPath ? (await readFile(auth.jwtPath, 'utf8')).trim() : undefined);
-        if (!jwt) throw new VaultError('login_failed', 'kubernetes auth: no ServiceAccount token (jwt or jwtPath)');
+        if (!jwt)
+          throw new VaultError('login_failed', 'kubernetes auth: no ServiceAccount token (jwt or jwtPath)');
         const mount = auth.mountPath ?? 'kubernetes';
         const res = await this.raw('POST', `auth/${mount}/login`, { role: auth.role, jwt }, false);
-        const clientToken = (res.body?.['auth'] as { client_token?: unknown; lease_duration?: unknown } | undefined)
-          ?.client_token;
+        const clientToken = (
+          res.body?.['auth'] as { client_token?: unknown; lease_duration?: unknown } | undefined
+        )?.client_token;
         const lease = (res.body?.['auth'] as { lease_duration?: unknown } | undefined)?.lease_duration;
         if (res.status !== 200 || typeof clientToken !== 'string') {
-          throw new VaultError('login_failed', `kubernetes auth login for role ${auth.role} answered ${res.status}`, res.status);
+          throw new VaultError(
+            'login_failed',
+            `kubernetes auth login for role ${auth.role} answered ${res.status}`,
+            res.status,
+          );
         }
         this.token = clientToken;
         // Log in again at 80% of the lease, so a request never races the expiry.
-        this.tokenExpiresAt = typeof lease === 'number' && lease > 0 ? Date.now() + lease * 800 : Number.POSITIVE_INFINITY;
+        this.tokenExpiresAt =
+          typeof lease === 'number' && lease > 0 ? Date.now() + lease * 800 : Number.POSITIVE_INFINITY;
         return clientToken;
       } finally {
         this.loginInFlight = undefined;
@@ -162,7 +172,10 @@ export class VaultClient {
       });
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      throw new VaultError(timedOut ? 'timeout' : 'unavailable', `${method} ${apiPath}: ${timedOut ? 'timed out' : 'unreachable'}`);
+      throw new VaultError(
+        timedOut ? 'timeout' : 'unavailable',
+        `${method} ${apiPath}: ${timedOut ? 'timed out' : 'unreachable'}`,
+      );
     }
     const text = await res.text();
     let parsed: Record<string, unknown> | undefined;
@@ -170,7 +183,8 @@ export class VaultClient {
       try {
         parsed = JSON.parse(text) as Record<string, unknown>;
       } catch {
-        if (res.ok) throw new VaultError('invalid_response', `${method} ${apiPath}: answer is not JSON`, res.status);
+        if (res.ok)
+          throw new VaultError('invalid_response', `${method} ${apiPath}: answer is not JSON`, res.status);
       }
     }
     return { status: res.status, body: parsed };
@@ -207,19 +221,24 @@ export class VaultClient {
   }
 
   /** Reads a KV v2 secret; `undefined` when it does not exist or its current version is deleted. */
-  async kvRead<T = Record<string, unknown>>(mount: string, path: string, version?: number): Promise<KvSecret<T> | undefined> {
+  async kvRead<T = Record<string, unknown>>(
+    mount: string,
+    path: string,
+    version?: number,
+  ): Promise<KvSecret<T> | undefined> {
     const apiPath = `${mount}/data/${path}${version ? `?version=${version}` : ''}`;
     const res = await this.call('GET', apiPath);
     if (res.status === 404) return undefined;
     if (res.status !== 200) this.fail('GET', apiPath, res);
     const outer = res.body?.['data'] as { data?: unknown; metadata?: Record<string, unknown> } | undefined;
-    if (!outer || !outer.metadata) throw new VaultError('invalid_response', `GET ${apiPath}: no data/metadata`);
+    if (!outer?.metadata) throw new VaultError('invalid_response', `GET ${apiPath}: no data/metadata`);
     if (outer.data === null || outer.data === undefined) return undefined; // deleted or destroyed version
     return {
       data: outer.data as T,
       version: Number(outer.metadata['version']),
       createdTime: String(outer.metadata['created_time'] ?? ''),
-      customMetadata: (outer.metadata['custom_metadata'] as Record<string, string> | null | undefined) ?? null,
+      customMetadata:
+        (outer.metadata['custom_metadata'] as Record<string, string> | null | undefined) ?? null,
     };
   }
 
@@ -227,13 +246,19 @@ export class VaultClient {
    * Writes a new KV v2 version. `cas: 0` writes only if the secret does not exist; `cas: n` only if the
    * current version is n. A mismatch throws `VaultError` with code `cas_mismatch`.
    */
-  async kvWrite(mount: string, path: string, data: Record<string, unknown>, opts: { cas?: number } = {}): Promise<{ version: number }> {
+  async kvWrite(
+    mount: string,
+    path: string,
+    data: Record<string, unknown>,
+    opts: { cas?: number } = {},
+  ): Promise<{ version: number }> {
     const apiPath = `${mount}/data/${path}`;
     const body = opts.cas === undefined ? { data } : { data, options: { cas: opts.cas } };
     const res = await this.call('POST', apiPath, body);
     if (res.status !== 200) this.fail('POST', apiPath, res);
     const version = (res.body?.['data'] as { version?: unknown } | undefined)?.version;
-    if (typeof version !== 'number') throw new VaultError('invalid_response', `POST ${apiPath}: no version in answer`);
+    if (typeof version !== 'number')
+      throw new VaultError('invalid_response', `POST ${apiPath}: no version in answer`);
     return { version };
   }
 
@@ -245,7 +270,9 @@ export class VaultClient {
     const d = res.body?.['data'] as Record<string, unknown> | undefined;
     if (!d) throw new VaultError('invalid_response', `GET ${apiPath}: no data`);
     const versions: Record<string, { createdTime: string; deletionTime: string; destroyed: boolean }> = {};
-    for (const [v, meta] of Object.entries((d['versions'] as Record<string, Record<string, unknown>> | undefined) ?? {})) {
+    for (const [v, meta] of Object.entries(
+      (d['versions'] as Record<string, Record<string, unknown>> | undefined) ?? {},
+    )) {
       versions[v] = {
         createdTime: String(meta['created_time'] ?? ''),
         deletionTime: String(meta['deletion_time'] ?? ''),

@@ -13,15 +13,6 @@ export const gatewayRules: RuleArea = {
   area: 'gateway',
   groups: [
     {
-      name: 'novapos-gateway-api-key-usage',
-      rules: [
-        {
-          record: 'gateway:api_key_requests:rate5m',
-          expr: 'sum by (key_prefix) (rate(gateway_api_key_requests_total[5m]))',
-        },
-      ],
-    },
-    {
       // Its own group so the 7-day quantile (thousands of samples per key) is computed every 5 minutes, not
       // on every evaluation.
       name: 'novapos-gateway-api-key-baseline',
@@ -36,6 +27,12 @@ export const gatewayRules: RuleArea = {
     {
       name: 'novapos-gateway',
       rules: [
+        // In the group of the alert that reads it: rules of a group run in order, so GatewayApiKeyBurst sees this
+        // evaluation's rate, not the previous one (groups run independently of each other).
+        {
+          record: 'gateway:api_key_requests:rate5m',
+          expr: 'sum by (key_prefix) (rate(gateway_api_key_requests_total[5m]))',
+        },
         alert({
           name: 'GatewayRateLimitRejections',
           expr: `sum by (tenant) (increase(gateway_rate_limit_rejections_total[1m])) > ${REJECTIONS_PER_TENANT_1M}`,

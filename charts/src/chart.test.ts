@@ -1,13 +1,21 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { distDir, synthesize } from './main.js';
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, read field by field
+  [k: string]: any;
+};
 
 const files = synthesize();
-const objects: Obj[] = Object.values(files).flatMap((text) => parseAllDocuments(text).map((d) => d.toJS() as Obj));
+const objects: Obj[] = Object.values(files).flatMap((text) =>
+  parseAllDocuments(text).map((d) => d.toJS() as Obj),
+);
 const one = (kind: string, name?: string) => {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   expect(found, `${kind} ${name ?? ''}`).toHaveLength(1);
@@ -18,7 +26,8 @@ describe('the operator chart', () => {
   it('matches what is committed in charts/dist (run `npm run synth` after changing charts/src or crds/)', () => {
     const committed = readdirSync(distDir).filter((f) => f.endsWith('.yaml'));
     expect(committed.sort()).toEqual(Object.keys(files).sort());
-    for (const [file, text] of Object.entries(files)) expect(readFileSync(path.join(distDir, file), 'utf8'), file).toBe(text);
+    for (const [file, text] of Object.entries(files))
+      expect(readFileSync(path.join(distDir, file), 'utf8'), file).toBe(text);
   });
 
   it('ships every CRD in crds/', () => {
@@ -30,7 +39,10 @@ describe('the operator chart', () => {
     const d = one('Deployment', 'novapos-operator');
     expect(d.spec.replicas).toBe(2);
     const pod = d.spec.template.spec;
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
     const c = pod.containers[0];
     expect(c.securityContext).toMatchObject({
       runAsNonRoot: true,
@@ -40,7 +52,10 @@ describe('the operator chart', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(c.ports).toEqual(
-      expect.arrayContaining([expect.objectContaining({ name: 'metrics', containerPort: 8080 }), expect.objectContaining({ name: 'probes', containerPort: 8081 })]),
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'metrics', containerPort: 8080 }),
+        expect.objectContaining({ name: 'probes', containerPort: 8081 }),
+      ]),
     );
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'probes' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'probes' });
@@ -50,7 +65,11 @@ describe('the operator chart', () => {
   });
 
   it('grants only what the runtime uses, and no Secret access', () => {
-    const rules = [...one('ClusterRole').rules, ...one('Role').rules] as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    const rules = [...one('ClusterRole').rules, ...one('Role').rules] as {
+      apiGroups: string[];
+      resources: string[];
+      verbs: string[];
+    }[];
     for (const r of rules) {
       expect(r.resources.some((x) => x.startsWith('secrets'))).toBe(false);
       expect(r.verbs).not.toContain('*');
@@ -59,9 +78,16 @@ describe('the operator chart', () => {
     }
     const leaseRole = one('Role');
     expect(leaseRole.metadata.namespace).toBe('novapos-system');
-    expect(leaseRole.rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    expect(leaseRole.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    ]);
     const kinds = one('ClusterRole').rules[0].resources;
-    expect(kinds).toEqual(['disasterrecoverydrills', 'secretpromotions', 'signingkeyrotations', 'tenantratelimits']);
+    expect(kinds).toEqual([
+      'disasterrecoverydrills',
+      'secretpromotions',
+      'signingkeyrotations',
+      'tenantratelimits',
+    ]);
   });
 
   it('scrapes the metrics Service with a ServiceMonitor', () => {

@@ -11,7 +11,12 @@ import { OperatorServiceAccount } from './constructs/operator-service-account.js
 import { OperatorServiceMonitor } from './constructs/operator-service-monitor.js';
 
 /** The operator's kinds; the RBAC covers these even before crds/ is generated. */
-export const OPERATOR_RESOURCES = ['disasterrecoverydrills', 'secretpromotions', 'signingkeyrotations', 'tenantratelimits'] as const;
+export const OPERATOR_RESOURCES = [
+  'disasterrecoverydrills',
+  'secretpromotions',
+  'signingkeyrotations',
+  'tenantratelimits',
+] as const;
 
 export interface OperatorChartProps extends ChartProps {
   /** Folder of the CRDs to ship (the repository's `crds/`). */
@@ -26,7 +31,9 @@ export interface OperatorChartProps extends ChartProps {
   readonly version?: string;
   /** Default true; off where prometheus-operator is not installed. */
   readonly serviceMonitor?: boolean;
-  readonly deployment?: Partial<Omit<OperatorDeploymentProps, 'name' | 'namespace' | 'serviceAccountName' | 'image'>>;
+  readonly deployment?: Partial<
+    Omit<OperatorDeploymentProps, 'name' | 'namespace' | 'serviceAccountName' | 'image'>
+  >;
 }
 
 /** Everything the operator needs in a cluster: CRDs, namespace, identity, RBAC, pods, metrics scraping. */
@@ -39,11 +46,20 @@ export class OperatorChart extends Chart {
     const labels = commonLabels(name, version);
 
     const crds = new CrdManifests(this, 'Crds', { dir: props.crdDir });
-    new OperatorNamespace(this, 'Namespace', { name: namespace, labels: { 'app.kubernetes.io/part-of': 'novapos-security' } });
+    new OperatorNamespace(this, 'Namespace', {
+      name: namespace,
+      labels: { 'app.kubernetes.io/part-of': 'novapos-security' },
+    });
     const sa = new OperatorServiceAccount(this, 'ServiceAccount', { name, namespace, labels });
     const resources = new Set<string>(OPERATOR_RESOURCES);
     for (const r of crds.resources) if (r.group === 'security.novapos.io') resources.add(r.plural);
-    new OperatorRbac(this, 'Rbac', { name, namespace, serviceAccountName: sa.name, resources: [...resources], labels });
+    new OperatorRbac(this, 'Rbac', {
+      name,
+      namespace,
+      serviceAccountName: sa.name,
+      resources: [...resources],
+      labels,
+    });
     new OperatorDeployment(this, 'Deployment', {
       ...props.deployment,
       name,
@@ -53,7 +69,12 @@ export class OperatorChart extends Chart {
       labels,
     });
     new OperatorDisruptionBudget(this, 'DisruptionBudget', { name, namespace, labels });
-    new OperatorMetricsService(this, 'MetricsService', { name, namespace, port: props.deployment?.metricsPort, labels });
+    new OperatorMetricsService(this, 'MetricsService', {
+      name,
+      namespace,
+      port: props.deployment?.metricsPort,
+      labels,
+    });
     if (props.serviceMonitor ?? true) {
       new OperatorServiceMonitor(this, 'ServiceMonitor', { name, namespace, serviceLabels: labels, labels });
     }

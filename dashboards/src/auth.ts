@@ -22,7 +22,7 @@ export function authDashboard(): Dashboard {
         timeseriesPanel({
           title: 'Login attempts by outcome',
           description:
-            'Seed 000 panel. Logins per second by outcome (success, invalid_credentials, mfa_required, mfa_invalid). ' +
+            'Seed 000 panel. Logins per second by outcome (success, invalid_credentials, mfa_required, mfa_invalid, locked, rate_limited...). ' +
             'A rising invalid_credentials line with flat success is an attack; both falling is an outage.',
           queries: [{ expr: SEED_LOGIN_OUTCOMES, legend: '{{outcome}}' }],
           unit: 'reqps',
@@ -32,7 +32,7 @@ export function authDashboard(): Dashboard {
         timeseriesPanel({
           title: 'MFA events by outcome and route',
           description:
-            'Seed 000 panel. MFA events per second by outcome (verified, mfa_invalid, bypass_attempt, enrolled...) and route.',
+            'Seed 000 panel. MFA events per second by outcome (success, mfa_invalid, replay, bypass_attempt, enrolled...) and route.',
           queries: [{ expr: SEED_MFA_EVENTS, legend: '{{outcome}} {{route}}' }],
           unit: 'reqps',
         }),
@@ -89,6 +89,20 @@ export function authDashboard(): Dashboard {
           queries: [
             {
               expr: 'topk(10, sum by (tenant) (increase(auth_mfa_events_total{outcome="bypass_attempt", tenant=~"$tenant"}[24h])))',
+              legend: '{{tenant}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        timeseriesPanel({
+          title: 'Account lockouts per tenant (1h)',
+          description:
+            'Accounts locked after repeated password or MFA failures, per tenant, in the trailing hour: the MFA ' +
+            'lockout playbook in docs/security/README.md starts here.',
+          queries: [
+            {
+              expr: 'sum by (tenant) (increase(auth_account_lockouts_total{tenant=~"$tenant"}[1h]))',
               legend: '{{tenant}}',
             },
           ],

@@ -18,7 +18,10 @@ export interface AlertmanagerArgs {
   readonly config: Record<string, unknown>;
   /** Per team, the Events v2 routing key (a secret Output); absent when critical alerts do not page. */
   readonly routingKeys?: Readonly<Record<TeamName, pulumi.Output<string>>>;
-  readonly slackWebhookUrls: { readonly security: pulumi.Output<string>; readonly sre: pulumi.Output<string> };
+  readonly slackWebhookUrls: {
+    readonly security: pulumi.Output<string>;
+    readonly sre: pulumi.Output<string>;
+  };
 }
 
 export function createAlertmanager(ctx: KubeContext, args: AlertmanagerArgs) {

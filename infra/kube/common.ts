@@ -2,7 +2,10 @@ import type * as pulumi from '@pulumi/pulumi';
 import type { StackConfig } from '../config.js';
 
 /** Labels on everything this program creates in Kubernetes. */
-export const PART_OF = { 'app.kubernetes.io/part-of': 'novapos', 'app.kubernetes.io/managed-by': 'pulumi' } as const;
+export const PART_OF = {
+  'app.kubernetes.io/part-of': 'novapos',
+  'app.kubernetes.io/managed-by': 'pulumi',
+} as const;
 
 /** The label Prometheus selects ServiceMonitors and PrometheusRules by. */
 export const MONITORING_SELECTOR = { 'novapos.io/monitoring': 'novapos' } as const;

@@ -26,7 +26,10 @@ export function createGrafana(
       new k8s.core.v1.ConfigMap(
         `dashboard-${d.name}`,
         {
-          metadata: metadata(ctx, `grafana-dashboard-${d.name}`, { ...DASHBOARD_LABEL, 'novapos.io/dashboard-uid': d.uid }),
+          metadata: metadata(ctx, `grafana-dashboard-${d.name}`, {
+            ...DASHBOARD_LABEL,
+            'novapos.io/dashboard-uid': d.uid,
+          }),
           data: { [`${d.name}.json`]: d.json },
         },
         opts,
@@ -42,7 +45,14 @@ export function createGrafana(
         'datasources.yaml': stringify({
           apiVersion: 1,
           datasources: [
-            { name: 'Prometheus', uid: 'prometheus', type: 'prometheus', access: 'proxy', url: prometheusUrl, isDefault: true },
+            {
+              name: 'Prometheus',
+              uid: 'prometheus',
+              type: 'prometheus',
+              access: 'proxy',
+              url: prometheusUrl,
+              isDefault: true,
+            },
           ],
         }),
         'dashboards.yaml': stringify({
@@ -64,7 +74,11 @@ export function createGrafana(
   );
   const admin = new k8s.core.v1.Secret(
     'grafana-admin',
-    { metadata: metadata(ctx, 'grafana-admin'), type: 'Opaque', stringData: { 'admin-password': args.adminPassword } },
+    {
+      metadata: metadata(ctx, 'grafana-admin'),
+      type: 'Opaque',
+      stringData: { 'admin-password': args.adminPassword },
+    },
     opts,
   );
 
@@ -95,8 +109,16 @@ export function createGrafana(
                 readinessProbe: { httpGet: { path: '/api/health', port: 'http' } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: false },
                 volumeMounts: [
-                  { name: 'provisioning', mountPath: '/etc/grafana/provisioning/datasources/novapos.yaml', subPath: 'datasources.yaml' },
-                  { name: 'provisioning', mountPath: '/etc/grafana/provisioning/dashboards/novapos.yaml', subPath: 'dashboards.yaml' },
+                  {
+                    name: 'provisioning',
+                    mountPath: '/etc/grafana/provisioning/datasources/novapos.yaml',
+                    subPath: 'datasources.yaml',
+                  },
+                  {
+                    name: 'provisioning',
+                    mountPath: '/etc/grafana/provisioning/dashboards/novapos.yaml',
+                    subPath: 'dashboards.yaml',
+                  },
                   { name: 'dashboards', mountPath: '/var/lib/grafana/dashboards', readOnly: true },
                 ],
               },

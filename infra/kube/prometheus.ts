@@ -19,14 +19,20 @@ export const SCRAPE_TARGETS = [
 
 /** ServiceMonitors are selected by this label, so the ones the charts ship are scraped too. */
 export const SERVICE_MONITOR_SELECTOR = {
-  matchExpressions: [{ key: 'app.kubernetes.io/part-of', operator: 'In', values: ['novapos', 'novapos-security'] }],
+  matchExpressions: [
+    { key: 'app.kubernetes.io/part-of', operator: 'In', values: ['novapos', 'novapos-security'] },
+  ],
 };
 
 /**
  * `scrapedByCharts`: the targets (by `app.kubernetes.io/name`) the applied charts already have a
  * ServiceMonitor for; this program adds one only for the others.
  */
-export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[], scrapedByCharts: ReadonlySet<string>) {
+export function createPrometheus(
+  ctx: KubeContext,
+  rules: readonly RuleFile[],
+  scrapedByCharts: ReadonlySet<string>,
+) {
   const { cfg, opts } = ctx;
   const sa = new k8s.core.v1.ServiceAccount('prometheus', { metadata: metadata(ctx, 'prometheus') }, opts);
   const role = new k8s.rbac.v1.ClusterRole(
@@ -75,7 +81,10 @@ export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[], s
           ? {
               storage: {
                 volumeClaimTemplate: {
-                  spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: cfg.prometheus.storageSize } } },
+                  spec: {
+                    accessModes: ['ReadWriteOnce'],
+                    resources: { requests: { storage: cfg.prometheus.storageSize } },
+                  },
                 },
               },
             }
@@ -99,7 +108,9 @@ export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[], s
             namespaceSelector: {
               matchNames: target.where === 'operator' ? [cfg.operatorNamespace] : [...cfg.appNamespaces],
             },
-            endpoints: [{ targetPort: target.port, path: '/metrics', interval: cfg.prometheus.scrapeInterval }],
+            endpoints: [
+              { targetPort: target.port, path: '/metrics', interval: cfg.prometheus.scrapeInterval },
+            ],
           },
         },
         opts,
@@ -113,7 +124,10 @@ export function createPrometheus(ctx: KubeContext, rules: readonly RuleFile[], s
         {
           apiVersion: 'monitoring.coreos.com/v1',
           kind: 'PrometheusRule',
-          metadata: metadata(ctx, `novapos-${file.name}`, { ...MONITORING_SELECTOR, 'novapos.io/rules': file.name }),
+          metadata: metadata(ctx, `novapos-${file.name}`, {
+            ...MONITORING_SELECTOR,
+            'novapos.io/rules': file.name,
+          }),
           spec: { groups: file.groups },
         },
         opts,

@@ -102,7 +102,8 @@ export async function runStackWithMocks(opts: RunOptions): Promise<StackRun> {
           const email = String(args.inputs['email']);
           return { id: `PUSER-${email}`, email, name: email };
         }
-        if (args.token === 'pagerduty:index/getVendor:getVendor') return { id: 'PVENDOR-EVENTS-V2', name: args.inputs['name'] };
+        if (args.token === 'pagerduty:index/getVendor:getVendor')
+          return { id: 'PVENDOR-EVENTS-V2', name: args.inputs['name'] };
         throw new Error(`unexpected invoke ${args.token} in the mocks`);
       },
     },

@@ -63,9 +63,18 @@ describe('configFromEnv', () => {
       ['--metrics-port=0', '--probes-port=0', '--namespace=team-c', '--namespace=team-d'],
     );
     expect(c.watchNamespaces).toEqual(['team-c', 'team-d']);
-    expect(c.leaderElection).toMatchObject({ enabled: false, leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 500 });
+    expect(c.leaderElection).toMatchObject({
+      enabled: false,
+      leaseDurationMs: 30_000,
+      renewDeadlineMs: 20_000,
+      retryPeriodMs: 500,
+    });
     expect([c.metricsPort, c.probesPort, c.logLevel]).toEqual([0, 0, 'debug']);
-    expect(c.vault).toMatchObject({ address: 'http://127.0.0.1:8200', token: 'dev-root', auth: { method: 'token' } });
+    expect(c.vault).toMatchObject({
+      address: 'http://127.0.0.1:8200',
+      token: 'dev-root',
+      auth: { method: 'token' },
+    });
   });
 
   it('uses Vault Kubernetes auth when a role is given', () => {
@@ -81,15 +90,24 @@ describe('configFromEnv', () => {
   it.each([
     [{ OPERATOR_METRICS_PORT: 'abc' }, 'OPERATOR_METRICS_PORT=abc: must be a port number 0-65535'],
     [{ OPERATOR_PROBES_PORT: '70000' }, 'OPERATOR_PROBES_PORT=70000: must be a port number 0-65535'],
-    [{ OPERATOR_METRICS_PORT: '9000', OPERATOR_PROBES_PORT: '9000' }, 'OPERATOR_METRICS_PORT and OPERATOR_PROBES_PORT: must differ (both 9000)'],
+    [
+      { OPERATOR_METRICS_PORT: '9000', OPERATOR_PROBES_PORT: '9000' },
+      'OPERATOR_METRICS_PORT and OPERATOR_PROBES_PORT: must differ (both 9000)',
+    ],
     [{ OPERATOR_LEADER_ELECT: 'maybe' }, 'OPERATOR_LEADER_ELECT=maybe: must be true or false'],
-    [{ OPERATOR_RESYNC_PERIOD: '10 minutes' }, 'OPERATOR_RESYNC_PERIOD=10 minutes: must be a duration like 90s, 15m or 1h'],
+    [
+      { OPERATOR_RESYNC_PERIOD: '10 minutes' },
+      'OPERATOR_RESYNC_PERIOD=10 minutes: must be a duration like 90s, 15m or 1h',
+    ],
     [{ OPERATOR_RENEW_DEADLINE: '20s' }, 'must satisfy lease duration > renew deadline > retry period'],
     [{ OPERATOR_WATCH_NAMESPACES: 'ok,Not_OK' }, '"Not_OK" is not a namespace name'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL=loud: must be one of trace, debug, info, warn, error, fatal'],
     [{ OPERATOR_RECONCILE_QPS: '0' }, 'OPERATOR_RECONCILE_QPS=0: must be a number above 0'],
     [{ VAULT_ADDR: 'vault:8200', VAULT_TOKEN: 't' }, 'VAULT_ADDR=vault:8200: must be an http(s) URL'],
-    [{ VAULT_ADDR: 'http://v:8200' }, 'VAULT_ADDR: needs VAULT_KUBERNETES_ROLE (in a cluster) or VAULT_TOKEN (local development)'],
+    [
+      { VAULT_ADDR: 'http://v:8200' },
+      'VAULT_ADDR: needs VAULT_KUBERNETES_ROLE (in a cluster) or VAULT_TOKEN (local development)',
+    ],
     [{ VAULT_TOKEN: 'hvs.secret' }, 'VAULT_ADDR: must be set when VAULT_TOKEN or VAULT_KUBERNETES_ROLE is'],
   ])('rejects %j with one clear line', (env, message) => {
     const m = errorOf(() => configFromEnv(env));
@@ -98,7 +116,13 @@ describe('configFromEnv', () => {
   });
 
   it('never repeats a Vault token in an error', () => {
-    const m = errorOf(() => configFromEnv({ VAULT_ADDR: 'http://v:8200', VAULT_TOKEN: 'hvs.super-secret', VAULT_KUBERNETES_ROLE: 'r' }));
+    const m = errorOf(() =>
+      configFromEnv({
+        VAULT_ADDR: 'http://v:8200',
+        VAULT_TOKEN: 'hvs.super-secret',
+        VAULT_KUBERNETES_ROLE: 'r',
+      }),
+    );
     expect(m).not.toContain('hvs.super-secret');
   });
 
@@ -128,19 +152,55 @@ describe('the Vault connections file', () => {
       name: 'staging',
       address: 'https://vault.staging.example:8200',
       caCertFile: '/etc/novapos/vault-ca/staging.pem',
-      auth: { method: 'kubernetes', role: 'novapos-operator', mount: 'kubernetes', serviceAccountTokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
+      auth: {
+        method: 'kubernetes',
+        role: 'novapos-operator',
+        mount: 'kubernetes',
+        serviceAccountTokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      },
     });
-    expect(c.connections.get('prod')).toMatchObject({ namespace: 'novapos', auth: { method: 'token', tokenEnv: 'PROD_VAULT_TOKEN' } });
+    expect(c.connections.get('prod')).toMatchObject({
+      namespace: 'novapos',
+      auth: { method: 'token', tokenEnv: 'PROD_VAULT_TOKEN' },
+    });
   });
 
   it.each([
-    ['no-role.yaml', 'connections:\n  staging: { address: "https://v", auth: { method: kubernetes } }\n', 'connections.staging.auth.role: required for the kubernetes method'],
-    ['literal.yaml', 'connections:\n  prod: { address: "https://v", auth: { method: token, token: hvs.abc } }\n', 'connections.prod.auth.token: tokens do not belong in this file'],
-    ['typo.yaml', 'connections:\n  prod: { adress: "https://v" }\n', 'connections.prod.adress: unknown field'],
-    ['bad-url.yaml', 'connections:\n  prod: { address: "vault:8200", auth: { method: kubernetes, role: r } }\n', 'connections.prod.address: must be an http(s) URL'],
-    ['bad-name.yaml', 'connections:\n  Prod_1: { address: "https://v", auth: { method: kubernetes, role: r } }\n', 'connections.Prod_1: the name must be a lower-case DNS label'],
-    ['method.yaml', 'connections:\n  prod: { address: "https://v", auth: { method: ldap } }\n', 'connections.prod.auth.method: must be kubernetes or token'],
-    ['env.yaml', 'connections:\n  prod: { address: "https://v", auth: { method: token, tokenEnv: NOPE_TOKEN } }\n', 'environment variable NOPE_TOKEN is not set'],
+    [
+      'no-role.yaml',
+      'connections:\n  staging: { address: "https://v", auth: { method: kubernetes } }\n',
+      'connections.staging.auth.role: required for the kubernetes method',
+    ],
+    [
+      'literal.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: token, token: hvs.abc } }\n',
+      'connections.prod.auth.token: tokens do not belong in this file',
+    ],
+    [
+      'typo.yaml',
+      'connections:\n  prod: { adress: "https://v" }\n',
+      'connections.prod.adress: unknown field',
+    ],
+    [
+      'bad-url.yaml',
+      'connections:\n  prod: { address: "vault:8200", auth: { method: kubernetes, role: r } }\n',
+      'connections.prod.address: must be an http(s) URL',
+    ],
+    [
+      'bad-name.yaml',
+      'connections:\n  Prod_1: { address: "https://v", auth: { method: kubernetes, role: r } }\n',
+      'connections.Prod_1: the name must be a lower-case DNS label',
+    ],
+    [
+      'method.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: ldap } }\n',
+      'connections.prod.auth.method: must be kubernetes or token',
+    ],
+    [
+      'env.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: token, tokenEnv: NOPE_TOKEN } }\n',
+      'environment variable NOPE_TOKEN is not set',
+    ],
     ['yaml.yaml', 'connections: [unclosed\n', 'not valid YAML'],
   ])('%s: says what is wrong, where', (name, text, message) => {
     const p = file(name, text);

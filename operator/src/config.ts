@@ -171,7 +171,9 @@ function argvOverrides(argv: readonly string[]): Record<string, string> {
       args: [...argv],
       strict: true,
       allowPositionals: false,
-      options: Object.fromEntries(Object.keys(FLAGS).map((f) => [f, { type: 'string', multiple: f === 'namespace' }])),
+      options: Object.fromEntries(
+        Object.keys(FLAGS).map((f) => [f, { type: 'string', multiple: f === 'namespace' }]),
+      ),
     });
   } catch (err) {
     throw new ConfigError(`command line: ${(err as Error).message.split('\n')[0]}`);
@@ -194,7 +196,12 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     .map((s) => s.trim())
     .filter(Boolean);
   for (const ns of watchNamespaces) {
-    if (!DNS_LABEL.test(ns) || ns.length > 63) throw bad('OPERATOR_WATCH_NAMESPACES', env.OPERATOR_WATCH_NAMESPACES ?? '', `"${ns}" is not a namespace name`);
+    if (!DNS_LABEL.test(ns) || ns.length > 63)
+      throw bad(
+        'OPERATOR_WATCH_NAMESPACES',
+        env.OPERATOR_WATCH_NAMESPACES ?? '',
+        `"${ns}" is not a namespace name`,
+      );
   }
 
   const leaseDurationMs = duration(env, 'OPERATOR_LEASE_DURATION', '15s');
@@ -206,17 +213,22 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     );
   }
   const leaseName = str(env, 'OPERATOR_LEASE_NAME', 'novapos-operator');
-  if (!DNS_LABEL.test(leaseName)) throw bad('OPERATOR_LEASE_NAME', leaseName, 'must be a lower-case DNS label');
+  if (!DNS_LABEL.test(leaseName))
+    throw bad('OPERATOR_LEASE_NAME', leaseName, 'must be a lower-case DNS label');
   const leaseNamespace = str(env, 'OPERATOR_LEASE_NAMESPACE', str(env, 'POD_NAMESPACE', 'novapos-system'));
-  if (!DNS_LABEL.test(leaseNamespace)) throw bad('OPERATOR_LEASE_NAMESPACE', leaseNamespace, 'must be a namespace name');
+  if (!DNS_LABEL.test(leaseNamespace))
+    throw bad('OPERATOR_LEASE_NAMESPACE', leaseNamespace, 'must be a namespace name');
 
   const logLevel = str(env, 'LOG_LEVEL', 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw bad('LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw bad('LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
 
   const metricsPort = port(env, 'OPERATOR_METRICS_PORT', 8080);
   const probesPort = port(env, 'OPERATOR_PROBES_PORT', 8081);
   if (metricsPort !== 0 && metricsPort === probesPort) {
-    throw new ConfigError(`OPERATOR_METRICS_PORT and OPERATOR_PROBES_PORT: must differ (both ${metricsPort})`);
+    throw new ConfigError(
+      `OPERATOR_METRICS_PORT and OPERATOR_PROBES_PORT: must differ (both ${metricsPort})`,
+    );
   }
 
   const connectionsFile = env.OPERATOR_CONNECTIONS_FILE?.trim() || undefined;
@@ -253,11 +265,18 @@ function vaultFromEnv(env: Env): OperatorConfig['vault'] {
   const token = env.VAULT_TOKEN?.trim() || undefined;
   const role = env.VAULT_KUBERNETES_ROLE?.trim() || undefined;
   if (!address) {
-    if (token || role) throw new ConfigError('VAULT_ADDR: must be set when VAULT_TOKEN or VAULT_KUBERNETES_ROLE is');
+    if (token || role)
+      throw new ConfigError('VAULT_ADDR: must be set when VAULT_TOKEN or VAULT_KUBERNETES_ROLE is');
     return undefined;
   }
-  if (token && role) throw new ConfigError('VAULT_TOKEN and VAULT_KUBERNETES_ROLE: set only one (token for local development, role in a cluster)');
-  if (!token && !role) throw new ConfigError('VAULT_ADDR: needs VAULT_KUBERNETES_ROLE (in a cluster) or VAULT_TOKEN (local development)');
+  if (token && role)
+    throw new ConfigError(
+      'VAULT_TOKEN and VAULT_KUBERNETES_ROLE: set only one (token for local development, role in a cluster)',
+    );
+  if (!token && !role)
+    throw new ConfigError(
+      'VAULT_ADDR: needs VAULT_KUBERNETES_ROLE (in a cluster) or VAULT_TOKEN (local development)',
+    );
   const caCertFile = env.VAULT_CACERT?.trim() || undefined;
   if (token) return { address, token, auth: { method: 'token', tokenEnv: 'VAULT_TOKEN' }, caCertFile };
   return {
@@ -278,26 +297,46 @@ export function loadConnectionsFile(file: string, env: Env = {}): Map<string, Va
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`OPERATOR_CONNECTIONS_FILE=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError(
+      `OPERATOR_CONNECTIONS_FILE=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`OPERATOR_CONNECTIONS_FILE=${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
+    throw new ConfigError(
+      `OPERATOR_CONNECTIONS_FILE=${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`,
+    );
   }
-  return parseConnections(doc, env, (path, must) => new ConfigError(`OPERATOR_CONNECTIONS_FILE=${file}: ${path}: ${must}`));
+  return parseConnections(
+    doc,
+    env,
+    (path, must) => new ConfigError(`OPERATOR_CONNECTIONS_FILE=${file}: ${path}: ${must}`),
+  );
 }
 
 type Fail = (path: string, must: string) => ConfigError;
 
-function record(value: unknown, path: string, fail: Fail, allowed: readonly string[]): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(path, 'must be a mapping');
-  for (const k of Object.keys(value)) if (!allowed.includes(k)) throw fail(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
+function record(
+  value: unknown,
+  path: string,
+  fail: Fail,
+  allowed: readonly string[],
+): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw fail(path, 'must be a mapping');
+  for (const k of Object.keys(value))
+    if (!allowed.includes(k)) throw fail(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
   return value as Record<string, unknown>;
 }
 
-function optionalString(obj: Record<string, unknown>, key: string, path: string, fail: Fail): string | undefined {
+function optionalString(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  fail: Fail,
+): string | undefined {
   const v = obj[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || v.trim() === '') throw fail(`${path}.${key}`, 'must be a non-empty string');
@@ -326,7 +365,8 @@ export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string
   const conns = record(root.connections, 'connections', fail, Object.keys(root.connections as object));
   for (const [name, raw] of Object.entries(conns)) {
     const path = `connections.${name}`;
-    if (!DNS_LABEL.test(name) || name.length > 63) throw fail(path, 'the name must be a lower-case DNS label (e.g. staging, prod)');
+    if (!DNS_LABEL.test(name) || name.length > 63)
+      throw fail(path, 'the name must be a lower-case DNS label (e.g. staging, prod)');
     const c = record(raw, path, fail, ['address', 'auth', 'caCertFile', 'namespace']);
     const address = optionalString(c, 'address', path, fail);
     if (!address) throw fail(`${path}.address`, 'required');
@@ -336,9 +376,18 @@ export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string
     } catch {
       throw fail(`${path}.address`, 'must be an http(s) URL');
     }
-    const a = record(c.auth, `${path}.auth`, fail, ['method', 'role', 'mount', 'serviceAccountTokenPath', 'tokenFile', 'tokenEnv', 'token']);
+    const a = record(c.auth, `${path}.auth`, fail, [
+      'method',
+      'role',
+      'mount',
+      'serviceAccountTokenPath',
+      'tokenFile',
+      'tokenEnv',
+      'token',
+    ]);
     let auth: VaultAuth;
-    if (a.token !== undefined) throw fail(`${path}.auth.token`, 'tokens do not belong in this file: use tokenFile or tokenEnv');
+    if (a.token !== undefined)
+      throw fail(`${path}.auth.token`, 'tokens do not belong in this file: use tokenFile or tokenEnv');
     if (a.method === 'kubernetes') {
       const role = optionalString(a, 'role', `${path}.auth`, fail);
       if (!role) throw fail(`${path}.auth.role`, 'required for the kubernetes method');
@@ -346,13 +395,16 @@ export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string
         method: 'kubernetes',
         role,
         mount: optionalString(a, 'mount', `${path}.auth`, fail) ?? 'kubernetes',
-        serviceAccountTokenPath: optionalString(a, 'serviceAccountTokenPath', `${path}.auth`, fail) ?? SA_TOKEN_PATH,
+        serviceAccountTokenPath:
+          optionalString(a, 'serviceAccountTokenPath', `${path}.auth`, fail) ?? SA_TOKEN_PATH,
       };
     } else if (a.method === 'token') {
       const tokenFile = optionalString(a, 'tokenFile', `${path}.auth`, fail);
       const tokenEnv = optionalString(a, 'tokenEnv', `${path}.auth`, fail);
-      if (!tokenFile === !tokenEnv) throw fail(`${path}.auth`, 'the token method needs exactly one of tokenFile or tokenEnv');
-      if (tokenEnv && !env[tokenEnv]) throw fail(`${path}.auth.tokenEnv`, `environment variable ${tokenEnv} is not set`);
+      if (!tokenFile === !tokenEnv)
+        throw fail(`${path}.auth`, 'the token method needs exactly one of tokenFile or tokenEnv');
+      if (tokenEnv && !env[tokenEnv])
+        throw fail(`${path}.auth.tokenEnv`, `environment variable ${tokenEnv} is not set`);
       auth = { method: 'token', ...(tokenFile ? { tokenFile } : {}), ...(tokenEnv ? { tokenEnv } : {}) };
     } else {
       throw fail(`${path}.auth.method`, 'must be kubernetes or token');
@@ -361,8 +413,12 @@ export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string
       name,
       address: address.replace(/\/+$/, ''),
       auth,
-      ...(optionalString(c, 'caCertFile', path, fail) ? { caCertFile: optionalString(c, 'caCertFile', path, fail) } : {}),
-      ...(optionalString(c, 'namespace', path, fail) ? { namespace: optionalString(c, 'namespace', path, fail) } : {}),
+      ...(optionalString(c, 'caCertFile', path, fail)
+        ? { caCertFile: optionalString(c, 'caCertFile', path, fail) }
+        : {}),
+      ...(optionalString(c, 'namespace', path, fail)
+        ? { namespace: optionalString(c, 'namespace', path, fail) }
+        : {}),
     });
   }
   return out;

@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { ConfigError, configFromEnv, type OperatorConfig } from './config.js';
-import { type ControllerFactory, Manager, loadKubeConfig } from './runtime/index.js';
+import { type ControllerFactory, loadKubeConfig, Manager } from './runtime/index.js';
 
 /**
  * The controllers this operator runs. Each issue that adds a kind appends its factory here, e.g.
@@ -78,7 +78,14 @@ export async function main(
   return reason === 'leadership-lost' ? 1 : 0;
 }
 
+/**
+ * A program that bundles this module and calls `main()` itself (the test operator with the Widget controller)
+ * sets this global first: in a bundle `import.meta.url` is the bundle's, so the check below cannot tell.
+ */
+export const EMBEDDED = Symbol.for('novapos.operator.embedded');
+
 function isEntrypoint(): boolean {
+  if ((globalThis as Record<symbol, unknown>)[EMBEDDED]) return false;
   const script = process.argv[1];
   if (!script) return false;
   try {

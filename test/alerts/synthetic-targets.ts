@@ -66,6 +66,12 @@ function authMetrics(registers: Registry[]) {
       registers,
     }),
     users: new Gauge({ name: 'auth_users', help: 'Users', labelNames: ['tenant'] as const, registers }),
+    accountLockouts: new Counter({
+      name: 'auth_account_lockouts_total',
+      help: 'Accounts locked after repeated failures',
+      labelNames: ['tenant'] as const,
+      registers,
+    }),
     ...httpMetrics(registers),
   };
 }
@@ -272,7 +278,8 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
       auth.loginAttempts.inc({ tenant, outcome: 'success' }, 5);
       auth.loginAttempts.inc({ tenant, outcome: 'invalid_credentials' }, 1);
       auth.loginAttempts.inc({ tenant, outcome: 'mfa_required' }, 2);
-      auth.mfaEvents.inc({ tenant, outcome: 'verified', route: '/login' }, 2);
+      auth.mfaEvents.inc({ tenant, outcome: 'success', route: '/login' }, 2);
+      auth.accountLockouts.inc({ tenant }, 0);
       auth.mfaEvents.inc({ tenant, outcome: 'mfa_invalid', route: '/login' }, 1);
       auth.mfaEvents.inc({ tenant, outcome: 'bypass_attempt', route: '/admin/tenants' }, 1);
       auth.mfaEnrolledUsers.set({ tenant }, 40);

@@ -3,9 +3,9 @@ import { importJWK, SignJWT } from 'jose';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { VaultClient } from '../../lib/vault.js';
+import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import { type Sink, startSink } from '../harness/components/sinks.js';
 import { waitUntil } from '../harness/wait.js';
-import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import {
   AUDIENCE,
   aDatabase,
@@ -17,9 +17,9 @@ import {
   ISSUER,
   metricValue,
   readOnlyToken,
+  startTestService,
   type TestService,
   type TestSigningKey,
-  startTestService,
   uniquePrefix,
   writeKeyTree,
 } from './helpers.js';
@@ -28,7 +28,8 @@ const TENANT = 'flowco';
 const ADMIN = 'owner@flowco.test';
 const ADMIN_PASSWORD = 'Tr0ub4dor&Horse-9x';
 const CASHIER_PASSWORD = 'Blue-Ledger-58!tram';
-const code = (res: { body: Record<string, unknown> }) => (res.body['error'] as { code?: string } | undefined)?.code;
+const code = (res: { body: Record<string, unknown> }) =>
+  (res.body['error'] as { code?: string } | undefined)?.code;
 
 /** Register-first → MFA enrollment → admin actions → API keys → tenant MFA policy, on one database. */
 describe('auth-service account flows', () => {
@@ -38,7 +39,10 @@ describe('auth-service account flows', () => {
   let key: TestSigningKey;
   let base: string;
   let serviceToken: string;
-  const secrets: Record<string, string> = { adminPassword: ADMIN_PASSWORD, cashierPassword: CASHIER_PASSWORD };
+  const secrets: Record<string, string> = {
+    adminPassword: ADMIN_PASSWORD,
+    cashierPassword: CASHIER_PASSWORD,
+  };
   let adminAccess = '';
   let adminTotpSecret = '';
   let recoveryCodes: string[] = [];
@@ -46,7 +50,10 @@ describe('auth-service account flows', () => {
 
   beforeAll(async () => {
     const vaultEnv = env.vaults[0]!;
-    const root = new VaultClient({ addr: vaultEnv.addr, auth: { method: 'token', token: vaultEnv.rootToken } });
+    const root = new VaultClient({
+      addr: vaultEnv.addr,
+      auth: { method: 'token', token: vaultEnv.rootToken },
+    });
     base = uniquePrefix('flows');
     key = await aSigningKey('ES256');
     await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid: key.kid });
@@ -68,13 +75,25 @@ describe('auth-service account flows', () => {
   it('register-first creates the first admin once; weak passwords are refused with the policy issues', async () => {
     const weak = await http('POST', '/register-first', { body: { email: ADMIN, password: 'password123' } });
     expect(weak.status).toBe(400);
-    expect(weak.body['error']).toMatchObject({ code: 'weak_password', details: { issues: expect.arrayContaining(['too_short', 'missing_uppercase', 'missing_symbol', 'weak_pattern']) } });
-    const first = await http('POST', '/api/auth/register-first', { body: { email: ADMIN, password: ADMIN_PASSWORD } });
+    expect(weak.body['error']).toMatchObject({
+      code: 'weak_password',
+      details: {
+        issues: expect.arrayContaining(['too_short', 'missing_uppercase', 'missing_symbol', 'weak_pattern']),
+      },
+    });
+    const first = await http('POST', '/api/auth/register-first', {
+      body: { email: ADMIN, password: ADMIN_PASSWORD },
+    });
     expect(first.status).toBe(201);
     expect(first.body['user']).toMatchObject({ email: ADMIN, roles: ['admin'], tenantId: TENANT });
-    const again = await http('POST', '/register-first', { body: { email: 'second@flowco.test', password: ADMIN_PASSWORD } });
+    const again = await http('POST', '/register-first', {
+      body: { email: 'second@flowco.test', password: ADMIN_PASSWORD },
+    });
     expect([again.status, code(again)]).toEqual([409, 'already_initialized']);
-    const otherTenant = await http('POST', '/register-first', { body: { email: ADMIN, password: ADMIN_PASSWORD }, tenant: 'squatter' });
+    const otherTenant = await http('POST', '/register-first', {
+      body: { email: ADMIN, password: ADMIN_PASSWORD },
+      tenant: 'squatter',
+    });
     expect([otherTenant.status, code(otherTenant)]).toEqual([403, 'registration_closed']);
   });
 
@@ -90,13 +109,21 @@ describe('auth-service account flows', () => {
     expect(start.status).toBe(200);
     adminTotpSecret = String(start.body['secret']);
     secrets['totpSecret'] = adminTotpSecret;
-    expect(String(start.body['otpauthUri'])).toMatch(/^otpauth:\/\/totp\/NovaPOS:owner%40flowco\.test\?.*secret=/);
+    expect(String(start.body['otpauthUri'])).toMatch(
+      /^otpauth:\/\/totp\/NovaPOS:owner%40flowco\.test\?.*secret=/,
+    );
     expect(adminTotpSecret).toMatch(/^[A-Z2-7]{32}$/); // 160 bits
 
-    const wrong = await http('POST', '/mfa/enroll/complete', { token: enrollmentToken, body: { code: '000000' } });
+    const wrong = await http('POST', '/mfa/enroll/complete', {
+      token: enrollmentToken,
+      body: { code: '000000' },
+    });
     expect(code(wrong)).toBe('mfa_invalid');
     await awaitFreshTotpWindow();
-    const done = await http('POST', '/mfa/enroll/complete', { token: enrollmentToken, body: { code: await generate({ secret: adminTotpSecret }) } });
+    const done = await http('POST', '/mfa/enroll/complete', {
+      token: enrollmentToken,
+      body: { code: await generate({ secret: adminTotpSecret }) },
+    });
     expect(done.status).toBe(200);
     recoveryCodes = done.body['recoveryCodes'] as string[];
     expect(recoveryCodes).toHaveLength(10);
@@ -111,22 +138,37 @@ describe('auth-service account flows', () => {
 
   it('a recovery code signs in once', async () => {
     const rc = recoveryCodes[0]!;
-    const ok = await http('POST', '/login', { body: { email: ADMIN, password: ADMIN_PASSWORD, recoveryCode: rc.toLowerCase() } });
+    const ok = await http('POST', '/login', {
+      body: { email: ADMIN, password: ADMIN_PASSWORD, recoveryCode: rc.toLowerCase() },
+    });
     expect(ok.status).toBe(200);
-    const again = await http('POST', '/login', { body: { email: ADMIN, password: ADMIN_PASSWORD, recoveryCode: rc } });
+    const again = await http('POST', '/login', {
+      body: { email: ADMIN, password: ADMIN_PASSWORD, recoveryCode: rc },
+    });
     expect(code(again)).toBe('mfa_invalid');
   });
 
   it('only an MFA-authenticated admin registers users', async () => {
-    const created = await http('POST', '/register', { token: adminAccess, body: { email: 'cashier@flowco.test', password: CASHIER_PASSWORD, roles: ['cashier'] } });
+    const created = await http('POST', '/register', {
+      token: adminAccess,
+      body: { email: 'cashier@flowco.test', password: CASHIER_PASSWORD, roles: ['cashier'] },
+    });
     expect(created.status).toBe(201);
-    const dup = await http('POST', '/register', { token: adminAccess, body: { email: 'CASHIER@flowco.test', password: CASHIER_PASSWORD, roles: ['cashier'] } });
+    const dup = await http('POST', '/register', {
+      token: adminAccess,
+      body: { email: 'CASHIER@flowco.test', password: CASHIER_PASSWORD, roles: ['cashier'] },
+    });
     expect(code(dup)).toBe('email_taken');
-    const cashier = await http('POST', '/login', { body: { email: 'cashier@flowco.test', password: CASHIER_PASSWORD } });
+    const cashier = await http('POST', '/login', {
+      body: { email: 'cashier@flowco.test', password: CASHIER_PASSWORD },
+    });
     expect(cashier.status).toBe(200);
     cashierRefresh = String(cashier.body['refreshToken']);
     secrets['cashierRefresh'] = cashierRefresh;
-    const byCashier = await http('POST', '/register', { token: String(cashier.body['accessToken']), body: { email: 'x@flowco.test', password: CASHIER_PASSWORD } });
+    const byCashier = await http('POST', '/register', {
+      token: String(cashier.body['accessToken']),
+      body: { email: 'x@flowco.test', password: CASHIER_PASSWORD },
+    });
     expect([byCashier.status, code(byCashier)]).toEqual([403, 'forbidden']);
   });
 
@@ -141,14 +183,27 @@ describe('auth-service account flows', () => {
       .setNotBefore(now)
       .setExpirationTime(now + 300)
       .sign(await importJWK(key.privateJwk, key.alg));
-    const before = await metricValue(svc.url, 'auth_mfa_events_total', { tenant: TENANT, outcome: 'bypass_attempt', route: '/api-keys' });
+    const before = await metricValue(svc.url, 'auth_mfa_events_total', {
+      tenant: TENANT,
+      outcome: 'bypass_attempt',
+      route: '/api-keys',
+    });
     const res = await http('POST', '/api-keys', { token: noMfa, body: { name: 'x' } });
     expect([res.status, code(res)]).toEqual([403, 'privileged_mfa_required']);
-    expect(await metricValue(svc.url, 'auth_mfa_events_total', { tenant: TENANT, outcome: 'bypass_attempt', route: '/api-keys' })).toBe(before + 1);
+    expect(
+      await metricValue(svc.url, 'auth_mfa_events_total', {
+        tenant: TENANT,
+        outcome: 'bypass_attempt',
+        route: '/api-keys',
+      }),
+    ).toBe(before + 1);
   });
 
   it('API keys are shown once, listed without secrets, verifiable by prefix (as the gateway does), and revocable', async () => {
-    const created = await http('POST', '/api-keys', { token: adminAccess, body: { name: 'pos-terminal-1', scopes: ['orders:write'], expiresInDays: 30 } });
+    const created = await http('POST', '/api-keys', {
+      token: adminAccess,
+      body: { name: 'pos-terminal-1', scopes: ['orders:write'], expiresInDays: 30 },
+    });
     expect(created.status).toBe(201);
     const apiKey = String(created.body['key']);
     secrets['apiKey'] = apiKey;
@@ -161,14 +216,18 @@ describe('auth-service account flows', () => {
     const row = await svc.repo.findLiveApiKeyByPrefix(prefix);
     expect(await argon2.verify(row!.keyHash, apiKey)).toBe(true);
     expect(row!.tenantId).toBe(TENANT);
-    expect((await http('DELETE', `/api-keys/${String(created.body['id'])}`, { token: adminAccess })).status).toBe(204);
+    expect(
+      (await http('DELETE', `/api-keys/${String(created.body['id'])}`, { token: adminAccess })).status,
+    ).toBe(204);
     expect(await svc.repo.findLiveApiKeyByPrefix(prefix)).toBeUndefined();
   });
 
   it('require_mfa for the tenant: password-only sessions cannot sign in or refresh any more', async () => {
     const set = await http('PUT', '/tenant/settings', { token: adminAccess, body: { requireMfa: true } });
     expect(set.body).toEqual({ tenantId: TENANT, requireMfa: true });
-    const login = await http('POST', '/login', { body: { email: 'cashier@flowco.test', password: CASHIER_PASSWORD } });
+    const login = await http('POST', '/login', {
+      body: { email: 'cashier@flowco.test', password: CASHIER_PASSWORD },
+    });
     expect(code(login)).toBe('mfa_enrollment_required');
     const refresh = await http('POST', '/refresh', { body: { refreshToken: cashierRefresh } });
     expect([refresh.status, code(refresh)]).toEqual([403, 'privileged_mfa_required']);
@@ -183,14 +242,24 @@ describe('auth-service account flows', () => {
   });
 
   it('CORS: only allow-listed origins get CORS headers', async () => {
-    const ok = await fetch(`${svc.url}/login`, { method: 'OPTIONS', headers: { origin: 'https://pos.novapos.test', 'access-control-request-method': 'POST' } });
+    const ok = await fetch(`${svc.url}/login`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://pos.novapos.test', 'access-control-request-method': 'POST' },
+    });
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://pos.novapos.test');
-    const evil = await fetch(`${svc.url}/login`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const evil = await fetch(`${svc.url}/login`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('logs and events carry no password, code, token, TOTP secret or API key', () => {
-    expectNoSecrets(svc.logs.text, { ...secrets, privateD: String(key.privateJwk.d), vaultToken: serviceToken });
+    expectNoSecrets(svc.logs.text, {
+      ...secrets,
+      privateD: String(key.privateJwk.d),
+      vaultToken: serviceToken,
+    });
   });
 });
 
@@ -205,7 +274,10 @@ describe('auth-service suspicious-login webhook', () => {
   beforeAll(async () => {
     sink = await startSink('webhook');
     const vaultEnv = env.vaults[0]!;
-    const root = new VaultClient({ addr: vaultEnv.addr, auth: { method: 'token', token: vaultEnv.rootToken } });
+    const root = new VaultClient({
+      addr: vaultEnv.addr,
+      auth: { method: 'token', token: vaultEnv.rootToken },
+    });
     const base = uniquePrefix('webhook');
     const key = await aSigningKey('ES256');
     await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid: key.kid });
@@ -222,7 +294,12 @@ describe('auth-service suspicious-login webhook', () => {
     http = httpClient(svc.url, 'hooks');
     await svc.repo.createTenant('hooks', 'Hooks');
     const hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });
-    await svc.repo.createUser({ tenantId: 'hooks', email: 'u@hooks.test', passwordHash: await hasher.hash(CASHIER_PASSWORD), roles: ['user'] });
+    await svc.repo.createUser({
+      tenantId: 'hooks',
+      email: 'u@hooks.test',
+      passwordHash: await hasher.hash(CASHIER_PASSWORD),
+      roles: ['user'],
+    });
   });
 
   afterAll(async () => {
@@ -231,11 +308,18 @@ describe('auth-service suspicious-login webhook', () => {
   });
 
   const attempt = (email: string, password: string) =>
-    http('POST', '/login', { body: { email, password }, headers: { 'user-agent': 'attack-tool/1.0', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    http('POST', '/login', {
+      body: { email, password },
+      headers: {
+        'user-agent': 'attack-tool/1.0',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      },
+    });
 
   it('fires success_after_failures once, then suppresses the repeat', async () => {
     for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < 3; i++) expect((await attempt('u@hooks.test', `Wrong-${i}-Pass!x`)).status).toBe(401);
+      for (let i = 0; i < 3; i++)
+        expect((await attempt('u@hooks.test', `Wrong-${i}-Pass!x`)).status).toBe(401);
       expect((await attempt('u@hooks.test', CASHIER_PASSWORD)).status).toBe(200);
     }
     await waitUntil('the webhook', () => sink.records.length >= 1);
@@ -251,18 +335,27 @@ describe('auth-service suspicious-login webhook', () => {
       device_fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
       trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
     });
-    expect(await metricValue(svc.url, 'auth_suspicious_webhook_total', { result: 'suppressed' })).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(svc.url, 'auth_suspicious_webhook_total', { result: 'suppressed' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('fires ip_many_accounts once for password spraying', async () => {
     for (const victim of ['a@hooks.test', 'b@hooks.test', 'c@hooks.test', 'd@hooks.test', 'e@hooks.test']) {
       expect((await attempt(victim, 'Spray-Pass-2024!')).status).toBe(401);
     }
-    await waitUntil('the spraying webhook', () => sink.records.some((r) => (r.body as { rule?: string }).rule === 'ip_many_accounts'));
+    await waitUntil('the spraying webhook', () =>
+      sink.records.some((r) => (r.body as { rule?: string }).rule === 'ip_many_accounts'),
+    );
     await new Promise((r) => setTimeout(r, 300));
-    expect(sink.records.filter((r) => (r.body as { rule?: string }).rule === 'ip_many_accounts')).toHaveLength(1);
+    expect(
+      sink.records.filter((r) => (r.body as { rule?: string }).rule === 'ip_many_accounts'),
+    ).toHaveLength(1);
     expect(sink.records).toHaveLength(2);
-    expectNoSecrets(JSON.stringify(sink.records.map((r) => r.body)), { password: CASHIER_PASSWORD, spray: 'Spray-Pass-2024!' });
+    expectNoSecrets(JSON.stringify(sink.records.map((r) => r.body)), {
+      password: CASHIER_PASSWORD,
+      spray: 'Spray-Pass-2024!',
+    });
     expectNoSecrets(svc.logs.text, { bearer, password: CASHIER_PASSWORD, spray: 'Spray-Pass-2024!' });
   });
 });

@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { generate } from 'otplib';
 import pg from 'pg';
 import { expect } from 'vitest';
-import { VaultClient } from '../../lib/vault.js';
+import type { VaultClient } from '../../lib/vault.js';
 import { configFromEnv } from '../../services/auth-service/src/config.js';
 import { computeKeysetHash } from '../../services/auth-service/src/domain/keyring.js';
 import { type RunningAuthService, startAuthService } from '../../services/auth-service/src/server.js';
@@ -20,7 +20,10 @@ export interface TestSigningKey {
 }
 
 /** A new signing key as the operator would make it: private JWK with kid and alg, public JWK for the set. */
-export async function aSigningKey(alg = 'ES256', kid = `k-${randomBytes(6).toString('hex')}`): Promise<TestSigningKey> {
+export async function aSigningKey(
+  alg = 'ES256',
+  kid = `k-${randomBytes(6).toString('hex')}`,
+): Promise<TestSigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   return {
     kid,
@@ -57,7 +60,9 @@ export async function writeKeyTree(
       { cas: current?.currentVersion ?? 0 },
     );
   }
-  const jwks = { keys: [...opts.keys].sort((a, b) => a.key.kid.localeCompare(b.key.kid)).map((k) => k.key.publicJwk) };
+  const jwks = {
+    keys: [...opts.keys].sort((a, b) => a.key.kid.localeCompare(b.key.kid)).map((k) => k.key.publicJwk),
+  };
   const keysetHash = computeKeysetHash(jwks, opts.activeKid);
   const current = await vault.kvMetadata(mount!, `${path}/keyset`);
   await vault.kvWrite(
@@ -86,7 +91,11 @@ export async function readOnlyToken(vault: VaultClient, rootToken: string, base:
   const name = `auth-test-${randomBytes(4).toString('hex')}`;
   const headers = { 'x-vault-token': rootToken, 'content-type': 'application/json' };
   const policy = `path "${mount}/data/${rest.join('/')}/*" { capabilities = ["read"] }`;
-  const p = await fetch(`${vault.addr}/v1/sys/policies/acl/${name}`, { method: 'PUT', headers, body: JSON.stringify({ policy }) });
+  const p = await fetch(`${vault.addr}/v1/sys/policies/acl/${name}`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify({ policy }),
+  });
   expect(p.status).toBe(204);
   const t = await fetch(`${vault.addr}/v1/auth/token/create`, {
     method: 'POST',
@@ -162,14 +171,22 @@ export async function awaitFreshTotpWindow(margin = 5): Promise<void> {
   if (left < margin) await new Promise((r) => setTimeout(r, left * 1000 + 200));
 }
 
-export interface Http {
-  (method: string, path: string, opts?: { body?: unknown; tenant?: string | null; token?: string; headers?: Record<string, string>; raw?: string }): Promise<{
-    status: number;
-    headers: Headers;
-    body: Record<string, unknown>;
-    text: string;
-  }>;
-}
+export type Http = (
+  method: string,
+  path: string,
+  opts?: {
+    body?: unknown;
+    tenant?: string | null;
+    token?: string;
+    headers?: Record<string, string>;
+    raw?: string;
+  },
+) => Promise<{
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+  text: string;
+}>;
 
 export function httpClient(baseUrl: string, defaultTenant: string): Http {
   return async (method, path, opts = {}) => {
@@ -195,14 +212,20 @@ export function httpClient(baseUrl: string, defaultTenant: string): Http {
 }
 
 /** Value of one sample in Prometheus text output (0 when absent). */
-export async function metricValue(baseUrl: string, name: string, labels: Record<string, string>): Promise<number> {
+export async function metricValue(
+  baseUrl: string,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) && Object.keys(labels).length === 0) return Number(line.slice(name.length + 1));
+    if (line.startsWith(`${name} `) && Object.keys(labels).length === 0)
+      return Number(line.slice(name.length + 1));
     if (!line.startsWith(`${name}{`)) continue;
     const labelPart = line.slice(name.length + 1, line.lastIndexOf('}'));
     const got = Object.fromEntries([...labelPart.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return 0;
 }

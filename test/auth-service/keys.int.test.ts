@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RemoteJwksVerifier } from '../../lib/jwks-verifier.js';
 import { VaultClient } from '../../lib/vault.js';
+import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
-import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import {
   AUDIENCE,
   aDatabase,
@@ -13,9 +13,9 @@ import {
   ISSUER,
   metricValue,
   readOnlyToken,
+  startTestService,
   type TestService,
   type TestSigningKey,
-  startTestService,
   uniquePrefix,
   writeKeyTree,
 } from './helpers.js';
@@ -25,7 +25,12 @@ const PASSWORD = 'Rotate-Me-Often-77!';
 async function seedUser(svc: TestService, tenant: string, email: string) {
   await svc.repo.createTenant(tenant, tenant);
   const hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });
-  await svc.repo.createUser({ tenantId: tenant, email, passwordHash: await hasher.hash(PASSWORD), roles: ['user'] });
+  await svc.repo.createUser({
+    tenantId: tenant,
+    email,
+    passwordHash: await hasher.hash(PASSWORD),
+    roles: ['user'],
+  });
 }
 
 async function accessToken(svc: TestService, tenant: string, email: string): Promise<string> {
@@ -34,7 +39,12 @@ async function accessToken(svc: TestService, tenant: string, email: string): Pro
   return String(res.body['accessToken']);
 }
 
-const status = async (svc: TestService) => (await (await fetch(`${svc.url}/keys/status`)).json()) as { keysetHash: string; kids: string[]; activeKid: string };
+const status = async (svc: TestService) =>
+  (await (await fetch(`${svc.url}/keys/status`)).json()) as {
+    keysetHash: string;
+    kids: string[];
+    activeKid: string;
+  };
 
 /** Signing keys from Vault: reload notification, the new active kid, keeping the last good set. */
 describe('auth-service signing keys', () => {
@@ -52,7 +62,11 @@ describe('auth-service signing keys', () => {
     base = uniquePrefix('keys');
     a = await aSigningKey('ES256');
     b = await aSigningKey('ES256');
-    ({ keysetHash: hashA } = await writeKeyTree(root, base, { keys: [{ key: a, state: 'active' }], activeKid: a.kid, jwksCacheTTLSeconds: 120 }));
+    ({ keysetHash: hashA } = await writeKeyTree(root, base, {
+      keys: [{ key: a, state: 'active' }],
+      activeKid: a.kid,
+      jwksCacheTTLSeconds: 120,
+    }));
     svc = await startTestService({
       DATABASE_URL: await aDatabase(env.postgresUrl!, 'keys'),
       VAULT_ADDR: vaultEnv.addr,
@@ -107,17 +121,29 @@ describe('auth-service signing keys', () => {
 
   it('keeps the last good set when the key-set document in Vault is invalid', async () => {
     const before = await status(svc);
-    const failedBefore = await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' });
+    const failedBefore = await metricValue(svc.url, 'auth_signing_keyset_reloads_total', {
+      result: 'failed',
+    });
     const [mount, ...rest] = base.split('/');
     const meta = await root.kvMetadata(mount!, `${rest.join('/')}/keyset`);
-    await root.kvWrite(mount!, `${rest.join('/')}/keyset`, { issuer: ISSUER, jwks: { keys: [] }, keysetHash: 'x' }, { cas: meta!.currentVersion });
+    await root.kvWrite(
+      mount!,
+      `${rest.join('/')}/keyset`,
+      { issuer: ISSUER, jwks: { keys: [] }, keysetHash: 'x' },
+      { cas: meta!.currentVersion },
+    );
     await fetch(`${svc.url}/keys/reload`, { method: 'POST' });
-    await waitUntil('the failed reload to be counted', async () =>
-      (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' })) > failedBefore,
+    await waitUntil(
+      'the failed reload to be counted',
+      async () =>
+        (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' })) >
+        failedBefore,
     );
     expect(await status(svc)).toEqual(before);
     expect(await accessToken(svc, 'keys', 'rot@keys.test')).toBeTruthy();
-    const failure = svc.logs.records().find((r) => r['event'] === 'key_rotation' && r['action'] === 'keyset_load_failed');
+    const failure = svc.logs
+      .records()
+      .find((r) => r['event'] === 'key_rotation' && r['action'] === 'keyset_load_failed');
     expect(failure).toMatchObject({ error_code: 'keyset_invalid', keeping: before.keysetHash });
   });
 
@@ -160,9 +186,16 @@ describe('auth-service with Vault unreachable', () => {
     const before = await status(svc);
     expect(before.keysetHash).toBeTruthy();
     await privateEnv.vault!.stopServer();
-    const failedBefore = await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' });
+    const failedBefore = await metricValue(svc.url, 'auth_signing_keyset_reloads_total', {
+      result: 'failed',
+    });
     await fetch(`${svc.url}/keys/reload`, { method: 'POST' });
-    await waitUntil('the failed reload', async () => (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' })) > failedBefore);
+    await waitUntil(
+      'the failed reload',
+      async () =>
+        (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' })) >
+        failedBefore,
+    );
     expect(await status(svc)).toEqual(before);
     expect(await accessToken(svc, 'outage', 'o@outage.test')).toBeTruthy();
     expect((await fetch(`${svc.url}/health`)).status).toBe(200);
@@ -170,6 +203,10 @@ describe('auth-service with Vault unreachable', () => {
     expect(failure).toMatchObject({ error_code: 'source_unavailable' });
     await privateEnv.vault!.startServer();
     await fetch(`${svc.url}/keys/reload`, { method: 'POST' });
-    await waitUntil('a reload after Vault is back', async () => (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'unchanged' })) > 0);
+    await waitUntil(
+      'a reload after Vault is back',
+      async () =>
+        (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'unchanged' })) > 0,
+    );
   });
 });

@@ -15,8 +15,8 @@ import {
   ISSUER,
   metricValue,
   readOnlyToken,
-  type TestService,
   startTestService,
+  type TestService,
   totpNow,
   uniquePrefix,
   writeKeyTree,
@@ -39,7 +39,10 @@ describe('auth-service runbook smoke test (seed 000)', () => {
 
   beforeAll(async () => {
     const vaultEnv = env.vaults[0]!;
-    const root = new VaultClient({ addr: vaultEnv.addr, auth: { method: 'token', token: vaultEnv.rootToken } });
+    const root = new VaultClient({
+      addr: vaultEnv.addr,
+      auth: { method: 'token', token: vaultEnv.rootToken },
+    });
     const base = uniquePrefix('smoke');
     const key = await aSigningKey('ES256');
     activeKid = key.kid;
@@ -51,7 +54,10 @@ describe('auth-service runbook smoke test (seed 000)', () => {
       SIGNING_KEYSET_PATH: base,
     });
     http = httpClient(svc.url, 'demo');
-    const seeded = await seedDemo(svc.db, new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 }));
+    const seeded = await seedDemo(
+      svc.db,
+      new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 }),
+    );
     adminPassword = seeded.password!;
     // Runbook step 3, with a 160-bit secret: otplib 13 refuses the runbook's 80-bit example secret.
     await svc.db.query(
@@ -65,8 +71,10 @@ describe('auth-service runbook smoke test (seed 000)', () => {
   });
 
   async function counters() {
-    const login = (outcome: string) => metricValue(svc.url, 'auth_login_attempts_total', { tenant: 'demo', outcome });
-    const mfa = (outcome: string) => metricValue(svc.url, 'auth_mfa_events_total', { tenant: 'demo', outcome, route: '/login' });
+    const login = (outcome: string) =>
+      metricValue(svc.url, 'auth_login_attempts_total', { tenant: 'demo', outcome });
+    const mfa = (outcome: string) =>
+      metricValue(svc.url, 'auth_mfa_events_total', { tenant: 'demo', outcome, route: '/login' });
     return {
       invalid_credentials: await login('invalid_credentials'),
       login_mfa_required: await login('mfa_required'),
@@ -78,54 +86,83 @@ describe('auth-service runbook smoke test (seed 000)', () => {
     };
   }
 
-  async function expectDelta(step: () => Promise<void>, moved: Partial<Record<keyof Awaited<ReturnType<typeof counters>>, number>>) {
+  async function expectDelta(
+    step: () => Promise<void>,
+    moved: Partial<Record<keyof Awaited<ReturnType<typeof counters>>, number>>,
+  ) {
     const before = await counters();
     await step();
     const after = await counters();
-    const delta = Object.fromEntries(Object.keys(after).map((k) => [k, after[k as keyof typeof after] - before[k as keyof typeof before]]));
-    const expected = Object.fromEntries(Object.keys(after).map((k) => [k, moved[k as keyof typeof moved] ?? 0]));
+    const delta = Object.fromEntries(
+      Object.keys(after).map((k) => [k, after[k as keyof typeof after] - before[k as keyof typeof before]]),
+    );
+    const expected = Object.fromEntries(
+      Object.keys(after).map((k) => [k, moved[k as keyof typeof moved] ?? 0]),
+    );
     expect(delta).toEqual(expected);
   }
 
   it('invalid password: 401 invalid_credentials, auth_login_attempts_total{outcome="invalid_credentials"} +1', async () => {
-    await expectDelta(async () => {
-      const res = await http('POST', '/login', { body: { email: 'admin@novapos.local', password: 'wrong' } });
-      expect(res.status).toBe(401);
-      expect((res.body['error'] as { code: string }).code).toBe('invalid_credentials');
-    }, { invalid_credentials: 1 });
+    await expectDelta(
+      async () => {
+        const res = await http('POST', '/login', {
+          body: { email: 'admin@novapos.local', password: 'wrong' },
+        });
+        expect(res.status).toBe(401);
+        expect((res.body['error'] as { code: string }).code).toBe('invalid_credentials');
+      },
+      { invalid_credentials: 1 },
+    );
   });
 
   it('missing MFA: 401 mfa_required, login outcome mfa_required +1, auth_mfa_events_total{outcome="mfa_required"} +1', async () => {
-    await expectDelta(async () => {
-      const res = await http('POST', '/login', { body: { email: 'admin@novapos.local', password: adminPassword } });
-      expect(res.status).toBe(401);
-      expect((res.body['error'] as { code: string }).code).toBe('mfa_required');
-    }, { login_mfa_required: 1, mfa_required: 1 });
+    await expectDelta(
+      async () => {
+        const res = await http('POST', '/login', {
+          body: { email: 'admin@novapos.local', password: adminPassword },
+        });
+        expect(res.status).toBe(401);
+        expect((res.body['error'] as { code: string }).code).toBe('mfa_required');
+      },
+      { login_mfa_required: 1, mfa_required: 1 },
+    );
   });
 
   it('bad MFA: 401 mfa_invalid, login outcome mfa_invalid +1, auth_mfa_events_total{outcome="mfa_invalid"} +1', async () => {
-    await expectDelta(async () => {
-      const res = await http('POST', '/login', { body: { email: 'admin@novapos.local', password: adminPassword, mfaCode: '000000' } });
-      expect(res.status).toBe(401);
-      expect((res.body['error'] as { code: string }).code).toBe('mfa_invalid');
-    }, { login_mfa_invalid: 1, mfa_invalid: 1 });
+    await expectDelta(
+      async () => {
+        const res = await http('POST', '/login', {
+          body: { email: 'admin@novapos.local', password: adminPassword, mfaCode: '000000' },
+        });
+        expect(res.status).toBe(401);
+        expect((res.body['error'] as { code: string }).code).toBe('mfa_invalid');
+      },
+      { login_mfa_invalid: 1, mfa_invalid: 1 },
+    );
   });
 
   it('success: tokens issued, login outcome success +1, auth_mfa_events_total{outcome="success"} +1', async () => {
     await awaitFreshTotpWindow();
-    await expectDelta(async () => {
-      const res = await http('POST', '/login', {
-        body: { email: 'admin@novapos.local', password: adminPassword, mfaCode: await totpNow(mfaSecret) },
-      });
-      expect(res.status).toBe(200);
-      issued = res.body;
-    }, { success: 1, mfa_success: 1 });
+    await expectDelta(
+      async () => {
+        const res = await http('POST', '/login', {
+          body: { email: 'admin@novapos.local', password: adminPassword, mfaCode: await totpNow(mfaSecret) },
+        });
+        expect(res.status).toBe(200);
+        issued = res.body;
+      },
+      { success: 1, mfa_success: 1 },
+    );
     expect(issued['tokenType']).toBe('Bearer');
     expect(String(issued['refreshToken'])).toMatch(/^rt_/);
   });
 
   it('the access token carries the contract claims, signed by the active kid, and verifies through the JWKS', async () => {
-    const verifier = new RemoteJwksVerifier({ jwksUrl: `${svc.url}/.well-known/jwks.json`, issuer: ISSUER, audience: AUDIENCE });
+    const verifier = new RemoteJwksVerifier({
+      jwksUrl: `${svc.url}/.well-known/jwks.json`,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+    });
     const { payload, kid } = await verifier.verify(String(issued['accessToken']));
     expect(kid).toBe(activeKid);
     expect(payload).toMatchObject({ iss: ISSUER, aud: AUDIENCE, tid: 'demo', roles: ['admin'] });
@@ -147,9 +184,19 @@ describe('auth-service runbook smoke test (seed 000)', () => {
   it('answers /health, the MFA adoption gauges and the baseline headers', async () => {
     const health = await http('GET', '/health', { tenant: null, headers: { 'x-request-id': 'smoke-req-1' } });
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ status: 'healthy', service: 'auth-service', checks: { database: 'ok', signingKeys: 'loaded' } });
+    expect(health.body).toMatchObject({
+      status: 'healthy',
+      service: 'auth-service',
+      checks: { database: 'ok', signingKeys: 'loaded' },
+    });
     expect(health.headers.get('x-request-id')).toBe('smoke-req-1');
-    for (const h of ['x-frame-options', 'x-content-type-options', 'referrer-policy', 'permissions-policy', 'cache-control']) {
+    for (const h of [
+      'x-frame-options',
+      'x-content-type-options',
+      'referrer-policy',
+      'permissions-policy',
+      'cache-control',
+    ]) {
       expect(health.headers.get(h), h).toBeTruthy();
     }
     expect(await metricValue(svc.url, 'auth_users', { tenant: 'demo' })).toBe(1);

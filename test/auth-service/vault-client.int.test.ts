@@ -10,7 +10,10 @@ describe('VaultClient (lib/vault.ts) on OpenBao', () => {
   const dir = `novapos/test-vault-client-${randomBytes(4).toString('hex')}`;
 
   beforeAll(() => {
-    root = new VaultClient({ addr: env.vaults[0]!.addr, auth: { method: 'token', token: env.vaults[0]!.rootToken } });
+    root = new VaultClient({
+      addr: env.vaults[0]!.addr,
+      auth: { method: 'token', token: env.vaults[0]!.rootToken },
+    });
   });
 
   it('writes with check-and-set and reports a mismatch as cas_mismatch, without the value in the message', async () => {
@@ -42,10 +45,20 @@ describe('VaultClient (lib/vault.ts) on OpenBao', () => {
   it('maps a policy refusal to forbidden and an unreachable server to unavailable', async () => {
     const limited = new VaultClient({
       addr: env.vaults[0]!.addr,
-      auth: { method: 'token', token: await readOnlyToken(root, env.vaults[0]!.rootToken, `secret/${dir}/only-here`) },
+      auth: {
+        method: 'token',
+        token: await readOnlyToken(root, env.vaults[0]!.rootToken, `secret/${dir}/only-here`),
+      },
     });
-    await expect(limited.kvWrite('secret', `${dir}/b`, { x: 1 })).rejects.toMatchObject({ code: 'forbidden', status: 403 });
-    const nowhere = new VaultClient({ addr: 'http://127.0.0.1:1', auth: { method: 'token', token: 't' }, timeoutMs: 1000 });
+    await expect(limited.kvWrite('secret', `${dir}/b`, { x: 1 })).rejects.toMatchObject({
+      code: 'forbidden',
+      status: 403,
+    });
+    const nowhere = new VaultClient({
+      addr: 'http://127.0.0.1:1',
+      auth: { method: 'token', token: 't' },
+      timeoutMs: 1000,
+    });
     await expect(nowhere.kvRead('secret', 'x')).rejects.toMatchObject({ code: 'unavailable' });
   });
 });

@@ -54,7 +54,8 @@ export class ManagedProcess {
   ) {
     const log = createWriteStream(logFile, { flags: 'a' });
     const capture = (chunk: Buffer) => {
-      log.write(chunk);
+      // A grandchild can still hold the pipes after the leader exited: never write to an ended log.
+      if (!log.writableEnded) log.write(chunk);
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line) continue;
         this.recent.push(line);
@@ -67,9 +68,10 @@ export class ManagedProcess {
       child.once('exit', (code, signal) => {
         this.exitCode = code ?? (signal ? null : 0);
         running.delete(this);
-        log.end();
         resolve(this.exitCode);
       });
+      // The log ends once the output pipes are closed, so the last lines written at exit are kept.
+      child.once('close', () => log.end());
     });
   }
 

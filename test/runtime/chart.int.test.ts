@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -8,7 +8,13 @@ import { type Kubectl, kubectlFor, repoRoot } from './support.js';
 // prometheus-operator's): a server-side dry-run of everything, and the RBAC's real effect.
 const env = inject('env');
 const distDir = path.join(repoRoot, 'charts/dist');
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, read field by field
+  [k: string]: any;
+};
 let kubectl: Kubectl;
 let objects: Obj[];
 const rbacNs = `chart-rbac-${process.pid}`;
@@ -19,23 +25,35 @@ beforeAll(() => {
   kubectl = kubectlFor(env.kube.kubectlPath, env.kube.kubeconfig);
   objects = readdirSync(distDir)
     .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => parseAllDocuments(readFileSync(path.join(distDir, f), 'utf8')).map((d) => d.toJS() as Obj));
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(path.join(distDir, f), 'utf8')).map((d) => d.toJS() as Obj),
+    );
 });
 
 afterAll(async () => {
-  await kubectl?.(['delete', 'clusterrole,clusterrolebinding', rbacName, '--ignore-not-found']).catch(() => {});
+  await kubectl?.(['delete', 'clusterrole,clusterrolebinding', rbacName, '--ignore-not-found']).catch(
+    () => {},
+  );
   await kubectl?.(['delete', 'namespace', rbacNs, '--wait=false', '--ignore-not-found']).catch(() => {});
 });
 
 describe('charts/dist against a real apiserver', () => {
   it('passes a server-side dry-run apply', async () => {
     let toApply = objects;
-    const hasServiceMonitorCrd = await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', '-o', 'name']).then(
+    const hasServiceMonitorCrd = await kubectl([
+      'get',
+      'crd',
+      'servicemonitors.monitoring.coreos.com',
+      '-o',
+      'name',
+    ]).then(
       () => true,
       () => false,
     );
     if (!hasServiceMonitorCrd) {
-      process.stderr.write('[chart] SKIPPING ServiceMonitor objects in the dry-run: the apiserver has no monitoring.coreos.com CRDs\n');
+      process.stderr.write(
+        '[chart] SKIPPING ServiceMonitor objects in the dry-run: the apiserver has no monitoring.coreos.com CRDs\n',
+      );
       toApply = objects.filter((o) => o.kind !== 'ServiceMonitor');
     }
     // A dry-run Namespace is not persisted, so the namespaced objects need it to exist for real.
@@ -44,7 +62,10 @@ describe('charts/dist against a real apiserver', () => {
       if (!/AlreadyExists/.test(err.message)) throw err;
     });
     const manifest = toApply.map((o) => stringify(o)).join('---\n');
-    const out = await kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=novapos-chart-check', '-f', '-'], manifest);
+    const out = await kubectl(
+      ['apply', '--server-side', '--dry-run=server', '--field-manager=novapos-chart-check', '-f', '-'],
+      manifest,
+    );
     const lines = out.trim().split('\n');
     expect(lines).toHaveLength(toApply.length);
     for (const l of lines) expect(l).toMatch(/serverside-applied \(server dry run\)$/);
@@ -79,7 +100,15 @@ describe('charts/dist against a real apiserver', () => {
       .join('---\n');
     await kubectl(['apply', '-f', '-'], manifest);
     const can = async (verb: string, resource: string, ns = 'default', sub?: string) => {
-      const args = ['auth', 'can-i', verb, resource, '-n', ns, `--as=system:serviceaccount:${rbacNs}:operator`];
+      const args = [
+        'auth',
+        'can-i',
+        verb,
+        resource,
+        '-n',
+        ns,
+        `--as=system:serviceaccount:${rbacNs}:operator`,
+      ];
       if (sub) args.push(`--subresource=${sub}`);
       const out = await kubectl(args).catch((err: Error) => err.message);
       return /^yes/m.test(out);
@@ -102,7 +131,9 @@ describe('charts/dist against a real apiserver', () => {
       ['create', 'pods', rbacNs],
       ['get', 'configmaps', 'default'],
     ];
-    for (const [verb, res, ns, sub] of allowed) expect(await can(verb, res, ns, sub), `${verb} ${res} ${sub ?? ''} in ${ns ?? 'default'}`).toBe(true);
-    for (const [verb, res, ns] of denied) expect(await can(verb, res, ns), `${verb} ${res} in ${ns ?? 'default'}`).toBe(false);
+    for (const [verb, res, ns, sub] of allowed)
+      expect(await can(verb, res, ns, sub), `${verb} ${res} ${sub ?? ''} in ${ns ?? 'default'}`).toBe(true);
+    for (const [verb, res, ns] of denied)
+      expect(await can(verb, res, ns), `${verb} ${res} in ${ns ?? 'default'}`).toBe(false);
   });
 });

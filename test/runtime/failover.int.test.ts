@@ -2,7 +2,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '../harness/wait.js';
-import { type Kubectl, installWidgetCrd, kubectlFor, metricValue, repoRoot, widgetYaml, widgets } from './support.js';
+import {
+  installWidgetCrd,
+  type Kubectl,
+  kubectlFor,
+  metricValue,
+  repoRoot,
+  widgets,
+  widgetYaml,
+} from './support.js';
 
 // Two replicas of the real entry point (operator/src/main.ts) as child processes against the shared
 // apiserver, electing a leader on a Lease in this suite's own namespace.
@@ -22,23 +30,32 @@ interface Replica {
 const replicas: Replica[] = [];
 
 function startReplica(id: string): Replica {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/runtime/widget-operator.ts')], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      KUBECONFIG: env.kube?.kubeconfig,
-      OPERATOR_IDENTITY: id,
-      OPERATOR_WATCH_NAMESPACES: ns,
-      OPERATOR_LEASE_NAMESPACE: ns,
-      OPERATOR_LEASE_NAME: lease,
-      OPERATOR_METRICS_PORT: '0',
-      OPERATOR_PROBES_PORT: '0',
-      OPERATOR_BIND_ADDRESS: '127.0.0.1',
-      LOG_LEVEL: 'info',
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'test/runtime/widget-operator.ts')],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        KUBECONFIG: env.kube?.kubeconfig,
+        OPERATOR_IDENTITY: id,
+        OPERATOR_WATCH_NAMESPACES: ns,
+        OPERATOR_LEASE_NAMESPACE: ns,
+        OPERATOR_LEASE_NAME: lease,
+        OPERATOR_METRICS_PORT: '0',
+        OPERATOR_PROBES_PORT: '0',
+        OPERATOR_BIND_ADDRESS: '127.0.0.1',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const r: Replica = { id, child, lines: [], exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  );
+  const r: Replica = {
+    id,
+    child,
+    lines: [],
+    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
     buf += d.toString();
@@ -60,7 +77,9 @@ function startReplica(id: string): Replica {
 }
 
 async function holder(): Promise<string> {
-  const out = await kubectl(['get', 'lease', lease, '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']).catch(() => '');
+  const out = await kubectl(['get', 'lease', lease, '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']).catch(
+    () => '',
+  );
   return out.trim();
 }
 
@@ -70,10 +89,14 @@ async function leaderStatus(r: Replica): Promise<number> {
 
 async function timeUntilReconciled(name: string, from: number): Promise<number> {
   await kubectl(['apply', '-f', '-'], widgetYaml(ns, name));
-  await waitUntil(`${name} Ready`, async () => (await widgets(kubectl, ns)).find((w) => w.name === name)?.ready?.status === 'True', {
-    timeoutMs: 60_000,
-    intervalMs: 100,
-  });
+  await waitUntil(
+    `${name} Ready`,
+    async () => (await widgets(kubectl, ns)).find((w) => w.name === name)?.ready?.status === 'True',
+    {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    },
+  );
   return Date.now() - from;
 }
 
@@ -93,17 +116,26 @@ describe('leader election between two operator processes', () => {
   it('has exactly one leader, and fails over when the leader stops or dies', async () => {
     const a = startReplica('replica-a');
     const b = startReplica('replica-b');
-    await waitUntil('both replicas serving metrics', () => a.metricsUrl && b.metricsUrl, { timeoutMs: 30_000 });
-    await waitUntil('a lease holder', async () => (await holder()) !== '' || undefined, { timeoutMs: 30_000 });
+    await waitUntil('both replicas serving metrics', () => a.metricsUrl && b.metricsUrl, {
+      timeoutMs: 30_000,
+    });
+    await waitUntil('a lease holder', async () => (await holder()) !== '' || undefined, {
+      timeoutMs: 30_000,
+    });
     const first = await holder();
-    await waitUntil('leader gauges settled', async () => (await leaderStatus(a)) + (await leaderStatus(b)) === 1, { timeoutMs: 10_000 });
+    await waitUntil(
+      'leader gauges settled',
+      async () => (await leaderStatus(a)) + (await leaderStatus(b)) === 1,
+      { timeoutMs: 10_000 },
+    );
     const [leader, standby] = first === a.id ? [a, b] : [b, a];
     expect(await leaderStatus(leader)).toBe(1);
     expect(await leaderStatus(standby)).toBe(0);
 
     // Only the leader reconciles.
     await timeUntilReconciled('one', Date.now());
-    const reconciled = async (r: Replica) => metricValue(r.metricsUrl as string, 'controller_runtime_reconcile_total', { controller: 'widget' });
+    const reconciled = async (r: Replica) =>
+      metricValue(r.metricsUrl as string, 'controller_runtime_reconcile_total', { controller: 'widget' });
     expect(await reconciled(leader)).toBeGreaterThan(0);
     expect(await reconciled(standby)).toBe(0);
     // Both are ready (warm caches), so either can take over at once.
@@ -119,7 +151,9 @@ describe('leader election between two operator processes', () => {
     expect(await leader.exit).toBe(0);
     expect(leader.lines.some((l) => l.includes('released the lease'))).toBe(true);
     expect(await holder()).toBe(standby.id);
-    process.stderr.write(`[runtime] failover after SIGTERM of the leader: ${gracefulMs} ms until the standby reconciled\n`);
+    process.stderr.write(
+      `[runtime] failover after SIGTERM of the leader: ${gracefulMs} ms until the standby reconciled\n`,
+    );
     expect(gracefulMs).toBeLessThan(8_000);
 
     // Crash: SIGKILL leaves the lease held; the standby waits for it to expire (15 s) before taking over.
@@ -129,7 +163,9 @@ describe('leader election between two operator processes', () => {
     standby.child.kill('SIGKILL');
     const crashMs = await timeUntilReconciled('after-sigkill', killAt);
     expect(await holder()).toBe(c.id);
-    process.stderr.write(`[runtime] failover after SIGKILL of the leader: ${crashMs} ms until the new leader reconciled\n`);
+    process.stderr.write(
+      `[runtime] failover after SIGKILL of the leader: ${crashMs} ms until the new leader reconciled\n`,
+    );
     expect(crashMs).toBeGreaterThan(10_000);
     expect(crashMs).toBeLessThan(30_000);
     c.child.kill('SIGTERM');

@@ -1,10 +1,18 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manager } from '../../operator/src/runtime/index.js';
 import type { KubeInstance } from '../harness/components/kube.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
-import type { Manager } from '../../operator/src/runtime/index.js';
-import { type CountingKubeConfig, allReady, apiserverWrites, metricValue, testManager, widgetCrdDir, widgets } from './support.js';
+import {
+  allReady,
+  apiserverWrites,
+  type CountingKubeConfig,
+  metricValue,
+  testManager,
+  widgetCrdDir,
+  widgets,
+} from './support.js';
 import { widgetController } from './widget-controller.js';
 
 // A private apiserver: these tests restart it and compact its etcd, and count every write it receives.
@@ -12,7 +20,12 @@ let env: Env;
 let kubectl: KubeInstance['kubectl'];
 let objects: CustomObjectsApi;
 
-async function createWidgets(namespace: string, names: readonly string[], spec: Record<string, unknown> = {}, concurrency = 16): Promise<void> {
+async function createWidgets(
+  namespace: string,
+  names: readonly string[],
+  spec: Record<string, unknown> = {},
+  concurrency = 16,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -32,10 +45,16 @@ async function createWidgets(namespace: string, names: readonly string[], spec: 
 
 async function patchWidget(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
   const { mergePatch } = await import('../../operator/src/runtime/index.js');
-  await objects.patchNamespacedCustomObject({ group: 'test.novapos.io', version: 'v1', namespace, plural: 'widgets', name, body: { spec } }, mergePatch);
+  await objects.patchNamespacedCustomObject(
+    { group: 'test.novapos.io', version: 'v1', namespace, plural: 'widgets', name, body: { spec } },
+    mergePatch,
+  );
 }
 
-async function fresh(namespace: string, opts: Parameters<typeof testManager>[0] extends infer O ? Partial<O> : never = {}) {
+async function fresh(
+  namespace: string,
+  opts: Parameters<typeof testManager>[0] extends infer O ? Partial<O> : never = {},
+) {
   await kubectl(['create', 'namespace', namespace]);
   const t = testManager({
     kubeconfigPath: env.kube?.kubeconfig as string,
@@ -50,7 +69,8 @@ async function fresh(namespace: string, opts: Parameters<typeof testManager>[0] 
   return t;
 }
 
-const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+const names = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
 
 beforeAll(async () => {
   env = await startEnv({ label: 'runtime', kube: { crdDirs: [widgetCrdDir] } });
@@ -75,7 +95,10 @@ describe('informers survive a broken apiserver', () => {
     manager = t.manager;
     const started = Date.now();
     await createWidgets(ns, names('w', 1000));
-    await waitUntil('1,000 widgets Ready', async () => allReady(await widgets(kubectl, ns), 1000), { timeoutMs: 110_000, intervalMs: 1_000 });
+    await waitUntil('1,000 widgets Ready', async () => allReady(await widgets(kubectl, ns), 1000), {
+      timeoutMs: 110_000,
+      intervalMs: 1_000,
+    });
     const readyMs = Date.now() - started;
     process.stderr.write(`[runtime] 1,000 widgets created and Ready in ${readyMs} ms\n`);
 
@@ -87,12 +110,22 @@ describe('informers survive a broken apiserver', () => {
     const serverWritesBefore = await apiserverWrites(k.server, k.caCert, k.adminToken, ['widgets', 'events']);
     // The counter is live: creating 1,000 objects took thousands of writes (create, finalizer, status, Event).
     expect(serverWritesBefore).toBeGreaterThanOrEqual(3000);
-    const reconcilesBefore = await metricValue(t.manager.metricsUrl as string, 'controller_runtime_reconcile_total', { controller: 'widget' });
+    const reconcilesBefore = await metricValue(
+      t.manager.metricsUrl as string,
+      'controller_runtime_reconcile_total',
+      { controller: 'widget' },
+    );
     await new Promise((r) => setTimeout(r, resyncPeriodMs + 3_000));
-    const reconciles = (await metricValue(t.manager.metricsUrl as string, 'controller_runtime_reconcile_total', { controller: 'widget' })) - reconcilesBefore;
-    const serverWrites = (await apiserverWrites(k.server, k.caCert, k.adminToken, ['widgets', 'events'])) - serverWritesBefore;
+    const reconciles =
+      (await metricValue(t.manager.metricsUrl as string, 'controller_runtime_reconcile_total', {
+        controller: 'widget',
+      })) - reconcilesBefore;
+    const serverWrites =
+      (await apiserverWrites(k.server, k.caCert, k.adminToken, ['widgets', 'events'])) - serverWritesBefore;
     const clientWrites = kc.writes.slice(clientWritesBefore);
-    process.stderr.write(`[runtime] steady state over ${resyncPeriodMs + 3_000} ms: ${reconciles} reconciles, ${clientWrites.length} client writes, ${serverWrites} apiserver writes\n`);
+    process.stderr.write(
+      `[runtime] steady state over ${resyncPeriodMs + 3_000} ms: ${reconciles} reconciles, ${clientWrites.length} client writes, ${serverWrites} apiserver writes\n`,
+    );
     expect(reconciles).toBeGreaterThanOrEqual(1000); // the resync re-reconciled every object...
     expect(clientWrites).toEqual([]); // ...and none of them wrote anything
     expect(serverWrites).toBe(0);
@@ -105,14 +138,24 @@ describe('informers survive a broken apiserver', () => {
     const t = await fresh(ns);
     manager = t.manager;
     await createWidgets(ns, names('before', 10));
-    await waitUntil('before-* Ready', async () => allReady(await widgets(kubectl, ns), 10), { timeoutMs: 30_000 });
+    await waitUntil('before-* Ready', async () => allReady(await widgets(kubectl, ns), 10), {
+      timeoutMs: 30_000,
+    });
 
     await env.kube?.restartApiserver();
     // The informer is reconnecting with backoff: change things it has not seen yet.
     await createWidgets(ns, names('after', 10));
     for (const name of names('before', 5)) await patchWidget(ns, name, { size: 7 });
-    await waitUntil('all 20 Ready at their latest generation', async () => allReady(await widgets(kubectl, ns), 20), { timeoutMs: 60_000 });
-    expect(await metricValue(t.manager.metricsUrl as string, 'novapos_operator_informer_restarts_total', { kind: 'Widget' })).toBeGreaterThan(0);
+    await waitUntil(
+      'all 20 Ready at their latest generation',
+      async () => allReady(await widgets(kubectl, ns), 20),
+      { timeoutMs: 60_000 },
+    );
+    expect(
+      await metricValue(t.manager.metricsUrl as string, 'novapos_operator_informer_restarts_total', {
+        kind: 'Widget',
+      }),
+    ).toBeGreaterThan(0);
     await t.manager.stop();
     manager = undefined;
   }, 120_000);
@@ -122,19 +165,39 @@ describe('informers survive a broken apiserver', () => {
     const t = await fresh(ns);
     manager = t.manager;
     await createWidgets(ns, names('old', 10));
-    await waitUntil('old-* Ready', async () => allReady(await widgets(kubectl, ns), 10), { timeoutMs: 30_000 });
-    const goneBefore = await metricValue(t.manager.metricsUrl as string, 'novapos_operator_informer_restarts_total', { kind: 'Widget', reason: 'gone' });
+    await waitUntil('old-* Ready', async () => allReady(await widgets(kubectl, ns), 10), {
+      timeoutMs: 30_000,
+    });
+    const goneBefore = await metricValue(
+      t.manager.metricsUrl as string,
+      'novapos_operator_informer_restarts_total',
+      { kind: 'Widget', reason: 'gone' },
+    );
 
     // Break the watch, then, while the informer waits to reconnect, add, change and delete objects and
     // compact etcd: its resourceVersion is now older than anything the apiserver can replay.
     await env.kube?.restartApiserver();
     await createWidgets(ns, names('new', 10));
     for (const name of names('old', 3)) await patchWidget(ns, name, { size: 9 });
-    await objects.deleteNamespacedCustomObject({ group: 'test.novapos.io', version: 'v1', namespace: ns, plural: 'widgets', name: 'old-0009' });
+    await objects.deleteNamespacedCustomObject({
+      group: 'test.novapos.io',
+      version: 'v1',
+      namespace: ns,
+      plural: 'widgets',
+      name: 'old-0009',
+    });
     await env.kube?.compactEtcd();
 
-    await waitUntil('19 widgets Ready at their latest generation', async () => allReady(await widgets(kubectl, ns), 19), { timeoutMs: 60_000 });
-    const gone = (await metricValue(t.manager.metricsUrl as string, 'novapos_operator_informer_restarts_total', { kind: 'Widget', reason: 'gone' })) - goneBefore;
+    await waitUntil(
+      '19 widgets Ready at their latest generation',
+      async () => allReady(await widgets(kubectl, ns), 19),
+      { timeoutMs: 60_000 },
+    );
+    const gone =
+      (await metricValue(t.manager.metricsUrl as string, 'novapos_operator_informer_restarts_total', {
+        kind: 'Widget',
+        reason: 'gone',
+      })) - goneBefore;
     expect(gone).toBeGreaterThan(0);
     // The deleted object went through the finalizer path and is gone.
     expect((await widgets(kubectl, ns)).map((w) => w.name)).not.toContain('old-0009');

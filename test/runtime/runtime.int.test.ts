@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { waitUntil } from '../harness/wait.js';
 import type { Manager } from '../../operator/src/runtime/index.js';
-import { type Kubectl, allReady, installWidgetCrd, kubectlFor, metricValue, testManager, widgetYaml, widgets } from './support.js';
+import { waitUntil } from '../harness/wait.js';
+import {
+  allReady,
+  installWidgetCrd,
+  type Kubectl,
+  kubectlFor,
+  metricValue,
+  testManager,
+  widgets,
+  widgetYaml,
+} from './support.js';
 import { widgetController } from './widget-controller.js';
 
 // Runs against the shared apiserver: it only adds its own CRD (test.novapos.io, unused elsewhere) and
@@ -21,7 +30,14 @@ beforeAll(async () => {
   ({ manager, lines } = testManager({
     kubeconfigPath: env.kube.kubeconfig,
     watchNamespaces: [ns],
-    controllers: [widgetController({ onReconcile: (key, at) => (attempts[key] ??= []).push(at) })],
+    controllers: [
+      widgetController({
+        onReconcile: (key, at) => {
+          attempts[key] ??= [];
+          attempts[key].push(at);
+        },
+      }),
+    ],
   }));
   await manager.start();
 });
@@ -51,21 +67,48 @@ describe('operator runtime against a real apiserver', () => {
 
   it('makes a Widget Ready on apply, and follows spec edits with observedGeneration', async () => {
     await kubectl(['apply', '-f', '-'], widgetYaml(ns, 'alpha', { size: 1 }));
-    await waitUntil('alpha Ready', async () => allReady((await widgets(kubectl, ns)).filter((w) => w.name === 'alpha'), 1), { timeoutMs: 20_000 });
+    await waitUntil(
+      'alpha Ready',
+      async () =>
+        allReady(
+          (await widgets(kubectl, ns)).filter((w) => w.name === 'alpha'),
+          1,
+        ),
+      { timeoutMs: 20_000 },
+    );
     const [before] = (await widgets(kubectl, ns)).filter((w) => w.name === 'alpha');
     expect(before?.ready).toMatchObject({ status: 'True', reason: 'Reconciled', observedGeneration: 1 });
 
-    await kubectl(['patch', 'widgets.test.novapos.io', 'alpha', '-n', ns, '--type=merge', '-p', '{"spec":{"size":2}}']);
+    await kubectl([
+      'patch',
+      'widgets.test.novapos.io',
+      'alpha',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      '{"spec":{"size":2}}',
+    ]);
     const after = await waitUntil(
       'alpha observedGeneration 2',
-      async () => (await widgets(kubectl, ns)).find((w) => w.name === 'alpha' && w.generation === 2 && w.observedGeneration === 2 && w.ready?.observedGeneration === 2),
+      async () =>
+        (await widgets(kubectl, ns)).find(
+          (w) =>
+            w.name === 'alpha' &&
+            w.generation === 2 &&
+            w.observedGeneration === 2 &&
+            w.ready?.observedGeneration === 2,
+        ),
       { timeoutMs: 20_000 },
     );
     expect(after.ready?.status).toBe('True');
 
-    const obj = JSON.parse(await kubectl(['get', 'widgets.test.novapos.io', 'alpha', '-n', ns, '-o', 'json']));
+    const obj = JSON.parse(
+      await kubectl(['get', 'widgets.test.novapos.io', 'alpha', '-n', ns, '-o', 'json']),
+    );
     expect(obj.metadata.finalizers).toEqual(['test.novapos.io/cleanup']);
-    const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json'])).items as {
+    const events = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json']))
+      .items as {
       reason: string;
       regarding: { name: string };
       reportingController: string;
@@ -79,7 +122,11 @@ describe('operator runtime against a real apiserver', () => {
     const key = `${ns}/needs-config`;
     await waitUntil('five attempts', () => (attempts[key]?.length ?? 0) >= 5, { timeoutMs: 30_000 });
     const state = (await widgets(kubectl, ns)).find((w) => w.name === 'needs-config');
-    expect(state?.ready).toMatchObject({ status: 'False', reason: 'DependencyMissing', message: 'configmap widget-config not found' });
+    expect(state?.ready).toMatchObject({
+      status: 'False',
+      reason: 'DependencyMissing',
+      message: 'configmap widget-config not found',
+    });
 
     // Backoff 100 ms doubling: the gaps between attempts grow (the first two attempts may be event-driven).
     const times = attempts[key] ?? [];
@@ -87,20 +134,34 @@ describe('operator runtime against a real apiserver', () => {
     const lastGaps = gaps.slice(-3);
     expect(lastGaps[1]).toBeGreaterThan((lastGaps[0] as number) * 1.5);
     expect(lastGaps[2]).toBeGreaterThan((lastGaps[1] as number) * 1.5);
-    expect(await metricValue(manager.metricsUrl as string, 'controller_runtime_reconcile_errors_total', { controller: 'widget' })).toBeGreaterThanOrEqual(4);
-    expect(await metricValue(manager.metricsUrl as string, 'workqueue_retries_total', { name: 'widget' })).toBeGreaterThanOrEqual(4);
+    expect(
+      await metricValue(manager.metricsUrl as string, 'controller_runtime_reconcile_errors_total', {
+        controller: 'widget',
+      }),
+    ).toBeGreaterThanOrEqual(4);
+    expect(
+      await metricValue(manager.metricsUrl as string, 'workqueue_retries_total', { name: 'widget' }),
+    ).toBeGreaterThanOrEqual(4);
 
     // Repeats of the same warning are one Event with a series, not one Event per attempt.
-    const warnings = JSON.parse(await kubectl(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json'])).items.filter(
-      (e: { reason: string; regarding: { name: string } }) => e.reason === 'DependencyMissing' && e.regarding.name === 'needs-config',
+    const warnings = JSON.parse(
+      await kubectl(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json']),
+    ).items.filter(
+      (e: { reason: string; regarding: { name: string } }) =>
+        e.reason === 'DependencyMissing' && e.regarding.name === 'needs-config',
     );
     expect(warnings).toHaveLength(1);
     expect(warnings[0].series?.count).toBeGreaterThanOrEqual(2);
 
     await kubectl(['create', 'configmap', 'widget-config', '-n', ns]);
-    await waitUntil('needs-config Ready', async () => (await widgets(kubectl, ns)).find((w) => w.name === 'needs-config')?.ready?.status === 'True', {
-      timeoutMs: 30_000,
-    });
+    await waitUntil(
+      'needs-config Ready',
+      async () =>
+        (await widgets(kubectl, ns)).find((w) => w.name === 'needs-config')?.ready?.status === 'True',
+      {
+        timeoutMs: 30_000,
+      },
+    );
   });
 
   it('removes its finalizer when a Widget is deleted', async () => {
@@ -113,9 +174,16 @@ describe('operator runtime against a real apiserver', () => {
     const all = lines.join('\n');
     expect(all).not.toContain(env.kube?.adminToken as string);
     // Every reconcile log line names its controller, object and reconcile id.
-    const reconcileLines = lines.map((l) => JSON.parse(l)).filter((l) => l.msg?.startsWith('reconcile failed'));
+    const reconcileLines = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg?.startsWith('reconcile failed'));
     expect(reconcileLines.length).toBeGreaterThan(0);
-    expect(reconcileLines[0]).toMatchObject({ component: 'operator', controller: 'widget', namespace: ns, name: 'needs-config' });
+    expect(reconcileLines[0]).toMatchObject({
+      component: 'operator',
+      controller: 'widget',
+      namespace: ns,
+      name: 'needs-config',
+    });
     expect(reconcileLines[0].reconcileId).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

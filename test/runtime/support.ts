@@ -16,7 +16,10 @@ export type Kubectl = (args: readonly string[], input?: string) => Promise<strin
 
 export function kubectlFor(kubectlPath: string, kubeconfig: string): Kubectl {
   return async (args, input) => {
-    const child = run(kubectlPath, ['--kubeconfig', kubeconfig, ...args], { timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
+    const child = run(kubectlPath, ['--kubeconfig', kubeconfig, ...args], {
+      timeout: 120_000,
+      maxBuffer: 256 * 1024 * 1024,
+    });
     if (input !== undefined) child.child.stdin?.end(input);
     try {
       return (await child).stdout;
@@ -62,7 +65,11 @@ export interface TestManagerOptions extends Partial<ManagerOptions> {
   readonly identity?: string;
 }
 
-export function testManager(opts: TestManagerOptions): { manager: Manager; kc: CountingKubeConfig; lines: string[] } {
+export function testManager(opts: TestManagerOptions): {
+  manager: Manager;
+  kc: CountingKubeConfig;
+  lines: string[];
+} {
   const kc = new CountingKubeConfig();
   kc.loadFromFile(opts.kubeconfigPath);
   const { log, lines } = memoryLogger();
@@ -85,7 +92,12 @@ export function testManager(opts: TestManagerOptions): { manager: Manager; kc: C
 }
 
 export function widgetYaml(namespace: string, name: string, spec: Record<string, unknown> = {}): string {
-  return JSON.stringify({ apiVersion: 'test.novapos.io/v1', kind: 'Widget', metadata: { name, namespace }, spec });
+  return JSON.stringify({
+    apiVersion: 'test.novapos.io/v1',
+    kind: 'Widget',
+    metadata: { name, namespace },
+    spec,
+  });
 }
 
 export interface WidgetState {
@@ -96,8 +108,13 @@ export interface WidgetState {
 }
 
 export async function widgets(kubectl: Kubectl, namespace: string): Promise<WidgetState[]> {
-  const out = JSON.parse(await kubectl(['get', 'widgets.test.novapos.io', '-n', namespace, '-o', 'json'])) as {
-    items: { metadata: { name: string; generation: number }; status?: { observedGeneration?: number; conditions?: WidgetState['ready'][] } }[];
+  const out = JSON.parse(
+    await kubectl(['get', 'widgets.test.novapos.io', '-n', namespace, '-o', 'json']),
+  ) as {
+    items: {
+      metadata: { name: string; generation: number };
+      status?: { observedGeneration?: number; conditions?: WidgetState['ready'][] };
+    }[];
   };
   return out.items.map((w) => ({
     name: w.metadata.name,
@@ -109,10 +126,22 @@ export async function widgets(kubectl: Kubectl, namespace: string): Promise<Widg
 
 /** True when every widget's Ready is True for its current generation. */
 export function allReady(ws: readonly WidgetState[], expected: number): boolean {
-  return ws.length === expected && ws.every((w) => w.ready?.status === 'True' && w.ready.observedGeneration === w.generation && w.observedGeneration === w.generation);
+  return (
+    ws.length === expected &&
+    ws.every(
+      (w) =>
+        w.ready?.status === 'True' &&
+        w.ready.observedGeneration === w.generation &&
+        w.observedGeneration === w.generation,
+    )
+  );
 }
 
-export async function metricValue(metricsUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  metricsUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) {
@@ -126,30 +155,47 @@ export async function metricValue(metricsUrl: string, name: string, labels: Reco
 }
 
 /** GET on the apiserver with the admin token, trusting its CA (node:https; fetch cannot take a CA). */
-export async function apiserverGet(server: string, caCert: string, token: string, urlPath: string): Promise<string> {
+export async function apiserverGet(
+  server: string,
+  caCert: string,
+  token: string,
+  urlPath: string,
+): Promise<string> {
   const https = await import('node:https');
   return new Promise((resolve, reject) => {
-    const req = https.get(`${server}${urlPath}`, { ca: caCert, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        body += d;
-      });
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${urlPath}: ${res.statusCode}`))));
-    });
+    const req = https.get(
+      `${server}${urlPath}`,
+      { ca: caCert, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${urlPath}: ${res.statusCode}`)),
+        );
+      },
+    );
     req.on('error', reject);
   });
 }
 
 /** Sum of apiserver_request_total for write verbs on the given resources (from the apiserver's /metrics). */
-export async function apiserverWrites(server: string, caCert: string, token: string, resources: readonly string[]): Promise<number> {
+export async function apiserverWrites(
+  server: string,
+  caCert: string,
+  token: string,
+  resources: readonly string[],
+): Promise<number> {
   const text = await apiserverGet(server, caCert, token, '/metrics');
   let total = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const verb = /verb="([A-Z]+)"/.exec(line)?.[1];
     const resource = /resource="([^"]*)"/.exec(line)?.[1];
-    if (!verb || !resource || !['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY', 'CREATE', 'UPDATE'].includes(verb)) continue;
+    if (!verb || !resource || !['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY', 'CREATE', 'UPDATE'].includes(verb))
+      continue;
     if (resources.includes(resource)) total += Number(line.split(' ').pop());
   }
   return total;

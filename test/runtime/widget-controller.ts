@@ -1,17 +1,23 @@
 import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import {
-  type ControllerFactory,
-  type ReconcileContext,
-  type ResourceKind,
   addFinalizer,
+  type ControllerFactory,
   hasFinalizer,
   isBeingDeleted,
   isNotFound,
+  type ReconcileContext,
+  type ResourceKind,
   removeFinalizer,
 } from '../../operator/src/runtime/index.js';
 
 /** The test-only kind of test/runtime/crds/widget.yaml. */
-export const widgetKind: ResourceKind = { group: 'test.novapos.io', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true };
+export const widgetKind: ResourceKind = {
+  group: 'test.novapos.io',
+  version: 'v1',
+  kind: 'Widget',
+  plural: 'widgets',
+  namespaced: true,
+};
 export const WIDGET_FINALIZER = 'test.novapos.io/cleanup';
 
 export interface Condition {
@@ -29,9 +35,16 @@ export interface Widget extends KubernetesObject {
 }
 
 /** lastTransitionTime moves only when the status flips. */
-function setCondition(existing: readonly Condition[], next: Omit<Condition, 'lastTransitionTime'>, now: Date): Condition[] {
+function setCondition(
+  existing: readonly Condition[],
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
   const prev = existing.find((c) => c.type === next.type);
-  const lastTransitionTime = prev && prev.status === next.status ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const lastTransitionTime =
+    prev && prev.status === next.status
+      ? prev.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   return [...existing.filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
 }
 
@@ -59,7 +72,8 @@ export function widgetController(hooks: WidgetHooks = {}, name = 'widget'): Cont
             await removeFinalizer(ctx.client, widget, WIDGET_FINALIZER);
             return {};
           }
-          if (!hasFinalizer(widget, WIDGET_FINALIZER)) widget = await addFinalizer(ctx.client, widget, WIDGET_FINALIZER);
+          if (!hasFinalizer(widget, WIDGET_FINALIZER))
+            widget = await addFinalizer(ctx.client, widget, WIDGET_FINALIZER);
 
           const generation = widget.metadata?.generation ?? 0;
           const conditions = widget.status?.conditions ?? [];
@@ -75,9 +89,24 @@ export function widgetController(hooks: WidgetHooks = {}, name = 'widget'): Cont
             }
           }
           const ready = missing
-            ? { type: 'Ready', status: 'False' as const, observedGeneration: generation, reason: 'DependencyMissing', message: missing }
-            : { type: 'Ready', status: 'True' as const, observedGeneration: generation, reason: 'Reconciled', message: 'widget is ready' };
-          await ctx.status.write(widget, { observedGeneration: generation, conditions: setCondition(conditions, ready, new Date()) });
+            ? {
+                type: 'Ready',
+                status: 'False' as const,
+                observedGeneration: generation,
+                reason: 'DependencyMissing',
+                message: missing,
+              }
+            : {
+                type: 'Ready',
+                status: 'True' as const,
+                observedGeneration: generation,
+                reason: 'Reconciled',
+                message: 'widget is ready',
+              };
+          await ctx.status.write(widget, {
+            observedGeneration: generation,
+            conditions: setCondition(conditions, ready, new Date()),
+          });
           if (missing) {
             await ctx.events.record(widget, 'Warning', 'DependencyMissing', 'Reconcile', missing);
             throw new Error(missing);

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
@@ -34,10 +34,11 @@ export class CrdManifests extends Construct {
     for (const file of files) {
       for (const doc of parseAllDocuments(readFileSync(path.join(props.dir, file), 'utf8'))) {
         const crd = doc.toJS() as CrdDoc | null;
-        if (!crd || crd.kind !== 'CustomResourceDefinition') continue;
+        if (crd?.kind !== 'CustomResourceDefinition') continue;
         const { apiVersion, kind, metadata, ...rest } = crd;
         new ApiObject(this, crd.metadata.name, { apiVersion, kind, metadata, ...rest });
-        if (crd.spec?.group && crd.spec.names?.plural) this.resources.push({ group: crd.spec.group, plural: crd.spec.names.plural });
+        if (crd.spec?.group && crd.spec.names?.plural)
+          this.resources.push({ group: crd.spec.group, plural: crd.spec.names.plural });
       }
     }
   }

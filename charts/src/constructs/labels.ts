@@ -4,5 +4,9 @@ export function selectorLabels(name: string): Record<string, string> {
 }
 
 export function commonLabels(name: string, version: string): Record<string, string> {
-  return { ...selectorLabels(name), 'app.kubernetes.io/part-of': 'novapos-security', 'app.kubernetes.io/version': version };
+  return {
+    ...selectorLabels(name),
+    'app.kubernetes.io/part-of': 'novapos-security',
+    'app.kubernetes.io/version': version,
+  };
 }

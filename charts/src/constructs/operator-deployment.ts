@@ -43,14 +43,18 @@ export class OperatorDeployment extends Construct {
       { name: 'OPERATOR_METRICS_PORT', value: String(metricsPort) },
       { name: 'OPERATOR_PROBES_PORT', value: String(probesPort) },
       { name: 'LOG_LEVEL', value: props.logLevel ?? 'info' },
-      ...(props.watchNamespaces?.length ? [{ name: 'OPERATOR_WATCH_NAMESPACES', value: props.watchNamespaces.join(',') }] : []),
+      ...(props.watchNamespaces?.length
+        ? [{ name: 'OPERATOR_WATCH_NAMESPACES', value: props.watchNamespaces.join(',') }]
+        : []),
       ...(props.vaultAddress
         ? [
             { name: 'VAULT_ADDR', value: props.vaultAddress },
             { name: 'VAULT_KUBERNETES_ROLE', value: props.vaultRole ?? 'novapos-operator' },
           ]
         : []),
-      ...(props.connectionsConfigMap ? [{ name: 'OPERATOR_CONNECTIONS_FILE', value: '/etc/novapos/connections/connections.yaml' }] : []),
+      ...(props.connectionsConfigMap
+        ? [{ name: 'OPERATOR_CONNECTIONS_FILE', value: '/etc/novapos/connections/connections.yaml' }]
+        : []),
     ];
     const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }];
     const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
@@ -70,11 +74,23 @@ export class OperatorDeployment extends Construct {
             automountServiceAccountToken: true,
             // Longer than the operator's 30 s drain, so SIGTERM always ends in a released lease.
             terminationGracePeriodSeconds: 40,
-            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 10001,
+              runAsGroup: 10001,
+              fsGroup: 10001,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
             affinity: {
               podAntiAffinity: {
                 preferredDuringSchedulingIgnoredDuringExecution: [
-                  { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } } },
+                  {
+                    weight: 100,
+                    podAffinityTerm: {
+                      topologyKey: 'kubernetes.io/hostname',
+                      labelSelector: { matchLabels: selector },
+                    },
+                  },
                 ],
               },
             },
@@ -88,10 +104,21 @@ export class OperatorDeployment extends Construct {
                   { name: 'metrics', containerPort: metricsPort, protocol: 'TCP' },
                   { name: 'probes', containerPort: probesPort, protocol: 'TCP' },
                 ],
-                livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('probes') }, periodSeconds: 10, failureThreshold: 3 },
-                readinessProbe: { httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('probes') }, periodSeconds: 5, failureThreshold: 3 },
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('probes') },
+                  periodSeconds: 10,
+                  failureThreshold: 3,
+                },
+                readinessProbe: {
+                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('probes') },
+                  periodSeconds: 5,
+                  failureThreshold: 3,
+                },
                 resources: props.resources ?? {
-                  requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
+                  requests: {
+                    cpu: k8s.Quantity.fromString('100m'),
+                    memory: k8s.Quantity.fromString('128Mi'),
+                  },
                   limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
                 },
                 securityContext: {

@@ -15,7 +15,10 @@ export class OperatorDisruptionBudget extends Construct {
     super(scope, id);
     new k8s.KubePodDisruptionBudget(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: { ...props.labels } },
-      spec: { minAvailable: k8s.IntOrString.fromNumber(props.minAvailable ?? 1), selector: { matchLabels: selectorLabels(props.name) } },
+      spec: {
+        minAvailable: k8s.IntOrString.fromNumber(props.minAvailable ?? 1),
+        selector: { matchLabels: selectorLabels(props.name) },
+      },
     });
   }
 }

@@ -22,7 +22,14 @@ export class OperatorMetricsService extends Construct {
       spec: {
         type: 'ClusterIP',
         selector: selectorLabels(props.name),
-        ports: [{ name: 'metrics', port: props.port ?? 8080, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
+        ports: [
+          {
+            name: 'metrics',
+            port: props.port ?? 8080,
+            targetPort: k8s.IntOrString.fromString('metrics'),
+            protocol: 'TCP',
+          },
+        ],
       },
     });
   }

@@ -44,7 +44,9 @@ export class OperatorRbac extends Construct {
 
     const role = new k8s.KubeRole(this, 'LeaderElectionRole', {
       metadata: { name: `${props.name}-leader-election`, namespace: props.namespace, labels },
-      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }],
+      rules: [
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      ],
     });
     new k8s.KubeRoleBinding(this, 'LeaderElectionRoleBinding', {
       metadata: { name: `${props.name}-leader-election`, namespace: props.namespace, labels },

@@ -8,7 +8,11 @@ export interface BackoffPolicy {
   readonly jitter?: number;
 }
 
-export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: BackoffPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const factor = policy.factor ?? 2;
   const exp = policy.baseMs * factor ** Math.max(0, attempt - 1);
   const capped = Math.min(policy.maxMs, exp);
@@ -29,7 +33,8 @@ export class TokenBucket {
     private readonly burst: number,
     private readonly now: () => number = Date.now,
   ) {
-    if (!(ratePerSecond > 0) || !(burst >= 1)) throw new Error(`token bucket needs rate > 0 and burst >= 1, got ${ratePerSecond}/${burst}`);
+    if (!(ratePerSecond > 0) || !(burst >= 1))
+      throw new Error(`token bucket needs rate > 0 and burst >= 1, got ${ratePerSecond}/${burst}`);
     this.tokens = burst;
     this.last = now();
   }

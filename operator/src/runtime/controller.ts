@@ -1,16 +1,16 @@
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../../lib/log.js';
 import type { BackoffPolicy } from './backoff.js';
 import { KindClient } from './client.js';
 import type { EventRecorder } from './events.js';
 import { Informer } from './informer.js';
-import { type ResourceKind, describeError, isConflict, keyOf, splitKey } from './kube.js';
+import { describeError, isConflict, keyOf, type ResourceKind, splitKey } from './kube.js';
 import type { RuntimeMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
-import { StatusWriter, type StatusWriteMode } from './status.js';
+import { type StatusWriteMode, StatusWriter } from './status.js';
 
 /** What a reconcile asks for: nothing (done until the next change or resync), or another pass after a delay. */
 export interface ReconcileResult {
@@ -38,7 +38,7 @@ export interface ReconcileContext<T extends KubernetesObject> {
 
 /** A reconciler: errors (thrown or rejected) are retried with per-key exponential backoff. */
 export interface Reconciler<T extends KubernetesObject> {
-  reconcile(key: string, ctx: ReconcileContext<T>): Promise<ReconcileResult | undefined | void>;
+  reconcile(key: string, ctx: ReconcileContext<T>): Promise<ReconcileResult | undefined>;
 }
 
 /** What a controller registers with the manager. */
@@ -73,6 +73,7 @@ export interface ControllerDeps {
 }
 
 /** Later issues register controllers as factories: `(deps) => ControllerSpec`. */
+// biome-ignore lint/suspicious/noExplicitAny: each controller has its own kind
 export type ControllerFactory = (deps: ControllerDeps) => ControllerSpec<any>;
 
 export function specOrMetadataChanged(oldObj: KubernetesObject, newObj: KubernetesObject): boolean {
@@ -190,7 +191,10 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
     const drained = await this.queue.drain(timeoutMs);
     if (!drained) {
       this.abort.abort();
-      this.log.warn({ inFlight: this.queue.inFlight, timeoutMs }, 'reconciles still running at shutdown timeout');
+      this.log.warn(
+        { inFlight: this.queue.inFlight, timeoutMs },
+        'reconciles still running at shutdown timeout',
+      );
     }
     await Promise.race([Promise.all(this.workers), sleep(100)]);
     return drained;
@@ -242,7 +246,11 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       this.deps.metrics.reconcileErrors.inc({ controller });
       if (this.queue.isShuttingDown) return;
       const retryInMs = this.queue.addRateLimited(key);
-      const detail = { err: describeError(err), attempt: this.queue.failureCount(key), retryInMs: Math.round(retryInMs) };
+      const detail = {
+        err: describeError(err),
+        attempt: this.queue.failureCount(key),
+        retryInMs: Math.round(retryInMs),
+      };
       // A conflict means the object moved on while we worked; the newer version is already queued.
       if (isConflict(err)) log.info(detail, 'reconcile conflict: retrying');
       else log.error(detail, 'reconcile failed: retrying with backoff');

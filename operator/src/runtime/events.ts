@@ -1,5 +1,10 @@
-import { type EventsV1Event, EventsV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import {
+  EventsV1Api,
+  type EventsV1Event,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import type { Logger } from '../../../lib/log.js';
 import { describeError, isNotFound, mergePatch } from './kube.js';
 
@@ -48,7 +53,13 @@ export class EventRecorder {
     this.now = opts.now ?? Date.now;
   }
 
-  async record(regarding: KubernetesObject, type: EventType, reason: string, action: string, note: string): Promise<void> {
+  async record(
+    regarding: KubernetesObject,
+    type: EventType,
+    reason: string,
+    action: string,
+    note: string,
+  ): Promise<void> {
     const meta = regarding.metadata ?? {};
     const namespace = meta.namespace || 'default';
     const text = note.length > MAX_NOTE ? `${note.slice(0, MAX_NOTE - 3)}...` : note;
@@ -61,7 +72,11 @@ export class EventRecorder {
         known.lastSeen = now;
         try {
           await this.api.patchNamespacedEvent(
-            { name: known.name, namespace: known.namespace, body: { series: { count: known.count, lastObservedTime: microTime(now) } } },
+            {
+              name: known.name,
+              namespace: known.namespace,
+              body: { series: { count: known.count, lastObservedTime: microTime(now) } },
+            },
             mergePatch,
           );
           return;
@@ -99,7 +114,10 @@ export class EventRecorder {
         if (oldest !== undefined) this.series.delete(oldest);
       }
     } catch (err) {
-      this.opts.log.warn({ reason, object: `${namespace}/${meta.name}`, err: describeError(err) }, 'could not record event');
+      this.opts.log.warn(
+        { reason, object: `${namespace}/${meta.name}`, err: describeError(err) },
+        'could not record event',
+      );
     }
   }
 }

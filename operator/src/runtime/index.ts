@@ -1,5 +1,5 @@
 // The operator runtime: what a controller can rely on. See DESIGN.md, "Operator runtime".
-export { type BackoffPolicy, TokenBucket, backoffDelay } from './backoff.js';
+export { type BackoffPolicy, backoffDelay, TokenBucket } from './backoff.js';
 export { KindClient } from './client.js';
 export {
   Controller,
@@ -15,7 +15,6 @@ export { EventRecorder, type EventType, microTime } from './events.js';
 export { addFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from './finalizers.js';
 export { Informer, type InformerHandlers } from './informer.js';
 export {
-  type ResourceKind,
   apiVersionOf,
   collectionPath,
   describeError,
@@ -26,6 +25,7 @@ export {
   keyOf,
   loadKubeConfig,
   mergePatch,
+  type ResourceKind,
   serverSideApply,
   splitKey,
   statusCodeOf,
@@ -34,4 +34,4 @@ export { LeaderElector } from './leader-election.js';
 export { Manager, type ManagerOptions, type StopReason } from './manager.js';
 export { RuntimeMetrics } from './metrics.js';
 export { WorkQueue } from './queue.js';
-export { StatusWriter, type StatusWriteMode, createMergePatch } from './status.js';
+export { createMergePatch, type StatusWriteMode, StatusWriter } from './status.js';

@@ -2,7 +2,7 @@ import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/clien
 import type { Logger } from '../../../lib/log.js';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
 import { KindClient } from './client.js';
-import { type ResourceKind, collectionPath, describeError, isGone, keyOf } from './kube.js';
+import { collectionPath, describeError, isGone, keyOf, type ResourceKind } from './kube.js';
 import type { RuntimeMetrics } from './metrics.js';
 
 export interface InformerHandlers<T extends KubernetesObject> {
@@ -120,7 +120,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         if (this.stopped) break;
         if (outcome === 'gone') {
           this.opts.metrics?.informerRestarts.inc({ kind: this.kindLabel, reason: 'gone' });
-          this.opts.log.info({ kind: this.kindLabel, namespace: this.opts.namespace }, 'watch resourceVersion too old (410 Gone): relisting');
+          this.opts.log.info(
+            { kind: this.kindLabel, namespace: this.opts.namespace },
+            'watch resourceVersion too old (410 Gone): relisting',
+          );
           this.resourceVersion = '';
           continue;
         }
@@ -128,7 +131,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.failures += 1;
         this.opts.metrics?.informerRestarts.inc({ kind: this.kindLabel, reason: 'closed' });
         const delay = backoffDelay(this.backoff, this.failures);
-        this.opts.log.warn({ kind: this.kindLabel, namespace: this.opts.namespace, retryInMs: Math.round(delay) }, 'watch stream closed early: restarting');
+        this.opts.log.warn(
+          { kind: this.kindLabel, namespace: this.opts.namespace, retryInMs: Math.round(delay) },
+          'watch stream closed early: restarting',
+        );
         await this.pause(delay);
       } catch (err) {
         if (this.stopped) break;
@@ -141,7 +147,12 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.opts.metrics?.informerRestarts.inc({ kind: this.kindLabel, reason: 'error' });
         const delay = backoffDelay(this.backoff, this.failures);
         this.opts.log.warn(
-          { kind: this.kindLabel, namespace: this.opts.namespace, err: describeError(err), retryInMs: Math.round(delay) },
+          {
+            kind: this.kindLabel,
+            namespace: this.opts.namespace,
+            err: describeError(err),
+            retryInMs: Math.round(delay),
+          },
           'list/watch failed: restarting with backoff',
         );
         await this.pause(delay);
@@ -155,7 +166,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
-      const page = await this.client.list({ namespace: this.opts.namespace, limit: this.opts.pageSize ?? 500, continueToken });
+      const page = await this.client.list({
+        namespace: this.opts.namespace,
+        limit: this.opts.pageSize ?? 500,
+        continueToken,
+      });
       items.push(...page.items);
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?._continue || undefined;
@@ -179,14 +194,18 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
-    this.opts.log.debug({ kind: this.kindLabel, namespace: this.opts.namespace, count: items.length, resourceVersion }, 'listed');
+    this.opts.log.debug(
+      { kind: this.kindLabel, namespace: this.opts.namespace, count: items.length, resourceVersion },
+      'listed',
+    );
   }
 
   private upsert(key: string, obj: T): void {
     const old = this.cache.get(key);
     this.cache.set(key, obj);
     if (!old) this.handlers.onAdd(obj);
-    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.handlers.onUpdate(old, obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+      this.handlers.onUpdate(old, obj);
   }
 
   /** One watch from the current resourceVersion until the stream ends. */
@@ -218,7 +237,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       const onEvent = (type: string, obj: T & { code?: number; message?: string }) => {
         if (type === 'ERROR') {
           if (obj.code === 410) gone = true;
-          else this.opts.log.warn({ kind: this.kindLabel, code: obj.code, message: obj.message }, 'watch error event');
+          else
+            this.opts.log.warn(
+              { kind: this.kindLabel, code: obj.code, message: obj.message },
+              'watch error event',
+            );
           return;
         }
         sawEvent = true;

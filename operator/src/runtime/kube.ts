@@ -26,7 +26,9 @@ export function apiVersionOf(kind: ResourceKind): string {
 /** The URL path of a kind's collection, optionally in one namespace (`/apis/g/v/namespaces/ns/plural`). */
 export function collectionPath(kind: ResourceKind, namespace?: string): string {
   const base = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
-  return namespace && kind.namespaced ? `${base}/namespaces/${namespace}/${kind.plural}` : `${base}/${kind.plural}`;
+  return namespace && kind.namespaced
+    ? `${base}/namespaces/${namespace}/${kind.plural}`
+    : `${base}/${kind.plural}`;
 }
 
 /** The work-queue key of an object: `namespace/name`, or `name` for cluster-scoped objects. */
@@ -45,9 +47,18 @@ export function splitKey(key: string): { namespace?: string; name: string } {
  * client-node 1.x sends PATCH as JSON-Patch unless told otherwise; every patch in the runtime names its
  * content type through these options.
  */
-export const mergePatch: ConfigurationOptions<ObservableMiddleware> = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-export const jsonPatch: ConfigurationOptions<ObservableMiddleware> = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-export const serverSideApply: ConfigurationOptions<ObservableMiddleware> = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+export const mergePatch: ConfigurationOptions<ObservableMiddleware> = setHeaderOptions(
+  'Content-Type',
+  PatchStrategy.MergePatch,
+);
+export const jsonPatch: ConfigurationOptions<ObservableMiddleware> = setHeaderOptions(
+  'Content-Type',
+  PatchStrategy.JsonPatch,
+);
+export const serverSideApply: ConfigurationOptions<ObservableMiddleware> = setHeaderOptions(
+  'Content-Type',
+  PatchStrategy.ServerSideApply,
+);
 
 export function statusCodeOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;

@@ -82,11 +82,15 @@ export class LeaderElector {
   private async run(callbacks: LeaderCallbacks): Promise<void> {
     while (!this.stopped) {
       // Acquire.
-      while (!this.stopped && !(await this.tryAcquireOrRenew(callbacks))) await this.pause(this.retryPeriodMs * (1 + Math.random() * 0.2));
+      while (!this.stopped && !(await this.tryAcquireOrRenew(callbacks)))
+        await this.pause(this.retryPeriodMs * (1 + Math.random() * 0.2));
       if (this.stopped) return;
       this.leading = true;
       this.opts.metrics?.leaderStatus.set({ name: this.opts.leaseName }, 1);
-      this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.leaseName}`, identity: this.opts.identity }, 'became leader');
+      this.opts.log.info(
+        { lease: `${this.opts.namespace}/${this.opts.leaseName}`, identity: this.opts.identity },
+        'became leader',
+      );
       callbacks.onStartedLeading();
       // Renew.
       let lastRenew = Date.now();
@@ -99,7 +103,10 @@ export class LeaderElector {
       if (this.stopped) return;
       this.leading = false;
       this.opts.metrics?.leaderStatus.set({ name: this.opts.leaseName }, 0);
-      this.opts.log.error({ lease: `${this.opts.namespace}/${this.opts.leaseName}` }, 'lost leadership: could not renew the lease within the renew deadline');
+      this.opts.log.error(
+        { lease: `${this.opts.namespace}/${this.opts.leaseName}` },
+        'lost leadership: could not renew the lease within the renew deadline',
+      );
       callbacks.onStoppedLeading();
     }
   }
@@ -122,12 +129,21 @@ export class LeaderElector {
         namespace: this.opts.namespace,
         body: {
           ...lease,
-          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now as never, acquireTime: now as never },
+          spec: {
+            ...lease.spec,
+            holderIdentity: '',
+            leaseDurationSeconds: 1,
+            renewTime: now as never,
+            acquireTime: now as never,
+          },
         },
       });
       this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.leaseName}` }, 'released the lease');
     } catch (err) {
-      this.opts.log.warn({ err: describeError(err) }, 'could not release the lease; the standby takes over when it expires');
+      this.opts.log.warn(
+        { err: describeError(err) },
+        'could not release the lease; the standby takes over when it expires',
+      );
     }
   }
 
@@ -152,12 +168,18 @@ export class LeaderElector {
       try {
         this.lease = await this.api.createNamespacedLease({
           namespace,
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(microTime(now), 0) },
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: spec(microTime(now), 0),
+          },
         });
         this.observe(this.lease, callbacks);
         return true;
       } catch (createErr) {
-        if (!isConflict(createErr)) this.opts.log.warn({ err: describeError(createErr) }, 'could not create the lease');
+        if (!isConflict(createErr))
+          this.opts.log.warn({ err: describeError(createErr) }, 'could not create the lease');
         return false;
       }
     }
@@ -187,7 +209,12 @@ export class LeaderElector {
     const renewTime = String(lease.spec?.renewTime ?? '');
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     const prev = this.observed;
-    if (!prev || prev.holder !== holder || prev.renewTime !== renewTime || prev.resourceVersion !== resourceVersion) {
+    if (
+      !prev ||
+      prev.holder !== holder ||
+      prev.renewTime !== renewTime ||
+      prev.resourceVersion !== resourceVersion
+    ) {
       this.observed = { holder, renewTime, resourceVersion, at: Date.now() };
       if (holder && holder !== prev?.holder) callbacks.onNewLeader?.(holder);
     }

@@ -51,6 +51,7 @@ export type StopReason = 'signal' | 'leadership-lost' | 'stopped';
  */
 export class Manager {
   readonly metrics: RuntimeMetrics;
+  // biome-ignore lint/suspicious/noExplicitAny: controllers of different kinds live in one list
   readonly controllers: Controller<any>[] = [];
   readonly events: EventRecorder;
   private readonly elector?: LeaderElector;
@@ -85,6 +86,7 @@ export class Manager {
   }
 
   /** Registers a controller; call before `start()`. */
+  // biome-ignore lint/suspicious/noExplicitAny: the factory decides the kind
   register(factory: ControllerFactory): Controller<any> {
     const spec = factory({
       kubeConfig: this.opts.kubeConfig,
@@ -128,13 +130,22 @@ export class Manager {
 
   async start(): Promise<void> {
     const host = this.opts.bindAddress ?? '0.0.0.0';
-    if (this.opts.metricsPort !== undefined) this.metricsServer = await startMetricsServer(this.metrics.registry, this.opts.metricsPort, host);
+    if (this.opts.metricsPort !== undefined)
+      this.metricsServer = await startMetricsServer(this.metrics.registry, this.opts.metricsPort, host);
     if (this.opts.probesPort !== undefined) {
-      this.probesServer = await startProbesServer({ healthy: () => !this.stopping, ready: () => this.ready && !this.stopping }, this.opts.probesPort, host);
+      this.probesServer = await startProbesServer(
+        { healthy: () => !this.stopping, ready: () => this.ready && !this.stopping },
+        this.opts.probesPort,
+        host,
+      );
     }
     for (const c of this.controllers) c.startInformers();
     this.opts.log.info(
-      { controllers: this.controllers.map((c) => c.spec.name), metrics: this.metricsServer?.url, probes: this.probesServer?.url },
+      {
+        controllers: this.controllers.map((c) => c.spec.name),
+        metrics: this.metricsServer?.url,
+        probes: this.probesServer?.url,
+      },
       'manager started',
     );
     if (!this.elector) {
@@ -166,8 +177,9 @@ export class Manager {
     const timeoutMs = this.opts.shutdownTimeoutMs ?? 30_000;
     this.opts.log.info({ reason, timeoutMs }, 'shutting down');
     const drained = await Promise.all(this.controllers.map((c) => c.stop(timeoutMs)));
-    // Release only after in-flight reconciles ended, so two replicas never reconcile at once.
-    if (reason !== 'leadership-lost') await this.elector?.stop();
+    // Stop campaigning in every case; release (only a current leader does) after in-flight reconciles ended,
+    // so two replicas never reconcile at once.
+    await this.elector?.stop();
     this.leading = false;
     await this.metricsServer?.close();
     await this.probesServer?.close();

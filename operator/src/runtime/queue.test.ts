@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TokenBucket, backoffDelay } from './backoff.js';
+import { backoffDelay, TokenBucket } from './backoff.js';
 import { WorkQueue } from './queue.js';
 
 describe('backoffDelay', () => {
@@ -34,7 +34,8 @@ describe('WorkQueue', () => {
     vi.useRealTimers();
   });
 
-  const queue = () => new WorkQueue({ name: 't', backoff: { baseMs: 100, maxMs: 1_000 }, now: () => Date.now() });
+  const queue = () =>
+    new WorkQueue({ name: 't', backoff: { baseMs: 100, maxMs: 1_000 }, now: () => Date.now() });
 
   it('dedupes a key that is already queued', async () => {
     const q = queue();
@@ -78,7 +79,12 @@ describe('WorkQueue', () => {
   });
 
   it('paces hand-outs with the token bucket', async () => {
-    const q = new WorkQueue({ name: 't', backoff: { baseMs: 1, maxMs: 1 }, rateLimit: { ratePerSecond: 10, burst: 1 }, now: () => Date.now() });
+    const q = new WorkQueue({
+      name: 't',
+      backoff: { baseMs: 1, maxMs: 1 },
+      rateLimit: { ratePerSecond: 10, burst: 1 },
+      now: () => Date.now(),
+    });
     q.add('a');
     q.add('b');
     expect(await q.get()).toBe('a');

@@ -1,4 +1,4 @@
-import { type BackoffPolicy, TokenBucket, backoffDelay } from './backoff.js';
+import { type BackoffPolicy, backoffDelay, TokenBucket } from './backoff.js';
 import type { RuntimeMetrics } from './metrics.js';
 
 export interface WorkQueueOptions {
@@ -33,7 +33,8 @@ export class WorkQueue {
 
   constructor(private readonly opts: WorkQueueOptions) {
     this.now = opts.now ?? Date.now;
-    if (opts.rateLimit) this.bucket = new TokenBucket(opts.rateLimit.ratePerSecond, opts.rateLimit.burst, this.now);
+    if (opts.rateLimit)
+      this.bucket = new TokenBucket(opts.rateLimit.ratePerSecond, opts.rateLimit.burst, this.now);
   }
 
   get length(): number {
@@ -112,7 +113,11 @@ export class WorkQueue {
       const queuedAt = this.enqueuedAt.get(key);
       this.enqueuedAt.delete(key);
       this.opts.metrics?.workqueueDepth.set({ name: this.opts.name }, this.queue.length);
-      if (queuedAt !== undefined) this.opts.metrics?.workqueueQueueDuration.observe({ name: this.opts.name }, (this.now() - queuedAt) / 1000);
+      if (queuedAt !== undefined)
+        this.opts.metrics?.workqueueQueueDuration.observe(
+          { name: this.opts.name },
+          (this.now() - queuedAt) / 1000,
+        );
       return key;
     }
   }

@@ -36,7 +36,11 @@ function listen(server: http.Server, port: number, host: string): Promise<Runnin
 }
 
 /** GET /metrics from the operator's own Registry. Port 0 picks a free port. */
-export function startMetricsServer(registry: Registry, port: number, host = '0.0.0.0'): Promise<RunningServer> {
+export function startMetricsServer(
+  registry: Registry,
+  port: number,
+  host = '0.0.0.0',
+): Promise<RunningServer> {
   const server = http.createServer(async (req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404).end('not found\n');

@@ -1,15 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { microTime } from './events.js';
 import { specOrMetadataChanged } from './controller.js';
+import { microTime } from './events.js';
 import { createMergePatch } from './status.js';
 
 describe('createMergePatch', () => {
   it('is undefined when nothing changed, whatever the key order or undefined members', () => {
-    expect(createMergePatch({ a: 1, b: { c: [1, 2] } }, { b: { c: [1, 2] }, a: 1, d: undefined })).toBeUndefined();
+    expect(
+      createMergePatch({ a: 1, b: { c: [1, 2] } }, { b: { c: [1, 2] }, a: 1, d: undefined }),
+    ).toBeUndefined();
   });
 
   it('sets changed members, nulls removed ones and replaces arrays whole', () => {
-    expect(createMergePatch({ a: 1, gone: 'x', nested: { keep: 1, drop: 2 }, list: [1, 2] }, { a: 2, nested: { keep: 1 }, list: [2] })).toEqual({
+    expect(
+      createMergePatch(
+        { a: 1, gone: 'x', nested: { keep: 1, drop: 2 }, list: [1, 2] },
+        { a: 2, nested: { keep: 1 }, list: [2] },
+      ),
+    ).toEqual({
       a: 2,
       gone: null,
       nested: { drop: null },
@@ -25,13 +32,20 @@ describe('microTime', () => {
 });
 
 describe('specOrMetadataChanged', () => {
-  const obj = (meta: Record<string, unknown>, status?: unknown) => ({ metadata: { generation: 1, ...meta }, status });
+  const obj = (meta: Record<string, unknown>, status?: unknown) => ({
+    metadata: { generation: 1, ...meta },
+    status,
+  });
   it('ignores a status-only change (the controller’s own write)', () => {
-    expect(specOrMetadataChanged(obj({ resourceVersion: '1' }), obj({ resourceVersion: '2' }, { ready: true }))).toBe(false);
+    expect(
+      specOrMetadataChanged(obj({ resourceVersion: '1' }), obj({ resourceVersion: '2' }, { ready: true })),
+    ).toBe(false);
   });
   it('sees spec (generation), annotation, finalizer and deletion changes', () => {
     expect(specOrMetadataChanged(obj({}), obj({ generation: 2 }))).toBe(true);
-    expect(specOrMetadataChanged(obj({}), obj({ annotations: { 'security.novapos.io/rotate-now': '1' } }))).toBe(true);
+    expect(
+      specOrMetadataChanged(obj({}), obj({ annotations: { 'security.novapos.io/rotate-now': '1' } })),
+    ).toBe(true);
     expect(specOrMetadataChanged(obj({}), obj({ finalizers: ['x'] }))).toBe(true);
     expect(specOrMetadataChanged(obj({}), obj({ deletionTimestamp: new Date(0) }))).toBe(true);
   });

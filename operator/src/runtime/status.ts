@@ -1,5 +1,5 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KindClient } from './client.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -9,7 +9,8 @@ export function toJson(value: unknown): Json {
   return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as Json);
 }
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, Json> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The RFC 7386 JSON merge patch that turns `from` into `to`: changed members set, removed members `null`,
@@ -29,7 +30,9 @@ export function createMergePatch(from: unknown, to: unknown): Json | undefined {
   return patch;
 }
 
-export type StatusWriteMode = { readonly kind: 'merge-patch' } | { readonly kind: 'apply'; readonly fieldManager: string };
+export type StatusWriteMode =
+  | { readonly kind: 'merge-patch' }
+  | { readonly kind: 'apply'; readonly fieldManager: string };
 
 /**
  * Writes an object's /status at most once per reconcile, and only when the new status differs from the
@@ -46,7 +49,8 @@ export class StatusWriter<T extends KubernetesObject & { status?: unknown }> {
 
   /** True when a write went to the apiserver; false when the status was already as desired. */
   async write(obj: T, status: unknown): Promise<boolean> {
-    if (this.written) throw new Error('status written twice in one reconcile: compute the whole status, then write it once');
+    if (this.written)
+      throw new Error('status written twice in one reconcile: compute the whole status, then write it once');
     this.written = true;
     const name = obj.metadata?.name ?? '';
     const namespace = obj.metadata?.namespace;
@@ -57,7 +61,10 @@ export class StatusWriter<T extends KubernetesObject & { status?: unknown }> {
     }
     const patch = createMergePatch(obj.status ?? {}, status);
     if (patch === undefined) return false;
-    await this.client.mergePatchStatus(name, namespace, { metadata: { resourceVersion: obj.metadata?.resourceVersion }, status: patch });
+    await this.client.mergePatchStatus(name, namespace, {
+      metadata: { resourceVersion: obj.metadata?.resourceVersion },
+      status: patch,
+    });
     return true;
   }
 

@@ -49,7 +49,16 @@ export function createApp(deps: AppDeps): express.Express {
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
       if (route !== '/metrics' && !route.startsWith('/health')) {
         logger.info(
-          { event: 'http_request', request_id: locals(res).requestId, trace_id: locals(res).traceId, tenant_id: locals(res).tenantId ?? null, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) },
+          {
+            event: 'http_request',
+            request_id: locals(res).requestId,
+            trace_id: locals(res).traceId,
+            tenant_id: locals(res).tenantId ?? null,
+            method: req.method,
+            route,
+            status: res.statusCode,
+            duration_ms: Math.round(seconds * 1000),
+          },
           'request',
         );
       }
@@ -87,13 +96,18 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes({ db: deps.db, keyring: deps.keyring, metrics }));
   app.use(keyRoutes(deps.keyring));
 
-  const perIp = new RateLimiterMemory({ keyPrefix: 'ip', points: config.rateLimits.generalPerIpPerMinute, duration: 60 });
+  const perIp = new RateLimiterMemory({
+    keyPrefix: 'ip',
+    points: config.rateLimits.generalPerIpPerMinute,
+    duration: 60,
+  });
   app.use(async (req, _res, next) => {
     try {
       await perIp.consume(req.ip ?? 'unknown');
       next();
     } catch (res) {
-      if (res instanceof RateLimiterRes) next(new AppError('rate_limited', undefined, Math.ceil(res.msBeforeNext / 1000)));
+      if (res instanceof RateLimiterRes)
+        next(new AppError('rate_limited', undefined, Math.ceil(res.msBeforeNext / 1000)));
       else next(res);
     }
   });
@@ -116,7 +130,8 @@ export function createApp(deps: AppDeps): express.Express {
     if (err instanceof AppError) appErr = err;
     else if (isBodyError(err, 'entity.too.large')) appErr = new AppError('payload_too_large');
     else if (isBodyError(err, 'entity.parse.failed')) appErr = new AppError('malformed_json');
-    else if (isBodyError(err, 'encoding.unsupported') || isBodyError(err, 'charset.unsupported')) appErr = new AppError('unsupported_media_type');
+    else if (isBodyError(err, 'encoding.unsupported') || isBodyError(err, 'charset.unsupported'))
+      appErr = new AppError('unsupported_media_type');
     else {
       appErr = new AppError('internal_error');
       // Error class and code only: messages (e.g. PostgreSQL's) can quote input values.
@@ -125,14 +140,23 @@ export function createApp(deps: AppDeps): express.Express {
           event: 'unhandled_error',
           request_id: locals(res).requestId,
           error: err instanceof Error ? err.name : 'unknown',
-          error_code: typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined,
+          error_code:
+            typeof (err as { code?: unknown })?.code === 'string'
+              ? (err as { code: string }).code
+              : undefined,
         },
         'request failed',
       );
     }
-    if (appErr.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appErr.retryAfterSeconds));
+    if (appErr.retryAfterSeconds !== undefined)
+      res.setHeader('Retry-After', String(appErr.retryAfterSeconds));
     res.status(appErr.status).json({
-      error: { code: appErr.code, message: appErr.message, requestId: locals(res).requestId, ...(appErr.details ? { details: appErr.details } : {}) },
+      error: {
+        code: appErr.code,
+        message: appErr.message,
+        requestId: locals(res).requestId,
+        ...(appErr.details ? { details: appErr.details } : {}),
+      },
     });
   });
   return app;

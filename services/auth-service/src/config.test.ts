@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { configFromEnv } from './config.js';
 
-const minimal = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 't', SIGNING_KEYSET_PATH: 'secret/novapos/signing-keys/novapos/auth-issuer' };
+const minimal = {
+  VAULT_ADDR: 'http://127.0.0.1:8200',
+  VAULT_TOKEN: 't',
+  SIGNING_KEYSET_PATH: 'secret/novapos/signing-keys/novapos/auth-issuer',
+};
 
 describe('configFromEnv', () => {
   it('applies the runbook defaults', () => {
@@ -15,8 +19,17 @@ describe('configFromEnv', () => {
   });
 
   it('reads Kubernetes auth settings', () => {
-    const c = configFromEnv({ ...minimal, VAULT_TOKEN: undefined, VAULT_AUTH_METHOD: 'kubernetes', VAULT_K8S_ROLE: 'auth-service' });
-    expect(c.vault.auth).toMatchObject({ method: 'kubernetes', role: 'auth-service', jwtPath: '/var/run/secrets/kubernetes.io/serviceaccount/token' });
+    const c = configFromEnv({
+      ...minimal,
+      VAULT_TOKEN: undefined,
+      VAULT_AUTH_METHOD: 'kubernetes',
+      VAULT_K8S_ROLE: 'auth-service',
+    });
+    expect(c.vault.auth).toMatchObject({
+      method: 'kubernetes',
+      role: 'auth-service',
+      jwtPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    });
   });
 
   it.each([

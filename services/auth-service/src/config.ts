@@ -133,7 +133,9 @@ export function configFromEnv(env: Env): AuthConfig {
   if (!vaultAddr) throw new ConfigError('VAULT_ADDR is required');
   const keysetPath = optional(env, 'SIGNING_KEYSET_PATH');
   if (!keysetPath || keysetPath.split('/').filter(Boolean).length < 2) {
-    throw new ConfigError('SIGNING_KEYSET_PATH is required, e.g. secret/novapos/signing-keys/novapos/auth-issuer');
+    throw new ConfigError(
+      'SIGNING_KEYSET_PATH is required, e.g. secret/novapos/signing-keys/novapos/auth-issuer',
+    );
   }
   const webhookUrl = optional(env, 'SECURITY_SUSPICIOUS_WEBHOOK_URL');
   if (webhookUrl && !/^https?:\/\//.test(webhookUrl)) {

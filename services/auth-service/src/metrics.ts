@@ -5,7 +5,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  * docs/contracts.md. Labels are bounded: `tenant` is an existing tenant id or `unknown`, `outcome`,
  * `route`, `reason` and `rule` come from fixed lists in the code, never from input.
  */
-export function createMetrics(opts: { usersByTenant?: () => Promise<{ tenantId: string; users: number; mfaEnrolled: number }[]> } = {}) {
+export function createMetrics(
+  opts: { usersByTenant?: () => Promise<{ tenantId: string; users: number; mfaEnrolled: number }[]> } = {},
+) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 

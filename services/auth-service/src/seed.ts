@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { PasswordHasher } from './domain/passwords.js';
 import { checkPassword } from './domain/passwordPolicy.js';
+import { PasswordHasher } from './domain/passwords.js';
 import type { Db } from './storage/db.js';
 import { migrate } from './storage/migrate.js';
 import { AuthRepository } from './storage/repo.js';
@@ -31,9 +31,15 @@ export async function seedDemo(
   const tenant = opts.tenant ?? DEMO_TENANT;
   const email = opts.email ?? DEMO_ADMIN;
   await repo.createTenant(tenant, tenant === DEMO_TENANT ? 'NovaPOS demo' : tenant);
-  if (await repo.findUserByEmail(tenant, email)) return { tenant, email, password: undefined, userId: undefined };
+  if (await repo.findUserByEmail(tenant, email))
+    return { tenant, email, password: undefined, userId: undefined };
   const password = opts.password ?? generatePassword();
-  const userId = await repo.createUser({ tenantId: tenant, email, passwordHash: await hasher.hash(password), roles: ['admin'] });
+  const userId = await repo.createUser({
+    tenantId: tenant,
+    email,
+    passwordHash: await hasher.hash(password),
+    roles: ['admin'],
+  });
   return { tenant, email, password, userId };
 }
 
@@ -47,7 +53,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     timeCost: Number(process.env['ARGON2_TIME_COST'] ?? 2),
     parallelism: Number(process.env['ARGON2_PARALLELISM'] ?? 1),
   });
-  const out = await seedDemo(db, hasher, { tenant: process.env['SEED_TENANT'], email: process.env['SEED_ADMIN_EMAIL'] });
+  const out = await seedDemo(db, hasher, {
+    tenant: process.env['SEED_TENANT'],
+    email: process.env['SEED_ADMIN_EMAIL'],
+  });
   if (out.password) {
     process.stdout.write(
       `Created tenant "${out.tenant}" and admin ${out.email}.\nPassword (shown once, not stored in clear): ${out.password}\n` +

@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
@@ -7,7 +7,7 @@ import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
 import type { AuthConfig } from './config.js';
 import { AuthService } from './domain/authService.js';
-import { KeyRing } from './domain/keyring.js';
+import { KeyRing, type KeysetSource } from './domain/keyring.js';
 import { PasswordHasher } from './domain/passwords.js';
 import { SuspiciousLoginDetector, SuspiciousWebhook } from './domain/suspicious.js';
 import { createMetrics } from './metrics.js';
@@ -30,6 +30,8 @@ export interface StartOptions {
   /** Where log records go (tests capture them to scan for secrets); stdout by default. */
   readonly logDestination?: pino.DestinationStream;
   readonly events?: EventPublisher;
+  /** Key material from somewhere other than Vault (benchmarks); Vault per config otherwise. */
+  readonly keysetSource?: KeysetSource;
 }
 
 export async function openDatabase(config: AuthConfig): Promise<Db> {
@@ -37,27 +39,59 @@ export async function openDatabase(config: AuthConfig): Promise<Db> {
 }
 
 /** Wires config → adapters → domain → HTTP and starts listening. */
-export async function startAuthService(config: AuthConfig, opts: StartOptions = {}): Promise<RunningAuthService> {
-  const logger = createLogger({ component: 'auth-service', level: config.logLevel, destination: opts.logDestination });
+export async function startAuthService(
+  config: AuthConfig,
+  opts: StartOptions = {},
+): Promise<RunningAuthService> {
+  const logger = createLogger({
+    component: 'auth-service',
+    level: config.logLevel,
+    destination: opts.logDestination,
+  });
   const db = await openDatabase(config);
   const applied = await migrate(db);
-  if (applied.length > 0) logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
+  if (applied.length > 0)
+    logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
   const repo = new AuthRepository(db);
   const metrics = createMetrics({ usersByTenant: () => repo.countUsersByTenant() });
 
-  const vault = new VaultClient({ addr: config.vault.addr, auth: config.vault.auth, namespace: config.vault.namespace });
-  const keyring = new KeyRing(new VaultKeysetSource(vault, config.signingKeys.keysetPath), {
+  const source =
+    opts.keysetSource ??
+    new VaultKeysetSource(
+      new VaultClient({
+        addr: config.vault.addr,
+        auth: config.vault.auth,
+        namespace: config.vault.namespace,
+      }),
+      config.signingKeys.keysetPath,
+    );
+  const keyring = new KeyRing(source, {
     loaded: ({ keysetHash, activeKid, kids, changed }) => {
       metrics.keysetReloads.inc({ result: changed ? 'changed' : 'unchanged' });
       if (changed) {
         metrics.keysetLoadedTimestamp.set(Date.now() / 1000);
-        logger.info({ event: 'key_rotation', action: 'keyset_loaded', keyset_hash: keysetHash, active_kid: activeKid, kids }, 'signing key set loaded');
+        logger.info(
+          {
+            event: 'key_rotation',
+            action: 'keyset_loaded',
+            keyset_hash: keysetHash,
+            active_kid: activeKid,
+            kids,
+          },
+          'signing key set loaded',
+        );
       }
     },
     failed: (err) => {
       metrics.keysetReloads.inc({ result: 'failed' });
       logger.warn(
-        { event: 'key_rotation', action: 'keyset_load_failed', error_code: err.code, error: err.message, keeping: keyring.status().keysetHash },
+        {
+          event: 'key_rotation',
+          action: 'keyset_load_failed',
+          error_code: err.code,
+          error: err.message,
+          keeping: keyring.status().keysetHash,
+        },
         'signing key set not loaded; keeping the last good set',
       );
     },

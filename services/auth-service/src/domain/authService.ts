@@ -9,10 +9,15 @@ import type { AuthRepository, Tenant, User } from '../storage/repo.js';
 import { AppError } from './errors.js';
 import { type KeyRing, KeysetError } from './keyring.js';
 import { lockoutSeconds } from './lockout.js';
-import type { PasswordHasher } from './passwords.js';
 import { checkPassword, MAX_PASSWORD_LENGTH } from './passwordPolicy.js';
+import type { PasswordHasher } from './passwords.js';
 import { hashRecoveryCode, newApiKey, newRecoveryCode, newRefreshToken, sha256Hex } from './secrets.js';
-import { deviceFingerprint, type SuspiciousAlert, type SuspiciousLoginDetector, type SuspiciousWebhook } from './suspicious.js';
+import {
+  deviceFingerprint,
+  type SuspiciousAlert,
+  type SuspiciousLoginDetector,
+  type SuspiciousWebhook,
+} from './suspicious.js';
 import { checkTotp, newTotpSecret, provisioningUri } from './totp.js';
 
 /** Audience of the enrollment-only token: accepted by the MFA enrollment routes, by nothing else. */
@@ -71,7 +76,8 @@ function str(body: Record<string, unknown>, key: string, max: number, required =
     if (required) throw new AppError('invalid_request', { field: key });
     return undefined;
   }
-  if (typeof v !== 'string' || v.length > max || (required && v.length === 0)) throw new AppError('invalid_request', { field: key });
+  if (typeof v !== 'string' || v.length > max || (required && v.length === 0))
+    throw new AppError('invalid_request', { field: key });
   return v;
 }
 
@@ -82,8 +88,16 @@ export class AuthService {
 
   constructor(private readonly d: AuthServiceDeps) {
     const rl = d.config.rateLimits;
-    this.ipLogin = new RateLimiterMemory({ keyPrefix: 'login-ip', points: rl.loginPerIpPerMinute, duration: 60 });
-    this.accountLogin = new RateLimiterMemory({ keyPrefix: 'login-acct', points: rl.loginPerAccountPerMinute, duration: 60 });
+    this.ipLogin = new RateLimiterMemory({
+      keyPrefix: 'login-ip',
+      points: rl.loginPerIpPerMinute,
+      duration: 60,
+    });
+    this.accountLogin = new RateLimiterMemory({
+      keyPrefix: 'login-acct',
+      points: rl.loginPerAccountPerMinute,
+      duration: 60,
+    });
     this.ipMfa = new RateLimiterMemory({ keyPrefix: 'mfa-ip', points: rl.mfaPerIpPerMinute, duration: 60 });
   }
 
@@ -122,22 +136,35 @@ export class AuthService {
     topic: 'mfa' | 'audit',
     type: string,
     ctx: RequestContext,
-    fields: { userId?: string | null; roles?: readonly string[]; outcome?: string; [k: string]: unknown } = {},
+    fields: {
+      userId?: string | null;
+      roles?: readonly string[];
+      outcome?: string;
+      [k: string]: unknown;
+    } = {},
   ): void {
     const { userId, roles, ...rest } = fields;
-    void this.d.events.publish(topic === 'mfa' ? this.d.config.topics.mfaActivity : this.d.config.topics.audit, {
-      type,
-      trace_id: ctx.traceId,
-      request_id: ctx.requestId,
-      tenant_id: ctx.tenantId,
-      user_id: userId ?? null,
-      actor_role: roles ? (this.isPrivileged(roles) ? 'admin' : (roles[0] ?? 'user')) : null,
-      ip: ctx.ip,
-      ...rest,
-    });
+    void this.d.events.publish(
+      topic === 'mfa' ? this.d.config.topics.mfaActivity : this.d.config.topics.audit,
+      {
+        type,
+        trace_id: ctx.traceId,
+        request_id: ctx.requestId,
+        tenant_id: ctx.tenantId,
+        user_id: userId ?? null,
+        actor_role: roles ? (this.isPrivileged(roles) ? 'admin' : (roles[0] ?? 'user')) : null,
+        ip: ctx.ip,
+        ...rest,
+      },
+    );
   }
 
-  private suspicious(ctx: RequestContext, rule: SuspiciousAlert['rule'], userId: string | null, detail: Record<string, number>): void {
+  private suspicious(
+    ctx: RequestContext,
+    rule: SuspiciousAlert['rule'],
+    userId: string | null,
+    detail: Record<string, number>,
+  ): void {
     this.d.metrics.suspiciousLogins.inc({ rule });
     this.event('audit', 'suspicious_login', ctx, { userId, outcome: rule, rule, ...detail });
     const alert: SuspiciousAlert = {
@@ -149,7 +176,9 @@ export class AuthService {
       traceId: ctx.traceId,
       detail,
     };
-    void this.d.webhook.notify(alert).then((r) => this.d.metrics.suspiciousWebhooks.inc({ result: r.result }));
+    void this.d.webhook
+      .notify(alert)
+      .then((r) => this.d.metrics.suspiciousWebhooks.inc({ result: r.result }));
   }
 
   private accessAudience(): string | string[] {
@@ -161,7 +190,11 @@ export class AuthService {
   private async signAccess(user: User, amr: string[], grant: 'password' | 'refresh' | 'mfa_enrollment') {
     const signed = await this.d.keyring.sign(
       { tid: user.tenantId, roles: user.roles, amr },
-      { subject: user.id, audience: this.accessAudience(), ttlSeconds: this.d.config.tokens.accessTtlSeconds },
+      {
+        subject: user.id,
+        audience: this.accessAudience(),
+        ttlSeconds: this.d.config.tokens.accessTtlSeconds,
+      },
     );
     if (!signed) throw new AppError('signing_unavailable');
     this.d.metrics.tokensIssued.inc({ grant });
@@ -169,7 +202,11 @@ export class AuthService {
   }
 
   /** A new session: an access token and the first refresh token of a new family. */
-  private async newSession(user: User, amr: string[], grant: 'password' | 'mfa_enrollment'): Promise<SessionTokens> {
+  private async newSession(
+    user: User,
+    amr: string[],
+    grant: 'password' | 'mfa_enrollment',
+  ): Promise<SessionTokens> {
     const access = await this.signAccess(user, amr, grant);
     const t = this.d.config.tokens;
     const now = Date.now();
@@ -186,12 +223,21 @@ export class AuthService {
       expiresAt,
       familyExpiresAt,
     });
-    return { accessToken: access.token, tokenType: 'Bearer', expiresIn: access.expiresIn, refreshToken, refreshExpiresAt: expiresAt.toISOString() };
+    return {
+      accessToken: access.token,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresIn,
+      refreshToken,
+      refreshExpiresAt: expiresAt.toISOString(),
+    };
   }
 
   // --- login -----------------------------------------------------------------------------------------
 
-  async login(ctx: RequestContext, body: Record<string, unknown>): Promise<LoginResult | { enrollment: { enrollmentToken: string; expiresIn: number } }> {
+  async login(
+    ctx: RequestContext,
+    body: Record<string, unknown>,
+  ): Promise<LoginResult | { enrollment: { enrollmentToken: string; expiresIn: number } }> {
     const m = this.d.metrics;
     let tenant: Tenant | undefined;
     let email: string;
@@ -206,7 +252,10 @@ export class AuthService {
       await this.consume(this.ipLogin, ctx.ip);
       tenant = await this.d.repo.getTenant(ctx.tenantId);
     } catch (err) {
-      m.loginAttempts.inc({ tenant: 'unknown', outcome: err instanceof AppError && err.code === 'rate_limited' ? 'rate_limited' : 'invalid_request' });
+      m.loginAttempts.inc({
+        tenant: 'unknown',
+        outcome: err instanceof AppError && err.code === 'rate_limited' ? 'rate_limited' : 'invalid_request',
+      });
       throw err;
     }
     const tenantLabel = this.tenantLabel(tenant);
@@ -230,11 +279,17 @@ export class AuthService {
     if (throttle?.lockedUntil && throttle.lockedUntil.getTime() > Date.now()) {
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'locked' });
       this.event('audit', 'login_locked', ctx, { outcome: 'locked' });
-      throw new AppError('too_many_attempts', undefined, Math.ceil((throttle.lockedUntil.getTime() - Date.now()) / 1000));
+      throw new AppError(
+        'too_many_attempts',
+        undefined,
+        Math.ceil((throttle.lockedUntil.getTime() - Date.now()) / 1000),
+      );
     }
 
     const user = await this.d.repo.findUserByEmail(tenant.id, email);
-    const check = user ? await this.d.hasher.verify(user.passwordHash, password) : { ok: await this.d.hasher.verifyDummy(password), needsRehash: false };
+    const check = user
+      ? await this.d.hasher.verify(user.passwordHash, password)
+      : { ok: await this.d.hasher.verifyDummy(password), needsRehash: false };
     if (!user || !check.ok) {
       await this.recordFailure(ctx, tenant, subject, user?.id ?? null);
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'invalid_credentials' });
@@ -243,7 +298,10 @@ export class AuthService {
     }
     if (check.needsRehash) {
       await this.d.repo.updatePasswordHash(user.id, await this.d.hasher.hash(password));
-      this.d.logger.info({ event: 'password_rehashed', user_id: user.id, tenant_id: tenant.id }, 'password hash upgraded');
+      this.d.logger.info(
+        { event: 'password_rehashed', user_id: user.id, tenant_id: tenant.id },
+        'password hash upgraded',
+      );
     }
 
     const amr = ['pwd'];
@@ -252,7 +310,11 @@ export class AuthService {
       if (!mfaCode && !recoveryCode) {
         m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_required' });
         m.mfaEvents.inc({ tenant: tenantLabel, outcome: 'mfa_required', route: '/login' });
-        this.event('mfa', 'mfa_challenge', ctx, { userId: user.id, roles: user.roles, outcome: 'mfa_required' });
+        this.event('mfa', 'mfa_challenge', ctx, {
+          userId: user.id,
+          roles: user.roles,
+          outcome: 'mfa_required',
+        });
         throw new AppError('mfa_required');
       }
       const second = await this.checkSecondFactor(user, mfaCode, recoveryCode);
@@ -271,12 +333,20 @@ export class AuthService {
       // Password right, but no second factor set up where one is required: only an enrollment token.
       const signed = await this.d.keyring.sign(
         { tid: tenant.id, roles: [], amr, scope: 'mfa_enrollment' },
-        { subject: user.id, audience: ENROLLMENT_AUDIENCE, ttlSeconds: this.d.config.tokens.enrollmentTtlSeconds },
+        {
+          subject: user.id,
+          audience: ENROLLMENT_AUDIENCE,
+          ttlSeconds: this.d.config.tokens.enrollmentTtlSeconds,
+        },
       );
       if (!signed) throw new AppError('signing_unavailable');
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_enrollment_required' });
       m.tokensIssued.inc({ grant: 'mfa_enrollment' });
-      this.event('mfa', 'mfa_enrollment_required', ctx, { userId: user.id, roles: user.roles, outcome: 'mfa_enrollment_required' });
+      this.event('mfa', 'mfa_enrollment_required', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'mfa_enrollment_required',
+      });
       return { enrollment: { enrollmentToken: signed.token, expiresIn: signed.expiresIn } };
     }
 
@@ -284,12 +354,23 @@ export class AuthService {
     await this.d.repo.recordLoginSuccess(user.id);
     const session = await this.newSession(user, amr, 'password');
     m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'success' });
-    this.event('audit', 'login_succeeded', ctx, { userId: user.id, roles: user.roles, outcome: 'success', amr });
+    this.event('audit', 'login_succeeded', ctx, {
+      userId: user.id,
+      roles: user.roles,
+      outcome: 'success',
+      amr,
+    });
     const hit = this.d.detector.onSuccess(previousFailures);
     if (hit) this.suspicious(ctx, hit.rule, user.id, { failures: hit.failures });
     return {
       ...session,
-      user: { id: user.id, email: user.email, tenantId: user.tenantId, roles: user.roles, mfaEnrolled: enrolled },
+      user: {
+        id: user.id,
+        email: user.email,
+        tenantId: user.tenantId,
+        roles: user.roles,
+        mfaEnrolled: enrolled,
+      },
     };
   }
 
@@ -316,13 +397,23 @@ export class AuthService {
     return { ok: false, outcome: 'mfa_invalid' };
   }
 
-  private async recordFailure(ctx: RequestContext, tenant: Tenant, subject: string, userId: string | null): Promise<void> {
+  private async recordFailure(
+    ctx: RequestContext,
+    tenant: Tenant,
+    subject: string,
+    userId: string | null,
+  ): Promise<void> {
     const failures = await this.d.repo.addThrottleFailure(tenant.id, subject);
     const lockFor = lockoutSeconds(failures, this.d.config.lockout);
     if (lockFor > 0) {
       await this.d.repo.lockThrottle(tenant.id, subject, new Date(Date.now() + lockFor * 1000));
       this.d.metrics.accountLockouts.inc({ tenant: tenant.id });
-      this.event('audit', 'account_locked', ctx, { userId, outcome: 'locked', failures, lock_seconds: lockFor });
+      this.event('audit', 'account_locked', ctx, {
+        userId,
+        outcome: 'locked',
+        failures,
+        lock_seconds: lockFor,
+      });
     }
     const spray = this.d.detector.onFailure(ctx.ip, `${tenant.id}|${subject}`);
     if (spray) this.suspicious(ctx, spray.rule, null, { accounts: spray.accounts });
@@ -342,17 +433,27 @@ export class AuthService {
     if (row.expiresAt.getTime() <= Date.now() || row.familyExpiresAt.getTime() <= Date.now()) {
       throw new AppError('refresh_token_expired');
     }
-    const [user, tenant] = await Promise.all([this.d.repo.getUser(row.tenantId, row.userId), this.d.repo.getTenant(row.tenantId)]);
+    const [user, tenant] = await Promise.all([
+      this.d.repo.getUser(row.tenantId, row.userId),
+      this.d.repo.getTenant(row.tenantId),
+    ]);
     if (!user || !tenant) throw new AppError('refresh_token_invalid');
     if (this.mfaRequired(user, tenant) && !row.amr.includes('mfa')) {
       // The session predates an MFA requirement: it cannot be extended without MFA.
       await this.d.repo.revokeFamily(row.familyId, 'mfa_required');
       this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'bypass_attempt', route: '/refresh' });
-      this.event('mfa', 'mfa_bypass_attempt', ctx, { userId: user.id, roles: user.roles, outcome: 'bypass_attempt', route: '/refresh' });
+      this.event('mfa', 'mfa_bypass_attempt', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'bypass_attempt',
+        route: '/refresh',
+      });
       throw new AppError('privileged_mfa_required');
     }
     const next = newRefreshToken();
-    const expiresAt = new Date(Math.min(Date.now() + this.d.config.tokens.sessionIdleHours * 3_600_000, row.familyExpiresAt.getTime()));
+    const expiresAt = new Date(
+      Math.min(Date.now() + this.d.config.tokens.sessionIdleHours * 3_600_000, row.familyExpiresAt.getTime()),
+    );
     const rotated = await this.d.repo.rotateRefreshToken(row.id, {
       familyId: row.familyId,
       userId: user.id,
@@ -367,13 +468,24 @@ export class AuthService {
       throw new AppError('refresh_token_reused');
     }
     const access = await this.signAccess(user, row.amr, 'refresh');
-    return { accessToken: access.token, tokenType: 'Bearer', expiresIn: access.expiresIn, refreshToken: next, refreshExpiresAt: expiresAt.toISOString() };
+    return {
+      accessToken: access.token,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresIn,
+      refreshToken: next,
+      refreshExpiresAt: expiresAt.toISOString(),
+    };
   }
 
   private async reuseDetected(ctx: RequestContext, familyId: string, userId: string): Promise<void> {
     const revoked = await this.d.repo.revokeFamily(familyId, 'reuse_detected');
     this.d.metrics.refreshTokenReuse.inc();
-    this.event('audit', 'refresh_token_reuse_detected', ctx, { userId, outcome: 'family_revoked', family_id: familyId, revoked });
+    this.event('audit', 'refresh_token_reuse_detected', ctx, {
+      userId,
+      outcome: 'family_revoked',
+      family_id: familyId,
+      revoked,
+    });
   }
 
   /** Ends the session of a refresh token. Answers the same whether or not the token was valid. */
@@ -382,29 +494,47 @@ export class AuthService {
     const row = await this.d.repo.findRefreshToken(sha256Hex(presented));
     if (!row || row.tenantId !== ctx.tenantId) return;
     await this.d.repo.revokeFamily(row.familyId, 'logout');
-    this.event('audit', 'logout', ctx, { userId: row.userId, outcome: 'session_revoked', family_id: row.familyId });
+    this.event('audit', 'logout', ctx, {
+      userId: row.userId,
+      outcome: 'session_revoked',
+      family_id: row.familyId,
+    });
   }
 
   async logoutAll(ctx: RequestContext, p: Principal): Promise<number> {
     const revoked = await this.d.repo.revokeAllForUser(p.userId, 'logout_all');
-    this.event('audit', 'session_bulk_revocation', ctx, { userId: p.userId, roles: p.roles, outcome: 'revoked', revoked });
+    this.event('audit', 'session_bulk_revocation', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'revoked',
+      revoked,
+    });
     return revoked;
   }
 
   // --- tokens presented to this service ---------------------------------------------------------------
 
   /** Verifies a bearer token (access, or with `allowEnrollment` the enrollment-only token). */
-  async authenticate(ctx: RequestContext, token: string | undefined, opts: { allowEnrollment?: boolean } = {}): Promise<Principal> {
+  async authenticate(
+    ctx: RequestContext,
+    token: string | undefined,
+    opts: { allowEnrollment?: boolean } = {},
+  ): Promise<Principal> {
     if (!token) throw new AppError('unauthorized');
     const started = process.hrtime.bigint();
-    const audiences = [...(this.d.keyring.loaded?.doc.audiences ?? []), ...(opts.allowEnrollment ? [ENROLLMENT_AUDIENCE] : [])];
+    const audiences = [
+      ...(this.d.keyring.loaded?.doc.audiences ?? []),
+      ...(opts.allowEnrollment ? [ENROLLMENT_AUDIENCE] : []),
+    ];
     try {
       const { payload } = await this.d.keyring.verify(token, {
         audience: audiences,
         clockToleranceSeconds: this.d.config.tokens.clockToleranceSeconds,
         requiredClaims: ['exp', 'iat', 'sub', 'tid', 'jti'],
       });
-      const enrollmentOnly = payload.aud === ENROLLMENT_AUDIENCE || (Array.isArray(payload.aud) && payload.aud.includes(ENROLLMENT_AUDIENCE));
+      const enrollmentOnly =
+        payload.aud === ENROLLMENT_AUDIENCE ||
+        (Array.isArray(payload.aud) && payload.aud.includes(ENROLLMENT_AUDIENCE));
       const p: Principal = {
         userId: String(payload.sub),
         tenantId: String(payload['tid']),
@@ -419,7 +549,12 @@ export class AuthService {
         this.d.metrics.jwtValidationFailures.inc({ reason: 'tenant_mismatch' });
         throw err;
       }
-      const reason = err instanceof JwtVerificationError ? err.reason : err instanceof KeysetError ? 'jwks_unavailable' : 'malformed';
+      const reason =
+        err instanceof JwtVerificationError
+          ? err.reason
+          : err instanceof KeysetError
+            ? 'jwks_unavailable'
+            : 'malformed';
       this.d.metrics.jwtValidationFailures.inc({ reason });
       throw new AppError('token_invalid');
     } finally {
@@ -432,7 +567,12 @@ export class AuthService {
     if (!p.roles.includes('admin')) throw new AppError('forbidden');
     if (!p.amr.includes('mfa')) {
       this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'bypass_attempt', route });
-      this.event('mfa', 'mfa_bypass_attempt', ctx, { userId: p.userId, roles: p.roles, outcome: 'bypass_attempt', route });
+      this.event('mfa', 'mfa_bypass_attempt', ctx, {
+        userId: p.userId,
+        roles: p.roles,
+        outcome: 'bypass_attempt',
+        route,
+      });
       throw new AppError('privileged_mfa_required');
     }
   }
@@ -465,13 +605,22 @@ export class AuthService {
   async register(ctx: RequestContext, p: Principal, body: Record<string, unknown>) {
     this.requirePrivileged(ctx, p, '/register');
     const rolesIn = body['roles'] ?? ['user'];
-    if (!Array.isArray(rolesIn) || rolesIn.length === 0 || !rolesIn.every((r) => (ASSIGNABLE_ROLES as readonly unknown[]).includes(r))) {
+    if (
+      !Array.isArray(rolesIn) ||
+      rolesIn.length === 0 ||
+      !rolesIn.every((r) => (ASSIGNABLE_ROLES as readonly unknown[]).includes(r))
+    ) {
       throw new AppError('invalid_request', { field: 'roles', allowed: ASSIGNABLE_ROLES });
     }
     const fields = await this.newUserFields(body, [...new Set(rolesIn as string[])]);
     const id = await this.d.repo.createUser({ tenantId: ctx.tenantId, ...fields });
     if (!id) throw new AppError('email_taken');
-    this.event('audit', 'user_registered', ctx, { userId: p.userId, roles: p.roles, outcome: 'created', created_user_id: id });
+    this.event('audit', 'user_registered', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'created',
+      created_user_id: id,
+    });
     return { id, email: fields.email, tenantId: ctx.tenantId, roles: fields.roles };
   }
 
@@ -484,7 +633,11 @@ export class AuthService {
     const secret = newTotpSecret();
     await this.d.repo.setPendingMfaSecret(user.id, secret);
     this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_started', route });
-    this.event('mfa', 'mfa_enrollment_started', ctx, { userId: user.id, roles: user.roles, outcome: 'enrollment_started' });
+    this.event('mfa', 'mfa_enrollment_started', ctx, {
+      userId: user.id,
+      roles: user.roles,
+      outcome: 'enrollment_started',
+    });
     return {
       secret,
       otpauthUri: provisioningUri({ issuer: this.d.config.mfa.issuerLabel, account: user.email, secret }),
@@ -497,20 +650,36 @@ export class AuthService {
     if (!user) throw new AppError('token_invalid');
     if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
     if (!user.mfaPendingSecret) throw new AppError('mfa_not_started');
-    const res = await checkTotp({ secret: user.mfaPendingSecret, code, windowSteps: this.d.config.mfa.totpWindowSteps });
+    const res = await checkTotp({
+      secret: user.mfaPendingSecret,
+      code,
+      windowSteps: this.d.config.mfa.totpWindowSteps,
+    });
     if (!res.valid) {
       await this.d.repo.incrementMfaFailures(user.id);
       this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'mfa_invalid', route });
-      this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome: 'mfa_invalid', route });
+      this.event('mfa', 'mfa_failed', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'mfa_invalid',
+        route,
+      });
       throw new AppError('mfa_invalid');
     }
     const recoveryCodes = Array.from({ length: this.d.config.mfa.backupCodesCount }, newRecoveryCode);
-    const done = await this.d.repo.completeMfaEnrollment(user.id, user.mfaPendingSecret, res.timeStep, recoveryCodes.map(hashRecoveryCode));
+    const done = await this.d.repo.completeMfaEnrollment(
+      user.id,
+      user.mfaPendingSecret,
+      res.timeStep,
+      recoveryCodes.map(hashRecoveryCode),
+    );
     if (!done) throw new AppError('mfa_not_started');
     this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrolled', route });
     this.event('mfa', 'mfa_enrolled', ctx, { userId: user.id, roles: user.roles, outcome: 'enrolled' });
     // After the required-enrollment flow the user is signed in, with MFA.
-    const session = p.enrollmentOnly ? await this.newSession({ ...user, mfaEnrolledAt: new Date() }, ['pwd', 'otp', 'mfa'], 'mfa_enrollment') : undefined;
+    const session = p.enrollmentOnly
+      ? await this.newSession({ ...user, mfaEnrolledAt: new Date() }, ['pwd', 'otp', 'mfa'], 'mfa_enrollment')
+      : undefined;
     return { recoveryCodes, ...(session ?? {}) };
   }
 
@@ -518,9 +687,15 @@ export class AuthService {
 
   async setTenantSettings(ctx: RequestContext, p: Principal, body: Record<string, unknown>) {
     this.requirePrivileged(ctx, p, '/tenant/settings');
-    if (typeof body['requireMfa'] !== 'boolean') throw new AppError('invalid_request', { field: 'requireMfa' });
+    if (typeof body['requireMfa'] !== 'boolean')
+      throw new AppError('invalid_request', { field: 'requireMfa' });
     await this.d.repo.setTenantRequireMfa(p.tenantId, body['requireMfa']);
-    this.event('audit', 'tenant_settings_changed', ctx, { userId: p.userId, roles: p.roles, outcome: 'updated', require_mfa: body['requireMfa'] });
+    this.event('audit', 'tenant_settings_changed', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'updated',
+      require_mfa: body['requireMfa'],
+    });
     return { tenantId: p.tenantId, requireMfa: body['requireMfa'] };
   }
 
@@ -528,11 +703,18 @@ export class AuthService {
     this.requirePrivileged(ctx, p, '/api-keys');
     const name = str(body, 'name', 100)!;
     const scopes = body['scopes'] ?? [];
-    if (!Array.isArray(scopes) || scopes.length > 20 || !scopes.every((s) => typeof s === 'string' && /^[a-z0-9:._-]{1,64}$/.test(s))) {
+    if (
+      !Array.isArray(scopes) ||
+      scopes.length > 20 ||
+      !scopes.every((s) => typeof s === 'string' && /^[a-z0-9:._-]{1,64}$/.test(s))
+    ) {
       throw new AppError('invalid_request', { field: 'scopes' });
     }
     const days = body['expiresInDays'];
-    if (days !== undefined && (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650)) {
+    if (
+      days !== undefined &&
+      (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650)
+    ) {
       throw new AppError('invalid_request', { field: 'expiresInDays' });
     }
     const { prefix, key } = newApiKey();
@@ -545,7 +727,13 @@ export class AuthService {
       scopes: scopes as string[],
       expiresAt: typeof days === 'number' ? new Date(Date.now() + days * 86_400_000) : null,
     });
-    this.event('audit', 'api_key_created', ctx, { userId: p.userId, roles: p.roles, outcome: 'created', key_prefix: prefix, api_key_id: row.id });
+    this.event('audit', 'api_key_created', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'created',
+      key_prefix: prefix,
+      api_key_id: row.id,
+    });
     return { ...row, key };
   }
 
@@ -556,7 +744,13 @@ export class AuthService {
 
   async revokeApiKey(ctx: RequestContext, p: Principal, id: string) {
     this.requirePrivileged(ctx, p, '/api-keys');
-    if (!/^[0-9a-f-]{36}$/.test(id) || !(await this.d.repo.revokeApiKey(p.tenantId, id))) throw new AppError('not_found');
-    this.event('audit', 'api_key_revoked', ctx, { userId: p.userId, roles: p.roles, outcome: 'revoked', api_key_id: id });
+    if (!/^[0-9a-f-]{36}$/.test(id) || !(await this.d.repo.revokeApiKey(p.tenantId, id)))
+      throw new AppError('not_found');
+    this.event('audit', 'api_key_revoked', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'revoked',
+      api_key_id: id,
+    });
   }
 }

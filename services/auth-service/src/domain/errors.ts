@@ -21,7 +21,10 @@ export const ERRORS = {
   unauthorized: [401, 'Authentication is required.'],
   token_invalid: [401, 'The access token is not valid.'],
   forbidden: [403, 'This action is not allowed.'],
-  privileged_mfa_required: [403, 'This action requires a session established with multi-factor authentication.'],
+  privileged_mfa_required: [
+    403,
+    'This action requires a session established with multi-factor authentication.',
+  ],
   weak_password: [400, 'The password does not meet the password policy.'],
   already_initialized: [409, 'This tenant already has users; ask an administrator to register you.'],
   registration_closed: [403, 'Self-registration is disabled.'],

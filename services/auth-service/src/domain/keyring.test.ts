@@ -1,7 +1,14 @@
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../../lib/keyset.js';
-import { computeKeysetHash, KeyRing, type KeysetError, type KeysetSource, parseActiveKeySecret, parseKeysetDocument } from './keyring.js';
+import {
+  computeKeysetHash,
+  KeyRing,
+  type KeysetError,
+  type KeysetSource,
+  parseActiveKeySecret,
+  parseKeysetDocument,
+} from './keyring.js';
 
 async function aKey(kid: string) {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
@@ -50,8 +57,12 @@ describe('key-set document', () => {
   it('hashes canonical JSON, so member order (which Vault does not keep) does not matter', () => {
     const reordered = { ...k1.publicJwk, kid: 'k1' };
     const sorted = JSON.parse(canonicalJson(reordered)) as JWK;
-    expect(computeKeysetHash({ keys: [sorted] }, 'k1')).toBe(computeKeysetHash({ keys: [k1.publicJwk] }, 'k1'));
-    expect(computeKeysetHash({ keys: [k1.publicJwk, k2.publicJwk] }, 'k1')).not.toBe(computeKeysetHash({ keys: [k2.publicJwk, k1.publicJwk] }, 'k1'));
+    expect(computeKeysetHash({ keys: [sorted] }, 'k1')).toBe(
+      computeKeysetHash({ keys: [k1.publicJwk] }, 'k1'),
+    );
+    expect(computeKeysetHash({ keys: [k1.publicJwk, k2.publicJwk] }, 'k1')).not.toBe(
+      computeKeysetHash({ keys: [k2.publicJwk, k1.publicJwk] }, 'k1'),
+    );
   });
 
   it.each([
@@ -59,7 +70,9 @@ describe('key-set document', () => {
     ['an active kid not in the set', { activeKid: 'nope' }, 'keyset_invalid'],
     ['no audiences', { audiences: [] }, 'keyset_invalid'],
   ])('refuses %s', (_name, over, errCode) => {
-    expect(() => parseKeysetDocument(aKeysetDoc([k1.publicJwk], 'k1', over))).toThrow(expect.objectContaining({ code: errCode }));
+    expect(() => parseKeysetDocument(aKeysetDoc([k1.publicJwk], 'k1', over))).toThrow(
+      expect.objectContaining({ code: errCode }),
+    );
   });
 
   it('refuses a private key in the public set', () => {
@@ -70,12 +83,20 @@ describe('key-set document', () => {
   it('refuses an active-key secret that does not match the published key or is not active', () => {
     const good = { kid: 'k1', alg: 'ES256', state: 'active', privateJwk: k1.privateJwk, createdAt: 'x' };
     expect(parseActiveKeySecret(good, k1.publicJwk).kid).toBe('k1');
-    expect(() => parseActiveKeySecret({ ...good, privateJwk: { ...k2.privateJwk, kid: 'k1' } }, k1.publicJwk)).toThrow(/does not belong/);
+    expect(() =>
+      parseActiveKeySecret({ ...good, privateJwk: { ...k2.privateJwk, kid: 'k1' } }, k1.publicJwk),
+    ).toThrow(/does not belong/);
     expect(() => parseActiveKeySecret({ ...good, state: 'next' }, k1.publicJwk)).toThrow(/not active/);
   });
 
   it('keeps the last good set when a reload fails, and never names key material in the error', async () => {
-    const docs = { keyset: aKeysetDoc([k1.publicJwk], 'k1') as unknown, keys: { k1: { kid: 'k1', alg: 'ES256', state: 'active', privateJwk: k1.privateJwk, createdAt: 'x' } } as Record<string, unknown>, fail: false };
+    const docs = {
+      keyset: aKeysetDoc([k1.publicJwk], 'k1') as unknown,
+      keys: {
+        k1: { kid: 'k1', alg: 'ES256', state: 'active', privateJwk: k1.privateJwk, createdAt: 'x' },
+      } as Record<string, unknown>,
+      fail: false,
+    };
     const failures: KeysetError[] = [];
     const ring = new KeyRing(aSource(docs), { loaded: () => {}, failed: (e) => failures.push(e) });
     await ring.reload();

@@ -14,7 +14,13 @@ export interface KeysetSource {
 export class KeysetError extends Error {
   override readonly name = 'KeysetError';
   constructor(
-    readonly code: 'keyset_missing' | 'keyset_invalid' | 'keyset_hash_mismatch' | 'key_missing' | 'key_invalid' | 'source_unavailable',
+    readonly code:
+      | 'keyset_missing'
+      | 'keyset_invalid'
+      | 'keyset_hash_mismatch'
+      | 'key_missing'
+      | 'key_invalid'
+      | 'source_unavailable',
     message: string,
   ) {
     super(message);
@@ -36,17 +42,23 @@ export function parseKeysetDocument(raw: unknown): KeysetDocument {
   const d = raw as Record<string, unknown>;
   if (typeof d['issuer'] !== 'string' || !d['issuer']) bad('issuer missing');
   const audiences = d['audiences'];
-  if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && a)) {
+  if (
+    !Array.isArray(audiences) ||
+    audiences.length === 0 ||
+    !audiences.every((a) => typeof a === 'string' && a)
+  ) {
     bad('audiences must be a non-empty list');
   }
   const jwks = d['jwks'] as JSONWebKeySet | undefined;
   if (!jwks || !Array.isArray(jwks.keys) || jwks.keys.length === 0) bad('jwks.keys missing');
   for (const k of jwks!.keys) {
-    if (!k || typeof k.kid !== 'string' || typeof k.alg !== 'string' || typeof k.kty !== 'string') bad('a key lacks kid/alg/kty');
+    if (!k || typeof k.kid !== 'string' || typeof k.alg !== 'string' || typeof k.kty !== 'string')
+      bad('a key lacks kid/alg/kty');
     if ('d' in k || k.kty === 'oct') bad(`key ${k.kid} is not a public key`);
   }
   const activeKid = d['activeKid'];
-  if (typeof activeKid !== 'string' || !jwks!.keys.some((k) => k.kid === activeKid)) bad('activeKid is not in jwks');
+  if (typeof activeKid !== 'string' || !jwks!.keys.some((k) => k.kid === activeKid))
+    bad('activeKid is not in jwks');
   const nextKid = d['nextKid'] ?? '';
   if (typeof nextKid !== 'string') bad('nextKid must be a string');
   const ttl = d['jwksCacheTTLSeconds'];
@@ -56,7 +68,10 @@ export function parseKeysetDocument(raw: unknown): KeysetDocument {
   const hash = d['keysetHash'];
   if (typeof hash !== 'string') bad('keysetHash missing');
   if (computeKeysetHash(jwks!, activeKid as string) !== hash) {
-    throw new KeysetError('keyset_hash_mismatch', 'key-set document: keysetHash does not match {jwks, activeKid}');
+    throw new KeysetError(
+      'keyset_hash_mismatch',
+      'key-set document: keysetHash does not match {jwks, activeKid}',
+    );
   }
   return {
     issuer: d['issuer'] as string,
@@ -157,7 +172,10 @@ export class KeyRing {
   private async load(): Promise<void> {
     try {
       const raw = await this.source.readKeyset().catch((err: unknown) => {
-        throw new KeysetError('source_unavailable', `key-set source: ${err instanceof Error ? err.message : 'read failed'}`);
+        throw new KeysetError(
+          'source_unavailable',
+          `key-set source: ${err instanceof Error ? err.message : 'read failed'}`,
+        );
       });
       if (raw === undefined) throw new KeysetError('keyset_missing', 'key-set document not found');
       const doc = parseKeysetDocument(raw);
@@ -165,7 +183,12 @@ export class KeyRing {
       if (prev && prev.doc.keysetHash === doc.keysetHash) {
         // Same set: only the metadata (TTLs, audiences) may have changed; keep the imported key.
         this.current = { ...prev, doc };
-        this.events.loaded({ keysetHash: doc.keysetHash, activeKid: doc.activeKid, kids: prev.snapshot.kids, changed: false });
+        this.events.loaded({
+          keysetHash: doc.keysetHash,
+          activeKid: doc.activeKid,
+          kids: prev.snapshot.kids,
+          changed: false,
+        });
         return;
       }
       const published = doc.jwks.keys.find((k) => k.kid === doc.activeKid)!;
@@ -174,9 +197,13 @@ export class KeyRing {
         signingKey = prev.signingKey;
       } else {
         const rawKey = await this.source.readKey(doc.activeKid).catch((err: unknown) => {
-          throw new KeysetError('source_unavailable', `signing key source: ${err instanceof Error ? err.message : 'read failed'}`);
+          throw new KeysetError(
+            'source_unavailable',
+            `signing key source: ${err instanceof Error ? err.message : 'read failed'}`,
+          );
         });
-        if (rawKey === undefined) throw new KeysetError('key_missing', `signing key ${doc.activeKid} not found`);
+        if (rawKey === undefined)
+          throw new KeysetError('key_missing', `signing key ${doc.activeKid} not found`);
         const secret = parseActiveKeySecret(rawKey, published);
         try {
           signingKey = (await importJWK(secret.privateJwk, secret.alg)) as CryptoKey;
@@ -186,14 +213,24 @@ export class KeyRing {
       }
       const snapshot = new JwksSnapshot(doc.jwks);
       this.current = { doc, snapshot, signingKey, loadedAt: new Date() };
-      this.events.loaded({ keysetHash: doc.keysetHash, activeKid: doc.activeKid, kids: snapshot.kids, changed: true });
+      this.events.loaded({
+        keysetHash: doc.keysetHash,
+        activeKid: doc.activeKid,
+        kids: snapshot.kids,
+        changed: true,
+      });
     } catch (err) {
-      this.events.failed(err instanceof KeysetError ? err : new KeysetError('keyset_invalid', 'key set could not be loaded'));
+      this.events.failed(
+        err instanceof KeysetError ? err : new KeysetError('keyset_invalid', 'key set could not be loaded'),
+      );
     }
   }
 
   /** Signs a JWT with the active key; `undefined` when no key set is loaded. */
-  async sign(claims: Record<string, unknown>, opts: { subject: string; audience: string | string[]; ttlSeconds: number }) {
+  async sign(
+    claims: Record<string, unknown>,
+    opts: { subject: string; audience: string | string[]; ttlSeconds: number },
+  ) {
     const c = this.current;
     if (!c) return undefined;
     const now = Math.floor(Date.now() / 1000);

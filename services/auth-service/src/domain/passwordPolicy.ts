@@ -12,7 +12,18 @@ export type PasswordIssue =
 
 export const MAX_PASSWORD_LENGTH = 256;
 
-const WEAK_WORDS = ['password', 'passw0rd', 'qwerty', 'letmein', 'welcome', 'admin', 'novapos', 'iloveyou', 'changeme', 'secret'];
+const WEAK_WORDS = [
+  'password',
+  'passw0rd',
+  'qwerty',
+  'letmein',
+  'welcome',
+  'admin',
+  'novapos',
+  'iloveyou',
+  'changeme',
+  'secret',
+];
 const SEQUENCES = ['0123456789', 'abcdefghijklmnopqrstuvwxyz', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm'];
 
 function hasSequence(lower: string, run: number): boolean {
@@ -26,7 +37,10 @@ function hasSequence(lower: string, run: number): boolean {
 }
 
 /** Issues with `password`, empty when it is acceptable. */
-export function checkPassword(password: string, opts: { minLength: number; email?: string }): PasswordIssue[] {
+export function checkPassword(
+  password: string,
+  opts: { minLength: number; email?: string },
+): PasswordIssue[] {
   const issues: PasswordIssue[] = [];
   if (password.length < opts.minLength) issues.push('too_short');
   if (password.length > MAX_PASSWORD_LENGTH) issues.push('too_long');
@@ -37,8 +51,17 @@ export function checkPassword(password: string, opts: { minLength: number; email
   if (/\s/.test(password)) issues.push('contains_whitespace');
   const lower = password.toLowerCase();
   // Leetspeak folded so "P@ssw0rd" counts as "password".
-  const folded = lower.replace(/[@4]/g, 'a').replace(/3/g, 'e').replace(/[1!|]/g, 'i').replace(/0/g, 'o').replace(/[$5]/g, 's');
-  if (WEAK_WORDS.some((w) => lower.includes(w) || folded.includes(w)) || /(.)\1{3,}/.test(password) || hasSequence(lower, 4)) {
+  const folded = lower
+    .replace(/[@4]/g, 'a')
+    .replace(/3/g, 'e')
+    .replace(/[1!|]/g, 'i')
+    .replace(/0/g, 'o')
+    .replace(/[$5]/g, 's');
+  if (
+    WEAK_WORDS.some((w) => lower.includes(w) || folded.includes(w)) ||
+    /(.)\1{3,}/.test(password) ||
+    hasSequence(lower, 4)
+  ) {
     issues.push('weak_pattern');
   }
   const local = opts.email?.split('@')[0]?.toLowerCase();

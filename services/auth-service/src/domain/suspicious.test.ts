@@ -5,7 +5,10 @@ import { SuspiciousLoginDetector, SuspiciousWebhook } from './suspicious.js';
 describe('suspicious-login rules', () => {
   it('ip_many_accounts fires when one IP fails on N distinct accounts within the window', () => {
     const clock = { ms: 0 };
-    const d = new SuspiciousLoginDetector({ failuresBeforeSuccess: 3, distinctAccountsPerIp: 3, windowSeconds: 60 }, () => clock.ms);
+    const d = new SuspiciousLoginDetector(
+      { failuresBeforeSuccess: 3, distinctAccountsPerIp: 3, windowSeconds: 60 },
+      () => clock.ms,
+    );
     expect(d.onFailure('1.1.1.1', 'a')).toBeUndefined();
     expect(d.onFailure('1.1.1.1', 'a')).toBeUndefined();
     expect(d.onFailure('1.1.1.1', 'b')).toBeUndefined();
@@ -17,14 +20,26 @@ describe('suspicious-login rules', () => {
   });
 
   it('success_after_failures fires from N previous failures', () => {
-    const d = new SuspiciousLoginDetector({ failuresBeforeSuccess: 3, distinctAccountsPerIp: 3, windowSeconds: 60 });
+    const d = new SuspiciousLoginDetector({
+      failuresBeforeSuccess: 3,
+      distinctAccountsPerIp: 3,
+      windowSeconds: 60,
+    });
     expect(d.onSuccess(2)).toBeUndefined();
     expect(d.onSuccess(3)).toEqual({ rule: 'success_after_failures', failures: 3 });
   });
 });
 
 describe('suspicious-login webhook rate limit', () => {
-  const alert = { rule: 'success_after_failures' as const, tenant: 't', userId: 'u', ip: '1.1.1.1', deviceFingerprint: 'f', traceId: 'x', detail: {} };
+  const alert = {
+    rule: 'success_after_failures' as const,
+    tenant: 't',
+    userId: 'u',
+    ip: '1.1.1.1',
+    deviceFingerprint: 'f',
+    traceId: 'x',
+    detail: {},
+  };
 
   function aWebhook(clock: { ms: number }, calls: RequestInit[]) {
     return new SuspiciousWebhook({

@@ -35,7 +35,11 @@ export class SuspiciousLoginDetector {
   private readonly failuresByIp = new Map<string, Map<string, number>>();
 
   constructor(
-    private readonly opts: { failuresBeforeSuccess: number; distinctAccountsPerIp: number; windowSeconds: number },
+    private readonly opts: {
+      failuresBeforeSuccess: number;
+      distinctAccountsPerIp: number;
+      windowSeconds: number;
+    },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -50,7 +54,8 @@ export class SuspiciousLoginDetector {
     accounts.set(accountKey, this.now());
     for (const [k, at] of accounts) if (at < cutoff) accounts.delete(k);
     this.prune(cutoff);
-    if (accounts.size >= this.opts.distinctAccountsPerIp) return { rule: 'ip_many_accounts', accounts: accounts.size };
+    if (accounts.size >= this.opts.distinctAccountsPerIp)
+      return { rule: 'ip_many_accounts', accounts: accounts.size };
     return undefined;
   }
 
@@ -101,13 +106,17 @@ export class SuspiciousWebhook {
     const key = `${alert.rule}|${alert.tenant}|${subject}`;
     const last = this.lastSent.get(key);
     this.sentThisMinute = this.sentThisMinute.filter((t) => now - t < 60_000);
-    if ((last !== undefined && now - last < this.opts.minIntervalSeconds * 1000) || this.sentThisMinute.length >= this.opts.maxPerMinute) {
+    if (
+      (last !== undefined && now - last < this.opts.minIntervalSeconds * 1000) ||
+      this.sentThisMinute.length >= this.opts.maxPerMinute
+    ) {
       return { result: 'suppressed' };
     }
     this.lastSent.set(key, now);
     this.sentThisMinute.push(now);
     if (this.lastSent.size > 10_000) {
-      for (const [k, at] of this.lastSent) if (now - at >= this.opts.minIntervalSeconds * 1000) this.lastSent.delete(k);
+      for (const [k, at] of this.lastSent)
+        if (now - at >= this.opts.minIntervalSeconds * 1000) this.lastSent.delete(k);
     }
     const body = {
       type: 'suspicious_login',
@@ -135,7 +144,14 @@ export class SuspiciousWebhook {
       await res.body?.cancel();
       return { result: 'sent' };
     } catch (err) {
-      this.opts.logger.warn({ event: 'suspicious_webhook_failed', rule: alert.rule, error: err instanceof Error ? err.message : 'failed' }, 'suspicious-login webhook failed');
+      this.opts.logger.warn(
+        {
+          event: 'suspicious_webhook_failed',
+          rule: alert.rule,
+          error: err instanceof Error ? err.message : 'failed',
+        },
+        'suspicious-login webhook failed',
+      );
       return { result: 'failed' };
     }
   }

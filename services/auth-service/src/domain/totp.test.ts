@@ -8,7 +8,10 @@ describe('TOTP', () => {
 
   it('accepts the current code and reports its step', async () => {
     const code = await generate({ secret, epoch: t });
-    expect(await checkTotp({ secret, code, windowSteps: 1, epochSeconds: t })).toEqual({ valid: true, timeStep: Math.floor(t / 30) });
+    expect(await checkTotp({ secret, code, windowSteps: 1, epochSeconds: t })).toEqual({
+      valid: true,
+      timeStep: Math.floor(t / 30),
+    });
   });
 
   it('accepts the previous step within the window, not two steps back', async () => {
@@ -20,17 +23,24 @@ describe('TOTP', () => {
 
   it('flags a code for an already accepted step as a replay', async () => {
     const code = await generate({ secret, epoch: t });
-    expect(await checkTotp({ secret, code, windowSteps: 1, epochSeconds: t, afterTimeStep: Math.floor(t / 30) })).toEqual({
+    expect(
+      await checkTotp({ secret, code, windowSteps: 1, epochSeconds: t, afterTimeStep: Math.floor(t / 30) }),
+    ).toEqual({
       valid: false,
       replay: true,
     });
   });
 
   it('refuses malformed codes without calling the library', async () => {
-    expect(await checkTotp({ secret, code: '12345a', windowSteps: 1 })).toEqual({ valid: false, replay: false });
+    expect(await checkTotp({ secret, code: '12345a', windowSteps: 1 })).toEqual({
+      valid: false,
+      replay: false,
+    });
   });
 
   it('builds an otpauth URI for the authenticator app', () => {
-    expect(provisioningUri({ issuer: 'NovaPOS', account: 'a@b.c', secret })).toMatch(/^otpauth:\/\/totp\/NovaPOS:a%40b\.c\?.*secret=/);
+    expect(provisioningUri({ issuer: 'NovaPOS', account: 'a@b.c', secret })).toMatch(
+      /^otpauth:\/\/totp\/NovaPOS:a%40b\.c\?.*secret=/,
+    );
   });
 });

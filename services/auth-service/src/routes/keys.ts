@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import type { KeyRing } from '../domain/keyring.js';
 import { AppError } from '../domain/errors.js';
+import type { KeyRing } from '../domain/keyring.js';
 
 /** The public JWKS, the key-set status the operator polls, and the reload notification (contract). */
 export function keyRoutes(keyring: KeyRing): Router {

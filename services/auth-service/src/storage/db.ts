@@ -2,7 +2,10 @@ import pg from 'pg';
 
 /** The few operations the repository needs, over node-postgres or embedded PGlite alike. */
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<{ rows: T[]; rowCount: number }>;
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<{ rows: T[]; rowCount: number }>;
   /** Several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

@@ -57,7 +57,8 @@ interface UserRecord {
   mfa_pending_created_at: Date | string | null;
 }
 
-const date = (v: Date | string | null): Date | null => (v === null ? null : v instanceof Date ? v : new Date(v));
+const date = (v: Date | string | null): Date | null =>
+  v === null ? null : v instanceof Date ? v : new Date(v);
 
 function toUser(r: UserRecord): User {
   return {
@@ -93,11 +94,10 @@ export class AuthRepository {
   }
 
   async createTenant(id: string, name: string, requireMfa = false, q: Queryable = this.db): Promise<boolean> {
-    const res = await q.query('INSERT INTO tenants (id, name, require_mfa) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING', [
-      id,
-      name,
-      requireMfa,
-    ]);
+    const res = await q.query(
+      'INSERT INTO tenants (id, name, require_mfa) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING',
+      [id, name, requireMfa],
+    );
     return res.rowCount > 0;
   }
 
@@ -117,18 +117,18 @@ export class AuthRepository {
   // --- users -----------------------------------------------------------------------------------------
 
   async findUserByEmail(tenantId: string, email: string): Promise<User | undefined> {
-    const { rows } = await this.db.query<UserRecord>(`SELECT ${USER_COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2`, [
-      tenantId,
-      email,
-    ]);
+    const { rows } = await this.db.query<UserRecord>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2`,
+      [tenantId, email],
+    );
     return rows[0] && toUser(rows[0]);
   }
 
   async getUser(tenantId: string, id: string): Promise<User | undefined> {
-    const { rows } = await this.db.query<UserRecord>(`SELECT ${USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [
-      tenantId,
-      id,
-    ]);
+    const { rows } = await this.db.query<UserRecord>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`,
+      [tenantId, id],
+    );
     return rows[0] && toUser(rows[0]);
   }
 
@@ -150,7 +150,12 @@ export class AuthRepository {
    * Creates the first user of a tenant, only while it has none (POST /register-first). The tenant row is
    * locked so two concurrent bootstrap calls cannot both succeed.
    */
-  async createFirstUser(u: { tenantId: string; email: string; passwordHash: string; roles: string[] }): Promise<string | undefined> {
+  async createFirstUser(u: {
+    tenantId: string;
+    email: string;
+    passwordHash: string;
+    roles: string[];
+  }): Promise<string | undefined> {
     return this.db.transaction(async (tx) => {
       const t = await tx.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [u.tenantId]);
       if (t.rowCount === 0) return undefined;
@@ -166,15 +171,22 @@ export class AuthRepository {
   }
 
   async updatePasswordHash(userId: string, hash: string): Promise<void> {
-    await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [userId, hash]);
+    await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [
+      userId,
+      hash,
+    ]);
   }
 
   async recordLoginSuccess(userId: string): Promise<void> {
-    await this.db.query('UPDATE users SET last_login_at = now(), mfa_failed_attempts = 0 WHERE id = $1', [userId]);
+    await this.db.query('UPDATE users SET last_login_at = now(), mfa_failed_attempts = 0 WHERE id = $1', [
+      userId,
+    ]);
   }
 
   async incrementMfaFailures(userId: string): Promise<void> {
-    await this.db.query('UPDATE users SET mfa_failed_attempts = mfa_failed_attempts + 1 WHERE id = $1', [userId]);
+    await this.db.query('UPDATE users SET mfa_failed_attempts = mfa_failed_attempts + 1 WHERE id = $1', [
+      userId,
+    ]);
   }
 
   /** Accepts a TOTP time step only if it is later than the last accepted one (atomic: no double use). */
@@ -195,7 +207,12 @@ export class AuthRepository {
   }
 
   /** Promotes the pending secret and stores the recovery code hashes, in one transaction. */
-  async completeMfaEnrollment(userId: string, secret: string, step: number, recoveryCodeHashes: string[]): Promise<boolean> {
+  async completeMfaEnrollment(
+    userId: string,
+    secret: string,
+    step: number,
+    recoveryCodeHashes: string[],
+  ): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const res = await tx.query(
         `UPDATE users SET mfa_secret = mfa_pending_secret, mfa_enrolled_at = now(), mfa_last_time_step = $3,
@@ -206,7 +223,11 @@ export class AuthRepository {
       if (res.rowCount === 0) return false;
       await tx.query('DELETE FROM auth_recovery_codes WHERE user_id = $1', [userId]);
       for (const h of recoveryCodeHashes) {
-        await tx.query('INSERT INTO auth_recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)', [randomUUID(), userId, h]);
+        await tx.query('INSERT INTO auth_recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)', [
+          randomUUID(),
+          userId,
+          h,
+        ]);
       }
       return true;
     });
@@ -223,7 +244,10 @@ export class AuthRepository {
 
   // --- login throttle --------------------------------------------------------------------------------
 
-  async getThrottle(tenantId: string, subject: string): Promise<{ failures: number; lockedUntil: Date | null } | undefined> {
+  async getThrottle(
+    tenantId: string,
+    subject: string,
+  ): Promise<{ failures: number; lockedUntil: Date | null } | undefined> {
     const { rows } = await this.db.query<{ failures: number; locked_until: Date | string | null }>(
       'SELECT failures, locked_until FROM auth_login_throttle WHERE tenant_id = $1 AND subject = $2',
       [tenantId, subject],
@@ -245,11 +269,10 @@ export class AuthRepository {
   }
 
   async lockThrottle(tenantId: string, subject: string, until: Date): Promise<void> {
-    await this.db.query('UPDATE auth_login_throttle SET locked_until = $3 WHERE tenant_id = $1 AND subject = $2', [
-      tenantId,
-      subject,
-      until,
-    ]);
+    await this.db.query(
+      'UPDATE auth_login_throttle SET locked_until = $3 WHERE tenant_id = $1 AND subject = $2',
+      [tenantId, subject, until],
+    );
   }
 
   /** Clears the failures and returns how many there were (the success-after-failures rule reads it). */
@@ -264,7 +287,15 @@ export class AuthRepository {
   // --- refresh tokens --------------------------------------------------------------------------------
 
   async insertRefreshToken(
-    t: { familyId: string; userId: string; tenantId: string; tokenHash: string; amr: string[]; expiresAt: Date; familyExpiresAt: Date },
+    t: {
+      familyId: string;
+      userId: string;
+      tenantId: string;
+      tokenHash: string;
+      amr: string[];
+      expiresAt: Date;
+      familyExpiresAt: Date;
+    },
     q: Queryable = this.db,
   ): Promise<string> {
     const id = randomUUID();
@@ -314,7 +345,15 @@ export class AuthRepository {
    */
   async rotateRefreshToken(
     oldId: string,
-    next: { familyId: string; userId: string; tenantId: string; tokenHash: string; amr: string[]; expiresAt: Date; familyExpiresAt: Date },
+    next: {
+      familyId: string;
+      userId: string;
+      tenantId: string;
+      tokenHash: string;
+      amr: string[];
+      expiresAt: Date;
+      familyExpiresAt: Date;
+    },
   ): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const claimed = await tx.query(
@@ -413,8 +452,15 @@ export class AuthRepository {
   }
 
   /** What the gateway does: the live key row for a prefix (documented for it in docs/auth-service.md). */
-  async findLiveApiKeyByPrefix(prefix: string): Promise<{ id: string; tenantId: string; keyHash: string; scopes: string[] } | undefined> {
-    const { rows } = await this.db.query<{ id: string; tenant_id: string; key_hash: string; scopes: string[] }>(
+  async findLiveApiKeyByPrefix(
+    prefix: string,
+  ): Promise<{ id: string; tenantId: string; keyHash: string; scopes: string[] } | undefined> {
+    const { rows } = await this.db.query<{
+      id: string;
+      tenant_id: string;
+      key_hash: string;
+      scopes: string[];
+    }>(
       `SELECT id, tenant_id, key_hash, scopes FROM api_keys
         WHERE prefix = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
       [prefix],

@@ -1,0 +1,60 @@
+import { Chart, Testing } from 'cdk8s';
+import { describe, expect, it } from 'vitest';
+import { AuthService } from './auth-service.js';
+
+function synth(props: Partial<ConstructorParameters<typeof AuthService>[2]> = {}) {
+  const app = Testing.app();
+  const chart = new Chart(app, 'test');
+  new AuthService(chart, 'auth', {
+    namespace: 'novapos',
+    image: 'ghcr.io/novapos/auth-service:0.1.0',
+    vaultAddress: 'https://vault.internal:8200',
+    signingKeysetPath: 'secret/novapos/signing-keys/novapos/auth-issuer',
+    ...props,
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: synthesized manifests are untyped JSON
+  return Testing.synth(chart) as { kind: string; spec: Record<string, any>; metadata: { name: string } }[];
+}
+
+describe('AuthService construct', () => {
+  it('synthesizes a ServiceAccount, Deployment, Service and ServiceMonitor', () => {
+    expect(synth().map((o) => o.kind)).toEqual(['ServiceAccount', 'Deployment', 'Service', 'ServiceMonitor']);
+  });
+
+  it('runs non-root on the runbook port with probes, Vault Kubernetes auth and no secret values', () => {
+    const deployment = synth({ webhookSecretName: 'auth-webhook' }).find((o) => o.kind === 'Deployment')!;
+    const pod = deployment.spec['template'].spec;
+    const c = pod.containers[0];
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8085, protocol: 'TCP' }]);
+    expect(c.readinessProbe.httpGet.path).toBe('/health');
+    expect(c.livenessProbe.httpGet.path).toBe('/health/live');
+    const env = Object.fromEntries(
+      c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [
+        e.name,
+        e.value ?? e.valueFrom,
+      ]),
+    );
+    expect(env).toMatchObject({
+      PORT: '8085',
+      VAULT_AUTH_METHOD: 'kubernetes',
+      VAULT_K8S_ROLE: 'auth-service',
+    });
+    expect(env['DATABASE_URL']).toEqual({
+      secretKeyRef: { name: 'auth-service-database', key: 'DATABASE_URL' },
+    });
+    expect(env['SECURITY_SUSPICIOUS_WEBHOOK_BEARER']).toEqual({
+      secretKeyRef: { name: 'auth-webhook', key: 'SECURITY_SUSPICIOUS_WEBHOOK_BEARER' },
+    });
+  });
+
+  it('scrapes /metrics through the ServiceMonitor', () => {
+    const sm = synth({ scrapeInterval: '15s' }).find((o) => o.kind === 'ServiceMonitor')!;
+    expect(sm.spec['endpoints']).toEqual([{ port: 'http', path: '/metrics', interval: '15s' }]);
+  });
+});

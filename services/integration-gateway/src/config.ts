@@ -1,0 +1,130 @@
+import { hostname } from 'node:os';
+import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
+
+/** Typed configuration of the integration gateway, built once from an env object. */
+export interface GatewayConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: string;
+  /** This replica's id in the acknowledgement hashes: the pod name. */
+  readonly replicaId: string;
+  readonly redisUrl: string;
+  /** Per Redis command; a slower answer counts as Redis being down for that request. */
+  readonly redisCommandTimeoutMs: number;
+  /** PostgreSQL holding auth-service's api_keys (read) and the gateway's api_key_usage (written). */
+  readonly databaseUrl: string | undefined;
+  readonly jwt: {
+    readonly jwksUrl: string | undefined;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly clockToleranceSeconds: number;
+    /** Upper bound on the JWKS cache, whatever max-age the issuer sends. */
+    readonly jwksMaxCacheSeconds: number;
+  };
+  readonly apiKeys: {
+    /** A verified key is re-checked against the database (revocation) at least this often. */
+    readonly revalidateSeconds: number;
+    /** How many verified keys are kept in memory. */
+    readonly cacheSize: number;
+  };
+  readonly limits: {
+    /** GATEWAY_RATE_LIMIT_RPM: tenants without a TenantRateLimit. */
+    readonly defaultRequestsPerMinute: number;
+    readonly defaultBurst: number;
+    readonly defaultRedisFailureMode: RedisFailureMode;
+    /** Per replica, for tenants in localFallback without their own fallback limit. */
+    readonly defaultLocalFallbackRpm: number;
+  };
+  /** Tenants that get their own metric label (besides those with a TenantRateLimit); others are `other`. */
+  readonly metricTenants: readonly string[];
+  /** Where allowed requests are proxied; undefined → only the gateway's own routes answer. */
+  readonly upstreamUrl: string | undefined;
+  readonly upstreamTimeoutMs: number;
+  readonly usage: {
+    /** How often API key usage deltas are written to api_key_usage (runbook 001: every five minutes). */
+    readonly flushSeconds: number;
+    /** How often the usage summary event is published (runbook 001: hourly). */
+    readonly summarySeconds: number;
+    readonly auditTopic: string;
+  };
+  readonly trustProxyHops: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'invalid_config';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const present = (env: Env, name: string) => {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+};
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const v = present(env, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}`);
+  return n;
+}
+
+function url(env: Env, name: string): string | undefined {
+  const v = present(env, name);
+  if (v === undefined) return undefined;
+  try {
+    new URL(v);
+  } catch {
+    throw new ConfigError(`${name} must be a URL`);
+  }
+  return v;
+}
+
+const FAILURE_MODES: readonly RedisFailureMode[] = ['failOpen', 'failClosed', 'localFallback'];
+
+export function configFromEnv(env: Env): GatewayConfig {
+  const failureMode = present(env, 'GATEWAY_REDIS_FAILURE_MODE') ?? 'failOpen';
+  if (!FAILURE_MODES.includes(failureMode as RedisFailureMode)) {
+    throw new ConfigError(`GATEWAY_REDIS_FAILURE_MODE must be one of ${FAILURE_MODES.join(', ')}`);
+  }
+  const rpm = int(env, 'GATEWAY_RATE_LIMIT_RPM', 600, 1);
+  return {
+    port: int(env, 'PORT', 8083),
+    host: present(env, 'HOST') ?? '0.0.0.0',
+    logLevel: present(env, 'LOG_LEVEL') ?? 'info',
+    replicaId: present(env, 'POD_NAME') ?? present(env, 'GATEWAY_REPLICA_ID') ?? `${hostname()}-${process.pid}`,
+    redisUrl: url(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379/0',
+    redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_COMMAND_TIMEOUT_MS', 500, 10),
+    databaseUrl: url(env, 'DATABASE_URL'),
+    jwt: {
+      jwksUrl: url(env, 'JWKS_URL'),
+      issuer: present(env, 'JWT_ISSUER') ?? 'https://auth.novapos.local',
+      audience: present(env, 'JWT_AUDIENCE') ?? 'novapos-api',
+      clockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 30),
+      jwksMaxCacheSeconds: int(env, 'JWKS_MAX_CACHE_SECONDS', 300),
+    },
+    apiKeys: {
+      revalidateSeconds: int(env, 'GATEWAY_API_KEY_REVALIDATE_SECONDS', 30, 1),
+      cacheSize: int(env, 'GATEWAY_API_KEY_CACHE_SIZE', 10_000, 1),
+    },
+    limits: {
+      defaultRequestsPerMinute: rpm,
+      defaultBurst: int(env, 'GATEWAY_RATE_LIMIT_BURST', 0),
+      defaultRedisFailureMode: failureMode as RedisFailureMode,
+      defaultLocalFallbackRpm: int(env, 'GATEWAY_LOCAL_FALLBACK_RPM', rpm, 1),
+    },
+    metricTenants: (present(env, 'GATEWAY_METRIC_TENANTS') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    upstreamUrl: url(env, 'GATEWAY_UPSTREAM_URL'),
+    upstreamTimeoutMs: int(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
+    usage: {
+      flushSeconds: int(env, 'GATEWAY_USAGE_FLUSH_SECONDS', 300, 1),
+      summarySeconds: int(env, 'GATEWAY_USAGE_SUMMARY_SECONDS', 3600, 1),
+      auditTopic: present(env, 'SECURITY_AUDIT_TOPIC') ?? 'audit.events.v1',
+    },
+    trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
+  };
+}

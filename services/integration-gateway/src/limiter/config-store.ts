@@ -1,0 +1,196 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../../../lib/log.js';
+import {
+  ACK_TTL_SECONDS,
+  ackKey,
+  CHANGED_CHANNEL,
+  CONFIG_KEY_PATTERN,
+  configKey,
+  parseLimitDocument,
+  REPLICAS_KEY,
+} from '../../../../lib/ratelimit-contract.js';
+import { defaultLimits, type GatewayDefaults, limitsFromDocument, type TenantLimits } from '../domain/limits.js';
+
+const HEARTBEAT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
+return now`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    novaposHeartbeat(key: string, replica: string): Result<number, Context>;
+  }
+}
+
+export interface ConfigStoreOptions {
+  /** Commands (GET, SCAN, HSET, ...). */
+  readonly redis: Redis;
+  /** A separate connection for SUBSCRIBE. */
+  readonly subscriber: Redis;
+  readonly replicaId: string;
+  readonly defaults: GatewayDefaults;
+  readonly log: Logger;
+  /** Heartbeat and re-acknowledgement period. Default 5 s. */
+  readonly heartbeatMs?: number;
+  /** Full reload period, for a change notification lost while disconnected. Default 30 s. */
+  readonly resyncMs?: number;
+  /** After a tenant's limits were applied (for metrics/logs). */
+  readonly onApplied?: (tenant: string, generation: number) => void;
+}
+
+/**
+ * Each tenant's limits as the TenantRateLimit controller published them in Redis, held in memory so a
+ * request never waits for them. A change notification on `novapos:ratelimit:changed` re-reads that
+ * tenant's key at once (applied well within a second, without restart); every applied generation is
+ * acknowledged in `novapos:ratelimit:ack:<tenant>`. A full reload runs at start, after every reconnect and
+ * every `resyncMs`. While Redis is unreachable the last known limits stay in force.
+ */
+export class ConfigStore {
+  private readonly limits = new Map<string, TenantLimits>();
+  private timers: NodeJS.Timeout[] = [];
+  private loaded = false;
+  private stopped = false;
+
+  constructor(private readonly opts: ConfigStoreOptions) {
+    if (!('novaposHeartbeat' in opts.redis)) opts.redis.defineCommand('novaposHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT_LUA });
+  }
+
+  /** The tenant's effective limits: its published document, or the gateway defaults. */
+  get(tenant: string): TenantLimits {
+    return this.limits.get(tenant) ?? defaultLimits(tenant, this.opts.defaults);
+  }
+
+  /** Tenants that have a TenantRateLimit (bounded by the operator's resources). */
+  tenants(): string[] {
+    return [...this.limits.keys()];
+  }
+
+  get hasLoaded(): boolean {
+    return this.loaded;
+  }
+
+  async start(): Promise<void> {
+    const { subscriber, redis } = this.opts;
+    subscriber.on('message', (channel: string, tenant: string) => {
+      if (channel === CHANGED_CHANNEL) void this.refresh(tenant);
+    });
+    // ioredis re-subscribes after a reconnect by itself; limits that changed meanwhile are reloaded here.
+    redis.on('ready', () => void this.reloadAll());
+    await subscriber.subscribe(CHANGED_CHANNEL).catch((err: unknown) => {
+      this.opts.log.warn({ event: 'ratelimit_subscribe_failed', error: (err as Error).message }, 'could not subscribe yet');
+    });
+    if (redis.status === 'ready') await this.reloadAll();
+    this.timers.push(setInterval(() => void this.heartbeat(), this.opts.heartbeatMs ?? 5000).unref());
+    this.timers.push(setInterval(() => void this.reloadAll(), this.opts.resyncMs ?? 30_000).unref());
+  }
+
+  /** Re-reads one tenant's key, applies it and acknowledges the generation. */
+  async refresh(tenant: string): Promise<void> {
+    try {
+      const raw = await this.opts.redis.get(configKey(tenant));
+      this.apply(tenant, raw);
+      await this.acknowledge([tenant]);
+    } catch (err) {
+      this.opts.log.warn({ event: 'ratelimit_refresh_failed', tenant, error: (err as Error).message }, 'could not read tenant limits');
+    }
+  }
+
+  /** Reads every config key (SCAN), drops tenants whose key is gone, acknowledges everything. */
+  async reloadAll(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const seen = new Set<string>();
+      const prefix = CONFIG_KEY_PATTERN.slice(0, -1);
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.opts.redis.scan(cursor, 'MATCH', CONFIG_KEY_PATTERN, 'COUNT', 500);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const values = await this.opts.redis.mget(...keys);
+        keys.forEach((k, i) => {
+          const tenant = k.slice(prefix.length);
+          seen.add(tenant);
+          this.apply(tenant, values[i] ?? null);
+        });
+      } while (cursor !== '0');
+      for (const tenant of [...this.limits.keys()]) if (!seen.has(tenant)) this.apply(tenant, null);
+      this.loaded = true;
+      await this.acknowledge(this.tenants());
+    } catch (err) {
+      this.opts.log.warn({ event: 'ratelimit_reload_failed', error: (err as Error).message }, 'could not reload tenant limits; keeping the last known');
+    }
+  }
+
+  private apply(tenant: string, raw: string | null): void {
+    const before = this.limits.get(tenant);
+    if (raw === null) {
+      if (before) {
+        this.limits.delete(tenant);
+        this.opts.log.info({ event: 'ratelimit_config_removed', tenant }, 'tenant limits removed: defaults apply');
+        this.opts.onApplied?.(tenant, 0);
+      }
+      return;
+    }
+    try {
+      const doc = parseLimitDocument(raw);
+      if (before && before.generation === doc.generation) return;
+      this.limits.set(tenant, limitsFromDocument(doc, this.opts.defaults));
+      this.opts.log.info(
+        { event: 'ratelimit_config_applied', tenant, generation: doc.generation, rpm: doc.requestsPerMinute, burst: doc.burst, enforcement: doc.enforcement },
+        'tenant limits applied',
+      );
+      this.opts.onApplied?.(tenant, doc.generation);
+    } catch (err) {
+      // A bad document never replaces good limits.
+      this.opts.log.error({ event: 'ratelimit_config_invalid', tenant, error: (err as Error).message }, 'tenant limits not applied');
+    }
+  }
+
+  /** HSET ack:<tenant> replica generation (HDEL for tenants back on defaults), with expiry. */
+  private async acknowledge(tenants: readonly string[]): Promise<void> {
+    if (tenants.length === 0) return;
+    const pipeline = this.opts.redis.pipeline();
+    for (const tenant of tenants) {
+      const limits = this.limits.get(tenant);
+      if (limits) {
+        pipeline.hset(ackKey(tenant), this.opts.replicaId, String(limits.generation));
+        pipeline.expire(ackKey(tenant), ACK_TTL_SECONDS);
+      } else {
+        pipeline.hdel(ackKey(tenant), this.opts.replicaId);
+      }
+    }
+    await pipeline.exec();
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.opts.redis.status !== 'ready') return;
+    try {
+      await this.opts.redis.novaposHeartbeat(REPLICAS_KEY, this.opts.replicaId);
+      await this.acknowledge(this.tenants());
+    } catch (err) {
+      this.opts.log.debug({ event: 'ratelimit_heartbeat_failed', error: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  /** Sends the first heartbeat now (at start, so the controller sees this replica without waiting). */
+  announce(): Promise<void> {
+    return this.heartbeat();
+  }
+
+  /** Stops timers and, if Redis answers, withdraws this replica so the controller stops waiting for it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    if (this.opts.redis.status !== 'ready') return;
+    try {
+      const pipeline = this.opts.redis.pipeline().zrem(REPLICAS_KEY, this.opts.replicaId);
+      for (const tenant of this.tenants()) pipeline.hdel(ackKey(tenant), this.opts.replicaId);
+      await pipeline.exec();
+    } catch {
+      // Best effort: the heartbeat expires anyway.
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type CheckOutcome, LIMITER_MODES, type LimiterMode } from './domain/rate-limiter.js';
+
+export interface GatewayMetricsOptions {
+  /** Tenants allowed as a label value; everyone else is `other`. Consulted at every use (it grows with resources). */
+  readonly tenantLabelAllowed: (tenant: string) => boolean;
+  /** Key prefixes allowed as a label value: only keys the database confirmed (issued keys). */
+  readonly processMetrics?: boolean;
+  /** How long a tenant counts in the mode of its last decision. Default 60 s. */
+  readonly modeWindowMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * The gateway's metrics on its own Registry, named as in the runbooks and docs/contracts.md. Label values
+ * are bounded: tenants are the configured ones or `other`; key prefixes are those of keys that verified.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly checks: Counter<'outcome'>;
+  readonly hits: Counter<'tenant'>;
+  readonly rejections: Counter<'tenant'>;
+  readonly apiKeyRequests: Counter<'key_prefix'>;
+  readonly signatureFailures: Counter;
+  readonly authFailures: Counter<'method' | 'reason'>;
+  readonly configApplied: Counter<'tenant'>;
+  readonly requestDuration: Histogram<'route' | 'status'>;
+  readonly upstreamErrors: Counter<'reason'>;
+  private readonly lastMode = new Map<string, { mode: LimiterMode; at: number }>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: GatewayMetricsOptions) {
+    this.now = opts.now ?? Date.now;
+    const registers = [this.registry];
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.checks = new Counter({
+      name: 'gateway_rate_limit_checks_total',
+      help: 'Rate-limit decisions by outcome (allowed, rejected, shadow_rejected, error).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const outcome of ['allowed', 'rejected', 'shadow_rejected', 'error'] satisfies CheckOutcome[]) this.checks.inc({ outcome }, 0);
+    this.hits = new Counter({
+      name: 'gateway_rate_limit_hits_total',
+      help: "Requests checked against a tenant's limit.",
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.rejections = new Counter({
+      name: 'gateway_rate_limit_rejections_total',
+      help: 'Requests refused by the rate limiter (429, or 503 when Redis is down and the tenant fails closed).',
+      labelNames: ['tenant'],
+      registers,
+    });
+    const lastMode = this.lastMode;
+    const window = opts.modeWindowMs ?? 60_000;
+    const now = this.now;
+    new Gauge({
+      name: 'gateway_rate_limit_mode',
+      help: 'Tenants whose last rate-limit decision (within the last minute) was made in this mode (normal, fail_open, fail_closed, local_fallback).',
+      labelNames: ['mode'],
+      registers,
+      collect() {
+        const counts = Object.fromEntries(LIMITER_MODES.map((m) => [m, 0])) as Record<LimiterMode, number>;
+        const t = now();
+        for (const [tenant, v] of lastMode) {
+          if (t - v.at > window) lastMode.delete(tenant);
+          else counts[v.mode] += 1;
+        }
+        for (const m of LIMITER_MODES) this.set({ mode: m }, counts[m]);
+      },
+    });
+    this.apiKeyRequests = new Counter({
+      name: 'gateway_api_key_requests_total',
+      help: 'Requests authenticated with an API key, by key prefix (issued keys only).',
+      labelNames: ['key_prefix'],
+      registers,
+    });
+    this.signatureFailures = new Counter({
+      name: 'gateway_signature_verification_failures_total',
+      help: 'Bearer tokens refused because their signature, key or algorithm did not verify.',
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'gateway_auth_failures_total',
+      help: 'Requests refused by authentication, by method (jwt, api_key, none) and bounded reason.',
+      labelNames: ['method', 'reason'],
+      registers,
+    });
+    this.configApplied = new Counter({
+      name: 'gateway_rate_limit_config_applied_total',
+      help: 'TenantRateLimit generations applied from Redis.',
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'gateway_request_duration_seconds',
+      help: 'Gateway request duration by route kind (ping, proxy, other) and status.',
+      labelNames: ['route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'gateway_upstream_errors_total',
+      help: 'Proxied requests that got no answer from the upstream, by reason (timeout, connect, other).',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  tenantLabel(tenant: string): string {
+    return this.opts.tenantLabelAllowed(tenant) ? tenant : 'other';
+  }
+
+  recordDecision(tenant: string, outcome: CheckOutcome, mode: LimiterMode, rejected: boolean): void {
+    const label = this.tenantLabel(tenant);
+    this.checks.inc({ outcome });
+    this.hits.inc({ tenant: label });
+    if (rejected) this.rejections.inc({ tenant: label });
+    this.lastMode.set(tenant, { mode, at: this.now() });
+    if (this.lastMode.size > 10_000) this.lastMode.delete(this.lastMode.keys().next().value!);
+  }
+}

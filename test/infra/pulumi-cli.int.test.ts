@@ -1,0 +1,182 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { REPO_ROOT } from '../../infra/sources.js';
+import { stackFile, stackFileConfig } from '../../infra/testing/mock-stack.js';
+import { type Env, startEnv } from '../harness/env.js';
+import { prometheusOperatorCrdDir } from '../harness/prometheus-operator-crds.js';
+
+/**
+ * A real `pulumi preview`, `pulumi up`, a second preview (no changes), and `pulumi destroy` of the program
+ * against a private kube-apiserver, with the Pulumi CLI, a Node.js language host and the Kubernetes
+ * provider built from the Go module proxy (test/bins/pulumi/build.sh), a local file backend and the
+ * passphrase secrets provider.
+ *
+ * The stack is dev's config with a namespace of its own and `pagerduty.enabled: false`: the PagerDuty
+ * provider cannot reach PagerDuty from here (and is not built). The PagerDuty resources and the routing-key
+ * Secret are covered by the runtime-mock tests (infra/stack.test.ts).
+ *
+ * The project lives in a temporary directory (Pulumi.yaml with `main:` pointing at this repository's
+ * infra/), so the stack file and its encryption salt never land in the repository.
+ */
+
+const run = promisify(execFile);
+const SECRET_URL = 'https://hooks.slack.example/services/T0/B0/cli-test-SECRET-9f';
+
+let env: Env;
+let binDir: string;
+let work: string;
+let project: string;
+let cliEnv: NodeJS.ProcessEnv;
+
+async function pulumi(args: string[], timeoutMs = 300_000): Promise<string> {
+  try {
+    const { stdout } = await run('pulumi', [...args, '--non-interactive'], {
+      cwd: project,
+      env: cliEnv,
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`pulumi ${args.join(' ')} failed:\n${e.stdout ?? ''}\n${e.stderr ?? e.message}`);
+  }
+}
+
+const kubectl = (args: string[]) => env.kube!.kubectl(args);
+
+beforeAll(async () => {
+  // Cold: the Go builds (~15 min on 2 cores); warm: instant.
+  const out = execFileSync('bash', [path.join(REPO_ROOT, 'test/bins/pulumi/build.sh')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).toString();
+  binDir = out.match(/^PULUMI_BIN_DIR=(.*)$/m)?.[1] ?? '';
+  expect(binDir, 'build.sh printed PULUMI_BIN_DIR').not.toBe('');
+
+  // Only prometheus-operator's CRDs (a prerequisite of the cluster): the stack creates the operator's own.
+  env = await startEnv({ kube: { crdDirs: [prometheusOperatorCrdDir] }, label: 'infra-pulumi-cli' });
+
+  work = mkdtempSync(path.join(tmpdir(), 'novapos-pulumi-'));
+  project = path.join(work, 'project');
+  for (const dir of [project, path.join(work, 'state'), path.join(work, 'home')])
+    mkdirSync(dir, { recursive: true });
+  const projectFile = parse(readFileSync(path.join(REPO_ROOT, 'Pulumi.yaml'), 'utf8'));
+  projectFile.main = path.relative(project, path.join(REPO_ROOT, 'infra'));
+  writeFileSync(path.join(project, 'Pulumi.yaml'), stringify(projectFile));
+
+  cliEnv = {
+    ...process.env,
+    PATH: `${binDir}:${process.env['PATH']}`,
+    PULUMI_HOME: path.join(work, 'home'),
+    PULUMI_BACKEND_URL: `file://${path.join(work, 'state')}`,
+    PULUMI_CONFIG_PASSPHRASE: 'novapos-infra-test-passphrase',
+    PULUMI_SKIP_UPDATE_CHECK: 'true',
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
+    KUBECONFIG: env.kube!.kubeconfig,
+    NO_COLOR: '1',
+  };
+
+  await pulumi(['stack', 'init', 'local']);
+  // dev's config, in a namespace of its own, without PagerDuty; secrets through `config set --secret`.
+  const stackPath = path.join(project, 'Pulumi.local.yaml');
+  const stackDoc = parse(readFileSync(stackPath, 'utf8')) as Record<string, unknown>;
+  const devConfig = parse(readFileSync(stackFile('dev'), 'utf8')).config as Record<string, unknown>;
+  const pagerduty = structuredClone(devConfig['novapos:pagerduty']) as { enabled: boolean };
+  pagerduty.enabled = false;
+  stackDoc['config'] = {
+    ...devConfig,
+    'novapos:monitoringNamespace': 'novapos-monitoring-cli',
+    'novapos:pagerduty': pagerduty,
+  };
+  writeFileSync(stackPath, stringify(stackDoc));
+  await pulumi(['config', 'set', '--secret', 'novapos:slackSecurityWebhookUrl', SECRET_URL]);
+  await pulumi(['config', 'set', '--secret', 'novapos:slackSreWebhookUrl', `${SECRET_URL}-sre`]);
+  await pulumi(['config', 'set', '--secret', 'novapos:grafanaAdminPassword', 'cli-test-grafana-SECRET']);
+  expect(readFileSync(stackPath, 'utf8'), 'secrets are stored encrypted').not.toContain('SECRET');
+  expect(stackFileConfig(stackPath)['novapos:environment']).toBe('dev');
+}, 1_800_000);
+
+afterAll(async () => {
+  await env?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('pulumi preview, up and destroy against a real apiserver', () => {
+  it('previews the stack', async () => {
+    const out = await pulumi(['preview', '--diff']);
+    expect(out).toMatch(/kubernetes:monitoring\.coreos\.com\/v1:Prometheus/);
+    expect(out).toMatch(/\+ \d+ to create/);
+    expect(out).not.toContain(SECRET_URL);
+  }, 600_000);
+
+  it('creates the monitoring stack, dashboards, rules and charts with `pulumi up`', async () => {
+    const out = await pulumi(['up', '--yes', '--skip-preview']);
+    expect(out).toMatch(/\d+ created/);
+    expect(out).not.toContain(SECRET_URL);
+
+    const ns = 'novapos-monitoring-cli';
+    await kubectl(['get', 'prometheus.monitoring.coreos.com/novapos', '-n', ns]);
+    await kubectl(['get', 'alertmanager.monitoring.coreos.com/novapos', '-n', ns]);
+    const amConfig = Buffer.from(
+      await kubectl([
+        'get',
+        'secret',
+        'alertmanager-novapos',
+        '-n',
+        ns,
+        '-o',
+        'jsonpath={.data.alertmanager\\.yaml}',
+      ]),
+      'base64',
+    ).toString();
+    expect(amConfig).toContain('api_url_file');
+    expect(amConfig).not.toContain(SECRET_URL);
+    const slack = Buffer.from(
+      await kubectl([
+        'get',
+        'secret',
+        'novapos-slack',
+        '-n',
+        ns,
+        '-o',
+        'jsonpath={.data.security-webhook-url}',
+      ]),
+      'base64',
+    ).toString();
+    expect(slack).toBe(SECRET_URL);
+
+    const dashboards = readdirSync(path.join(REPO_ROOT, 'dashboards')).filter((f) => f.endsWith('.json'));
+    const maps = await kubectl(['get', 'configmap', '-n', ns, '-l', 'grafana_dashboard=1', '-o', 'name']);
+    expect(maps.trim().split('\n').length).toBe(dashboards.length);
+    const rules = readdirSync(path.join(REPO_ROOT, 'alerts')).filter((f) => f.endsWith('.rules.yaml'));
+    const prs = await kubectl(['get', 'prometheusrule', '-n', ns, '-o', 'name']);
+    expect(prs.trim().split('\n').length).toBe(rules.length);
+    await kubectl(['get', 'deployment/novapos-operator', '-n', 'novapos-system']);
+    await kubectl(['get', 'crd', 'signingkeyrotations.security.novapos.io']);
+
+    const outputs = JSON.parse(await pulumi(['stack', 'output', '--json']));
+    expect(outputs.paging).toBe('slack');
+    expect(outputs.monitoringNamespace).toBe(ns);
+
+    // The state file holds secrets only encrypted.
+    const state = await pulumi(['stack', 'export']);
+    expect(state).not.toContain(SECRET_URL);
+    expect(state).toContain('"4dabf18193072939515e22adb298388d"'); // Pulumi's secret envelope
+  }, 900_000);
+
+  it('has nothing to change on a second preview', async () => {
+    await pulumi(['preview', '--expect-no-changes']);
+  }, 600_000);
+
+  it('removes everything with `pulumi destroy`', async () => {
+    await pulumi(['destroy', '--yes', '--skip-preview']);
+    await expect(
+      kubectl(['get', 'prometheus.monitoring.coreos.com/novapos', '-n', 'novapos-monitoring-cli']),
+    ).rejects.toThrow(/NotFound|not found/);
+  }, 900_000);
+});
