@@ -1,6 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import type { RuleFile } from '../sources.js';
-import { type KubeContext, MONITORING_SELECTOR, metadata, PART_OF } from './common.js';
+import { type KubeContext, MONITORING_SELECTOR, metadata } from './common.js';
 
 /**
  * Prometheus through prometheus-operator: the Prometheus resource and its RBAC, one ServiceMonitor per
@@ -134,5 +134,5 @@ export function createPrometheus(
       ),
   );
 
-  return { prometheus, serviceMonitors, prometheusRules, labels: PART_OF };
+  return { prometheus, serviceMonitors, prometheusRules };
 }

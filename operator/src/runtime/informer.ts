@@ -201,6 +201,9 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   }
 
   private upsert(key: string, obj: T): void {
+    // managedFields are most of an object's size and no reconciler reads them (controller-runtime's
+    // TransformStripManagedFields): dropping them keeps the cache small at 10,000 objects.
+    if (obj.metadata?.managedFields) obj.metadata.managedFields = undefined;
     const old = this.cache.get(key);
     this.cache.set(key, obj);
     if (!old) this.handlers.onAdd(obj);

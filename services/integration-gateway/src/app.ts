@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../../lib/log.js';
 import { AuthFailure, type Authenticator, type Principal } from './domain/authenticate.js';
-import { seconds } from './domain/headers.js';
 import type { TenantLimits } from './domain/limits.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
 import type { UsageTracker } from './domain/usage.js';
@@ -94,8 +93,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (decision.status === 503) {
         return fail(res, 503, 'rate_limiter_unavailable', 'the rate limiter is unavailable and this tenant fails closed; retry shortly');
       }
-      const retry = Number(decision.headers['Retry-After'] ?? '1');
-      return fail(res, 429, 'rate_limited', `rate limit exceeded; retry after ${seconds(retry * 1000)} s`);
+      return fail(res, 429, 'rate_limited', `rate limit exceeded; retry after ${decision.headers['Retry-After'] ?? '1'} s`);
     }
 
     if (req.path === PING_PATH) {

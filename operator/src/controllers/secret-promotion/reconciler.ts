@@ -41,6 +41,7 @@ import {
 import type { PromotionMetrics } from './metrics.js';
 import {
   actionOf,
+  canonicalJson,
   changedKeysSince,
   computePlan,
   describePlan,
@@ -181,12 +182,14 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     let requeueAfterMs: number | undefined;
     let retryError: Error | undefined;
 
-    let step = nextStep(draft.view, { now: draft.now, lastPolledAt: this.lastPolled.get(uid) });
+    const decide = (view: SecretPromotion, now: Date, lastPolledAt: number | undefined) =>
+      nextStep(view, { now, lastPolledAt, requireApproverStamp: this.opts.requireApproverStamp });
+    let step = decide(draft.view, draft.now, this.lastPolled.get(uid));
     if (step.kind === 'nothing-to-roll-back') {
       const value = pendingTrigger(draft.view, 'rollback') as string;
       draft.handled('rollback', value);
       events.push(['Warning', 'NothingToRollBack', `${Annotations.rollback}=${value}: nothing was promoted yet, so there is nothing to restore`]);
-      step = nextStep(draft.view, { now: draft.now, lastPolledAt: this.lastPolled.get(uid) });
+      step = decide(draft.view, draft.now, this.lastPolled.get(uid));
     }
 
     try {
@@ -201,7 +204,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       } else if (step.kind === 'plan') {
         const work = await this.plan(draft, step.action, step.trigger, ctx.log, events);
         this.lastPolled.set(uid, draft.now.getTime());
-        const then = nextStep(draft.view, { now: draft.now, lastPolledAt: draft.now.getTime() });
+        const then = decide(draft.view, draft.now, draft.now.getTime());
         if (then.kind === 'apply') await this.apply(draft, then.approvedBy, work, ctx.log, events);
       } else if (step.kind === 'apply') {
         await this.apply(draft, step.approvedBy, undefined, ctx.log, events);
@@ -211,7 +214,8 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       outcome = 'failed';
       readyReason = failure.reason;
       readyMessage = failure.message;
-      if (step.kind === 'plan') {
+      // A failed poll leaves the plan in force; any other failed plan must be made again.
+      if (step.kind === 'plan' && step.trigger !== 'poll') {
         draft.condition(ConditionType.Planned, { status: 'False', reason: failure.reason, message: failure.message });
       }
       events.push(['Warning', failure.reason, failure.message]);
@@ -229,7 +233,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     for (const [type, reason, note] of events) await ctx.events.record(obj, type, reason, 'Reconcile', note);
     if (retryError) throw retryError;
 
-    const after = nextStep(draft.view, { now: this.now(), lastPolledAt: this.lastPolled.get(uid) });
+    const after = decide(draft.view, this.now(), this.lastPolled.get(uid));
     if (after.kind === 'wait' && after.requeueAfterMs !== undefined) {
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, Math.max(after.requeueAfterMs, 1));
     }
@@ -245,7 +249,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     trigger: PlanTrigger,
     log: Logger,
     events: [type: 'Normal' | 'Warning', reason: string, note: string][],
-  ): Promise<PlanWork> {
+  ): Promise<PlanWork | undefined> {
     const p = draft.view;
     if (trigger === 'rollback') draft.handled('rollback', pendingTrigger(p, 'rollback') as string);
     if (trigger === 'reconcile-now') draft.handled('reconcileNow', pendingTrigger(p, 'reconcileNow') as string);
@@ -262,11 +266,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     const current = draft.status.plan;
     const adopt =
       trigger !== 'poll' || !current || adoptPolledPlan(current, computation.plan, isApplied(p), sameSource);
-    const work = { computation, targetMetadata, skipped };
     if (!adopt) {
       log.debug({ plan: current?.hash }, 'source unchanged: keeping the plan');
-      return { ...work, computation: { plan: current as PromotionPlan, writes: [] } };
+      return undefined;
     }
+    const work = { computation, targetMetadata, skipped };
     const previous = current?.hash;
     draft.status.plan = computation.plan;
     delete draft.status.conflicts;
@@ -433,7 +437,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     const action = actionOf(plan);
     const key = await this.opts.fingerprintKey.get();
     const approval = pendingTrigger(p, 'approvePlan');
-    if (p.spec.requireApproval && approval !== undefined) draft.handled('approvePlan', approval);
+    // The approval acts once: recorded when the apply ends (written, conflicting or refused), not when a
+    // Vault error interrupts it (the retry applies the same approved plan).
+    const handled = () => {
+      if (p.spec.requireApproval && approval !== undefined) draft.handled('approvePlan', approval);
+    };
 
     const done: WriteRecord[] = [];
     const conflicts: ConflictRecord[] = [];
@@ -443,7 +451,13 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       writes = work.computation.writes;
       targetMetadata = work.targetMetadata;
     } else {
-      const recheck = await this.recheck(p, plan, key);
+      let recheck: Awaited<ReturnType<SecretPromotionReconciler['recheck']>>;
+      try {
+        recheck = await this.recheck(p, plan, key);
+      } catch (err) {
+        if (err instanceof PlanError) handled();
+        throw err;
+      }
       conflicts.push(...recheck.conflicts);
       done.push(...recheck.alreadyWritten);
       writes = recheck.writes;
@@ -489,6 +503,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         }
       });
     }
+    handled();
     this.recordApply(draft, plan, approvedBy, done, conflicts, events);
     log.info(
       { plan: plan.hash, action, written: done.length, conflicts: conflicts.length, approvedBy },
@@ -544,23 +559,22 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         overrides: overrides.get(e.target),
       });
     });
-    if (conflicts.length || alreadyWritten.length) return { conflicts, alreadyWritten, writes: [] as PlannedWrite[], targetMetadata, pairs };
+    if (conflicts.length) return { conflicts, alreadyWritten, writes: [] as PlannedWrite[], targetMetadata };
+    // The entries still to write, computed again from the pinned versions: each must equal the approved
+    // entry. Same versions but other values means an override changed (or a pinned version was destroyed).
     const again = computePlan({ action, pairs, keys: p.spec.keys, prune: p.spec.prune, key, now: new Date(plan.createdAt) });
-    if (again.plan.hash !== plan.hash) {
-      // Same versions, different values: an override changed (or a pinned version was destroyed).
-      for (const e of plan.entries) {
-        const fresh = again.plan.entries.find((x) => x.target === e.target && x.targetPath === e.targetPath);
-        const moved = e.changes
-          .filter((c) => fresh?.changes.find((x) => x.key === c.key)?.sourceFingerprint !== c.sourceFingerprint)
-          .map((c) => c.key);
-        if (moved.length || !fresh) {
-          conflicts.push({ target: e.target, path: e.targetPath, plannedVersion: e.targetVersion, currentVersion: e.targetVersion, changedKeys: moved });
-        }
+    for (const fresh of again.plan.entries) {
+      const approved = plan.entries.find((e) => e.target === fresh.target && e.targetPath === fresh.targetPath);
+      if (approved && canonicalJson(approved) === canonicalJson(fresh)) continue;
+      const moved = (approved?.changes ?? [])
+        .filter((c) => fresh.changes.find((x) => x.key === c.key)?.sourceFingerprint !== c.sourceFingerprint)
+        .map((c) => c.key);
+      if (!moved.length) {
+        throw new PlanError(Reason.ApprovalStale, `plan ${plan.hash} no longer matches what Vault holds for ${fresh.target}:${fresh.targetPath}: re-plan with ${Annotations.reconcileNow}`);
       }
-      if (!conflicts.length) throw new PlanError(Reason.ApprovalStale, `plan ${plan.hash} no longer matches what Vault holds: re-plan with ${Annotations.reconcileNow}`);
+      conflicts.push({ target: fresh.target, path: fresh.targetPath, plannedVersion: fresh.targetVersion, currentVersion: fresh.targetVersion, changedKeys: moved });
     }
-    // Entries already written by an interrupted apply of this plan would have shown up above.
-    return { conflicts, alreadyWritten, writes: again.writes, targetMetadata, pairs };
+    return { conflicts, alreadyWritten, writes: conflicts.length ? [] : again.writes, targetMetadata };
   }
 
   private recordApply(
@@ -601,7 +615,6 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         if (plan.summary[a]) this.opts.metrics.keysChanged.inc({ ...labels, action: a }, plan.summary[a]);
       }
       events.push(['Normal', action === 'rollback' ? Reason.RolledBack : Reason.Promoted, `${message} (plan ${plan.hash}${approvedBy ? `, approved by ${approvedBy}` : ''})`]);
-      if (!done.length && !hasChanges(plan)) draft.status.lastPromotion = { planHash: plan.hash, promotedAt: at, approvedBy, writes: [] };
     }
     draft.status.history = history.slice(0, this.opts.historyLimit ?? HISTORY_DEFAULT);
   }
@@ -623,7 +636,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
           message: p.spec.requireApproval ? `plan ${plan.hash} was approved by ${by ?? 'an unknown user'}` : 'spec.requireApproval is false',
         });
       } else {
-        const approval = approvalFor(p, plan);
+        const approval = approvalFor(p, plan, this.opts.requireApproverStamp);
         if (approval.state === 'waiting') {
           draft.condition(ConditionType.Approved, { status: 'False', reason: approval.reason, message: approval.message });
           delete draft.status.approval;
@@ -666,7 +679,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
             : 'targets already match the source',
       };
     } else if (outcome === 'awaiting-approval' && plan) {
-      const approval = approvalFor(p, plan);
+      const approval = approvalFor(p, plan, this.opts.requireApproverStamp);
       detail = approval.state === 'waiting' ? { reason: approval.reason, message: approval.message } : { reason: Reason.AwaitingApproval, message: `plan ${plan.hash} is approved; applying` };
     } else if (outcome === 'conflict') {
       detail = { reason: Reason.TargetChanged, message: `${describeConflicts(conflicts)}: nothing was overwritten` };

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ClientContext, Redis, Result } from 'ioredis';
 import type { Logger } from '../../../../lib/log.js';
 import {
   ACK_TTL_SECONDS,
@@ -19,7 +19,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
 return now`;
 
 declare module 'ioredis' {
-  interface RedisCommander<Context> {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     novaposHeartbeat(key: string, replica: string): Result<number, Context>;
   }
 }
@@ -54,7 +54,8 @@ export class ConfigStore {
   private stopped = false;
 
   constructor(private readonly opts: ConfigStoreOptions) {
-    if (!('novaposHeartbeat' in opts.redis)) opts.redis.defineCommand('novaposHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT_LUA });
+    if (typeof (opts.redis as { novaposHeartbeat?: unknown }).novaposHeartbeat !== 'function')
+      opts.redis.defineCommand('novaposHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT_LUA });
   }
 
   /** The tenant's effective limits: its published document, or the gateway defaults. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { ClientContext, Redis, Result } from 'ioredis';
 import { faultKey, RATE_LIMIT_KEY_PREFIX } from '../../../../lib/ratelimit-contract.js';
 import { capacityOf, intervalMs } from '../domain/gcra.js';
 import type { Bucket } from '../domain/limits.js';
@@ -13,7 +13,7 @@ export type RedisCheck =
   | { readonly status: 'fault' };
 
 declare module 'ioredis' {
-  interface RedisCommander<Context> {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     novaposGcra(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
   }
 }
@@ -26,7 +26,7 @@ declare module 'ioredis' {
  */
 export class RedisLimiter {
   constructor(private readonly redis: Redis) {
-    if (!('novaposGcra' in redis)) redis.defineCommand('novaposGcra', { lua: GCRA_SCRIPT });
+    if (typeof (redis as { novaposGcra?: unknown }).novaposGcra !== 'function') redis.defineCommand('novaposGcra', { lua: GCRA_SCRIPT });
   }
 
   async check(tenant: string, buckets: readonly Bucket[], cost = 1): Promise<RedisCheck> {

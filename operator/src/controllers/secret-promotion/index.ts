@@ -1,0 +1,70 @@
+import { CoreV1Api } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../../api/meta.js';
+import type { SecretPromotion } from '../../api/v1alpha1/secretpromotion.js';
+import { type FingerprintKeySource, KubernetesSecretFingerprintKey } from '../../adapters/hmac-key/index.js';
+import { type ConnectionDefinition, VaultConnections } from '../../adapters/vault-connections/index.js';
+import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
+import { PromotionMetrics } from './metrics.js';
+import { SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
+
+export { FINALIZER, Provenance, SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
+export { PromotionMetrics } from './metrics.js';
+
+export const secretPromotionKind: ResourceKind = {
+  group: GROUP,
+  version: VERSION,
+  kind: 'SecretPromotion',
+  plural: 'secretpromotions',
+  namespaced: true,
+};
+
+export interface SecretPromotionControllerOptions {
+  /** The operator's namespace: home of the fingerprint key Secret and of connection token Secrets. */
+  readonly operatorNamespace: string;
+  /** Named Vault connections (see `connectionsFromConfig`); built with a Kubernetes client for token Secrets. */
+  readonly connections?: readonly ConnectionDefinition[];
+  /** Or a ready provider (tests, benchmarks that count requests). */
+  readonly stores?: SecretStoreProvider;
+  /** Default: an immutable Secret `novapos-promotion-fingerprint-key` in the operator's namespace. */
+  readonly fingerprintKey?: FingerprintKeySource;
+  /** An approval counts only with admission's approved-by stamp. Default true. */
+  readonly requireApproverStamp?: boolean;
+  readonly historyLimit?: number;
+  readonly concurrency?: number;
+  readonly maxConcurrentReconciles?: number;
+  readonly now?: () => Date;
+}
+
+/** The SecretPromotion controller: `manager.register(secretPromotionController({ operatorNamespace, connections }))`. */
+export function secretPromotionController(opts: SecretPromotionControllerOptions): ControllerFactory {
+  return ({ kubeConfig, registry, log }) => {
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const stores =
+      opts.stores ??
+      new VaultConnections({
+        connections: opts.connections ?? [],
+        core,
+        operatorNamespace: opts.operatorNamespace,
+        concurrency: opts.concurrency,
+      });
+    const fingerprintKey =
+      opts.fingerprintKey ??
+      new KubernetesSecretFingerprintKey({ core, namespace: opts.operatorNamespace, log: log.child({ controller: 'secretpromotion' }) });
+    return {
+      name: 'secretpromotion',
+      kind: secretPromotionKind,
+      maxConcurrentReconciles: opts.maxConcurrentReconciles,
+      reconciler: new SecretPromotionReconciler({
+        connections: stores,
+        fingerprintKey,
+        metrics: new PromotionMetrics(registry),
+        requireApproverStamp: opts.requireApproverStamp,
+        historyLimit: opts.historyLimit,
+        concurrency: opts.concurrency,
+        now: opts.now,
+      }),
+    } satisfies ReturnType<ControllerFactory> & { reconciler: SecretPromotionReconciler };
+  };
+}
+
+export type { SecretPromotion };

@@ -1,0 +1,268 @@
+import type { Logger } from '../../../../lib/log.js';
+import { VaultError } from '../../../../lib/vault.js';
+import {
+  formatTime,
+  type SigningKey,
+  type SigningKeyRotation,
+  type SigningKeyRotationStatus,
+  setCondition,
+} from '../../api/index.js';
+import { type KeyStatusProbe, reloadUrlOf } from '../../adapters/services/key-status-probe.js';
+import type { KeyLocation, SigningKeyStore, SigningKeyStoreResolver } from '../../adapters/vault/signing-key-store.js';
+import {
+  addFinalizer,
+  describeError,
+  hasFinalizer,
+  isBeingDeleted,
+  isNotFound,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Reconciler,
+  removeFinalizer,
+} from '../../runtime/index.js';
+import { SkrCondition, SkrReason } from './conditions.js';
+import { type DecideOptions, type Decision, decide, type ServiceObservation, type Step, transitions } from './desired.js';
+import { type GeneratedKey, generateSigningKey } from './keys.js';
+import type { SigningKeyMetrics } from './metrics.js';
+
+/** Cleans the key tree in Vault up when the resource is deleted. */
+export const SIGNING_KEYS_FINALIZER = 'security.novapos.io/signing-keys';
+
+/** Vault failures that mean "not reachable now": Degraded, back off, nothing half-done. */
+const VAULT_DOWN = new Set(['unavailable', 'timeout', 'sealed', 'login_failed']);
+
+export function isVaultUnavailable(err: unknown): err is VaultError {
+  return err instanceof VaultError && VAULT_DOWN.has(err.code);
+}
+
+export interface ReconcilerDeps {
+  readonly stores: SigningKeyStoreResolver;
+  readonly probe: KeyStatusProbe;
+  readonly clock: () => Date;
+  readonly options: DecideOptions;
+  readonly metrics: SigningKeyMetrics;
+  readonly generateKey: (alg: SigningKeyRotation['spec']['algorithm'], keySize?: number) => Promise<GeneratedKey>;
+  /** Called after each Vault step and each status write, with the step's kind (crash-point tests). */
+  readonly afterStep?: (kind: Step['kind'] | 'status') => void | Promise<void>;
+}
+
+/**
+ * fetch → finalizer/delete → observe Vault and the services → decide → one Vault step → observe again →
+ * one status write → events and metrics → requeue (at once while steps remain).
+ */
+export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotation> {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(_key: string, ctx: ReconcileContext<SigningKeyRotation>): Promise<ReconcileResult> {
+    let obj = await this.fetch(ctx);
+    if (!obj) return {};
+    const loc: KeyLocation = {
+      mount: obj.spec.vault?.mount ?? 'secret',
+      namespace: obj.metadata.namespace ?? 'default',
+      name: obj.metadata.name ?? '',
+    };
+    const store = this.deps.stores(obj.spec.vault?.connection ?? 'local');
+
+    if (isBeingDeleted(obj)) return this.finalize(ctx, obj, loc, store);
+    if (!hasFinalizer(obj, SIGNING_KEYS_FINALIZER)) obj = await addFinalizer(ctx.client, obj, SIGNING_KEYS_FINALIZER);
+    if (!store) return this.unknownConnection(ctx, obj);
+
+    try {
+      return await this.sync(ctx, obj, loc, store);
+    } catch (err) {
+      if (!isVaultUnavailable(err)) throw err;
+      await this.degraded(ctx, obj, err);
+      throw err; // the work queue backs off
+    }
+  }
+
+  /**
+   * The object from the apiserver, not the informer cache: the status is the lifecycle record and the
+   * cache can lag behind the status this controller wrote a moment ago.
+   */
+  private async fetch(ctx: ReconcileContext<SigningKeyRotation>): Promise<SigningKeyRotation | undefined> {
+    if (!ctx.get()) return undefined;
+    try {
+      return await ctx.client.get(ctx.name, ctx.namespace);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async sync(
+    ctx: ReconcileContext<SigningKeyRotation>,
+    obj: SigningKeyRotation,
+    loc: KeyLocation,
+    store: SigningKeyStore,
+  ): Promise<ReconcileResult> {
+    const input = {
+      spec: obj.spec,
+      generation: obj.metadata.generation ?? 0,
+      annotations: obj.metadata.annotations ?? {},
+      location: loc,
+      options: this.deps.options,
+    };
+    const services = await this.probeServices(obj, ctx.signal);
+    let vault = await store.observe(loc);
+    let decision: Decision = decide({ ...input, status: obj.status, now: this.deps.clock(), vault, services });
+    let recordBase = obj.status;
+    const step = decision.invalidSpec ? undefined : decision.step;
+
+    if (step) {
+      const generated = await this.apply(step, store, loc, obj, ctx.log);
+      await this.deps.afterStep?.(step.kind);
+      if (generated) recordBase = withGeneratedKey(obj.status, generated, this.deps.clock());
+      if (step.kind === 'publish') await this.notifyServices(obj, ctx.signal);
+      vault = await store.observe(loc);
+      decision = decide({ ...input, status: recordBase, now: this.deps.clock(), vault, services });
+    }
+
+    const status = decision.status;
+    await ctx.status.write(obj, status);
+    await this.deps.afterStep?.('status');
+    const now = this.deps.clock();
+    this.deps.metrics.observe(loc.namespace, loc.name, status, now);
+    for (const t of transitions(obj.status, status)) {
+      if (t.reason === SkrReason.Rotated || t.reason === SkrReason.EmergencyRotated) {
+        this.deps.metrics.rotations.inc({ namespace: loc.namespace, name: loc.name, reason: status.lastRotationReason ?? 'scheduled' });
+      }
+      ctx.log.info({ event: t.reason, kid: t.kid }, t.note);
+      await ctx.events.record(obj, t.type, t.reason, 'Reconcile', t.note);
+    }
+    for (const n of decision.notices) {
+      ctx.log.warn({ event: n.reason }, n.note);
+      await ctx.events.record(obj, n.type, n.reason, 'Reconcile', n.note);
+    }
+    // More steps to take: at once (the next reconcile observes the result of this one).
+    if (!decision.invalidSpec && decision.step) return { requeueAfterMs: 10 };
+    return { requeueAfterMs: decision.requeueAfterMs };
+  }
+
+  /** Carries out one step; for `generate`, returns the new key's public record. */
+  private async apply(
+    step: Step,
+    store: SigningKeyStore,
+    loc: KeyLocation,
+    obj: SigningKeyRotation,
+    log: Logger,
+  ): Promise<GeneratedKey | undefined> {
+    switch (step.kind) {
+      case 'generate': {
+        const key = await this.deps.generateKey(obj.spec.algorithm, obj.spec.keySize);
+        await store.createKey(loc, {
+          kid: key.kid,
+          alg: key.alg,
+          state: step.state,
+          privateJwk: key.privateJwk,
+          createdAt: formatTime(this.deps.clock()),
+        });
+        log.info({ step: step.kind, kid: key.kid, alg: key.alg, state: step.state }, 'generated a signing key in Vault');
+        return key;
+      }
+      case 'prepare-active':
+        await store.setKeyState(loc, step.kid, 'active', step.expectedVersion);
+        log.info({ step: step.kind, kid: step.kid }, 'marked the next key active in Vault before publishing it as active');
+        return undefined;
+      case 'publish':
+        await store.writeKeyset(loc, step.doc, step.expectedVersion);
+        log.info(
+          {
+            step: step.kind,
+            activeKid: step.doc.activeKid,
+            nextKid: step.doc.nextKid,
+            kids: step.doc.jwks.keys.map((k) => k.kid),
+            keysetHash: step.doc.keysetHash,
+          },
+          'wrote the key-set document',
+        );
+        return undefined;
+      case 'sync-state':
+        await store.setKeyState(loc, step.kid, step.state, step.expectedVersion);
+        log.info({ step: step.kind, kid: step.kid, state: step.state }, 'updated the state of a key secret');
+        return undefined;
+      case 'destroy':
+        await store.destroyKey(loc, step.kid);
+        log.info({ step: step.kind, kid: step.kid, why: step.why }, 'destroyed every version of a key secret');
+        return undefined;
+    }
+  }
+
+  private async probeServices(obj: SigningKeyRotation, signal: AbortSignal): Promise<ServiceObservation[]> {
+    return Promise.all(
+      (obj.spec.services ?? []).map(async (svc): Promise<ServiceObservation> => {
+        try {
+          const report = await this.deps.probe.status(svc.statusURL, signal);
+          return { name: svc.name, report, checkedAt: this.deps.clock() };
+        } catch (err) {
+          return { name: svc.name, error: (err as Error).message, checkedAt: this.deps.clock() };
+        }
+      }),
+    );
+  }
+
+  private async notifyServices(obj: SigningKeyRotation, signal: AbortSignal): Promise<void> {
+    await Promise.all((obj.spec.services ?? []).map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)));
+  }
+
+  /** Vault is unreachable: record it (Degraded, Ready False) and keep everything else as it was. */
+  private async degraded(ctx: ReconcileContext<SigningKeyRotation>, obj: SigningKeyRotation, err: VaultError): Promise<void> {
+    const now = this.deps.clock();
+    const generation = obj.metadata.generation ?? 0;
+    const message = `Vault is not reachable (${err.message}); retrying with backoff, nothing changed`;
+    let conditions = obj.status?.conditions ?? [];
+    conditions = setCondition(conditions, generation, { type: SkrCondition.Degraded, status: 'True', reason: SkrReason.VaultUnavailable, message }, now);
+    conditions = setCondition(conditions, generation, { type: SkrCondition.Ready, status: 'False', reason: SkrReason.VaultUnavailable, message }, now);
+    const status = { ...(obj.status ?? {}), conditions };
+    try {
+      await ctx.status.write(obj, status);
+    } catch (writeErr) {
+      ctx.log.warn({ err: describeError(writeErr) }, 'could not record Vault unavailability in status');
+    }
+    const before = obj.status?.conditions?.find((c) => c.type === SkrCondition.Degraded);
+    if (before?.status !== 'True' || before.reason !== SkrReason.VaultUnavailable) {
+      await ctx.events.record(obj, 'Warning', SkrReason.VaultUnavailable, 'Reconcile', message);
+    }
+  }
+
+  private async unknownConnection(ctx: ReconcileContext<SigningKeyRotation>, obj: SigningKeyRotation): Promise<ReconcileResult> {
+    const generation = obj.metadata.generation ?? 0;
+    const message = `spec.vault.connection "${obj.spec.vault?.connection}" is not configured in the operator: use "local" or a connection from its configuration file`;
+    const conditions = setCondition(
+      obj.status?.conditions,
+      generation,
+      { type: SkrCondition.Ready, status: 'False', reason: SkrReason.UnknownVaultConnection, message },
+      this.deps.clock(),
+    );
+    await ctx.status.write(obj, { ...(obj.status ?? {}), observedGeneration: generation, conditions });
+    return { requeueAfterMs: 300_000 };
+  }
+
+  private async finalize(
+    ctx: ReconcileContext<SigningKeyRotation>,
+    obj: SigningKeyRotation,
+    loc: KeyLocation,
+    store: SigningKeyStore | undefined,
+  ): Promise<ReconcileResult> {
+    if (!hasFinalizer(obj, SIGNING_KEYS_FINALIZER)) return {};
+    if (store) {
+      await store.destroyAll(loc);
+      ctx.log.info({ keys: (obj.status?.keys ?? []).map((k) => k.kid) }, 'resource deleted: destroyed its key tree in Vault');
+    }
+    this.deps.metrics.forget(loc.namespace, loc.name, (obj.spec.services ?? []).map((s) => s.name));
+    await removeFinalizer(ctx.client, obj, SIGNING_KEYS_FINALIZER);
+    return {};
+  }
+}
+
+/** The status record with a just-generated key added (state next, unpublished): written to Vault, not announced. */
+function withGeneratedKey(
+  status: SigningKeyRotationStatus | undefined,
+  key: GeneratedKey,
+  now: Date,
+): SigningKeyRotationStatus {
+  const entry: SigningKey = { kid: key.kid, state: 'next', algorithm: key.alg, createdAt: formatTime(now) };
+  return { ...(status ?? {}), keys: [...(status?.keys ?? []).filter((k) => k.kid !== key.kid), entry] };
+}
+
+export { generateSigningKey };

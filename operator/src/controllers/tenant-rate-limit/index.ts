@@ -1,0 +1,43 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
+import { GROUP, VERSION } from '../../api/index.js';
+import type { TenantRateLimit } from '../../api/v1alpha1/index.js';
+import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
+import { TenantRateLimitReconciler } from './reconciler.js';
+
+export const tenantRateLimitKind: ResourceKind = {
+  group: GROUP,
+  version: VERSION,
+  kind: 'TenantRateLimit',
+  plural: 'tenantratelimits',
+  namespaced: true,
+};
+
+function appliedGauge(registry: Registry): Gauge<'tenant'> {
+  const name = 'novapos_tenant_rate_limit_applied';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Gauge<'tenant'>;
+  return new Gauge({
+    name,
+    help: "1 when every live gateway replica acknowledged the tenant's current TenantRateLimit generation, 0 while waiting or failing.",
+    labelNames: ['tenant'],
+    registers: [registry],
+  });
+}
+
+export interface TenantRateLimitControllerOptions {
+  /** The Redis adapter (`RedisLimitPublisher` from operator/src/adapters/redis). */
+  readonly limits: LimitPublisher;
+  readonly now?: () => Date;
+}
+
+/** The TenantRateLimit controller, for `Manager.register`. */
+export function tenantRateLimitController(opts: TenantRateLimitControllerOptions): ControllerFactory {
+  return ({ registry }) => ({
+    name: 'tenantratelimit',
+    kind: tenantRateLimitKind,
+    reconciler: new TenantRateLimitReconciler({ limits: opts.limits, appliedGauge: appliedGauge(registry), now: opts.now }),
+  });
+}
+
+export { FINALIZER, TenantRateLimitReason } from './desired.js';

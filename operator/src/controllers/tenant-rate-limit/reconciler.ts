@@ -1,0 +1,127 @@
+import type { Gauge } from 'prom-client';
+import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
+import { Annotations } from '../../api/index.js';
+import type { TenantRateLimit } from '../../api/v1alpha1/index.js';
+import {
+  addFinalizer,
+  describeError,
+  hasFinalizer,
+  isBeingDeleted,
+  type ReconcileContext,
+  type Reconciler,
+  type ReconcileResult,
+  removeFinalizer,
+} from '../../runtime/index.js';
+import {
+  FINALIZER,
+  limitDocument,
+  type Outcome,
+  ownerOf,
+  planStatus,
+  samePublished,
+  summarizeAcks,
+  TenantRateLimitReason,
+  validateSpec,
+} from './desired.js';
+
+export interface TenantRateLimitReconcilerDeps {
+  readonly limits: LimitPublisher;
+  /** novapos_tenant_rate_limit_applied{tenant}. */
+  readonly appliedGauge: Gauge<'tenant'>;
+  readonly now?: () => Date;
+}
+
+/**
+ * fetch → deletion/finalizer → validate → one owner per tenant → publish to Redis when it differs → read
+ * the gateway replicas' acknowledgements → one status write → requeue (every second while acknowledgements
+ * are awaited, a minute once applied so a Redis that lost its data is refilled).
+ */
+export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: TenantRateLimitReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(_key: string, ctx: ReconcileContext<TenantRateLimit>): Promise<ReconcileResult> {
+    let trl = ctx.get();
+    if (!trl) return {};
+    if (isBeingDeleted(trl)) return this.finalize(trl, ctx);
+    if (!hasFinalizer(trl, FINALIZER)) trl = await addFinalizer(ctx.client, trl, FINALIZER);
+
+    const outcome = await this.decide(trl, ctx);
+    const reconcileNow = trl.metadata.annotations?.[Annotations.reconcileNow];
+    const plan = planStatus(trl, outcome, this.now(), reconcileNow);
+    const wasReady = trl.status?.conditions?.find((c) => c.type === 'Ready');
+    await ctx.status.write(trl, plan.status);
+    if (outcome.kind === 'conflict') this.deps.appliedGauge.remove({ tenant: trl.spec.tenant });
+    else this.deps.appliedGauge.set({ tenant: trl.spec.tenant }, plan.applied);
+    await this.recordEvents(trl, outcome, plan.status.conditions?.find((c) => c.type === 'Ready'), wasReady, ctx);
+    if (outcome.kind === 'redisUnavailable') throw new Error(`Redis unavailable: ${outcome.error}`);
+    return { requeueAfterMs: plan.requeueAfterMs };
+  }
+
+  private async decide(trl: TenantRateLimit, ctx: ReconcileContext<TenantRateLimit>): Promise<Outcome> {
+    const problems = validateSpec(trl);
+    if (problems.length) return { kind: 'invalid', problems };
+    const all = (await ctx.client.list()).items;
+    const owner = ownerOf(trl.spec.tenant, all) ?? trl;
+    if (owner.metadata.uid !== trl.metadata.uid) return { kind: 'conflict', owner };
+
+    const now = this.now();
+    const desired = limitDocument(trl, now);
+    const reconcileNow = trl.metadata.annotations?.[Annotations.reconcileNow];
+    const forced = reconcileNow !== undefined && reconcileNow !== trl.status?.lastHandled?.reconcileNow;
+    try {
+      const current = await this.deps.limits.current(trl.spec.tenant);
+      let publishedNow = false;
+      let publishedAt = current?.publishedAt || trl.status?.publishedAt || desired.publishedAt;
+      if (forced || !samePublished(current, desired)) {
+        await this.deps.limits.publish(desired);
+        publishedNow = true;
+        publishedAt = desired.publishedAt;
+        ctx.log.info({ tenant: trl.spec.tenant, generation: desired.generation }, 'tenant limits published');
+      }
+      const acks = summarizeAcks(await this.deps.limits.acknowledgements(trl.spec.tenant), desired.generation);
+      return { kind: 'applied', publishedNow, publishedAt, acks };
+    } catch (err) {
+      return { kind: 'redisUnavailable', error: describeError(err) };
+    }
+  }
+
+  /** Restores the default for the tenant (deletes its config key and announces it), then lets the resource go. */
+  private async finalize(trl: TenantRateLimit, ctx: ReconcileContext<TenantRateLimit>): Promise<ReconcileResult> {
+    if (!hasFinalizer(trl, FINALIZER)) return {};
+    const tenant = trl.spec.tenant;
+    const removed = await this.deps.limits.withdraw(tenant, trl.metadata.uid ?? '');
+    if (removed) {
+      this.deps.appliedGauge.remove({ tenant });
+      await ctx.events.record(trl, 'Normal', 'Withdrawn', 'Delete', `limits for tenant ${tenant} removed from Redis: the gateway default (GATEWAY_RATE_LIMIT_RPM) applies`);
+    }
+    await removeFinalizer(ctx.client, trl, FINALIZER);
+    return {};
+  }
+
+  private async recordEvents(
+    trl: TenantRateLimit,
+    outcome: Outcome,
+    ready: { status: string; reason: string; message: string } | undefined,
+    before: { status: string; reason: string } | undefined,
+    ctx: ReconcileContext<TenantRateLimit>,
+  ): Promise<void> {
+    const changed = !before || before.status !== ready?.status || before.reason !== ready?.reason;
+    if (outcome.kind === 'applied' && outcome.publishedNow) {
+      await ctx.events.record(trl, 'Normal', 'Published', 'Publish', `generation ${trl.metadata.generation} of tenant ${trl.spec.tenant} limits written to Redis and announced`);
+    }
+    if (!changed || !ready) return;
+    if (outcome.kind === 'applied' && outcome.acks.complete) {
+      await ctx.events.record(trl, 'Normal', 'Acknowledged', 'Apply', ready.message);
+    } else if (outcome.kind === 'invalid') {
+      await ctx.events.record(trl, 'Warning', 'InvalidSpec', 'Validate', ready.message);
+    } else if (outcome.kind === 'conflict') {
+      await ctx.events.record(trl, 'Warning', TenantRateLimitReason.DuplicateTenant, 'Validate', ready.message);
+    } else if (outcome.kind === 'redisUnavailable') {
+      await ctx.events.record(trl, 'Warning', 'RedisUnavailable', 'Publish', ready.message);
+    }
+  }
+}
