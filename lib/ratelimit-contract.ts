@@ -96,7 +96,8 @@ export function parseLimitDocument(json: string): LimitDocument {
   if (typeof mode !== 'string' || !FAILURE_MODES.includes(mode)) {
     throw new LimitDocumentError('redisFailureMode must be failOpen, failClosed or localFallback');
   }
-  const localFallback = raw['localFallback'] === undefined ? undefined : rate(raw['localFallback'], 'localFallback');
+  const localFallback =
+    raw['localFallback'] === undefined ? undefined : rate(raw['localFallback'], 'localFallback');
   if (mode === 'localFallback' && !localFallback) {
     throw new LimitDocumentError('localFallback is required with redisFailureMode localFallback');
   }

@@ -1,7 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
-import { VaultClient } from '../../lib/vault.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/log.js';
+import { VaultClient } from '../../lib/vault.js';
 import { RedisLimitPublisher } from '../../operator/src/adapters/redis/index.js';
 import { tenantRateLimitController } from '../../operator/src/controllers/tenant-rate-limit/index.js';
 import { Manager } from '../../operator/src/runtime/index.js';
@@ -9,10 +9,19 @@ import { PasswordHasher } from '../../services/auth-service/src/domain/passwords
 import { newApiKey } from '../../services/auth-service/src/domain/secrets.js';
 import { configFromEnv } from '../../services/integration-gateway/src/config.js';
 import { type RunningGateway, startGateway } from '../../services/integration-gateway/src/server.js';
+import {
+  aDatabase,
+  aSigningKey,
+  LogCapture,
+  readOnlyToken,
+  startTestService,
+  type TestService,
+  uniquePrefix,
+  writeKeyTree,
+} from '../auth-service/helpers.js';
 import type { EnvDescriptor } from '../harness/env.js';
-import { aDatabase, aSigningKey, LogCapture, readOnlyToken, startTestService, type TestService, uniquePrefix, writeKeyTree } from '../auth-service/helpers.js';
 
-export { LogCapture, metricValue, expectNoSecrets } from '../auth-service/helpers.js';
+export { expectNoSecrets, LogCapture, metricValue } from '../auth-service/helpers.js';
 
 const PASSWORD = 'Gateway-Drill-42!horse';
 
@@ -55,7 +64,12 @@ export async function startAuth(env: EnvDescriptor, label: string): Promise<Auth
     if (!u) {
       await svc.repo.createTenant(tenant, tenant);
       const email = `drill@${tenant}.example`;
-      const userId = (await svc.repo.createUser({ tenantId: tenant, email, passwordHash: await hasher.hash(PASSWORD), roles: ['user'] }))!;
+      const userId = (await svc.repo.createUser({
+        tenantId: tenant,
+        email,
+        passwordHash: await hasher.hash(PASSWORD),
+        roles: ['user'],
+      }))!;
       u = { email, userId };
       users.set(tenant, u);
     }
@@ -126,7 +140,13 @@ export async function startRateLimitOperator(kubeconfig: string, redisUrl: strin
   });
   const limits = new RedisLimitPublisher(redisUrl);
   await limits.ready();
-  const manager = new Manager({ kubeConfig: kc, log, identity: `gateway-test-${process.pid}`, watchNamespaces: [namespace], leaderElection: false });
+  const manager = new Manager({
+    kubeConfig: kc,
+    log,
+    identity: `gateway-test-${process.pid}`,
+    watchNamespaces: [namespace],
+    leaderElection: false,
+  });
   manager.register(tenantRateLimitController({ limits }));
   await manager.start();
   return {
@@ -147,7 +167,13 @@ export interface DriveResult {
 }
 
 /** `n` GETs of `path`, `concurrency` at a time, recording each status in order of completion. */
-export async function drive(baseUrl: string, path: string, headers: Record<string, string>, n: number, concurrency = 5): Promise<DriveResult> {
+export async function drive(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+  n: number,
+  concurrency = 5,
+): Promise<DriveResult> {
   const statuses: number[] = [];
   let next = 0;
   let lastRejected: Response | undefined;
@@ -165,9 +191,15 @@ export async function drive(baseUrl: string, path: string, headers: Record<strin
   return { statuses, elapsedMs: performance.now() - started, lastRejected };
 }
 
-export const count = (statuses: readonly number[], status: number) => statuses.filter((s) => s === status).length;
+export const count = (statuses: readonly number[], status: number) =>
+  statuses.filter((s) => s === status).length;
 
 /** A TenantRateLimit manifest for kubectl. */
 export function tenantRateLimitYaml(name: string, namespace: string, spec: Record<string, unknown>): string {
-  return JSON.stringify({ apiVersion: 'security.novapos.io/v1alpha1', kind: 'TenantRateLimit', metadata: { name, namespace }, spec });
+  return JSON.stringify({
+    apiVersion: 'security.novapos.io/v1alpha1',
+    kind: 'TenantRateLimit',
+    metadata: { name, namespace },
+    spec,
+  });
 }

@@ -1,16 +1,27 @@
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { VaultClient } from '../../lib/vault.js';
+import { connectionsFromConfig } from '../../operator/src/adapters/vault-connections/index.js';
 import { Annotations, APPROVERS_GROUP } from '../../operator/src/api/meta.js';
 import type { SecretPromotion } from '../../operator/src/api/v1alpha1/secretpromotion.js';
-import { connectionsFromConfig } from '../../operator/src/adapters/vault-connections/index.js';
-import { Provenance, secretPromotionController } from '../../operator/src/controllers/secret-promotion/index.js';
+import {
+  Provenance,
+  secretPromotionController,
+} from '../../operator/src/controllers/secret-promotion/index.js';
 import type { Manager } from '../../operator/src/runtime/index.js';
 import { type Doc, type Kubectl, kubectlAs, repoRoot } from '../api/kubectl.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { sleep, waitUntil } from '../harness/wait.js';
-import { deletePolicy, leastPrivilegeToken, readOnlyRules, rootClient, runPrefix, startOperator, writeRules } from './support.js';
+import {
+  deletePolicy,
+  leastPrivilegeToken,
+  readOnlyRules,
+  rootClient,
+  runPrefix,
+  startOperator,
+  writeRules,
+} from './support.js';
 
 /**
  * SecretPromotion end to end: a private kube-apiserver (the admission policies are cluster-wide, so they
@@ -21,8 +32,16 @@ import { deletePolicy, leastPrivilegeToken, readOnlyRules, rootClient, runPrefix
  */
 
 const users = [
-  { name: 'alice', token: `alice-${process.pid}-${randomBytes(4).toString('hex')}`, groups: [APPROVERS_GROUP] },
-  { name: 'mallory', token: `mallory-${process.pid}-${randomBytes(4).toString('hex')}`, groups: ['novapos:engineers'] },
+  {
+    name: 'alice',
+    token: `alice-${process.pid}-${randomBytes(4).toString('hex')}`,
+    groups: [APPROVERS_GROUP],
+  },
+  {
+    name: 'mallory',
+    token: `mallory-${process.pid}-${randomBytes(4).toString('hex')}`,
+    groups: ['novapos:engineers'],
+  },
 ];
 const ns = 'promotions';
 const operatorNs = 'novapos-system';
@@ -68,7 +87,12 @@ const vaults = () => inject('env').vaults;
 const p = (...parts: string[]) => [run, ...parts].join('/');
 
 function promotion(name: string, spec: Doc): string {
-  return JSON.stringify({ apiVersion: 'security.novapos.io/v1alpha1', kind: 'SecretPromotion', metadata: { name, namespace: ns }, spec });
+  return JSON.stringify({
+    apiVersion: 'security.novapos.io/v1alpha1',
+    kind: 'SecretPromotion',
+    metadata: { name, namespace: ns },
+    spec,
+  });
 }
 
 async function get(name: string): Promise<SecretPromotion> {
@@ -77,11 +101,20 @@ async function get(name: string): Promise<SecretPromotion> {
 
 const condition = (sp: SecretPromotion, type: string) => sp.status?.conditions?.find((c) => c.type === type);
 
-async function waitFor(name: string, what: string, check: (sp: SecretPromotion) => boolean, timeoutMs = 30_000): Promise<SecretPromotion> {
-  return waitUntil(`${name}: ${what}`, async () => {
-    const sp = await get(name);
-    return check(sp) ? sp : undefined;
-  }, { timeoutMs, intervalMs: 200 });
+async function waitFor(
+  name: string,
+  what: string,
+  check: (sp: SecretPromotion) => boolean,
+  timeoutMs = 30_000,
+): Promise<SecretPromotion> {
+  return waitUntil(
+    `${name}: ${what}`,
+    async () => {
+      const sp = await get(name);
+      return check(sp) ? sp : undefined;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
 }
 
 const annotate = (user: 'alice' | 'mallory' | 'admin', name: string, ...pairs: string[]) =>
@@ -95,7 +128,8 @@ const data = async (client: VaultClient, secretPath: string, version?: number) =
 async function tree(client: VaultClient, folder: string): Promise<string[]> {
   const out: string[] = [];
   for (const name of await client.kvList('secret', folder)) {
-    if (name.endsWith('/')) out.push(...(await tree(client, `${folder}/${name.slice(0, -1)}`)).map((x) => `${name}${x}`));
+    if (name.endsWith('/'))
+      out.push(...(await tree(client, `${folder}/${name.slice(0, -1)}`)).map((x) => `${name}${x}`));
     else out.push(name);
   }
   return out.sort();
@@ -121,7 +155,8 @@ subjects:
 
 beforeAll(async () => {
   const [devVault, envVault] = vaults();
-  if (!devVault || !envVault) throw new Error('the shared environment must have two OpenBao servers (vault: 2)');
+  if (!devVault || !envVault)
+    throw new Error('the shared environment must have two OpenBao servers (vault: 2)');
   dev = rootClient(devVault);
   envs = rootClient(envVault);
 
@@ -144,7 +179,15 @@ beforeAll(async () => {
   );
   tokens.prod = await leastPrivilegeToken(envVault, `${run}-prod`, writeRules(p('prod')));
   for (const name of ['staging', 'prod']) {
-    await admin(['create', 'secret', 'generic', `vault-${name}-token`, '-n', operatorNs, `--from-literal=token=${tokens[name]}`]);
+    await admin([
+      'create',
+      'secret',
+      'generic',
+      `vault-${name}-token`,
+      '-n',
+      operatorNs,
+      `--from-literal=token=${tokens[name]}`,
+    ]);
   }
 
   // The seeds (runbook step 3) in dev, per-environment values in staging/prod.
@@ -162,24 +205,62 @@ beforeAll(async () => {
   });
   await dev.kvWrite('secret', p('tree/novapos/signing-keys/promotions/auth/keyset'), { activeKid: 'kid-1' });
 
-  const definitions = connectionsFromConfig({ vault: { address: devVault.addr, token: tokens.local, auth: { method: 'token', tokenEnv: 'VAULT_TOKEN' } }, connections: new Map() }, {}, [
-    { name: 'staging', address: envVault.addr, auth: { method: 'tokenSecret', name: 'vault-staging-token' } },
-    { name: 'prod', address: envVault.addr, auth: { method: 'tokenSecret', name: 'vault-prod-token' } },
-  ]);
-  const started = await startOperator(kube.kubeconfig, secretPromotionController({ operatorNamespace: operatorNs, connections: definitions }));
+  const definitions = connectionsFromConfig(
+    {
+      vault: {
+        address: devVault.addr,
+        token: tokens.local,
+        auth: { method: 'token', tokenEnv: 'VAULT_TOKEN' },
+      },
+      connections: new Map(),
+    },
+    {},
+    [
+      {
+        name: 'staging',
+        address: envVault.addr,
+        auth: { method: 'tokenSecret', name: 'vault-staging-token' },
+      },
+      { name: 'prod', address: envVault.addr, auth: { method: 'tokenSecret', name: 'vault-prod-token' } },
+    ],
+  );
+  const started = await startOperator(
+    kube.kubeconfig,
+    secretPromotionController({ operatorNamespace: operatorNs, connections: definitions }),
+  );
   manager = started.manager;
   logLines = started.lines;
 
   // The policies take effect asynchronously: wait until an approval by alice gets stamped.
-  await admin(['apply', '-f', '-'], promotion('probe', { source: { path: p('novapos/auth') }, targets: [{ name: 'x', connection: 'staging', path: p('staging/probe') }], suspend: true }));
+  const probe = promotion('probe', {
+    source: { path: p('novapos/auth') },
+    targets: [{ name: 'x', connection: 'staging', path: p('staging/probe') }],
+    suspend: true,
+  });
+  // The CRDs were just installed: discovery may take a moment to serve the kind.
+  await waitUntil(
+    'the SecretPromotion kind to be served',
+    () => admin(['apply', '-f', '-'], probe).then(() => true),
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
   let n = 0;
-  await waitUntil('the approved-by policy to stamp approvals', async () => {
-    await annotate('alice', 'probe', `${Annotations.approvePlan}=probe-${++n}`);
-    return (await get('probe')).metadata.annotations?.[Annotations.approvedBy] === 'alice';
-  }, { timeoutMs: 30_000, intervalMs: 250 });
-  await waitUntil('the approvers-only policy to refuse mallory', () =>
-    annotate('mallory', 'probe', `${Annotations.approvePlan}=m-${++n}`).then(() => false, (e: Error) => /only members of/.test(e.message)),
-  { timeoutMs: 30_000, intervalMs: 250 });
+  await waitUntil(
+    'the approved-by policy to stamp approvals',
+    async () => {
+      await annotate('alice', 'probe', `${Annotations.approvePlan}=probe-${++n}`);
+      return (await get('probe')).metadata.annotations?.[Annotations.approvedBy] === 'alice';
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  await waitUntil(
+    'the approvers-only policy to refuse mallory',
+    () =>
+      annotate('mallory', 'probe', `${Annotations.approvePlan}=m-${++n}`).then(
+        () => false,
+        (e: Error) => /only members of/.test(e.message),
+      ),
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
   await admin(['delete', 'spromo', 'probe', '-n', ns]);
 }, 180_000);
 
@@ -188,9 +269,15 @@ afterAll(async () => {
   await env?.stop();
   const [devVault, envVault] = vaults();
   if (devVault && envVault) {
-    for (const [v, name] of [[devVault, 'source'], [envVault, 'staging'], [envVault, 'prod']] as const) await deletePolicy(v, `${run}-${name}`);
+    for (const [v, name] of [
+      [devVault, 'source'],
+      [envVault, 'staging'],
+      [envVault, 'prod'],
+    ] as const)
+      await deletePolicy(v, `${run}-${name}`);
     for (const client of [dev, envs]) {
-      for (const secret of await tree(client, run).catch(() => [])) await client.kvDeleteAll('secret', `${run}/${secret}`);
+      for (const secret of await tree(client, run).catch(() => []))
+        await client.kvDeleteAll('secret', `${run}/${secret}`);
     }
   }
 });
@@ -199,42 +286,64 @@ describe('least-privilege tokens', () => {
   it('the staging token cannot write prod, the source token cannot write at all', async () => {
     const { VaultClient } = await import('../../lib/vault.js');
     const [devVault, envVault] = vaults();
-    const staging = new VaultClient({ addr: envVault!.addr, auth: { method: 'token', token: tokens.staging! } });
+    const staging = new VaultClient({
+      addr: envVault!.addr,
+      auth: { method: 'token', token: tokens.staging! },
+    });
     const source = new VaultClient({ addr: devVault!.addr, auth: { method: 'token', token: tokens.local! } });
-    await expect(staging.kvWrite('secret', p('prod/novapos/auth'), { X: '1' })).rejects.toMatchObject({ code: 'forbidden' });
-    await expect(source.kvWrite('secret', p('novapos/auth'), { X: '1' })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(staging.kvWrite('secret', p('prod/novapos/auth'), { X: '1' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    await expect(source.kvWrite('secret', p('novapos/auth'), { X: '1' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
   });
 });
 
 describe('promoting the seeds: plan, approval, apply', () => {
   beforeAll(async () => {
-    await admin(['apply', '-f', '-'], promotion('auth', {
-      source: { connection: 'local', mount: 'secret', path: p('novapos/auth') },
-      targets: [
-        {
-          name: 'staging',
-          connection: 'staging',
-          path: p('staging/novapos/auth'),
-          overrides: [{ key: 'REDIS_URL', valueFrom: { mount: 'secret', path: p('staging-overrides/novapos/auth'), key: 'REDIS_URL' } }],
-        },
-        { name: 'prod', connection: 'prod', path: p('prod/novapos/auth') },
-      ],
-      requireApproval: true,
-    }));
-    await admin(['apply', '-f', '-'], promotion('integration-gateway', {
-      source: { path: p('novapos/integration-gateway') },
-      targets: [
-        { name: 'staging', connection: 'staging', path: p('staging/novapos/integration-gateway') },
-        { name: 'prod', connection: 'prod', path: p('prod/novapos/integration-gateway') },
-      ],
-      requireApproval: true,
-      mode: 'continuous',
-      interval: '1s',
-    }));
+    await admin(
+      ['apply', '-f', '-'],
+      promotion('auth', {
+        source: { connection: 'local', mount: 'secret', path: p('novapos/auth') },
+        targets: [
+          {
+            name: 'staging',
+            connection: 'staging',
+            path: p('staging/novapos/auth'),
+            overrides: [
+              {
+                key: 'REDIS_URL',
+                valueFrom: { mount: 'secret', path: p('staging-overrides/novapos/auth'), key: 'REDIS_URL' },
+              },
+            ],
+          },
+          { name: 'prod', connection: 'prod', path: p('prod/novapos/auth') },
+        ],
+        requireApproval: true,
+      }),
+    );
+    await admin(
+      ['apply', '-f', '-'],
+      promotion('integration-gateway', {
+        source: { path: p('novapos/integration-gateway') },
+        targets: [
+          { name: 'staging', connection: 'staging', path: p('staging/novapos/integration-gateway') },
+          { name: 'prod', connection: 'prod', path: p('prod/novapos/integration-gateway') },
+        ],
+        requireApproval: true,
+        mode: 'continuous',
+        interval: '1s',
+      }),
+    );
   });
 
   it('shows a plan of fingerprints and waits for approval without touching the targets', async () => {
-    const sp = await waitFor('auth', 'a plan awaiting approval', (s) => s.status?.phase === 'AwaitingApproval');
+    const sp = await waitFor(
+      'auth',
+      'a plan awaiting approval',
+      (s) => s.status?.phase === 'AwaitingApproval',
+    );
     const plan = sp.status!.plan!;
     expect(plan.hash).toMatch(/^promote-[0-9a-f]{32}$/);
     const staging = plan.entries.find((e) => e.target === 'staging')!;
@@ -265,7 +374,9 @@ describe('promoting the seeds: plan, approval, apply', () => {
 
   it('refuses an approval from someone outside novapos:approvers', async () => {
     const sp = await get('auth');
-    await expect(annotate('mallory', 'auth', `${Annotations.approvePlan}=${sp.status!.plan!.hash}`)).rejects.toThrow(/only members of novapos:approvers/);
+    await expect(
+      annotate('mallory', 'auth', `${Annotations.approvePlan}=${sp.status!.plan!.hash}`),
+    ).rejects.toThrow(/only members of novapos:approvers/);
   });
 
   it('applies the plan alice approves, records her, and writes provenance', async () => {
@@ -275,12 +386,20 @@ describe('promoting the seeds: plan, approval, apply', () => {
     }
     const sp = await waitFor('auth', 'promoted', (s) => s.status?.phase === 'Promoted');
     expect(sp.status?.approval).toMatchObject({ planHash: sp.status!.plan!.hash, approvedBy: 'alice' });
-    expect(sp.status?.history?.[0]).toMatchObject({ action: 'promote', result: 'Succeeded', approvedBy: 'alice', planHash: sp.status!.plan!.hash });
+    expect(sp.status?.history?.[0]).toMatchObject({
+      action: 'promote',
+      result: 'Succeeded',
+      approvedBy: 'alice',
+      planHash: sp.status!.plan!.hash,
+    });
     expect(condition(sp, 'Ready')).toMatchObject({ status: 'True', reason: 'Promoted' });
 
     expect(await data(envs, p('staging/novapos/auth'))).toEqual({ ...seedAuth, REDIS_URL: stagingRedis });
     // prod keeps its own PROD_ONLY key (prune is off) and gets the source values.
-    expect(await data(envs, p('prod/novapos/auth'))).toEqual({ ...seedAuth, PROD_ONLY: prodBefore.PROD_ONLY });
+    expect(await data(envs, p('prod/novapos/auth'))).toEqual({
+      ...seedAuth,
+      PROD_ONLY: prodBefore.PROD_ONLY,
+    });
     const meta = await envs.kvMetadata('secret', p('prod/novapos/auth'));
     expect(meta?.customMetadata).toMatchObject({
       [Provenance.promotion]: `${ns}/auth`,
@@ -298,30 +417,54 @@ describe('promoting the seeds: plan, approval, apply', () => {
     expect(await data(envs, p('prod/novapos/integration-gateway'))).toEqual(seedGateway);
 
     const table = await admin(['get', 'secretpromotions', '-n', ns]);
-    expect(table).toMatch(new RegExp(`auth\\s+${p('novapos/auth')}\\s+${sp.status!.plan!.hash}\\s+Promoted\\s+alice\\s`));
+    expect(table).toMatch(
+      new RegExp(`auth\\s+${p('novapos/auth')}\\s+${sp.status!.plan!.hash}\\s+Promoted\\s+alice\\s`),
+    );
     process.stderr.write(`\n[promotion] kubectl get secretpromotions -n ${ns}\n${table}\n`);
   });
 });
 
 describe('a target edited between plan and apply', () => {
   it('is a Conflict: nothing is overwritten and nothing is re-planned on its own', async () => {
-    await dev.kvWrite('secret', p('novapos/auth'), { ...seedAuth, SECURITY_MFA_ACTIVITY_TOPIC: mfaTopicV2 }, { cas: 1 });
+    await dev.kvWrite(
+      'secret',
+      p('novapos/auth'),
+      { ...seedAuth, SECURITY_MFA_ACTIVITY_TOPIC: mfaTopicV2 },
+      { cas: 1 },
+    );
     await annotate('admin', 'auth', `${Annotations.reconcileNow}=c1`);
-    const planned = await waitFor('auth', 'a plan for source v2', (s) => s.status?.phase === 'AwaitingApproval' && s.status.plan?.entries[0]?.sourceVersion === 2);
+    const planned = await waitFor(
+      'auth',
+      'a plan for source v2',
+      (s) => s.status?.phase === 'AwaitingApproval' && s.status.plan?.entries[0]?.sourceVersion === 2,
+    );
     const hash = planned.status!.plan!.hash;
 
     // Someone hot-fixes staging after the plan was made.
     const stagingNow = (await envs.kvRead('secret', p('staging/novapos/auth')))!;
-    await envs.kvWrite('secret', p('staging/novapos/auth'), { ...stagingNow.data, KAFKA_BOOTSTRAP: hotfix }, { cas: stagingNow.version });
+    await envs.kvWrite(
+      'secret',
+      p('staging/novapos/auth'),
+      { ...stagingNow.data, KAFKA_BOOTSTRAP: hotfix },
+      { cas: stagingNow.version },
+    );
     const prodVersion = (await envs.kvMetadata('secret', p('prod/novapos/auth')))!.currentVersion;
 
     await annotate('alice', 'auth', `${Annotations.approvePlan}=${hash}`);
     const sp = await waitFor('auth', 'a conflict', (s) => s.status?.phase === 'Conflict');
     expect(sp.status?.conflicts).toEqual([
-      { target: 'staging', path: p('staging/novapos/auth'), plannedVersion: stagingNow.version, currentVersion: stagingNow.version + 1, changedKeys: ['KAFKA_BOOTSTRAP'] },
+      {
+        target: 'staging',
+        path: p('staging/novapos/auth'),
+        plannedVersion: stagingNow.version,
+        currentVersion: stagingNow.version + 1,
+        changedKeys: ['KAFKA_BOOTSTRAP'],
+      },
     ]);
     expect(condition(sp, 'Conflict')).toMatchObject({ status: 'True', reason: 'TargetChanged' });
-    expect(condition(sp, 'Conflict')?.message).toContain(`planned v${stagingNow.version}, now v${stagingNow.version + 1}`);
+    expect(condition(sp, 'Conflict')?.message).toContain(
+      `planned v${stagingNow.version}, now v${stagingNow.version + 1}`,
+    );
     expect(sp.status?.history?.[0]).toMatchObject({ result: 'Conflict', planHash: hash });
     expect((await data(envs, p('staging/novapos/auth')))?.KAFKA_BOOTSTRAP).toBe(hotfix);
     // No target was written: prod did not move either.
@@ -340,36 +483,77 @@ describe('a target edited between plan and apply', () => {
     expect(staging.changes.find((c) => c.key === 'KAFKA_BOOTSTRAP')?.action).toBe('change');
     await annotate('alice', 'auth', `${Annotations.approvePlan}=${sp.status!.plan!.hash}`);
     await waitFor('auth', 'promoted', (s) => s.status?.phase === 'Promoted');
-    expect(await data(envs, p('staging/novapos/auth'))).toEqual({ ...seedAuth, REDIS_URL: stagingRedis, SECURITY_MFA_ACTIVITY_TOPIC: mfaTopicV2 });
+    expect(await data(envs, p('staging/novapos/auth'))).toEqual({
+      ...seedAuth,
+      REDIS_URL: stagingRedis,
+      SECURITY_MFA_ACTIVITY_TOPIC: mfaTopicV2,
+    });
   });
 });
 
 describe('continuous promotion', () => {
   it('propagates a source change without approval when none is required; with approval it waits for a new one', async () => {
-    await admin(['apply', '-f', '-'], promotion('gateway-auto', {
-      source: { path: p('novapos/integration-gateway') },
-      targets: [{ name: 'staging', connection: 'staging', path: p('staging/auto/integration-gateway') }],
-      requireApproval: false,
-      mode: 'continuous',
-      interval: '1s',
-    }));
-    await waitFor('gateway-auto', 'promoted', (s) => s.status?.phase === 'Promoted' && !!s.status.lastPromotion);
+    await admin(
+      ['apply', '-f', '-'],
+      promotion('gateway-auto', {
+        source: { path: p('novapos/integration-gateway') },
+        targets: [{ name: 'staging', connection: 'staging', path: p('staging/auto/integration-gateway') }],
+        requireApproval: false,
+        mode: 'continuous',
+        interval: '1s',
+      }),
+    );
+    await waitFor(
+      'gateway-auto',
+      'promoted',
+      (s) => s.status?.phase === 'Promoted' && !!s.status.lastPromotion,
+    );
     expect(await data(envs, p('staging/auto/integration-gateway'))).toEqual(seedGateway);
-    const approvedBefore = (await get('integration-gateway')).status!.plan!.hash;
+    // The approval in force names the plan that was applied (the plan in status has moved on to a
+    // no-change plan pinned at the versions the promotion wrote).
+    const approvedBefore = (await get('integration-gateway')).metadata.annotations![Annotations.approvePlan]!;
+    expect((await get('integration-gateway')).status?.lastPromotion?.planHash).toBe(approvedBefore);
 
-    await dev.kvWrite('secret', p('novapos/integration-gateway'), { SECURITY_ALERT_TOPIC: alertTopicV2 }, { cas: 1 });
-    await waitUntil('the change to reach staging', async () => (await data(envs, p('staging/auto/integration-gateway')))?.SECURITY_ALERT_TOPIC === alertTopicV2, { timeoutMs: 20_000, intervalMs: 200 });
+    await dev.kvWrite(
+      'secret',
+      p('novapos/integration-gateway'),
+      { SECURITY_ALERT_TOPIC: alertTopicV2 },
+      { cas: 1 },
+    );
+    await waitUntil(
+      'the change to reach staging',
+      async () =>
+        (await data(envs, p('staging/auto/integration-gateway')))?.SECURITY_ALERT_TOPIC === alertTopicV2,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
 
-    const blocked = await waitFor('integration-gateway', 'a new plan needing approval', (s) => s.status?.phase === 'AwaitingApproval' && s.status.plan?.hash !== approvedBefore);
+    const blocked = await waitFor(
+      'integration-gateway',
+      'a new plan needing approval',
+      (s) => s.status?.phase === 'AwaitingApproval' && s.status.plan?.hash !== approvedBefore,
+    );
     expect(condition(blocked, 'Approved')).toMatchObject({ status: 'False', reason: 'ApprovalStale' });
-    expect(condition(blocked, 'Approved')?.message).toContain(`names ${approvedBefore}, not the current plan ${blocked.status!.plan!.hash}`);
+    expect(condition(blocked, 'Approved')?.message).toContain(
+      `names ${approvedBefore}, not the current plan ${blocked.status!.plan!.hash}`,
+    );
     expect(blocked.status!.plan!.entries[0]?.sourceVersion).toBe(2);
     await sleep(2000);
     expect(await data(envs, p('prod/novapos/integration-gateway'))).toEqual(seedGateway);
 
-    await annotate('alice', 'integration-gateway', `${Annotations.approvePlan}=${blocked.status!.plan!.hash}`);
-    await waitFor('integration-gateway', 'promoted again', (s) => s.status?.phase === 'Promoted' && s.status.lastPromotion?.planHash === blocked.status!.plan!.hash);
-    expect(await data(envs, p('prod/novapos/integration-gateway'))).toEqual({ SECURITY_ALERT_TOPIC: alertTopicV2 });
+    await annotate(
+      'alice',
+      'integration-gateway',
+      `${Annotations.approvePlan}=${blocked.status!.plan!.hash}`,
+    );
+    await waitFor(
+      'integration-gateway',
+      'promoted again',
+      (s) =>
+        s.status?.phase === 'Promoted' && s.status.lastPromotion?.planHash === blocked.status!.plan!.hash,
+    );
+    expect(await data(envs, p('prod/novapos/integration-gateway'))).toEqual({
+      SECURITY_ALERT_TOPIC: alertTopicV2,
+    });
   });
 });
 
@@ -382,29 +566,51 @@ describe('rollback', () => {
     for (const w of writes) expected.set(w.path, await data(envs, w.path, w.previousVersion));
 
     await annotate('admin', 'auth', `${Annotations.rollback}=r1`);
-    const planned = await waitFor('auth', 'a rollback plan', (s) => s.status?.plan?.hash.startsWith('rollback-') === true && s.status.phase === 'AwaitingApproval');
+    const planned = await waitFor(
+      'auth',
+      'a rollback plan',
+      (s) => s.status?.plan?.hash.startsWith('rollback-') === true && s.status.phase === 'AwaitingApproval',
+    );
     await annotate('alice', 'auth', `${Annotations.approvePlan}=${planned.status!.plan!.hash}`);
-    const sp = await waitFor('auth', 'rolled back', (s) => s.status?.phase === 'Promoted' && condition(s, 'Ready')?.reason === 'RolledBack');
+    const sp = await waitFor(
+      'auth',
+      'rolled back',
+      (s) => s.status?.phase === 'Promoted' && condition(s, 'Ready')?.reason === 'RolledBack',
+    );
     for (const w of writes) expect(await data(envs, w.path)).toEqual(expected.get(w.path));
     // staging goes back to the hot-fixed version, prod to what the promotion of source v2 replaced.
     expect((await data(envs, p('staging/novapos/auth')))?.KAFKA_BOOTSTRAP).toBe(hotfix);
-    expect(sp.status?.history?.[0]).toMatchObject({ action: 'rollback', result: 'Succeeded', approvedBy: 'alice' });
+    expect(sp.status?.history?.[0]).toMatchObject({
+      action: 'rollback',
+      result: 'Succeeded',
+      approvedBy: 'alice',
+    });
   });
 });
 
 describe('signing keys', () => {
   it('a promotion of a tree that contains novapos/signing-keys/ copies none of it', async () => {
-    await admin(['apply', '-f', '-'], promotion('tree', {
-      source: { prefix: p('tree') },
-      targets: [{ name: 'staging', connection: 'staging', path: p('staging/tree') }],
-      requireApproval: false,
-      deletionPolicy: 'Delete',
-    }));
-    const sp = await waitFor('tree', 'promoted', (s) => s.status?.phase === 'Promoted' && !!s.status.lastPromotion);
+    await admin(
+      ['apply', '-f', '-'],
+      promotion('tree', {
+        source: { prefix: p('tree') },
+        targets: [{ name: 'staging', connection: 'staging', path: p('staging/tree') }],
+        requireApproval: false,
+        deletionPolicy: 'Delete',
+      }),
+    );
+    const sp = await waitFor(
+      'tree',
+      'promoted',
+      (s) => s.status?.phase === 'Promoted' && !!s.status.lastPromotion,
+    );
     expect(await tree(envs, p('staging/tree'))).toEqual(['novapos/auth', 'novapos/payments/api']);
     expect(await data(envs, p('staging/tree/novapos/payments/api'))).toEqual({ B: treeValues.B });
     expect(condition(sp, 'Planned')?.message).toContain('skipped 1 path under novapos/signing-keys/');
-    expect(sp.status!.plan!.entries.map((e) => e.sourcePath)).toEqual([p('tree/novapos/auth'), p('tree/novapos/payments/api')]);
+    expect(sp.status!.plan!.entries.map((e) => e.sourcePath)).toEqual([
+      p('tree/novapos/auth'),
+      p('tree/novapos/payments/api'),
+    ]);
   });
 
   it('deletionPolicy Delete soft-deletes what the promotion created when the resource goes', async () => {
@@ -414,11 +620,54 @@ describe('signing keys', () => {
     expect(meta?.versions['1']?.deletionTime).not.toBe('');
     // Retain (the default) leaves targets alone.
     await admin(['delete', 'spromo', 'gateway-auto', '-n', ns, '--timeout=30s']);
-    expect(await data(envs, p('staging/auto/integration-gateway'))).toEqual({ SECURITY_ALERT_TOPIC: alertTopicV2 });
+    expect(await data(envs, p('staging/auto/integration-gateway'))).toEqual({
+      SECURITY_ALERT_TOPIC: alertTopicV2,
+    });
+  });
+});
+
+describe('the fingerprint key', () => {
+  it('is created once: replicas racing on a fresh namespace converge on one key, stable across restarts', async () => {
+    const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
+    const { KubernetesSecretFingerprintKey } = await import('../../operator/src/adapters/hmac-key/index.js');
+    const kc = new KubeConfig();
+    kc.loadFromFile(env.kube!.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const name = `fp-race-${tag}`;
+    const replicas = Array.from(
+      { length: 5 },
+      () => new KubernetesSecretFingerprintKey({ core, namespace: operatorNs, name }),
+    );
+    const keys = await Promise.all(replicas.map((r) => r.get()));
+    expect(new Set(keys.map((k) => k.id)).size).toBe(1);
+    expect(new Set(keys.map((k) => k.fingerprint('probe'))).size).toBe(1);
+    const restarted = await new KubernetesSecretFingerprintKey({ core, namespace: operatorNs, name }).get();
+    expect(restarted.fingerprint('probe')).toBe(keys[0]!.fingerprint('probe'));
+    const secret = await core.readNamespacedSecret({ name, namespace: operatorNs });
+    expect(secret.immutable).toBe(true);
+    // The operator's own key is the one the plans name.
+    const operatorKey = await new KubernetesSecretFingerprintKey({ core, namespace: operatorNs }).get();
+    expect((await get('auth')).status?.plan?.fingerprintKeyId).toBe(operatorKey.id);
   });
 });
 
 describe('secret values', () => {
+  it('a Vault refusal is a clear Failed status naming the path, retried with backoff', async () => {
+    // The prod token may not touch staging paths.
+    await admin(
+      ['apply', '-f', '-'],
+      promotion('forbidden', {
+        source: { path: p('novapos/auth') },
+        targets: [{ name: 'prod', connection: 'prod', path: p('staging/forbidden') }],
+        requireApproval: false,
+      }),
+    );
+    const sp = await waitFor('forbidden', 'failed', (s) => s.status?.phase === 'Failed');
+    expect(condition(sp, 'Ready')).toMatchObject({ status: 'False', reason: 'VaultUnavailable' });
+    expect(condition(sp, 'Ready')?.message).toContain(`secret/data/${p('staging/forbidden')} answered 403`);
+    expect(await data(envs, p('staging/forbidden'))).toBeUndefined();
+  });
+
   it('appear in no log line, status, Event, error or metric', async () => {
     const statuses = await admin(['get', 'spromo', '-n', ns, '-o', 'json']);
     const table = await admin(['get', 'spromo', '-n', ns, '-o', 'wide']);
@@ -432,10 +681,20 @@ describe('secret values', () => {
         if (text.includes(value)) throw new Error(`a secret value appears in ${where}`);
       }
     }
-    expect(metrics).toMatch(/novapos_secret_promotion_total\{namespace="promotions",name="auth",result="applied"\} [1-9]/);
-    expect(metrics).toMatch(/novapos_secret_promotion_total\{namespace="promotions",name="auth",result="rolled_back"\} 1/);
-    expect(metrics).toMatch(/novapos_secret_promotion_conflicts_total\{namespace="promotions",name="auth"\} 1/);
-    expect(metrics).toMatch(/novapos_secret_promotion_last_success_timestamp_seconds\{namespace="promotions",name="auth"\} \d/);
-    expect(metrics).toMatch(/novapos_secret_promotion_keys_changed_total\{namespace="promotions",name="auth",action="add"\} \d/);
+    expect(metrics).toMatch(
+      /novapos_secret_promotion_total\{namespace="promotions",name="auth",result="applied"\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /novapos_secret_promotion_total\{namespace="promotions",name="auth",result="rolled_back"\} 1/,
+    );
+    expect(metrics).toMatch(
+      /novapos_secret_promotion_conflicts_total\{namespace="promotions",name="auth"\} 1/,
+    );
+    expect(metrics).toMatch(
+      /novapos_secret_promotion_last_success_timestamp_seconds\{namespace="promotions",name="auth"\} \d/,
+    );
+    expect(metrics).toMatch(
+      /novapos_secret_promotion_keys_changed_total\{namespace="promotions",name="auth",action="add"\} \d/,
+    );
   });
 });

@@ -43,7 +43,12 @@ export async function startOperator(kubeconfigPath: string, factory: ControllerF
 export const rootClient = (v: { addr: string; rootToken: string }) =>
   new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } });
 
-async function vaultCall(v: { addr: string; rootToken: string }, method: string, path: string, body?: unknown) {
+async function vaultCall(
+  v: { addr: string; rootToken: string },
+  method: string,
+  path: string,
+  body?: unknown,
+) {
   const res = await fetch(`${v.addr}/v1/${path}`, {
     method,
     headers: { 'x-vault-token': v.rootToken, 'content-type': 'application/json' },
@@ -68,7 +73,10 @@ export async function leastPrivilegeToken(
   return (created.auth as { client_token: string }).client_token;
 }
 
-export async function deletePolicy(v: { addr: string; rootToken: string }, policyName: string): Promise<void> {
+export async function deletePolicy(
+  v: { addr: string; rootToken: string },
+  policyName: string,
+): Promise<void> {
   await vaultCall(v, 'DELETE', `sys/policies/acl/${policyName}`).catch(() => {});
 }
 

@@ -131,7 +131,7 @@ describe('informers survive a broken apiserver', () => {
     expect(serverWrites).toBe(0);
     await t.manager.stop();
     manager = undefined;
-  }, 240_000);
+  }, 360_000);
 
   it('loses no event when the apiserver restarts mid-watch', async () => {
     const ns = 'restart';

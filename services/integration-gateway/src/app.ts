@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../../lib/log.js';
-import { AuthFailure, type Authenticator, type Principal } from './domain/authenticate.js';
+import { type Authenticator, AuthFailure, type Principal } from './domain/authenticate.js';
 import type { TenantLimits } from './domain/limits.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
 import type { UsageTracker } from './domain/usage.js';
@@ -61,7 +61,10 @@ export function createApp(deps: AppDeps): express.Express {
     const requestId = validRequestId(req.header('x-request-id')) ?? randomUUID();
     res.setHeader('X-Request-ID', requestId);
     res.on('finish', () => {
-      metrics.requestDuration.observe({ route: routeKind, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.requestDuration.observe(
+        { route: routeKind, status: String(res.statusCode) },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
     });
 
     let principal: Principal;
@@ -75,10 +78,19 @@ export function createApp(deps: AppDeps): express.Express {
       if (!(err instanceof AuthFailure)) return next(err);
       if (err.isSignatureFailure) metrics.signatureFailures.inc();
       metrics.authFailures.inc({ method: err.method, reason: err.reason });
-      logger.info({ event: 'auth_failed', request_id: requestId, method: err.method, reason: err.reason }, 'request refused');
+      logger.info(
+        { event: 'auth_failed', request_id: requestId, method: err.method, reason: err.reason },
+        'request refused',
+      );
       if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-      const code = err.status === 403 ? 'tenant_mismatch' : err.status === 503 ? 'auth_unavailable' : 'unauthorized';
-      return fail(res, err.status, code, err.status === 403 ? 'X-Tenant-ID does not match the credential' : 'authentication required');
+      const code =
+        err.status === 403 ? 'tenant_mismatch' : err.status === 503 ? 'auth_unavailable' : 'unauthorized';
+      return fail(
+        res,
+        err.status,
+        code,
+        err.status === 403 ? 'X-Tenant-ID does not match the credential' : 'authentication required',
+      );
     }
     if (principal.keyPrefix) metrics.apiKeyRequests.inc({ key_prefix: principal.keyPrefix });
 
@@ -86,19 +98,48 @@ export function createApp(deps: AppDeps): express.Express {
     const decision = await deps.limiter.decide(limits, req.path, principal.keyPrefix);
     const refused = !decision.allow;
     metrics.recordDecision(principal.tenant, decision.outcome, decision.mode, refused);
-    if (principal.keyId && principal.keyPrefix) deps.usage?.record({ id: principal.keyId, tenant: principal.tenant, prefix: principal.keyPrefix }, refused);
+    if (principal.keyId && principal.keyPrefix)
+      deps.usage?.record(
+        { id: principal.keyId, tenant: principal.tenant, prefix: principal.keyPrefix },
+        refused,
+      );
     if (refused) {
       res.set(decision.headers);
-      logger.debug({ event: 'rate_limited', request_id: requestId, tenant_id: principal.tenant, mode: decision.mode, status: decision.status }, 'request refused by the rate limiter');
+      logger.debug(
+        {
+          event: 'rate_limited',
+          request_id: requestId,
+          tenant_id: principal.tenant,
+          mode: decision.mode,
+          status: decision.status,
+        },
+        'request refused by the rate limiter',
+      );
       if (decision.status === 503) {
-        return fail(res, 503, 'rate_limiter_unavailable', 'the rate limiter is unavailable and this tenant fails closed; retry shortly');
+        return fail(
+          res,
+          503,
+          'rate_limiter_unavailable',
+          'the rate limiter is unavailable and this tenant fails closed; retry shortly',
+        );
       }
-      return fail(res, 429, 'rate_limited', `rate limit exceeded; retry after ${decision.headers['Retry-After'] ?? '1'} s`);
+      return fail(
+        res,
+        429,
+        'rate_limited',
+        `rate limit exceeded; retry after ${decision.headers['Retry-After'] ?? '1'} s`,
+      );
     }
 
     if (req.path === PING_PATH) {
       res.set(decision.headers);
-      res.json({ status: 'ok', tenant: principal.tenant, auth: principal.method, limiter: decision.mode, at: new Date().toISOString() });
+      res.json({
+        status: 'ok',
+        tenant: principal.tenant,
+        auth: principal.method,
+        limiter: decision.mode,
+        at: new Date().toISOString(),
+      });
       return;
     }
     if (!deps.proxy) return fail(res, 404, 'not_found', 'no such route');
@@ -108,7 +149,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such route'));
   // Express needs the four-argument signature to recognise an error handler.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    logger.error({ event: 'unhandled_error', error: err instanceof Error ? err.name : 'unknown', message: err instanceof Error ? err.message : undefined }, 'request failed');
+    logger.error(
+      {
+        event: 'unhandled_error',
+        error: err instanceof Error ? err.name : 'unknown',
+        message: err instanceof Error ? err.message : undefined,
+      },
+      'request failed',
+    );
     if (!res.headersSent) fail(res, 500, 'internal_error', 'internal error');
   });
   return app;

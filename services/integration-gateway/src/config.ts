@@ -93,7 +93,8 @@ export function configFromEnv(env: Env): GatewayConfig {
     port: int(env, 'PORT', 8083),
     host: present(env, 'HOST') ?? '0.0.0.0',
     logLevel: present(env, 'LOG_LEVEL') ?? 'info',
-    replicaId: present(env, 'POD_NAME') ?? present(env, 'GATEWAY_REPLICA_ID') ?? `${hostname()}-${process.pid}`,
+    replicaId:
+      present(env, 'POD_NAME') ?? present(env, 'GATEWAY_REPLICA_ID') ?? `${hostname()}-${process.pid}`,
     redisUrl: url(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379/0',
     redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_COMMAND_TIMEOUT_MS', 500, 10),
     databaseUrl: url(env, 'DATABASE_URL'),

@@ -9,7 +9,10 @@ async function main(): Promise<void> {
     config = configFromEnv(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      createLogger({ component: 'integration-gateway' }).fatal({ event: 'invalid_config', error: err.message }, 'invalid configuration');
+      createLogger({ component: 'integration-gateway' }).fatal(
+        { event: 'invalid_config', error: err.message },
+        'invalid configuration',
+      );
       process.exit(2);
     }
     throw err;
@@ -26,7 +29,11 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   createLogger({ component: 'integration-gateway' }).fatal(
-    { event: 'start_failed', error: err instanceof Error ? err.name : 'unknown', error_code: (err as { code?: string })?.code },
+    {
+      event: 'start_failed',
+      error: err instanceof Error ? err.name : 'unknown',
+      error_code: (err as { code?: string })?.code,
+    },
     'integration-gateway failed to start',
   );
   process.exit(1);

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { type CheckOutcome, LIMITER_MODES, type LimiterMode } from './domain/rate-limiter.js';
 
 export interface GatewayMetricsOptions {
@@ -39,7 +39,8 @@ export class GatewayMetrics {
       labelNames: ['outcome'],
       registers,
     });
-    for (const outcome of ['allowed', 'rejected', 'shadow_rejected', 'error'] satisfies CheckOutcome[]) this.checks.inc({ outcome }, 0);
+    for (const outcome of ['allowed', 'rejected', 'shadow_rejected', 'error'] satisfies CheckOutcome[])
+      this.checks.inc({ outcome }, 0);
     this.hits = new Counter({
       name: 'gateway_rate_limit_hits_total',
       help: "Requests checked against a tenant's limit.",

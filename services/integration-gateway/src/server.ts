@@ -55,14 +55,25 @@ export function limiterRedisOptions(commandTimeoutMs: number) {
 
 /** Wires config → adapters → domain → HTTP and starts listening. */
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
-  const logger = createLogger({ component: 'integration-gateway', level: config.logLevel, destination: opts.logDestination });
+  const logger = createLogger({
+    component: 'integration-gateway',
+    level: config.logLevel,
+    destination: opts.logDestination,
+  });
   const redis = new Redis(config.redisUrl, limiterRedisOptions(config.redisCommandTimeoutMs));
-  const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+  const subscriber = redis.duplicate({
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  });
   let lastRedisError = 0;
   const onRedisError = (err: Error) => {
     if (Date.now() - lastRedisError < 5000) return;
     lastRedisError = Date.now();
-    logger.warn({ event: 'redis_error', error: err.message }, 'Redis unavailable: tenants use their redisFailureMode');
+    logger.warn(
+      { event: 'redis_error', error: err.message },
+      'Redis unavailable: tenants use their redisFailureMode',
+    );
   };
   redis.on('error', onRedisError);
   subscriber.on('error', () => {});
@@ -72,19 +83,24 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   if (config.databaseUrl) {
     pool = createPool(config.databaseUrl);
     const applied = await migrate(pool);
-    if (applied.length) logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
+    if (applied.length)
+      logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
   }
 
   const defaults: GatewayDefaults = {
     requestsPerMinute: config.limits.defaultRequestsPerMinute,
     burst: config.limits.defaultBurst,
     redisFailureMode: config.limits.defaultRedisFailureMode,
-    localFallback: { requestsPerMinute: config.limits.defaultLocalFallbackRpm, burst: config.limits.defaultBurst },
+    localFallback: {
+      requestsPerMinute: config.limits.defaultLocalFallbackRpm,
+      burst: config.limits.defaultBurst,
+    },
   };
   let configStore: ConfigStore | undefined;
   const metrics = new GatewayMetrics({
     processMetrics: true,
-    tenantLabelAllowed: (t) => config.metricTenants.includes(t) || (configStore?.get(t).fromResource ?? false),
+    tenantLabelAllowed: (t) =>
+      config.metricTenants.includes(t) || (configStore?.get(t).fromResource ?? false),
   });
   configStore = new ConfigStore({
     redis,
@@ -99,7 +115,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   await store.start();
   await store.announce();
 
-  const limiter = new RateLimiter({ backend: new RedisLimiter(redis), onBackendError: (err) => onRedisError(err as Error) });
+  const limiter = new RateLimiter({
+    backend: new RedisLimiter(redis),
+    onBackendError: (err) => onRedisError(err as Error),
+  });
   const jwt = config.jwt.jwksUrl
     ? new RemoteJwksVerifier({
         jwksUrl: config.jwt.jwksUrl,
@@ -128,14 +147,21 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         events,
         topic: config.usage.auditTopic,
         replicaId: config.replicaId,
-        onError: (_what, err) => logger.warn({ event: 'usage_flush_failed', error: (err as Error).message }, 'API key usage not written; kept for the next flush'),
+        onError: (_what, err) =>
+          logger.warn(
+            { event: 'usage_flush_failed', error: (err as Error).message },
+            'API key usage not written; kept for the next flush',
+          ),
       })
     : undefined;
   usage?.start(config.usage.flushSeconds * 1000, config.usage.summarySeconds * 1000);
   const proxy: Proxy | undefined = config.upstreamUrl
     ? createProxy(config.upstreamUrl, config.upstreamTimeoutMs, (reason, err) => {
         metrics.upstreamErrors.inc({ reason });
-        logger.warn({ event: 'upstream_error', reason, error: (err as Error).message }, 'upstream request failed');
+        logger.warn(
+          { event: 'upstream_error', reason, error: (err as Error).message },
+          'upstream request failed',
+        );
       })
     : undefined;
 
@@ -157,7 +183,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-  logger.info({ event: 'started', port, replica_id: config.replicaId, upstream: config.upstreamUrl ?? null }, 'integration-gateway listening');
+  logger.info(
+    { event: 'started', port, replica_id: config.replicaId, upstream: config.upstreamUrl ?? null },
+    'integration-gateway listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {

@@ -30,7 +30,8 @@ export function fingerprintKeyFrom(key: Buffer): FingerprintKey {
   const id = createHmac('sha256', key).update('novapos/secret-promotion/key-id').digest('hex').slice(0, 12);
   return {
     id,
-    fingerprint: (value) => createHmac('sha256', key).update(value).digest('hex').slice(0, FINGERPRINT_HEX_CHARS),
+    fingerprint: (value) =>
+      createHmac('sha256', key).update(value).digest('hex').slice(0, FINGERPRINT_HEX_CHARS),
   };
 }
 
@@ -73,7 +74,10 @@ export class KubernetesSecretFingerprintKey implements FingerprintKeySource {
       metadata: {
         name: this.name,
         namespace: this.opts.namespace,
-        labels: { 'app.kubernetes.io/part-of': 'novapos-operator', 'app.kubernetes.io/component': 'secret-promotion' },
+        labels: {
+          'app.kubernetes.io/part-of': 'novapos-operator',
+          'app.kubernetes.io/component': 'secret-promotion',
+        },
         annotations: {
           'security.novapos.io/purpose':
             'HMAC key for SecretPromotion plan fingerprints; replacing it makes every plan look changed',
@@ -90,16 +94,22 @@ export class KubernetesSecretFingerprintKey implements FingerprintKeySource {
       if (!isConflict(err)) throw err; // another replica won the race: use its key
     }
     const created = await this.read();
-    if (!created) throw new Error(`fingerprint key Secret ${this.opts.namespace}/${this.name} vanished after create`);
+    if (!created)
+      throw new Error(`fingerprint key Secret ${this.opts.namespace}/${this.name} vanished after create`);
     return fingerprintKeyFrom(created);
   }
 
   private async read(): Promise<Buffer | undefined> {
     try {
-      const secret = await this.opts.core.readNamespacedSecret({ name: this.name, namespace: this.opts.namespace });
+      const secret = await this.opts.core.readNamespacedSecret({
+        name: this.name,
+        namespace: this.opts.namespace,
+      });
       const encoded = secret.data?.[DATA_KEY];
       if (!encoded) {
-        throw new Error(`fingerprint key Secret ${this.opts.namespace}/${this.name} has no ${DATA_KEY} entry`);
+        throw new Error(
+          `fingerprint key Secret ${this.opts.namespace}/${this.name} has no ${DATA_KEY} entry`,
+        );
       }
       return Buffer.from(encoded, 'base64');
     } catch (err) {

@@ -79,13 +79,19 @@ export class RedisLimitPublisher implements LimitPublisher {
   }
 
   async publish(doc: LimitDocument): Promise<void> {
-    const results = await this.redis.multi().set(configKey(doc.tenant), JSON.stringify(doc)).publish(CHANGED_CHANNEL, doc.tenant).exec();
+    const results = await this.redis
+      .multi()
+      .set(configKey(doc.tenant), JSON.stringify(doc))
+      .publish(CHANGED_CHANNEL, doc.tenant)
+      .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
   }
 
   async withdraw(tenant: string, ownerUid: string): Promise<boolean> {
-    return (await this.redis.novaposWithdrawLimits(configKey(tenant), ownerUid, CHANGED_CHANNEL, tenant)) === 1;
+    return (
+      (await this.redis.novaposWithdrawLimits(configKey(tenant), ownerUid, CHANGED_CHANNEL, tenant)) === 1
+    );
   }
 
   async acknowledgements(tenant: string): Promise<Acknowledgements> {

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { CoreV1Api } from '@kubernetes/client-node';
+import { VaultClient, VaultError } from '../../../../lib/vault.js';
 import { LOCAL_VAULT_CONNECTION } from '../../api/meta.js';
 import type { OperatorConfig } from '../../config.js';
-import { VaultClient, VaultError } from '../../../../lib/vault.js';
 import { type SecretStore, type StoredSecret, VaultSecretStore } from './secret-store.js';
 
 /** How the operator authenticates to one named Vault. Tokens are referenced, never written in config. */
@@ -12,9 +12,19 @@ export type ConnectionAuth =
   /** A token in a file (a mounted Secret); re-read when Vault refuses the cached one. */
   | { readonly method: 'tokenFile'; readonly path: string }
   /** A token in a Kubernetes Secret (default namespace: the operator's); re-read when Vault refuses it. */
-  | { readonly method: 'tokenSecret'; readonly name: string; readonly key?: string; readonly namespace?: string }
+  | {
+      readonly method: 'tokenSecret';
+      readonly name: string;
+      readonly key?: string;
+      readonly namespace?: string;
+    }
   /** Vault's Kubernetes auth method with the operator's ServiceAccount token. */
-  | { readonly method: 'kubernetes'; readonly role: string; readonly mount?: string; readonly serviceAccountTokenPath: string };
+  | {
+      readonly method: 'kubernetes';
+      readonly role: string;
+      readonly mount?: string;
+      readonly serviceAccountTokenPath: string;
+    };
 
 export interface ConnectionDefinition {
   /** `local` (the operator's own Vault) or a name SecretPromotions use (`staging`, `prod`). */
@@ -120,7 +130,8 @@ class Connection {
     if (auth.method === 'tokenSecret') {
       const core = this.opts.core;
       const namespace = auth.namespace ?? this.opts.operatorNamespace;
-      if (!core || !namespace) throw new VaultError('login_failed', `${where}: no Kubernetes client to read its token Secret`);
+      if (!core || !namespace)
+        throw new VaultError('login_failed', `${where}: no Kubernetes client to read its token Secret`);
       const key = auth.key ?? 'token';
       let encoded: string | undefined;
       try {
@@ -128,10 +139,17 @@ class Connection {
         encoded = secret.data?.[key];
       } catch (err) {
         const status = (err as { code?: number }).code;
-        throw new VaultError('login_failed', `${where}: cannot read Secret ${namespace}/${auth.name} (${status ?? 'error'})`);
+        throw new VaultError(
+          'login_failed',
+          `${where}: cannot read Secret ${namespace}/${auth.name} (${status ?? 'error'})`,
+        );
       }
       const token = encoded ? Buffer.from(encoded, 'base64').toString('utf8').trim() : '';
-      if (!token) throw new VaultError('login_failed', `${where}: Secret ${namespace}/${auth.name} has no "${key}" entry`);
+      if (!token)
+        throw new VaultError(
+          'login_failed',
+          `${where}: Secret ${namespace}/${auth.name} has no "${key}" entry`,
+        );
       return token;
     }
     throw new VaultError('login_failed', `${where}: unsupported auth method`);
@@ -214,7 +232,12 @@ export function connectionsFromConfig(
   if (v) {
     const auth: ConnectionAuth | undefined =
       v.auth.method === 'kubernetes'
-        ? { method: 'kubernetes', role: v.auth.role, mount: v.auth.mount, serviceAccountTokenPath: v.auth.serviceAccountTokenPath }
+        ? {
+            method: 'kubernetes',
+            role: v.auth.role,
+            mount: v.auth.mount,
+            serviceAccountTokenPath: v.auth.serviceAccountTokenPath,
+          }
         : v.token
           ? { method: 'token', token: v.token }
           : undefined;
@@ -223,7 +246,12 @@ export function connectionsFromConfig(
   for (const c of config.connections.values()) {
     let auth: ConnectionAuth | undefined;
     if (c.auth.method === 'kubernetes') {
-      auth = { method: 'kubernetes', role: c.auth.role, mount: c.auth.mount, serviceAccountTokenPath: c.auth.serviceAccountTokenPath };
+      auth = {
+        method: 'kubernetes',
+        role: c.auth.role,
+        mount: c.auth.mount,
+        serviceAccountTokenPath: c.auth.serviceAccountTokenPath,
+      };
     } else if (c.auth.tokenFile) {
       auth = { method: 'tokenFile', path: c.auth.tokenFile };
     } else if (c.auth.tokenEnv && env[c.auth.tokenEnv]) {

@@ -1,9 +1,15 @@
 export {
   type ConnectionAuth,
   type ConnectionDefinition,
+  connectionsFromConfig,
   UnknownConnectionError,
   VaultConnections,
   type VaultConnectionsOptions,
-  connectionsFromConfig,
 } from './connections.js';
-export { type SecretData, type SecretStore, type StoredSecret, VaultSecretStore, mapLimit } from './secret-store.js';
+export {
+  mapLimit,
+  type SecretData,
+  type SecretStore,
+  type StoredSecret,
+  VaultSecretStore,
+} from './secret-store.js';

@@ -26,7 +26,11 @@ export interface SecretStore {
    * Every secret under `prefix`, recursively, as paths relative to the mount, sorted. A folder or secret for
    * which `skip(path)` is true is neither descended into nor returned; it is counted in `skipped`.
    */
-  list(mount: string, prefix: string, skip?: (path: string) => boolean): Promise<{ paths: string[]; skipped: string[] }>;
+  list(
+    mount: string,
+    prefix: string,
+    skip?: (path: string) => boolean,
+  ): Promise<{ paths: string[]; skipped: string[] }>;
   /** Writes a new version only if the current version is `cas` (0: only if absent); returns the new version. */
   write(mount: string, path: string, data: SecretData, cas: number): Promise<number>;
   /** Merges `entries` into the secret's custom_metadata (`existing` is what the caller last read). */
@@ -40,13 +44,19 @@ export interface SecretStore {
   metadata(
     mount: string,
     path: string,
-  ): Promise<{ currentVersion: number; customMetadata: Record<string, string>; liveVersions: number[] } | undefined>;
+  ): Promise<
+    { currentVersion: number; customMetadata: Record<string, string>; liveVersions: number[] } | undefined
+  >;
   /** Soft-deletes versions (recoverable with `vault kv undelete`). */
   deleteVersions(mount: string, path: string, versions: readonly number[]): Promise<void>;
 }
 
 /** Limits parallel requests to one Vault (reads of a prefix, writes of a plan). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -87,7 +97,11 @@ export class VaultSecretStore implements SecretStore {
     // Absent, or the asked-for version is deleted/destroyed: the metadata tells which.
     const meta = await client.kvMetadata(mount, path);
     if (!meta) return { path, version: 0 };
-    return { path, version: version ?? meta.currentVersion, customMetadata: meta.customMetadata ?? undefined };
+    return {
+      path,
+      version: version ?? meta.currentVersion,
+      customMetadata: meta.customMetadata ?? undefined,
+    };
   }
 
   async list(
@@ -165,7 +179,14 @@ export class VaultSecretStore implements SecretStore {
     }
     await res.arrayBuffer();
     if (res.status === 204 || res.status === 200) return;
-    const code = res.status === 403 ? 'forbidden' : res.status === 401 ? 'unauthorized' : res.status >= 500 ? 'unavailable' : 'invalid_request';
+    const code =
+      res.status === 403
+        ? 'forbidden'
+        : res.status === 401
+          ? 'unauthorized'
+          : res.status >= 500
+            ? 'unavailable'
+            : 'invalid_request';
     throw new VaultError(code, `POST ${apiPath} answered ${res.status}`, res.status);
   }
 }

@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { fingerprintKeyFrom } from '../../adapters/hmac-key/index.js';
 import { type Condition, ConditionType, Reason } from '../../api/conditions.js';
 import { aSecretPromotion } from '../../api/fixtures.js';
 import { Annotations } from '../../api/meta.js';
-import type { PromotionPlan, SecretPromotion, SecretPromotionSpec, SecretPromotionStatus } from '../../api/v1alpha1/secretpromotion.js';
-import { fingerprintKeyFrom } from '../../adapters/hmac-key/index.js';
+import type {
+  PromotionPlan,
+  SecretPromotion,
+  SecretPromotionSpec,
+  SecretPromotionStatus,
+} from '../../api/v1alpha1/secretpromotion.js';
 import { adoptPolledPlan, approvalFor, nextStep, outcomeOf, type Step } from './desired.js';
 import { computePlan, type PairSnapshot, sameSource } from './plan.js';
 
@@ -62,7 +67,11 @@ const withPlan = (extra: Partial<SecretPromotionStatus> = {}, thePlan = plan): S
   conditions: [planned()],
   ...extra,
 });
-const applied = (thePlan = plan) => ({ planHash: thePlan.hash, promotedAt: '2025-06-01T10:00:00Z', writes: [] });
+const applied = (thePlan = plan) => ({
+  planHash: thePlan.hash,
+  promotedAt: '2025-06-01T10:00:00Z',
+  writes: [],
+});
 const approve = (hash: string, by?: string) => ({
   [Annotations.approvePlan]: hash,
   ...(by ? { [Annotations.approvedBy]: by } : {}),
@@ -73,10 +82,16 @@ describe('nextStep', () => {
     { name: 'a suspended promotion does nothing', given: { spec: { suspend: true } }, expect: 'suspended' },
     {
       name: 'a source in the signing-key tree is refused',
-      given: { spec: { source: { connection: 'local', mount: 'secret', path: 'novapos/signing-keys/ns/auth/k1' } } },
+      given: {
+        spec: { source: { connection: 'local', mount: 'secret', path: 'novapos/signing-keys/ns/auth/k1' } },
+      },
       expect: 'invalid',
     },
-    { name: 'a new promotion is planned', given: {}, expect: { kind: 'plan', action: 'promote', trigger: 'new' } },
+    {
+      name: 'a new promotion is planned',
+      given: {},
+      expect: { kind: 'plan', action: 'promote', trigger: 'new' },
+    },
     {
       name: 'a spec change re-plans',
       given: { generation: 2, status: withPlan() },
@@ -135,7 +150,10 @@ describe('nextStep', () => {
     },
     {
       name: 'a rollback after a promotion plans a rollback',
-      given: { status: withPlan({ lastPromotion: applied() }), annotations: { [Annotations.rollback]: 'r1' } },
+      given: {
+        status: withPlan({ lastPromotion: applied() }),
+        annotations: { [Annotations.rollback]: 'r1' },
+      },
       expect: { kind: 'plan', action: 'rollback', trigger: 'rollback' },
     },
     {
@@ -191,7 +209,10 @@ describe('approvalFor', () => {
     expect(a.state === 'waiting' && a.message).toContain('novapos/auth v2');
   });
   it('takes an approval without a stamp when the stamp is not required (no admission policies)', () => {
-    expect(approvalFor(given({ annotations: approve(plan.hash) }), plan, false)).toEqual({ state: 'approved', by: undefined });
+    expect(approvalFor(given({ annotations: approve(plan.hash) }), plan, false)).toEqual({
+      state: 'approved',
+      by: undefined,
+    });
   });
 });
 
@@ -201,7 +222,13 @@ describe('adoptPolledPlan', () => {
   const cases: [string, PromotionPlan, PromotionPlan, boolean, boolean][] = [
     ['the same plan is kept', plan, plan, false, false],
     ['a pending plan gives way to a new source version', plan, moved, false, true],
-    ['a pending plan is kept when only a target moved, so apply reports the conflict', plan, targetEdited, false, false],
+    [
+      'a pending plan is kept when only a target moved, so apply reports the conflict',
+      plan,
+      targetEdited,
+      false,
+      false,
+    ],
     ['an applied plan gives way to any new plan', plan, targetEdited, true, true],
     ['a plan with nothing to do gives way to any new plan', noChangePlan, targetEdited, false, true],
   ];
@@ -212,7 +239,11 @@ describe('adoptPolledPlan', () => {
 
 describe('outcomeOf', () => {
   const cases: [string, SecretPromotionStatus, ReturnType<typeof outcomeOf>][] = [
-    ['conflicts in status mean conflict', withPlan({ conflicts: [{ target: 's', path: 'p', plannedVersion: 1, currentVersion: 2 }] }), 'conflict'],
+    [
+      'conflicts in status mean conflict',
+      withPlan({ conflicts: [{ target: 's', path: 'p', plannedVersion: 1, currentVersion: 2 }] }),
+      'conflict',
+    ],
     ['an applied plan means promoted', withPlan({ lastPromotion: applied() }), 'promoted'],
     ['a plan without changes means up to date', withPlan({}, noChangePlan), 'up-to-date'],
     ['a plan with changes not yet applied awaits approval', withPlan(), 'awaiting-approval'],

@@ -46,7 +46,10 @@ const annotation = (p: SecretPromotion, name: string): string | undefined => {
 };
 
 /** A new value of a trigger annotation: set, and not the value the operator last acted on. */
-export function pendingTrigger(p: SecretPromotion, which: 'rollback' | 'reconcileNow' | 'approvePlan'): string | undefined {
+export function pendingTrigger(
+  p: SecretPromotion,
+  which: 'rollback' | 'reconcileNow' | 'approvePlan',
+): string | undefined {
   const value = annotation(p, Annotations[which]);
   return value !== undefined && value !== p.status?.lastHandled?.[which] ? value : undefined;
 }
@@ -70,7 +73,11 @@ export function approvalFor(p: SecretPromotion, plan: PromotionPlan, requireAppr
   const named = annotation(p, Annotations.approvePlan);
   const how = `review status.plan, then as a member of ${APPROVERS_GROUP}: kubectl annotate spromo ${p.metadata.name} ${Annotations.approvePlan}=${plan.hash}`;
   if (named === undefined) {
-    return { state: 'waiting', reason: Reason.AwaitingApproval, message: `plan ${plan.hash} awaits approval: ${how}` };
+    return {
+      state: 'waiting',
+      reason: Reason.AwaitingApproval,
+      message: `plan ${plan.hash} awaits approval: ${how}`,
+    };
   }
   if (named !== plan.hash) {
     return {
@@ -102,7 +109,9 @@ export function nextStep(p: SecretPromotion, input: DecisionInput): Step {
   if (problems.length) return { kind: 'invalid', message: describeProblems(problems) };
 
   if (pendingTrigger(p, 'rollback') !== undefined) {
-    return p.status?.lastPromotion ? { kind: 'plan', action: 'rollback', trigger: 'rollback' } : { kind: 'nothing-to-roll-back' };
+    return p.status?.lastPromotion
+      ? { kind: 'plan', action: 'rollback', trigger: 'rollback' }
+      : { kind: 'nothing-to-roll-back' };
   }
   const plan = p.status?.plan;
   if (!plan) return { kind: 'plan', action: 'promote', trigger: 'new' };

@@ -1,14 +1,14 @@
 import { CoreV1Api } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../../api/meta.js';
-import type { SecretPromotion } from '../../api/v1alpha1/secretpromotion.js';
 import { type FingerprintKeySource, KubernetesSecretFingerprintKey } from '../../adapters/hmac-key/index.js';
 import { type ConnectionDefinition, VaultConnections } from '../../adapters/vault-connections/index.js';
+import { GROUP, VERSION } from '../../api/meta.js';
+import type { SecretPromotion } from '../../api/v1alpha1/secretpromotion.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { PromotionMetrics } from './metrics.js';
 import { SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
 
-export { FINALIZER, Provenance, SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
 export { PromotionMetrics } from './metrics.js';
+export { FINALIZER, Provenance, SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
 
 export const secretPromotionKind: ResourceKind = {
   group: GROUP,
@@ -49,7 +49,11 @@ export function secretPromotionController(opts: SecretPromotionControllerOptions
       });
     const fingerprintKey =
       opts.fingerprintKey ??
-      new KubernetesSecretFingerprintKey({ core, namespace: opts.operatorNamespace, log: log.child({ controller: 'secretpromotion' }) });
+      new KubernetesSecretFingerprintKey({
+        core,
+        namespace: opts.operatorNamespace,
+        log: log.child({ controller: 'secretpromotion' }),
+      });
     return {
       name: 'secretpromotion',
       kind: secretPromotionKind,

@@ -18,7 +18,8 @@ export class PromotionMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     // A second controller on the same registry (tests) reuses the metrics instead of failing to register.
-    const reuse = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
+    const reuse = <M>(name: string, make: () => M): M =>
+      (registry.getSingleMetric(name) as M | undefined) ?? make();
     this.total = reuse(
       'novapos_secret_promotion_total',
       () =>

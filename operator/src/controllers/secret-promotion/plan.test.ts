@@ -27,8 +27,10 @@ const aPair = (overrides: Partial<PairSnapshot> = {}): PairSnapshot => ({
   ...overrides,
 });
 
-const promote = (pairs: PairSnapshot[], extra: { prune?: boolean; keys?: { include?: string[]; exclude?: string[] } } = {}) =>
-  computePlan({ action: 'promote', pairs, keys: extra.keys, prune: extra.prune ?? false, key, now });
+const promote = (
+  pairs: PairSnapshot[],
+  extra: { prune?: boolean; keys?: { include?: string[]; exclude?: string[] } } = {},
+) => computePlan({ action: 'promote', pairs, keys: extra.keys, prune: extra.prune ?? false, key, now });
 
 describe('diffSecret', () => {
   const cases: {
@@ -118,7 +120,9 @@ describe('fingerprints', () => {
 
 describe('promotedData', () => {
   it('keeps only the selected keys and then applies overrides', () => {
-    expect(promotedData({ A: '1', B: '2', C: '3' }, { include: ['A', 'B'], exclude: ['B'] }, { C: 'o' })).toEqual({
+    expect(
+      promotedData({ A: '1', B: '2', C: '3' }, { include: ['A', 'B'], exclude: ['B'] }, { C: 'o' }),
+    ).toEqual({
       A: '1',
       C: 'o',
     });
@@ -159,7 +163,9 @@ describe('computePlan', () => {
   });
 
   it('writes nothing for a secret that is already equal', () => {
-    const { writes, plan } = promote([aPair({ targetData: { KAFKA_BOOTSTRAP: 'kafka:9092', REDIS_URL: 'redis://redis:6379/0' } })]);
+    const { writes, plan } = promote([
+      aPair({ targetData: { KAFKA_BOOTSTRAP: 'kafka:9092', REDIS_URL: 'redis://redis:6379/0' } }),
+    ]);
     expect(writes).toEqual([]);
     expect(plan.summary).toEqual({ add: 0, change: 0, remove: 0, unchanged: 2 });
   });
@@ -169,14 +175,23 @@ describe('computePlan', () => {
   const hashCases: [string, Partial<PairSnapshot>][] = [
     ['a new source version changes the hash', { sourceVersion: 4 }],
     ['a new target version changes the hash', { targetVersion: 6 }],
-    ['another source value changes the hash', { sourceData: { KAFKA_BOOTSTRAP: 'kafka:9093', REDIS_URL: 'redis://redis:6379/0' } }],
+    [
+      'another source value changes the hash',
+      { sourceData: { KAFKA_BOOTSTRAP: 'kafka:9093', REDIS_URL: 'redis://redis:6379/0' } },
+    ],
     ['an override changes the hash', { overrides: { REDIS_URL: 'redis://staging:6379/0' } }],
   ];
   for (const [name, change] of hashCases) {
     it(name, () => expect(hashOf(change)).not.toBe(base));
   }
   it('the same inputs give the same hash at another time and in another order', () => {
-    const a = computePlan({ action: 'promote', pairs: [aPair(), aPair({ target: 'prod' })], prune: false, key, now });
+    const a = computePlan({
+      action: 'promote',
+      pairs: [aPair(), aPair({ target: 'prod' })],
+      prune: false,
+      key,
+      now,
+    });
     const b = computePlan({
       action: 'promote',
       pairs: [aPair({ target: 'prod' }), aPair()],
@@ -219,7 +234,12 @@ describe('computePlan', () => {
 
 describe('sameSource', () => {
   it('is true when only a target moved', () => {
-    expect(sameSource(promote([aPair()]).plan, promote([aPair({ targetVersion: 9, targetData: { X: '1' } })]).plan)).toBe(true);
+    expect(
+      sameSource(
+        promote([aPair()]).plan,
+        promote([aPair({ targetVersion: 9, targetData: { X: '1' } })]).plan,
+      ),
+    ).toBe(true);
   });
   it('is false when the source version moved', () => {
     expect(sameSource(promote([aPair()]).plan, promote([aPair({ sourceVersion: 4 })]).plan)).toBe(false);
@@ -239,6 +259,8 @@ describe('changedKeysSince', () => {
 
 describe('canonicalJson', () => {
   it('sorts object keys at every depth', () => {
-    expect(canonicalJson({ b: 1, a: { d: 1, c: [2, { f: 1, e: 2 }] } })).toBe('{"a":{"c":[2,{"e":2,"f":1}],"d":1},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: 1, c: [2, { f: 1, e: 2 }] } })).toBe(
+      '{"a":{"c":[2,{"e":2,"f":1}],"d":1},"b":1}',
+    );
   });
 });

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { KeyChange, PlanEntry, PromotionPlan, SecretPromotionSpec } from '../../api/v1alpha1/secretpromotion.js';
-import { formatTime } from '../../api/conditions.js';
-import { keySelected } from '../../api/validation.js';
 import type { FingerprintKey } from '../../adapters/hmac-key/index.js';
 import type { SecretData } from '../../adapters/vault-connections/index.js';
+import { formatTime } from '../../api/conditions.js';
+import type {
+  KeyChange,
+  PlanEntry,
+  PromotionPlan,
+  SecretPromotionSpec,
+} from '../../api/v1alpha1/secretpromotion.js';
+import { keySelected } from '../../api/validation.js';
 
 /**
  * Plans, as pure functions over what the adapters read: the per-key diff with keyed fingerprints, the data
@@ -124,7 +129,11 @@ export function diffSecret(
 }
 
 /** The hash an approval names: over the action, the fingerprint key id and every entry (versions included). */
-export function planHash(action: PlanAction, fingerprintKeyId: string, entries: readonly PlanEntry[]): string {
+export function planHash(
+  action: PlanAction,
+  fingerprintKeyId: string,
+  entries: readonly PlanEntry[],
+): string {
   const digest = createHash('sha256')
     .update(canonicalJson({ v: 1, action, fingerprintKeyId, entries }))
     .digest('hex');
@@ -147,7 +156,9 @@ export function computePlan(input: PlanInput): PlanComputation {
   );
   for (const pair of pairs) {
     const rollback = input.action === 'rollback';
-    const desired = rollback ? { ...(pair.sourceData ?? {}) } : promotedData(pair.sourceData, input.keys, pair.overrides);
+    const desired = rollback
+      ? { ...(pair.sourceData ?? {}) }
+      : promotedData(pair.sourceData, input.keys, pair.overrides);
     const removable = rollback ? () => true : (k: string) => input.prune && keySelected(input.keys, k);
     const { changes, next } = diffSecret(pair.targetData, desired, removable, input.key);
     entries.push({
@@ -160,7 +171,8 @@ export function computePlan(input: PlanInput): PlanComputation {
     });
     // A rollback to "absent" of a secret that is already absent (or deleted) has nothing to do.
     const restoresAbsent = rollback && pair.sourceVersion === 0;
-    const changed = changes.some((c) => c.action !== 'unchanged') || (restoresAbsent && pair.targetData !== undefined);
+    const changed =
+      changes.some((c) => c.action !== 'unchanged') || (restoresAbsent && pair.targetData !== undefined);
     if (changed) {
       writes.push({
         target: pair.target,
@@ -209,7 +221,11 @@ export function sameSource(a: PromotionPlan, b: PromotionPlan): boolean {
  * Keys of the plan (names only) whose target value differs from what the plan saw, for a Conflict's
  * detail. Keys the plan does not touch are not compared: the plan has no fingerprint for them.
  */
-export function changedKeysSince(entry: PlanEntry, current: SecretData | undefined, key: FingerprintKey): string[] {
+export function changedKeysSince(
+  entry: PlanEntry,
+  current: SecretData | undefined,
+  key: FingerprintKey,
+): string[] {
   const seen = new Map(entry.changes.map((c) => [c.key, c.targetFingerprint]));
   const out: string[] = [];
   for (const name of seen.keys()) {

@@ -1,14 +1,5 @@
 import type { Logger } from '../../../../lib/log.js';
 import { VaultError } from '../../../../lib/vault.js';
-import { type ConditionUpdate, ConditionType, formatTime, Reason, setCondition } from '../../api/conditions.js';
-import { Annotations, SIGNING_KEYS_VAULT_PREFIX } from '../../api/meta.js';
-import type {
-  PromotionPlan,
-  PromotionTarget,
-  SecretPromotion,
-  SecretPromotionStatus,
-} from '../../api/v1alpha1/secretpromotion.js';
-import { isSigningKeyPath, normalizeVaultPath } from '../../api/validation.js';
 import type { FingerprintKey, FingerprintKeySource } from '../../adapters/hmac-key/index.js';
 import {
   mapLimit,
@@ -18,24 +9,39 @@ import {
   UnknownConnectionError,
 } from '../../adapters/vault-connections/index.js';
 import {
-  type ReconcileContext,
-  type Reconciler,
-  type ReconcileResult,
+  ConditionType,
+  type ConditionUpdate,
+  formatTime,
+  Reason,
+  setCondition,
+} from '../../api/conditions.js';
+import { Annotations, SIGNING_KEYS_VAULT_PREFIX } from '../../api/meta.js';
+import type {
+  PromotionPlan,
+  PromotionTarget,
+  SecretPromotion,
+  SecretPromotionStatus,
+} from '../../api/v1alpha1/secretpromotion.js';
+import { isSigningKeyPath, normalizeVaultPath } from '../../api/validation.js';
+import {
   addFinalizer,
   hasFinalizer,
   isBeingDeleted,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Reconciler,
   removeFinalizer,
 } from '../../runtime/index.js';
 import {
-  approvalFor,
   adoptPolledPlan,
+  approvalFor,
   isApplied,
   nextStep,
   type Outcome,
   outcomeOf,
+  type PlanTrigger,
   pendingTrigger,
   phaseOf,
-  type PlanTrigger,
   readyFor,
 } from './desired.js';
 import type { PromotionMetrics } from './metrics.js';
@@ -143,7 +149,12 @@ class Draft {
   }
 
   condition(type: string, update: Omit<ConditionUpdate, 'type'>): void {
-    this.status.conditions = setCondition(this.status.conditions, this.generation, { type, ...update }, this.now);
+    this.status.conditions = setCondition(
+      this.status.conditions,
+      this.generation,
+      { type, ...update },
+      this.now,
+    );
   }
 
   handled(which: 'rollback' | 'reconcileNow' | 'approvePlan', value: string): void {
@@ -188,7 +199,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     if (step.kind === 'nothing-to-roll-back') {
       const value = pendingTrigger(draft.view, 'rollback') as string;
       draft.handled('rollback', value);
-      events.push(['Warning', 'NothingToRollBack', `${Annotations.rollback}=${value}: nothing was promoted yet, so there is nothing to restore`]);
+      events.push([
+        'Warning',
+        'NothingToRollBack',
+        `${Annotations.rollback}=${value}: nothing was promoted yet, so there is nothing to restore`,
+      ]);
       step = decide(draft.view, draft.now, this.lastPolled.get(uid));
     }
 
@@ -199,7 +214,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       } else if (step.kind === 'invalid') {
         outcome = 'invalid';
         readyMessage = step.message;
-        draft.condition(ConditionType.Planned, { status: 'False', reason: Reason.InvalidSpec, message: step.message });
+        draft.condition(ConditionType.Planned, {
+          status: 'False',
+          reason: Reason.InvalidSpec,
+          message: step.message,
+        });
         events.push(['Warning', Reason.InvalidSpec, step.message]);
       } else if (step.kind === 'plan') {
         const work = await this.plan(draft, step.action, step.trigger, ctx.log, events);
@@ -216,7 +235,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       readyMessage = failure.message;
       // A failed poll leaves the plan in force; any other failed plan must be made again.
       if (step.kind === 'plan' && step.trigger !== 'poll') {
-        draft.condition(ConditionType.Planned, { status: 'False', reason: failure.reason, message: failure.message });
+        draft.condition(ConditionType.Planned, {
+          status: 'False',
+          reason: failure.reason,
+          message: failure.message,
+        });
       }
       events.push(['Warning', failure.reason, failure.message]);
       ctx.log.warn({ reason: failure.reason, err: failure.message }, 'secret promotion step failed');
@@ -233,9 +256,16 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     for (const [type, reason, note] of events) await ctx.events.record(obj, type, reason, 'Reconcile', note);
     if (retryError) throw retryError;
 
+    // What comes next: a poll that is already due (after an apply) runs at once; a failure waits for its
+    // own retry above, so a failing step never spins.
     const after = decide(draft.view, this.now(), this.lastPolled.get(uid));
     if (after.kind === 'wait' && after.requeueAfterMs !== undefined) {
-      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, Math.max(after.requeueAfterMs, 1));
+      requeueAfterMs = Math.min(
+        requeueAfterMs ?? Number.POSITIVE_INFINITY,
+        Math.max(after.requeueAfterMs, 1),
+      );
+    } else if ((after.kind === 'plan' || after.kind === 'apply') && outcome !== 'failed') {
+      requeueAfterMs = 1;
     }
     return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
   }
@@ -252,10 +282,19 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
   ): Promise<PlanWork | undefined> {
     const p = draft.view;
     if (trigger === 'rollback') draft.handled('rollback', pendingTrigger(p, 'rollback') as string);
-    if (trigger === 'reconcile-now') draft.handled('reconcileNow', pendingTrigger(p, 'reconcileNow') as string);
+    if (trigger === 'reconcile-now')
+      draft.handled('reconcileNow', pendingTrigger(p, 'reconcileNow') as string);
     const key = await this.opts.fingerprintKey.get();
-    const { pairs, skipped, targetMetadata } = action === 'rollback' ? await this.rollbackPairs(p) : await this.promotionPairs(p);
-    const computation = computePlan({ action, pairs, keys: p.spec.keys, prune: p.spec.prune, key, now: draft.now });
+    const { pairs, skipped, targetMetadata } =
+      action === 'rollback' ? await this.rollbackPairs(p) : await this.promotionPairs(p);
+    const computation = computePlan({
+      action,
+      pairs,
+      keys: p.spec.keys,
+      prune: p.spec.prune,
+      key,
+      now: draft.now,
+    });
     const size = planBytes(computation.plan);
     if (size > MAX_PLAN_BYTES) {
       throw new PlanError(
@@ -284,9 +323,24 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       message: summary,
     });
     if (previous !== computation.plan.hash) {
-      const why = { new: 'new', 'spec-changed': 'spec changed', 'reconcile-now': 'reconcile-now', rollback: 'rollback requested', poll: 'source changed' }[trigger];
-      events.push(['Normal', hasChanges(computation.plan) ? Reason.PlanReady : Reason.NoChanges, `${summary} (${why})`]);
-      if (skipped.length) events.push(['Normal', 'SigningKeysSkipped', `skipped ${skipped.length} path(s) under ${SIGNING_KEYS_VAULT_PREFIX}: signing keys are per environment`]);
+      const why = {
+        new: 'new',
+        'spec-changed': 'spec changed',
+        'reconcile-now': 'reconcile-now',
+        rollback: 'rollback requested',
+        poll: 'source changed',
+      }[trigger];
+      events.push([
+        'Normal',
+        hasChanges(computation.plan) ? Reason.PlanReady : Reason.NoChanges,
+        `${summary} (${why})`,
+      ]);
+      if (skipped.length)
+        events.push([
+          'Normal',
+          'SigningKeysSkipped',
+          `skipped ${skipped.length} path(s) under ${SIGNING_KEYS_VAULT_PREFIX}: signing keys are per environment`,
+        ]);
     }
     log.info(
       { plan: computation.plan.hash, trigger, summary: computation.plan.summary, skipped: skipped.length },
@@ -301,7 +355,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
 
   private targetSpec(p: SecretPromotion, name: string): PromotionTarget {
     const t = p.spec.targets.find((x) => x.name === name);
-    if (!t) throw new PlanError(Reason.InvalidSpec, `target "${name}" of the last promotion is no longer in spec.targets: add it back to roll it back`);
+    if (!t)
+      throw new PlanError(
+        Reason.InvalidSpec,
+        `target "${name}" of the last promotion is no longer in spec.targets: add it back to roll it back`,
+      );
     return t;
   }
 
@@ -317,11 +375,16 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       secrets = [{ path, relative: '' }];
     } else {
       const prefix = normalizeVaultPath(source.prefix as string);
-      const listed = await sourceStore.list(source.mount, prefix, (path) => isSigningKeyPath(source.mount, path));
+      const listed = await sourceStore.list(source.mount, prefix, (path) =>
+        isSigningKeyPath(source.mount, path),
+      );
       skipped = listed.skipped;
       secrets = listed.paths.map((path) => ({ path, relative: path.slice(prefix.length + 1) }));
       if (!secrets.length) {
-        throw new PlanError(Reason.SourceNotFound, `no secrets under ${source.connection}:${source.mount}/${prefix}/`);
+        throw new PlanError(
+          Reason.SourceNotFound,
+          `no secrets under ${source.connection}:${source.mount}/${prefix}/`,
+        );
       }
     }
     const read = await mapLimit(secrets, conc, async (s) => ({
@@ -331,14 +394,19 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     const present = read.filter((r) => r.secret.data !== undefined);
     if (source.path !== undefined && !present.length) {
       const at = source.version ? ` version ${source.version}` : '';
-      throw new PlanError(Reason.SourceNotFound, `source ${source.connection}:${source.mount}/${secrets[0]?.path}${at} does not exist or is deleted`);
+      throw new PlanError(
+        Reason.SourceNotFound,
+        `source ${source.connection}:${source.mount}/${secrets[0]?.path}${at} does not exist or is deleted`,
+      );
     }
     const overrides = await this.overrideValues(p);
     const pairs: PairSnapshot[] = [];
     const targetMetadata = new Map<string, Readonly<Record<string, string>> | undefined>();
     const jobs = present.flatMap((s) => targets.map((t) => ({ s, t })));
     await mapLimit(jobs, conc, async ({ s, t }) => {
-      const targetPath = s.relative ? `${normalizeVaultPath(t.path)}/${s.relative}` : normalizeVaultPath(t.path);
+      const targetPath = s.relative
+        ? `${normalizeVaultPath(t.path)}/${s.relative}`
+        : normalizeVaultPath(t.path);
       if (isSigningKeyPath(t.mount, targetPath)) return; // never written, whatever the source layout
       const current = await this.store(t.connection).read(t.mount, targetPath);
       targetMetadata.set(pairKey(t.name, targetPath), current.customMetadata);
@@ -367,7 +435,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         const connection = from.connection ?? t.connection;
         const path = normalizeVaultPath(from.path);
         const where = `${connection}:${from.mount}/${path}`;
-        if (isSigningKeyPath(from.mount, path)) throw new PlanError(Reason.ForbiddenPath, `override ${o.key} reads ${where}, under ${SIGNING_KEYS_VAULT_PREFIX}`);
+        if (isSigningKeyPath(from.mount, path))
+          throw new PlanError(
+            Reason.ForbiddenPath,
+            `override ${o.key} reads ${where}, under ${SIGNING_KEYS_VAULT_PREFIX}`,
+          );
         let read = cache.get(where);
         if (!read) {
           read = this.store(connection).read(from.mount, path);
@@ -375,7 +447,10 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         }
         const secret = await read;
         if (!secret.data || !(from.key in secret.data)) {
-          throw new PlanError(Reason.SourceNotFound, `override ${o.key} for target ${t.name}: ${where} has no key ${from.key}`);
+          throw new PlanError(
+            Reason.SourceNotFound,
+            `override ${o.key} for target ${t.name}: ${where} has no key ${from.key}`,
+          );
         }
         values[o.key] = secret.data[from.key];
       }
@@ -473,7 +548,9 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
           const version = await store.write(t.mount, w.targetPath, w.data, w.expectedVersion);
           const existing = targetMetadata.get(pairKey(w.target, w.targetPath));
           const sourceWhere =
-            action === 'rollback' ? `${t.connection}:${t.mount}/${w.sourcePath}` : `${p.spec.source.connection}:${p.spec.source.mount}/${w.sourcePath}`;
+            action === 'rollback'
+              ? `${t.connection}:${t.mount}/${w.sourcePath}`
+              : `${p.spec.source.connection}:${p.spec.source.mount}/${w.sourcePath}`;
           await store.setCustomMetadata(
             t.mount,
             w.targetPath,
@@ -483,7 +560,8 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
               [Provenance.source]: sourceWhere,
               [Provenance.sourceVersion]: String(w.sourceVersion),
               [Provenance.version]: String(version),
-              [Provenance.created]: w.expectedVersion === 0 ? 'true' : (existing?.[Provenance.created] ?? 'false'),
+              [Provenance.created]:
+                w.expectedVersion === 0 ? 'true' : (existing?.[Provenance.created] ?? 'false'),
             },
             existing,
           );
@@ -515,7 +593,8 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
   private async recheck(p: SecretPromotion, plan: PromotionPlan, key: FingerprintKey) {
     const action = actionOf(plan);
     const conc = this.opts.concurrency ?? 8;
-    const overrides = action === 'promote' ? await this.overrideValues(p) : new Map<string, Record<string, unknown>>();
+    const overrides =
+      action === 'promote' ? await this.overrideValues(p) : new Map<string, Record<string, unknown>>();
     const targetMetadata = new Map<string, Readonly<Record<string, string>> | undefined>();
     const conflicts: ConflictRecord[] = [];
     const alreadyWritten: WriteRecord[] = [];
@@ -529,7 +608,12 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         const meta = current.customMetadata ?? {};
         if (meta[Provenance.plan] === plan.hash && meta[Provenance.version] === String(current.version)) {
           // Written by this very plan in an earlier, interrupted reconcile.
-          alreadyWritten.push({ target: e.target, path: e.targetPath, previousVersion: e.targetVersion, version: current.version });
+          alreadyWritten.push({
+            target: e.target,
+            path: e.targetPath,
+            previousVersion: e.targetVersion,
+            version: current.version,
+          });
           return;
         }
         conflicts.push({
@@ -543,7 +627,8 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       }
       let sourceData: SecretData | undefined;
       if (action === 'rollback') {
-        if (e.sourceVersion > 0) sourceData = (await targetStore.read(t.mount, e.targetPath, e.sourceVersion)).data;
+        if (e.sourceVersion > 0)
+          sourceData = (await targetStore.read(t.mount, e.targetPath, e.sourceVersion)).data;
       } else {
         const s = p.spec.source;
         sourceData = (await this.store(s.connection).read(s.mount, e.sourcePath, e.sourceVersion)).data;
@@ -562,17 +647,35 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     if (conflicts.length) return { conflicts, alreadyWritten, writes: [] as PlannedWrite[], targetMetadata };
     // The entries still to write, computed again from the pinned versions: each must equal the approved
     // entry. Same versions but other values means an override changed (or a pinned version was destroyed).
-    const again = computePlan({ action, pairs, keys: p.spec.keys, prune: p.spec.prune, key, now: new Date(plan.createdAt) });
+    const again = computePlan({
+      action,
+      pairs,
+      keys: p.spec.keys,
+      prune: p.spec.prune,
+      key,
+      now: new Date(plan.createdAt),
+    });
     for (const fresh of again.plan.entries) {
-      const approved = plan.entries.find((e) => e.target === fresh.target && e.targetPath === fresh.targetPath);
+      const approved = plan.entries.find(
+        (e) => e.target === fresh.target && e.targetPath === fresh.targetPath,
+      );
       if (approved && canonicalJson(approved) === canonicalJson(fresh)) continue;
       const moved = (approved?.changes ?? [])
         .filter((c) => fresh.changes.find((x) => x.key === c.key)?.sourceFingerprint !== c.sourceFingerprint)
         .map((c) => c.key);
       if (!moved.length) {
-        throw new PlanError(Reason.ApprovalStale, `plan ${plan.hash} no longer matches what Vault holds for ${fresh.target}:${fresh.targetPath}: re-plan with ${Annotations.reconcileNow}`);
+        throw new PlanError(
+          Reason.ApprovalStale,
+          `plan ${plan.hash} no longer matches what Vault holds for ${fresh.target}:${fresh.targetPath}: re-plan with ${Annotations.reconcileNow}`,
+        );
       }
-      conflicts.push({ target: fresh.target, path: fresh.targetPath, plannedVersion: fresh.targetVersion, currentVersion: fresh.targetVersion, changedKeys: moved });
+      conflicts.push({
+        target: fresh.target,
+        path: fresh.targetPath,
+        plannedVersion: fresh.targetVersion,
+        currentVersion: fresh.targetVersion,
+        changedKeys: moved,
+      });
     }
     return { conflicts, alreadyWritten, writes: conflicts.length ? [] : again.writes, targetMetadata };
   }
@@ -600,11 +703,24 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     if (conflicts.length) {
       draft.status.conflicts = conflicts;
       const detail = describeConflicts(conflicts);
-      const partial = done.length ? ` ${done.length} write(s) had already gone through and are in status.lastPromotion.` : '';
-      history.unshift({ action, planHash: plan.hash, at, approvedBy, result: 'Conflict', message: `${detail}.${partial}` });
+      const partial = done.length
+        ? ` ${done.length} write(s) had already gone through and are in status.lastPromotion.`
+        : '';
+      history.unshift({
+        action,
+        planHash: plan.hash,
+        at,
+        approvedBy,
+        result: 'Conflict',
+        message: `${detail}.${partial}`,
+      });
       this.opts.metrics.conflicts.inc(labels);
       this.opts.metrics.total.inc({ ...labels, result: 'conflict' });
-      events.push(['Warning', Reason.TargetChanged, `${detail}: nothing was overwritten; re-plan with ${Annotations.reconcileNow} and approve the new plan`]);
+      events.push([
+        'Warning',
+        Reason.TargetChanged,
+        `${detail}: nothing was overwritten; re-plan with ${Annotations.reconcileNow} and approve the new plan`,
+      ]);
     } else {
       const verb = action === 'rollback' ? 'rolled back' : `promoted ${what}`;
       const message = `${verb} to ${targets}: ${plan.summary.add} added, ${plan.summary.change} changed, ${plan.summary.remove} removed`;
@@ -614,7 +730,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       for (const a of ['add', 'change', 'remove'] as const) {
         if (plan.summary[a]) this.opts.metrics.keysChanged.inc({ ...labels, action: a }, plan.summary[a]);
       }
-      events.push(['Normal', action === 'rollback' ? Reason.RolledBack : Reason.Promoted, `${message} (plan ${plan.hash}${approvedBy ? `, approved by ${approvedBy}` : ''})`]);
+      events.push([
+        'Normal',
+        action === 'rollback' ? Reason.RolledBack : Reason.Promoted,
+        `${message} (plan ${plan.hash}${approvedBy ? `, approved by ${approvedBy}` : ''})`,
+      ]);
     }
     draft.status.history = history.slice(0, this.opts.historyLimit ?? HISTORY_DEFAULT);
   }
@@ -627,18 +747,28 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     const plan = p.status?.plan;
     if (plan) {
       if (!hasChanges(plan)) {
-        draft.condition(ConditionType.Approved, { status: 'True', reason: Reason.NoChanges, message: `plan ${plan.hash} changes nothing: no approval needed` });
+        draft.condition(ConditionType.Approved, {
+          status: 'True',
+          reason: Reason.NoChanges,
+          message: `plan ${plan.hash} changes nothing: no approval needed`,
+        });
       } else if (isApplied(p)) {
         const by = p.status?.lastPromotion?.approvedBy;
         draft.condition(ConditionType.Approved, {
           status: 'True',
           reason: p.spec.requireApproval ? Reason.PlanApproved : Reason.ApprovalNotRequired,
-          message: p.spec.requireApproval ? `plan ${plan.hash} was approved by ${by ?? 'an unknown user'}` : 'spec.requireApproval is false',
+          message: p.spec.requireApproval
+            ? `plan ${plan.hash} was approved by ${by ?? 'an unknown user'}`
+            : 'spec.requireApproval is false',
         });
       } else {
         const approval = approvalFor(p, plan, this.opts.requireApproverStamp);
         if (approval.state === 'waiting') {
-          draft.condition(ConditionType.Approved, { status: 'False', reason: approval.reason, message: approval.message });
+          draft.condition(ConditionType.Approved, {
+            status: 'False',
+            reason: approval.reason,
+            message: approval.message,
+          });
           delete draft.status.approval;
         } else if (approval.state === 'approved') {
           const same = draft.status.approval?.planHash === plan.hash;
@@ -647,22 +777,38 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
             approvedBy: approval.by,
             approvedAt: same ? draft.status.approval?.approvedAt : formatTime(draft.now),
           };
-          draft.condition(ConditionType.Approved, { status: 'True', reason: Reason.PlanApproved, message: `plan ${plan.hash} approved by ${approval.by ?? 'an unknown user'}` });
+          draft.condition(ConditionType.Approved, {
+            status: 'True',
+            reason: Reason.PlanApproved,
+            message: `plan ${plan.hash} approved by ${approval.by ?? 'an unknown user'}`,
+          });
         } else {
-          draft.condition(ConditionType.Approved, { status: 'True', reason: Reason.ApprovalNotRequired, message: 'spec.requireApproval is false' });
+          draft.condition(ConditionType.Approved, {
+            status: 'True',
+            reason: Reason.ApprovalNotRequired,
+            message: 'spec.requireApproval is false',
+          });
         }
       }
       if (isApplied(p) && p.spec.requireApproval && p.status?.lastPromotion?.approvedBy) {
         const by = p.status.lastPromotion.approvedBy;
         const same = draft.status.approval?.planHash === plan.hash;
-        draft.status.approval = { planHash: plan.hash, approvedBy: by, approvedAt: same ? draft.status.approval?.approvedAt : p.status.lastPromotion.promotedAt };
+        draft.status.approval = {
+          planHash: plan.hash,
+          approvedBy: by,
+          approvedAt: same ? draft.status.approval?.approvedAt : p.status.lastPromotion.promotedAt,
+        };
       }
     }
     const conflicts = draft.status.conflicts ?? [];
     draft.condition(
       ConditionType.Conflict,
       conflicts.length
-        ? { status: 'True', reason: Reason.TargetChanged, message: `${describeConflicts(conflicts)}: nothing was overwritten; re-plan with ${Annotations.reconcileNow} (or change the spec) and approve the new plan` }
+        ? {
+            status: 'True',
+            reason: Reason.TargetChanged,
+            message: `${describeConflicts(conflicts)}: nothing was overwritten; re-plan with ${Annotations.reconcileNow} (or change the spec) and approve the new plan`,
+          }
         : { status: 'False', reason: Reason.Reconciled, message: 'no target changed since the plan' },
     );
 
@@ -680,25 +826,36 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       };
     } else if (outcome === 'awaiting-approval' && plan) {
       const approval = approvalFor(p, plan, this.opts.requireApproverStamp);
-      detail = approval.state === 'waiting' ? { reason: approval.reason, message: approval.message } : { reason: Reason.AwaitingApproval, message: `plan ${plan.hash} is approved; applying` };
+      detail =
+        approval.state === 'waiting'
+          ? { reason: approval.reason, message: approval.message }
+          : { reason: Reason.AwaitingApproval, message: `plan ${plan.hash} is approved; applying` };
     } else if (outcome === 'conflict') {
-      detail = { reason: Reason.TargetChanged, message: `${describeConflicts(conflicts)}: nothing was overwritten` };
+      detail = {
+        reason: Reason.TargetChanged,
+        message: `${describeConflicts(conflicts)}: nothing was overwritten`,
+      };
     }
     draft.condition(ConditionType.Ready, readyFor(outcome, detail));
   }
 
   private describeFailure(err: unknown): { reason: string; message: string; retry: boolean } {
     if (err instanceof PlanError) return { reason: err.reason, message: err.message, retry: false };
-    if (err instanceof UnknownConnectionError) return { reason: Reason.InvalidSpec, message: err.message, retry: false };
-    if (err instanceof VaultError) return { reason: Reason.VaultUnavailable, message: `Vault: ${err.message} (${err.code})`, retry: true };
-    const message = err instanceof Error ? err.message.split('\n')[0] ?? 'error' : 'error';
+    if (err instanceof UnknownConnectionError)
+      return { reason: Reason.InvalidSpec, message: err.message, retry: false };
+    if (err instanceof VaultError)
+      return { reason: Reason.VaultUnavailable, message: `Vault: ${err.message} (${err.code})`, retry: true };
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? 'error') : 'error';
     return { reason: Reason.ReconcileError, message, retry: true };
   }
 
   // ---------------------------------------------------------------------------------------------------------
   // Finalizer
 
-  private async syncFinalizer(obj: SecretPromotion, ctx: ReconcileContext<SecretPromotion>): Promise<SecretPromotion> {
+  private async syncFinalizer(
+    obj: SecretPromotion,
+    ctx: ReconcileContext<SecretPromotion>,
+  ): Promise<SecretPromotion> {
     const wants = obj.spec.deletionPolicy === 'Delete';
     if (wants && !hasFinalizer(obj, FINALIZER)) return addFinalizer(ctx.client, obj, FINALIZER);
     if (!wants && hasFinalizer(obj, FINALIZER)) return removeFinalizer(ctx.client, obj, FINALIZER);
@@ -709,7 +866,10 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
    * deletionPolicy Delete: soft-delete the target secrets this promotion created, when the current version
    * is still the one it wrote. A target that existed before, or was edited since, is left as it is.
    */
-  private async finalize(obj: SecretPromotion, ctx: ReconcileContext<SecretPromotion>): Promise<ReconcileResult> {
+  private async finalize(
+    obj: SecretPromotion,
+    ctx: ReconcileContext<SecretPromotion>,
+  ): Promise<ReconcileResult> {
     if (!hasFinalizer(obj, FINALIZER)) return {};
     if (obj.spec.deletionPolicy === 'Delete') {
       const me = `${obj.metadata.namespace}/${obj.metadata.name}`;
@@ -726,7 +886,9 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
         const store = this.store(t.connection);
         const meta = await store.metadata(t.mount, path);
         if (!meta || meta.customMetadata[Provenance.promotion] !== me) continue;
-        const ours = meta.customMetadata[Provenance.created] === 'true' && meta.customMetadata[Provenance.version] === String(meta.currentVersion);
+        const ours =
+          meta.customMetadata[Provenance.created] === 'true' &&
+          meta.customMetadata[Provenance.version] === String(meta.currentVersion);
         if (!ours) {
           kept.push(`${target}:${path}`);
           continue;
@@ -746,7 +908,10 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
 function describeConflicts(conflicts: readonly ConflictRecord[]): string {
   const shown = conflicts.slice(0, 5).map((c) => {
     const keys = c.changedKeys?.length ? `, keys changed: ${c.changedKeys.join(', ')}` : '';
-    const moved = c.plannedVersion === c.currentVersion ? 'an override value changed' : `planned v${c.plannedVersion}, now v${c.currentVersion}`;
+    const moved =
+      c.plannedVersion === c.currentVersion
+        ? 'an override value changed'
+        : `planned v${c.plannedVersion}, now v${c.currentVersion}`;
     return `${c.target}:${c.path} (${moved}${keys})`;
   });
   const more = conflicts.length > 5 ? ` and ${conflicts.length - 5} more` : '';

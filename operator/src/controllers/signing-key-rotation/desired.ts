@@ -1,5 +1,13 @@
 import type { JWK } from 'jose';
 import { canonicalJson, computeKeysetHash, type KeysetDocument } from '../../../../lib/keyset.js';
+import type { KeyStatusReport } from '../../adapters/services/key-status-probe.js';
+import {
+  type KeyLocation,
+  type KeySecretState,
+  keyTreePath,
+  type StoredKey,
+  type VaultObservation,
+} from '../../adapters/vault/signing-key-store.js';
 import {
   Annotations,
   type Condition,
@@ -15,14 +23,6 @@ import {
   setCondition,
   validateSigningKeyRotationSpec,
 } from '../../api/index.js';
-import type { KeyStatusReport } from '../../adapters/services/key-status-probe.js';
-import {
-  type KeyLocation,
-  type KeySecretState,
-  keyTreePath,
-  type StoredKey,
-  type VaultObservation,
-} from '../../adapters/vault/signing-key-store.js';
 import { SkrCondition, SkrReason } from './conditions.js';
 
 /**
@@ -88,8 +88,17 @@ export type Step =
   | { readonly kind: 'generate'; readonly state: 'next' | 'active' }
   | { readonly kind: 'prepare-active'; readonly kid: string; readonly expectedVersion: number }
   | { readonly kind: 'publish'; readonly doc: KeysetDocument; readonly expectedVersion: number }
-  | { readonly kind: 'sync-state'; readonly kid: string; readonly state: KeySecretState; readonly expectedVersion: number }
-  | { readonly kind: 'destroy'; readonly kid: string; readonly why: 'orphan' | 'removed' | 'revoked' | 'discarded' };
+  | {
+      readonly kind: 'sync-state';
+      readonly kid: string;
+      readonly state: KeySecretState;
+      readonly expectedVersion: number;
+    }
+  | {
+      readonly kind: 'destroy';
+      readonly kid: string;
+      readonly why: 'orphan' | 'removed' | 'revoked' | 'discarded';
+    };
 
 export interface Notice {
   readonly type: 'Normal' | 'Warning';
@@ -148,7 +157,9 @@ export function buildModel(entries: readonly SigningKey[], vault: VaultObservati
   const doc = vault.keyset && !vault.keysetInvalid ? vault.keyset : undefined;
   const stored = new Map(vault.keys.map((k) => [k.kid, k]));
   const byKid = new Map(entries.map((e) => [e.kid, e]));
-  const at = doc?.updatedAt && !Number.isNaN(Date.parse(doc.updatedAt)) ? doc.updatedAt : formatTime(now);
+  // Status timestamps have second precision; rounding up keeps every wait (lead time, retire window) whole.
+  const written = doc?.updatedAt ? Date.parse(doc.updatedAt) : Number.NaN;
+  const at = formatTime(new Date(Math.ceil((Number.isNaN(written) ? now.getTime() : written) / 1000) * 1000));
   const out: ModelKey[] = [];
   const seen = new Set<string>();
 
@@ -193,7 +204,14 @@ export function buildModel(entries: readonly SigningKey[], vault: VaultObservati
     else if (e.state === 'next' && !e.publishedAt) phase = hasMaterial ? 'pending' : 'gone';
     else if (!doc && hasMaterial) phase = e.state;
     else phase = 'gone';
-    out.push({ kid: e.kid, phase, entry: { ...e }, published: false, stored: s, publicJwk: s?.material?.publicJwk });
+    out.push({
+      kid: e.kid,
+      phase,
+      entry: { ...e },
+      published: false,
+      stored: s,
+      publicJwk: s?.material?.publicJwk,
+    });
   }
 
   for (const s of vault.keys) {
@@ -210,7 +228,12 @@ export function buildModel(entries: readonly SigningKey[], vault: VaultObservati
       };
       out.push({ kid: s.kid, phase: 'retired', entry, published: false, stored: s, publicJwk: m.publicJwk });
     } else {
-      const entry: SigningKey = { kid: s.kid, state: 'next', algorithm: m?.alg ?? '', createdAt: m?.createdAt ?? at };
+      const entry: SigningKey = {
+        kid: s.kid,
+        state: 'next',
+        algorithm: m?.alg ?? '',
+        createdAt: m?.createdAt ?? at,
+      };
       out.push({ kid: s.kid, phase: 'orphan', entry, published: false, stored: s, publicJwk: m?.publicJwk });
     }
   }
@@ -234,6 +257,8 @@ interface ServicesView {
   readonly unreachable: string[];
   /** Services past the load deadline for the current set. */
   readonly late: string[];
+  /** When the last of them loaded the current set (as they report it). */
+  readonly lastLoadedAt?: number;
 }
 
 function viewServices(input: DecideInput, doc: KeysetDocument | undefined): ServicesView {
@@ -242,6 +267,7 @@ function viewServices(input: DecideInput, doc: KeysetDocument | undefined): Serv
   const notLoaded: string[] = [];
   const unreachable: string[] = [];
   const hash = doc?.keysetHash;
+  let lastLoadedAt: number | undefined;
   for (const svc of listed) {
     const obs = input.services.find((o) => o.name === svc.name);
     const report = obs?.report;
@@ -259,17 +285,22 @@ function viewServices(input: DecideInput, doc: KeysetDocument | undefined): Serv
       st.message = report?.keysetHash ? 'has an older key set loaded' : 'has no key set loaded';
     }
     if (!loaded) notLoaded.push(svc.name);
+    else {
+      // A service that does not say when it loaded the set adds no wait.
+      const at = ms(report?.loadedAt ?? undefined);
+      if (at !== undefined && !Number.isNaN(at)) lastLoadedAt = Math.max(lastLoadedAt ?? 0, at);
+    }
     statuses.push(st);
   }
   const written = ms(doc?.updatedAt);
-  const overdue =
-    written !== undefined && input.now.getTime() - written > input.options.serviceLoadTimeoutMs;
+  const overdue = written !== undefined && input.now.getTime() - written > input.options.serviceLoadTimeoutMs;
   return {
     statuses,
     allLoaded: notLoaded.length === 0,
     notLoaded,
     unreachable,
     late: overdue ? notLoaded : [],
+    lastLoadedAt: notLoaded.length ? undefined : lastLoadedAt,
   };
 }
 
@@ -281,7 +312,9 @@ export function keysetDocumentFor(
   nextKid: string,
   now: Date,
 ): KeysetDocument {
-  const keys = [...published].sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0)).map((k) => k.publicJwk);
+  const keys = [...published]
+    .sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0))
+    .map((k) => k.publicJwk);
   const jwks = { keys };
   const active = keys.find((k) => k.kid === activeKid);
   return {
@@ -315,6 +348,20 @@ interface Target {
   newKey?: 'next' | 'active';
 }
 
+// Validating a cron schedule samples a year of runs: remembered per spec (the answer does not depend on
+// the day in any way that matters for a schedule that is valid at all).
+const validated = new Map<string, ReturnType<typeof validateSigningKeyRotationSpec>>();
+function specProblems(spec: SigningKeyRotationSpec, now: Date) {
+  const key = canonicalJson(spec);
+  let problems = validated.get(key);
+  if (!problems) {
+    problems = validateSigningKeyRotationSpec(spec, now);
+    if (validated.size > 256) validated.clear();
+    validated.set(key, problems);
+  }
+  return problems;
+}
+
 /** Decides the next step and the status for the observed state. */
 export function decide(input: DecideInput): Decision {
   const { spec, now, options } = input;
@@ -327,7 +374,7 @@ export function decide(input: DecideInput): Decision {
     conditions = setCondition(conditions, generation, { type, status, reason, message }, now);
   };
 
-  const problems = validateSigningKeyRotationSpec(spec, now);
+  const problems = specProblems(spec, now);
   if (problems.length) {
     cond(SkrCondition.Ready, 'False', SkrReason.InvalidSpec, describeProblems(problems));
     return {
@@ -340,6 +387,7 @@ export function decide(input: DecideInput): Decision {
 
   const window = retireWindowMs(spec, options.clockSkewMs);
   const leadMs = parseDuration(spec.leadTime);
+  const cacheMs = parseDuration(spec.jwksCacheTTL);
   const vault = input.vault;
   const doc = vault.keyset && !vault.keysetInvalid ? vault.keyset : undefined;
   const model = buildModel(prev.keys ?? [], vault, now);
@@ -373,7 +421,9 @@ export function decide(input: DecideInput): Decision {
   // --- Target ----------------------------------------------------------------------------------------
   const active = model.find((k) => k.phase === 'active');
   const activeLost = !!active && !active.stored?.material;
-  const emergencyKey = pick(model.filter((k) => k.phase === 'pending' && k.stored?.material?.state === 'active'));
+  const emergencyKey = pick(
+    model.filter((k) => k.phase === 'pending' && k.stored?.material?.state === 'active'),
+  );
   const retiredKeys = model.filter((k) => k.phase === 'retired' && k.kid !== revokeKid);
   const removable = (k: ModelKey) => {
     const due = ms(k.entry.removeAfter);
@@ -416,7 +466,10 @@ export function decide(input: DecideInput): Decision {
     target.active = active.kid;
     const prevRotating = getCondition(prev.conditions, SkrCondition.Rotating);
     // A rotate-now handled earlier is still being carried out for this active key.
-    pulled = prevRotating?.status === 'True' && prev.lastRotationReason === 'manual' && prev.activeKid === active.kid;
+    pulled =
+      prevRotating?.status === 'True' &&
+      prev.lastRotationReason === 'manual' &&
+      prev.activeKid === active.kid;
     let pullTime = pulled ? ms(prev.nextRotationTime) : undefined;
     if (rotatePending) {
       // rotate-now without emergency: the next key signs as soon as its lead time allows.
@@ -449,24 +502,37 @@ export function decide(input: DecideInput): Decision {
     } else {
       const publishedAt = ms(next.entry.publishedAt) ?? nowMs;
       const activateAt = Math.max(nextRotation.getTime(), publishedAt + leadMs);
-      if (mayRotate && nowMs >= activateAt && services.allLoaded) {
+      // Verifiers cache the JWKS a service serves for up to jwksCacheTTL: the key must have been in every
+      // service's set that long too, not only in Vault.
+      const servedLongEnough =
+        services.lastLoadedAt === undefined || nowMs >= services.lastLoadedAt + cacheMs;
+      if (!servedLongEnough && services.allLoaded) wakeAt.push(services.lastLoadedAt! + cacheMs);
+      if (mayRotate && nowMs >= activateAt && services.allLoaded && servedLongEnough) {
         target.active = next.kid;
         target.retired.push(active.kid);
         rotating = { reason: SkrReason.Rotated, message: `key ${next.kid} starts signing` };
       } else {
         target.next = next.kid;
         if (!mayRotate) {
-          rotating = { reason: SkrReason.Suspended, message: `next key ${next.kid} is published; rotations are suspended` };
+          rotating = {
+            reason: SkrReason.Suspended,
+            message: `next key ${next.kid} is published; rotations are suspended`,
+          };
         } else if (nowMs < activateAt) {
           wakeAt.push(activateAt);
           rotating = {
             reason: SkrReason.WaitingForLeadTime,
             message: `next key ${next.kid} is published and signs at ${formatTime(new Date(activateAt))}`,
           };
-        } else {
+        } else if (!services.allLoaded) {
           rotating = {
             reason: SkrReason.WaitingForServices,
             message: `next key ${next.kid} may sign, waiting for ${services.notLoaded.join(', ')} to load the key set containing it`,
+          };
+        } else {
+          rotating = {
+            reason: SkrReason.WaitingForServices,
+            message: `next key ${next.kid} signs once verifiers' JWKS caches (${spec.jwksCacheTTL}) hold it from every service`,
           };
         }
       }
@@ -480,7 +546,9 @@ export function decide(input: DecideInput): Decision {
   }
 
   // --- Step: the first Vault write the target needs, in the safe order ------------------------------
-  const inTarget = new Set([target.active, target.next, ...target.retired, ...target.pending].filter(Boolean));
+  const inTarget = new Set(
+    [target.active, target.next, ...target.retired, ...target.pending].filter(Boolean),
+  );
   const step = nextStep(spec, target, model, inTarget, vault, now, revokeKid);
 
   // --- Status for the observed state ----------------------------------------------------------------
@@ -535,19 +603,27 @@ export function decide(input: DecideInput): Decision {
     cond(SkrCondition.Ready, 'False', SkrReason.Initializing, 'no key is published as active yet');
   }
   if (rotating) cond(SkrCondition.Rotating, 'True', rotating.reason, rotating.message);
-  else if (spec.suspend) cond(SkrCondition.Rotating, 'False', SkrReason.Suspended, 'scheduled rotations are suspended');
+  else if (spec.suspend)
+    cond(SkrCondition.Rotating, 'False', SkrReason.Suspended, 'scheduled rotations are suspended');
   else
     cond(
       SkrCondition.Rotating,
       'False',
       SkrReason.Idle,
-      nextRotation ? `next key is published at ${formatTime(new Date(nextRotation.getTime() - leadMs))}` : 'idle',
+      nextRotation
+        ? `next key is published at ${formatTime(new Date(nextRotation.getTime() - leadMs))}`
+        : 'idle',
     );
 
   if (!(spec.services?.length ?? 0)) {
     cond(SkrCondition.ServicesLoaded, 'True', SkrReason.AllServicesLoaded, 'no services are listed');
   } else if (services.allLoaded) {
-    cond(SkrCondition.ServicesLoaded, 'True', SkrReason.AllServicesLoaded, 'every service has loaded the current key set');
+    cond(
+      SkrCondition.ServicesLoaded,
+      'True',
+      SkrReason.AllServicesLoaded,
+      'every service has loaded the current key set',
+    );
   } else {
     const why = services.unreachable.length ? SkrReason.ServiceUnreachable : SkrReason.ServicesNotLoaded;
     cond(
@@ -558,7 +634,12 @@ export function decide(input: DecideInput): Decision {
     );
   }
   if (activeLost) {
-    cond(SkrCondition.Degraded, 'True', SkrReason.KeyMaterialMissing, `the secret of active key ${active!.kid} is missing in Vault`);
+    cond(
+      SkrCondition.Degraded,
+      'True',
+      SkrReason.KeyMaterialMissing,
+      `the secret of active key ${active!.kid} is missing in Vault`,
+    );
   } else if (services.late.length) {
     const why = services.unreachable.length ? SkrReason.ServiceUnreachable : SkrReason.ServicesNotLoaded;
     cond(
@@ -663,23 +744,47 @@ export interface Transition extends Notice {
 }
 
 /** Events for what changed between two statuses: keys generated, published, activated, removed, revoked. */
-export function transitions(prev: SigningKeyRotationStatus | undefined, next: SigningKeyRotationStatus): Transition[] {
+export function transitions(
+  prev: SigningKeyRotationStatus | undefined,
+  next: SigningKeyRotationStatus,
+): Transition[] {
   const out: Transition[] = [];
   const before = new Map((prev?.keys ?? []).map((k) => [k.kid, k]));
   const after = new Map((next.keys ?? []).map((k) => [k.kid, k]));
   for (const [kid, k] of after) {
     const b = before.get(kid);
-    if (!b) out.push({ kid, type: 'Normal', reason: SkrReason.KeyGenerated, note: `generated key ${kid} (${k.algorithm}) in Vault` });
+    if (!b)
+      out.push({
+        kid,
+        type: 'Normal',
+        reason: SkrReason.KeyGenerated,
+        note: `generated key ${kid} (${k.algorithm}) in Vault`,
+      });
     if (k.state === 'next' && k.publishedAt && !b?.publishedAt) {
-      out.push({ kid, type: 'Normal', reason: SkrReason.KeyPublished, note: `published next key ${kid} in the key set` });
+      out.push({
+        kid,
+        type: 'Normal',
+        reason: SkrReason.KeyPublished,
+        note: `published next key ${kid} in the key set`,
+      });
     }
     if (k.state === 'revoked' && b?.state !== 'revoked') {
-      out.push({ kid, type: 'Warning', reason: SkrReason.KeyRevoked, note: `revoked key ${kid}: removed from the key set, its Vault versions are destroyed` });
+      out.push({
+        kid,
+        type: 'Warning',
+        reason: SkrReason.KeyRevoked,
+        note: `revoked key ${kid}: removed from the key set, its Vault versions are destroyed`,
+      });
     }
   }
   for (const [kid, b] of before) {
     if (!after.has(kid) && b.state !== 'revoked') {
-      out.push({ kid, type: 'Normal', reason: SkrReason.KeyRemoved, note: `removed ${b.state} key ${kid} from the key set and destroyed it in Vault` });
+      out.push({
+        kid,
+        type: 'Normal',
+        reason: SkrReason.KeyRemoved,
+        note: `removed ${b.state} key ${kid} from the key set and destroyed it in Vault`,
+      });
     }
   }
   if (next.activeKid && next.activeKid !== prev?.activeKid) {
@@ -693,7 +798,10 @@ export function transitions(prev: SigningKeyRotationStatus | undefined, next: Si
   }
   const wasDegraded = getCondition(prev?.conditions, SkrCondition.Degraded);
   const isDegraded = getCondition(next.conditions, SkrCondition.Degraded);
-  if (isDegraded?.status === 'True' && (wasDegraded?.status !== 'True' || wasDegraded.reason !== isDegraded.reason)) {
+  if (
+    isDegraded?.status === 'True' &&
+    (wasDegraded?.status !== 'True' || wasDegraded.reason !== isDegraded.reason)
+  ) {
     out.push({ type: 'Warning', reason: isDegraded.reason, note: isDegraded.message });
   } else if (wasDegraded?.status === 'True' && isDegraded?.status !== 'True') {
     out.push({ type: 'Normal', reason: SkrReason.Recovered, note: `recovered from ${wasDegraded.reason}` });

@@ -1,14 +1,14 @@
-import { signingKeyRotation } from '../../api/index.js';
 import { HttpKeyStatusProbe, type KeyStatusProbe } from '../../adapters/services/key-status-probe.js';
 import type { SigningKeyStoreResolver } from '../../adapters/vault/signing-key-store.js';
+import { signingKeyRotation } from '../../api/index.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { DEFAULT_DECIDE_OPTIONS, type DecideOptions, type Step } from './desired.js';
 import { type GeneratedKey, generateSigningKey } from './keys.js';
 import { SigningKeyMetrics } from './metrics.js';
 import { SigningKeyRotationReconciler } from './reconciler.js';
 
-export { SIGNING_KEYS_FINALIZER } from './reconciler.js';
 export { SkrCondition, SkrReason } from './conditions.js';
+export { SIGNING_KEYS_FINALIZER } from './reconciler.js';
 
 export const signingKeyRotationKind: ResourceKind = {
   group: 'security.novapos.io',

@@ -1,5 +1,11 @@
 import type { Logger } from '../../../../lib/log.js';
 import { VaultError } from '../../../../lib/vault.js';
+import { type KeyStatusProbe, reloadUrlOf } from '../../adapters/services/key-status-probe.js';
+import type {
+  KeyLocation,
+  SigningKeyStore,
+  SigningKeyStoreResolver,
+} from '../../adapters/vault/signing-key-store.js';
 import {
   formatTime,
   type SigningKey,
@@ -7,8 +13,6 @@ import {
   type SigningKeyRotationStatus,
   setCondition,
 } from '../../api/index.js';
-import { type KeyStatusProbe, reloadUrlOf } from '../../adapters/services/key-status-probe.js';
-import type { KeyLocation, SigningKeyStore, SigningKeyStoreResolver } from '../../adapters/vault/signing-key-store.js';
 import {
   addFinalizer,
   describeError,
@@ -21,7 +25,14 @@ import {
   removeFinalizer,
 } from '../../runtime/index.js';
 import { SkrCondition, SkrReason } from './conditions.js';
-import { type DecideOptions, type Decision, decide, type ServiceObservation, type Step, transitions } from './desired.js';
+import {
+  type DecideOptions,
+  type Decision,
+  decide,
+  type ServiceObservation,
+  type Step,
+  transitions,
+} from './desired.js';
 import { type GeneratedKey, generateSigningKey } from './keys.js';
 import type { SigningKeyMetrics } from './metrics.js';
 
@@ -41,7 +52,10 @@ export interface ReconcilerDeps {
   readonly clock: () => Date;
   readonly options: DecideOptions;
   readonly metrics: SigningKeyMetrics;
-  readonly generateKey: (alg: SigningKeyRotation['spec']['algorithm'], keySize?: number) => Promise<GeneratedKey>;
+  readonly generateKey: (
+    alg: SigningKeyRotation['spec']['algorithm'],
+    keySize?: number,
+  ) => Promise<GeneratedKey>;
   /** Called after each Vault step and each status write, with the step's kind (crash-point tests). */
   readonly afterStep?: (kind: Step['kind'] | 'status') => void | Promise<void>;
 }
@@ -64,7 +78,8 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     const store = this.deps.stores(obj.spec.vault?.connection ?? 'local');
 
     if (isBeingDeleted(obj)) return this.finalize(ctx, obj, loc, store);
-    if (!hasFinalizer(obj, SIGNING_KEYS_FINALIZER)) obj = await addFinalizer(ctx.client, obj, SIGNING_KEYS_FINALIZER);
+    if (!hasFinalizer(obj, SIGNING_KEYS_FINALIZER))
+      obj = await addFinalizer(ctx.client, obj, SIGNING_KEYS_FINALIZER);
     if (!store) return this.unknownConnection(ctx, obj);
 
     try {
@@ -105,7 +120,13 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     };
     const services = await this.probeServices(obj, ctx.signal);
     let vault = await store.observe(loc);
-    let decision: Decision = decide({ ...input, status: obj.status, now: this.deps.clock(), vault, services });
+    let decision: Decision = decide({
+      ...input,
+      status: obj.status,
+      now: this.deps.clock(),
+      vault,
+      services,
+    });
     let recordBase = obj.status;
     const step = decision.invalidSpec ? undefined : decision.step;
 
@@ -125,7 +146,11 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     this.deps.metrics.observe(loc.namespace, loc.name, status, now);
     for (const t of transitions(obj.status, status)) {
       if (t.reason === SkrReason.Rotated || t.reason === SkrReason.EmergencyRotated) {
-        this.deps.metrics.rotations.inc({ namespace: loc.namespace, name: loc.name, reason: status.lastRotationReason ?? 'scheduled' });
+        this.deps.metrics.rotations.inc({
+          namespace: loc.namespace,
+          name: loc.name,
+          reason: status.lastRotationReason ?? 'scheduled',
+        });
       }
       ctx.log.info({ event: t.reason, kid: t.kid }, t.note);
       await ctx.events.record(obj, t.type, t.reason, 'Reconcile', t.note);
@@ -157,12 +182,18 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
           privateJwk: key.privateJwk,
           createdAt: formatTime(this.deps.clock()),
         });
-        log.info({ step: step.kind, kid: key.kid, alg: key.alg, state: step.state }, 'generated a signing key in Vault');
+        log.info(
+          { step: step.kind, kid: key.kid, alg: key.alg, state: step.state },
+          'generated a signing key in Vault',
+        );
         return key;
       }
       case 'prepare-active':
         await store.setKeyState(loc, step.kid, 'active', step.expectedVersion);
-        log.info({ step: step.kind, kid: step.kid }, 'marked the next key active in Vault before publishing it as active');
+        log.info(
+          { step: step.kind, kid: step.kid },
+          'marked the next key active in Vault before publishing it as active',
+        );
         return undefined;
       case 'publish':
         await store.writeKeyset(loc, step.doc, step.expectedVersion);
@@ -183,7 +214,10 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
         return undefined;
       case 'destroy':
         await store.destroyKey(loc, step.kid);
-        log.info({ step: step.kind, kid: step.kid, why: step.why }, 'destroyed every version of a key secret');
+        log.info(
+          { step: step.kind, kid: step.kid, why: step.why },
+          'destroyed every version of a key secret',
+        );
         return undefined;
     }
   }
@@ -202,17 +236,33 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
   }
 
   private async notifyServices(obj: SigningKeyRotation, signal: AbortSignal): Promise<void> {
-    await Promise.all((obj.spec.services ?? []).map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)));
+    await Promise.all(
+      (obj.spec.services ?? []).map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)),
+    );
   }
 
   /** Vault is unreachable: record it (Degraded, Ready False) and keep everything else as it was. */
-  private async degraded(ctx: ReconcileContext<SigningKeyRotation>, obj: SigningKeyRotation, err: VaultError): Promise<void> {
+  private async degraded(
+    ctx: ReconcileContext<SigningKeyRotation>,
+    obj: SigningKeyRotation,
+    err: VaultError,
+  ): Promise<void> {
     const now = this.deps.clock();
     const generation = obj.metadata.generation ?? 0;
     const message = `Vault is not reachable (${err.message}); retrying with backoff, nothing changed`;
     let conditions = obj.status?.conditions ?? [];
-    conditions = setCondition(conditions, generation, { type: SkrCondition.Degraded, status: 'True', reason: SkrReason.VaultUnavailable, message }, now);
-    conditions = setCondition(conditions, generation, { type: SkrCondition.Ready, status: 'False', reason: SkrReason.VaultUnavailable, message }, now);
+    conditions = setCondition(
+      conditions,
+      generation,
+      { type: SkrCondition.Degraded, status: 'True', reason: SkrReason.VaultUnavailable, message },
+      now,
+    );
+    conditions = setCondition(
+      conditions,
+      generation,
+      { type: SkrCondition.Ready, status: 'False', reason: SkrReason.VaultUnavailable, message },
+      now,
+    );
     const status = { ...(obj.status ?? {}), conditions };
     try {
       await ctx.status.write(obj, status);
@@ -225,7 +275,10 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     }
   }
 
-  private async unknownConnection(ctx: ReconcileContext<SigningKeyRotation>, obj: SigningKeyRotation): Promise<ReconcileResult> {
+  private async unknownConnection(
+    ctx: ReconcileContext<SigningKeyRotation>,
+    obj: SigningKeyRotation,
+  ): Promise<ReconcileResult> {
     const generation = obj.metadata.generation ?? 0;
     const message = `spec.vault.connection "${obj.spec.vault?.connection}" is not configured in the operator: use "local" or a connection from its configuration file`;
     const conditions = setCondition(
@@ -247,9 +300,16 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     if (!hasFinalizer(obj, SIGNING_KEYS_FINALIZER)) return {};
     if (store) {
       await store.destroyAll(loc);
-      ctx.log.info({ keys: (obj.status?.keys ?? []).map((k) => k.kid) }, 'resource deleted: destroyed its key tree in Vault');
+      ctx.log.info(
+        { keys: (obj.status?.keys ?? []).map((k) => k.kid) },
+        'resource deleted: destroyed its key tree in Vault',
+      );
     }
-    this.deps.metrics.forget(loc.namespace, loc.name, (obj.spec.services ?? []).map((s) => s.name));
+    this.deps.metrics.forget(
+      loc.namespace,
+      loc.name,
+      (obj.spec.services ?? []).map((s) => s.name),
+    );
     await removeFinalizer(ctx.client, obj, SIGNING_KEYS_FINALIZER);
     return {};
   }

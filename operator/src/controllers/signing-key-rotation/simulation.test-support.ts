@@ -1,11 +1,11 @@
 import type { KeysetDocument } from '../../../../lib/keyset.js';
+import type { KeySecretState, StoredKey, VaultObservation } from '../../adapters/vault/signing-key-store.js';
 import { aSigningKeyRotation } from '../../api/fixtures.js';
 import type { SigningKey, SigningKeyRotationSpec, SigningKeyRotationStatus } from '../../api/index.js';
-import type { KeySecretState, StoredKey, VaultObservation } from '../../adapters/vault/signing-key-store.js';
 import {
   DEFAULT_DECIDE_OPTIONS,
-  type Decision,
   type DecideOptions,
+  type Decision,
   decide,
   type ServiceObservation,
   type Step,
@@ -26,9 +26,13 @@ export class Simulation {
   generation = 1;
   keyset: KeysetDocument | undefined;
   keysetVersion = 0;
-  readonly secrets = new Map<string, { version: number; alg: string; state: KeySecretState; createdAt: string; jwk: Record<string, unknown> }>();
+  readonly secrets = new Map<
+    string,
+    { version: number; alg: string; state: KeySecretState; createdAt: string; jwk: Record<string, unknown> }
+  >();
   /** Which key-set hash each service has loaded; a service in `stuck` does not load new sets. */
   readonly loaded = new Map<string, string | null>();
+  readonly loadedAt = new Map<string, string>();
   readonly stuck = new Set<string>();
   readonly steps: Step[] = [];
   readonly events: { reason: string; note: string; type: string }[] = [];
@@ -40,7 +44,11 @@ export class Simulation {
   readonly violations: string[] = [];
   lastDecision: Decision | undefined;
 
-  constructor(spec: Partial<SigningKeyRotationSpec> = {}, start = Date.parse('2025-01-01T00:00:00Z'), options: Partial<DecideOptions> = {}) {
+  constructor(
+    spec: Partial<SigningKeyRotationSpec> = {},
+    start = Date.parse('2025-01-01T00:00:00Z'),
+    options: Partial<DecideOptions> = {},
+  ) {
     this.now = start;
     this.spec = aSigningKeyRotation(spec).spec;
     for (const s of this.spec.services ?? []) this.loaded.set(s.name, null);
@@ -53,7 +61,12 @@ export class Simulation {
       .map(([kid, s]) => ({
         kid,
         version: s.version,
-        material: { alg: s.alg, state: s.state, createdAt: s.createdAt, publicJwk: publicJwkOf(s.jwk, kid, s.alg) },
+        material: {
+          alg: s.alg,
+          state: s.state,
+          createdAt: s.createdAt,
+          publicJwk: publicJwkOf(s.jwk, kid, s.alg),
+        },
       }));
     return { keyset: this.keyset, keysetVersion: this.keysetVersion, keysetInvalid: false, keys };
   }
@@ -61,7 +74,12 @@ export class Simulation {
   private servicesSeen(): ServiceObservation[] {
     return (this.spec.services ?? []).map((s) => ({
       name: s.name,
-      report: { keysetHash: this.loaded.get(s.name) ?? null, kids: [], activeKid: null, loadedAt: null },
+      report: {
+        keysetHash: this.loaded.get(s.name) ?? null,
+        kids: [],
+        activeKid: null,
+        loadedAt: this.loadedAt.get(s.name) ?? null,
+      },
       checkedAt: new Date(this.now),
     }));
   }
@@ -83,7 +101,11 @@ export class Simulation {
   /** One reconcile, as the reconciler runs it. Returns the decision whose status was (or would be) written. */
   async reconcile(): Promise<Decision> {
     // Services load the set that was current at the previous reconcile (one reconcile of lag).
-    for (const [name] of this.loaded) if (!this.stuck.has(name) && this.keyset) this.loaded.set(name, this.keyset.keysetHash);
+    for (const [name, hash] of this.loaded) {
+      if (this.stuck.has(name) || !this.keyset || hash === this.keyset.keysetHash) continue;
+      this.loaded.set(name, this.keyset.keysetHash);
+      this.loadedAt.set(name, new Date(this.now).toISOString());
+    }
     const services = this.servicesSeen();
     let decision = this.decideNow(this.status, services);
     let base = this.status;
@@ -93,14 +115,20 @@ export class Simulation {
       const generated = await this.apply(step);
       this.steps.push(step);
       if (generated) {
-        const entry: SigningKey = { kid: generated, state: 'next', algorithm: this.spec.algorithm, createdAt: new Date(this.now).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+        const entry: SigningKey = {
+          kid: generated,
+          state: 'next',
+          algorithm: this.spec.algorithm,
+          createdAt: new Date(this.now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        };
         base = { ...(this.status ?? {}), keys: [...(this.status?.keys ?? []), entry] };
       }
       crashed = this.crashAfterStep === this.steps.length - 1;
       decision = this.decideNow(base, services);
     }
     if (!crashed) {
-      for (const t of [...transitions(this.status, decision.status), ...decision.notices]) this.events.push(t);
+      for (const t of [...transitions(this.status, decision.status), ...decision.notices])
+        this.events.push(t);
       this.status = decision.status;
     }
     this.check();
@@ -160,7 +188,12 @@ export class Simulation {
       h.lastActive = this.now;
       for (const [kid, hist] of this.history) {
         const stillPublished = doc.jwks.keys.some((k) => k.kid === kid);
-        if (!stillPublished && hist.lastActive !== undefined && !hist.revoked && this.now < hist.lastActive + window) {
+        if (
+          !stillPublished &&
+          hist.lastActive !== undefined &&
+          !hist.revoked &&
+          this.now < hist.lastActive + window
+        ) {
           v(`key ${kid} left the JWKS ${this.now - hist.lastActive} ms after it last signed`);
         }
       }

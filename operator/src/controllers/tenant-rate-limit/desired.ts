@@ -32,17 +32,30 @@ export function validateSpec(trl: TenantRateLimit): SpecProblem[] {
   const spec = trl.spec;
   const problems: SpecProblem[] = [];
   if (spec.redisFailureMode === 'localFallback' && !spec.localFallback) {
-    problems.push({ field: 'spec.localFallback', message: 'required when redisFailureMode is localFallback: set requestsPerMinute (and burst) per replica' });
+    problems.push({
+      field: 'spec.localFallback',
+      message:
+        'required when redisFailureMode is localFallback: set requestsPerMinute (and burst) per replica',
+    });
   }
   if (spec.redisFailureMode !== 'localFallback' && spec.localFallback) {
-    problems.push({ field: 'spec.localFallback', message: 'used only with redisFailureMode localFallback: remove it or set that mode' });
+    problems.push({
+      field: 'spec.localFallback',
+      message: 'used only with redisFailureMode localFallback: remove it or set that mode',
+    });
   }
   const dup = (values: string[]) => values.filter((v, i) => values.indexOf(v) !== i);
   for (const p of dup((spec.routes ?? []).map((r) => r.pathPrefix))) {
-    problems.push({ field: 'spec.routes', message: `pathPrefix "${p}" is listed twice: keep one entry per prefix` });
+    problems.push({
+      field: 'spec.routes',
+      message: `pathPrefix "${p}" is listed twice: keep one entry per prefix`,
+    });
   }
   for (const p of dup((spec.apiKeys ?? []).map((k) => k.prefix))) {
-    problems.push({ field: 'spec.apiKeys', message: `prefix "${p}" is listed twice: keep one entry per prefix` });
+    problems.push({
+      field: 'spec.apiKeys',
+      message: `prefix "${p}" is listed twice: keep one entry per prefix`,
+    });
   }
   return problems;
 }
@@ -68,12 +81,31 @@ export function limitDocument(trl: TenantRateLimit, now: Date): LimitDocument {
     generation: trl.metadata.generation ?? 0,
     requestsPerMinute: s.requestsPerMinute,
     burst: s.burst ?? 0,
-    routes: (s.routes ?? []).map((r) => ({ pathPrefix: r.pathPrefix, requestsPerMinute: r.requestsPerMinute, burst: r.burst ?? 0 })),
-    apiKeys: (s.apiKeys ?? []).map((k) => ({ prefix: k.prefix, requestsPerMinute: k.requestsPerMinute, burst: k.burst ?? 0 })),
+    routes: (s.routes ?? []).map((r) => ({
+      pathPrefix: r.pathPrefix,
+      requestsPerMinute: r.requestsPerMinute,
+      burst: r.burst ?? 0,
+    })),
+    apiKeys: (s.apiKeys ?? []).map((k) => ({
+      prefix: k.prefix,
+      requestsPerMinute: k.requestsPerMinute,
+      burst: k.burst ?? 0,
+    })),
     enforcement: s.enforcement ?? 'enforce',
     redisFailureMode: s.redisFailureMode ?? 'failOpen',
-    ...(s.localFallback ? { localFallback: { requestsPerMinute: s.localFallback.requestsPerMinute, burst: s.localFallback.burst ?? 0 } } : {}),
-    source: { namespace: trl.metadata.namespace ?? '', name: trl.metadata.name ?? '', uid: trl.metadata.uid ?? '' },
+    ...(s.localFallback
+      ? {
+          localFallback: {
+            requestsPerMinute: s.localFallback.requestsPerMinute,
+            burst: s.localFallback.burst ?? 0,
+          },
+        }
+      : {}),
+    source: {
+      namespace: trl.metadata.namespace ?? '',
+      name: trl.metadata.name ?? '',
+      uid: trl.metadata.uid ?? '',
+    },
     publishedAt: formatTime(now),
   };
 }
@@ -127,7 +159,12 @@ export const RESYNC_MS = 60_000;
 export const CONFLICT_RECHECK_MS = 10_000;
 
 /** The whole new status for one reconcile, computed from the outcome. */
-export function planStatus(trl: TenantRateLimit, outcome: Outcome, now: Date, reconcileNow?: string): StatusPlan {
+export function planStatus(
+  trl: TenantRateLimit,
+  outcome: Outcome,
+  now: Date,
+  reconcileNow?: string,
+): StatusPlan {
   const generation = trl.metadata.generation ?? 0;
   const prev = trl.status ?? {};
   let conditions: Condition[] = [...(prev.conditions ?? [])];
@@ -141,7 +178,12 @@ export function planStatus(trl: TenantRateLimit, outcome: Outcome, now: Date, re
   };
   const clearConflict = () => {
     if (getCondition(conditions, ConditionType.Conflict)) {
-      set(ConditionType.Conflict, 'False', TenantRateLimitReason.NoConflict, `this resource sets the limits of tenant ${trl.spec.tenant}`);
+      set(
+        ConditionType.Conflict,
+        'False',
+        TenantRateLimitReason.NoConflict,
+        `this resource sets the limits of tenant ${trl.spec.tenant}`,
+      );
     }
   };
 
@@ -160,7 +202,12 @@ export function planStatus(trl: TenantRateLimit, outcome: Outcome, now: Date, re
     }
     case 'redisUnavailable': {
       clearConflict();
-      set(ConditionType.Ready, 'False', Reason.RedisUnavailable, `could not publish the limits to Redis: ${outcome.error}`);
+      set(
+        ConditionType.Ready,
+        'False',
+        Reason.RedisUnavailable,
+        `could not publish the limits to Redis: ${outcome.error}`,
+      );
       return { status: { ...base, conditions }, applied: 0 };
     }
     case 'applied': {
@@ -187,7 +234,12 @@ export function planStatus(trl: TenantRateLimit, outcome: Outcome, now: Date, re
         acks.live === 0
           ? `generation ${generation} published; no gateway replica is running to acknowledge it`
           : `generation ${generation} published; waiting for ${acks.pending.length} of ${acks.live} gateway replicas (${acks.pending.slice(0, 5).join(', ')})`;
-      set(ConditionType.Applied, 'False', acks.live === 0 ? TenantRateLimitReason.NoGatewayReplicas : Reason.WaitingForAcknowledgement, message);
+      set(
+        ConditionType.Applied,
+        'False',
+        acks.live === 0 ? TenantRateLimitReason.NoGatewayReplicas : Reason.WaitingForAcknowledgement,
+        message,
+      );
       set(ConditionType.Ready, 'False', Reason.WaitingForAcknowledgement, message);
       return {
         status: { ...status, conditions },

@@ -36,7 +36,11 @@ export function tenantRateLimitController(opts: TenantRateLimitControllerOptions
   return ({ registry }) => ({
     name: 'tenantratelimit',
     kind: tenantRateLimitKind,
-    reconciler: new TenantRateLimitReconciler({ limits: opts.limits, appliedGauge: appliedGauge(registry), now: opts.now }),
+    reconciler: new TenantRateLimitReconciler({
+      limits: opts.limits,
+      appliedGauge: appliedGauge(registry),
+      now: opts.now,
+    }),
   });
 }
 

@@ -8,8 +8,8 @@ import {
   hasFinalizer,
   isBeingDeleted,
   type ReconcileContext,
-  type Reconciler,
   type ReconcileResult,
+  type Reconciler,
   removeFinalizer,
 } from '../../runtime/index.js';
 import {
@@ -56,7 +56,13 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
     await ctx.status.write(trl, plan.status);
     if (outcome.kind === 'conflict') this.deps.appliedGauge.remove({ tenant: trl.spec.tenant });
     else this.deps.appliedGauge.set({ tenant: trl.spec.tenant }, plan.applied);
-    await this.recordEvents(trl, outcome, plan.status.conditions?.find((c) => c.type === 'Ready'), wasReady, ctx);
+    await this.recordEvents(
+      trl,
+      outcome,
+      plan.status.conditions?.find((c) => c.type === 'Ready'),
+      wasReady,
+      ctx,
+    );
     if (outcome.kind === 'redisUnavailable') throw new Error(`Redis unavailable: ${outcome.error}`);
     return { requeueAfterMs: plan.requeueAfterMs };
   }
@@ -82,7 +88,10 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
         publishedAt = desired.publishedAt;
         ctx.log.info({ tenant: trl.spec.tenant, generation: desired.generation }, 'tenant limits published');
       }
-      const acks = summarizeAcks(await this.deps.limits.acknowledgements(trl.spec.tenant), desired.generation);
+      const acks = summarizeAcks(
+        await this.deps.limits.acknowledgements(trl.spec.tenant),
+        desired.generation,
+      );
       return { kind: 'applied', publishedNow, publishedAt, acks };
     } catch (err) {
       return { kind: 'redisUnavailable', error: describeError(err) };
@@ -90,13 +99,22 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
   }
 
   /** Restores the default for the tenant (deletes its config key and announces it), then lets the resource go. */
-  private async finalize(trl: TenantRateLimit, ctx: ReconcileContext<TenantRateLimit>): Promise<ReconcileResult> {
+  private async finalize(
+    trl: TenantRateLimit,
+    ctx: ReconcileContext<TenantRateLimit>,
+  ): Promise<ReconcileResult> {
     if (!hasFinalizer(trl, FINALIZER)) return {};
     const tenant = trl.spec.tenant;
     const removed = await this.deps.limits.withdraw(tenant, trl.metadata.uid ?? '');
     if (removed) {
       this.deps.appliedGauge.remove({ tenant });
-      await ctx.events.record(trl, 'Normal', 'Withdrawn', 'Delete', `limits for tenant ${tenant} removed from Redis: the gateway default (GATEWAY_RATE_LIMIT_RPM) applies`);
+      await ctx.events.record(
+        trl,
+        'Normal',
+        'Withdrawn',
+        'Delete',
+        `limits for tenant ${tenant} removed from Redis: the gateway default (GATEWAY_RATE_LIMIT_RPM) applies`,
+      );
     }
     await removeFinalizer(ctx.client, trl, FINALIZER);
     return {};
@@ -111,7 +129,13 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
   ): Promise<void> {
     const changed = !before || before.status !== ready?.status || before.reason !== ready?.reason;
     if (outcome.kind === 'applied' && outcome.publishedNow) {
-      await ctx.events.record(trl, 'Normal', 'Published', 'Publish', `generation ${trl.metadata.generation} of tenant ${trl.spec.tenant} limits written to Redis and announced`);
+      await ctx.events.record(
+        trl,
+        'Normal',
+        'Published',
+        'Publish',
+        `generation ${trl.metadata.generation} of tenant ${trl.spec.tenant} limits written to Redis and announced`,
+      );
     }
     if (!changed || !ready) return;
     if (outcome.kind === 'applied' && outcome.acks.complete) {
@@ -119,7 +143,13 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
     } else if (outcome.kind === 'invalid') {
       await ctx.events.record(trl, 'Warning', 'InvalidSpec', 'Validate', ready.message);
     } else if (outcome.kind === 'conflict') {
-      await ctx.events.record(trl, 'Warning', TenantRateLimitReason.DuplicateTenant, 'Validate', ready.message);
+      await ctx.events.record(
+        trl,
+        'Warning',
+        TenantRateLimitReason.DuplicateTenant,
+        'Validate',
+        ready.message,
+      );
     } else if (outcome.kind === 'redisUnavailable') {
       await ctx.events.record(trl, 'Warning', 'RedisUnavailable', 'Publish', ready.message);
     }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type ApiKeyAuthenticator as Auth, ApiKeyAuthenticator, type ApiKeyRecord, ApiKeyRejected, apiKeyPrefix } from './api-keys.js';
+import {
+  ApiKeyAuthenticator,
+  type ApiKeyRecord,
+  ApiKeyRejected,
+  type ApiKeyAuthenticator as Auth,
+  apiKeyPrefix,
+} from './api-keys.js';
 
 const KEY = `npk_abcdefghijk2_${'a'.repeat(32)}`;
 

@@ -76,7 +76,8 @@ export class ApiKeyAuthenticator {
     const cached = this.verified.get(id);
     if (cached && now - cached.checkedAt < this.opts.revalidateMs) return Promise.resolve(cached);
     const failedAt = this.failed.get(id);
-    if (failedAt !== undefined && now - failedAt < this.opts.revalidateMs) return Promise.reject(new ApiKeyRejected('invalid'));
+    if (failedAt !== undefined && now - failedAt < this.opts.revalidateMs)
+      return Promise.reject(new ApiKeyRejected('invalid'));
     let pending = this.inFlight.get(id);
     if (!pending) {
       pending = this.check(id, key, prefix, cached).finally(() => this.inFlight.delete(id));
@@ -85,7 +86,12 @@ export class ApiKeyAuthenticator {
     return pending;
   }
 
-  private async check(id: string, key: string, prefix: string, cached: CacheEntry | undefined): Promise<VerifiedApiKey> {
+  private async check(
+    id: string,
+    key: string,
+    prefix: string,
+    cached: CacheEntry | undefined,
+  ): Promise<VerifiedApiKey> {
     const row = await this.opts.store.findLiveByPrefix(prefix);
     const now = this.now();
     if (!row) {
@@ -102,7 +108,13 @@ export class ApiKeyAuthenticator {
       this.remember(this.failed, id, now);
       throw new ApiKeyRejected('invalid');
     }
-    const entry: CacheEntry = { id: row.id, tenant: row.tenantId, prefix, keyHash: row.keyHash, checkedAt: now };
+    const entry: CacheEntry = {
+      id: row.id,
+      tenant: row.tenantId,
+      prefix,
+      keyHash: row.keyHash,
+      checkedAt: now,
+    };
     this.failed.delete(id);
     this.remember(this.verified, id, entry);
     return entry;

@@ -39,7 +39,11 @@ export class AuthFailure extends Error {
 
   /** Failures that mean a forged, tampered or foreign token (gateway_signature_verification_failures_total). */
   get isSignatureFailure(): boolean {
-    return ['signature_invalid', 'unknown_kid', 'alg_not_allowed', 'missing_kid', 'malformed'].includes(this.reason) && this.method === 'jwt';
+    return (
+      ['signature_invalid', 'unknown_kid', 'alg_not_allowed', 'missing_kid', 'malformed'].includes(
+        this.reason,
+      ) && this.method === 'jwt'
+    );
   }
 }
 
@@ -54,7 +58,9 @@ export interface CredentialHeaders {
 }
 
 export class Authenticator {
-  constructor(private readonly deps: { readonly jwt?: TokenVerifier; readonly apiKeys?: ApiKeyAuthenticator }) {}
+  constructor(
+    private readonly deps: { readonly jwt?: TokenVerifier; readonly apiKeys?: ApiKeyAuthenticator },
+  ) {}
 
   async authenticate(h: CredentialHeaders): Promise<Principal> {
     const principal = await this.identify(h);
@@ -83,7 +89,13 @@ export class Authenticator {
     if (h.apiKey && this.deps.apiKeys) {
       try {
         const key = await this.deps.apiKeys.authenticate(h.apiKey);
-        return { tenant: key.tenant, method: 'api_key', subject: key.id, keyPrefix: key.prefix, keyId: key.id };
+        return {
+          tenant: key.tenant,
+          method: 'api_key',
+          subject: key.id,
+          keyPrefix: key.prefix,
+          keyId: key.id,
+        };
       } catch (err) {
         if (err instanceof ApiKeyRejected) throw new AuthFailure(401, `api_key_${err.reason}`, 'api_key');
         // The database could not answer: not the caller's fault, and not a reason to let them in.

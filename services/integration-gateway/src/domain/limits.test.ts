@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { bucketsFor, defaultLimits, type GatewayDefaults, limitsFromDocument, pathMatches } from './limits.js';
+import {
+  bucketsFor,
+  defaultLimits,
+  type GatewayDefaults,
+  limitsFromDocument,
+  pathMatches,
+} from './limits.js';
 
 const defaults: GatewayDefaults = {
   requestsPerMinute: 600,
@@ -41,7 +47,10 @@ describe('bucketsFor', () => {
   });
 
   it('gives each API key matching a prefix override its own bucket', () => {
-    expect(bucketsFor(acme, '/api/x', 'batchabc2345').map((b) => b.id)).toEqual(['acme', 'acme:key:batchabc2345']);
+    expect(bucketsFor(acme, '/api/x', 'batchabc2345').map((b) => b.id)).toEqual([
+      'acme',
+      'acme:key:batchabc2345',
+    ]);
     expect(bucketsFor(acme, '/api/x', 'other1234567').map((b) => b.id)).toEqual(['acme']);
   });
 

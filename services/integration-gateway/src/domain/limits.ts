@@ -70,7 +70,12 @@ export function limitsFromDocument(doc: LimitDocument, d: GatewayDefaults): Tena
 /** Whether `path` is `prefix` or below it as a path (`/api/exports` covers `/api/exports/1`, not `/api/exportsx`). */
 export function pathMatches(prefix: string, path: string): boolean {
   if (!path.startsWith(prefix)) return false;
-  return prefix.endsWith('/') || path.length === prefix.length || path[prefix.length] === '/' || path[prefix.length] === '?';
+  return (
+    prefix.endsWith('/') ||
+    path.length === prefix.length ||
+    path[prefix.length] === '/' ||
+    path[prefix.length] === '?'
+  );
 }
 
 /**
@@ -83,7 +88,8 @@ export function bucketsFor(limits: TenantLimits, path: string, keyPrefix?: strin
   const buckets: Bucket[] = [{ policy: 'tenant', id: t, limit: limits.limit }];
   let route: (typeof limits.routes)[number] | undefined;
   for (const r of limits.routes) {
-    if (pathMatches(r.pathPrefix, path) && (!route || r.pathPrefix.length > route.pathPrefix.length)) route = r;
+    if (pathMatches(r.pathPrefix, path) && (!route || r.pathPrefix.length > route.pathPrefix.length))
+      route = r;
   }
   if (route) buckets.push({ policy: 'route', id: `${t}:route:${route.pathPrefix}`, limit: route });
   if (keyPrefix) {

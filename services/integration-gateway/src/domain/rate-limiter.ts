@@ -4,7 +4,13 @@ import { type Bucket, bucketsFor, type TenantLimits } from './limits.js';
 
 /** What the Redis limiter answers (see limiter/redis-limiter.ts); it throws when Redis cannot answer. */
 export type BackendCheck =
-  | { readonly status: 'allowed' | 'rejected'; readonly bucket: number; readonly remaining: number; readonly resetMs: number; readonly retryAfterMs: number }
+  | {
+      readonly status: 'allowed' | 'rejected';
+      readonly bucket: number;
+      readonly remaining: number;
+      readonly resetMs: number;
+      readonly retryAfterMs: number;
+    }
   | { readonly status: 'fault' };
 
 export interface LimitBackend {
@@ -71,12 +77,28 @@ export class RateLimiter {
       retryAfterMs: check.retryAfterMs,
     };
     if (check.status === 'allowed') {
-      return { allow: true, outcome: 'allowed', mode: 'normal', headers: rateLimitHeaders(policies, outcome, false) };
+      return {
+        allow: true,
+        outcome: 'allowed',
+        mode: 'normal',
+        headers: rateLimitHeaders(policies, outcome, false),
+      };
     }
     if (shadow) {
-      return { allow: true, outcome: 'shadow_rejected', mode: 'normal', headers: rateLimitHeaders(policies, { ...outcome, retryAfterMs: 0 }, false) };
+      return {
+        allow: true,
+        outcome: 'shadow_rejected',
+        mode: 'normal',
+        headers: rateLimitHeaders(policies, { ...outcome, retryAfterMs: 0 }, false),
+      };
     }
-    return { allow: false, outcome: 'rejected', mode: 'normal', status: 429, headers: rateLimitHeaders(policies, outcome, true) };
+    return {
+      allow: false,
+      outcome: 'rejected',
+      mode: 'normal',
+      status: 429,
+      headers: rateLimitHeaders(policies, outcome, true),
+    };
   }
 
   private degraded(limits: TenantLimits, why: 'redis_error' | 'fault_injected', shadow: boolean): Decision {
@@ -84,29 +106,71 @@ export class RateLimiter {
       case 'failOpen':
         return { allow: true, outcome: 'error', mode: 'fail_open', headers: {}, degradedBecause: why };
       case 'failClosed':
-        if (shadow) return { allow: true, outcome: 'shadow_rejected', mode: 'fail_closed', headers: {}, degradedBecause: why };
-        return { allow: false, outcome: 'error', mode: 'fail_closed', status: 503, headers: { 'Retry-After': '1' }, degradedBecause: why };
+        if (shadow)
+          return {
+            allow: true,
+            outcome: 'shadow_rejected',
+            mode: 'fail_closed',
+            headers: {},
+            degradedBecause: why,
+          };
+        return {
+          allow: false,
+          outcome: 'error',
+          mode: 'fail_closed',
+          status: 503,
+          headers: { 'Retry-After': '1' },
+          degradedBecause: why,
+        };
       case 'localFallback':
         return this.localDecision(limits, why, shadow);
     }
   }
 
   /** The tenant limited in process by localFallback: each replica allows that much on its own. */
-  private localDecision(limits: TenantLimits, why: 'redis_error' | 'fault_injected', shadow: boolean): Decision {
+  private localDecision(
+    limits: TenantLimits,
+    why: 'redis_error' | 'fault_injected',
+    shadow: boolean,
+  ): Decision {
     const now = this.now();
     this.prune(now);
     const key = limits.tenant;
     const r = gcra(this.local.get(key), limits.localFallback, now);
     if (r.allowed) this.local.set(key, r.next);
     const policies = [{ policy: 'tenant' as const, ...limits.localFallback }];
-    const outcome: LimitOutcome = { policy: 'tenant', remaining: r.remaining, resetMs: r.resetMs, retryAfterMs: r.retryAfterMs };
+    const outcome: LimitOutcome = {
+      policy: 'tenant',
+      remaining: r.remaining,
+      resetMs: r.resetMs,
+      retryAfterMs: r.retryAfterMs,
+    };
     if (r.allowed) {
-      return { allow: true, outcome: 'allowed', mode: 'local_fallback', headers: rateLimitHeaders(policies, outcome, false), degradedBecause: why };
+      return {
+        allow: true,
+        outcome: 'allowed',
+        mode: 'local_fallback',
+        headers: rateLimitHeaders(policies, outcome, false),
+        degradedBecause: why,
+      };
     }
     if (shadow) {
-      return { allow: true, outcome: 'shadow_rejected', mode: 'local_fallback', headers: rateLimitHeaders(policies, { ...outcome, retryAfterMs: 0 }, false), degradedBecause: why };
+      return {
+        allow: true,
+        outcome: 'shadow_rejected',
+        mode: 'local_fallback',
+        headers: rateLimitHeaders(policies, { ...outcome, retryAfterMs: 0 }, false),
+        degradedBecause: why,
+      };
     }
-    return { allow: false, outcome: 'rejected', mode: 'local_fallback', status: 429, headers: rateLimitHeaders(policies, outcome, true), degradedBecause: why };
+    return {
+      allow: false,
+      outcome: 'rejected',
+      mode: 'local_fallback',
+      status: 429,
+      headers: rateLimitHeaders(policies, outcome, true),
+      degradedBecause: why,
+    };
   }
 
   /** Drops local buckets that are full again (their state says nothing), at most once a second. */

@@ -19,7 +19,13 @@ function setup(failWrites = false) {
     replicaId: 'gw-1',
     now: () => clock,
   });
-  return { tracker, written, events, tick: (ms: number) => (clock += ms), setFail: (v: boolean) => (failWrites = v) };
+  return {
+    tracker,
+    written,
+    events,
+    tick: (ms: number) => (clock += ms),
+    setFail: (v: boolean) => (failWrites = v),
+  };
 }
 
 const key = { id: 'k1', tenant: 'acme', prefix: 'abcdefghijk2' };
@@ -31,7 +37,13 @@ describe('UsageTracker', () => {
     tracker.record(key, true);
     tick(300_000);
     expect(await tracker.flush()).toBe(1);
-    expect(written[0]![0]).toMatchObject({ apiKeyId: 'k1', tenantId: 'acme', keyPrefix: 'abcdefghijk2', requests: 2, rejected: 1 });
+    expect(written[0]![0]).toMatchObject({
+      apiKeyId: 'k1',
+      tenantId: 'acme',
+      keyPrefix: 'abcdefghijk2',
+      requests: 2,
+      rejected: 1,
+    });
     expect(await tracker.flush()).toBe(0);
   });
 
@@ -51,7 +63,12 @@ describe('UsageTracker', () => {
     tick(3_600_000);
     await tracker.summarize();
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: 'api_key_usage_summary', tenant_id: 'acme', key_prefix: 'abcdefghijk2', requests: 1 });
+    expect(events[0]).toMatchObject({
+      type: 'api_key_usage_summary',
+      tenant_id: 'acme',
+      key_prefix: 'abcdefghijk2',
+      requests: 1,
+    });
     expect(JSON.stringify(events)).not.toMatch(/npk_/);
   });
 });

@@ -59,7 +59,14 @@ export class UsageTracker {
     for (const map of [this.pending, this.hourly]) {
       let c = map.get(key.id);
       if (!c) {
-        c = { apiKeyId: key.id, tenantId: key.tenant, keyPrefix: key.prefix, requests: 0, rejected: 0, lastSeenAt: now };
+        c = {
+          apiKeyId: key.id,
+          tenantId: key.tenant,
+          keyPrefix: key.prefix,
+          requests: 0,
+          rejected: 0,
+          lastSeenAt: now,
+        };
         map.set(key.id, c);
       }
       c.requests += 1;

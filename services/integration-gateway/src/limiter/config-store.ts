@@ -9,7 +9,12 @@ import {
   parseLimitDocument,
   REPLICAS_KEY,
 } from '../../../../lib/ratelimit-contract.js';
-import { defaultLimits, type GatewayDefaults, limitsFromDocument, type TenantLimits } from '../domain/limits.js';
+import {
+  defaultLimits,
+  type GatewayDefaults,
+  limitsFromDocument,
+  type TenantLimits,
+} from '../domain/limits.js';
 
 const HEARTBEAT_LUA = `
 local t = redis.call('TIME')
@@ -49,6 +54,9 @@ export interface ConfigStoreOptions {
  */
 export class ConfigStore {
   private readonly limits = new Map<string, TenantLimits>();
+  /** The Redis run id each tenant's limits were last read under. */
+  private readonly seenUnder = new Map<string, string>();
+  private runId = '';
   private timers: NodeJS.Timeout[] = [];
   private loaded = false;
   private stopped = false;
@@ -80,7 +88,10 @@ export class ConfigStore {
     // ioredis re-subscribes after a reconnect by itself; limits that changed meanwhile are reloaded here.
     redis.on('ready', () => void this.reloadAll());
     await subscriber.subscribe(CHANGED_CHANNEL).catch((err: unknown) => {
-      this.opts.log.warn({ event: 'ratelimit_subscribe_failed', error: (err as Error).message }, 'could not subscribe yet');
+      this.opts.log.warn(
+        { event: 'ratelimit_subscribe_failed', error: (err as Error).message },
+        'could not subscribe yet',
+      );
     });
     if (redis.status === 'ready') await this.reloadAll();
     this.timers.push(setInterval(() => void this.heartbeat(), this.opts.heartbeatMs ?? 5000).unref());
@@ -92,9 +103,13 @@ export class ConfigStore {
     try {
       const raw = await this.opts.redis.get(configKey(tenant));
       this.apply(tenant, raw);
+      if (raw !== null) this.seenUnder.set(tenant, this.runId);
       await this.acknowledge([tenant]);
     } catch (err) {
-      this.opts.log.warn({ event: 'ratelimit_refresh_failed', tenant, error: (err as Error).message }, 'could not read tenant limits');
+      this.opts.log.warn(
+        { event: 'ratelimit_refresh_failed', tenant, error: (err as Error).message },
+        'could not read tenant limits',
+      );
     }
   }
 
@@ -102,6 +117,7 @@ export class ConfigStore {
   async reloadAll(): Promise<void> {
     if (this.stopped) return;
     try {
+      this.runId = await this.currentRunId();
       const seen = new Set<string>();
       const prefix = CONFIG_KEY_PATTERN.slice(0, -1);
       let cursor = '0';
@@ -114,14 +130,37 @@ export class ConfigStore {
           const tenant = k.slice(prefix.length);
           seen.add(tenant);
           this.apply(tenant, values[i] ?? null);
+          this.seenUnder.set(tenant, this.runId);
         });
       } while (cursor !== '0');
-      for (const tenant of [...this.limits.keys()]) if (!seen.has(tenant)) this.apply(tenant, null);
+      // A key missing from the Redis that served it was deleted: back to the defaults. A key missing after
+      // Redis restarted (a new run id; no persistence) was lost, not deleted: keep the last known limits
+      // until the controller publishes them again (its periodic resync) or a notification says otherwise.
+      for (const tenant of [...this.limits.keys()]) {
+        if (seen.has(tenant)) continue;
+        if (this.seenUnder.get(tenant) === this.runId) {
+          this.apply(tenant, null);
+          this.seenUnder.delete(tenant);
+        } else {
+          this.opts.log.warn(
+            { event: 'ratelimit_config_retained', tenant },
+            'Redis lost the tenant limits (restart); keeping the last known',
+          );
+        }
+      }
       this.loaded = true;
       await this.acknowledge(this.tenants());
     } catch (err) {
-      this.opts.log.warn({ event: 'ratelimit_reload_failed', error: (err as Error).message }, 'could not reload tenant limits; keeping the last known');
+      this.opts.log.warn(
+        { event: 'ratelimit_reload_failed', error: (err as Error).message },
+        'could not reload tenant limits; keeping the last known',
+      );
     }
+  }
+
+  private async currentRunId(): Promise<string> {
+    const info = await this.opts.redis.info('server');
+    return /run_id:(\w+)/.exec(info)?.[1] ?? '';
   }
 
   private apply(tenant: string, raw: string | null): void {
@@ -129,7 +168,10 @@ export class ConfigStore {
     if (raw === null) {
       if (before) {
         this.limits.delete(tenant);
-        this.opts.log.info({ event: 'ratelimit_config_removed', tenant }, 'tenant limits removed: defaults apply');
+        this.opts.log.info(
+          { event: 'ratelimit_config_removed', tenant },
+          'tenant limits removed: defaults apply',
+        );
         this.opts.onApplied?.(tenant, 0);
       }
       return;
@@ -139,13 +181,23 @@ export class ConfigStore {
       if (before && before.generation === doc.generation) return;
       this.limits.set(tenant, limitsFromDocument(doc, this.opts.defaults));
       this.opts.log.info(
-        { event: 'ratelimit_config_applied', tenant, generation: doc.generation, rpm: doc.requestsPerMinute, burst: doc.burst, enforcement: doc.enforcement },
+        {
+          event: 'ratelimit_config_applied',
+          tenant,
+          generation: doc.generation,
+          rpm: doc.requestsPerMinute,
+          burst: doc.burst,
+          enforcement: doc.enforcement,
+        },
         'tenant limits applied',
       );
       this.opts.onApplied?.(tenant, doc.generation);
     } catch (err) {
       // A bad document never replaces good limits.
-      this.opts.log.error({ event: 'ratelimit_config_invalid', tenant, error: (err as Error).message }, 'tenant limits not applied');
+      this.opts.log.error(
+        { event: 'ratelimit_config_invalid', tenant, error: (err as Error).message },
+        'tenant limits not applied',
+      );
     }
   }
 
@@ -171,7 +223,10 @@ export class ConfigStore {
       await this.opts.redis.novaposHeartbeat(REPLICAS_KEY, this.opts.replicaId);
       await this.acknowledge(this.tenants());
     } catch (err) {
-      this.opts.log.debug({ event: 'ratelimit_heartbeat_failed', error: (err as Error).message }, 'heartbeat failed');
+      this.opts.log.debug(
+        { event: 'ratelimit_heartbeat_failed', error: (err as Error).message },
+        'heartbeat failed',
+      );
     }
   }
 

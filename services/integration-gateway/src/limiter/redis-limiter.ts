@@ -9,7 +9,13 @@ export const GCRA_SCRIPT = readFileSync(new URL('./gcra.lua', import.meta.url), 
 export const bucketKey = (id: string) => `${RATE_LIMIT_KEY_PREFIX}:bucket:${id}`;
 
 export type RedisCheck =
-  | { readonly status: 'allowed' | 'rejected'; readonly bucket: number; readonly remaining: number; readonly resetMs: number; readonly retryAfterMs: number }
+  | {
+      readonly status: 'allowed' | 'rejected';
+      readonly bucket: number;
+      readonly remaining: number;
+      readonly resetMs: number;
+      readonly retryAfterMs: number;
+    }
   | { readonly status: 'fault' };
 
 declare module 'ioredis' {
@@ -26,14 +32,19 @@ declare module 'ioredis' {
  */
 export class RedisLimiter {
   constructor(private readonly redis: Redis) {
-    if (typeof (redis as { novaposGcra?: unknown }).novaposGcra !== 'function') redis.defineCommand('novaposGcra', { lua: GCRA_SCRIPT });
+    if (typeof (redis as { novaposGcra?: unknown }).novaposGcra !== 'function')
+      redis.defineCommand('novaposGcra', { lua: GCRA_SCRIPT });
   }
 
   async check(tenant: string, buckets: readonly Bucket[], cost = 1): Promise<RedisCheck> {
     const keys = [faultKey(tenant), ...buckets.map((b) => bucketKey(b.id))];
     const args: (string | number)[] = [cost];
     for (const b of buckets) args.push(intervalMs(b.limit), capacityOf(b.limit));
-    const [status, bucket, remaining, resetMs, retryAfterMs] = await this.redis.novaposGcra(keys.length, ...keys, ...args);
+    const [status, bucket, remaining, resetMs, retryAfterMs] = await this.redis.novaposGcra(
+      keys.length,
+      ...keys,
+      ...args,
+    );
     if (status === 2) return { status: 'fault' };
     return {
       status: status === 0 ? 'allowed' : 'rejected',

@@ -23,10 +23,23 @@ const DROP_REQUEST = new Set([
   'x-novapos-auth-method',
   'x-novapos-key-prefix',
 ]);
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 export interface Proxy {
-  forward(req: Request, res: Response, principal: Principal, extraHeaders: Record<string, string>): Promise<void>;
+  forward(
+    req: Request,
+    res: Response,
+    principal: Principal,
+    extraHeaders: Record<string, string>,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,9 +50,18 @@ export type UpstreamErrorReason = 'timeout' | 'connect' | 'other';
  * upstream gets the verified identity (`X-Tenant-ID`, `X-NovaPOS-Subject`, ...) instead of anything the
  * client claimed, and never the API key. A failed upstream answers 502/504 with no detail.
  */
-export function createProxy(upstreamUrl: string, timeoutMs: number, onError: (reason: UpstreamErrorReason, err: unknown) => void): Proxy {
+export function createProxy(
+  upstreamUrl: string,
+  timeoutMs: number,
+  onError: (reason: UpstreamErrorReason, err: unknown) => void,
+): Proxy {
   const base = new URL(upstreamUrl);
-  const agent = new Agent({ connections: 128, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000 });
+  const agent = new Agent({
+    connections: 128,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 10_000,
+  });
   return {
     async forward(req, res, principal, extraHeaders) {
       const headers: Record<string, string | string[]> = {};
@@ -51,8 +73,13 @@ export function createProxy(upstreamUrl: string, timeoutMs: number, onError: (re
       headers['x-novapos-auth-method'] = principal.method;
       if (principal.keyPrefix) headers['x-novapos-key-prefix'] = principal.keyPrefix;
       const forwardedFor = req.headers['x-forwarded-for'];
-      headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${req.socket.remoteAddress ?? ''}` : (req.socket.remoteAddress ?? '');
-      const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+      headers['x-forwarded-for'] = forwardedFor
+        ? `${forwardedFor}, ${req.socket.remoteAddress ?? ''}`
+        : (req.socket.remoteAddress ?? '');
+      const hasBody =
+        req.method !== 'GET' &&
+        req.method !== 'HEAD' &&
+        (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
       const target = new URL(req.originalUrl, base);
       try {
         const upstream = await request(target, {
@@ -76,7 +103,9 @@ export function createProxy(upstreamUrl: string, timeoutMs: number, onError: (re
               : 'other';
         onError(reason, err);
         if (!res.headersSent) {
-          res.status(reason === 'timeout' ? 504 : 502).json({ error: { code: 'upstream_unavailable', message: 'the upstream did not answer' } });
+          res
+            .status(reason === 'timeout' ? 504 : 502)
+            .json({ error: { code: 'upstream_unavailable', message: 'the upstream did not answer' } });
         } else res.destroy();
       }
     },

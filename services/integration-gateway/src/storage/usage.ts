@@ -9,7 +9,17 @@ export class PgUsageStore implements UsageStore {
     if (rows.length === 0) return;
     const values: unknown[] = [];
     const tuples = rows.map((r, i) => {
-      values.push(r.apiKeyId, r.tenantId, r.keyPrefix, r.windowStart, r.windowEnd, r.requests, r.rejected, r.lastSeenAt, r.replicaId);
+      values.push(
+        r.apiKeyId,
+        r.tenantId,
+        r.keyPrefix,
+        r.windowStart,
+        r.windowEnd,
+        r.requests,
+        r.rejected,
+        r.lastSeenAt,
+        r.replicaId,
+      );
       const b = i * 9;
       return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9})`;
     });

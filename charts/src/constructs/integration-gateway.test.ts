@@ -1,0 +1,62 @@
+import { Chart, Testing } from 'cdk8s';
+import { describe, expect, it } from 'vitest';
+import { IntegrationGateway } from './integration-gateway.js';
+
+function synth(props: Partial<ConstructorParameters<typeof IntegrationGateway>[2]> = {}) {
+  const chart = new Chart(Testing.app(), 'test');
+  new IntegrationGateway(chart, 'gateway', {
+    namespace: 'novapos',
+    image: 'novapos/integration-gateway:1.0.0',
+    jwksUrl: 'http://auth-service:8085/.well-known/jwks.json',
+    redisUrlSecret: { name: 'gateway-redis', key: 'url' },
+    databaseUrlSecret: { name: 'gateway-db', key: 'url' },
+    ...props,
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: synthesized manifests, read field by field
+  return Testing.synth(chart) as any[];
+}
+
+describe('IntegrationGateway', () => {
+  const objects = synth();
+  const deployment = objects.find((o) => o.kind === 'Deployment');
+  const container = deployment.spec.template.spec.containers[0];
+
+  it('synthesizes the same manifests as before (snapshot)', () => {
+    expect(objects).toMatchSnapshot();
+  });
+
+  it('runs non-root with a read-only root filesystem, no capabilities and probes on its port', () => {
+    expect(deployment.spec.template.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 10001,
+    });
+    expect(container.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container.ports).toEqual([{ name: 'http', containerPort: 8083, protocol: 'TCP' }]);
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+  });
+
+  it('takes connection strings from Secrets and names each replica by its pod', () => {
+    const env = Object.fromEntries(container.env.map((e: { name: string }) => [e.name, e]));
+    expect(env.DATABASE_URL.valueFrom.secretKeyRef).toEqual({ name: 'gateway-db', key: 'url' });
+    expect(env.REDIS_URL.valueFrom.secretKeyRef).toEqual({ name: 'gateway-redis', key: 'url' });
+    expect(env.POD_NAME.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+    expect(env.GATEWAY_RATE_LIMIT_RPM.value).toBe('600');
+  });
+
+  it('is scraped by a ServiceMonitor on the Service port', () => {
+    const monitor = objects.find((o) => o.kind === 'ServiceMonitor');
+    const service = objects.find((o) => o.kind === 'Service');
+    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s' }]);
+    expect(monitor.spec.selector.matchLabels).toEqual(service.spec.selector);
+    expect(service.spec.ports[0]).toMatchObject({ name: 'http', port: 8083 });
+  });
+
+  it('refuses two sources for REDIS_URL', () => {
+    expect(() => synth({ redisUrl: 'redis://redis:6379/0' })).toThrow(/redisUrl or redisUrlSecret/);
+  });
+});

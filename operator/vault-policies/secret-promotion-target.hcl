@@ -1,0 +1,29 @@
+# The operator's policy on a TARGET Vault of SecretPromotion (e.g. the `staging` or `prod` connection):
+# read (to diff and check-and-set) and write only the promoted tree, write custom_metadata (provenance),
+# soft-delete (deletionPolicy Delete, rollback to "absent"). Nothing under novapos/signing-keys/, no
+# destroy, no metadata delete. Give each environment its own token or Kubernetes auth role with this
+# policy; a token for staging must not be able to write prod.
+
+path "secret/data/novapos/*" {
+  capabilities = ["create", "update", "read"]
+}
+
+path "secret/metadata/novapos/*" {
+  capabilities = ["create", "update", "read", "list"]
+}
+
+path "secret/delete/novapos/*" {
+  capabilities = ["update"]
+}
+
+path "secret/data/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/metadata/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/delete/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { faultKey } from '../../lib/ratelimit-contract.js';
+import type { Bucket } from '../../services/integration-gateway/src/domain/limits.js';
+import { bucketKey, RedisLimiter } from '../../services/integration-gateway/src/limiter/redis-limiter.js';
+
+/** gcra.lua on the shared Redis (keys unique to this suite): the same decisions as domain/gcra.ts. */
+describe('gcra.lua', () => {
+  const env = inject('env');
+  const id = randomBytes(3).toString('hex');
+  let redis: Redis;
+  let limiter: RedisLimiter;
+  const tenantBucket = (rpm: number, burst: number): Bucket => ({
+    policy: 'tenant',
+    id: `lua-${id}`,
+    limit: { requestsPerMinute: rpm, burst },
+  });
+
+  beforeAll(() => {
+    redis = new Redis(env.redisUrl!);
+    limiter = new RedisLimiter(redis);
+  });
+  afterAll(() => redis.disconnect());
+
+  it('lets exactly requestsPerMinute + burst through from a full bucket, then tells when to retry', async () => {
+    const results = [];
+    for (let i = 0; i < 15; i++) results.push(await limiter.check(`t-${id}`, [tenantBucket(1, 9)]));
+    expect(results.filter((r) => r.status === 'allowed')).toHaveLength(10);
+    const last = results.at(-1)!;
+    expect(last).toMatchObject({ status: 'rejected', bucket: 0, remaining: 0 });
+    // One request a minute: the next is about 60 s away.
+    expect(last.status === 'rejected' && last.retryAfterMs).toBeGreaterThan(55_000);
+  });
+
+  it('keeps the used requests when the limit changes, counted at the new rate', async () => {
+    // 10 of a 1-per-minute bucket used: at 600/min those 10 are 1 s of debt, far below the new capacity.
+    expect((await limiter.check(`t-${id}`, [tenantBucket(600, 0)])).status).toBe('allowed');
+    const state = await redis.hmget(bucketKey(`lua-${id}`), 'tat', 'iv');
+    expect(Number(state[1])).toBe(100);
+  });
+
+  it('charges no bucket when one of them rejects', async () => {
+    const tenant: Bucket = {
+      policy: 'tenant',
+      id: `multi-${id}`,
+      limit: { requestsPerMinute: 600, burst: 0 },
+    };
+    const route: Bucket = {
+      policy: 'route',
+      id: `multi-${id}:route:/x`,
+      limit: { requestsPerMinute: 1, burst: 0 },
+    };
+    expect((await limiter.check(`m-${id}`, [tenant, route])).status).toBe('allowed');
+    const rejected = await limiter.check(`m-${id}`, [tenant, route]);
+    expect(rejected).toMatchObject({ status: 'rejected', bucket: 1 });
+    const before = await redis.hget(bucketKey(tenant.id), 'tat');
+    await limiter.check(`m-${id}`, [tenant, route]);
+    expect(await redis.hget(bucketKey(tenant.id), 'tat')).toBe(before);
+  });
+
+  it('answers fault while the tenant fault key exists, charging nothing', async () => {
+    await redis.set(faultKey(`f-${id}`), '1', 'PX', 5000);
+    expect(
+      await limiter.check(`f-${id}`, [
+        { policy: 'tenant', id: `f-${id}`, limit: { requestsPerMinute: 1, burst: 0 } },
+      ]),
+    ).toEqual({ status: 'fault' });
+    expect(await redis.exists(bucketKey(`f-${id}`))).toBe(0);
+    await redis.del(faultKey(`f-${id}`));
+  });
+});
