@@ -18,13 +18,22 @@ describe('createLogger', () => {
     const { lines, destination } = capture();
     createLogger({ component: 'operator', destination }).info({ kind: 'SigningKeyRotation' }, 'reconciled');
     const record = JSON.parse(lines[0]!);
-    expect(record).toMatchObject({ component: 'operator', level: 'info', kind: 'SigningKeyRotation', msg: 'reconciled' });
+    expect(record).toMatchObject({
+      component: 'operator',
+      level: 'info',
+      kind: 'SigningKeyRotation',
+      msg: 'reconciled',
+    });
   });
 
   it('redacts secret fields at the top level and nested two deep', () => {
     const { lines, destination } = capture();
     createLogger({ component: 'auth-service', destination }).warn(
-      { password: 'hunter2-secret', req: { headers: { authorization: 'Bearer eyJsecret' } }, key: { privateJwk: { d: 'xyz-secret' } } },
+      {
+        password: 'hunter2-secret',
+        req: { headers: { authorization: 'Bearer eyJsecret' } },
+        key: { privateJwk: { d: 'xyz-secret' } },
+      },
       'login',
     );
     expect(lines[0]).not.toMatch(/hunter2-secret|eyJsecret|xyz-secret/);

@@ -107,7 +107,6 @@ export async function startAuthDeployment(
     VAULT_ADDR: backends.vaultAddr,
     VAULT_TOKEN: await readOnlyToken(root, backends.vaultRootToken, base),
     SIGNING_KEYSET_PATH: base,
-    LOG_LEVEL: 'info',
     ...opts.env,
   };
   const replicas: TestService[] = [];

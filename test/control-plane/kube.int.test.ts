@@ -33,14 +33,25 @@ describe('kube-apiserver and etcd built from the Go module proxy', () => {
   });
 
   it('answers /version with the built release and /readyz with ok', async () => {
-    const version = JSON.parse(await kubectl(['get', '--raw', '/version'])) as { gitVersion: string; major: string };
+    const version = JSON.parse(await kubectl(['get', '--raw', '/version'])) as {
+      gitVersion: string;
+      major: string;
+    };
     expect(version.gitVersion).toMatch(/^v1\.\d+\.\d+$/);
     expect(await kubectl(['get', '--raw', '/readyz'])).toBe('ok');
   });
 
   it('serves kubectl through the generated kubeconfig, with RBAC denying an unknown user', async () => {
     expect(await kubectl(['get', 'namespace', ns, '-o', 'jsonpath={.metadata.name}'])).toBe(ns);
-    const anonymous = run(kube.kubectlPath, ['--server', kube.server, '--insecure-skip-tls-verify', '--token', 'not-a-user', 'get', 'pods']);
+    const anonymous = run(kube.kubectlPath, [
+      '--server',
+      kube.server,
+      '--insecure-skip-tls-verify',
+      '--token',
+      'not-a-user',
+      'get',
+      'pods',
+    ]);
     await expect(anonymous).rejects.toThrow(/Unauthorized|must be logged in/);
   });
 
@@ -84,15 +95,28 @@ describe('kube-apiserver and etcd built from the Go module proxy', () => {
           name: 'g1',
           fieldManager: 'smoke-test',
           force: true,
-          body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'g1' }, spec: { color: 'teal' } },
+          body: {
+            apiVersion: `${group}/v1`,
+            kind: 'Gadget',
+            metadata: { name: 'g1' },
+            spec: { color: 'teal' },
+          },
         },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
       );
-      await waitUntil(`three watch events for g1 (got ${events.length})`, () => events.length >= 3, { timeoutMs: 10_000 }).catch((err) => {
+      await waitUntil(`three watch events for g1 (got ${events.length})`, () => events.length >= 3, {
+        timeoutMs: 10_000,
+      }).catch((err) => {
         throw new Error(`${err.message}: ${JSON.stringify(events)}`);
       });
       expect(events).toEqual(['ADDED:g1:1:', 'MODIFIED:g1:2:', 'MODIFIED:g1:2:teal']);
-      const got = (await custom.getNamespacedCustomObject({ group, version: 'v1', namespace: ns, plural: 'gadgets', name: 'g1' })) as {
+      const got = (await custom.getNamespacedCustomObject({
+        group,
+        version: 'v1',
+        namespace: ns,
+        plural: 'gadgets',
+        name: 'g1',
+      })) as {
         metadata: { managedFields: { manager: string }[] };
       };
       expect(got.metadata.managedFields.map((f) => f.manager)).toContain('smoke-test');
@@ -113,7 +137,14 @@ describe('kube-apiserver and etcd built from the Go module proxy', () => {
   });
 
   it('has the prometheus-operator CRDs from the pinned Go module installed', async () => {
-    const out = await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com', '-o', 'name']);
+    const out = await kubectl([
+      'get',
+      'crd',
+      'servicemonitors.monitoring.coreos.com',
+      'prometheusrules.monitoring.coreos.com',
+      '-o',
+      'name',
+    ]);
     expect(out.trim().split('\n')).toHaveLength(2);
   });
 });

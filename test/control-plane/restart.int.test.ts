@@ -22,12 +22,18 @@ describe('restarting the control plane from a test', () => {
 
   it('compacts etcd so that an old resourceVersion is Gone (410)', async () => {
     const kube = env.kube!;
-    const rv = (await kube.kubectl(['get', 'configmap', 'survivor', '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
+    const rv = (
+      await kube.kubectl(['get', 'configmap', 'survivor', '-o', 'jsonpath={.metadata.resourceVersion}'])
+    ).trim();
     for (let i = 0; i < 3; i++) await kube.kubectl(['create', 'configmap', `churn-${i}`]);
     const compactedAt = await kube.compactEtcd();
     expect(compactedAt).toBeGreaterThan(Number(rv));
     const out = await kube
-      .kubectl(['get', '--raw', `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${rv}&timeoutSeconds=1`])
+      .kubectl([
+        'get',
+        '--raw',
+        `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${rv}&timeoutSeconds=1`,
+      ])
       .catch((err: Error) => err.message);
     expect(out).toMatch(/too old resource version|"code":410|Expired/);
   });

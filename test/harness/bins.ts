@@ -21,7 +21,9 @@ const resolved = new Map<string, string>();
 export function componentBinaries(which: 'k8s' | 'bao'): ComponentBinaries {
   const key = which === 'k8s' ? 'KUBEBUILDER_ASSETS' : 'BAO_BINARY';
   if (!resolved.has(key)) {
-    const out = execFileSync('bash', [buildScript, which], { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+    const out = execFileSync('bash', [buildScript, which], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).toString();
     for (const line of out.split('\n')) {
       const [k, ...v] = line.split('=');
       if (k && v.length) resolved.set(k.trim(), v.join('=').trim());

@@ -1,12 +1,16 @@
-import { ensureSystemPackages } from './system.js';
-import { type AlertmanagerInstance, defaultAlertmanagerConfig, startAlertmanager } from './components/alertmanager.js';
+import {
+  type AlertmanagerInstance,
+  defaultAlertmanagerConfig,
+  startAlertmanager,
+} from './components/alertmanager.js';
 import { type KubeInstance, type KubeOptions, startKube } from './components/kube.js';
 import { type PostgresInstance, startPostgres } from './components/postgres.js';
 import { type PrometheusInstance, type PrometheusOptions, startPrometheus } from './components/prometheus.js';
 import { type RedisInstance, startRedis } from './components/redis.js';
 import { type Sink, startSink } from './components/sinks.js';
-import { type VaultInstance, startVault } from './components/vault.js';
-import { ManagedProcess, makeRunDir, removeRunDir } from './process.js';
+import { startVault, type VaultInstance } from './components/vault.js';
+import { type ManagedProcess, makeRunDir, removeRunDir } from './process.js';
+import { ensureSystemPackages } from './system.js';
 
 export interface EnvOptions {
   readonly redis?: boolean;
@@ -14,7 +18,9 @@ export interface EnvOptions {
   /** Prometheus; wired to Alertmanager when that is started too. */
   readonly prometheus?: boolean | PrometheusOptions;
   /** Alertmanager alone; starts the PagerDuty and Slack sinks it delivers to. `config(sinks)` overrides routing. */
-  readonly alertmanager?: boolean | { config?: (sinks: { pagerduty: string; slack: string }) => Record<string, unknown> };
+  readonly alertmanager?:
+    | boolean
+    | { config?: (sinks: { pagerduty: string; slack: string }) => Record<string, unknown> };
   /** PagerDuty Events v2 and Slack webhook sinks without Alertmanager. */
   readonly sinks?: boolean;
   readonly kube?: boolean | KubeOptions;
@@ -97,7 +103,8 @@ export async function startEnv(opts: EnvOptions): Promise<Env> {
     if (x) started.push(x);
     return x;
   };
-  const asStoppable = (p: { process: ManagedProcess } | undefined) => (p ? { stop: () => p.process.stop() } : undefined);
+  const asStoppable = (p: { process: ManagedProcess } | undefined) =>
+    p ? { stop: () => p.process.stop() } : undefined;
   try {
     const wantSinks = !!opts.sinks || !!opts.alertmanager;
     const pagerduty = wantSinks ? track(await startSink('pagerduty')) : undefined;
@@ -118,7 +125,9 @@ export async function startEnv(opts: EnvOptions): Promise<Env> {
       opts.postgres ? startPostgres(dir) : undefined,
       opts.kube ? startKube(dir, typeof opts.kube === 'object' ? opts.kube : {}) : undefined,
       alertmanagerPromise,
-      ...Array.from({ length: vaultCount }, (_, i) => startVault(dir, i === 0 ? 'openbao' : `openbao-${i + 1}`)),
+      ...Array.from({ length: vaultCount }, (_, i) =>
+        startVault(dir, i === 0 ? 'openbao' : `openbao-${i + 1}`),
+      ),
     ]);
     track(asStoppable(redis));
     track(asStoppable(postgres));

@@ -1,6 +1,6 @@
-import type { TestProject } from 'vitest/node';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
 import { type Env, type EnvDescriptor, startEnv } from './env.js';
 import { prometheusOperatorCrdDir } from './prometheus-operator-crds.js';
 

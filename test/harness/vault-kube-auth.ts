@@ -30,7 +30,9 @@ export async function serviceAccountToken(
 ): Promise<string> {
   const core = kubeConfigFrom(kube).makeApiClient(k8s.CoreV1Api);
   await ensure(() => core.createNamespace({ body: { metadata: { name: namespace } } }));
-  await ensure(() => core.createNamespacedServiceAccount({ namespace, body: { metadata: { name, namespace } } }));
+  await ensure(() =>
+    core.createNamespacedServiceAccount({ namespace, body: { metadata: { name, namespace } } }),
+  );
   const res = await core.createNamespacedServiceAccountToken({
     name,
     namespace,
@@ -45,15 +47,25 @@ export async function serviceAccountToken(
  * Enables Vault's Kubernetes auth method at `auth/<mount>` against the harness apiserver: a `vault-auth`
  * ServiceAccount bound to system:auth-delegator is the token reviewer, as in a cluster.
  */
-export async function enableVaultKubernetesAuth(vault: VaultInstance, kube: KubeAccess, mount = 'kubernetes'): Promise<void> {
+export async function enableVaultKubernetesAuth(
+  vault: VaultInstance,
+  kube: KubeAccess,
+  mount = 'kubernetes',
+): Promise<void> {
   const kc = kubeConfigFrom(kube);
   const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  const reviewerJwt = await serviceAccountToken(kube, 'vault-system', 'vault-auth', { expirationSeconds: 86400 });
+  const reviewerJwt = await serviceAccountToken(kube, 'vault-system', 'vault-auth', {
+    expirationSeconds: 86400,
+  });
   await ensure(() =>
     rbac.createClusterRoleBinding({
       body: {
         metadata: { name: 'vault-auth-delegator' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'system:auth-delegator',
+        },
         subjects: [{ kind: 'ServiceAccount', name: 'vault-auth', namespace: 'vault-system' }],
       },
     }),
@@ -68,21 +80,31 @@ export async function enableVaultKubernetesAuth(vault: VaultInstance, kube: Kube
     token_reviewer_jwt: reviewerJwt,
     disable_local_ca_jwt: true,
   });
-  if (config.status >= 300) throw new Error(`configure kubernetes auth: ${config.status} ${JSON.stringify(config.body)}`);
+  if (config.status >= 300)
+    throw new Error(`configure kubernetes auth: ${config.status} ${JSON.stringify(config.body)}`);
 }
 
 /** Writes a policy and a Kubernetes auth role binding it to one ServiceAccount. */
 export async function vaultKubernetesRole(
   vault: VaultInstance,
-  role: { name: string; policyName: string; policy: string; namespace: string; serviceAccount: string; mount?: string },
+  role: {
+    name: string;
+    policyName: string;
+    policy: string;
+    namespace: string;
+    serviceAccount: string;
+    mount?: string;
+  },
 ): Promise<void> {
   const policy = await vault.request('PUT', `sys/policies/acl/${role.policyName}`, { policy: role.policy });
-  if (policy.status >= 300) throw new Error(`write policy ${role.policyName}: ${policy.status} ${JSON.stringify(policy.body)}`);
+  if (policy.status >= 300)
+    throw new Error(`write policy ${role.policyName}: ${policy.status} ${JSON.stringify(policy.body)}`);
   const res = await vault.request('POST', `auth/${role.mount ?? 'kubernetes'}/role/${role.name}`, {
     bound_service_account_names: [role.serviceAccount],
     bound_service_account_namespaces: [role.namespace],
     token_policies: [role.policyName],
     token_ttl: '1h',
   });
-  if (res.status >= 300) throw new Error(`write role ${role.name}: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status >= 300)
+    throw new Error(`write role ${role.name}: ${res.status} ${JSON.stringify(res.body)}`);
 }

@@ -6,7 +6,7 @@ import type { TenantLimits } from './domain/limits.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
 import type { UsageTracker } from './domain/usage.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { Proxy } from './routes/proxy.js';
+import type { UpstreamProxy } from './routes/proxy.js';
 
 export interface AppDeps {
   readonly authenticator: Authenticator;
@@ -14,7 +14,7 @@ export interface AppDeps {
   readonly limiter: RateLimiter;
   readonly metrics: GatewayMetrics;
   readonly usage?: UsageTracker;
-  readonly proxy?: Proxy;
+  readonly proxy?: UpstreamProxy;
   readonly logger: Logger;
   /** /readyz: tenant limits loaded once (or Redis known to be down, so failure modes apply). */
   readonly ready: () => boolean;

@@ -16,7 +16,7 @@ import { UsageTracker } from './domain/usage.js';
 import { ConfigStore } from './limiter/config-store.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { GatewayMetrics } from './metrics.js';
-import { createProxy, type Proxy } from './routes/proxy.js';
+import { createProxy, type UpstreamProxy } from './routes/proxy.js';
 import { PgApiKeyStore } from './storage/api-keys.js';
 import { createPool } from './storage/db.js';
 import { migrate } from './storage/migrate.js';
@@ -155,7 +155,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       })
     : undefined;
   usage?.start(config.usage.flushSeconds * 1000, config.usage.summarySeconds * 1000);
-  const proxy: Proxy | undefined = config.upstreamUrl
+  const proxy: UpstreamProxy | undefined = config.upstreamUrl
     ? createProxy(config.upstreamUrl, config.upstreamTimeoutMs, (reason, err) => {
         metrics.upstreamErrors.inc({ reason });
         logger.warn(

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { ManagedProcess } from '../process.js';
 import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
 
 export interface AlertmanagerInstance {
   readonly url: string;
@@ -36,18 +36,25 @@ export function defaultAlertmanagerConfig(pagerdutyUrl: string, slackUrl: string
     receivers: [
       {
         name: 'pagerduty',
-        pagerduty_configs: [{ routing_key: 'harness-routing-key', url: `${pagerdutyUrl}/v2/enqueue`, send_resolved: true }],
+        pagerduty_configs: [
+          { routing_key: 'harness-routing-key', url: `${pagerdutyUrl}/v2/enqueue`, send_resolved: true },
+        ],
       },
       {
         name: 'slack',
-        slack_configs: [{ api_url: `${slackUrl}/services/harness`, channel: '#harness', send_resolved: true }],
+        slack_configs: [
+          { api_url: `${slackUrl}/services/harness`, channel: '#harness', send_resolved: true },
+        ],
       },
     ],
   };
 }
 
 /** Alertmanager alone (`--cluster.listen-address=` turns clustering off) on loopback. */
-export async function startAlertmanager(dir: string, config: Record<string, unknown>): Promise<AlertmanagerInstance> {
+export async function startAlertmanager(
+  dir: string,
+  config: Record<string, unknown>,
+): Promise<AlertmanagerInstance> {
   const home = path.join(dir, 'alertmanager');
   mkdirSync(path.join(home, 'data'), { recursive: true });
   const configFile = path.join(home, 'alertmanager.yml');
@@ -72,7 +79,10 @@ export async function startAlertmanager(dir: string, config: Record<string, unkn
   return { url, port, configFile, process: proc };
 }
 
-export async function reloadAlertmanager(instance: AlertmanagerInstance, config: Record<string, unknown>): Promise<void> {
+export async function reloadAlertmanager(
+  instance: AlertmanagerInstance,
+  config: Record<string, unknown>,
+): Promise<void> {
   writeFileSync(instance.configFile, stringify(config));
   const res = await fetch(`${instance.url}/-/reload`, { method: 'POST' });
   if (!res.ok) throw new Error(`alertmanager reload: ${res.status} ${await res.text()}`);

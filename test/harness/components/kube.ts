@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { componentBinaries } from '../bins.js';
-import { ManagedProcess } from '../process.js';
 import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
 import { waitUntil } from '../wait.js';
 
 const run = promisify(execFile);
@@ -59,10 +59,18 @@ const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '
 function httpOk(url: string, token?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const get = url.startsWith('https:') ? https.get : http.get;
-    const req = get(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, rejectUnauthorized: false, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = get(
+      url,
+      {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        rejectUnauthorized: false,
+        timeout: 2000,
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
   });
@@ -78,7 +86,12 @@ function writeKubeconfig(file: string, server: string, caCert: string, user: str
     stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'novapos-test', cluster: { server, 'certificate-authority-data': Buffer.from(caCert).toString('base64') } }],
+      clusters: [
+        {
+          name: 'novapos-test',
+          cluster: { server, 'certificate-authority-data': Buffer.from(caCert).toString('base64') },
+        },
+      ],
       users: [{ name: user, user: { token } }],
       contexts: [{ name: user, context: { cluster: 'novapos-test', user, namespace: 'default' } }],
       'current-context': user,
@@ -90,7 +103,8 @@ function writeKubeconfig(file: string, server: string, caCert: string, user: str
 /** etcd + kube-apiserver on loopback, the envtest way: no kubelet, no controller-manager. */
 export async function startKube(dir: string, opts: KubeOptions = {}): Promise<KubeInstance> {
   const { kubebuilderAssets } = componentBinaries('k8s');
-  if (!kubebuilderAssets) throw new Error('no kube-apiserver binaries: test/bins/build.sh k8s printed nothing');
+  if (!kubebuilderAssets)
+    throw new Error('no kube-apiserver binaries: test/bins/build.sh k8s printed nothing');
   const bin = (name: string) => path.join(kubebuilderAssets, name);
   const home = path.join(dir, 'kube');
   const certDir = path.join(home, 'certs');
@@ -125,7 +139,10 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
   writeFileSync(saKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
-  const users: KubeUser[] = [{ name: 'admin', token: adminToken, groups: ['system:masters'] }, ...(opts.users ?? [])];
+  const users: KubeUser[] = [
+    { name: 'admin', token: adminToken, groups: ['system:masters'] },
+    ...(opts.users ?? []),
+  ];
   const tokenFile = path.join(certDir, 'tokens.csv');
   writeFileSync(tokenFile, users.map(tokenLine).join('\n') + '\n', { mode: 0o600 });
 
@@ -168,7 +185,10 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
   writeKubeconfig(kubeconfig, server, caCert, 'admin', adminToken);
 
   const kubectl = async (kargs: readonly string[], input?: string): Promise<string> => {
-    const child = run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...kargs], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+    const child = run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...kargs], {
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     if (input !== undefined) {
       child.child.stdin?.end(input);
     }
@@ -230,9 +250,13 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
       await etcd.stop();
     },
   };
-  await waitUntil('the default namespace', async () => (await kubectl(['get', 'namespace', 'default', '-o', 'name'])).includes('default'), {
-    timeoutMs: 30_000,
-  });
+  await waitUntil(
+    'the default namespace',
+    async () => (await kubectl(['get', 'namespace', 'default', '-o', 'name'])).includes('default'),
+    {
+      timeoutMs: 30_000,
+    },
+  );
   return instance;
 }
 

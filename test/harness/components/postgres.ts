@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { ManagedProcess } from '../process.js';
 import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
 
 export interface PostgresInstance {
   /** `postgres://novapos@127.0.0.1:PORT/novapos` (trust auth on loopback). */
@@ -50,10 +50,27 @@ export async function startPostgres(dir: string): Promise<PostgresInstance> {
     chownSync(dataDir, uid, gid);
     chownSync(socketDir, uid, gid);
   }
-  const initdb = [pgBin('initdb'), '-D', dataDir, '-U', 'novapos', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'];
-  execFileSync(asRoot ? 'setpriv' : initdb[0]!, asRoot ? ['--reuid', 'postgres', '--regid', 'postgres', '--init-groups', '--', ...initdb] : initdb.slice(1), {
-    stdio: 'pipe',
-  });
+  const initdb = [
+    pgBin('initdb'),
+    '-D',
+    dataDir,
+    '-U',
+    'novapos',
+    '--auth=trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ];
+  execFileSync(
+    asRoot ? 'setpriv' : initdb[0]!,
+    asRoot
+      ? ['--reuid', 'postgres', '--regid', 'postgres', '--init-groups', '--', ...initdb]
+      : initdb.slice(1),
+    {
+      stdio: 'pipe',
+    },
+  );
   const port = await freePort();
   const url = `postgres://novapos@127.0.0.1:${port}/postgres`;
   const proc = await ManagedProcess.start(
@@ -61,14 +78,22 @@ export async function startPostgres(dir: string): Promise<PostgresInstance> {
       name: 'postgres',
       command: pgBin('postgres'),
       args: [
-        '-D', dataDir,
-        '-p', String(port),
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', `unix_socket_directories=${socketDir}`,
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=200',
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `unix_socket_directories=${socketDir}`,
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
       ],
       runAs,
       ready: () => accepts(url),

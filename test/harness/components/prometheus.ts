@@ -1,8 +1,8 @@
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { ManagedProcess } from '../process.js';
 import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
 
 export interface PrometheusOptions {
   /** Static scrape targets: job name → `host:port` list. */
@@ -46,7 +46,9 @@ export function prometheusConfig(opts: PrometheusOptions): Record<string, unknow
       evaluation_interval: opts.evaluationInterval ?? '1s',
     },
     rule_files: opts.ruleFiles ?? [],
-    alerting: alertTargets.length ? { alertmanagers: [{ static_configs: [{ targets: alertTargets }] }] } : undefined,
+    alerting: alertTargets.length
+      ? { alertmanagers: [{ static_configs: [{ targets: alertTargets }] }] }
+      : undefined,
     scrape_configs: Object.entries(opts.scrape ?? {}).map(([job, targets]) => ({
       job_name: job,
       static_configs: [{ targets }],
@@ -54,7 +56,10 @@ export function prometheusConfig(opts: PrometheusOptions): Record<string, unknow
   };
 }
 
-export async function startPrometheus(dir: string, opts: PrometheusOptions = {}): Promise<PrometheusInstance> {
+export async function startPrometheus(
+  dir: string,
+  opts: PrometheusOptions = {},
+): Promise<PrometheusInstance> {
   const home = path.join(dir, 'prometheus');
   mkdirSync(path.join(home, 'data'), { recursive: true });
   const configFile = path.join(home, 'prometheus.yml');

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ManagedProcess } from '../process.js';
 import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
 
 const run = promisify(execFile);
 
@@ -14,7 +14,9 @@ export interface RedisInstance {
 
 async function ping(port: number): Promise<boolean> {
   try {
-    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], { timeout: 2000 });
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+      timeout: 2000,
+    });
     return stdout.trim() === 'PONG';
   } catch {
     return false;
@@ -29,13 +31,20 @@ export async function startRedis(dir: string, port?: number): Promise<RedisInsta
       name: 'redis',
       command: 'redis-server',
       args: [
-        '--port', String(listenPort),
-        '--bind', '127.0.0.1',
-        '--save', '',
-        '--appendonly', 'no',
-        '--dir', dir,
-        '--protected-mode', 'yes',
-        '--loglevel', 'warning',
+        '--port',
+        String(listenPort),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--protected-mode',
+        'yes',
+        '--loglevel',
+        'warning',
       ],
       ready: () => ping(listenPort),
     },

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { componentBinaries } from '../bins.js';
-import { ManagedProcess } from '../process.js';
 import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
 
 export interface VaultInstance {
   /** http://127.0.0.1:PORT */
@@ -36,7 +36,13 @@ async function healthy(addr: string): Promise<boolean> {
   }
 }
 
-async function call<T>(addr: string, token: string | undefined, method: string, apiPath: string, body?: unknown): Promise<VaultResponse<T>> {
+async function call<T>(
+  addr: string,
+  token: string | undefined,
+  method: string,
+  apiPath: string,
+  body?: unknown,
+): Promise<VaultResponse<T>> {
   const res = await fetch(`${addr}/v1/${apiPath.replace(/^\//, '')}`, {
     method,
     headers: { ...(token ? { 'x-vault-token': token } : {}), 'content-type': 'application/json' },
@@ -107,7 +113,10 @@ export async function startVault(dir: string, name = 'openbao'): Promise<VaultIn
     throw new Error(`${name}: not active after unseal`);
   };
   await unseal();
-  const mount = await call(addr, rootToken, 'POST', 'sys/mounts/secret', { type: 'kv', options: { version: '2' } });
+  const mount = await call(addr, rootToken, 'POST', 'sys/mounts/secret', {
+    type: 'kv',
+    options: { version: '2' },
+  });
   if (mount.status >= 300) throw new Error(`${name}: mounting kv-v2 at secret/ answered ${mount.status}`);
   // A new KV v2 mount upgrades itself in the background; wait until it takes writes.
   for (let i = 0; i < 100; i++) {

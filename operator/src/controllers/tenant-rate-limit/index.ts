@@ -1,7 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
 import { GROUP, VERSION } from '../../api/index.js';
-import type { TenantRateLimit } from '../../api/v1alpha1/index.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { TenantRateLimitReconciler } from './reconciler.js';
 

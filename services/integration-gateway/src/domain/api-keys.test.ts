@@ -14,10 +14,18 @@ function setup() {
   let row: ApiKeyRecord | undefined = { id: 'k1', tenantId: 'acme', keyHash: 'hash-of-key' };
   const calls = { store: 0, hash: 0 };
   const auth: Auth = new ApiKeyAuthenticator({
-    store: { findLiveByPrefix: async () => (calls.store++, row) },
+    store: {
+      findLiveByPrefix: async () => {
+        calls.store++;
+        return row;
+      },
+    },
     revalidateMs: 30_000,
     cacheSize: 10,
-    verifyHash: async (hash, key) => (calls.hash++, hash === 'hash-of-key' && key === KEY),
+    verifyHash: async (hash, key) => {
+      calls.hash++;
+      return hash === 'hash-of-key' && key === KEY;
+    },
     now: () => clock,
   });
   return { auth, calls, tick: (ms: number) => (clock += ms), revoke: () => (row = undefined) };

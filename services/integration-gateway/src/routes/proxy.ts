@@ -33,7 +33,7 @@ const DROP_RESPONSE = new Set([
   'upgrade',
 ]);
 
-export interface Proxy {
+export interface UpstreamProxy {
   forward(
     req: Request,
     res: Response,
@@ -54,7 +54,7 @@ export function createProxy(
   upstreamUrl: string,
   timeoutMs: number,
   onError: (reason: UpstreamErrorReason, err: unknown) => void,
-): Proxy {
+): UpstreamProxy {
   const base = new URL(upstreamUrl);
   const agent = new Agent({
     connections: 128,
