@@ -110,13 +110,15 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     const run = await drive(gateway.url, '/api/tenant/ping', { authorization: `Bearer ${token}` }, 75);
     const allowed = count(run.statuses, 200);
     const rejected = count(run.statuses, 429);
-    // GCRA: a full bucket of 70, refilled at one a second while the drill runs.
-    const refilled = Math.floor(run.elapsedMs / 1000);
     process.stderr.write(
       `[gateway drill] 75 requests in ${run.elapsedMs.toFixed(0)} ms: ${allowed} allowed, ${rejected} rejected\n`,
     );
     expect(allowed + rejected).toBe(75);
-    expect(allowed).toBe(Math.min(75, 70 + refilled));
+    // GCRA: a full bucket of 70, refilled at one a second. The drill normally takes ~150 ms: exactly 70.
+    // On a loaded machine it can take longer; then at most one more per second it took.
+    if (run.elapsedMs < 1000) expect(allowed).toBe(70);
+    else expect(allowed).toBeGreaterThanOrEqual(70);
+    expect(allowed).toBeLessThanOrEqual(70 + Math.ceil(run.elapsedMs / 1000));
 
     expect(
       (await metricValue(gateway.url, 'gateway_rate_limit_checks_total', { outcome: 'allowed' })) -
