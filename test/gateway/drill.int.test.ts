@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { parseItem, parseList } from 'structured-headers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { faultKey } from '../../lib/ratelimit-contract.js';
@@ -344,6 +345,31 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
       `[gateway drill] revoked API key refused after ${boundMs.toFixed(0)} ms (bound: 5 s here, 30 s by default)\n`,
     );
     expect(boundMs).toBeLessThan(5000 + 1000);
+
+    // Usage: the deltas land in api_key_usage (auth-service's database), the summary goes to the audit topic.
+    expect(await gateway.usage!.flush()).toBe(1);
+    const db = new pg.Client({ connectionString: auth.databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{
+        key_prefix: string;
+        tenant_id: string;
+        requests: string;
+        rejected: string;
+      }>('SELECT key_prefix, tenant_id, requests, rejected FROM api_key_usage WHERE api_key_id = $1', [
+        key.id,
+      ]);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ key_prefix: key.prefix, tenant_id: other });
+      expect(Number(rows[0]!.requests)).toBeGreaterThanOrEqual(1);
+      const migrations = await db.query('SELECT name FROM gateway_schema_migrations');
+      expect(migrations.rows.map((r) => r.name)).toEqual(['0001_api_key_usage.sql']);
+    } finally {
+      await db.end();
+    }
+    expect(await gateway.usage!.summarize()).toBe(1);
+    const summary = gateway.logs.records().find((r) => r['type'] === 'api_key_usage_summary');
+    expect(summary).toMatchObject({ topic: 'audit.events.v1', tenant_id: other, key_prefix: key.prefix });
   });
 
   it('never writes a token or an API key to its logs, metrics or the resource status', async () => {

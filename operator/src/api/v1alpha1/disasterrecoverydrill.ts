@@ -21,6 +21,7 @@ import {
   lastHandledFields,
   observedGeneration,
 } from './common.js';
+import { REDIS_FAILURE_MODES } from './tenantratelimit.js';
 
 export const CONCURRENCY_POLICIES = ['Forbid', 'Allow'] as const;
 export const DRILL_STEPS = ['keyRotation', 'redisOutage', 'alertDelivery'] as const;
@@ -76,6 +77,13 @@ export const RedisOutageStepSchema = Type.Object(
     duration: Duration('How long the simulated outage lasts (the TTL of novapos:ratelimit:fault:<tenant>).', {
       default: '1m',
     }),
+    syntheticRps: Type.Optional(
+      Type.Integer({
+        description: "Synthetic requests per second through the gateway during the outage (default 5).",
+        minimum: 1,
+        maximum: 200,
+      }),
+    ),
   },
   {
     description:
@@ -100,6 +108,45 @@ export const AlertDeliveryStepSchema = Type.Object(
   { description: 'Fire a synthetic alert and confirm the receiver got it.' },
 );
 
+/** The synthetic tenant's id always starts with this, so a drill can never touch a real tenant. */
+export const SYNTHETIC_TENANT_PREFIX = 'drill-';
+
+export const SyntheticTenantSchema = Type.Object(
+  {
+    tenant: Type.String({
+      description: `Tenant id of the synthetic tenant; must start with "${SYNTHETIC_TENANT_PREFIX}" (a drill refuses any other tenant).`,
+      minLength: 7,
+      maxLength: 63,
+      pattern: `^${SYNTHETIC_TENANT_PREFIX}[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$`,
+    }),
+    credentialsSecretRef: LocalObjectReference(
+      "A Secret (same namespace) with the synthetic tenant admin's email, password and totpSecret, made by the setup step in docs/drills.md.",
+    ),
+    requestsPerMinute: Type.Integer({
+      description: 'Limit of the TenantRateLimit the drill creates for the synthetic tenant during a run.',
+      minimum: 60,
+      maximum: 1_000_000,
+      default: 6000,
+    }),
+    redisFailureMode: StringEnum(REDIS_FAILURE_MODES, {
+      description:
+        'redisFailureMode of the TenantRateLimit the drill creates: what the redisOutage step expects clients to see.',
+      default: 'failClosed',
+    }),
+    localFallbackRequestsPerMinute: Type.Optional(
+      Type.Integer({
+        description: 'Per-replica limit when redisFailureMode is localFallback (default requestsPerMinute).',
+        minimum: 1,
+        maximum: 1_000_000,
+      }),
+    ),
+  },
+  {
+    description:
+      'The synthetic tenant the keyRotation and redisOutage steps send traffic for. Required by those steps. The drill creates its TenantRateLimit and an API key for each run and removes them afterwards.',
+  },
+);
+
 export const DisasterRecoveryDrillSpecSchema = Type.Object(
   {
     schedule: Cron('When the drill runs, e.g. quarterly "0 6 1 1,4,7,10 *".'),
@@ -118,6 +165,7 @@ export const DisasterRecoveryDrillSpecSchema = Type.Object(
       maximum: 20,
       default: 5,
     }),
+    syntheticTenant: Type.Optional(SyntheticTenantSchema),
     steps: Type.Object(
       {
         keyRotation: Type.Optional(KeyRotationStepSchema),
@@ -163,6 +211,24 @@ export const DrillRunSchema = Type.Object(
     startedAt: Timestamp('When the run started.'),
     finishedAt: Type.Optional(Timestamp('When the run finished.')),
     result: StringEnum(RUN_RESULTS, { description: 'Running, Succeeded (every step passed) or Failed.' }),
+    reason: Type.Optional(
+      Type.String({ description: 'Why a run failed as a whole, e.g. OperatorRestarted, SetupFailed, Aborted.' }),
+    ),
+    message: Type.Optional(Type.String({ description: 'What happened to the run as a whole.' })),
+    owner: Type.Optional(Type.String({ description: 'The operator replica that ran it.' })),
+    touched: Type.Optional(
+      Type.Object(
+        {
+          tenant: Type.Optional(Type.String({ description: 'The synthetic tenant.' })),
+          tenantRateLimit: Type.Optional(Type.String({ description: 'The TenantRateLimit the run created.' })),
+          signingKeyRotation: Type.Optional(Type.String({ description: 'The SigningKeyRotation it rotated.' })),
+        },
+        {
+          description:
+            'What the run may change, recorded before it starts, so cleanup after an operator restart finds it.',
+        },
+      ),
+    ),
     steps: Type.Array(StepReportSchema, { description: 'Per-step report.' }),
   },
   { description: 'One drill run.' },
@@ -198,6 +264,7 @@ export type DisasterRecoveryDrillStatus = Static<typeof DisasterRecoveryDrillSta
 export type DrillRun = Static<typeof DrillRunSchema>;
 export type StepReport = Static<typeof StepReportSchema>;
 export type DrillStepName = StepReport['name'];
+export type SyntheticTenant = Static<typeof SyntheticTenantSchema>;
 
 export interface DisasterRecoveryDrill {
   apiVersion: typeof API_VERSION;
