@@ -278,7 +278,7 @@ describe('differences between environments', () => {
     expect(dev.has('pagerduty:index/schedule:Schedule security')).toBe(false);
     // Every other difference is one of these configured values.
     const configured = [
-      /metadata\.annotations\.pulumi\.com\/skipAwait$|metadata\.annotations$|^inputs\.transformations/, // skipAwait
+      /metadata\.annotations\.pulumi\.com\/(skipAwait|deletionPropagationPolicy)$|metadata\.annotations$|^inputs\.transformations/, // skipAwait
       /metadata\.namespace$|\.namespace$|namespaceSelector|metadata\.name$/, // monitoringNamespace, appNamespaces
       /spec\.(replicas|retention|storage|scrapeInterval|evaluationInterval|externalLabels)/, // prometheus, alertmanager, grafana
       /spec\.endpoints/, // scrape interval

@@ -13,6 +13,16 @@ export const MONITORING_SELECTOR = { 'novapos.io/monitoring': 'novapos' } as con
 /** The annotation that makes the Kubernetes provider not wait for readiness. */
 export const SKIP_AWAIT = 'pulumi.com/skipAwait';
 
+/**
+ * What `skipAwait` puts on every Kubernetes resource. Where nothing runs the controllers (no kubelet, no
+ * kube-controller-manager: dev, tests) nothing would ever finish a foreground deletion either (the garbage
+ * collector removes the `foregroundDeletion` finalizer), so such stacks also delete in the background.
+ */
+export const NO_WAIT_ANNOTATIONS: Readonly<Record<string, string>> = {
+  [SKIP_AWAIT]: 'true',
+  'pulumi.com/deletionPropagationPolicy': 'background',
+};
+
 /** Shared by the Kubernetes builders: the stack config and the namespace they create things in. */
 export interface KubeContext {
   readonly cfg: StackConfig;
@@ -21,7 +31,7 @@ export interface KubeContext {
 }
 
 export function annotations(cfg: StackConfig, extra: Record<string, string> = {}): Record<string, string> {
-  return cfg.skipAwait ? { ...extra, [SKIP_AWAIT]: 'true' } : extra;
+  return cfg.skipAwait ? { ...extra, ...NO_WAIT_ANNOTATIONS } : extra;
 }
 
 export function metadata(

@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ManifestFile } from '../sources.js';
-import { SKIP_AWAIT } from './common.js';
+import { NO_WAIT_ANNOTATIONS } from './common.js';
 
 /**
  * The project's own manifests: crds/*.yaml and the synthesized cdk8s charts (charts/dist/*.yaml), applied
@@ -33,7 +33,7 @@ export function applyManifests(
         ? [
             (obj: { metadata?: { annotations?: Record<string, string> } }) => {
               obj.metadata = obj.metadata ?? {};
-              obj.metadata.annotations = { ...obj.metadata.annotations, [SKIP_AWAIT]: 'true' };
+              obj.metadata.annotations = { ...obj.metadata.annotations, ...NO_WAIT_ANNOTATIONS };
             },
           ]
         : [],

@@ -194,7 +194,7 @@ describe('the Vault connections file', () => {
     [
       'method.yaml',
       'connections:\n  prod: { address: "https://v", auth: { method: ldap } }\n',
-      'connections.prod.auth.method: must be kubernetes or token',
+      'connections.prod.auth.method: must be kubernetes, token or tokenSecret',
     ],
     [
       'env.yaml',
@@ -213,6 +213,40 @@ describe('the Vault connections file', () => {
   it('says when the file cannot be read', () => {
     expect(errorOf(() => configFromEnv({ OPERATOR_CONNECTIONS_FILE: '/nonexistent/connections.yaml' }))).toBe(
       'OPERATOR_CONNECTIONS_FILE=/nonexistent/connections.yaml: cannot read it (ENOENT)',
+    );
+  });
+});
+
+describe('what the controllers need from the configuration', () => {
+  it('takes the operator namespace from POD_NAMESPACE, defaulting to novapos-system', () => {
+    expect(configFromEnv({}).operatorNamespace).toBe('novapos-system');
+    expect(configFromEnv({ POD_NAMESPACE: 'security' }).operatorNamespace).toBe('security');
+    expect(() => configFromEnv({ POD_NAMESPACE: 'Not_A_Namespace' })).toThrow(/NAMESPACE=Not_A_Namespace/);
+  });
+
+  it('accepts a redis:// REDIS_URL and rejects anything else without echoing it (it may hold a password)', () => {
+    expect(configFromEnv({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+    const attempt = () => configFromEnv({ REDIS_URL: 'http://user:hunter2@redis' });
+    expect(attempt).toThrow(/REDIS_URL: must be a redis/);
+    expect(attempt).not.toThrow(/hunter2/);
+  });
+
+  it('reads a connection whose token is in a Kubernetes Secret', () => {
+    const p = file(
+      'secret.yaml',
+      'connections:\n  prod:\n    address: https://vault.prod.example:8200\n    auth: { method: tokenSecret, name: prod-vault-token, key: token }\n',
+    );
+    expect(configFromEnv({ OPERATOR_CONNECTIONS_FILE: p }).connections.get('prod')?.auth).toEqual({
+      method: 'tokenSecret',
+      name: 'prod-vault-token',
+      key: 'token',
+    });
+    const missing = file(
+      'secret-noname.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: tokenSecret } }\n',
+    );
+    expect(() => configFromEnv({ OPERATOR_CONNECTIONS_FILE: missing })).toThrow(
+      /connections.prod.auth.name: required/,
     );
   });
 });

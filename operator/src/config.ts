@@ -27,6 +27,14 @@ export type VaultAuth =
       readonly tokenFile?: string;
       /** ...or from this environment variable (never written in the file itself). */
       readonly tokenEnv?: string;
+    }
+  | {
+      /** A token in a Kubernetes Secret (default: the operator's namespace), re-read when Vault refuses it. */
+      readonly method: 'tokenSecret';
+      readonly name: string;
+      /** Default `token`. */
+      readonly key?: string;
+      readonly namespace?: string;
     };
 
 /** A named Vault in another environment (SecretPromotion sources and targets refer to it by name). */
@@ -71,6 +79,12 @@ export interface OperatorConfig {
   readonly connectionsFile?: string;
   /** Other environments' Vaults, by name, from `connectionsFile`. */
   readonly connections: ReadonlyMap<string, VaultConnection>;
+  /** The operator's own namespace (POD_NAMESPACE): its Secrets (fingerprint key, connection tokens) live here. */
+  readonly operatorNamespace: string;
+  /** Redis the integration gateways read their limits from (REDIS_URL); TenantRateLimits need it. */
+  readonly redisUrl?: string;
+  /** Alertmanager the drills send their synthetic alert to (ALERTMANAGER_URL). */
+  readonly alertmanagerUrl?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -232,7 +246,16 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
   }
 
   const connectionsFile = env.OPERATOR_CONNECTIONS_FILE?.trim() || undefined;
+  const operatorNamespace = str(env, 'POD_NAMESPACE', 'novapos-system');
+  if (!DNS_LABEL.test(operatorNamespace))
+    throw bad('POD_NAMESPACE', operatorNamespace, 'must be a namespace name');
+  const redisUrl = env.REDIS_URL?.trim() || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
+    throw new ConfigError('REDIS_URL: must be a redis:// or rediss:// URL');
   return {
+    operatorNamespace,
+    redisUrl,
+    alertmanagerUrl: url(env, 'ALERTMANAGER_URL'),
     watchNamespaces,
     identity: str(env, 'OPERATOR_IDENTITY', str(env, 'POD_NAME', `${hostname()}-${process.pid}`)),
     leaderElection: {
@@ -384,6 +407,9 @@ export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string
       'tokenFile',
       'tokenEnv',
       'token',
+      'name',
+      'key',
+      'namespace',
     ]);
     let auth: VaultAuth;
     if (a.token !== undefined)
@@ -406,8 +432,15 @@ export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string
       if (tokenEnv && !env[tokenEnv])
         throw fail(`${path}.auth.tokenEnv`, `environment variable ${tokenEnv} is not set`);
       auth = { method: 'token', ...(tokenFile ? { tokenFile } : {}), ...(tokenEnv ? { tokenEnv } : {}) };
+    } else if (a.method === 'tokenSecret') {
+      const name = optionalString(a, 'name', `${path}.auth`, fail);
+      if (!name)
+        throw fail(`${path}.auth.name`, 'required for the tokenSecret method (the Secret holding the token)');
+      const key = optionalString(a, 'key', `${path}.auth`, fail);
+      const namespace = optionalString(a, 'namespace', `${path}.auth`, fail);
+      auth = { method: 'tokenSecret', name, ...(key ? { key } : {}), ...(namespace ? { namespace } : {}) };
     } else {
-      throw fail(`${path}.auth.method`, 'must be kubernetes or token');
+      throw fail(`${path}.auth.method`, 'must be kubernetes, token or tokenSecret');
     }
     out.set(name, {
       name,

@@ -3,12 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { ConfigError, configFromEnv, type OperatorConfig } from './config.js';
 import { type ControllerFactory, loadKubeConfig, Manager } from './runtime/index.js';
-
-/**
- * The controllers this operator runs. Each issue that adds a kind appends its factory here, e.g.
- * `signingKeyRotationController` from `./controllers/signing-key-rotation/controller.js`.
- */
-export const controllers: readonly ControllerFactory[] = [];
+import { controllersFor } from './wiring.js';
 
 /** Wires config → kube client → manager (servers, leader election) → controllers, and starts it. */
 export async function startOperator(
@@ -48,7 +43,8 @@ export async function startOperator(
 export async function main(
   env: Readonly<Record<string, string | undefined>>,
   argv: readonly string[],
-  factories: readonly ControllerFactory[] = controllers,
+  /** The controllers to run; by default every one the configuration supports (see wiring.ts). */
+  factories?: readonly ControllerFactory[],
 ): Promise<number> {
   let config: OperatorConfig;
   try {
@@ -61,9 +57,12 @@ export async function main(
     throw err;
   }
   const log = createLogger({ component: 'operator', level: config.logLevel });
+  const wiring = factories ? undefined : controllersFor(config, env);
+  for (const { controller, why } of wiring?.skipped ?? [])
+    log.warn({ controller, why }, 'controller not started');
   let manager: Manager;
   try {
-    manager = await startOperator(config, factories, log, env);
+    manager = await startOperator(config, factories ?? wiring?.controllers ?? [], log, env);
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'operator failed to start');
     return 1;
@@ -75,6 +74,7 @@ export async function main(
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   const reason = await manager.done;
+  await wiring?.close();
   return reason === 'leadership-lost' ? 1 : 0;
 }
 

@@ -6,13 +6,25 @@ import { Annotations, type SigningKeyRotation } from '../../operator/src/api/ind
 import { type Env, startEnv } from '../harness/env.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
-import { aRotation, kubernetesVaultIdentity, leakedIn, privateValuesOf, repoRoot, type VaultIdentity } from './support.js';
+import {
+  aRotation,
+  kubernetesVaultIdentity,
+  leakedIn,
+  privateValuesOf,
+  repoRoot,
+  type VaultIdentity,
+} from './support.js';
 
 const NS = 'skr-crash';
 const NAME = 'auth';
 // Lead 3 s; a retired key stays maxTokenTTL 2 s + jwksCacheTTL 2 s + skew 1 s.
 const SPEC = { rotationInterval: '1h', leadTime: '3s', maxTokenTTL: '2s', jwksCacheTTL: '2s' } as const;
-const TIMING = { clockSkewMs: 1_000, servicePollMs: 5_000, serviceWaitPollMs: 500, serviceLoadTimeoutMs: 10_000 };
+const TIMING = {
+  clockSkewMs: 1_000,
+  servicePollMs: 5_000,
+  serviceWaitPollMs: 500,
+  serviceLoadTimeoutMs: 10_000,
+};
 const STILL_VALID_MS = 4_000; // maxTokenTTL + jwksCacheTTL: a key that signed must stay published this long
 const LEAD_MS = 3_000;
 /** 60 s in the issue; 20 s by default here (see docs/signing-keys.md), SKR_VAULT_OUTAGE_SECONDS=60 for the full minute. */
@@ -80,17 +92,22 @@ class InvariantWatch {
     for (const kid of published) if (!this.firstPublished.has(kid)) this.firstPublished.set(kid, now);
     const active = secrets.get(doc.activeKid);
     if (!active) v(`active key ${doc.activeKid} has no secret in Vault`);
-    else if (active['state'] !== 'active') v(`active key ${doc.activeKid}'s secret says ${String(active['state'])}`);
+    else if (active['state'] !== 'active')
+      v(`active key ${doc.activeKid}'s secret says ${String(active['state'])}`);
     for (const kid of published) if (!secrets.has(kid)) v(`published key ${kid} has no secret`);
     if (!this.lastActive.has(doc.activeKid)) {
       const since = now - (this.firstPublished.get(doc.activeKid) ?? now);
-      if (this.lastActive.size > 0 && since < LEAD_MS - 250) v(`key ${doc.activeKid} signs ${since} ms after it was first seen published`);
+      if (this.lastActive.size > 0 && since < LEAD_MS - 250)
+        v(`key ${doc.activeKid} signs ${since} ms after it was first seen published`);
     }
     this.lastActive.set(doc.activeKid, now);
     for (const [kid, last] of this.lastActive) {
-      if (!published.includes(kid) && now - last < STILL_VALID_MS) v(`key ${kid} left the JWKS ${now - last} ms after it last signed`);
+      if (!published.includes(kid) && now - last < STILL_VALID_MS)
+        v(`key ${kid} left the JWKS ${now - last} ms after it last signed`);
     }
-    const status = JSON.parse(await this.kubectl(['get', 'signingkeyrotation', NAME, '-n', NS, '-o', 'json'])) as SigningKeyRotation;
+    const status = JSON.parse(
+      await this.kubectl(['get', 'signingkeyrotation', NAME, '-n', NS, '-o', 'json']),
+    ) as SigningKeyRotation;
     const actives = (status.status?.keys ?? []).filter((k) => k.state === 'active');
     if (actives.length > 1) v(`status lists ${actives.length} active keys`);
   }
@@ -104,25 +121,33 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
   let watch: InvariantWatch;
   let child: ChildProcess | undefined;
   const output: string[] = [];
-  const get = async () => JSON.parse(await kubectl(['get', 'signingkeyrotation', NAME, '-n', NS, '-o', 'json'])) as SigningKeyRotation;
-  const condition = (o: SigningKeyRotation, type: string) => o.status?.conditions?.find((c) => c.type === type);
+  const get = async () =>
+    JSON.parse(
+      await kubectl(['get', 'signingkeyrotation', NAME, '-n', NS, '-o', 'json']),
+    ) as SigningKeyRotation;
+  const condition = (o: SigningKeyRotation, type: string) =>
+    o.status?.conditions?.find((c) => c.type === type);
 
   function startOperator(crashAt?: string): ChildProcess {
-    const p = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/signing-keys/operator-child.ts')], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        KUBECONFIG: env.kube!.kubeconfig,
-        VAULT_ADDR: env.vault!.addr,
-        SKR_VAULT_ROLE: identity.role,
-        SKR_VAULT_MOUNT: identity.mount,
-        SKR_VAULT_JWT_PATH: identity.jwtPath,
-        SKR_NAMESPACE: NS,
-        SKR_TIMING: JSON.stringify(TIMING),
-        NOVAPOS_CRASH_AT: crashAt ?? '',
+    const p = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'test/signing-keys/operator-child.ts')],
+      {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          KUBECONFIG: env.kube!.kubeconfig,
+          VAULT_ADDR: env.vault!.addr,
+          SKR_VAULT_ROLE: identity.role,
+          SKR_VAULT_MOUNT: identity.mount,
+          SKR_VAULT_JWT_PATH: identity.jwtPath,
+          SKR_NAMESPACE: NS,
+          SKR_TIMING: JSON.stringify(TIMING),
+          NOVAPOS_CRASH_AT: crashAt ?? '',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     p.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     p.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     child = p;
@@ -132,7 +157,10 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
   const exited = (p: ChildProcess, timeoutMs: number) =>
     new Promise<number | null>((resolve, reject) => {
       if (p.exitCode !== null) return resolve(p.exitCode);
-      const t = setTimeout(() => reject(new Error(`operator did not exit within ${timeoutMs} ms`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`operator did not exit within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       p.once('exit', (code) => {
         clearTimeout(t);
         resolve(code);
@@ -152,7 +180,9 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
       async () => {
         const o = await get();
         const tree = await root.kvList('secret', `novapos/signing-keys/${NS}/${NAME}`);
-        const doc = (await root.kvRead('secret', `novapos/signing-keys/${NS}/${NAME}/keyset`))?.data as { activeKid: string; jwks: { keys: unknown[] } } | undefined;
+        const doc = (await root.kvRead('secret', `novapos/signing-keys/${NS}/${NAME}/keyset`))?.data as
+          | { activeKid: string; jwks: { keys: unknown[] } }
+          | undefined;
         const done =
           o.status?.lastHandled?.rotateNow === value &&
           condition(o, 'Rotating')?.status === 'False' &&
@@ -172,16 +202,22 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
     const kube = env.kube!;
     kubectl = kubectlFor(kube.kubectlPath, kube.kubeconfig);
     root = new VaultClient({ addr: env.vault!.addr, auth: { method: 'token', token: env.vault!.rootToken } });
-    identity = await kubernetesVaultIdentity(env.vault!, { ...kube, kubectlPath: kube.kubectlPath }, {
-      mount: 'kubernetes',
-      namespace: NS,
-      serviceAccount: 'novapos-operator',
-      policyFile: 'signing-key-operator.hcl',
-      dir: env.dir,
-    });
+    identity = await kubernetesVaultIdentity(
+      env.vault!,
+      { ...kube, kubectlPath: kube.kubectlPath },
+      {
+        mount: 'kubernetes',
+        namespace: NS,
+        serviceAccount: 'novapos-operator',
+        policyFile: 'signing-key-operator.hcl',
+        dir: env.dir,
+      },
+    );
     await kubectl(['apply', '-f', '-'], JSON.stringify(aRotation(NS, NAME, SPEC)));
     startOperator();
-    await waitUntil('Ready', async () => condition(await get(), 'Ready')?.status === 'True', { timeoutMs: 60_000 });
+    await waitUntil('Ready', async () => condition(await get(), 'Ready')?.status === 'True', {
+      timeoutMs: 60_000,
+    });
     watch = new InvariantWatch(root, kubectl);
     watch.start();
   }, 180_000);
@@ -192,34 +228,55 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
     await env?.stop();
   });
 
-  const CRASH_POINTS = ['generate:1', 'publish:1', 'prepare-active:1', 'publish:2', 'sync-state:1', 'publish:3', 'destroy:1', 'status:3'];
+  const CRASH_POINTS = [
+    'generate:1',
+    'publish:1',
+    'prepare-active:1',
+    'publish:2',
+    'sync-state:1',
+    'publish:3',
+    'destroy:1',
+    'status:3',
+  ];
 
-  it(
-    'killed right after each step of a rotation, restarted: one active key, nothing lost, left behind or unpublished early',
-    async () => {
+  it('killed right after each step of a rotation, restarted: one active key, nothing lost, left behind or unpublished early', async () => {
+    await stopOperator();
+    const figures: Record<string, number> = {};
+    for (const point of CRASH_POINTS) {
+      const value = `crash-${point.replace(':', '-')}`;
+      const p = startOperator(point);
+      await kubectl([
+        'annotate',
+        '--overwrite',
+        'signingkeyrotation',
+        NAME,
+        '-n',
+        NS,
+        `${Annotations.rotateNow}=${value}`,
+      ]);
+      expect(await exited(p, 40_000), `exit code at ${point}`).toBe(137);
+      const restarted = Date.now();
+      const o0 = await get();
+      expect(
+        (o0.status?.keys ?? []).filter((k) => k.state === 'active').length,
+        `after crash at ${point}`,
+      ).toBeLessThanOrEqual(1);
+      startOperator();
+      const o = await converged(value);
+      figures[point] = Date.now() - restarted;
+      expect(
+        o.status!.keys!.filter((k) => k.state === 'active'),
+        point,
+      ).toHaveLength(1);
+      expect(condition(o, 'Ready')?.status, point).toBe('True');
       await stopOperator();
-      const figures: Record<string, number> = {};
-      for (const point of CRASH_POINTS) {
-        const value = `crash-${point.replace(':', '-')}`;
-        const p = startOperator(point);
-        await kubectl(['annotate', '--overwrite', 'signingkeyrotation', NAME, '-n', NS, `${Annotations.rotateNow}=${value}`]);
-        expect(await exited(p, 40_000), `exit code at ${point}`).toBe(137);
-        const restarted = Date.now();
-        const o0 = await get();
-        expect((o0.status?.keys ?? []).filter((k) => k.state === 'active').length, `after crash at ${point}`).toBeLessThanOrEqual(1);
-        startOperator();
-        const o = await converged(value);
-        figures[point] = Date.now() - restarted;
-        expect(o.status!.keys!.filter((k) => k.state === 'active'), point).toHaveLength(1);
-        expect(condition(o, 'Ready')?.status, point).toBe('True');
-        await stopOperator();
-      }
-      process.stderr.write(`[signing-keys] crash points, ms from restart to converged: ${JSON.stringify(figures)}; invariant samples: ${watch.samples}\n`);
-      expect(watch.violations).toEqual([]);
-      expect(watch.samples).toBeGreaterThan(100);
-    },
-    600_000,
-  );
+    }
+    process.stderr.write(
+      `[signing-keys] crash points, ms from restart to converged: ${JSON.stringify(figures)}; invariant samples: ${watch.samples}\n`,
+    );
+    expect(watch.violations).toEqual([]);
+    expect(watch.samples).toBeGreaterThan(100);
+  }, 600_000);
 
   it(
     `Vault down for ${OUTAGE_MS / 1000} s: Degraded, no partial state, then the pending rotation completes`,
@@ -231,12 +288,24 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
       });
       await env.vault!.stopServer();
       const down = Date.now();
-      await kubectl(['annotate', '--overwrite', 'signingkeyrotation', NAME, '-n', NS, `${Annotations.rotateNow}=during-outage`]);
+      await kubectl([
+        'annotate',
+        '--overwrite',
+        'signingkeyrotation',
+        NAME,
+        '-n',
+        NS,
+        `${Annotations.rotateNow}=during-outage`,
+      ]);
       const degraded = await waitUntil(
         'Degraded=True VaultUnavailable',
         async () => {
           const o = await get();
-          return condition(o, 'Degraded')?.status === 'True' && condition(o, 'Degraded')?.reason === 'VaultUnavailable' && o;
+          return (
+            condition(o, 'Degraded')?.status === 'True' &&
+            condition(o, 'Degraded')?.reason === 'VaultUnavailable' &&
+            o
+          );
         },
         { timeoutMs: 20_000 },
       );
@@ -247,7 +316,9 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
       while (Date.now() - down < OUTAGE_MS) {
         const o = await get();
         expect(o.status?.activeKid).toBe(before.status?.activeKid);
-        expect(o.status?.keys?.map((k) => [k.kid, k.state])).toEqual(before.status?.keys?.map((k) => [k.kid, k.state]));
+        expect(o.status?.keys?.map((k) => [k.kid, k.state])).toEqual(
+          before.status?.keys?.map((k) => [k.kid, k.state]),
+        );
         expect(o.status?.lastHandled?.rotateNow).toBe(before.status?.lastHandled?.rotateNow);
         await sleep(1_000);
       }
@@ -255,7 +326,9 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
       expect(events).toContain('VaultUnavailable');
       await env.vault!.startServer();
       const up = Date.now();
-      await waitUntil('Degraded=False', async () => condition(await get(), 'Degraded')?.status === 'False', { timeoutMs: 30_000 });
+      await waitUntil('Degraded=False', async () => condition(await get(), 'Degraded')?.status === 'False', {
+        timeoutMs: 30_000,
+      });
       const recoveredAfterMs = Date.now() - up;
       const o = await converged('during-outage');
       expect(o.status!.activeKid).not.toBe(before.status!.activeKid);
@@ -268,7 +341,7 @@ describe('signing keys: operator killed at every step, and Vault down', () => {
     OUTAGE_MS + 180_000,
   );
 
-  it('no private key material in the operator processes\' logs or the status and Events', async () => {
+  it("no private key material in the operator processes' logs or the status and Events", async () => {
     const secrets = [...watch.privateValues];
     expect(secrets.length).toBeGreaterThanOrEqual(8);
     const events = await kubectl(['get', 'events.events.k8s.io', '-n', NS, '-o', 'json']);

@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { computeKeysetHash } from '../../lib/keyset.js';
 import { VaultClient } from '../../lib/vault.js';
 import { Annotations, type SigningKeyRotation } from '../../operator/src/api/index.js';
 import { waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor, metricValue } from '../runtime/support.js';
 import {
-  aRotation,
   type InProcessOperator,
   kubernetesVaultIdentity,
   leakedIn,
@@ -36,8 +35,11 @@ describe('SigningKeyRotation lifecycle', () => {
   let root: VaultClient;
   let operator: InProcessOperator;
   const get = async (): Promise<SigningKeyRotation> =>
-    JSON.parse(await kubectl(['get', 'signingkeyrotation', name, '-n', ns, '-o', 'json'])) as SigningKeyRotation;
-  const annotate = (key: string, value: string) => kubectl(['annotate', '--overwrite', 'signingkeyrotation', name, '-n', ns, `${key}=${value}`]);
+    JSON.parse(
+      await kubectl(['get', 'signingkeyrotation', name, '-n', ns, '-o', 'json']),
+    ) as SigningKeyRotation;
+  const annotate = (key: string, value: string) =>
+    kubectl(['annotate', '--overwrite', 'signingkeyrotation', name, '-n', ns, `${key}=${value}`]);
   const tree = () => readKeyTree(root, 'secret', ns, name);
 
   beforeAll(async () => {
@@ -66,11 +68,20 @@ describe('SigningKeyRotation lifecycle', () => {
   });
 
   it('applies the example with short durations: a key in OpenBao, the key set with its JWKS, Ready, printer columns', async () => {
-    const example = parseYaml(readFileSync(path.join(repoRoot, 'examples/signingkeyrotation.yaml'), 'utf8')) as SigningKeyRotation;
+    const example = parseYaml(
+      readFileSync(path.join(repoRoot, 'examples/signingkeyrotation.yaml'), 'utf8'),
+    ) as SigningKeyRotation;
     const obj = {
       ...example,
       metadata: { name, namespace: ns },
-      spec: { ...example.spec, rotationInterval: '1h', leadTime: '4s', maxTokenTTL: '3s', jwksCacheTTL: '2s', services: [] },
+      spec: {
+        ...example.spec,
+        rotationInterval: '1h',
+        leadTime: '4s',
+        maxTokenTTL: '3s',
+        jwksCacheTTL: '2s',
+        services: [],
+      },
     };
     await kubectl(['apply', '-f', '-'], JSON.stringify(obj));
     const ready = await waitUntil('Ready=True', async () => {
@@ -81,12 +92,31 @@ describe('SigningKeyRotation lifecycle', () => {
     const t = await tree();
     expect([...t.secrets.keys()]).toEqual([kid]);
     expect(t.secrets.get(kid)!.data).toMatchObject({ kid, alg: 'ES256', state: 'active' });
-    expect(t.keyset).toMatchObject({ issuer: 'https://auth.novapos.local', audiences: ['novapos-api'], activeKid: kid, nextKid: '', jwksCacheTTLSeconds: 2, maxTokenTTLSeconds: 3 });
+    expect(t.keyset).toMatchObject({
+      issuer: 'https://auth.novapos.local',
+      audiences: ['novapos-api'],
+      activeKid: kid,
+      nextKid: '',
+      jwksCacheTTLSeconds: 2,
+      maxTokenTTLSeconds: 3,
+    });
     const jwks = t.keyset!.jwks;
     expect(jwks.keys.map((k) => k.kid)).toEqual([kid]);
-    expect(jwks.keys[0]).toEqual({ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), kid, alg: 'ES256', use: 'sig' });
+    expect(jwks.keys[0]).toEqual({
+      kty: 'EC',
+      crv: 'P-256',
+      x: expect.any(String),
+      y: expect.any(String),
+      kid,
+      alg: 'ES256',
+      use: 'sig',
+    });
     expect(t.keyset!.keysetHash).toBe(computeKeysetHash(jwks, kid));
-    expect(ready.status).toMatchObject({ keysetHash: t.keyset!.keysetHash, keysetPath: `secret/novapos/signing-keys/${ns}/${name}/keyset`, lastRotationReason: 'initial' });
+    expect(ready.status).toMatchObject({
+      keysetHash: t.keyset!.keysetHash,
+      keysetPath: `secret/novapos/signing-keys/${ns}/${name}/keyset`,
+      lastRotationReason: 'initial',
+    });
     expect(ready.metadata.finalizers).toContain('security.novapos.io/signing-keys');
 
     const table = await kubectl(['get', 'signingkeyrotations', '-n', ns]);
@@ -110,7 +140,9 @@ describe('SigningKeyRotation lifecycle', () => {
     const next = published.keyset!.nextKid;
     expect(published.keyset!.jwks.keys.map((k) => k.kid).sort()).toEqual([first, next].sort());
     expect(published.secrets.get(next)!.data['state']).toBe('next');
-    await waitUntil('the next key to sign', async () => (await tree()).keyset?.activeKid === next, { timeoutMs: 20_000 });
+    await waitUntil('the next key to sign', async () => (await tree()).keyset?.activeKid === next, {
+      timeoutMs: 20_000,
+    });
     const signing = await get();
     const k = signing.status!.keys!.find((x) => x.kid === next)!;
     expect(Date.parse(k.activatedAt!) - Date.parse(k.publishedAt!)).toBeGreaterThanOrEqual(4_000);
@@ -124,12 +156,18 @@ describe('SigningKeyRotation lifecycle', () => {
 
     // Removed after maxTokenTTL 3s + jwksCacheTTL 2s + skew 1s (counted from the retirement).
     const retiredAt = Date.parse(signing.status!.keys!.find((x) => x.kid === first)!.retiredAt!);
-    await waitUntil('the retired key to leave the key set', async () => !(await tree()).keyset?.jwks.keys.some((x) => x.kid === first), { timeoutMs: 30_000 });
+    await waitUntil(
+      'the retired key to leave the key set',
+      async () => !(await tree()).keyset?.jwks.keys.some((x) => x.kid === first),
+      { timeoutMs: 30_000 },
+    );
     expect(Date.now() - retiredAt).toBeGreaterThanOrEqual(6_000);
     await waitUntil('the retired key to be destroyed', async () => !(await tree()).secrets.has(first));
     // No version of the removed key can be read: destroyed, and the metadata deleted.
     for (const version of allVersions) {
-      expect(await root.kvRead('secret', `novapos/signing-keys/${ns}/${name}/${first}`, version)).toBeUndefined();
+      expect(
+        await root.kvRead('secret', `novapos/signing-keys/${ns}/${name}/${first}`, version),
+      ).toBeUndefined();
     }
     expect(await root.kvMetadata('secret', `novapos/signing-keys/${ns}/${name}/${first}`)).toBeUndefined();
     const after = await get();
@@ -153,13 +191,18 @@ describe('SigningKeyRotation lifecycle', () => {
     expect(t.keyset!.activeKid).not.toBe(victim);
     await waitUntil('the revoked key destroyed', async () => !(await tree()).secrets.has(victim));
     for (const version of versions) {
-      expect(await root.kvRead('secret', `novapos/signing-keys/${ns}/${name}/${victim}`, version)).toBeUndefined();
+      expect(
+        await root.kvRead('secret', `novapos/signing-keys/${ns}/${name}/${victim}`, version),
+      ).toBeUndefined();
     }
     const o = await waitUntil('revocation recorded', async () => {
       const x = await get();
       return x.status?.lastHandled?.revokeKid === victim && x;
     });
-    expect(o.status!.keys!.find((k) => k.kid === victim)).toMatchObject({ state: 'revoked', revokedAt: expect.any(String) });
+    expect(o.status!.keys!.find((k) => k.kid === victim)).toMatchObject({
+      state: 'revoked',
+      revokedAt: expect.any(String),
+    });
     expect(o.status!.keys!.filter((k) => k.state === 'active')).toHaveLength(1);
     expect(o.status!.lastRotationReason).toBe('emergency');
     process.stderr.write(`[signing-keys] revoke of the active key: out of the key set after ${took} ms\n`);
@@ -170,12 +213,28 @@ describe('SigningKeyRotation lifecycle', () => {
       items: { reason: string; type: string; note: string; regarding: { name: string } }[];
     };
     const reasons = new Set(events.items.filter((e) => e.regarding.name === name).map((e) => e.reason));
-    for (const r of ['KeyGenerated', 'KeyPublished', 'Rotated', 'KeyRemoved', 'KeyRevoked', 'EmergencyRotated']) expect(reasons).toContain(r);
+    for (const r of [
+      'KeyGenerated',
+      'KeyPublished',
+      'Rotated',
+      'KeyRemoved',
+      'KeyRevoked',
+      'EmergencyRotated',
+    ])
+      expect(reasons).toContain(r);
     const url = operator.manager.metricsUrl!;
-    expect(await metricValue(url, 'novapos_signing_key_rotations_total', { namespace: ns, reason: 'manual' })).toBe(1);
-    expect(await metricValue(url, 'novapos_signing_key_rotations_total', { namespace: ns, reason: 'emergency' })).toBe(1);
-    expect(await metricValue(url, 'novapos_signing_key_next_rotation_timestamp_seconds', { namespace: ns })).toBeGreaterThan(Date.now() / 1000);
-    expect(await metricValue(url, 'novapos_signing_key_age_seconds', { namespace: ns, state: 'active' })).toBeGreaterThanOrEqual(0);
+    expect(
+      await metricValue(url, 'novapos_signing_key_rotations_total', { namespace: ns, reason: 'manual' }),
+    ).toBe(1);
+    expect(
+      await metricValue(url, 'novapos_signing_key_rotations_total', { namespace: ns, reason: 'emergency' }),
+    ).toBe(1);
+    expect(
+      await metricValue(url, 'novapos_signing_key_next_rotation_timestamp_seconds', { namespace: ns }),
+    ).toBeGreaterThan(Date.now() / 1000);
+    expect(
+      await metricValue(url, 'novapos_signing_key_age_seconds', { namespace: ns, state: 'active' }),
+    ).toBeGreaterThanOrEqual(0);
   });
 
   it('the operator policy is least privilege: nothing outside the signing-key tree', async () => {
@@ -187,9 +246,15 @@ describe('SigningKeyRotation lifecycle', () => {
       policyFile: 'signing-key-operator.hcl',
       dir,
     });
-    await expect(identity.client.kvWrite('secret', `novapos/other/${ns}`, { a: '1' })).rejects.toMatchObject({ code: 'forbidden' });
-    await expect(identity.client.kvRead('secret', `novapos/promoted/${ns}`)).rejects.toMatchObject({ code: 'forbidden' });
-    await expect(identity.client.kvWrite('secret', `novapos/signing-keys/${ns}/probe`, { a: '1' })).resolves.toMatchObject({ version: 1 });
+    await expect(identity.client.kvWrite('secret', `novapos/other/${ns}`, { a: '1' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    await expect(identity.client.kvRead('secret', `novapos/promoted/${ns}`)).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    await expect(
+      identity.client.kvWrite('secret', `novapos/signing-keys/${ns}/probe`, { a: '1' }),
+    ).resolves.toMatchObject({ version: 1 });
     await identity.client.kvDeleteAll('secret', `novapos/signing-keys/${ns}/probe`);
   });
 

@@ -20,7 +20,12 @@ const kc = new KubeConfig();
 kc.loadFromFile(env.KUBECONFIG!);
 const vault = new VaultClient({
   addr: env.VAULT_ADDR!,
-  auth: { method: 'kubernetes', role: env.SKR_VAULT_ROLE!, jwtPath: env.SKR_VAULT_JWT_PATH!, mountPath: env.SKR_VAULT_MOUNT! },
+  auth: {
+    method: 'kubernetes',
+    role: env.SKR_VAULT_ROLE!,
+    jwtPath: env.SKR_VAULT_JWT_PATH!,
+    mountPath: env.SKR_VAULT_MOUNT!,
+  },
   timeoutMs: 2_000,
 });
 

@@ -87,7 +87,10 @@ describe('signing keys: rotation under load', () => {
   let operator: InProcessOperator;
   let svc: RunningAuthService;
   let verifiers: Verifier[] = [];
-  const get = async () => JSON.parse(await kubectl(['get', 'signingkeyrotation', name, '-n', ns, '-o', 'json'])) as SigningKeyRotation;
+  const get = async () =>
+    JSON.parse(
+      await kubectl(['get', 'signingkeyrotation', name, '-n', ns, '-o', 'json']),
+    ) as SigningKeyRotation;
 
   beforeAll(async () => {
     const kube = env.kube!;
@@ -96,7 +99,13 @@ describe('signing keys: rotation under load', () => {
     root = new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } });
     const admin = vaultAdmin(v.addr, v.rootToken);
     const mount = `k8s-${ns}`;
-    const opIdentity = await kubernetesVaultIdentity(admin, kube, { mount, namespace: ns, serviceAccount: 'novapos-operator', policyFile: 'signing-key-operator.hcl', dir });
+    const opIdentity = await kubernetesVaultIdentity(admin, kube, {
+      mount,
+      namespace: ns,
+      serviceAccount: 'novapos-operator',
+      policyFile: 'signing-key-operator.hcl',
+      dir,
+    });
     const authIdentity = await kubernetesVaultIdentity(admin, kube, {
       mount,
       namespace: ns,
@@ -109,7 +118,14 @@ describe('signing keys: rotation under load', () => {
       kubeconfig: kube.kubeconfig,
       namespaces: [ns],
       vault: opIdentity.client,
-      controller: { timing: { clockSkewMs: 2_000, servicePollMs: 1_000, serviceWaitPollMs: 200, serviceLoadTimeoutMs: 10_000 } },
+      controller: {
+        timing: {
+          clockSkewMs: 2_000,
+          servicePollMs: 1_000,
+          serviceWaitPollMs: 200,
+          serviceLoadTimeoutMs: 10_000,
+        },
+      },
     });
     await kubectl(['apply', '-f', '-'], JSON.stringify(aRotation(ns, name, SPEC)));
     await waitUntil('the first key', async () => (await get()).status?.activeKid);
@@ -145,7 +161,12 @@ describe('signing keys: rotation under load', () => {
     );
     await svc.repo.createTenant('load', 'load');
     const hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });
-    await svc.repo.createUser({ tenantId: 'load', email: 'load@skr.test', passwordHash: await hasher.hash(PASSWORD), roles: ['user'] });
+    await svc.repo.createUser({
+      tenantId: 'load',
+      email: 'load@skr.test',
+      passwordHash: await hasher.hash(PASSWORD),
+      roles: ['user'],
+    });
     await kubectl([
       'patch',
       'signingkeyrotation',
@@ -156,12 +177,23 @@ describe('signing keys: rotation under load', () => {
       '-p',
       JSON.stringify({ spec: { services: [{ name: 'auth-service', statusURL: `${svc.url}/keys/status` }] } }),
     ]);
-    await waitUntil('auth-service loaded and reported', async () => (await get()).status?.services?.[0]?.loaded === true);
+    await waitUntil(
+      'auth-service loaded and reported',
+      async () => (await get()).status?.services?.[0]?.loaded === true,
+    );
 
-    const config = JSON.stringify({ jwksUrl: `${svc.url}/.well-known/jwks.json`, issuer: 'https://auth.novapos.local', audience: 'novapos-api', maxCacheSeconds: 300 });
+    const config = JSON.stringify({
+      jwksUrl: `${svc.url}/.well-known/jwks.json`,
+      issuer: 'https://auth.novapos.local',
+      audience: 'novapos-api',
+      maxCacheSeconds: 300,
+    });
     verifiers = await Promise.all(
       Array.from({ length: VERIFIERS }, async () => {
-        const child = fork(path.join(repoRoot, 'test/signing-keys/verifier-child.ts'), [config], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const child = fork(path.join(repoRoot, 'test/signing-keys/verifier-child.ts'), [config], {
+          execArgv: ['--import', 'tsx'],
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
         await new Promise<void>((resolve, reject) => {
           child.once('message', () => resolve());
           child.once('exit', (code) => reject(new Error(`verifier exited ${code}`)));
@@ -182,7 +214,13 @@ describe('signing keys: rotation under load', () => {
     const started = Date.now();
     let stop = false;
     const pool: { token: string; kid: string; exp: number }[] = [];
-    const counts = { issued: 0, verifications: 0, accepted: 0, revokedRejected: 0, revokedAcceptedInGrace: 0 };
+    const counts = {
+      issued: 0,
+      verifications: 0,
+      accepted: 0,
+      revokedRejected: 0,
+      revokedAcceptedInGrace: 0,
+    };
     const rejectedValid: { kid: string; reason?: string; verifier: number; at: number }[] = [];
     const revokedAcceptedLate: { verifier: number; afterMs: number }[] = [];
     let revoked: { kid: string; at: number } | undefined;
@@ -238,13 +276,21 @@ describe('signing keys: rotation under load', () => {
       }
     };
     // Sampler: each key set written to Vault, and when auth-service reports it loaded.
-    const sets = new Map<string, { activeKid: string; kids: string[]; writtenAt: number; loadedAt?: number }>();
+    const sets = new Map<
+      string,
+      { activeKid: string; kids: string[]; writtenAt: number; loadedAt?: number }
+    >();
     const sampler = async () => {
       while (!stop) {
         const doc = (await root.kvRead('secret', `novapos/signing-keys/${ns}/${name}/keyset`))?.data as
           | { keysetHash: string; activeKid: string; jwks: { keys: { kid: string }[] } }
           | undefined;
-        if (doc && !sets.has(doc.keysetHash)) sets.set(doc.keysetHash, { activeKid: doc.activeKid, kids: doc.jwks.keys.map((k) => k.kid), writtenAt: Date.now() });
+        if (doc && !sets.has(doc.keysetHash))
+          sets.set(doc.keysetHash, {
+            activeKid: doc.activeKid,
+            kids: doc.jwks.keys.map((k) => k.kid),
+            writtenAt: Date.now(),
+          });
         const st = (await (await fetch(`${svc.url}/keys/status`)).json()) as { keysetHash: string | null };
         const s = st.keysetHash ? sets.get(st.keysetHash) : undefined;
         if (s && s.loadedAt === undefined) s.loadedAt = Date.now();
@@ -257,24 +303,42 @@ describe('signing keys: rotation under load', () => {
     try {
       // First rotation, then revoke the key it retired while tokens it signed are still valid.
       const first = (await get()).status!.activeKid!;
-      await waitUntil('a rotation', () => activeKids().length >= 2 && activeKids().at(-1) !== first, { timeoutMs: 60_000, intervalMs: 50 });
+      await waitUntil('a rotation', () => activeKids().length >= 2 && activeKids().at(-1) !== first, {
+        timeoutMs: 60_000,
+        intervalMs: 50,
+      });
       await sleep(1_500);
       const victim = first;
-      expect(pool.some((p) => p.kid === victim && p.exp - Date.now() > REVOKE_DEADLINE_MS + 2_000)).toBe(true);
+      expect(pool.some((p) => p.kid === victim && p.exp - Date.now() > REVOKE_DEADLINE_MS + 2_000)).toBe(
+        true,
+      );
       revoked = { kid: victim, at: Date.now() };
-      await kubectl(['annotate', '--overwrite', 'signingkeyrotation', name, '-n', ns, `${Annotations.revokeKid}=${victim}`]);
+      await kubectl([
+        'annotate',
+        '--overwrite',
+        'signingkeyrotation',
+        name,
+        '-n',
+        ns,
+        `${Annotations.revokeKid}=${victim}`,
+      ]);
       await waitUntil('the revoked kid out of the key set in Vault', async () => {
         const t = await readKeyTree(root, 'secret', ns, name);
         return !t.keyset?.jwks.keys.some((k) => k.kid === victim);
       });
       const revokedOutOfVaultMs = Date.now() - revoked.at;
-      await waitUntil(`${ROTATIONS} rotations`, () => activeKids().length >= ROTATIONS + 1, { timeoutMs: ROTATIONS * 40_000, intervalMs: 200 });
+      await waitUntil(`${ROTATIONS} rotations`, () => activeKids().length >= ROTATIONS + 1, {
+        timeoutMs: ROTATIONS * 40_000,
+        intervalMs: 200,
+      });
       await sleep(2_000);
       stop = true;
       await Promise.all(loops);
 
       const elapsed = (Date.now() - started) / 1000;
-      const delays = [...sets.values()].filter((s) => s.loadedAt !== undefined).map((s) => s.loadedAt! - s.writtenAt);
+      const delays = [...sets.values()]
+        .filter((s) => s.loadedAt !== undefined)
+        .map((s) => s.loadedAt! - s.writtenAt);
       const report = {
         seconds: Math.round(elapsed),
         tokensIssued: counts.issued,
@@ -289,7 +353,11 @@ describe('signing keys: rotation under load', () => {
         revokedRejectedAfterDeadline: counts.revokedRejected,
         revokedAcceptedInGrace: counts.revokedAcceptedInGrace,
         lastRevokedAcceptMsPerVerifier: Object.fromEntries(lastRevokedAccept),
-        keysetWrittenToAuthServiceLoadedMs: { min: Math.min(...delays), max: Math.max(...delays), all: delays },
+        keysetWrittenToAuthServiceLoadedMs: {
+          min: Math.min(...delays),
+          max: Math.max(...delays),
+          all: delays,
+        },
       };
       process.stderr.write(`[signing-keys] rotation under load: ${JSON.stringify(report)}\n`);
 
@@ -317,6 +385,11 @@ describe('signing keys: rotation under load', () => {
     expect(secrets.length).toBeGreaterThanOrEqual(4);
     const events = await kubectl(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json']);
     const status = JSON.stringify((await get()).status);
-    expect(leakedIn({ operatorLogs: operator.lines.join('\n'), authServiceLogs: serviceLogs.join(''), status, events }, secrets)).toEqual([]);
+    expect(
+      leakedIn(
+        { operatorLogs: operator.lines.join('\n'), authServiceLogs: serviceLogs.join(''), status, events },
+        secrets,
+      ),
+    ).toEqual([]);
   });
 });

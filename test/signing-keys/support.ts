@@ -7,16 +7,24 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { JWK } from 'jose';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { VaultClient } from '../../lib/vault.js';
-import type { SigningKeyRotation, SigningKeyRotationSpec } from '../../operator/src/api/index.js';
 import { vaultSigningKeyStores } from '../../operator/src/adapters/vault/index.js';
+import type { SigningKeyRotation, SigningKeyRotationSpec } from '../../operator/src/api/index.js';
 import {
   type SigningKeyRotationControllerOptions,
   signingKeyRotationController,
 } from '../../operator/src/controllers/signing-key-rotation/index.js';
-import { type GeneratedKey, generateSigningKey, PRIVATE_JWK_MEMBERS } from '../../operator/src/controllers/signing-key-rotation/keys.js';
+import {
+  type GeneratedKey,
+  generateSigningKey,
+  PRIVATE_JWK_MEMBERS,
+} from '../../operator/src/controllers/signing-key-rotation/keys.js';
 import { Manager } from '../../operator/src/runtime/index.js';
 import type { VaultInstance, VaultResponse } from '../harness/components/vault.js';
-import { enableVaultKubernetesAuth, serviceAccountToken, vaultKubernetesRole } from '../harness/vault-kube-auth.js';
+import {
+  enableVaultKubernetesAuth,
+  serviceAccountToken,
+  vaultKubernetesRole,
+} from '../harness/vault-kube-auth.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -41,13 +49,27 @@ export function vaultAdmin(addr: string, rootToken: string): VaultInstance {
   const unsupported = async () => {
     throw new Error('not available for the shared Vault');
   };
-  return { addr, rootToken, process: undefined, request, restart: unsupported, stopServer: unsupported, startServer: unsupported, stop: async () => {} };
+  return {
+    addr,
+    rootToken,
+    process: undefined,
+    request,
+    restart: unsupported,
+    stopServer: unsupported,
+    startServer: unsupported,
+    stop: async () => {},
+  };
 }
 
 /** A policy from operator/vault-policies, the example's `novapos/auth` tree replaced by `<namespace>/<name>`. */
 export function policy(file: string, tree?: { namespace: string; name: string }): string {
   const text = readFileSync(path.join(repoRoot, 'operator/vault-policies', file), 'utf8');
-  return tree ? text.replaceAll('novapos/signing-keys/novapos/auth/', `novapos/signing-keys/${tree.namespace}/${tree.name}/`) : text;
+  return tree
+    ? text.replaceAll(
+        'novapos/signing-keys/novapos/auth/',
+        `novapos/signing-keys/${tree.namespace}/${tree.name}/`,
+      )
+    : text;
 }
 
 export interface VaultIdentity {
@@ -67,7 +89,14 @@ export interface VaultIdentity {
 export async function kubernetesVaultIdentity(
   vault: VaultInstance,
   kube: KubeAccess,
-  opts: { mount: string; namespace: string; serviceAccount: string; policyFile: string; tree?: { namespace: string; name: string }; dir: string },
+  opts: {
+    mount: string;
+    namespace: string;
+    serviceAccount: string;
+    policyFile: string;
+    tree?: { namespace: string; name: string };
+    dir: string;
+  },
 ): Promise<VaultIdentity> {
   await enableVaultKubernetesAuth(vault, kube, opts.mount);
   const role = `${opts.serviceAccount}-${randomBytes(3).toString('hex')}`;
@@ -79,15 +108,25 @@ export async function kubernetesVaultIdentity(
     serviceAccount: opts.serviceAccount,
     mount: opts.mount,
   });
-  const jwt = await serviceAccountToken(kube, opts.namespace, opts.serviceAccount, { expirationSeconds: 7200 });
+  const jwt = await serviceAccountToken(kube, opts.namespace, opts.serviceAccount, {
+    expirationSeconds: 7200,
+  });
   const jwtPath = path.join(opts.dir, `${role}.jwt`);
   writeFileSync(jwtPath, jwt, { mode: 0o600 });
-  const client = new VaultClient({ addr: vault.addr, auth: { method: 'kubernetes', role, jwtPath, mountPath: opts.mount } });
+  const client = new VaultClient({
+    addr: vault.addr,
+    auth: { method: 'kubernetes', role, jwtPath, mountPath: opts.mount },
+  });
   return { client, role, mount: opts.mount, jwtPath };
 }
 
 /** A SigningKeyRotation object as a user would apply it (a copy of examples/ with test durations). */
-export function aRotation(namespace: string, name: string, spec: Partial<SigningKeyRotationSpec>, annotations: Record<string, string> = {}): SigningKeyRotation {
+export function aRotation(
+  namespace: string,
+  name: string,
+  spec: Partial<SigningKeyRotationSpec>,
+  annotations: Record<string, string> = {},
+): SigningKeyRotation {
   return {
     apiVersion: 'security.novapos.io/v1alpha1',
     kind: 'SigningKeyRotation',
@@ -108,7 +147,10 @@ export function aRotation(namespace: string, name: string, spec: Partial<Signing
 }
 
 /** Log lines kept in memory (scanned for key material). */
-export function memoryLog(component = 'operator', echo = process.env.SKR_TEST_LOGS === '1'): { log: Logger; lines: string[] } {
+export function memoryLog(
+  component = 'operator',
+  echo = process.env.SKR_TEST_LOGS === '1',
+): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, cb) {
@@ -136,7 +178,9 @@ export class KeyRecorder {
 }
 
 export function privateValuesOf(jwk: JWK): string[] {
-  return PRIVATE_JWK_MEMBERS.map((m) => (jwk as Record<string, unknown>)[m]).filter((v): v is string => typeof v === 'string');
+  return PRIVATE_JWK_MEMBERS.map((m) => (jwk as Record<string, unknown>)[m]).filter(
+    (v): v is string => typeof v === 'string',
+  );
 }
 
 /** Names which kinds of outputs contain a private value (never prints the value). */
@@ -187,13 +231,23 @@ export async function startInProcessOperator(opts: {
 }
 
 export interface KeyTree {
-  readonly keyset?: Record<string, unknown> & { activeKid: string; nextKid: string; keysetHash: string; jwks: { keys: JWK[] } };
+  readonly keyset?: Record<string, unknown> & {
+    activeKid: string;
+    nextKid: string;
+    keysetHash: string;
+    jwks: { keys: JWK[] };
+  };
   /** kid → current secret data (state, privateJwk) and every version number in its metadata. */
   readonly secrets: Map<string, { data: Record<string, unknown>; versions: number[] }>;
 }
 
 /** The key tree of a resource as Vault holds it (root token: test inspection only). */
-export async function readKeyTree(root: VaultClient, mount: string, namespace: string, name: string): Promise<KeyTree> {
+export async function readKeyTree(
+  root: VaultClient,
+  mount: string,
+  namespace: string,
+  name: string,
+): Promise<KeyTree> {
   const base = `novapos/signing-keys/${namespace}/${name}`;
   const names = await root.kvList(mount, base);
   const keyset = (await root.kvRead(mount, `${base}/keyset`))?.data as KeyTree['keyset'];
@@ -201,7 +255,10 @@ export async function readKeyTree(root: VaultClient, mount: string, namespace: s
   for (const n of names.filter((x) => x !== 'keyset' && !x.endsWith('/'))) {
     const meta = await root.kvMetadata(mount, `${base}/${n}`);
     const current = await root.kvRead(mount, `${base}/${n}`);
-    secrets.set(n, { data: (current?.data as Record<string, unknown>) ?? {}, versions: Object.keys(meta?.versions ?? {}).map(Number) });
+    secrets.set(n, {
+      data: (current?.data as Record<string, unknown>) ?? {},
+      versions: Object.keys(meta?.versions ?? {}).map(Number),
+    });
   }
   return { keyset, secrets };
 }

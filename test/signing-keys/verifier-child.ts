@@ -5,7 +5,12 @@
  */
 import { JwtVerificationError, RemoteJwksVerifier } from '../../lib/jwks-verifier.js';
 
-const config = JSON.parse(process.argv[2] ?? '{}') as { jwksUrl: string; issuer: string; audience: string; maxCacheSeconds: number };
+const config = JSON.parse(process.argv[2] ?? '{}') as {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  maxCacheSeconds: number;
+};
 const verifier = new RemoteJwksVerifier({
   jwksUrl: config.jwksUrl,
   issuer: config.issuer,
@@ -19,7 +24,12 @@ const verifier = new RemoteJwksVerifier({
 process.on('message', (msg: { id: number; token: string }) => {
   verifier.verify(msg.token).then(
     (v) => process.send?.({ id: msg.id, ok: true, kid: v.kid }),
-    (err: unknown) => process.send?.({ id: msg.id, ok: false, reason: err instanceof JwtVerificationError ? err.reason : 'error' }),
+    (err: unknown) =>
+      process.send?.({
+        id: msg.id,
+        ok: false,
+        reason: err instanceof JwtVerificationError ? err.reason : 'error',
+      }),
   );
 });
 process.on('disconnect', () => process.exit(0));

@@ -14,9 +14,12 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${NOVAPOS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/novapos}"
-pulumi_version="$(awk '$1=="require" && $2=="github.com/pulumi/pulumi/pkg/v3"{print $3}' "$here/cli/go.mod")"
+# The version a go.mod requires of a module, on a `require m v` line or inside a `require (...)` block.
+required() { awk -v m="$1" '$1=="require" && $2==m {print $3; exit} $1==m {print $2; exit}' "$2"; }
+pulumi_version="$(required github.com/pulumi/pulumi/pkg/v3 "$here/cli/go.mod")"
 provider_module=github.com/pulumi/pulumi-kubernetes/provider/v4
-provider_pseudo="$(awk -v m="$provider_module" '$1=="require" && $2==m {print $3}' "$here/provider/go.mod")"
+provider_pseudo="$(required "$provider_module" "$here/provider/go.mod")"
+[[ -n "$pulumi_version" && -n "$provider_pseudo" ]] || { echo "[pulumi-bins] cannot read the pinned versions from cli/go.mod and provider/go.mod" >&2; exit 1; }
 # The provider has no tagged module versions; its version is the pseudo-version without the leading v.
 provider_version="${provider_pseudo#v}"
 

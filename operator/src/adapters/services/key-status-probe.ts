@@ -55,7 +55,10 @@ export class HttpKeyStatusProbe implements KeyStatusProbe {
       res = await this.doFetch(url, { headers: { accept: 'application/json' }, signal: this.signal(signal) });
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      throw new ServiceProbeError(timedOut ? 'timeout' : 'unreachable', `GET ${where}: ${timedOut ? 'timed out' : 'unreachable'}`);
+      throw new ServiceProbeError(
+        timedOut ? 'timeout' : 'unreachable',
+        `GET ${where}: ${timedOut ? 'timed out' : 'unreachable'}`,
+      );
     }
     if (res.status !== 200) {
       await res.body?.cancel();

@@ -252,6 +252,8 @@ export function connectionsFromConfig(
         mount: c.auth.mount,
         serviceAccountTokenPath: c.auth.serviceAccountTokenPath,
       };
+    } else if (c.auth.method === 'tokenSecret') {
+      auth = { method: 'tokenSecret', name: c.auth.name, key: c.auth.key, namespace: c.auth.namespace };
     } else if (c.auth.tokenFile) {
       auth = { method: 'tokenFile', path: c.auth.tokenFile };
     } else if (c.auth.tokenEnv && env[c.auth.tokenEnv]) {

@@ -38,7 +38,12 @@ export class VaultSigningKeyStore implements SigningKeyStore {
     await this.vault.kvWrite(loc.mount, `${keyTreePath(loc)}/${key.kid}`, { ...key }, { cas: 0 });
   }
 
-  async setKeyState(loc: KeyLocation, kid: string, state: KeySecretState, expectedVersion: number): Promise<void> {
+  async setKeyState(
+    loc: KeyLocation,
+    kid: string,
+    state: KeySecretState,
+    expectedVersion: number,
+  ): Promise<void> {
     const path = `${keyTreePath(loc)}/${kid}`;
     const current = await this.vault.kvRead<Record<string, unknown>>(loc.mount, path);
     if (!current) throw new Error(`signing key ${kid}: no readable version to update`);
@@ -46,7 +51,12 @@ export class VaultSigningKeyStore implements SigningKeyStore {
   }
 
   async writeKeyset(loc: KeyLocation, doc: KeysetDocument, expectedVersion: number): Promise<void> {
-    await this.vault.kvWrite(loc.mount, `${keyTreePath(loc)}/${KEYSET}`, { ...doc }, { cas: expectedVersion });
+    await this.vault.kvWrite(
+      loc.mount,
+      `${keyTreePath(loc)}/${KEYSET}`,
+      { ...doc },
+      { cas: expectedVersion },
+    );
   }
 
   async destroyKey(loc: KeyLocation, kid: string): Promise<void> {
@@ -94,7 +104,13 @@ export class VaultSigningKeyStore implements SigningKeyStore {
     const d = secret.data;
     const jwk = d['privateJwk'] as JWK | undefined;
     const state = d['state'] as KeySecretState;
-    if (d['kid'] !== kid || typeof d['alg'] !== 'string' || !STATES.includes(state) || !jwk || typeof jwk !== 'object') {
+    if (
+      d['kid'] !== kid ||
+      typeof d['alg'] !== 'string' ||
+      !STATES.includes(state) ||
+      !jwk ||
+      typeof jwk !== 'object'
+    ) {
       return { kid, version: secret.version };
     }
     let publicJwk: JWK;
@@ -115,7 +131,8 @@ export class VaultSigningKeyStore implements SigningKeyStore {
 function asKeysetDocument(raw: Record<string, unknown>): KeysetDocument | undefined {
   const jwks = raw['jwks'] as JSONWebKeySet | undefined;
   if (!jwks || !Array.isArray(jwks.keys)) return undefined;
-  if (!jwks.keys.every((k) => k && typeof k.kid === 'string' && typeof k.alg === 'string' && !('d' in k))) return undefined;
+  if (!jwks.keys.every((k) => k && typeof k.kid === 'string' && typeof k.alg === 'string' && !('d' in k)))
+    return undefined;
   if (typeof raw['activeKid'] !== 'string' || typeof raw['keysetHash'] !== 'string') return undefined;
   return {
     issuer: String(raw['issuer'] ?? ''),

@@ -1,0 +1,86 @@
+import { VaultClient } from '../../lib/vault.js';
+import { RedisLimitPublisher } from './adapters/redis/index.js';
+import { vaultSigningKeyStores } from './adapters/vault/vault-signing-key-store.js';
+import { connectionsFromConfig } from './adapters/vault-connections/index.js';
+import { LOCAL_VAULT_CONNECTION } from './api/meta.js';
+import type { OperatorConfig } from './config.js';
+import { secretPromotionController } from './controllers/secret-promotion/index.js';
+import { signingKeyRotationController } from './controllers/signing-key-rotation/index.js';
+import { tenantRateLimitController } from './controllers/tenant-rate-limit/index.js';
+import type { ControllerFactory } from './runtime/index.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** What the operator runs with this configuration, and what it skipped and why (logged at start). */
+export interface Wiring {
+  readonly controllers: ControllerFactory[];
+  readonly skipped: { readonly controller: string; readonly why: string }[];
+  /** Closes the adapters' connections (Redis) after the manager stopped. */
+  close(): Promise<void>;
+}
+
+/** A client for the operator's own Vault (`local`), the one signing keys live in. */
+function localVaultClient(config: OperatorConfig, env: Env): VaultClient | undefined {
+  const v = config.vault;
+  if (!v) return undefined;
+  if (v.auth.method === 'kubernetes') {
+    return new VaultClient({
+      addr: v.address,
+      auth: {
+        method: 'kubernetes',
+        role: v.auth.role,
+        mountPath: v.auth.mount,
+        jwtPath: v.auth.serviceAccountTokenPath,
+      },
+    });
+  }
+  const token = v.token ?? (v.auth.method === 'token' && v.auth.tokenEnv ? env[v.auth.tokenEnv] : undefined);
+  return token ? new VaultClient({ addr: v.address, auth: { method: 'token', token } }) : undefined;
+}
+
+/**
+ * Builds every controller the configuration supports. A controller whose dependency is not configured is
+ * skipped with the reason (the operator still serves the others), never started half-wired.
+ */
+export function controllersFor(config: OperatorConfig, env: Env): Wiring {
+  const controllers: ControllerFactory[] = [];
+  const skipped: Wiring['skipped'] = [];
+  const closers: (() => Promise<void>)[] = [];
+
+  const vault = localVaultClient(config, env);
+  if (vault) {
+    controllers.push(
+      signingKeyRotationController({
+        vault: vaultSigningKeyStores(new Map([[LOCAL_VAULT_CONNECTION, vault]])),
+      }),
+    );
+  } else {
+    skipped.push({ controller: 'signingkeyrotation', why: 'VAULT_ADDR is not set' });
+  }
+
+  const connections = connectionsFromConfig(config, env);
+  if (connections.length > 0) {
+    controllers.push(secretPromotionController({ operatorNamespace: config.operatorNamespace, connections }));
+  } else {
+    skipped.push({
+      controller: 'secretpromotion',
+      why: 'no Vault connection (VAULT_ADDR or OPERATOR_CONNECTIONS_FILE)',
+    });
+  }
+
+  if (config.redisUrl) {
+    const limits = new RedisLimitPublisher(config.redisUrl);
+    closers.push(() => limits.close());
+    controllers.push(tenantRateLimitController({ limits }));
+  } else {
+    skipped.push({ controller: 'tenantratelimit', why: 'REDIS_URL is not set' });
+  }
+
+  return {
+    controllers,
+    skipped,
+    async close() {
+      await Promise.all(closers.map((c) => c().catch(() => {})));
+    },
+  };
+}
