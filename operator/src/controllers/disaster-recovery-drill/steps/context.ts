@@ -1,0 +1,74 @@
+import type { Logger } from '../../../../../lib/log.js';
+import type { RedisFailureMode } from '../../../../../lib/ratelimit-contract.js';
+import type { DisasterRecoveryDrillSpec } from '../../../api/v1alpha1/disasterrecoverydrill.js';
+import type { CreatedApiKey, DrillAdapters, SyntheticSession, TrafficSample } from '../ports.js';
+
+/** Timings of the runner and its steps; defaults suit a cluster, tests shorten them. */
+export interface RunnerTiming {
+  /** How often the abort guard reads the gateway's counters. */
+  readonly guardIntervalMs: number;
+  /** Real (non-drill) requests failing above this share stop the drill. */
+  readonly guardMaxErrorRatio: number;
+  /** ... once at least this many real requests were seen during the step. */
+  readonly guardMinRequests: number;
+  /** The guard stops the drill when it cannot read the gateway's counters for this long. */
+  readonly guardBlindMs: number;
+  /** Wait for the synthetic TenantRateLimit to be acknowledged by every gateway replica. */
+  readonly appliedTimeoutMs: number;
+  /** After the outage, normal answers must come back within this. */
+  readonly recoveryTimeoutMs: number;
+  /** Status polls (SigningKeyRotation, alert deliveries). */
+  readonly pollMs: number;
+  /** How often the synthetic session gets a new access token during the rotation. */
+  readonly tokenRefreshMs: number;
+  /** Bound on the whole cleanup. */
+  readonly cleanupTimeoutMs: number;
+}
+
+export const DEFAULT_RUNNER_TIMING: RunnerTiming = {
+  guardIntervalMs: 2_000,
+  guardMaxErrorRatio: 0.05,
+  guardMinRequests: 20,
+  guardBlindMs: 15_000,
+  appliedTimeoutMs: 30_000,
+  recoveryTimeoutMs: 15_000,
+  pollMs: 1_000,
+  tokenRefreshMs: 2_000,
+  cleanupTimeoutMs: 60_000,
+};
+
+/** The drill's own requests, so the guard can tell them from real traffic. */
+export class OwnTraffic {
+  requests = 0;
+  errors = 0;
+  record(sample: TrafficSample): void {
+    this.requests++;
+    if (sample.status >= 500 || sample.status === 401 || sample.status === 403) this.errors++;
+  }
+}
+
+export interface StepContext {
+  readonly namespace: string;
+  readonly drillName: string;
+  readonly runId: string;
+  readonly spec: DisasterRecoveryDrillSpec;
+  readonly adapters: DrillAdapters;
+  readonly timing: RunnerTiming;
+  readonly log: Logger;
+  readonly now: () => Date;
+  /** Aborted by the step's time bound, the guard, operator shutdown or the drill's deletion. */
+  readonly signal: AbortSignal;
+  readonly own: OwnTraffic;
+  /** Set up before the steps when the traffic steps run. */
+  readonly tenant?: string;
+  readonly session?: SyntheticSession;
+  readonly apiKey?: CreatedApiKey;
+  /** The synthetic tenant's redisFailureMode as its TenantRateLimit says. */
+  readonly expectedMode?: RedisFailureMode;
+}
+
+export interface StepOutcome {
+  readonly passed: boolean;
+  readonly message: string;
+  readonly figures: Record<string, number>;
+}
