@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { App } from 'cdk8s';
+import { App, Yaml } from 'cdk8s';
 import { OperatorChart } from './operator-chart.js';
+import { ServicesChart } from './services-chart.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const distDir = path.join(repoRoot, 'charts/dist');
@@ -12,9 +13,16 @@ const HEADER =
 /** The synthesized manifests, by file name in charts/dist/. Pure: nothing is written. */
 export function synthesize(): Record<string, string> {
   const app = new App({ outdir: distDir });
-  new OperatorChart(app, 'novapos-operator', { crdDir: path.join(repoRoot, 'crds') });
-  const yaml = app.synthYaml();
-  return { 'novapos-operator.yaml': HEADER + (yaml.endsWith('\n') ? yaml : `${yaml}\n`) };
+  const operator = new OperatorChart(app, 'novapos-operator', {
+    crdDir: path.join(repoRoot, 'crds'),
+    admissionDir: path.join(repoRoot, 'operator/admission'),
+  });
+  const services = new ServicesChart(app, 'novapos-services');
+  const text = (yaml: string) => HEADER + (yaml.endsWith('\n') ? yaml : `${yaml}\n`);
+  return {
+    'novapos-operator.yaml': text(Yaml.stringify(...operator.toJson())),
+    'novapos-services.yaml': text(Yaml.stringify(...services.toJson())),
+  };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,5 +1,6 @@
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
+import { AdmissionPolicies } from './constructs/admission-policies.js';
 import { CrdManifests } from './constructs/crd-manifests.js';
 import { commonLabels } from './constructs/labels.js';
 import { OperatorDeployment, type OperatorDeploymentProps } from './constructs/operator-deployment.js';
@@ -21,6 +22,8 @@ export const OPERATOR_RESOURCES = [
 export interface OperatorChartProps extends ChartProps {
   /** Folder of the CRDs to ship (the repository's `crds/`). */
   readonly crdDir: string;
+  /** Folder of the admission policies to ship (the repository's `operator/admission/`); none when absent. */
+  readonly admissionDir?: string;
   /** Default `novapos-system`. */
   readonly operatorNamespace?: string;
   /** Name of the Deployment, ServiceAccount, RBAC and Lease. Default `novapos-operator`. */
@@ -46,6 +49,7 @@ export class OperatorChart extends Chart {
     const labels = commonLabels(name, version);
 
     const crds = new CrdManifests(this, 'Crds', { dir: props.crdDir });
+    if (props.admissionDir) new AdmissionPolicies(this, 'Admission', { dir: props.admissionDir });
     new OperatorNamespace(this, 'Namespace', {
       name: namespace,
       labels: { 'app.kubernetes.io/part-of': 'novapos-security' },
