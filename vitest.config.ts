@@ -14,6 +14,8 @@ export default defineConfig({
           ],
           exclude: ['**/node_modules/**', 'test/**/*.int.test.ts'],
           testTimeout: 10_000,
+          // The unit tier runs first: a failure there is reported before the real components start.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -29,6 +31,7 @@ export default defineConfig({
           fileParallelism: true,
           maxWorkers: 2,
           pool: 'forks',
+          sequence: { groupOrder: 1 },
         },
       },
     ],

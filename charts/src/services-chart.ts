@@ -41,6 +41,8 @@ export class ServicesChart extends Chart {
       jwksUrl: `http://${auth.name}.${namespace}.svc:8085/.well-known/jwks.json`,
       redisUrlSecret: { name: 'integration-gateway-redis', key: 'REDIS_URL' },
       databaseUrlSecret: { name: 'auth-service-database', key: 'DATABASE_URL' },
+      // Prometheus (infra/) selects ServiceMonitors by this label.
+      labels: { 'app.kubernetes.io/part-of': 'novapos-security' },
     });
   }
 }

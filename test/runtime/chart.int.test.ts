@@ -57,10 +57,11 @@ describe('charts/dist against a real apiserver', () => {
       toApply = objects.filter((o) => o.kind !== 'ServiceMonitor');
     }
     // A dry-run Namespace is not persisted, so the namespaced objects need it to exist for real.
-    const ns = objects.find((o) => o.kind === 'Namespace')?.metadata.name as string;
-    await kubectl(['create', 'namespace', ns]).catch((err: Error) => {
-      if (!/AlreadyExists/.test(err.message)) throw err;
-    });
+    for (const ns of objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name as string)) {
+      await kubectl(['create', 'namespace', ns]).catch((err: Error) => {
+        if (!/AlreadyExists/.test(err.message)) throw err;
+      });
+    }
     const manifest = toApply.map((o) => stringify(o)).join('---\n');
     const out = await kubectl(
       ['apply', '--server-side', '--dry-run=server', '--field-manager=novapos-chart-check', '-f', '-'],
@@ -76,7 +77,7 @@ describe('charts/dist against a real apiserver', () => {
     await kubectl(['create', 'namespace', rbacNs]);
     await kubectl(['create', 'serviceaccount', 'operator', '-n', rbacNs]);
     const clusterRole = objects.find((o) => o.kind === 'ClusterRole') as Obj;
-    const role = objects.find((o) => o.kind === 'Role') as Obj;
+    const roles = objects.filter((o) => o.kind === 'Role' && o.metadata.namespace === 'novapos-system');
     const sa = { kind: 'ServiceAccount', name: 'operator', namespace: rbacNs };
     const manifest = [
       { ...clusterRole, metadata: { name: rbacName } },
@@ -87,14 +88,16 @@ describe('charts/dist against a real apiserver', () => {
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: rbacName },
         subjects: [sa],
       },
-      { ...role, metadata: { name: 'leader-election', namespace: rbacNs } },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: 'leader-election', namespace: rbacNs },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leader-election' },
-        subjects: [sa],
-      },
+      ...roles.flatMap((role) => [
+        { ...role, metadata: { name: role.metadata.name, namespace: rbacNs } },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: role.metadata.name, namespace: rbacNs },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name },
+          subjects: [sa],
+        },
+      ]),
     ]
       .map((o) => stringify(o))
       .join('---\n');
@@ -122,9 +125,13 @@ describe('charts/dist against a real apiserver', () => {
       ['patch', 'events.events.k8s.io'],
       ['update', 'leases.coordination.k8s.io', rbacNs],
       ['create', 'leases.coordination.k8s.io', rbacNs],
+      // The promotion fingerprint key and connection tokens, in the operator's namespace only.
+      ['get', 'secrets', rbacNs],
+      ['create', 'secrets', rbacNs],
     ];
     const denied: [string, string, string?][] = [
-      ['get', 'secrets', rbacNs],
+      ['get', 'secrets', 'default'],
+      ['list', 'secrets', rbacNs],
       ['list', 'secrets', 'default'],
       ['delete', 'signingkeyrotations.security.novapos.io'],
       ['update', 'leases.coordination.k8s.io', 'default'],

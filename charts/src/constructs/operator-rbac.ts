@@ -53,5 +53,17 @@ export class OperatorRbac extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.name },
       subjects: [subject],
     });
+
+    // Secrets in the operator's own namespace only: the SecretPromotion fingerprint (HMAC) key, created once
+    // and read by every replica, and the tokens of named Vault connections. Nothing cluster-wide.
+    const secrets = new k8s.KubeRole(this, 'SecretsRole', {
+      metadata: { name: `${props.name}-secrets`, namespace: props.namespace, labels },
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] }],
+    });
+    new k8s.KubeRoleBinding(this, 'SecretsRoleBinding', {
+      metadata: { name: `${props.name}-secrets`, namespace: props.namespace, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: secrets.name },
+      subjects: [subject],
+    });
   }
 }

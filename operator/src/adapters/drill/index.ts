@@ -1,0 +1,52 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Redis } from 'ioredis';
+import type { DrillAdapters } from '../../controllers/disaster-recovery-drill/ports.js';
+import { AlertmanagerProbe } from './alertmanager.js';
+import { HttpSyntheticTenantAdmin } from './auth-service.js';
+import { GatewayMetricsHealth } from './gateway-metrics.js';
+import { KubeCredentialsSource, KubeRateLimits, KubeRotationTrigger } from './kubernetes.js';
+import { RedisDeliveryLog, RedisFaultInjector } from './redis.js';
+import { HttpTrafficGenerator } from './traffic.js';
+
+export { AlertmanagerProbe, RUN_LABEL, SYNTHETIC_ALERT_NAME } from './alertmanager.js';
+export { AuthServiceError, HttpSyntheticTenantAdmin } from './auth-service.js';
+export { countersFromText, GatewayMetricsHealth } from './gateway-metrics.js';
+export {
+  DRILL_LABEL,
+  KubeCredentialsSource,
+  KubeRateLimits,
+  KubeRotationTrigger,
+  RESTORE_LEAD_TIME_ANNOTATION,
+} from './kubernetes.js';
+export { deliveryKey, RedisDeliveryLog, RedisFaultInjector } from './redis.js';
+export { type DrillSettings, drillSettingsFromEnv } from './settings.js';
+export { HttpTrafficGenerator, PING_PATH } from './traffic.js';
+export { DRILL_WEBHOOK_PATH, type DrillWebhookServer, startDrillWebhookServer } from './webhook.js';
+
+export interface DrillAdapterOptions {
+  readonly kubeConfig: KubeConfig;
+  /** The operator's Redis connection (the same Redis as the gateway's limiter). */
+  readonly redis: Redis;
+  readonly authServiceUrl: string;
+  readonly gatewayUrl: string;
+  /** Each gateway replica's /metrics (one URL with one replica); default `<gatewayUrl>/metrics`. */
+  readonly gatewayMetricsUrls?: readonly string[];
+  readonly alertmanagerUrl: string;
+  readonly runbookUrl?: string;
+}
+
+/** The real adapters, plus the delivery log the drill webhook server writes to. */
+export function drillAdapters(opts: DrillAdapterOptions): DrillAdapters & { readonly deliveryLog: RedisDeliveryLog } {
+  const deliveryLog = new RedisDeliveryLog(opts.redis);
+  return {
+    credentials: new KubeCredentialsSource(opts.kubeConfig),
+    tenants: new HttpSyntheticTenantAdmin(opts.authServiceUrl),
+    traffic: new HttpTrafficGenerator({ gatewayUrl: opts.gatewayUrl }),
+    faults: new RedisFaultInjector(opts.redis),
+    rateLimits: new KubeRateLimits(opts.kubeConfig),
+    rotation: new KubeRotationTrigger(opts.kubeConfig),
+    alerts: new AlertmanagerProbe({ alertmanagerUrl: opts.alertmanagerUrl, deliveries: deliveryLog, runbookUrl: opts.runbookUrl }),
+    gateway: new GatewayMetricsHealth(opts.gatewayMetricsUrls ?? [`${opts.gatewayUrl}/metrics`]),
+    deliveryLog,
+  };
+}
