@@ -4,9 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createLogger } from '../../lib/log.js';
 import { alertmanagerConfig, RECEIVERS } from '../../alerts/alertmanager/config.js';
-import { type DrillWebhookServer, RedisDeliveryLog, startDrillWebhookServer } from '../../operator/src/adapters/drill/index.js';
+import { createLogger } from '../../lib/log.js';
+import {
+  type DrillWebhookServer,
+  RedisDeliveryLog,
+  startDrillWebhookServer,
+} from '../../operator/src/adapters/drill/index.js';
 import { Annotations } from '../../operator/src/api/index.js';
 import { sinkRecords } from '../harness/components/sinks.js';
 import { type Env, startEnv } from '../harness/env.js';
@@ -34,7 +38,11 @@ describe('drill: alert delivery', () => {
   let opOk: DrillOperator;
   let opBroken: DrillOperator;
 
-  const config = (sinks: { pagerduty: string; slack: string }, webhookUrl: string, withDrillRoute: boolean) => {
+  const config = (
+    sinks: { pagerduty: string; slack: string },
+    webhookUrl: string,
+    withDrillRoute: boolean,
+  ) => {
     const routingKeyFile = path.join(secretsDir, 'routing-key');
     writeFileSync(routingKeyFile, 'drill-test-routing-key', { mode: 0o600 });
     const slackFile = path.join(secretsDir, 'slack');
@@ -75,7 +83,11 @@ describe('drill: alert delivery', () => {
       rateLimitController: false,
     };
     opOk = await startDrillOperator({ ...common, namespace: okNs, alertmanagerUrl: amOk.alertmanager!.url });
-    opBroken = await startDrillOperator({ ...common, namespace: brokenNs, alertmanagerUrl: amBroken.alertmanager!.url });
+    opBroken = await startDrillOperator({
+      ...common,
+      namespace: brokenNs,
+      alertmanagerUrl: amBroken.alertmanager!.url,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -85,18 +97,28 @@ describe('drill: alert delivery', () => {
     await amOk?.stop();
     await amBroken?.stop();
     redis?.disconnect();
-    for (const ns of [okNs, brokenNs]) await kubectl?.(['delete', 'namespace', ns, '--wait=false']).catch(() => {});
+    for (const ns of [okNs, brokenNs])
+      await kubectl?.(['delete', 'namespace', ns, '--wait=false']).catch(() => {});
     rmSync(secretsDir, { recursive: true, force: true });
   });
 
   it('delivers the synthetic alert to the drill receiver and its resolve, and reports pass with figures', async () => {
-    const drill = aDrill(okNs, 'alerts', { steps: { alertDelivery: { receiver: 'drill', timeout: '20s' } } }, {
-      [Annotations.runNow]: 'first',
-    });
+    const drill = aDrill(
+      okNs,
+      'alerts',
+      { steps: { alertDelivery: { receiver: 'drill', timeout: '20s' } } },
+      {
+        [Annotations.runNow]: 'first',
+      },
+    );
     await kubectl(['apply', '-f', '-'], JSON.stringify(drill));
-    const { run, drill: after } = await waitUntil('the run to finish', () => finishedRun(kubectl, okNs, 'alerts'), {
-      timeoutMs: 60_000,
-    });
+    const { run, drill: after } = await waitUntil(
+      'the run to finish',
+      () => finishedRun(kubectl, okNs, 'alerts'),
+      {
+        timeoutMs: 60_000,
+      },
+    );
     expect(run.result, JSON.stringify(run)).toBe('Succeeded');
     expect(run.trigger).toBe('runNow');
     const step = run.steps[0]!;
@@ -115,20 +137,44 @@ describe('drill: alert delivery', () => {
     expect(described).toContain('Delivery Seconds');
 
     const metrics = await opOk.metricsText();
-    expect(sample(metrics, 'novapos_drill_step_result', { namespace: okNs, name: 'alerts', step: 'alertDelivery' })).toBe(1);
+    expect(
+      sample(metrics, 'novapos_drill_step_result', {
+        namespace: okNs,
+        name: 'alerts',
+        step: 'alertDelivery',
+      }),
+    ).toBe(1);
     expect(
       sample(metrics, 'novapos_drill_last_success_timestamp_seconds', { namespace: okNs, name: 'alerts' }),
     ).toBeGreaterThan(Date.now() / 1000 - 120);
     // A drill alert pages nobody.
-    const paged = (await sinkRecords(amOk.pagerduty!.url)).filter((r) => JSON.stringify(r.body).includes(run.id));
+    const paged = (await sinkRecords(amOk.pagerduty!.url)).filter((r) =>
+      JSON.stringify(r.body).includes(run.id),
+    );
     expect(paged).toEqual([]);
   });
 
   it('acts once per run-now value', async () => {
-    await kubectl(['annotate', 'disasterrecoverydrill', 'alerts', '-n', okNs, `${Annotations.runNow}=first`, '--overwrite']);
+    await kubectl([
+      'annotate',
+      'disasterrecoverydrill',
+      'alerts',
+      '-n',
+      okNs,
+      `${Annotations.runNow}=first`,
+      '--overwrite',
+    ]);
     await sleep(3_000);
     expect((await getDrill(kubectl, okNs, 'alerts')).status?.lastRuns).toHaveLength(1);
-    await kubectl(['annotate', 'disasterrecoverydrill', 'alerts', '-n', okNs, `${Annotations.runNow}=second`, '--overwrite']);
+    await kubectl([
+      'annotate',
+      'disasterrecoverydrill',
+      'alerts',
+      '-n',
+      okNs,
+      `${Annotations.runNow}=second`,
+      '--overwrite',
+    ]);
     const { run, drill } = await waitUntil('the second run', () => finishedRun(kubectl, okNs, 'alerts', 1), {
       timeoutMs: 60_000,
     });
@@ -138,9 +184,14 @@ describe('drill: alert delivery', () => {
   });
 
   it('fails exactly the alert step, saying where the alert went, when the drill route is removed', async () => {
-    const drill = aDrill(brokenNs, 'alerts', { steps: { alertDelivery: { receiver: 'drill', timeout: '8s' } } }, {
-      [Annotations.runNow]: 'broken',
-    });
+    const drill = aDrill(
+      brokenNs,
+      'alerts',
+      { steps: { alertDelivery: { receiver: 'drill', timeout: '8s' } } },
+      {
+        [Annotations.runNow]: 'broken',
+      },
+    );
     await kubectl(['apply', '-f', '-'], JSON.stringify(drill));
     const { run } = await waitUntil('the run to finish', () => finishedRun(kubectl, brokenNs, 'alerts'), {
       timeoutMs: 60_000,
@@ -151,7 +202,13 @@ describe('drill: alert delivery', () => {
     expect(step.message).toContain('did not reach receiver drill within 8s');
     expect(step.message).toContain('Alertmanager routed it to pagerduty');
     const metrics = await opBroken.metricsText();
-    expect(sample(metrics, 'novapos_drill_step_result', { namespace: brokenNs, name: 'alerts', step: 'alertDelivery' })).toBe(0);
+    expect(
+      sample(metrics, 'novapos_drill_step_result', {
+        namespace: brokenNs,
+        name: 'alerts',
+        step: 'alertDelivery',
+      }),
+    ).toBe(0);
     const described = await kubectl(['describe', 'disasterrecoverydrill', 'alerts', '-n', brokenNs]);
     expect(described).toContain('DrillStepFailed');
   });

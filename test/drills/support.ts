@@ -145,7 +145,11 @@ export function aDrill(
   };
 }
 
-export async function getDrill(kubectl: Kubectl, namespace: string, name: string): Promise<DisasterRecoveryDrill> {
+export async function getDrill(
+  kubectl: Kubectl,
+  namespace: string,
+  name: string,
+): Promise<DisasterRecoveryDrill> {
   return JSON.parse(
     await kubectl(['get', 'disasterrecoverydrill', name, '-n', namespace, '-o', 'json']),
   ) as DisasterRecoveryDrill;
@@ -155,7 +159,7 @@ export async function getDrill(kubectl: Kubectl, namespace: string, name: string
 export async function finishedRun(kubectl: Kubectl, namespace: string, name: string, afterRuns = 0) {
   const d = await getDrill(kubectl, namespace, name);
   const done = (d.status?.lastRuns ?? []).filter((r) => r.result !== 'Running');
-  return done.length > afterRuns && !(d.status?.activeRuns?.length) ? { drill: d, run: done[0]! } : undefined;
+  return done.length > afterRuns && !d.status?.activeRuns?.length ? { drill: d, run: done[0]! } : undefined;
 }
 
 export interface SyntheticTenantSetup {
@@ -219,9 +223,13 @@ export function sample(text: string, name: string, labels: Record<string, string
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
     const got = Object.fromEntries(
-      [...line.slice(name.length + 1, line.lastIndexOf('}')).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+      [...line.slice(name.length + 1, line.lastIndexOf('}')).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [
+        m[1],
+        m[2],
+      ]),
     );
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return undefined;
 }

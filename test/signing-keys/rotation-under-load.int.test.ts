@@ -224,6 +224,7 @@ describe('signing keys: rotation under load', () => {
     const rejectedValid: { kid: string; reason?: string; verifier: number; at: number }[] = [];
     const revokedAcceptedLate: { verifier: number; afterMs: number }[] = [];
     let revoked: { kid: string; at: number } | undefined;
+    const revokedTokens: { token: string; kid: string; exp: number }[] = [];
     const lastRevokedAccept = new Map<number, number>();
 
     const verifyEverywhere = async (token: string, kid: string) => {
@@ -268,7 +269,9 @@ describe('signing keys: rotation under load', () => {
     const reverifier = async () => {
       while (!stop) {
         const live = pool.filter((p) => p.exp - Date.now() > 2_000);
-        const pickRevoked = revoked ? live.filter((p) => p.kid === revoked!.kid) : [];
+        // Tokens of the revoked kid are kept aside at revocation: at a high issue rate they would
+        // otherwise leave the bounded pool before the deadline and nothing would test the rejection.
+        const pickRevoked = revokedTokens.filter((p) => p.exp - Date.now() > 2_000);
         const from = pickRevoked.length && Math.random() < 0.5 ? pickRevoked : live;
         const p = from[Math.floor(Math.random() * from.length)];
         if (p) await verifyEverywhere(p.token, p.kid);
@@ -312,6 +315,7 @@ describe('signing keys: rotation under load', () => {
       expect(pool.some((p) => p.kid === victim && p.exp - Date.now() > REVOKE_DEADLINE_MS + 2_000)).toBe(
         true,
       );
+      revokedTokens.push(...pool.filter((p) => p.kid === victim));
       revoked = { kid: victim, at: Date.now() };
       await kubectl([
         'annotate',

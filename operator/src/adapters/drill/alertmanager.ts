@@ -1,4 +1,8 @@
-import type { AlertDelivery, AlertProbe, SyntheticAlert } from '../../controllers/disaster-recovery-drill/ports.js';
+import type {
+  AlertDelivery,
+  AlertProbe,
+  SyntheticAlert,
+} from '../../controllers/disaster-recovery-drill/ports.js';
 import type { RedisDeliveryLog } from './redis.js';
 
 /** The synthetic alert's name; its labels: drill (the drill's name), drill_namespace, drill_run (dedup key). */
@@ -51,7 +55,10 @@ export class AlertmanagerProbe implements AlertProbe {
     } catch (err) {
       throw new Error(`Alertmanager unreachable at ${this.opts.alertmanagerUrl}: ${(err as Error).message}`);
     }
-    if (!res.ok) throw new Error(`Alertmanager refused the synthetic alert: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    if (!res.ok)
+      throw new Error(
+        `Alertmanager refused the synthetic alert: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`,
+      );
   }
 
   async fire(a: SyntheticAlert): Promise<void> {

@@ -59,7 +59,9 @@ export class HttpSyntheticTenantAdmin implements SyntheticTenantAdmin {
         signal,
       });
     } catch (err) {
-      throw new Error(`auth-service ${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable'}`);
+      throw new Error(
+        `auth-service ${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable'}`,
+      );
     }
     const text = await res.text();
     if (!res.ok) {
@@ -74,7 +76,11 @@ export class HttpSyntheticTenantAdmin implements SyntheticTenantAdmin {
     return (text ? JSON.parse(text) : {}) as T;
   }
 
-  async signIn(tenant: string, credentials: SyntheticCredentials, signal: AbortSignal): Promise<SyntheticSession> {
+  async signIn(
+    tenant: string,
+    credentials: SyntheticCredentials,
+    signal: AbortSignal,
+  ): Promise<SyntheticSession> {
     const login = (mfaCode?: string) =>
       this.call<Tokens>('login', 'POST', '/login', tenant, {
         body: { email: credentials.email, password: credentials.password, ...(mfaCode ? { mfaCode } : {}) },
@@ -110,7 +116,13 @@ export class HttpSyntheticTenantAdmin implements SyntheticTenantAdmin {
   }
 
   /** @internal used by sessions */
-  request<T>(what: string, method: string, path: string, tenant: string, opts: { body?: unknown; token?: string }) {
+  request<T>(
+    what: string,
+    method: string,
+    path: string,
+    tenant: string,
+    opts: { body?: unknown; token?: string },
+  ) {
     return this.call<T>(what, method, path, tenant, opts);
   }
 }
@@ -145,27 +157,31 @@ class HttpSession implements SyntheticSession {
   }
 
   async listApiKeys(): Promise<readonly { id: string; name: string }[]> {
-    const out = await this.admin.request<{ apiKeys: { id: string; name: string; revokedAt: string | null }[] }>(
-      'list API keys',
-      'GET',
-      '/api-keys',
-      this.tenant,
-      { token: this.tokens.accessToken },
-    );
+    const out = await this.admin.request<{
+      apiKeys: { id: string; name: string; revokedAt: string | null }[];
+    }>('list API keys', 'GET', '/api-keys', this.tenant, { token: this.tokens.accessToken });
     return out.apiKeys.filter((k) => !k.revokedAt).map((k) => ({ id: k.id, name: k.name }));
   }
 
   async revokeApiKey(id: string): Promise<void> {
     try {
-      await this.admin.request('revoke API key', 'DELETE', `/api-keys/${encodeURIComponent(id)}`, this.tenant, {
-        token: this.tokens.accessToken,
-      });
+      await this.admin.request(
+        'revoke API key',
+        'DELETE',
+        `/api-keys/${encodeURIComponent(id)}`,
+        this.tenant,
+        {
+          token: this.tokens.accessToken,
+        },
+      );
     } catch (err) {
       if (!(err instanceof AuthServiceError && err.status === 404)) throw err;
     }
   }
 
   async logoutAll(): Promise<void> {
-    await this.admin.request('logout-all', 'POST', '/logout-all', this.tenant, { token: this.tokens.accessToken });
+    await this.admin.request('logout-all', 'POST', '/logout-all', this.tenant, {
+      token: this.tokens.accessToken,
+    });
   }
 }

@@ -36,7 +36,9 @@ export interface DrillAdapterOptions {
 }
 
 /** The real adapters, plus the delivery log the drill webhook server writes to. */
-export function drillAdapters(opts: DrillAdapterOptions): DrillAdapters & { readonly deliveryLog: RedisDeliveryLog } {
+export function drillAdapters(
+  opts: DrillAdapterOptions,
+): DrillAdapters & { readonly deliveryLog: RedisDeliveryLog } {
   const deliveryLog = new RedisDeliveryLog(opts.redis);
   return {
     credentials: new KubeCredentialsSource(opts.kubeConfig),
@@ -45,7 +47,11 @@ export function drillAdapters(opts: DrillAdapterOptions): DrillAdapters & { read
     faults: new RedisFaultInjector(opts.redis),
     rateLimits: new KubeRateLimits(opts.kubeConfig),
     rotation: new KubeRotationTrigger(opts.kubeConfig),
-    alerts: new AlertmanagerProbe({ alertmanagerUrl: opts.alertmanagerUrl, deliveries: deliveryLog, runbookUrl: opts.runbookUrl }),
+    alerts: new AlertmanagerProbe({
+      alertmanagerUrl: opts.alertmanagerUrl,
+      deliveries: deliveryLog,
+      runbookUrl: opts.runbookUrl,
+    }),
     gateway: new GatewayMetricsHealth(opts.gatewayMetricsUrls ?? [`${opts.gatewayUrl}/metrics`]),
     deliveryLog,
   };

@@ -1,5 +1,5 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../../api/meta.js';
+import { Annotations, GROUP, VERSION } from '../../api/meta.js';
 import type { SigningKeyRotation } from '../../api/v1alpha1/signingkeyrotation.js';
 import type { TenantRateLimit } from '../../api/v1alpha1/tenantratelimit.js';
 import type {
@@ -22,7 +22,9 @@ const conditionTrue = (
   conditions: readonly { type: string; status: string; observedGeneration?: number }[] | undefined,
   type: string,
   generation: number,
-) => conditions?.some((c) => c.type === type && c.status === 'True' && c.observedGeneration === generation) ?? false;
+) =>
+  conditions?.some((c) => c.type === type && c.status === 'True' && c.observedGeneration === generation) ??
+  false;
 
 /** The synthetic admin's credentials from a Secret (keys email, password, totpSecret). */
 export class KubeCredentialsSource implements CredentialsSource {
@@ -36,8 +38,11 @@ export class KubeCredentialsSource implements CredentialsSource {
     try {
       secret = await this.core.readNamespacedSecret({ name: secretName, namespace });
     } catch (err) {
-      if (isNotFound(err)) throw new Error(`Secret ${namespace}/${secretName} (synthetic tenant credentials) not found`);
-      throw new Error(`could not read Secret ${namespace}/${secretName}: HTTP ${(err as { code?: number }).code ?? '?'}`);
+      if (isNotFound(err))
+        throw new Error(`Secret ${namespace}/${secretName} (synthetic tenant credentials) not found`);
+      throw new Error(
+        `could not read Secret ${namespace}/${secretName}: HTTP ${(err as { code?: number }).code ?? '?'}`,
+      );
     }
     const field = (k: string) => {
       const v = secret.data?.[k];
@@ -51,7 +56,12 @@ export class KubeCredentialsSource implements CredentialsSource {
   }
 }
 
-const trlBase = (namespace: string) => ({ group: GROUP, version: VERSION, plural: 'tenantratelimits', namespace });
+const trlBase = (namespace: string) => ({
+  group: GROUP,
+  version: VERSION,
+  plural: 'tenantratelimits',
+  namespace,
+});
 
 /** TenantRateLimit resources through the apiserver. */
 export class KubeRateLimits implements RateLimits {
@@ -87,15 +97,26 @@ export class KubeRateLimits implements RateLimits {
       enforcement: 'enforce',
       redisFailureMode: limits.redisFailureMode,
       ...(limits.redisFailureMode === 'localFallback'
-        ? { localFallback: { requestsPerMinute: limits.localFallbackRequestsPerMinute ?? limits.requestsPerMinute, burst: 0 } }
+        ? {
+            localFallback: {
+              requestsPerMinute: limits.localFallbackRequestsPerMinute ?? limits.requestsPerMinute,
+              burst: 0,
+            },
+          }
         : {}),
     };
     const existing = await this.get(namespace, name);
     if (existing && existing.createdByDrill !== drill)
-      throw new Error(`TenantRateLimit ${name} exists and was not created by this drill: refusing to change it`);
+      throw new Error(
+        `TenantRateLimit ${name} exists and was not created by this drill: refusing to change it`,
+      );
     if (existing) {
       await this.api.patchNamespacedCustomObject(
-        { ...trlBase(namespace), name, body: { spec: { ...spec, localFallback: spec.localFallback ?? null } } },
+        {
+          ...trlBase(namespace),
+          name,
+          body: { spec: { ...spec, localFallback: spec.localFallback ?? null } },
+        },
         mergePatch,
       );
       return;
@@ -123,7 +144,12 @@ export class KubeRateLimits implements RateLimits {
   }
 }
 
-const skrBase = (namespace: string) => ({ group: GROUP, version: VERSION, plural: 'signingkeyrotations', namespace });
+const skrBase = (namespace: string) => ({
+  group: GROUP,
+  version: VERSION,
+  plural: 'signingkeyrotations',
+  namespace,
+});
 
 /** A SigningKeyRotation rotated with its rotate-now annotation and watched through its status. */
 export class KubeRotationTrigger implements RotationTrigger {
@@ -134,7 +160,10 @@ export class KubeRotationTrigger implements RotationTrigger {
 
   private async read(namespace: string, name: string): Promise<SigningKeyRotation | undefined> {
     try {
-      return (await this.api.getNamespacedCustomObject({ ...skrBase(namespace), name })) as SigningKeyRotation;
+      return (await this.api.getNamespacedCustomObject({
+        ...skrBase(namespace),
+        name,
+      })) as SigningKeyRotation;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -158,7 +187,11 @@ export class KubeRotationTrigger implements RotationTrigger {
 
   async rotateNow(namespace: string, name: string, value: string): Promise<void> {
     await this.api.patchNamespacedCustomObject(
-      { ...skrBase(namespace), name, body: { metadata: { annotations: { [`${GROUP}/rotate-now`]: value } } } },
+      {
+        ...skrBase(namespace),
+        name,
+        body: { metadata: { annotations: { [Annotations.rotateNow]: value } } },
+      },
       mergePatch,
     );
   }
@@ -193,7 +226,10 @@ export class KubeRotationTrigger implements RotationTrigger {
         ...skrBase(namespace),
         name,
         body: {
-          metadata: { resourceVersion: skr.metadata.resourceVersion, annotations: { [RESTORE_LEAD_TIME_ANNOTATION]: null } },
+          metadata: {
+            resourceVersion: skr.metadata.resourceVersion,
+            annotations: { [RESTORE_LEAD_TIME_ANNOTATION]: null },
+          },
           spec: { leadTime: original },
         },
       },

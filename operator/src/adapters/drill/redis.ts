@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
 import { faultKey } from '../../../../lib/ratelimit-contract.js';
-import type { AlertDelivery, FaultInjector } from '../../controllers/disaster-recovery-drill/ports.js';
 import { isSyntheticTenant } from '../../controllers/disaster-recovery-drill/desired.js';
+import type { AlertDelivery, FaultInjector } from '../../controllers/disaster-recovery-drill/ports.js';
 
 function requireSynthetic(tenant: string): void {
   // The last line of defence: whatever the caller got wrong, a real tenant is never put in outage.
-  if (!isSyntheticTenant(tenant)) throw new Error(`refusing to inject a fault for "${tenant}": not a synthetic (drill-) tenant`);
+  if (!isSyntheticTenant(tenant))
+    throw new Error(`refusing to inject a fault for "${tenant}": not a synthetic (drill-) tenant`);
 }
 
 /** novapos:ratelimit:fault:<tenant> with a TTL (docs/contracts.md), synthetic tenants only. */

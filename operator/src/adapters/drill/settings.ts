@@ -44,7 +44,8 @@ export function drillSettingsFromEnv(env: Env): DrillSettings | undefined {
     }
   }
   const port = Number(env['DRILL_WEBHOOK_PORT'] ?? 8082);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('DRILL_WEBHOOK_PORT must be a port number');
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error('DRILL_WEBHOOK_PORT must be a port number');
   return {
     authServiceUrl,
     gatewayUrl,

@@ -1,4 +1,8 @@
-import type { TrafficGenerator, TrafficRun, TrafficSample } from '../../controllers/disaster-recovery-drill/ports.js';
+import type {
+  TrafficGenerator,
+  TrafficRun,
+  TrafficSample,
+} from '../../controllers/disaster-recovery-drill/ports.js';
 
 export const PING_PATH = '/api/tenant/ping';
 

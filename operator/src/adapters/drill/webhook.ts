@@ -47,7 +47,8 @@ export async function startDrillWebhookServer(opts: DrillWebhookOptions): Promis
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(text);
     };
-    if (req.method !== 'POST' || req.url?.split('?')[0] !== DRILL_WEBHOOK_PATH) return reply(404, 'not found');
+    if (req.method !== 'POST' || req.url?.split('?')[0] !== DRILL_WEBHOOK_PATH)
+      return reply(404, 'not found');
     if (!authorized(req.headers.authorization, opts.bearerToken)) return reply(401, 'unauthorized');
     const chunks: Buffer[] = [];
     let size = 0;

@@ -79,7 +79,7 @@ export const RedisOutageStepSchema = Type.Object(
     }),
     syntheticRps: Type.Optional(
       Type.Integer({
-        description: "Synthetic requests per second through the gateway during the outage (default 5).",
+        description: 'Synthetic requests per second through the gateway during the outage (default 5).',
         minimum: 1,
         maximum: 200,
       }),
@@ -212,7 +212,9 @@ export const DrillRunSchema = Type.Object(
     finishedAt: Type.Optional(Timestamp('When the run finished.')),
     result: StringEnum(RUN_RESULTS, { description: 'Running, Succeeded (every step passed) or Failed.' }),
     reason: Type.Optional(
-      Type.String({ description: 'Why a run failed as a whole, e.g. OperatorRestarted, SetupFailed, Aborted.' }),
+      Type.String({
+        description: 'Why a run failed as a whole, e.g. OperatorRestarted, SetupFailed, Aborted.',
+      }),
     ),
     message: Type.Optional(Type.String({ description: 'What happened to the run as a whole.' })),
     owner: Type.Optional(Type.String({ description: 'The operator replica that ran it.' })),
@@ -220,8 +222,12 @@ export const DrillRunSchema = Type.Object(
       Type.Object(
         {
           tenant: Type.Optional(Type.String({ description: 'The synthetic tenant.' })),
-          tenantRateLimit: Type.Optional(Type.String({ description: 'The TenantRateLimit the run created.' })),
-          signingKeyRotation: Type.Optional(Type.String({ description: 'The SigningKeyRotation it rotated.' })),
+          tenantRateLimit: Type.Optional(
+            Type.String({ description: 'The TenantRateLimit the run created.' }),
+          ),
+          signingKeyRotation: Type.Optional(
+            Type.String({ description: 'The SigningKeyRotation it rotated.' }),
+          ),
         },
         {
           description:

@@ -50,7 +50,10 @@ export async function cleanupRun(adapters: DrillAdapters, input: CleanupInput): 
     await attempt('revoke the synthetic API keys and sessions', async () => {
       let session = input.session;
       if (!session) {
-        const creds = await adapters.credentials.read(namespace, spec.syntheticTenant!.credentialsSecretRef.name);
+        const creds = await adapters.credentials.read(
+          namespace,
+          spec.syntheticTenant!.credentialsSecretRef.name,
+        );
         session = await adapters.tenants.signIn(tenant, creds, input.signal);
       }
       const prefix = apiKeyNamePrefix(drillName);
@@ -62,7 +65,9 @@ export async function cleanupRun(adapters: DrillAdapters, input: CleanupInput): 
   }
   if (run.touched?.tenantRateLimit) {
     const name = run.touched.tenantRateLimit;
-    await attempt(`delete TenantRateLimit ${name}`, () => adapters.rateLimits.deleteIfOwned(namespace, name, drillName));
+    await attempt(`delete TenantRateLimit ${name}`, () =>
+      adapters.rateLimits.deleteIfOwned(namespace, name, drillName),
+    );
   }
   return problems;
 }

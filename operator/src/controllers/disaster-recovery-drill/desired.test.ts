@@ -38,7 +38,12 @@ function aSpec(overrides: Partial<DisasterRecoveryDrillSpec> = {}): DisasterReco
   };
 }
 
-function aRun(id: string, startedAt: string, result: DrillRun['result'], steps: DrillRun['steps'] = []): DrillRun {
+function aRun(
+  id: string,
+  startedAt: string,
+  result: DrillRun['result'],
+  steps: DrillRun['steps'] = [],
+): DrillRun {
   return { id, trigger: 'schedule', startedAt, result, steps };
 }
 
@@ -53,24 +58,37 @@ describe('specProblems', () => {
   });
 
   it('does not need one for an alert-delivery-only drill', () => {
-    const spec = aSpec({ syntheticTenant: undefined, steps: { alertDelivery: { receiver: 'drill', timeout: '1m' } } });
+    const spec = aSpec({
+      syntheticTenant: undefined,
+      steps: { alertDelivery: { receiver: 'drill', timeout: '1m' } },
+    });
     expect(specProblems(spec, now)).toEqual([]);
   });
 
   it('refuses a tenant that is not synthetic', () => {
     const spec = aSpec();
     const problems = specProblems(
-      { ...spec, syntheticTenant: { ...spec.syntheticTenant!, tenant: 'acme' }, steps: { alertDelivery: spec.steps.alertDelivery } },
+      {
+        ...spec,
+        syntheticTenant: { ...spec.syntheticTenant!, tenant: 'acme' },
+        steps: { alertDelivery: spec.steps.alertDelivery },
+      },
       now,
     );
     expect(problems).toEqual([
-      expect.objectContaining({ field: 'spec.syntheticTenant.tenant', message: expect.stringContaining('synthetic') }),
+      expect.objectContaining({
+        field: 'spec.syntheticTenant.tenant',
+        message: expect.stringContaining('synthetic'),
+      }),
     ]);
   });
 
   it('refuses an outage for another tenant than the synthetic one', () => {
     const spec = aSpec();
-    const problems = specProblems({ ...spec, steps: { redisOutage: { duration: '1m', tenant: 'drill-other' } } }, now);
+    const problems = specProblems(
+      { ...spec, steps: { redisOutage: { duration: '1m', tenant: 'drill-other' } } },
+      now,
+    );
     expect(problems.map((p) => p.field)).toEqual(['spec.steps.redisOutage.tenant']);
   });
 
@@ -86,13 +104,24 @@ describe('specProblems', () => {
 
 describe('newRun', () => {
   it('records what the run may touch before it starts, and lists its steps as not started', () => {
-    const run = newRun({ id: 'r1', trigger: 'runNow', spec: aSpec(), drillName: 'quarterly', owner: 'op-1', now });
+    const run = newRun({
+      id: 'r1',
+      trigger: 'runNow',
+      spec: aSpec(),
+      drillName: 'quarterly',
+      owner: 'op-1',
+      now,
+    });
     expect(run).toMatchObject({
       id: 'r1',
       result: 'Running',
       owner: 'op-1',
       startedAt: '2025-03-01T12:00:00Z',
-      touched: { tenant: 'drill-synthetic', tenantRateLimit: 'quarterly-synthetic', signingKeyRotation: 'auth' },
+      touched: {
+        tenant: 'drill-synthetic',
+        tenantRateLimit: 'quarterly-synthetic',
+        signingKeyRotation: 'auth',
+      },
     });
     expect(run.steps.map((s) => [s.name, s.result])).toEqual([
       ['keyRotation', 'Skipped'],
@@ -106,7 +135,10 @@ describe('newRun', () => {
     const run = newRun({
       id: 'r1',
       trigger: 'schedule',
-      spec: { ...spec, steps: { redisOutage: { duration: '1m', tenantRateLimitRef: { name: 'drill-limits' } } } },
+      spec: {
+        ...spec,
+        steps: { redisOutage: { duration: '1m', tenantRateLimitRef: { name: 'drill-limits' } } },
+      },
       drillName: 'q',
       owner: 'op',
       now,
@@ -165,7 +197,11 @@ describe('interruptedRun', () => {
       ]),
       now,
     );
-    expect(run).toMatchObject({ result: 'Failed', reason: 'OperatorRestarted', finishedAt: '2025-03-01T12:00:00Z' });
+    expect(run).toMatchObject({
+      result: 'Failed',
+      reason: 'OperatorRestarted',
+      finishedAt: '2025-03-01T12:00:00Z',
+    });
     expect(run.steps.map((s) => [s.name, s.result, s.message])).toEqual([
       ['keyRotation', 'Passed', undefined],
       ['redisOutage', 'Failed', 'interrupted by an operator restart'],
@@ -192,16 +228,30 @@ describe('desiredStatus', () => {
       nextScheduleTime: '2025-04-01T06:00:00Z',
       lastHandled: { runNow: 'go' },
     });
-    expect(s.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'DrillRunning' });
-    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', observedGeneration: 2 });
+    expect(s.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'True',
+      reason: 'DrillRunning',
+    });
+    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'True',
+      observedGeneration: 2,
+    });
   });
 
   it('records a finished run: last run time, result, success time, LastRunSucceeded', () => {
     const run = {
-      ...aRun('r1', '2025-03-01T11:50:00Z', 'Succeeded', [{ name: 'alertDelivery' as const, result: 'Passed' as const }]),
+      ...aRun('r1', '2025-03-01T11:50:00Z', 'Succeeded', [
+        { name: 'alertDelivery' as const, result: 'Passed' as const },
+      ]),
       finishedAt: '2025-03-01T11:58:00Z',
     };
-    const s = desiredStatus({ generation: 1, prev: { activeRuns: ['r1'] }, now, runs: [run], historyLimit: 5 });
+    const s = desiredStatus({
+      generation: 1,
+      prev: { activeRuns: ['r1'] },
+      now,
+      runs: [run],
+      historyLimit: 5,
+    });
     expect(s.activeRuns).toBeUndefined();
     expect(s).toMatchObject({
       lastRunTime: '2025-03-01T11:50:00Z',
@@ -222,12 +272,26 @@ describe('desiredStatus', () => {
     });
     expect(s.lastSuccessfulTime).toBe('2025-01-01T06:10:00Z');
     expect(s.lastResult).toBe('Failed');
-    expect(s.conditions?.find((c) => c.type === 'LastRunSucceeded')).toMatchObject({ status: 'False', reason: 'DrillFailed' });
+    expect(s.conditions?.find((c) => c.type === 'LastRunSucceeded')).toMatchObject({
+      status: 'False',
+      reason: 'DrillFailed',
+    });
   });
 
   it('says why the spec is invalid in Ready and drops the next scheduled time', () => {
-    const s = desiredStatus({ generation: 3, prev: undefined, now, invalid: 'spec.x: bad', runs: [], historyLimit: 5 });
-    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.x: bad' });
+    const s = desiredStatus({
+      generation: 3,
+      prev: undefined,
+      now,
+      invalid: 'spec.x: bad',
+      runs: [],
+      historyLimit: 5,
+    });
+    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidSpec',
+      message: 'spec.x: bad',
+    });
     expect(s.nextScheduleTime).toBeUndefined();
   });
 });
@@ -240,6 +304,8 @@ describe('summarizeRun', () => {
         { name: 'alertDelivery', result: 'Failed', message: 'did not reach receiver drill' },
       ]),
     );
-    expect(text).toBe('run r1 failed (keyRotation passed, alertDelivery failed): alertDelivery: did not reach receiver drill');
+    expect(text).toBe(
+      'run r1 failed (keyRotation passed, alertDelivery failed): alertDelivery: did not reach receiver drill',
+    );
   });
 });

@@ -8,7 +8,12 @@ import {
   type StepReport,
   SYNTHETIC_TENANT_PREFIX,
 } from '../../api/v1alpha1/disasterrecoverydrill.js';
-import { describeProblems, parseDuration, type SpecProblem, validateDisasterRecoveryDrillSpec } from '../../api/validation.js';
+import {
+  describeProblems,
+  parseDuration,
+  type SpecProblem,
+  validateDisasterRecoveryDrillSpec,
+} from '../../api/validation.js';
 
 /**
  * The drill's status as pure functions: which steps a run has, a run entering and leaving status, history
@@ -78,13 +83,20 @@ export function specProblems(spec: DisasterRecoveryDrillSpec, now: Date): SpecPr
       message: `must be the synthetic tenant (spec.syntheticTenant.tenant${synthetic ? ` = ${synthetic.tenant}` : ''}): the drill sends the outage traffic with that tenant's credentials`,
     });
   }
-  if (synthetic?.localFallbackRequestsPerMinute !== undefined && synthetic.redisFailureMode !== 'localFallback') {
+  if (
+    synthetic?.localFallbackRequestsPerMinute !== undefined &&
+    synthetic.redisFailureMode !== 'localFallback'
+  ) {
     problems.push({
       field: 'spec.syntheticTenant.localFallbackRequestsPerMinute',
-      message: 'applies only when spec.syntheticTenant.redisFailureMode is localFallback: remove it or set that mode',
+      message:
+        'applies only when spec.syntheticTenant.redisFailureMode is localFallback: remove it or set that mode',
     });
   }
-  if (keyRotation && keyRotation.syntheticRps * 60 > (synthetic?.requestsPerMinute ?? Number.POSITIVE_INFINITY)) {
+  if (
+    keyRotation &&
+    keyRotation.syntheticRps * 60 > (synthetic?.requestsPerMinute ?? Number.POSITIVE_INFINITY)
+  ) {
     problems.push({
       field: 'spec.steps.keyRotation.syntheticRps',
       message: `${keyRotation.syntheticRps}/s is more than the synthetic tenant's limit (${synthetic?.requestsPerMinute}/min): rate-limited requests would hide verification failures; raise spec.syntheticTenant.requestsPerMinute`,
@@ -134,7 +146,11 @@ export function runId(now: Date, random: string): string {
  * status.lastRuns with `run` put in (replacing the entry with its id, or in front), trimmed to
  * `historyLimit` entries; a run still in progress is never trimmed away.
  */
-export function withRun(lastRuns: readonly DrillRun[] | undefined, run: DrillRun, historyLimit: number): DrillRun[] {
+export function withRun(
+  lastRuns: readonly DrillRun[] | undefined,
+  run: DrillRun,
+  historyLimit: number,
+): DrillRun[] {
   const all = [run, ...(lastRuns ?? []).filter((r) => r.id !== run.id)].sort(
     (a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id),
   );
@@ -220,7 +236,8 @@ export function desiredStatus(input: StatusInput): DisasterRecoveryDrillStatus {
       Reason.DrillRunning,
       `run ${running.map((r) => r.id).join(', ')} in progress${input.waitingMessage ? `; ${input.waitingMessage}` : ''}`,
     );
-  else cond(ConditionType.Progressing, 'False', Reason.Reconciled, input.waitingMessage ?? 'no run in progress');
+  else
+    cond(ConditionType.Progressing, 'False', Reason.Reconciled, input.waitingMessage ?? 'no run in progress');
   if (lastFinished) {
     const ok = lastFinished.result === 'Succeeded';
     cond(
@@ -239,9 +256,15 @@ export function desiredStatus(input: StatusInput): DisasterRecoveryDrillStatus {
     observedGeneration: generation,
     conditions,
     ...(input.lastScheduleTime ? { lastScheduleTime: formatTime(input.lastScheduleTime) } : {}),
-    ...(input.nextScheduleTime && !input.invalid ? { nextScheduleTime: formatTime(input.nextScheduleTime) } : {}),
+    ...(input.nextScheduleTime && !input.invalid
+      ? { nextScheduleTime: formatTime(input.nextScheduleTime) }
+      : {}),
     ...(lastFinished ? { lastRunTime: lastFinished.startedAt } : {}),
-    ...(running.length ? { lastResult: 'Running' as const } : lastFinished ? { lastResult: lastFinished.result } : {}),
+    ...(running.length
+      ? { lastResult: 'Running' as const }
+      : lastFinished
+        ? { lastResult: lastFinished.result }
+        : {}),
     ...(successTime ? { lastSuccessfulTime: successTime } : {}),
     ...(running.length ? { activeRuns: running.map((r) => r.id) } : {}),
     ...(lastRuns.length ? { lastRuns } : {}),

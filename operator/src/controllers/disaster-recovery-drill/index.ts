@@ -1,4 +1,5 @@
 import { disasterRecoveryDrill, GROUP, VERSION } from '../../api/index.js';
+import type { DrillStepName } from '../../api/v1alpha1/disasterrecoverydrill.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { DrillMetrics } from './metrics.js';
 import type { DrillAdapters } from './ports.js';
@@ -6,13 +7,12 @@ import { DisasterRecoveryDrillReconciler } from './reconciler.js';
 import { DrillRunner, type StepFunction } from './runner.js';
 import type { ScheduleOptions } from './schedule.js';
 import type { RunnerTiming } from './steps/context.js';
-import type { DrillStepName } from '../../api/v1alpha1/disasterrecoverydrill.js';
 
-export { DrillReason, FINALIZER, syntheticRateLimitName, apiKeyNamePrefix } from './desired.js';
+export { apiKeyNamePrefix, DrillReason, FINALIZER, syntheticRateLimitName } from './desired.js';
 export type * from './ports.js';
 export { DisasterRecoveryDrillReconciler } from './reconciler.js';
-export { DEFAULT_RUNNER_TIMING, type RunnerTiming } from './steps/context.js';
 export { DEFAULT_SCHEDULE_OPTIONS, type ScheduleOptions } from './schedule.js';
+export { DEFAULT_RUNNER_TIMING, type RunnerTiming } from './steps/context.js';
 
 export const disasterRecoveryDrillKind: ResourceKind = {
   group: GROUP,
@@ -40,12 +40,20 @@ export interface DisasterRecoveryDrillControllerOptions {
  * `manager.register(disasterRecoveryDrillController({ adapters: drillAdapters(config) }))`.
  * Drill runs execute inside the operator process (no Pod): the leader runs them.
  */
-export function disasterRecoveryDrillController(opts: DisasterRecoveryDrillControllerOptions): ControllerFactory {
+export function disasterRecoveryDrillController(
+  opts: DisasterRecoveryDrillControllerOptions,
+): ControllerFactory {
   return (deps) => {
     const log = deps.log.child({ controller: opts.name ?? 'disasterrecoverydrill' });
     const reconciler = new DisasterRecoveryDrillReconciler({
       adapters: opts.adapters,
-      runner: new DrillRunner({ adapters: opts.adapters, log, now: opts.now, timing: opts.timing, steps: opts.steps }),
+      runner: new DrillRunner({
+        adapters: opts.adapters,
+        log,
+        now: opts.now,
+        timing: opts.timing,
+        steps: opts.steps,
+      }),
       metrics: new DrillMetrics(deps.registry),
       identity: deps.identity,
       log,

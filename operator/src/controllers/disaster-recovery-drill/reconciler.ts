@@ -18,8 +18,8 @@ import {
 import { cleanupRun } from './cleanup.js';
 import {
   DrillReason,
-  desiredStatus,
   describeSpecProblems,
+  desiredStatus,
   FINALIZER,
   interruptedRun,
   newRun,
@@ -77,7 +77,9 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
 
   /** Ids of the runs this process is running now (for tests and shutdown). */
   runningIds(key: string): string[] {
-    return [...(this.owned.get(key)?.values() ?? [])].filter((o) => o.run.result === 'Running').map((o) => o.run.id);
+    return [...(this.owned.get(key)?.values() ?? [])]
+      .filter((o) => o.run.result === 'Running')
+      .map((o) => o.run.id);
   }
 
   /** Aborts every run of this process and waits for their cleanup (graceful shutdown). */
@@ -142,7 +144,10 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
         result: 'Running',
         steps: [],
       };
-      ctx.log.warn({ runId: id, owner: recorded.owner }, 'drill run interrupted by an operator restart: cleaning up');
+      ctx.log.warn(
+        { runId: id, owner: recorded.owner },
+        'drill run interrupted by an operator restart: cleaning up',
+      );
       const cleanupProblems = await cleanupRun(this.deps.adapters, {
         namespace,
         drillName: name,
@@ -179,7 +184,11 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
       prev: status,
       now,
       invalid,
-      lastScheduleTime: invalid ? (status?.lastScheduleTime ? new Date(status.lastScheduleTime) : undefined) : decision.lastScheduleTime,
+      lastScheduleTime: invalid
+        ? status?.lastScheduleTime
+          ? new Date(status.lastScheduleTime)
+          : undefined
+        : decision.lastScheduleTime,
       nextScheduleTime: decision.nextScheduleTime,
       runs,
       historyLimit: spec.historyLimit,
@@ -224,7 +233,10 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
         decision.skipped.message,
       );
     }
-    if (invalid && !status?.conditions?.some((c) => c.reason === DrillReason.InvalidSpec && c.message === invalid))
+    if (
+      invalid &&
+      !status?.conditions?.some((c) => c.reason === DrillReason.InvalidSpec && c.message === invalid)
+    )
       await ctx.events.record(drill, 'Warning', DrillReason.InvalidSpec, 'Validate', invalid);
 
     if (started) this.launch(started, drill, ctx);
@@ -233,7 +245,11 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
   }
 
   /** Runs the drill in the background; its progress reaches status through the next reconciles. */
-  private launch(o: OwnedRun, drill: DisasterRecoveryDrill, ctx: ReconcileContext<DisasterRecoveryDrill>): void {
+  private launch(
+    o: OwnedRun,
+    drill: DisasterRecoveryDrill,
+    ctx: ReconcileContext<DisasterRecoveryDrill>,
+  ): void {
     const namespace = drill.metadata.namespace ?? 'default';
     const name = drill.metadata.name ?? '';
     o.done = this.deps.runner

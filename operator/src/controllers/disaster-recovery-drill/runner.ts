@@ -99,12 +99,18 @@ export class DrillRunner {
       update({ steps: run.steps.map((s) => (s.name === name ? { ...s, ...patch } : s)) });
     const skipRest = (why: string) =>
       update({
-        steps: run.steps.map((s) => (s.result === 'Skipped' && !s.startedAt ? { ...s, message: `not run: ${why}` } : s)),
+        steps: run.steps.map((s) =>
+          s.result === 'Skipped' && !s.startedAt ? { ...s, message: `not run: ${why}` } : s,
+        ),
       });
 
     let failure: { reason: string; message: string } | undefined;
     let setup: Setup = {};
-    req.onEvent('Normal', DrillReason.RunStarted, `run ${run.id} started (${run.trigger}): ${run.steps.map((s) => s.name).join(', ')}`);
+    req.onEvent(
+      'Normal',
+      DrillReason.RunStarted,
+      `run ${run.id} started (${run.trigger}): ${run.steps.map((s) => s.name).join(', ')}`,
+    );
     try {
       setup = await this.setUp(req, log);
     } catch (err) {
@@ -115,7 +121,10 @@ export class DrillRunner {
 
     for (const step of failure ? [] : run.steps.map((s) => s.name)) {
       if (req.signal.aborted) {
-        failure = { reason: DrillReason.Aborted, message: `the drill was stopped: ${abortReason(req.signal)}` };
+        failure = {
+          reason: DrillReason.Aborted,
+          message: `the drill was stopped: ${abortReason(req.signal)}`,
+        };
         skipRest(failure.message);
         break;
       }
@@ -155,7 +164,9 @@ export class DrillRunner {
     });
     if (problems.length) {
       const message = `cleanup incomplete: ${problems.join('; ')}`;
-      failure = failure ? { ...failure, message: `${failure.message}; ${message}` } : { reason: DrillReason.CleanupFailed, message };
+      failure = failure
+        ? { ...failure, message: `${failure.message}; ${message}` }
+        : { reason: DrillReason.CleanupFailed, message };
       req.onEvent('Warning', DrillReason.CleanupFailed, `run ${run.id}: ${message}`);
     }
     const result = runResult(run.steps, failure?.message);
@@ -164,7 +175,10 @@ export class DrillRunner {
       finishedAt: formatTime(this.now()),
       ...(failure ? { reason: failure.reason, message: failure.message } : {}),
     });
-    log.info({ result: run.result, steps: run.steps.map((s) => `${s.name}:${s.result}`) }, 'drill run finished');
+    log.info(
+      { result: run.result, steps: run.steps.map((s) => `${s.name}:${s.result}`) },
+      'drill run finished',
+    );
     return run;
   }
 
@@ -174,9 +188,11 @@ export class DrillRunner {
     const { keyRotation, redisOutage } = spec.steps;
     if (!keyRotation && !redisOutage) return {};
     const synthetic = spec.syntheticTenant;
-    if (!synthetic) throw new Error('spec.syntheticTenant is required by the keyRotation and redisOutage steps');
+    if (!synthetic)
+      throw new Error('spec.syntheticTenant is required by the keyRotation and redisOutage steps');
     const tenant = synthetic.tenant;
-    if (!isSyntheticTenant(tenant)) throw new Error(`refusing tenant "${tenant}": not a synthetic (drill-) tenant`);
+    if (!isSyntheticTenant(tenant))
+      throw new Error(`refusing tenant "${tenant}": not a synthetic (drill-) tenant`);
     const adapters = this.deps.adapters;
     const signal = AbortSignal.any([req.signal, AbortSignal.timeout(this.timing.appliedTimeoutMs + 60_000)]);
 
@@ -186,9 +202,13 @@ export class DrillRunner {
       const view = await adapters.rateLimits.get(namespace, limitName);
       if (!view) throw new Error(`TenantRateLimit ${limitName} not found in namespace ${namespace}`);
       if (!isSyntheticTenant(view.tenant))
-        throw new Error(`refusing TenantRateLimit ${limitName}: its tenant "${view.tenant}" is not a synthetic (drill-) tenant`);
+        throw new Error(
+          `refusing TenantRateLimit ${limitName}: its tenant "${view.tenant}" is not a synthetic (drill-) tenant`,
+        );
       if (view.tenant !== tenant)
-        throw new Error(`TenantRateLimit ${limitName} is for tenant ${view.tenant}, not the synthetic tenant ${tenant}`);
+        throw new Error(
+          `TenantRateLimit ${limitName} is for tenant ${view.tenant}, not the synthetic tenant ${tenant}`,
+        );
     } else {
       limitName = syntheticRateLimitName(drillName);
       await adapters.rateLimits.ensure(namespace, limitName, drillName, {
@@ -212,7 +232,9 @@ export class DrillRunner {
 
     const credentials = await adapters.credentials.read(namespace, synthetic.credentialsSecretRef.name);
     const session = await adapters.tenants.signIn(tenant, credentials, signal);
-    const apiKey = redisOutage ? await session.createApiKey(`${apiKeyNamePrefix(drillName)}${req.run.id}`) : undefined;
+    const apiKey = redisOutage
+      ? await session.createApiKey(`${apiKeyNamePrefix(drillName)}${req.run.id}`)
+      : undefined;
     log.info({ tenant, tenantRateLimit: limitName, apiKeyPrefix: apiKey?.prefix }, 'drill setup done');
     return { tenant, session, apiKey, expectedMode: view.redisFailureMode };
   }
@@ -260,7 +282,8 @@ export class DrillRunner {
       guardStop.abort();
       await guard;
     }
-    const tripped = stepAbort.signal.reason instanceof GuardTripped ? stepAbort.signal.reason.message : undefined;
+    const tripped =
+      stepAbort.signal.reason instanceof GuardTripped ? stepAbort.signal.reason.message : undefined;
     if (tripped && outcome.passed) outcome = { ...outcome, passed: false, message: `stopped: ${tripped}` };
     return { outcome, guard: tripped };
   }

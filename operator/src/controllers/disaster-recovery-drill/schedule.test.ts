@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../api/meta.js';
-import type { DisasterRecoveryDrillSpec, DisasterRecoveryDrillStatus } from '../../api/v1alpha1/disasterrecoverydrill.js';
+import type {
+  DisasterRecoveryDrillSpec,
+  DisasterRecoveryDrillStatus,
+} from '../../api/v1alpha1/disasterrecoverydrill.js';
 import { decideSchedule, latestDue, type ScheduleInput } from './schedule.js';
 
 const T = (s: string) => new Date(s);
@@ -32,9 +35,24 @@ const status = (s: Partial<DisasterRecoveryDrillStatus>): DisasterRecoveryDrillS
 
 describe('latestDue', () => {
   it.each([
-    ['nothing due before the first scheduled time', '2025-01-01T09:30:00Z', '2025-01-01T09:59:59Z', undefined],
-    ['the scheduled time itself is due', '2025-01-01T09:30:00Z', '2025-01-01T10:00:00Z', '2025-01-01T10:00:00.000Z'],
-    ['the latest of several missed times', '2025-01-01T09:30:00Z', '2025-01-01T12:10:00Z', '2025-01-01T12:00:00.000Z'],
+    [
+      'nothing due before the first scheduled time',
+      '2025-01-01T09:30:00Z',
+      '2025-01-01T09:59:59Z',
+      undefined,
+    ],
+    [
+      'the scheduled time itself is due',
+      '2025-01-01T09:30:00Z',
+      '2025-01-01T10:00:00Z',
+      '2025-01-01T10:00:00.000Z',
+    ],
+    [
+      'the latest of several missed times',
+      '2025-01-01T09:30:00Z',
+      '2025-01-01T12:10:00Z',
+      '2025-01-01T12:00:00.000Z',
+    ],
     ['a time already handled is not due again', '2025-01-01T10:00:00Z', '2025-01-01T10:30:00Z', undefined],
   ])('%s', (_case, after, now, expected) => {
     expect(latestDue('0 * * * *', undefined, T(after), T(now))?.toISOString()).toBe(expected);
@@ -93,7 +111,9 @@ describe('decideSchedule', () => {
   });
 
   it('skips scheduled runs while suspended, without running them late after resuming', () => {
-    const suspended = decideSchedule(anInput({ spec: aSpec({ suspend: true }), now: T('2025-01-01T10:00:05Z') }));
+    const suspended = decideSchedule(
+      anInput({ spec: aSpec({ suspend: true }), now: T('2025-01-01T10:00:05Z') }),
+    );
     expect(suspended.start).toBeUndefined();
     expect(suspended.skipped?.reason).toBe('Suspended');
     const resumed = decideSchedule(
@@ -121,7 +141,10 @@ describe('decideSchedule', () => {
 
   it('runs a missed run that is still within the starting deadline', () => {
     const d = decideSchedule(
-      anInput({ status: status({ lastScheduleTime: '2025-01-01T09:00:00Z' }), now: T('2025-01-01T10:40:00Z') }),
+      anInput({
+        status: status({ lastScheduleTime: '2025-01-01T09:00:00Z' }),
+        now: T('2025-01-01T10:40:00Z'),
+      }),
     );
     expect(d.start).toEqual({ trigger: 'schedule' });
   });

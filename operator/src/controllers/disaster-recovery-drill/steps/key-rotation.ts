@@ -30,9 +30,18 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
   const figures: Record<string, number> = {};
 
   const before = await rotation.get(c.namespace, ref);
-  if (!before) return { passed: false, message: `SigningKeyRotation ${ref} not found in namespace ${c.namespace}`, figures };
+  if (!before)
+    return {
+      passed: false,
+      message: `SigningKeyRotation ${ref} not found in namespace ${c.namespace}`,
+      figures,
+    };
   if (!before.activeKid)
-    return { passed: false, message: `SigningKeyRotation ${ref} has no active key yet: nothing to rotate`, figures };
+    return {
+      passed: false,
+      message: `SigningKeyRotation ${ref} has no active key yet: nothing to rotate`,
+      figures,
+    };
   const lead = step.leadTimeOverride ?? before.leadTime;
   if (parseDuration(lead) >= durationMs) {
     return {
@@ -114,7 +123,12 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
   figures['requests'] = samples.length;
   figures['failedRequests'] = failed.length;
   figures['otherErrors'] = other.length;
-  figures['p99LatencySeconds'] = seconds(percentile(samples.map((s) => s.latencyMs), 99));
+  figures['p99LatencySeconds'] = seconds(
+    percentile(
+      samples.map((s) => s.latencyMs),
+      99,
+    ),
+  );
   if (propagationMs !== undefined) figures['keyPropagationSeconds'] = seconds(propagationMs);
   figures['newKeyRequests'] = onNewKey;
 
@@ -131,7 +145,11 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
   if (failed.length > step.maxFailedRequests) {
     const firstNew = failed.find((s) => s.tag === newKid);
     const reasons = new Map<string, number>();
-    for (const s of failed) reasons.set(`${s.status}${s.code ? ` ${s.code}` : ''}`, (reasons.get(`${s.status}${s.code ? ` ${s.code}` : ''}`) ?? 0) + 1);
+    for (const s of failed)
+      reasons.set(
+        `${s.status}${s.code ? ` ${s.code}` : ''}`,
+        (reasons.get(`${s.status}${s.code ? ` ${s.code}` : ''}`) ?? 0) + 1,
+      );
     const byNew = failed.filter((s) => s.tag === newKid).length;
     return {
       passed: false,
@@ -152,7 +170,8 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
   }
   if (other.length > Math.max(step.maxFailedRequests, samples.length * 0.05)) {
     const codes = new Map<string, number>();
-    for (const s of other) codes.set(String(s.status || 'no answer'), (codes.get(String(s.status || 'no answer')) ?? 0) + 1);
+    for (const s of other)
+      codes.set(String(s.status || 'no answer'), (codes.get(String(s.status || 'no answer')) ?? 0) + 1);
     return {
       passed: false,
       message: `no valid token was rejected, but ${other.length} of ${samples.length} requests failed otherwise (${describeCounts(codes)})`,

@@ -98,7 +98,12 @@ export async function redisOutageStep(c: StepContext): Promise<StepOutcome> {
   figures['expectedModeResponses'] = good.length;
   figures['otherResponses'] = during.length - good.length;
   figures['outageSeconds'] = seconds(outageMs);
-  figures['p99LatencySeconds'] = seconds(percentile(during.map((s) => s.latencyMs), 99));
+  figures['p99LatencySeconds'] = seconds(
+    percentile(
+      during.map((s) => s.latencyMs),
+      99,
+    ),
+  );
   if (recoveryMs !== undefined) figures['recoverySeconds'] = seconds(recoveryMs);
 
   if (c.signal.aborted) return { passed: false, message: `stopped: ${abortReason(c.signal)}`, figures };
