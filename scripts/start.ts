@@ -50,12 +50,101 @@ export interface LocalProcess {
   readonly metrics?: string;
 }
 
-// The extension point: later issues add the operator (metrics 8080, probes 8081), auth-service (8085) and
-// integration-gateway (8083) here, e.g.
-//   { name: 'auth-service', command: 'npx', args: ['tsx', 'services/auth-service/src/main.ts'],
-//     env: (s) => ({ PORT: '8085', VAULT_ADDR: s.vars.VAULT_ADDR!, ... }), url: 'http://127.0.0.1:8085',
-//     metrics: '127.0.0.1:8085', ready: () => httpOk('http://127.0.0.1:8085/healthz') }
-const localProcesses: readonly LocalProcess[] = [];
+/** GET that resolves true on a 2xx answer. */
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+// Node with the tsx loader, not `npx tsx`: one process, so the harness's stop and parent-death signal reach it.
+const tsNode = (entry: string) => ({ command: process.execPath, args: ['--import', 'tsx', entry] });
+
+/**
+ * This project's own processes, on the contracts' ports (operator 8080/8081, auth-service 8085,
+ * integration-gateway 8083). The operator creates the signing keys of examples/signingkeyrotation.yaml in
+ * OpenBao; auth-service signs with them; the gateway verifies through auth-service's JWKS and takes its
+ * limits from the TenantRateLimit the operator publishes to Redis.
+ */
+const localProcesses: readonly LocalProcess[] = [
+  {
+    name: 'operator',
+    ...tsNode('operator/src/main.ts'),
+    env: (s) => ({
+      KUBECONFIG: s.vars.KUBECONFIG!,
+      VAULT_ADDR: s.vars.VAULT_ADDR!,
+      VAULT_TOKEN: s.vars.VAULT_TOKEN!,
+      REDIS_URL: s.vars.REDIS_URL!,
+      ALERTMANAGER_URL: s.vars.ALERTMANAGER_URL!,
+      POD_NAMESPACE: 'novapos-system',
+      OPERATOR_BIND_ADDRESS: '127.0.0.1',
+      OPERATOR_METRICS_PORT: '8080',
+      OPERATOR_PROBES_PORT: '8081',
+    }),
+    ready: () => httpOk('http://127.0.0.1:8081/readyz'),
+    url: 'http://127.0.0.1:8080/metrics',
+    metrics: '127.0.0.1:8080',
+  },
+  {
+    name: 'auth-service',
+    ...tsNode('services/auth-service/src/main.ts'),
+    env: (s) => ({
+      HOST: '127.0.0.1',
+      PORT: '8085',
+      DATABASE_URL: s.vars.DATABASE_URL!,
+      VAULT_ADDR: s.vars.VAULT_ADDR!,
+      VAULT_TOKEN: s.vars.VAULT_TOKEN!,
+      SIGNING_KEYSET_PATH: 'secret/novapos/signing-keys/novapos/auth',
+    }),
+    ready: () => httpOk('http://127.0.0.1:8085/health/live'),
+    url: 'http://127.0.0.1:8085',
+    metrics: '127.0.0.1:8085',
+  },
+  {
+    name: 'integration-gateway',
+    ...tsNode('services/integration-gateway/src/main.ts'),
+    env: (s) => ({
+      HOST: '127.0.0.1',
+      PORT: '8083',
+      REDIS_URL: s.vars.REDIS_URL!,
+      DATABASE_URL: s.vars.DATABASE_URL!,
+      JWKS_URL: 'http://127.0.0.1:8085/.well-known/jwks.json',
+      JWT_ISSUER: 'https://auth.novapos.local',
+      JWT_AUDIENCE: 'novapos-api',
+    }),
+    ready: () => httpOk('http://127.0.0.1:8083/healthz'),
+    url: 'http://127.0.0.1:8083',
+    metrics: '127.0.0.1:8083',
+  },
+];
+
+/**
+ * The example SigningKeyRotation lists the services by their in-cluster addresses; locally they listen on
+ * loopback, so the operator is pointed there (otherwise it would wait for services it cannot reach).
+ */
+async function pointExamplesAtLoopback(e: Env): Promise<void> {
+  await e.kube!.kubectl(['create', 'namespace', 'novapos-system']).catch(() => {});
+  const services = [
+    { name: 'auth-service', statusURL: 'http://127.0.0.1:8085/keys/status' },
+    { name: 'integration-gateway', statusURL: 'http://127.0.0.1:8083/keys/status' },
+  ];
+  await e
+    .kube!.kubectl([
+      'patch',
+      'signingkeyrotation',
+      'auth',
+      '-n',
+      'novapos',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { services } }),
+    ])
+    .catch((err: Error) =>
+      say(`examples: could not point the SigningKeyRotation at loopback: ${err.message}`),
+    );
+}
 
 const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
@@ -189,6 +278,7 @@ async function main(): Promise<void> {
   const vars = stackVars(env);
   writeStackFiles(env, vars);
   const examples = await applyExamples(env);
+  if (examples) await pointExamplesAtLoopback(env);
   const stack: Stack = { env, vars };
   for (const p of localProcesses) {
     say(`starting ${p.name}`);
