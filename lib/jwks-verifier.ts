@@ -195,6 +195,8 @@ export interface RemoteJwksVerifierOptions extends JwtVerifyOptions {
  */
 export class RemoteJwksVerifier {
   private snapshot: JwksSnapshot | undefined;
+  private snapshotHash: string | undefined;
+  private snapshotLoadedAt: number | undefined;
   private expiresAt = 0;
   private lastFetchAt = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<JwksSnapshot> | undefined;
@@ -227,6 +229,20 @@ export class RemoteJwksVerifier {
       snap = await this.refresh();
     }
     return snap.verify(token, this.opts);
+  }
+
+  /**
+   * What this verifier has loaded, in the shape of the contracts' `GET /keys/status`: the issuer's key-set
+   * hash (its `X-Keyset-Hash` response header) and the published kids. A verifier does not sign, so it
+   * knows no active kid.
+   */
+  keyStatus(): { keysetHash: string | null; kids: string[]; activeKid: null; loadedAt: string | null } {
+    return {
+      keysetHash: this.snapshotHash ?? null,
+      kids: this.kids,
+      activeKid: null,
+      loadedAt: this.snapshotLoadedAt === undefined ? null : new Date(this.snapshotLoadedAt).toISOString(),
+    };
   }
 
   /** Fetches the set now (sharing a fetch already under way). */
@@ -263,6 +279,8 @@ export class RemoteJwksVerifier {
       const maxAge = parseMaxAge(res.headers.get('cache-control')) ?? this.opts.defaultCacheSeconds ?? 60;
       const cacheSeconds = Math.max(0, Math.min(maxAge, cap));
       this.snapshot = snap;
+      this.snapshotHash = res.headers.get('x-keyset-hash') ?? undefined;
+      this.snapshotLoadedAt = this.now();
       // Never shorter than the refetch interval, so `no-store` cannot turn every request into a fetch.
       this.expiresAt =
         this.lastFetchAt + Math.max(cacheSeconds * 1000, this.opts.minRefetchIntervalMs ?? 10_000);

@@ -33,6 +33,9 @@ export interface AuthFixture {
   readonly svc: TestService;
   readonly databaseUrl: string;
   readonly jwksUrl: string;
+  /** Vault path of its key tree (`secret/...`) and the key it signs with, to write a new key set in tests. */
+  readonly keyBase: string;
+  readonly signingKey: Awaited<ReturnType<typeof aSigningKey>>;
   /** A fresh access token of a user of `tenant` (tenant and user created on first use). */
   token(tenant: string): Promise<string>;
   /** A new API key of `tenant`, stored as auth-service stores it (argon2id). */
@@ -79,6 +82,8 @@ export async function startAuth(env: EnvDescriptor, label: string): Promise<Auth
     svc,
     databaseUrl,
     jwksUrl: `${svc.url}/.well-known/jwks.json`,
+    keyBase: base,
+    signingKey: key,
     async token(tenant) {
       const u = await ensureUser(tenant);
       const res = await fetch(`${svc.url}/login`, {

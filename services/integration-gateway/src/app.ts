@@ -19,6 +19,11 @@ export interface AppDeps {
   /** /readyz: tenant limits loaded once (or Redis known to be down, so failure modes apply). */
   readonly ready: () => boolean;
   readonly trustProxyHops: number;
+  /** The JWKS verifier, for `GET /keys/status` and `POST /keys/reload` (contracts); absent without JWT auth. */
+  readonly keys?: {
+    keyStatus(): { keysetHash: string | null; kids: string[]; activeKid: null; loadedAt: string | null };
+    refresh(): Promise<unknown>;
+  };
 }
 
 const PING_PATH = '/api/tenant/ping';
@@ -45,6 +50,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/readyz', (_req, res) => {
     const ready = deps.ready();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
+  });
+  app.get('/keys/status', (_req, res) => {
+    res.json(deps.keys?.keyStatus() ?? { keysetHash: null, kids: [], activeKid: null, loadedAt: null });
+  });
+  // No body, no data: it only makes the gateway refetch the JWKS now.
+  app.post('/keys/reload', (_req, res) => {
+    deps.keys?.refresh().catch(() => {
+      // A failed refetch is logged by the verifier; the cached set keeps serving within its age.
+    });
+    res.status(202).json({ status: 'reloading' });
   });
   app.get('/metrics', async (_req, res, next) => {
     try {

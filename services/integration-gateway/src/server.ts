@@ -166,6 +166,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     : undefined;
 
   const app = createApp({
+    keys: jwt,
     authenticator: new Authenticator({ jwt, apiKeys }),
     limits: store,
     limiter,

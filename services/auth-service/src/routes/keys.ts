@@ -10,6 +10,9 @@ export function keyRoutes(keyring: KeyRing): Router {
     const loaded = keyring.loaded;
     if (!loaded) throw new AppError('signing_unavailable');
     res.setHeader('Cache-Control', `public, max-age=${loaded.doc.jwksCacheTTLSeconds}`);
+    // Verifiers (the gateway) report this hash at their own /keys/status, so the operator can tell which
+    // key set each has loaded (contracts: "Key-set hash on the JWKS").
+    res.setHeader('X-Keyset-Hash', loaded.doc.keysetHash);
     res.json({ keys: loaded.doc.jwks.keys });
   });
 
