@@ -105,6 +105,30 @@ describe('jwks-verifier', () => {
     expect(endpoint.state.calls).toBe(2);
   });
 
+  it('honours a max-age shorter than the refetch interval, so a short jwksCacheTTL still bounds staleness', async () => {
+    const clock = { ms: t0 };
+    const endpoint = aJwksEndpoint([k1.publicJwk], 'public, max-age=2');
+    const v = aVerifier(endpoint, clock, { minRefetchIntervalMs: 10_000 });
+    await v.verify(await aToken(k1, { nowSec: clock.ms / 1000 }));
+    expect(v.cacheExpiresAt).toBe(t0 + 2_000);
+    // The issuer starts signing with k2 after its lead time; a set older than max-age is refetched at once.
+    endpoint.state.keys = [k1.publicJwk, k2.publicJwk];
+    clock.ms += 2_500;
+    expect((await v.verify(await aToken(k2, { nowSec: clock.ms / 1000 }))).kid).toBe('k2');
+    expect(endpoint.state.calls).toBe(2);
+  });
+
+  it('falls back to the refetch interval for no-store, so it cannot fetch on every request', async () => {
+    const clock = { ms: t0 };
+    const endpoint = aJwksEndpoint([k1.publicJwk], 'no-store');
+    const v = aVerifier(endpoint, clock, { minRefetchIntervalMs: 10_000 });
+    const token = await aToken(k1, { nowSec: clock.ms / 1000 });
+    await v.verify(token);
+    clock.ms += 9_000;
+    await v.verify(token);
+    expect(endpoint.state.calls).toBe(1);
+  });
+
   it('refetches on an unknown kid, but at most once per refetch interval', async () => {
     const clock = { ms: t0 };
     const endpoint = aJwksEndpoint([k1.publicJwk]);

@@ -199,6 +199,7 @@ export class RemoteJwksVerifier {
   private snapshotLoadedAt: number | undefined;
   private expiresAt = 0;
   private lastFetchAt = Number.NEGATIVE_INFINITY;
+  private lastFetchFailed = false;
   private inFlight: Promise<JwksSnapshot> | undefined;
   private readonly now: () => number;
   private readonly allowed: readonly string[];
@@ -256,8 +257,8 @@ export class RemoteJwksVerifier {
   private async current(): Promise<JwksSnapshot> {
     if (this.snapshot && this.now() < this.expiresAt) return this.snapshot;
     if (this.inFlight) return this.inFlight;
-    // The set is past its age; a fetch failed within the refetch interval: do not hammer the issuer.
-    if (this.now() - this.lastFetchAt < (this.opts.minRefetchIntervalMs ?? 10_000)) {
+    // The set is past its age and the last fetch failed within the refetch interval: do not hammer the issuer.
+    if (this.lastFetchFailed && this.now() - this.lastFetchAt < (this.opts.minRefetchIntervalMs ?? 10_000)) {
       throw new JwtVerificationError('jwks_unavailable', 'key set unavailable');
     }
     return this.refresh();
@@ -281,12 +282,17 @@ export class RemoteJwksVerifier {
       this.snapshot = snap;
       this.snapshotHash = res.headers.get('x-keyset-hash') ?? undefined;
       this.snapshotLoadedAt = this.now();
-      // Never shorter than the refetch interval, so `no-store` cannot turn every request into a fetch.
+      // The issuer's max-age is honoured even when short (a key set's jwksCacheTTL is what lets a new key
+      // sign after its lead time); `no-store` or max-age=0 falls back to the refetch interval, so it cannot
+      // turn every request into a fetch.
       this.expiresAt =
-        this.lastFetchAt + Math.max(cacheSeconds * 1000, this.opts.minRefetchIntervalMs ?? 10_000);
+        this.lastFetchAt +
+        (cacheSeconds > 0 ? cacheSeconds * 1000 : (this.opts.minRefetchIntervalMs ?? 10_000));
+      this.lastFetchFailed = false;
       this.opts.onFetch?.({ ok: true, kids: snap.kids, cacheSeconds });
       return snap;
     } catch (err) {
+      this.lastFetchFailed = true;
       const message = err instanceof Error ? err.message : 'fetch failed';
       this.opts.onFetch?.({ ok: false, kids: this.kids, cacheSeconds: 0, error: message });
       // A set still inside its age keeps working through a failed unknown-kid refetch.

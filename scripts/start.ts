@@ -82,6 +82,10 @@ const localProcesses: readonly LocalProcess[] = [
       OPERATOR_BIND_ADDRESS: '127.0.0.1',
       OPERATOR_METRICS_PORT: '8080',
       OPERATOR_PROBES_PORT: '8081',
+      // Drills exercise the two services below and confirm delivery through the local Alertmanager.
+      DRILL_AUTH_SERVICE_URL: 'http://127.0.0.1:8085',
+      DRILL_GATEWAY_URL: 'http://127.0.0.1:8083',
+      DRILL_WEBHOOK_PORT: '8082',
     }),
     ready: () => httpOk('http://127.0.0.1:8081/readyz'),
     url: 'http://127.0.0.1:8080/metrics',

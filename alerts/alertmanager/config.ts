@@ -118,7 +118,9 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): Record<string, un
           receiver: RECEIVERS.drill,
           group_by: ['alertname', 'drill'],
           group_wait: '0s',
-          group_interval: t.groupInterval,
+          // A drill waits for its resolve within its step timeout (2m): the default 5m group interval
+          // would deliver the resolve too late and fail a drill whose delivery works.
+          group_interval: '10s',
           repeat_interval: '24h',
         },
         { matchers: ['severity="critical"'], receiver: RECEIVERS.pagerduty },

@@ -77,8 +77,12 @@ describe('the operator chart', () => {
     for (const r of [...clusterRules, ...roleRules]) {
       expect(r.verbs).not.toContain('*');
       expect(r.resources).not.toContain('*');
-      expect(r.verbs).not.toContain('delete');
+      // The one delete: drills remove the synthetic tenant's TenantRateLimit they created.
+      if (r.verbs.includes('delete')) expect(r.resources).toEqual(['tenantratelimits']);
     }
+    const drillSecrets = one('Role', 'novapos-operator-drill-secrets');
+    expect(drillSecrets.metadata.namespace).toBe('novapos');
+    expect(drillSecrets.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
     const secretsRole = one('Role', 'novapos-operator-secrets');
     expect(secretsRole.metadata.namespace).toBe('novapos-system');
     expect(secretsRole.rules).toEqual([

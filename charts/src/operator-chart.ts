@@ -5,6 +5,7 @@ import { CrdManifests } from './constructs/crd-manifests.js';
 import { commonLabels } from './constructs/labels.js';
 import { OperatorDeployment, type OperatorDeploymentProps } from './constructs/operator-deployment.js';
 import { OperatorDisruptionBudget } from './constructs/operator-disruption-budget.js';
+import { OperatorDrillWebhookService } from './constructs/operator-drill-webhook-service.js';
 import { OperatorMetricsService } from './constructs/operator-metrics-service.js';
 import { OperatorNamespace } from './constructs/operator-namespace.js';
 import { OperatorRbac } from './constructs/operator-rbac.js';
@@ -32,6 +33,17 @@ export interface OperatorChartProps extends ChartProps {
   readonly image?: string;
   /** Default `0.1.0`. */
   readonly version?: string;
+  /**
+   * Where DisasterRecoveryDrills reach the services and Alertmanager, and the namespaces whose drills keep
+   * credentials Secrets. Defaults: the services chart's Services in `novapos`, prometheus-operator's
+   * `alertmanager-operated` in `monitoring`, drills in `novapos`.
+   */
+  readonly drills?: {
+    readonly authServiceUrl?: string;
+    readonly gatewayUrl?: string;
+    readonly alertmanagerUrl?: string;
+    readonly namespaces?: readonly string[];
+  };
   /** Default true; off where prometheus-operator is not installed. */
   readonly serviceMonitor?: boolean;
   readonly deployment?: Partial<
@@ -62,6 +74,7 @@ export class OperatorChart extends Chart {
       namespace,
       serviceAccountName: sa.name,
       resources: [...resources],
+      drillNamespaces: props.drills?.namespaces ?? ['novapos'],
       labels,
     });
     new OperatorDeployment(this, 'Deployment', {
@@ -70,8 +83,16 @@ export class OperatorChart extends Chart {
       namespace,
       serviceAccountName: sa.name,
       image: props.image ?? `ghcr.io/novapos/security-operator:${version}`,
+      env: {
+        DRILL_AUTH_SERVICE_URL: props.drills?.authServiceUrl ?? 'http://auth-service.novapos.svc:8085',
+        DRILL_GATEWAY_URL: props.drills?.gatewayUrl ?? 'http://integration-gateway.novapos.svc:8083',
+        ALERTMANAGER_URL: props.drills?.alertmanagerUrl ?? 'http://alertmanager-operated.monitoring.svc:9093',
+        ...props.deployment?.env,
+      },
       labels,
     });
+    // Alertmanager's drill receiver posts here (alerts/alertmanager/config.ts: novapos-operator...:8082).
+    new OperatorDrillWebhookService(this, 'DrillWebhookService', { name, namespace, labels });
     new OperatorDisruptionBudget(this, 'DisruptionBudget', { name, namespace, labels });
     new OperatorMetricsService(this, 'MetricsService', {
       name,

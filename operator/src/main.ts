@@ -57,7 +57,7 @@ export async function main(
     throw err;
   }
   const log = createLogger({ component: 'operator', level: config.logLevel });
-  const wiring = factories ? undefined : controllersFor(config, env);
+  const wiring = factories ? undefined : await controllersFor(config, env, log);
   for (const { controller, why } of wiring?.skipped ?? [])
     log.warn({ controller, why }, 'controller not started');
   let manager: Manager;
@@ -69,7 +69,12 @@ export async function main(
   }
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'signal received');
-    void manager.stop('signal');
+    void (async () => {
+      await wiring
+        ?.beforeStop()
+        .catch((err: Error) => log.error({ err: err.message }, 'stopping drills failed'));
+      await manager.stop('signal');
+    })();
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);

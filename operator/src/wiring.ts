@@ -1,13 +1,20 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../../lib/log.js';
 import { VaultClient } from '../../lib/vault.js';
+import { drillAdapters, drillSettingsFromEnv, startDrillWebhookServer } from './adapters/drill/index.js';
 import { RedisLimitPublisher } from './adapters/redis/index.js';
 import { vaultSigningKeyStores } from './adapters/vault/vault-signing-key-store.js';
 import { connectionsFromConfig } from './adapters/vault-connections/index.js';
 import { LOCAL_VAULT_CONNECTION } from './api/meta.js';
 import type { OperatorConfig } from './config.js';
+import {
+  type DisasterRecoveryDrillReconciler,
+  disasterRecoveryDrillController,
+} from './controllers/disaster-recovery-drill/index.js';
 import { secretPromotionController } from './controllers/secret-promotion/index.js';
 import { signingKeyRotationController } from './controllers/signing-key-rotation/index.js';
 import { tenantRateLimitController } from './controllers/tenant-rate-limit/index.js';
-import type { ControllerFactory } from './runtime/index.js';
+import { type ControllerFactory, loadKubeConfig } from './runtime/index.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -15,7 +22,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 export interface Wiring {
   readonly controllers: ControllerFactory[];
   readonly skipped: { readonly controller: string; readonly why: string }[];
-  /** Closes the adapters' connections (Redis) after the manager stopped. */
+  /** Before the manager stops: ends running drills and cleans up their synthetic state. */
+  beforeStop(): Promise<void>;
+  /** Closes the adapters' connections (Redis, the drill webhook) after the manager stopped. */
   close(): Promise<void>;
 }
 
@@ -42,7 +51,7 @@ function localVaultClient(config: OperatorConfig, env: Env): VaultClient | undef
  * Builds every controller the configuration supports. A controller whose dependency is not configured is
  * skipped with the reason (the operator still serves the others), never started half-wired.
  */
-export function controllersFor(config: OperatorConfig, env: Env): Wiring {
+export async function controllersFor(config: OperatorConfig, env: Env, log: Logger): Promise<Wiring> {
   const controllers: ControllerFactory[] = [];
   const skipped: Wiring['skipped'] = [];
   const closers: (() => Promise<void>)[] = [];
@@ -76,9 +85,38 @@ export function controllersFor(config: OperatorConfig, env: Env): Wiring {
     skipped.push({ controller: 'tenantratelimit', why: 'REDIS_URL is not set' });
   }
 
+  // Drills run inside the operator: they need the services they exercise, Alertmanager and Redis.
+  let drills: DisasterRecoveryDrillReconciler | undefined;
+  const drillSettings = drillSettingsFromEnv(env);
+  if (drillSettings && config.redisUrl) {
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    const adapters = drillAdapters({ kubeConfig: loadKubeConfig(env), redis, ...drillSettings });
+    const webhook = await startDrillWebhookServer({
+      port: drillSettings.webhookPort,
+      host: config.bindAddress,
+      deliveries: adapters.deliveryLog,
+      log,
+      bearerToken: drillSettings.webhookToken,
+    });
+    closers.push(async () => {
+      await webhook.close();
+      redis.disconnect();
+    });
+    controllers.push(disasterRecoveryDrillController({ adapters, onReconciler: (r) => (drills = r) }));
+  } else {
+    skipped.push({
+      controller: 'disasterrecoverydrill',
+      why: 'needs DRILL_AUTH_SERVICE_URL, DRILL_GATEWAY_URL, ALERTMANAGER_URL and REDIS_URL',
+    });
+  }
+
   return {
     controllers,
     skipped,
+    async beforeStop() {
+      await drills?.stopAll();
+    },
     async close() {
       await Promise.all(closers.map((c) => c().catch(() => {})));
     },

@@ -24,6 +24,12 @@ export interface OperatorDeploymentProps {
   readonly vaultRole?: string;
   /** ConfigMap holding `connections.yaml` (named Vault connections); default none. */
   readonly connectionsConfigMap?: string;
+  /** Further plain settings (drill endpoints, ALERTMANAGER_URL); default none. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Secret with key `REDIS_URL` (TenantRateLimits, drills); optional in the pod. Default `<name>-redis`. */
+  readonly redisUrlSecret?: string;
+  /** Port of the drill webhook (Alertmanager's drill receiver). Default 8082. */
+  readonly drillWebhookPort?: number;
   /** Default requests 100m / 256Mi (measured: ~250-360 MiB RSS at 1,000-10,000 objects), limits 500m / 512Mi. */
   readonly resources?: k8s.ResourceRequirements;
   readonly labels?: Readonly<Record<string, string>>;
@@ -55,6 +61,20 @@ export class OperatorDeployment extends Construct {
       ...(props.connectionsConfigMap
         ? [{ name: 'OPERATOR_CONNECTIONS_FILE', value: '/etc/novapos/connections/connections.yaml' }]
         : []),
+      {
+        name: 'REDIS_URL',
+        valueFrom: {
+          secretKeyRef: {
+            name: props.redisUrlSecret ?? `${props.name}-redis`,
+            key: 'REDIS_URL',
+            optional: true,
+          },
+        },
+      },
+      { name: 'DRILL_WEBHOOK_PORT', value: String(props.drillWebhookPort ?? 8082) },
+      ...Object.entries(props.env ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, value]) => ({ name, value })),
     ];
     const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }];
     const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
@@ -103,6 +123,7 @@ export class OperatorDeployment extends Construct {
                 ports: [
                   { name: 'metrics', containerPort: metricsPort, protocol: 'TCP' },
                   { name: 'probes', containerPort: probesPort, protocol: 'TCP' },
+                  { name: 'drill-webhook', containerPort: props.drillWebhookPort ?? 8082, protocol: 'TCP' },
                 ],
                 livenessProbe: {
                   httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('probes') },

@@ -9,6 +9,8 @@ export interface OperatorRbacProps {
   readonly apiGroup?: string;
   /** Plural resource names of the operator's kinds (`signingkeyrotations`, ...). */
   readonly resources: readonly string[];
+  /** Namespaces whose DisasterRecoveryDrills keep their synthetic tenant's credentials Secret. Default none. */
+  readonly drillNamespaces?: readonly string[];
   readonly labels?: Readonly<Record<string, string>>;
 }
 
@@ -32,6 +34,8 @@ export class OperatorRbac extends Construct {
         { apiGroups: [group], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch'] },
         // Lets the operator set blockOwnerDeletion on objects it owns (OwnerReferencesPermissionEnforcement).
         { apiGroups: [group], resources: resources.map((r) => `${r}/finalizers`), verbs: ['update'] },
+        // DisasterRecoveryDrills create the synthetic tenant's TenantRateLimit and remove it after each run.
+        { apiGroups: [group], resources: ['tenantratelimits'], verbs: ['create', 'delete'] },
         // Events about its objects, in their namespaces; repeats are patched into a series.
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],
@@ -53,6 +57,20 @@ export class OperatorRbac extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.name },
       subjects: [subject],
     });
+
+    // A drill reads its synthetic tenant admin's credentials from a Secret in the drill's namespace: read
+    // access to Secrets there only, per namespace listed, never cluster-wide.
+    for (const ns of props.drillNamespaces ?? []) {
+      const drillRole = new k8s.KubeRole(this, `DrillSecretsRole-${ns}`, {
+        metadata: { name: `${props.name}-drill-secrets`, namespace: ns, labels },
+        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+      });
+      new k8s.KubeRoleBinding(this, `DrillSecretsRoleBinding-${ns}`, {
+        metadata: { name: `${props.name}-drill-secrets`, namespace: ns, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: drillRole.name },
+        subjects: [subject],
+      });
+    }
 
     // Secrets in the operator's own namespace only: the SecretPromotion fingerprint (HMAC) key, created once
     // and read by every replica, and the tokens of named Vault connections. Nothing cluster-wide.

@@ -108,6 +108,12 @@ export function aDisasterRecoveryDrillSpec(
     suspend: false,
     concurrencyPolicy: 'Forbid',
     historyLimit: 5,
+    syntheticTenant: {
+      tenant: 'drill-synthetic',
+      credentialsSecretRef: { name: 'drill-synthetic-credentials' },
+      requestsPerMinute: 6000,
+      redisFailureMode: 'failClosed',
+    },
     steps: {
       keyRotation: {
         signingKeyRotationRef: { name: 'auth' },
@@ -116,7 +122,7 @@ export function aDisasterRecoveryDrillSpec(
         maxFailedRequests: 0,
       },
       redisOutage: { tenant: 'drill-synthetic', duration: '1m' },
-      alertDelivery: { receiver: 'pagerduty-critical', timeout: '2m' },
+      alertDelivery: { receiver: 'drill', timeout: '2m' },
     },
     ...overrides,
   };
