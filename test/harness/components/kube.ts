@@ -163,6 +163,9 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
     `--service-account-signing-key-file=${saKeyFile}`,
     `--token-auth-file=${tokenFile}`,
     '--enable-priority-and-fairness=false',
+    // The `kubernetes` Service cannot point at a loopback address; without this the apiserver logs an error
+    // every ten seconds trying.
+    '--endpoint-reconciler-type=none',
     '--v=1',
     ...(opts.extraArgs ?? []),
   ];
