@@ -151,7 +151,7 @@ describe('the operator process: every controller wired from its configuration', 
     }
     // What each did, seen from the outside: keys in OpenBao, limits in Redis, the secret copied.
     const keyset = await root.kvRead('secret', `novapos/signing-keys/${ns}/issuer/keyset`);
-    expect((keyset?.data as { activeKid?: string }).activeKid).toBeTruthy();
+    expect((keyset?.data as { activeKid?: string } | undefined)?.activeKid).toBeTruthy();
     const redis = new Redis(env.redisUrl!);
     try {
       expect(JSON.parse((await redis.get(configKey(tenant))) ?? '{}')).toMatchObject({

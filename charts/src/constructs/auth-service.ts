@@ -1,6 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
 
 export interface AuthServiceProps {
   /** Default `auth-service`. */
@@ -92,13 +93,7 @@ export class AuthService extends Construct {
           spec: {
             serviceAccountName: name,
             automountServiceAccountToken: false,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 10001,
-              runAsGroup: 10001,
-              fsGroup: 10001,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
+            securityContext: restrictedPodSecurityContext(),
             containers: [
               {
                 name: 'auth-service',
@@ -129,14 +124,7 @@ export class AuthService extends Construct {
                   },
                   limits: { cpu: k8s.Quantity.fromString('1'), memory: k8s.Quantity.fromString('512Mi') },
                 },
-                securityContext: {
-                  runAsNonRoot: true,
-                  readOnlyRootFilesystem: true,
-                  allowPrivilegeEscalation: false,
-                  privileged: false,
-                  capabilities: { drop: ['ALL'] },
-                  seccompProfile: { type: 'RuntimeDefault' },
-                },
+                securityContext: restrictedContainerSecurityContext(),
                 volumeMounts: [
                   { name: 'vault-token', mountPath: '/var/run/secrets/vault', readOnly: true },
                   { name: 'tmp', mountPath: '/tmp' },

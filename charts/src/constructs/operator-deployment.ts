@@ -1,5 +1,6 @@
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
 import { selectorLabels } from './labels.js';
 
 export interface OperatorDeploymentProps {
@@ -94,13 +95,7 @@ export class OperatorDeployment extends Construct {
             automountServiceAccountToken: true,
             // Longer than the operator's 30 s drain, so SIGTERM always ends in a released lease.
             terminationGracePeriodSeconds: 40,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 10001,
-              runAsGroup: 10001,
-              fsGroup: 10001,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
+            securityContext: restrictedPodSecurityContext(),
             affinity: {
               podAntiAffinity: {
                 preferredDuringSchedulingIgnoredDuringExecution: [
@@ -142,14 +137,7 @@ export class OperatorDeployment extends Construct {
                   },
                   limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
                 },
-                securityContext: {
-                  runAsNonRoot: true,
-                  readOnlyRootFilesystem: true,
-                  allowPrivilegeEscalation: false,
-                  privileged: false,
-                  capabilities: { drop: ['ALL'] },
-                  seccompProfile: { type: 'RuntimeDefault' },
-                },
+                securityContext: restrictedContainerSecurityContext(),
                 volumeMounts: mounts,
               },
             ],
