@@ -208,8 +208,11 @@ describe('drill: Redis outage for the synthetic tenant', () => {
     expect(run.result).toBe('Failed');
     expect(run.reason).toBe('Aborted');
     expect(run.steps[0]!.message).toMatch(/stopped: the gateway's error rate for real traffic rose to \d+%/);
-    // Aborted well before the 30 s outage would have ended.
-    expect(Date.parse(run.finishedAt!) - Date.parse(run.startedAt)).toBeLessThan(25_000);
+    // The step was cut short: without the guard it would have held the fault for the whole 30 s outage.
+    // (Measured on the step, not the run: the run also creates the synthetic tenant, which takes longer
+    // on a loaded machine.)
+    const step = run.steps[0]!;
+    expect(Date.parse(step.finishedAt!) - Date.parse(step.startedAt!)).toBeLessThan(30_000);
     await expectCleanedUp();
     expect(
       (await getDrill(kubectl, ns, 'outage')).status?.conditions?.find((c) => c.type === 'LastRunSucceeded')

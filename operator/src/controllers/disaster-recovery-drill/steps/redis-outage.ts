@@ -4,6 +4,8 @@ import type { TrafficSample } from '../ports.js';
 import type { StepContext, StepOutcome } from './context.js';
 import { abortReason, describeCounts, percentile, seconds } from './stats.js';
 
+/** How much longer the fault key lives than the step's sending window (see below). */
+const FAULT_TTL_MARGIN_MS = 2_000;
 /** What a client sees for each failure mode (the gateway's `limiter` field, or its refusal). */
 export const EXPECTED_ANSWER: Record<RedisFailureMode, { limiter: string; describe: string }> = {
   failOpen: { limiter: 'fail_open', describe: 'allowed without limiting (limiter fail_open)' },
@@ -76,7 +78,10 @@ export async function redisOutageStep(c: StepContext): Promise<StepOutcome> {
 
   const during: TrafficSample[] = [];
   const injectedAt = c.now().getTime();
-  await c.adapters.faults.inject(tenant, durationMs);
+  // The key's TTL outlasts the sending window by a margin: the drill clears it explicitly when the window
+  // ends; the TTL only bounds the outage if the operator dies mid-step. Equal to the window, the key could
+  // expire while the last requests are in flight and a correct gateway would be blamed for a normal answer.
+  await c.adapters.faults.inject(tenant, durationMs + FAULT_TTL_MARGIN_MS);
   try {
     await send(durationMs, during);
   } finally {
