@@ -8,5 +8,15 @@ echo "[test] typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "[test] lint" >&2
 npx biome check . >&2
-npx vitest run "$@"
+results="$(mktemp -t novapos-vitest-XXXXXX.json)"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
 echo "[test] done in $((SECONDS - started))s" >&2
+# One plain summary line for tools that read the last lines of a run.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$results" || true
+rm -f "$results"
+exit "$status"
