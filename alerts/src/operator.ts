@@ -109,14 +109,16 @@ export const operatorRules: RuleArea = {
         }),
         alert({
           name: 'DrDrillOverdue',
-          expr: `time() - ${withoutDrillLabel('novapos_drill_last_success_timestamp_seconds')} > ${DRILL_OVERDUE_SECONDS}`,
+          // The last success, or the drill's creation while it has never succeeded (`or` keeps the success
+          // where both exist), so a drill that never passed is overdue too.
+          expr: `time() - ${withoutDrillLabel('(novapos_drill_last_success_timestamp_seconds or novapos_drill_created_timestamp_seconds)')} > ${DRILL_OVERDUE_SECONDS}`,
           for: '1h',
           severity: 'warning',
           team: 'sre',
           summary: 'DR drill {{ $labels.namespace }}/{{ $labels.name }} has not succeeded this quarter',
           description:
-            'Drill {{ $labels.namespace }}/{{ $labels.name }} last succeeded {{ $value | humanizeDuration }} ago (quarterly drills, ' +
-            'overdue after 100 days).',
+            'Drill {{ $labels.namespace }}/{{ $labels.name }} last succeeded (or, never having succeeded, was created) ' +
+            '{{ $value | humanizeDuration }} ago (quarterly drills, overdue after 100 days).',
         }),
       ],
     },

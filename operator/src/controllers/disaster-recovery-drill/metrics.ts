@@ -15,6 +15,7 @@ function gauge<L extends string>(registry: Registry, name: string, help: string,
  */
 export class DrillMetrics {
   readonly lastSuccess: Gauge<'namespace' | 'name'>;
+  readonly created: Gauge<'namespace' | 'name'>;
   readonly stepResult: Gauge<'namespace' | 'name' | 'step'>;
 
   constructor(registry: Registry) {
@@ -22,6 +23,14 @@ export class DrillMetrics {
       registry,
       'novapos_drill_last_success_timestamp_seconds',
       'When the last successful run of a DisasterRecoveryDrill finished (Unix seconds); absent until one succeeds.',
+      ['namespace', 'name'],
+    );
+    // Lets DrDrillOverdue fire for a drill that has never succeeded: without it the overdue alert has no
+    // series to compare until a first success.
+    this.created = gauge(
+      registry,
+      'novapos_drill_created_timestamp_seconds',
+      'When the DisasterRecoveryDrill was created (Unix seconds): the start of its first overdue window.',
       ['namespace', 'name'],
     );
     this.stepResult = gauge(
@@ -33,7 +42,8 @@ export class DrillMetrics {
   }
 
   /** Sets the gauges from the status just written (the last finished run). */
-  observe(namespace: string, name: string, status: DisasterRecoveryDrillStatus): void {
+  observe(namespace: string, name: string, status: DisasterRecoveryDrillStatus, createdAt?: string): void {
+    if (createdAt) this.created.set({ namespace, name }, Date.parse(createdAt) / 1000);
     if (status.lastSuccessfulTime)
       this.lastSuccess.set({ namespace, name }, Date.parse(status.lastSuccessfulTime) / 1000);
     const last = status.lastRuns?.find((r) => r.result !== 'Running');
@@ -48,6 +58,7 @@ export class DrillMetrics {
 
   forget(namespace: string, name: string): void {
     this.lastSuccess.remove({ namespace, name });
+    this.created.remove({ namespace, name });
     for (const step of DRILL_STEPS) this.stepResult.remove({ namespace, name, step });
   }
 }

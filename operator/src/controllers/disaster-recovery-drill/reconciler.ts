@@ -204,7 +204,7 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
       if (started) owned.delete(started.run.id);
       throw err;
     }
-    this.deps.metrics.observe(namespace, name, next);
+    this.deps.metrics.observe(namespace, name, next, drill.metadata?.creationTimestamp as string | undefined);
 
     // Finished runs are in status now: forget them (keeping their final record a while against stale caches).
     for (const [id, o] of owned) {
