@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { componentBinaries } from '../bins.js';
 import { freePort } from '../ports.js';
 import { ManagedProcess } from '../process.js';
@@ -209,6 +209,7 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
     if (!files.length) continue;
     await kubectl(['apply', '--server-side', '--field-manager=novapos-harness', '-f', crdDir]);
     await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', crdDir]);
+    await waitUntilServed(kubectl, crdDir, files);
   }
 
   const instance: KubeInstance = {
@@ -268,4 +269,75 @@ function readServingCa(certDir: string): string {
   const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   // apiserver.crt holds the serving certificate followed by its self-signed CA.
   return `${certs[certs.length - 1]}\n`;
+}
+
+/** A custom resource's identity, read from its CRD file. */
+interface CrdIdentity {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespaced: boolean;
+}
+
+function crdIdentities(dir: string, files: readonly string[]): CrdIdentity[] {
+  return files.flatMap((file) =>
+    parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'))
+      .map(
+        (d) =>
+          d.toJS() as {
+            kind?: string;
+            spec?: {
+              group: string;
+              scope: string;
+              names: { kind: string };
+              versions: { name: string; served: boolean; storage: boolean }[];
+            };
+          } | null,
+      )
+      .filter((d) => d?.kind === 'CustomResourceDefinition' && d.spec)
+      .map((d) => {
+        const spec = d!.spec!;
+        const version = spec.versions.find((v) => v.storage) ?? spec.versions[0]!;
+        return {
+          apiVersion: `${spec.group}/${version.name}`,
+          kind: spec.names.kind,
+          namespaced: spec.scope === 'Namespaced',
+        };
+      }),
+  );
+}
+
+/**
+ * Established is not yet servable: for a moment after it, writes of the new kind can fail with
+ * "ServiceUnavailable: Resource kind ... not found". A server-side dry-run of an empty object tells: once the
+ * kind is served it answers with a validation error (or success), never "not found".
+ */
+async function waitUntilServed(
+  kubectl: (args: readonly string[], input?: string) => Promise<string>,
+  dir: string,
+  files: readonly string[],
+): Promise<void> {
+  for (const crd of crdIdentities(dir, files)) {
+    const probe = stringify({
+      apiVersion: crd.apiVersion,
+      kind: crd.kind,
+      metadata: { name: 'harness-probe', ...(crd.namespaced ? { namespace: 'default' } : {}) },
+    });
+    await waitUntil(
+      `${crd.kind} (${crd.apiVersion}) to be served`,
+      async () => {
+        try {
+          await kubectl(
+            ['apply', '--server-side', '--dry-run=server', '--field-manager=novapos-harness', '-f', '-'],
+            probe,
+          );
+          return true;
+        } catch (err) {
+          return !/ServiceUnavailable|not found|no matches for kind|could not find the requested resource/i.test(
+            (err as Error).message,
+          );
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  }
 }
