@@ -1,7 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
+import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
 
 export interface AuthServiceProps {
   /** Default `auth-service`. */
@@ -101,22 +101,10 @@ export class AuthService extends Construct {
                 imagePullPolicy: 'IfNotPresent',
                 env,
                 ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
-                livenessProbe: {
-                  httpGet: { path: '/health/live', port: k8s.IntOrString.fromString('http') },
-                  periodSeconds: 10,
-                  failureThreshold: 3,
-                },
+                livenessProbe: httpProbe('/health/live', 'http', 10),
                 // Ready only with the database reachable and a signing key set loaded.
-                readinessProbe: {
-                  httpGet: { path: '/health', port: k8s.IntOrString.fromString('http') },
-                  periodSeconds: 5,
-                  failureThreshold: 3,
-                },
-                startupProbe: {
-                  httpGet: { path: '/health/live', port: k8s.IntOrString.fromString('http') },
-                  periodSeconds: 2,
-                  failureThreshold: 30,
-                },
+                readinessProbe: httpProbe('/health', 'http', 5),
+                startupProbe: httpProbe('/health/live', 'http', 2, 30),
                 resources: props.resources ?? {
                   requests: {
                     cpu: k8s.Quantity.fromString('250m'),

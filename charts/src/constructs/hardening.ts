@@ -1,4 +1,6 @@
-import type { k8s } from 'cdk8s-plus-34';
+import { k8s } from 'cdk8s-plus-34';
+
+const { IntOrString } = k8s;
 
 /** The uid/gid every NovaPOS image runs as (its Dockerfile creates it). */
 export const NON_ROOT_ID = 10001;
@@ -27,4 +29,17 @@ export function restrictedContainerSecurityContext(): k8s.SecurityContext {
     capabilities: { drop: ['ALL'] },
     seccompProfile: { type: 'RuntimeDefault' },
   };
+}
+
+/**
+ * An HTTP GET probe on a named container port. Liveness every 10 s and readiness every 5 s, three failures
+ * each, is what all three workloads use; a startup probe passes a longer failure budget.
+ */
+export function httpProbe(
+  path: string,
+  portName: string,
+  periodSeconds: number,
+  failureThreshold = 3,
+): k8s.Probe {
+  return { httpGet: { path, port: IntOrString.fromString(portName) }, periodSeconds, failureThreshold };
 }

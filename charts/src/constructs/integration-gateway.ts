@@ -1,7 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
+import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -121,16 +121,8 @@ export class IntegrationGateway extends Construct {
                 imagePullPolicy: 'IfNotPresent',
                 env,
                 ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
-                livenessProbe: {
-                  httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') },
-                  periodSeconds: 10,
-                  failureThreshold: 3,
-                },
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('http') },
-                  periodSeconds: 5,
-                  failureThreshold: 3,
-                },
+                livenessProbe: httpProbe('/healthz', 'http', 10),
+                readinessProbe: httpProbe('/readyz', 'http', 5),
                 resources: props.resources ?? {
                   requests: {
                     cpu: k8s.Quantity.fromString('100m'),

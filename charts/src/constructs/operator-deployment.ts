@@ -1,6 +1,6 @@
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
+import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
 import { selectorLabels } from './labels.js';
 
 export interface OperatorDeploymentProps {
@@ -120,16 +120,8 @@ export class OperatorDeployment extends Construct {
                   { name: 'probes', containerPort: probesPort, protocol: 'TCP' },
                   { name: 'drill-webhook', containerPort: props.drillWebhookPort ?? 8082, protocol: 'TCP' },
                 ],
-                livenessProbe: {
-                  httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('probes') },
-                  periodSeconds: 10,
-                  failureThreshold: 3,
-                },
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('probes') },
-                  periodSeconds: 5,
-                  failureThreshold: 3,
-                },
+                livenessProbe: httpProbe('/healthz', 'probes', 10),
+                readinessProbe: httpProbe('/readyz', 'probes', 5),
                 resources: props.resources ?? {
                   requests: {
                     cpu: k8s.Quantity.fromString('100m'),
