@@ -179,6 +179,13 @@ function stackVars(e: Env): Record<string, string> {
   };
 }
 
+function alertRuleFiles(): string[] {
+  const dir = path.join(repoRoot, 'alerts');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.rules.yaml'))
+    .map((f) => path.join(dir, f));
+}
+
 function writeStackFiles(e: Env, vars: Record<string, string>): void {
   mkdirSync(outDir, { recursive: true });
   // A copy at a fixed path: the run directory's name changes on every start. Both files hold credentials.
@@ -274,13 +281,17 @@ async function main(): Promise<void> {
     label: 'local-stack',
     redis: true,
     postgres: true,
-    prometheus: { scrape, scrapeInterval: '5s', evaluationInterval: '5s' },
+    // The project's alert rules, so the runbooks' alerts evaluate against the local processes and reach
+    // the PagerDuty and Slack sinks through Alertmanager.
+    prometheus: { scrape, ruleFiles: alertRuleFiles(), scrapeInterval: '5s', evaluationInterval: '5s' },
     alertmanager: true,
     kube: true,
     vault: 1,
   });
   const vars = stackVars(env);
   writeStackFiles(env, vars);
+  // The approval policies the chart ships: without them a SecretPromotion approval is never stamped.
+  await env.kube!.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
   const examples = await applyExamples(env);
   if (examples) await pointExamplesAtLoopback(env);
   const stack: Stack = { env, vars };

@@ -33,8 +33,10 @@ describe('integration-gateway: /keys/status and /keys/reload', () => {
   });
 
   it('reports the hash of the key set it loaded from the JWKS, and follows a new set on reload', async () => {
-    expect((await fetch(`${gateway.url}/keys/reload`, { method: 'POST' })).status).toBe(202);
+    // Loaded at start, before any token arrives: the operator sees from the first probe what it verifies with.
     const first = await status(auth.svc.url);
+    expect((await status(gateway.url)).keysetHash).toBe(first.keysetHash);
+    expect((await fetch(`${gateway.url}/keys/reload`, { method: 'POST' })).status).toBe(202);
     await waitUntil(
       'the gateway to load the first key set',
       async () => (await status(gateway.url)).keysetHash === first.keysetHash,

@@ -133,6 +133,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
             : logger.warn({ event: 'jwks_fetch_failed', error }, 'JWKS fetch failed'),
       })
     : undefined;
+  // Load the key set now, not on the first token: /keys/status then tells the operator what this replica
+  // verifies with from the start. Best effort: an unreachable issuer is retried on demand.
+  await jwt?.refresh().catch(() => {});
   const apiKeys = pool
     ? new ApiKeyAuthenticator({
         store: new PgApiKeyStore(pool),

@@ -139,6 +139,14 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
       decision = decide({ ...input, status: recordBase, now: this.deps.clock(), vault, services });
     }
 
+    // A service that answers but reports an older key set missed the notification (it started after the
+    // publish, or the request was lost): notify it again rather than wait for its own poll.
+    if (!step && vault.keyset) {
+      const current = vault.keyset.keysetHash;
+      const behind = services.filter((s) => s.report && s.report.keysetHash !== current).map((s) => s.name);
+      if (behind.length) await this.notifyServices(obj, ctx.signal, behind);
+    }
+
     const status = decision.status;
     await ctx.status.write(obj, status);
     await this.deps.afterStep?.('status');
@@ -235,9 +243,15 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     );
   }
 
-  private async notifyServices(obj: SigningKeyRotation, signal: AbortSignal): Promise<void> {
+  private async notifyServices(
+    obj: SigningKeyRotation,
+    signal: AbortSignal,
+    only?: readonly string[],
+  ): Promise<void> {
     await Promise.all(
-      (obj.spec.services ?? []).map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)),
+      (obj.spec.services ?? [])
+        .filter((svc) => !only || only.includes(svc.name))
+        .map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)),
     );
   }
 
