@@ -292,6 +292,7 @@ async function main(): Promise<void> {
   writeStackFiles(env, vars);
   // The approval policies the chart ships: without them a SecretPromotion approval is never stamped.
   await env.kube!.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
+  await env.kube!.waitUntilServed();
   const examples = await applyExamples(env);
   if (examples) await pointExamplesAtLoopback(env);
   const stack: Stack = { env, vars };

@@ -70,6 +70,7 @@ beforeAll(async () => {
   await admin(['create', 'namespace', ns]);
   await admin(['apply', '-f', '-'], rbac);
   await admin(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
+  await kube.waitUntilServed();
   // Policies take effect asynchronously: wait until a fresh approval gets stamped.
   await admin(['apply', '--server-side', '-f', '-'], yaml(promotion('probe')));
   let n = 0;

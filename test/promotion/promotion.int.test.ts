@@ -168,6 +168,7 @@ beforeAll(async () => {
   await admin(['create', 'namespace', operatorNs]);
   await admin(['apply', '-f', '-'], rbac);
   await admin(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
+  await kube.waitUntilServed();
 
   // Least privilege: the operator reads dev, writes only staging paths with the staging token and only
   // prod paths with the prod token.

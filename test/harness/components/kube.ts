@@ -48,6 +48,12 @@ export interface KubeInstance {
   kubectl(args: readonly string[], input?: string): Promise<string>;
   /** Stops and starts kube-apiserver on the same address and etcd (watches break, data stays). */
   restartApiserver(): Promise<void>;
+  /**
+   * Waits until every kind of the CRDs in `crdDir` (default: the repository's `crds/`) accepts writes. Call it
+   * after installing admission policies too: their plugin resolves kinds through discovery of its own and
+   * answers "Resource kind ... not found" for a while.
+   */
+  waitUntilServed(crdDir?: string): Promise<void>;
   /** Compacts etcd at its current revision so watches from older resourceVersions get 410 Gone. */
   compactEtcd(): Promise<number>;
   stop(): Promise<void>;
@@ -224,6 +230,10 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
       return apiserver;
     },
     etcd,
+    async waitUntilServed(crdDir = path.join(repoRoot, 'crds')) {
+      const files = existsSync(crdDir) ? readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f)) : [];
+      await waitUntilServed(kubectl, crdDir, files);
+    },
     kubeconfigFor(user: string) {
       const u = users.find((x) => x.name === user);
       if (!u) throw new Error(`no such test user ${user}; known: ${users.map((x) => x.name).join(', ')}`);
