@@ -70,7 +70,8 @@ const tsNode = (entry: string) => ({ command: process.execPath, args: ['--import
  */
 const localProcesses: readonly LocalProcess[] = [
   {
-    name: 'operator',
+    // The scrape job is named after the process: the alert rules expect job="novapos-operator".
+    name: 'novapos-operator',
     ...tsNode('operator/src/main.ts'),
     env: (s) => ({
       KUBECONFIG: s.vars.KUBECONFIG!,
