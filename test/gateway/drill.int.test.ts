@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { parseItem, parseList } from 'structured-headers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { faultKey } from '../../lib/ratelimit-contract.js';
+import { ackKey, faultKey } from '../../lib/ratelimit-contract.js';
 import { waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
 import {
@@ -99,7 +99,12 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     const s = await waitUntil('TenantRateLimit acme applied and acknowledged', () => applied('acme', 1), {
       timeoutMs: 20_000,
     });
-    expect(s.acknowledgedReplicas).toBe(1);
+    // Other suites may run gateway replicas on the shared Redis: every live one acknowledges, this one
+    // included, and the status counts exactly the replicas that acknowledged this generation.
+    const acks = await redis.hgetall(ackKey(tenant));
+    expect(s.acknowledgedReplicas).toBe(Object.values(acks).filter((g) => g === '1').length);
+    expect(s.acknowledgedReplicas).toBeGreaterThanOrEqual(1);
+    expect(gateway.configStore.get(tenant).limit).toEqual({ requestsPerMinute: 60, burst: 10 });
     expect(s.acknowledgedAt).toBeTruthy();
 
     const token = await auth.token(tenant);
@@ -232,7 +237,8 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
       expect(tightenMs).toBeLessThan(1000);
       expect(loosenMs).toBeLessThan(1000);
       const s = await waitUntil('generation 3 acknowledged', () => applied('fast', 3), { timeoutMs: 10_000 });
-      expect(s.acknowledgedReplicas).toBe(1);
+      // Other suites may run gateway replicas on the shared Redis: every live one acknowledges, this one included.
+      expect(s.acknowledgedReplicas).toBeGreaterThanOrEqual(1);
       expect(gateway.logs.text).toContain('"event":"ratelimit_config_applied"');
     } finally {
       stop = true;
