@@ -16,6 +16,7 @@ import {
   ISSUER,
   metricValue,
   readOnlyToken,
+  startServiceWithKeys,
   startTestService,
   type TestService,
   type TestSigningKey,
@@ -67,26 +68,17 @@ describe('auth-service under attack', () => {
   ) => http('POST', '/login', { body: { email, password, ...extra }, tenant });
 
   beforeAll(async () => {
-    const vaultEnv = env.vaults[0]!;
-    const root = new VaultClient({
-      addr: vaultEnv.addr,
-      auth: { method: 'token', token: vaultEnv.rootToken },
-    });
-    const base = uniquePrefix('attacks');
-    key = await aSigningKey('RS256');
-    await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid: key.kid });
-    svc = await startTestService({
-      DATABASE_URL: await aDatabase(env.postgresUrl!, 'attacks'),
-      VAULT_ADDR: vaultEnv.addr,
-      VAULT_TOKEN: await readOnlyToken(root, vaultEnv.rootToken, base),
-      SIGNING_KEYSET_PATH: base,
-      AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
-      AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '100',
-      SUSPICIOUS_DISTINCT_ACCOUNTS_PER_IP: '1000',
-      // Production argon2id cost, so the hash dominates the answer time as it does in production.
-      ARGON2_MEMORY_KIB: '19456',
-      ARGON2_TIME_COST: '2',
-    });
+    ({ svc, key } = await startServiceWithKeys(env, 'attacks', {
+      alg: 'RS256',
+      serviceEnv: {
+        AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
+        AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '100',
+        SUSPICIOUS_DISTINCT_ACCOUNTS_PER_IP: '1000',
+        // Production argon2id cost, so the hash dominates the answer time as it does in production.
+        ARGON2_MEMORY_KIB: '19456',
+        ARGON2_TIME_COST: '2',
+      },
+    }));
     http = httpClient(svc.url, TENANT);
     hasher = new PasswordHasher({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
     await svc.repo.createTenant(TENANT, 'Acme');

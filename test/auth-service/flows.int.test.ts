@@ -17,6 +17,7 @@ import {
   ISSUER,
   metricValue,
   readOnlyToken,
+  startServiceWithKeys,
   startTestService,
   type TestService,
   type TestSigningKey,
@@ -49,22 +50,9 @@ describe('auth-service account flows', () => {
   let cashierRefresh = '';
 
   beforeAll(async () => {
-    const vaultEnv = env.vaults[0]!;
-    const root = new VaultClient({
-      addr: vaultEnv.addr,
-      auth: { method: 'token', token: vaultEnv.rootToken },
-    });
-    base = uniquePrefix('flows');
-    key = await aSigningKey('ES256');
-    await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid: key.kid });
-    serviceToken = await readOnlyToken(root, vaultEnv.rootToken, base);
-    svc = await startTestService({
-      DATABASE_URL: await aDatabase(env.postgresUrl!, 'flows'),
-      VAULT_ADDR: vaultEnv.addr,
-      VAULT_TOKEN: serviceToken,
-      SIGNING_KEYSET_PATH: base,
-      CORS_ALLOWED_ORIGINS: 'https://pos.novapos.test',
-    });
+    ({ svc, key, base, serviceToken } = await startServiceWithKeys(env, 'flows', {
+      serviceEnv: { CORS_ALLOWED_ORIGINS: 'https://pos.novapos.test' },
+    }));
     http = httpClient(svc.url, TENANT);
   });
 

@@ -4,10 +4,11 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { generate } from 'otplib';
 import pg from 'pg';
 import { expect } from 'vitest';
-import type { VaultClient } from '../../lib/vault.js';
+import { VaultClient } from '../../lib/vault.js';
 import { configFromEnv } from '../../services/auth-service/src/config.js';
 import { computeKeysetHash } from '../../services/auth-service/src/domain/keyring.js';
 import { type RunningAuthService, startAuthService } from '../../services/auth-service/src/server.js';
+import type { EnvDescriptor } from '../harness/env.js';
 
 export const ISSUER = 'https://auth.novapos.local';
 export const AUDIENCE = 'novapos-api';
@@ -232,4 +233,45 @@ export async function metricValue(
 
 export function uniquePrefix(label: string): string {
   return `secret/novapos/signing-keys/test-auth-${label}-${randomBytes(4).toString('hex')}/auth-issuer`;
+}
+
+export interface ServiceWithKeys {
+  readonly svc: TestService;
+  /** The active signing key, and the Vault path of its key tree (`secret/...`). */
+  readonly key: TestSigningKey;
+  readonly base: string;
+  readonly keysetHash: string;
+  /** The read-only Vault token the service runs with (scanned for in logs). */
+  readonly serviceToken: string;
+  /** Its own database (the gateway reads API keys from it). */
+  readonly databaseUrl: string;
+}
+
+/**
+ * The real auth-service on a database of its own, signing with one active key that a fresh key tree in the
+ * shared OpenBao holds, reached with a read-only token: what every auth-service suite starts from.
+ */
+export async function startServiceWithKeys(
+  env: EnvDescriptor,
+  label: string,
+  opts: { alg?: TestSigningKey['alg']; serviceEnv?: Record<string, string> } = {},
+): Promise<ServiceWithKeys> {
+  const vaultEnv = env.vaults[0]!;
+  const root = new VaultClient({ addr: vaultEnv.addr, auth: { method: 'token', token: vaultEnv.rootToken } });
+  const base = uniquePrefix(label);
+  const key = await aSigningKey(opts.alg ?? 'ES256');
+  const { keysetHash } = await writeKeyTree(root, base, {
+    keys: [{ key, state: 'active' }],
+    activeKid: key.kid,
+  });
+  const serviceToken = await readOnlyToken(root, vaultEnv.rootToken, base);
+  const databaseUrl = await aDatabase(env.postgresUrl!, label.replace(/-/g, '_'));
+  const svc = await startTestService({
+    DATABASE_URL: databaseUrl,
+    VAULT_ADDR: vaultEnv.addr,
+    VAULT_TOKEN: serviceToken,
+    SIGNING_KEYSET_PATH: base,
+    ...opts.serviceEnv,
+  });
+  return { svc, key, base, keysetHash, serviceToken, databaseUrl };
 }

@@ -15,6 +15,7 @@ import {
   ISSUER,
   metricValue,
   readOnlyToken,
+  startServiceWithKeys,
   startTestService,
   type TestService,
   totpNow,
@@ -38,21 +39,9 @@ describe('auth-service runbook smoke test (seed 000)', () => {
   let issued: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    const vaultEnv = env.vaults[0]!;
-    const root = new VaultClient({
-      addr: vaultEnv.addr,
-      auth: { method: 'token', token: vaultEnv.rootToken },
-    });
-    const base = uniquePrefix('smoke');
-    const key = await aSigningKey('ES256');
-    activeKid = key.kid;
-    ({ keysetHash } = await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid }));
-    svc = await startTestService({
-      DATABASE_URL: await aDatabase(env.postgresUrl!, 'smoke'),
-      VAULT_ADDR: vaultEnv.addr,
-      VAULT_TOKEN: await readOnlyToken(root, vaultEnv.rootToken, base),
-      SIGNING_KEYSET_PATH: base,
-    });
+    const started = await startServiceWithKeys(env, 'smoke');
+    ({ svc, keysetHash } = started);
+    activeKid = started.key.kid;
     http = httpClient(svc.url, 'demo');
     const seeded = await seedDemo(
       svc.db,

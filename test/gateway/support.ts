@@ -11,9 +11,10 @@ import { configFromEnv } from '../../services/integration-gateway/src/config.js'
 import { type RunningGateway, startGateway } from '../../services/integration-gateway/src/server.js';
 import {
   aDatabase,
-  aSigningKey,
+  type aSigningKey,
   LogCapture,
   readOnlyToken,
+  startServiceWithKeys,
   startTestService,
   type TestService,
   uniquePrefix,
@@ -45,20 +46,12 @@ export interface AuthFixture {
 }
 
 export async function startAuth(env: EnvDescriptor, label: string): Promise<AuthFixture> {
-  const vaultEnv = env.vaults[0]!;
-  const root = new VaultClient({ addr: vaultEnv.addr, auth: { method: 'token', token: vaultEnv.rootToken } });
-  const base = uniquePrefix(`gw-${label}`);
-  const key = await aSigningKey('ES256');
-  await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid: key.kid });
-  const databaseUrl = await aDatabase(env.postgresUrl!, `gw_${label.replace(/-/g, '_')}`);
-  const svc = await startTestService({
-    DATABASE_URL: databaseUrl,
-    VAULT_ADDR: vaultEnv.addr,
-    VAULT_TOKEN: await readOnlyToken(root, vaultEnv.rootToken, base),
-    SIGNING_KEYSET_PATH: base,
-    LOG_LEVEL: 'warn',
-    AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
-    AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '1000',
+  const { svc, key, base, databaseUrl } = await startServiceWithKeys(env, `gw-${label}`, {
+    serviceEnv: {
+      LOG_LEVEL: 'warn',
+      AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
+      AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '1000',
+    },
   });
   const hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });
   const users = new Map<string, { email: string; userId: string }>();
