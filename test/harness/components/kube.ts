@@ -316,20 +316,38 @@ function crdIdentities(dir: string, files: readonly string[]): CrdIdentity[] {
   );
 }
 
+/** The custom resources in the repository's examples/, by apiVersion/kind. */
+function exampleObjects(): Map<string, Record<string, unknown>> {
+  const dir = path.join(repoRoot, 'examples');
+  const out = new Map<string, Record<string, unknown>>();
+  if (!existsSync(dir)) return out;
+  for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))) {
+    for (const doc of parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'))) {
+      const obj = doc.toJS() as { apiVersion?: string; kind?: string } | null;
+      if (obj?.apiVersion && obj.kind) out.set(`${obj.apiVersion}/${obj.kind}`, obj);
+    }
+  }
+  return out;
+}
+
 /**
  * Established is not yet servable: for a moment after it, writes of the new kind can fail with
- * "ServiceUnavailable: Resource kind ... not found". A server-side dry-run of an empty object tells: once the
- * kind is served it answers with a validation error (or success), never "not found".
+ * "ServiceUnavailable: Resource kind ... not found". A server-side dry-run of a valid object tells: once the
+ * kind is served by every admission plugin it succeeds (or fails for another reason), never "not found".
  */
 async function waitUntilServed(
   kubectl: (args: readonly string[], input?: string) => Promise<string>,
   dir: string,
   files: readonly string[],
 ): Promise<void> {
+  const valid = exampleObjects();
   for (const crd of crdIdentities(dir, files)) {
+    // A valid object where examples/ has one: an invalid probe is refused by schema validation before the
+    // validating admission plugins look it up, and those resolve kinds through their own discovery, which
+    // lags; only a write that reaches every plugin proves the kind accepts writes.
+    const example = valid.get(`${crd.apiVersion}/${crd.kind}`);
     const probe = stringify({
-      apiVersion: crd.apiVersion,
-      kind: crd.kind,
+      ...(example ?? { apiVersion: crd.apiVersion, kind: crd.kind }),
       metadata: { name: 'harness-probe', ...(crd.namespaced ? { namespace: 'default' } : {}) },
     });
     await waitUntil(
