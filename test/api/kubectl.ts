@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 
 /** What kube-apiserver answers while one of its caches has not yet caught up with a new CRD or policy. */
-const NOT_YET_SERVED = /There can be a delay between when CustomResourceDefinitions are created and when they are available/;
+const NOT_YET_SERVED =
+  /There can be a delay between when CustomResourceDefinitions are created and when they are available/;
 
 /**
  * kubectl against a harness apiserver, as one user (a kubeconfig path); rejects with kubectl's stderr.
