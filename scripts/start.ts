@@ -8,15 +8,18 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
+import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
 import { type Env, startEnv } from '../test/harness/env.js';
 import { ManagedProcess } from '../test/harness/process.js';
 import { stopOnSignals } from '../test/harness/signals.js';
@@ -157,12 +160,16 @@ let env: Env | undefined;
 const running: ManagedProcess[] = [];
 let stopping = false;
 
+/** The files Alertmanager reads its PagerDuty routing key and Slack webhook URLs from. */
+const alertmanagerSecrets = mkdtempSync(path.join(tmpdir(), 'novapos-alertmanager-secrets-'));
+
 async function stopAll(): Promise<void> {
   stopping = true;
   for (const proc of running.reverse()) await proc.stop().catch(() => {});
   await env?.stop();
   rmSync(envFile, { force: true });
   rmSync(kubeconfigFile, { force: true });
+  rmSync(alertmanagerSecrets, { recursive: true, force: true });
   say('stopped');
 }
 
@@ -285,7 +292,15 @@ async function main(): Promise<void> {
     // The project's alert rules, so the runbooks' alerts evaluate against the local processes and reach
     // the PagerDuty and Slack sinks through Alertmanager.
     prometheus: { scrape, ruleFiles: alertRuleFiles(), scrapeInterval: '5s', evaluationInterval: '5s' },
-    alertmanager: true,
+    // The project's routes, grouping and inhibition (alerts/alertmanager/), delivering to the local sinks;
+    // alerts with a `drill` label go to the operator's drill endpoint, as in a cluster.
+    alertmanager: {
+      config: localAlertmanagerConfig(
+        alertmanagerSecrets,
+        'local-stack-routing-key',
+        'http://127.0.0.1:8082/drills/alert-delivery',
+      ),
+    },
     kube: true,
     vault: 1,
   });

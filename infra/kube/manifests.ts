@@ -25,23 +25,39 @@ export function applyManifests(
   opts: pulumi.ComponentResourceOptions,
 ): AppliedManifests {
   const objs = files.flatMap((f) => f.objects.map((o) => structuredClone(o)));
+  const transformations = skipAwait
+    ? [
+        (obj: { metadata?: { annotations?: Record<string, string> } }) => {
+          obj.metadata = obj.metadata ?? {};
+          obj.metadata.annotations = { ...obj.metadata.annotations, ...NO_WAIT_ANNOTATIONS };
+        },
+      ]
+    : [];
+  // A ConfigGroup (v1) creates its objects in parallel, in no order: an object created before its Namespace
+  // fails with `namespaces "..." not found` once the provider's retries run out (seen on a loaded CI
+  // machine). The Namespaces get a group of their own that the rest depends on. Children's URNs do not
+  // include the group's name, so moving a Namespace between the two groups changes nothing in a stack.
+  const isNamespace = (o: { kind?: unknown }) => o.kind === 'Namespace';
+  const namespaces = objs.filter(isNamespace);
+  const nsGroup =
+    namespaces.length > 0 && namespaces.length < objs.length
+      ? new k8s.yaml.ConfigGroup(`${name}-namespaces`, { objs: namespaces, transformations }, opts)
+      : undefined;
   const group = new k8s.yaml.ConfigGroup(
     name,
-    {
-      objs,
-      transformations: skipAwait
-        ? [
-            (obj: { metadata?: { annotations?: Record<string, string> } }) => {
-              obj.metadata = obj.metadata ?? {};
-              obj.metadata.annotations = { ...obj.metadata.annotations, ...NO_WAIT_ANNOTATIONS };
-            },
-          ]
-        : [],
-    },
-    opts,
+    { objs: nsGroup ? objs.filter((o) => !isNamespace(o)) : objs, transformations },
+    nsGroup ? { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), nsGroup] } : opts,
   );
-  const applied = group.resources.apply((children) =>
-    pulumi.all(Object.entries(children).map(([key, child]) => child.urn.apply(() => key))),
+  const children = nsGroup
+    ? pulumi.all([nsGroup.resources, group.resources]).apply(([a, b]) => ({ ...a, ...b }))
+    : group.resources;
+  const applied = children.apply((all) =>
+    pulumi.all(Object.entries(all).map(([key, child]) => child.urn.apply(() => key))),
   );
   return { group, applied };
+}
+
+function dependsOnList(d: pulumi.ComponentResourceOptions['dependsOn']): pulumi.Input<pulumi.Resource>[] {
+  if (d === undefined) return [];
+  return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localAlertmanagerConfig } from '../../alerts/alertmanager/local.js';
 import { FAILED_LOGINS_PER_SOURCE_5M, FAILED_LOGINS_PER_TENANT_5M } from '../../alerts/src/auth.js';
 import { runbookUrl } from '../../alerts/src/model.js';
 import { expectNoSecrets } from '../auth-service/helpers.js';
@@ -15,7 +16,6 @@ import {
   errorCode,
   type PagerDutyEvent,
   pagerDutyEventsFor,
-  projectAlertmanagerConfig,
   request,
   type SlackMessage,
   slackRecordsFor,
@@ -85,7 +85,7 @@ describe('alerts end to end with the real auth-service', () => {
         evaluationInterval: '1s',
       },
       alertmanager: {
-        config: projectAlertmanagerConfig(secretsDir, routingKey, `${drillSink.url}/drills/alert-delivery`),
+        config: localAlertmanagerConfig(secretsDir, routingKey, `${drillSink.url}/drills/alert-delivery`),
       },
     });
     await waitUntil('Prometheus to scrape both auth-service replicas', async () => {

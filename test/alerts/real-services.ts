@@ -5,10 +5,7 @@
  * X-Forwarded-For), and the project's Alertmanager configuration pointed at the recording sinks.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { alertmanagerConfig } from '../../alerts/alertmanager/config.js';
 import { VaultClient } from '../../lib/vault.js';
 import {
   aDatabase,
@@ -43,31 +40,6 @@ export const slackRecordsFor = (sink: Sink, alertname: string): RecordedRequest[
   sink.records.filter((r) =>
     (r.body as SlackMessage).attachments?.some((a) => a.title.includes(` ${alertname} `)),
   );
-
-/**
- * The project's Alertmanager configuration (alerts/alertmanager/config.ts) with test timings, delivering to the
- * recording sinks. The routing key and webhook URLs go into files under `secretsDir`, as mounted Secrets would.
- */
-export function projectAlertmanagerConfig(secretsDir: string, routingKey: string, drillWebhookUrl: string) {
-  return (sinks: { pagerduty: string; slack: string }): Record<string, unknown> => {
-    const routingKeyFile = path.join(secretsDir, 'routing-key');
-    writeFileSync(routingKeyFile, routingKey, { mode: 0o600 });
-    const slackFile = (channel: string) => {
-      const file = path.join(secretsDir, `slack-${channel}`);
-      writeFileSync(file, `${sinks.slack}/services/${channel}`, { mode: 0o600 });
-      return file;
-    };
-    return alertmanagerConfig({
-      pagerduty: { routingKeyFile, url: `${sinks.pagerduty}/v2/enqueue` },
-      slack: {
-        security: { apiUrlFile: slackFile('security'), channel: '#security-alerts' },
-        sre: { apiUrlFile: slackFile('sre'), channel: '#sre-alerts' },
-      },
-      drillWebhookUrl,
-      timings: { groupWait: '1s', groupInterval: '1s', repeatInterval: '1h' },
-    });
-  };
-}
 
 /** Where the real auth-service gets its database and signing keys. */
 export interface AuthBackends {

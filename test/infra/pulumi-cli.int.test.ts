@@ -117,6 +117,13 @@ describe('pulumi preview, up and destroy against a real apiserver', () => {
   it('creates the monitoring stack, dashboards, rules and charts with `pulumi up`', async () => {
     const out = await pulumi(['up', '--yes', '--skip-preview']);
     expect(out).toMatch(/\d+ created/);
+    // The charts' Namespaces exist before anything in them is created (a parallel create fails under load).
+    for (const namespace of ['novapos', 'novapos-system']) {
+      const created = out.search(new RegExp(`Namespace ${namespace} created`));
+      const firstInside = out.search(new RegExp(` ${namespace}/\\S+ creating`));
+      expect(created, `Namespace ${namespace} created`).toBeGreaterThan(-1);
+      expect(firstInside, `first object in ${namespace}`).toBeGreaterThan(created);
+    }
     expect(out).not.toContain(SECRET_URL);
 
     const ns = 'novapos-monitoring-cli';
