@@ -3,29 +3,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-
-/** What kube-apiserver answers while one of its caches has not yet caught up with a new CRD or policy. */
-const NOT_YET_SERVED =
-  /There can be a delay between when CustomResourceDefinitions are created and when they are available/;
+import { retryWhileNotServed } from '../harness/components/kube.js';
 
 /**
- * kubectl against a harness apiserver, as one user (a kubeconfig path); rejects with kubectl's stderr.
- * A write refused only because a kind is not yet served everywhere (the apiserver says to retry) is
- * retried for up to 30 s, as a client would; every other error is returned at once.
+ * kubectl against a harness apiserver, as one user (a kubeconfig path); rejects with kubectl's stderr. A
+ * write refused only because a kind is not yet served everywhere is retried (see retryWhileNotServed).
  */
 export function kubectlAs(kubectlPath: string, kubeconfig: string) {
   const once = kubectlOnce(kubectlPath, kubeconfig);
-  return async (args: readonly string[], input?: string): Promise<string> => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        return await once(args, input);
-      } catch (err) {
-        if (!NOT_YET_SERVED.test((err as Error).message) || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  };
+  return (args: readonly string[], input?: string): Promise<string> =>
+    retryWhileNotServed(() => once(args, input));
 }
 
 function kubectlOnce(kubectlPath: string, kubeconfig: string) {

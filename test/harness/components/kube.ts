@@ -193,7 +193,7 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
   const kubeconfig = path.join(home, 'admin.kubeconfig');
   writeKubeconfig(kubeconfig, server, caCert, 'admin', adminToken);
 
-  const kubectl = async (kargs: readonly string[], input?: string): Promise<string> => {
+  const kubectlOnce = async (kargs: readonly string[], input?: string): Promise<string> => {
     const child = run(bin('kubectl'), ['--kubeconfig', kubeconfig, ...kargs], {
       timeout: 60_000,
       maxBuffer: 64 * 1024 * 1024,
@@ -208,6 +208,8 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
       throw new Error(`kubectl ${kargs.join(' ')}: ${e.stderr?.trim() || e.message}`);
     }
   };
+  const kubectl = (kargs: readonly string[], input?: string) =>
+    retryWhileNotServed(() => kubectlOnce(kargs, input));
 
   const crdDirs = opts.crdDirs ?? [path.join(repoRoot, 'crds')];
   for (const crdDir of crdDirs) {
@@ -314,6 +316,28 @@ function crdIdentities(dir: string, files: readonly string[]): CrdIdentity[] {
         };
       }),
   );
+}
+
+/** What kube-apiserver answers while one of its caches has not yet caught up with a new CRD or policy. */
+const NOT_YET_SERVED =
+  /There can be a delay between when CustomResourceDefinitions are created and when they are available/;
+
+/**
+ * Runs `write` again while the apiserver refuses it only because a kind is not yet served everywhere (it
+ * says to retry), for up to 30 s, as a client would; any other error is returned at once. Waiting until a
+ * kind is served (below) is not enough on its own: an admission policy that becomes active afterwards looks
+ * kinds up through its own discovery, which can lag again.
+ */
+export async function retryWhileNotServed<T>(write: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!NOT_YET_SERVED.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** The custom resources in the repository's examples/, by apiVersion/kind. */
