@@ -5,6 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Annotations } from '../../operator/src/api/meta.js';
+import { kubectlAs, yaml } from '../api/kubectl.js';
 import { isListening } from '../harness/ports.js';
 import { waitUntil } from '../harness/wait.js';
 
@@ -19,6 +21,18 @@ afterAll(() => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(outDir, { recursive: true, force: true });
 });
+
+/** A drill with only the alert-delivery step, run once now. */
+const deliveryDrill = {
+  apiVersion: 'security.novapos.io/v1alpha1',
+  kind: 'DisasterRecoveryDrill',
+  metadata: {
+    name: 'local-alert-delivery',
+    namespace: 'novapos',
+    annotations: { [Annotations.runNow]: '1' },
+  },
+  spec: { schedule: '0 6 1 1 *', steps: { alertDelivery: { receiver: 'drill', timeout: '30s' } } },
+};
 
 function parseEnvFile(text: string): Record<string, string> {
   return Object.fromEntries(
@@ -83,6 +97,34 @@ describe('npm start', () => {
     expect((await fetch(`${vars.PROMETHEUS_URL}/-/ready`)).ok).toBe(true);
     const runDir = /run dir:\s+(\S+)/.exec(output)?.[1];
     expect(runDir && existsSync(runDir)).toBe(true);
+
+    // The local Alertmanager routes as the project's configuration does: a drill's synthetic alert goes
+    // to the drill receiver, which posts to the operator's drill endpoint; the drill passes.
+    const kubectlPath = /kubectl:\s+(\S+) --kubeconfig/.exec(output)?.[1];
+    expect(kubectlPath, output).toBeTruthy();
+    const kubectl = kubectlAs(kubectlPath!, vars.KUBECONFIG!);
+    await kubectl(['apply', '-f', '-'], yaml(deliveryDrill));
+    const run = await waitUntil(
+      'the local drill run to finish',
+      async () => {
+        const drill = JSON.parse(
+          await kubectl([
+            'get',
+            'disasterrecoverydrill',
+            deliveryDrill.metadata.name,
+            '-n',
+            'novapos',
+            '-o',
+            'json',
+          ]),
+        );
+        const last = drill.status?.lastRuns?.[0];
+        return last?.finishedAt ? last : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(run.result, JSON.stringify(run)).toBe('Succeeded');
+    expect(run.steps[0]).toMatchObject({ name: 'alertDelivery', result: 'Passed' });
 
     proc.kill('SIGINT');
     expect(await exited, output).toBe(130);
