@@ -67,10 +67,51 @@ describe('the Alertmanager config of a stack', async () => {
 
   it('holds no secret value: credentials are referenced by file', () => {
     const text = JSON.stringify(buildAlertmanagerConfig(fromAlerts.fn, choices(true)));
-    expect(text).not.toMatch(/routing_key"|service_key"|"api_url"/);
+    expect(text).not.toMatch(/routing_key"|service_key"|"api_url"|"credentials"/);
     expect(text).toContain('routing_key_file');
     expect(text).toContain('api_url_file');
+    expect(text).toContain('credentials_file');
   });
+
+  it('has the minimal fallback send the drill webhook bearer token from a file, only when one is given', () => {
+    const opts = {
+      pagerduty: { routingKeyFile: '/x' },
+      slack: { security: { apiUrlFile: '/a', channel: '#a' }, sre: { apiUrlFile: '/b', channel: '#b' } },
+      drillWebhookUrl: 'http://x',
+    };
+    const drill = (c: Record<string, unknown>) => receiversOf(c).find((r) => r.name === 'drill');
+    expect(
+      drill(minimalAlertmanagerConfig({ ...opts, drillWebhookTokenFile: '/etc/token' }))?.['webhook_configs'],
+    ).toEqual([
+      {
+        url: 'http://x',
+        send_resolved: true,
+        http_config: { authorization: { type: 'Bearer', credentials_file: '/etc/token' } },
+      },
+    ]);
+    expect(drill(minimalAlertmanagerConfig(opts))?.['webhook_configs']).toEqual([
+      { url: 'http://x', send_resolved: true },
+    ]);
+  });
+
+  it.each(fns)(
+    'points the drill receiver at the token in the mounted Secret novapos-drill-webhook (%s)',
+    (_, fn) => {
+      const config = buildAlertmanagerConfig(fn, choices(true));
+      const drill = receiversOf(config).find((r) => r.name === 'drill');
+      expect(drill?.['webhook_configs']).toEqual([
+        expect.objectContaining({
+          url: choices(true).drillWebhookUrl,
+          http_config: {
+            authorization: {
+              type: 'Bearer',
+              credentials_file: '/etc/alertmanager/secrets/novapos-drill-webhook/token',
+            },
+          },
+        }),
+      ]);
+    },
+  );
 
   it('fails loudly when the base config has no critical route to rewrite, instead of paging nobody', () => {
     const config = minimalAlertmanagerConfig({

@@ -8,7 +8,8 @@ import type { TeamName } from './config.js';
  *
  * The routing itself is the alerts part's code (alerts/alertmanager/config.ts: severity decides who is
  * woken up, team decides the Slack channel, drills never page). This program adds what depends on the
- * stack: the Slack channels, the timings, the drill endpoint's namespace, and where critical alerts go:
+ * stack: the Slack channels, the timings, the drill endpoint's namespace and the file holding its bearer
+ * token (Secret `novapos-drill-webhook`, mounted like the others), and where critical alerts go:
  *  - paging on: one PagerDuty receiver per team (security, platform), each reading the routing key of its
  *    team's Events v2 integration from a file; the key itself is in a Kubernetes Secret that the Alertmanager
  *    CR mounts (`spec.secrets`), so it never appears in the config text.
@@ -23,6 +24,8 @@ export interface AlertmanagerOptions {
     readonly sre: { readonly apiUrlFile: string; readonly channel: string };
   };
   readonly drillWebhookUrl: string;
+  /** File holding the bearer token the drill receiver sends to the operator's drill webhook. */
+  readonly drillWebhookTokenFile?: string;
   readonly externalUrl?: string;
   readonly timings?: { groupWait?: string; groupInterval?: string; repeatInterval?: string };
 }
@@ -32,6 +35,9 @@ export type AlertmanagerConfigFn = (opts: AlertmanagerOptions) => Record<string,
 /** Kubernetes Secrets the Alertmanager pods mount at /etc/alertmanager/secrets/<name>/. */
 export const PAGERDUTY_SECRET = 'novapos-pagerduty';
 export const SLACK_SECRET = 'novapos-slack';
+/** The bearer token of the operator's drill webhook (item `token`). */
+export const DRILL_WEBHOOK_SECRET = 'novapos-drill-webhook';
+export const DRILL_WEBHOOK_TOKEN_ITEM = 'token';
 const secretsDir = '/etc/alertmanager/secrets';
 
 export const routingKeyFile = (team: TeamName): string =>
@@ -97,7 +103,22 @@ export const minimalAlertmanagerConfig: AlertmanagerConfigFn = (opts) => ({
       name: 'slack-sre',
       slack_configs: [{ api_url_file: opts.slack.sre.apiUrlFile, channel: opts.slack.sre.channel }],
     },
-    { name: 'drill', webhook_configs: [{ url: opts.drillWebhookUrl, send_resolved: true }] },
+    {
+      name: 'drill',
+      webhook_configs: [
+        {
+          url: opts.drillWebhookUrl,
+          send_resolved: true,
+          ...(opts.drillWebhookTokenFile
+            ? {
+                http_config: {
+                  authorization: { type: 'Bearer', credentials_file: opts.drillWebhookTokenFile },
+                },
+              }
+            : {}),
+        },
+      ],
+    },
     { name: 'null' },
   ],
 });
@@ -138,6 +159,7 @@ export function buildAlertmanagerConfig(
       sre: { apiUrlFile: `${secretsDir}/${SLACK_SECRET}/${SLACK_ITEMS.sre}`, channel: choices.sreChannel },
     },
     drillWebhookUrl: choices.drillWebhookUrl,
+    drillWebhookTokenFile: `${secretsDir}/${DRILL_WEBHOOK_SECRET}/${DRILL_WEBHOOK_TOKEN_ITEM}`,
     ...(choices.timings ? { timings: choices.timings } : {}),
   });
   return routeCriticalAlerts(structuredClone(base), choices.page);

@@ -142,6 +142,7 @@ describe('the stack config loader', () => {
         'slackSecurityWebhookUrl',
         'slackSreWebhookUrl',
         'grafanaAdminPassword',
+        'drillWebhookToken',
         'pagerduty:token',
       ]) {
         expect(text, `${stack}: ${key}`).not.toContain(`${key}"`);

@@ -133,6 +133,8 @@ export const SECRET_KEYS = {
   slackSecurityWebhookUrl: 'slackSecurityWebhookUrl',
   slackSreWebhookUrl: 'slackSreWebhookUrl',
   grafanaAdminPassword: 'grafanaAdminPassword',
+  /** Bearer token Alertmanager's drill receiver sends to the operator's drill webhook. */
+  drillWebhookToken: 'drillWebhookToken',
 } as const;
 
 export class StackConfigError extends Error {

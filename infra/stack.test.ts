@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT, readSources, type Sources } from './sources.js';
 import {
   isSecretAt,
@@ -17,6 +18,12 @@ import {
  */
 
 const sources: Sources = readSources(REPO_ROOT);
+
+/** The drill webhook's bearer token, a required secret. */
+const DRILL_TOKEN = TEST_SECRETS['novapos:drillWebhookToken']!;
+const SECRETS = TEST_SECRETS;
+/** Where the Alertmanager pods see the token: the Secret novapos-drill-webhook mounted through spec.secrets. */
+const DRILL_TOKEN_FILE = '/etc/alertmanager/secrets/novapos-drill-webhook/token';
 
 /** The committed stack file, with features.charts off when the charts have not been synthesized yet. */
 function configOf(stack: string): Record<string, string> {
@@ -47,7 +54,7 @@ beforeAll(async () => {
     );
   }
   for (const stack of ['dev', 'staging', 'prod']) {
-    runs[stack] = await runStackWithMocks({ stack, config: configOf(stack), sources });
+    runs[stack] = await runStackWithMocks({ stack, config: configOf(stack), sources, secrets: SECRETS });
   }
 }, 60_000);
 
@@ -133,6 +140,47 @@ describe.each(['dev', 'staging', 'prod'])('the %s stack', (stack) => {
     expect(yaml).toContain('api_url_file');
     if (run().cfg.alerting.pageOnCritical) expect(yaml).toContain('routing_key_file');
     for (const value of run().secretValues) expect(yaml).not.toContain(value);
+  });
+
+  it('gives the drill receiver the bearer token by file, the Secret novapos-drill-webhook mounted', () => {
+    const secret = named(run(), 'Secret', 'novapos-drill-webhook');
+    expect(meta(secret).namespace).toBe(run().cfg.monitoringNamespace);
+    expect(secret.inputs['type']).toBe('Opaque');
+    expect((secret.inputs['stringData'] as Record<string, string>)['token']).toBe(DRILL_TOKEN);
+    expect(isSecretAt(secret, 'stringData.token')).toBe(true);
+    const spec = named(run(), 'Alertmanager', 'novapos').inputs['spec'] as { secrets: string[] };
+    expect(spec.secrets).toContain('novapos-drill-webhook');
+
+    const yaml =
+      (named(run(), 'Secret', 'alertmanager-novapos').inputs['stringData'] as Record<string, string>)[
+        'alertmanager.yaml'
+      ] ?? '';
+    expect(yaml).not.toContain(DRILL_TOKEN);
+    const receivers = (parseYaml(yaml) as { receivers: { name: string; webhook_configs?: unknown[] }[] })
+      .receivers;
+    const drill = receivers.find((r) => r.name === 'drill');
+    expect(drill?.webhook_configs).toEqual([
+      expect.objectContaining({
+        url: `http://novapos-operator.${run().cfg.operatorNamespace}.svc:8082/drills/alert-delivery`,
+        send_resolved: true,
+        http_config: { authorization: { type: 'Bearer', credentials_file: DRILL_TOKEN_FILE } },
+      }),
+    ]);
+  });
+
+  it('gives the operator the same token in its namespace when the charts are applied', () => {
+    const operatorSecrets = byKind(run(), 'Secret').filter(
+      (r) => meta(r).name === 'novapos-operator-drill-webhook',
+    );
+    if (!run().cfg.features.charts) {
+      expect(operatorSecrets).toEqual([]);
+      return;
+    }
+    expect(operatorSecrets).toHaveLength(1);
+    const [secret] = operatorSecrets as [RecordedResource];
+    expect(meta(secret).namespace).toBe(run().cfg.operatorNamespace);
+    expect((secret.inputs['stringData'] as Record<string, string>)['token']).toBe(DRILL_TOKEN);
+    expect(isSecretAt(secret, 'stringData.token')).toBe(true);
   });
 
   it('keeps every secret a Pulumi secret: Slack URLs, routing keys, the Grafana password', () => {
@@ -235,7 +283,7 @@ function diff(a: unknown, b: unknown, at = ''): string[] {
 describe('differences between environments', () => {
   it('come from config alone: the dev stack run with the prod config is the prod graph', async () => {
     const devWithProdConfig = graph(
-      await runStackWithMocks({ stack: 'dev', config: configOf('prod'), sources }),
+      await runStackWithMocks({ stack: 'dev', config: configOf('prod'), sources, secrets: SECRETS }),
     );
     const prod = graph(runs['prod'] as StackRun);
     for (const key of new Set([...devWithProdConfig.keys(), ...prod.keys()])) {
@@ -304,13 +352,46 @@ describe('differences between environments', () => {
       ...configOf('dev'),
       'novapos:prometheus': JSON.stringify({ replicas: 1, scrapeInterval: '30s' }),
     };
-    await expect(runStackWithMocks({ stack: 'dev', config, sources })).rejects.toThrow(
+    await expect(runStackWithMocks({ stack: 'dev', config, sources, secrets: SECRETS })).rejects.toThrow(
       /novapos:prometheus\.retention: missing/,
     );
   });
 
+  it('creates the operator-namespace token Secret only when features.charts is on', async () => {
+    const withCharts = (charts: boolean) => {
+      const config = configOf('dev');
+      const features = JSON.parse(config['novapos:features'] ?? '{}');
+      return { ...config, 'novapos:features': JSON.stringify({ ...features, charts }) };
+    };
+    const operatorSecret = (run: StackRun) =>
+      byKind(run, 'Secret').filter((r) => meta(r).name === 'novapos-operator-drill-webhook');
+    const off = await runStackWithMocks({
+      stack: 'dev',
+      config: withCharts(false),
+      sources,
+      secrets: SECRETS,
+    });
+    expect(operatorSecret(off)).toEqual([]);
+    // The monitoring side is there either way.
+    named(off, 'Secret', 'novapos-drill-webhook');
+    if (sources.charts.length === 0) return; // charts not synthesized: features.charts cannot be on
+    const on = await runStackWithMocks({ stack: 'dev', config: withCharts(true), sources, secrets: SECRETS });
+    expect(operatorSecret(on).map((r) => meta(r).namespace)).toEqual([on.cfg.operatorNamespace]);
+  });
+
+  it('names a missing drill webhook token in the one missing-secrets error, with the Slack ones', async () => {
+    const { 'novapos:slackSreWebhookUrl': _, 'novapos:drillWebhookToken': __, ...secrets } = SECRETS;
+    const err = await runStackWithMocks({ stack: 'dev', config: configOf('dev'), sources, secrets }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/novapos:slackSreWebhookUrl: missing secret/);
+    expect(err?.message).toMatch(/novapos:drillWebhookToken: missing secret/);
+    for (const value of Object.values(SECRETS)) expect(err?.message).not.toContain(value);
+  });
+
   it('names a missing secret', async () => {
-    const { 'novapos:slackSreWebhookUrl': _, ...secrets } = TEST_SECRETS;
+    const { 'novapos:slackSreWebhookUrl': _, ...secrets } = SECRETS;
     await expect(
       runStackWithMocks({ stack: 'dev', config: configOf('dev'), sources, secrets }),
     ).rejects.toThrow(/novapos:slackSreWebhookUrl: missing secret/);

@@ -1,6 +1,10 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { type AlertmanagerConfigFn, buildAlertmanagerConfig } from './alertmanager-config.js';
+import {
+  type AlertmanagerConfigFn,
+  buildAlertmanagerConfig,
+  DRILL_WEBHOOK_TOKEN_ITEM,
+} from './alertmanager-config.js';
 import { CONFIG_NAMESPACE, SECRET_KEYS, type StackConfig, StackConfigError } from './config.js';
 import { createAlertmanager } from './kube/alertmanager.js';
 import { annotations, type KubeContext, PART_OF } from './kube/common.js';
@@ -16,15 +20,24 @@ import { type Sources, scrapedBy, withoutObjectsIn } from './sources.js';
  * same resource graph, so every difference between dev, staging and prod is a config value.
  */
 
+/** The Secret (item `token`) the operator reads its drill webhook's bearer token from. */
+export const OPERATOR_DRILL_WEBHOOK_SECRET = 'novapos-operator-drill-webhook';
+
 export interface StackSecrets {
   readonly slackSecurityWebhookUrl: pulumi.Output<string>;
   readonly slackSreWebhookUrl: pulumi.Output<string>;
   readonly grafanaAdminPassword: pulumi.Output<string>;
+  /** Bearer token of the operator's drill webhook: sent by Alertmanager, checked by the operator. */
+  readonly drillWebhookToken: pulumi.Output<string>;
 }
 
 /** Reads the secrets with requireSecret, after checking they are all set (one error listing the missing). */
 export function readSecrets(config: pulumi.Config, cfg: StackConfig): StackSecrets {
-  const required: string[] = [SECRET_KEYS.slackSecurityWebhookUrl, SECRET_KEYS.slackSreWebhookUrl];
+  const required: string[] = [
+    SECRET_KEYS.slackSecurityWebhookUrl,
+    SECRET_KEYS.slackSreWebhookUrl,
+    SECRET_KEYS.drillWebhookToken,
+  ];
   if (cfg.grafana.enabled) required.push(SECRET_KEYS.grafanaAdminPassword);
   const missing = required.filter((key) => config.getSecret(key) === undefined);
   if (cfg.pagerduty.enabled && new pulumi.Config('pagerduty').getSecret('token') === undefined) {
@@ -41,6 +54,7 @@ export function readSecrets(config: pulumi.Config, cfg: StackConfig): StackSecre
   return {
     slackSecurityWebhookUrl: config.requireSecret(SECRET_KEYS.slackSecurityWebhookUrl),
     slackSreWebhookUrl: config.requireSecret(SECRET_KEYS.slackSreWebhookUrl),
+    drillWebhookToken: config.requireSecret(SECRET_KEYS.drillWebhookToken),
     grafanaAdminPassword: cfg.grafana.enabled
       ? config.requireSecret(SECRET_KEYS.grafanaAdminPassword)
       : pulumi.secret(''),
@@ -101,6 +115,7 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
       ? { routingKeys: { security: paging.security.routingKey, platform: paging.platform.routingKey } }
       : {}),
     slackWebhookUrls: { security: secrets.slackSecurityWebhookUrl, sre: secrets.slackSreWebhookUrl },
+    drillWebhookToken: secrets.drillWebhookToken,
   });
   const grafana = createGrafana(ctx, {
     dashboards: sources.dashboards,
@@ -109,6 +124,26 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
   const charts = cfg.features.charts
     ? applyManifests('charts', chartFiles, cfg.skipAwait, crds ? { dependsOn: [crds.group] } : {})
     : undefined;
+  // The operator's side of the drill webhook token, in the namespace the charts create (hence after them).
+  // The operator Deployment mounts this Secret as an optional volume and re-reads the file, so the Secret
+  // does not have to exist before the Deployment.
+  if (charts) {
+    const operatorAnnotations = annotations(cfg);
+    new k8s.core.v1.Secret(
+      'operator-drill-webhook-token',
+      {
+        metadata: {
+          name: OPERATOR_DRILL_WEBHOOK_SECRET,
+          namespace: cfg.operatorNamespace,
+          labels: { ...PART_OF },
+          ...(Object.keys(operatorAnnotations).length > 0 ? { annotations: operatorAnnotations } : {}),
+        },
+        type: 'Opaque',
+        stringData: { [DRILL_WEBHOOK_TOKEN_ITEM]: pulumi.secret(secrets.drillWebhookToken) },
+      },
+      { dependsOn: [charts.group] },
+    );
+  }
 
   return {
     environment: cfg.environment,

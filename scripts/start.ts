@@ -4,6 +4,7 @@
  * loopback, writes a kubeconfig and an env file for other shells, applies `examples/`, then starts this
  * project's own processes (`localProcesses` below). Ctrl-C or SIGTERM stops everything.
  */
+import { randomBytes } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -90,6 +91,7 @@ const localProcesses: readonly LocalProcess[] = [
       DRILL_AUTH_SERVICE_URL: 'http://127.0.0.1:8085',
       DRILL_GATEWAY_URL: 'http://127.0.0.1:8083',
       DRILL_WEBHOOK_PORT: '8082',
+      DRILL_WEBHOOK_TOKEN_FILE: drillWebhookTokenFile,
     }),
     ready: () => httpOk('http://127.0.0.1:8081/readyz'),
     url: 'http://127.0.0.1:8080/metrics',
@@ -160,8 +162,13 @@ let env: Env | undefined;
 const running: ManagedProcess[] = [];
 let stopping = false;
 
-/** The files Alertmanager reads its PagerDuty routing key and Slack webhook URLs from. */
+/**
+ * The files Alertmanager reads its PagerDuty routing key, Slack webhook URLs and drill webhook token from;
+ * the operator reads the same token file, as both read their mounted Secrets in a cluster.
+ */
 const alertmanagerSecrets = mkdtempSync(path.join(tmpdir(), 'novapos-alertmanager-secrets-'));
+const drillWebhookTokenFile = path.join(alertmanagerSecrets, 'drill-webhook-token');
+writeFileSync(drillWebhookTokenFile, randomBytes(32).toString('hex'), { mode: 0o600 });
 
 async function stopAll(): Promise<void> {
   stopping = true;
@@ -295,11 +302,10 @@ async function main(): Promise<void> {
     // The project's routes, grouping and inhibition (alerts/alertmanager/), delivering to the local sinks;
     // alerts with a `drill` label go to the operator's drill endpoint, as in a cluster.
     alertmanager: {
-      config: localAlertmanagerConfig(
-        alertmanagerSecrets,
-        'local-stack-routing-key',
-        'http://127.0.0.1:8082/drills/alert-delivery',
-      ),
+      config: localAlertmanagerConfig(alertmanagerSecrets, 'local-stack-routing-key', {
+        url: 'http://127.0.0.1:8082/drills/alert-delivery',
+        tokenFile: drillWebhookTokenFile,
+      }),
     },
     kube: true,
     vault: 1,

@@ -16,8 +16,8 @@ import { stringify } from 'yaml';
  *  Drill alerts (label `drill`) neither inhibit nor get inhibited, so a drill cannot hide a real incident and
  *  an incident cannot make a drill's delivery check fail.
  *
- * Secrets are never in this file: the PagerDuty routing key and the Slack webhook URL are read from files
- * (mounted Kubernetes Secrets). `routing_key_file` and `api_url_file` exist in Alertmanager >= 0.25.
+ * Secrets are never in this file: the PagerDuty routing key, the Slack webhook URLs and the drill webhook's
+ * bearer token are read from files (mounted Kubernetes Secrets). `routing_key_file` and `api_url_file` exist in Alertmanager >= 0.25.
  */
 
 export interface AlertmanagerTimings {
@@ -43,6 +43,8 @@ export interface AlertmanagerOptions {
   readonly slack: { readonly security: SlackChannel; readonly sre: SlackChannel };
   /** Where alerts with a `drill` label go: the operator's drill delivery endpoint. */
   readonly drillWebhookUrl: string;
+  /** File holding the bearer token the drill endpoint requires (the operator's DRILL_WEBHOOK_TOKEN_FILE). */
+  readonly drillWebhookTokenFile?: string;
   /** Alertmanager's own URL, shown in notifications. */
   readonly externalUrl?: string;
   readonly timings?: Partial<AlertmanagerTimings>;
@@ -61,6 +63,7 @@ export const productionAlertmanagerOptions: AlertmanagerOptions = {
     sre: { apiUrlFile: '/etc/alertmanager/secrets/novapos-slack/sre-webhook-url', channel: '#sre-alerts' },
   },
   drillWebhookUrl: 'http://novapos-operator.novapos-system.svc:8082/drills/alert-delivery',
+  drillWebhookTokenFile: '/etc/alertmanager/secrets/novapos-drill-webhook/token',
 };
 
 const defaultTimings: AlertmanagerTimings = { groupWait: '30s', groupInterval: '5m', repeatInterval: '4h' };
@@ -172,7 +175,19 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): Record<string, un
       slackReceiver(RECEIVERS.slackSre, opts.slack.sre),
       {
         name: RECEIVERS.drill,
-        webhook_configs: [{ url: opts.drillWebhookUrl, send_resolved: true }],
+        webhook_configs: [
+          {
+            url: opts.drillWebhookUrl,
+            send_resolved: true,
+            ...(opts.drillWebhookTokenFile
+              ? {
+                  http_config: {
+                    authorization: { type: 'Bearer', credentials_file: opts.drillWebhookTokenFile },
+                  },
+                }
+              : {}),
+          },
+        ],
       },
       { name: RECEIVERS.none },
     ],

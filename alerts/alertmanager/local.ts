@@ -8,7 +8,11 @@ import { alertmanagerConfig } from './config.js';
  * webhook listeners, with short timings so a notification arrives in seconds. The routing key and webhook
  * URLs go into files under `secretsDir` (mode 0600), as mounted Secrets would.
  */
-export function localAlertmanagerConfig(secretsDir: string, routingKey: string, drillWebhookUrl: string) {
+export function localAlertmanagerConfig(
+  secretsDir: string,
+  routingKey: string,
+  drill: { readonly url: string; readonly tokenFile?: string },
+) {
   return (sinks: { pagerduty: string; slack: string }): Record<string, unknown> => {
     const routingKeyFile = path.join(secretsDir, 'routing-key');
     writeFileSync(routingKeyFile, routingKey, { mode: 0o600 });
@@ -23,7 +27,8 @@ export function localAlertmanagerConfig(secretsDir: string, routingKey: string, 
         security: { apiUrlFile: slackFile('security'), channel: '#security-alerts' },
         sre: { apiUrlFile: slackFile('sre'), channel: '#sre-alerts' },
       },
-      drillWebhookUrl,
+      drillWebhookUrl: drill.url,
+      ...(drill.tokenFile ? { drillWebhookTokenFile: drill.tokenFile } : {}),
       timings: { groupWait: '1s', groupInterval: '1s', repeatInterval: '1h' },
     });
   };

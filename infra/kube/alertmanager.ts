@@ -1,15 +1,23 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { stringify } from 'yaml';
-import { PAGERDUTY_SECRET, routingKeyItem, SLACK_ITEMS, SLACK_SECRET } from '../alertmanager-config.js';
+import {
+  DRILL_WEBHOOK_SECRET,
+  DRILL_WEBHOOK_TOKEN_ITEM,
+  PAGERDUTY_SECRET,
+  routingKeyItem,
+  SLACK_ITEMS,
+  SLACK_SECRET,
+} from '../alertmanager-config.js';
 import type { TeamName } from '../config.js';
 import { type KubeContext, metadata } from './common.js';
 
 /**
  * Alertmanager through prometheus-operator: the Alertmanager resource, its configuration in the Secret
  * `alertmanager-<name>` (key `alertmanager.yaml`, the layout the operator reads), and the Secrets holding
- * the credentials the configuration refers to by file: the PagerDuty routing keys (one per team) and the
- * Slack webhook URLs. Those values are Pulumi secrets: encrypted in the state, masked in the CLI.
+ * the credentials the configuration refers to by file: the PagerDuty routing keys (one per team), the
+ * Slack webhook URLs and the bearer token of the operator's drill webhook. Those values are Pulumi secrets:
+ * encrypted in the state, masked in the CLI.
  */
 
 export const ALERTMANAGER_NAME = 'novapos';
@@ -22,11 +30,13 @@ export interface AlertmanagerArgs {
     readonly security: pulumi.Output<string>;
     readonly sre: pulumi.Output<string>;
   };
+  /** The bearer token the drill receiver sends to the operator's drill webhook (a secret Output). */
+  readonly drillWebhookToken: pulumi.Output<string>;
 }
 
 export function createAlertmanager(ctx: KubeContext, args: AlertmanagerArgs) {
   const { cfg, opts } = ctx;
-  const mounted: string[] = [SLACK_SECRET];
+  const mounted: string[] = [SLACK_SECRET, DRILL_WEBHOOK_SECRET];
 
   const slack = new k8s.core.v1.Secret(
     'slack-webhooks',
@@ -37,6 +47,16 @@ export function createAlertmanager(ctx: KubeContext, args: AlertmanagerArgs) {
         [SLACK_ITEMS.security]: pulumi.secret(args.slackWebhookUrls.security),
         [SLACK_ITEMS.sre]: pulumi.secret(args.slackWebhookUrls.sre),
       },
+    },
+    opts,
+  );
+
+  const drillWebhook = new k8s.core.v1.Secret(
+    'drill-webhook-token',
+    {
+      metadata: metadata(ctx, DRILL_WEBHOOK_SECRET),
+      type: 'Opaque',
+      stringData: { [DRILL_WEBHOOK_TOKEN_ITEM]: pulumi.secret(args.drillWebhookToken) },
     },
     opts,
   );
@@ -80,7 +100,7 @@ export function createAlertmanager(ctx: KubeContext, args: AlertmanagerArgs) {
         secrets: mounted,
       },
     },
-    { ...opts, dependsOn: [configSecret, slack, ...(routing ? [routing] : [])] },
+    { ...opts, dependsOn: [configSecret, slack, drillWebhook, ...(routing ? [routing] : [])] },
   );
-  return { alertmanager, configSecret, routing, slack };
+  return { alertmanager, configSecret, routing, slack, drillWebhook };
 }

@@ -64,6 +64,7 @@ export const TEST_SECRETS: Readonly<Record<string, string>> = {
   'novapos:slackSreWebhookUrl': 'https://hooks.slack.example/services/T000/B000/sre-SECRET-b2',
   'novapos:grafanaAdminPassword': 'grafana-admin-SECRET-c3',
   'pagerduty:token': 'pagerduty-api-token-SECRET-d4',
+  'novapos:drillWebhookToken': 'drill-webhook-token-SECRET-e5',
 };
 
 export const mockIntegrationKey = (name: string) => `pd-routing-key-SECRET-${name}`;

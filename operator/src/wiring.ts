@@ -92,12 +92,18 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
     redis.on('error', () => {});
     const adapters = drillAdapters({ kubeConfig: loadKubeConfig(env), redis, ...drillSettings });
+    if (!drillSettings.webhookToken && !drillSettings.webhookTokenFile) {
+      log.warn(
+        'the drill webhook accepts deliveries without a bearer token: set DRILL_WEBHOOK_TOKEN_FILE (the chart mounts the novapos-operator-drill-webhook Secret)',
+      );
+    }
     const webhook = await startDrillWebhookServer({
       port: drillSettings.webhookPort,
       host: config.bindAddress,
       deliveries: adapters.deliveryLog,
       log,
       bearerToken: drillSettings.webhookToken,
+      bearerTokenFile: drillSettings.webhookTokenFile,
     });
     closers.push(async () => {
       await webhook.close();

@@ -85,7 +85,9 @@ describe('alerts end to end with the real auth-service', () => {
         evaluationInterval: '1s',
       },
       alertmanager: {
-        config: localAlertmanagerConfig(secretsDir, routingKey, `${drillSink.url}/drills/alert-delivery`),
+        config: localAlertmanagerConfig(secretsDir, routingKey, {
+          url: `${drillSink.url}/drills/alert-delivery`,
+        }),
       },
     });
     await waitUntil('Prometheus to scrape both auth-service replicas', async () => {

@@ -29,19 +29,29 @@ describe('drill: alert delivery', () => {
   const suffix = randomBytes(3).toString('hex');
   const okNs = `drill-am-${suffix}`;
   const brokenNs = `drill-am-broken-${suffix}`;
+  const tokenNs = `drill-am-token-${suffix}`;
   const secretsDir = mkdtempSync(path.join(os.tmpdir(), 'drill-am-'));
+  // The operator's webhook and Alertmanager read the bearer token from files, as from mounted Secrets.
+  const token = randomBytes(32).toString('hex');
+  const tokenFile = path.join(secretsDir, 'drill-webhook-token');
+  const wrongTokenFile = path.join(secretsDir, 'wrong-drill-webhook-token');
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  writeFileSync(wrongTokenFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   let kubectl: Kubectl;
   let webhook: DrillWebhookServer;
   let redis: Redis;
   let amOk: Env;
   let amBroken: Env;
+  let amWrongToken: Env;
   let opOk: DrillOperator;
   let opBroken: DrillOperator;
+  let opWrongToken: DrillOperator;
 
   const config = (
     sinks: { pagerduty: string; slack: string },
     webhookUrl: string,
     withDrillRoute: boolean,
+    drillWebhookTokenFile = tokenFile,
   ) => {
     const routingKeyFile = path.join(secretsDir, 'routing-key');
     writeFileSync(routingKeyFile, 'drill-test-routing-key', { mode: 0o600 });
@@ -54,6 +64,7 @@ describe('drill: alert delivery', () => {
         sre: { apiUrlFile: slackFile, channel: '#sre-alerts' },
       },
       drillWebhookUrl: webhookUrl,
+      drillWebhookTokenFile,
       timings: { groupWait: '1s', groupInterval: '2s', repeatInterval: '1h' },
     }) as { route: { routes: { receiver: string }[] } };
     if (!withDrillRoute) c.route.routes = c.route.routes.filter((r) => r.receiver !== RECEIVERS.drill);
@@ -69,12 +80,17 @@ describe('drill: alert delivery', () => {
       host: '127.0.0.1',
       deliveries: new RedisDeliveryLog(redis),
       log: createLogger({ component: 'drill-webhook', level: 'warn' }),
+      bearerTokenFile: tokenFile,
     });
-    [amOk, amBroken] = await Promise.all([
+    [amOk, amBroken, amWrongToken] = await Promise.all([
       startEnv({ label: 'drill-am', alertmanager: { config: (s) => config(s, webhook.url, true) } }),
       startEnv({ label: 'drill-am-broken', alertmanager: { config: (s) => config(s, webhook.url, false) } }),
+      startEnv({
+        label: 'drill-am-token',
+        alertmanager: { config: (s) => config(s, webhook.url, true, wrongTokenFile) },
+      }),
     ]);
-    for (const ns of [okNs, brokenNs]) await kubectl(['create', 'namespace', ns]);
+    for (const ns of [okNs, brokenNs, tokenNs]) await kubectl(['create', 'namespace', ns]);
     const common = {
       kubeconfig: kube.kubeconfig,
       redisUrl: shared.redisUrl!,
@@ -88,16 +104,23 @@ describe('drill: alert delivery', () => {
       namespace: brokenNs,
       alertmanagerUrl: amBroken.alertmanager!.url,
     });
+    opWrongToken = await startDrillOperator({
+      ...common,
+      namespace: tokenNs,
+      alertmanagerUrl: amWrongToken.alertmanager!.url,
+    });
   }, 120_000);
 
   afterAll(async () => {
     await opOk?.stop();
     await opBroken?.stop();
+    await opWrongToken?.stop();
     await webhook?.close();
     await amOk?.stop();
     await amBroken?.stop();
+    await amWrongToken?.stop();
     redis?.disconnect();
-    for (const ns of [okNs, brokenNs])
+    for (const ns of [okNs, brokenNs, tokenNs])
       await kubectl?.(['delete', 'namespace', ns, '--wait=false']).catch(() => {});
     rmSync(secretsDir, { recursive: true, force: true });
   });
@@ -211,5 +234,44 @@ describe('drill: alert delivery', () => {
     ).toBe(0);
     const described = await kubectl(['describe', 'disasterrecoverydrill', 'alerts', '-n', brokenNs]);
     expect(described).toContain('DrillStepFailed');
+  });
+
+  it('refuses a post without the bearer token, and records nothing as delivered', async () => {
+    const runId = `forged-${suffix}`;
+    const post = (authorization?: string) =>
+      fetch(webhook.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({
+          receiver: 'drill',
+          alerts: [{ status: 'firing', labels: { drill_run: runId } }],
+        }),
+      });
+    expect((await post()).status).toBe(401);
+    expect((await post(`Bearer ${token.slice(0, -1)}x`)).status).toBe(401);
+    const log = await new RedisDeliveryLog(redis).list(runId);
+    expect(log.map((d) => d.status)).toEqual(['refused', 'refused']);
+    expect(log.some((d) => d.receiver === 'drill')).toBe(false);
+  });
+
+  it('fails exactly the alert step, saying the token does not match, when Alertmanager sends another one', async () => {
+    const drill = aDrill(
+      tokenNs,
+      'alerts',
+      { steps: { alertDelivery: { receiver: 'drill', timeout: '8s' } } },
+      { [Annotations.runNow]: 'wrong-token' },
+    );
+    await kubectl(['apply', '-f', '-'], JSON.stringify(drill));
+    const { run } = await waitUntil('the run to finish', () => finishedRun(kubectl, tokenNs, 'alerts'), {
+      timeoutMs: 60_000,
+    });
+    expect(run.result).toBe('Failed');
+    const step = run.steps[0]!;
+    expect(step.result).toBe('Failed');
+    expect(step.message).toContain('was refused');
+    expect(step.message).toContain('bearer token');
+    // The token itself is in no status, Event or log line.
+    const described = await kubectl(['describe', 'disasterrecoverydrill', 'alerts', '-n', tokenNs]);
+    expect(JSON.stringify(run) + described + opWrongToken.lines.join('\n')).not.toContain(token);
   });
 });

@@ -97,6 +97,8 @@ beforeAll(async () => {
   await pulumi(['config', 'set', '--secret', 'novapos:slackSecurityWebhookUrl', SECRET_URL]);
   await pulumi(['config', 'set', '--secret', 'novapos:slackSreWebhookUrl', `${SECRET_URL}-sre`]);
   await pulumi(['config', 'set', '--secret', 'novapos:grafanaAdminPassword', 'cli-test-grafana-SECRET']);
+  // Starts with SECRET_URL: every "never printed" check below covers the token too.
+  await pulumi(['config', 'set', '--secret', 'novapos:drillWebhookToken', `${SECRET_URL}-drill-token`]);
   expect(readFileSync(stackPath, 'utf8'), 'secrets are stored encrypted').not.toContain('SECRET');
   expect(stackFileConfig(stackPath)['novapos:environment']).toBe('dev');
 }, 1_800_000);
@@ -156,6 +158,14 @@ describe('pulumi preview, up and destroy against a real apiserver', () => {
       'base64',
     ).toString();
     expect(slack).toBe(SECRET_URL);
+    const drillToken = Buffer.from(
+      await kubectl(['get', 'secret', 'novapos-drill-webhook', '-n', ns, '-o', 'jsonpath={.data.token}']),
+      'base64',
+    ).toString();
+    expect(drillToken === `${SECRET_URL}-drill-token`, 'Secret novapos-drill-webhook holds the token').toBe(
+      true,
+    );
+    expect(amConfig).toContain('/etc/alertmanager/secrets/novapos-drill-webhook/token');
 
     const dashboards = readdirSync(path.join(REPO_ROOT, 'dashboards')).filter((f) => f.endsWith('.json'));
     const maps = await kubectl(['get', 'configmap', '-n', ns, '-l', 'grafana_dashboard=1', '-o', 'name']);
@@ -164,6 +174,8 @@ describe('pulumi preview, up and destroy against a real apiserver', () => {
     const prs = await kubectl(['get', 'prometheusrule', '-n', ns, '-o', 'name']);
     expect(prs.trim().split('\n').length).toBe(rules.length);
     await kubectl(['get', 'deployment/novapos-operator', '-n', 'novapos-system']);
+    // The operator's side of the drill webhook token (features.charts is on in dev's config).
+    await kubectl(['get', 'secret', 'novapos-operator-drill-webhook', '-n', 'novapos-system']);
     await kubectl(['get', 'crd', 'signingkeyrotations.security.novapos.io']);
 
     const outputs = JSON.parse(await pulumi(['stack', 'output', '--json']));

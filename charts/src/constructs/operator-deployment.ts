@@ -3,6 +3,9 @@ import { Construct } from 'constructs';
 import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
 import { selectorLabels } from './labels.js';
 
+/** Where the operator reads the drill webhook's bearer token (Secret `<name>-drill-webhook`, key `token`). */
+const DRILL_WEBHOOK_DIR = '/etc/novapos/drill-webhook';
+
 export interface OperatorDeploymentProps {
   readonly name: string;
   readonly namespace: string;
@@ -73,12 +76,21 @@ export class OperatorDeployment extends Construct {
         },
       },
       { name: 'DRILL_WEBHOOK_PORT', value: String(props.drillWebhookPort ?? 8082) },
+      { name: 'DRILL_WEBHOOK_TOKEN_FILE', value: `${DRILL_WEBHOOK_DIR}/token` },
       ...Object.entries(props.env ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([name, value]) => ({ name, value })),
     ];
     const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }];
     const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+    // The bearer token Alertmanager's drill receiver sends (the Pulumi program creates the Secret). Optional:
+    // the pod starts without it and the kubelet fills the file in when the Secret appears; until then the
+    // operator refuses every drill delivery.
+    volumes.push({
+      name: 'drill-webhook',
+      secret: { secretName: `${props.name}-drill-webhook`, optional: true, defaultMode: 0o440 },
+    });
+    mounts.push({ name: 'drill-webhook', mountPath: DRILL_WEBHOOK_DIR, readOnly: true });
     if (props.connectionsConfigMap) {
       volumes.push({ name: 'connections', configMap: { name: props.connectionsConfigMap } });
       mounts.push({ name: 'connections', mountPath: '/etc/novapos/connections', readOnly: true });

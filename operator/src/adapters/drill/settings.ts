@@ -12,6 +12,8 @@ export interface DrillSettings {
   readonly webhookPort: number;
   /** Bearer token Alertmanager's drill receiver sends, if configured. */
   readonly webhookToken?: string;
+  /** A file holding that token (a mounted Secret), re-read while running; takes precedence. */
+  readonly webhookTokenFile?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -53,5 +55,6 @@ export function drillSettingsFromEnv(env: Env): DrillSettings | undefined {
     alertmanagerUrl,
     webhookPort: port,
     webhookToken: env['DRILL_WEBHOOK_TOKEN']?.trim() || undefined,
+    webhookTokenFile: env['DRILL_WEBHOOK_TOKEN_FILE']?.trim() || undefined,
   };
 }

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../../../lib/log.js';
@@ -17,6 +18,11 @@ export interface DrillWebhookOptions {
   readonly log: Logger;
   /** When set, Alertmanager must send `Authorization: Bearer <token>` (webhook_config http_config). */
   readonly bearerToken?: string;
+  /**
+   * A file holding the token (a mounted Secret), read again at most every few seconds so a rotated or
+   * late-created Secret takes effect without a restart. While it is missing or empty every post is refused.
+   */
+  readonly bearerTokenFile?: string;
 }
 
 export interface DrillWebhookServer {
@@ -30,11 +36,76 @@ interface WebhookPayload {
   alerts?: { status?: unknown; labels?: Record<string, unknown> }[];
 }
 
-function authorized(header: string | undefined, token: string | undefined): boolean {
-  if (!token) return true;
-  const expected = Buffer.from(`Bearer ${token}`);
+/** `required: false` when no token is configured; `token` undefined when one is required but unreadable. */
+type TokenState = { readonly required: boolean; readonly token?: string };
+
+const TOKEN_FILE_TTL_MS = 5_000;
+
+function tokenSource(opts: DrillWebhookOptions): () => TokenState {
+  if (opts.bearerTokenFile === undefined) {
+    const token = opts.bearerToken || undefined;
+    return () => ({ required: token !== undefined, token });
+  }
+  const file = opts.bearerTokenFile;
+  let cached: { state: TokenState; at: number } | undefined;
+  let warnedAt = 0;
+  return () => {
+    const now = Date.now();
+    if (cached && now - cached.at < TOKEN_FILE_TTL_MS) return cached.state;
+    let token: string | undefined;
+    try {
+      token = readFileSync(file, 'utf8').trim() || undefined;
+    } catch {
+      token = undefined;
+    }
+    if (!token && now - warnedAt > 60_000) {
+      warnedAt = now;
+      opts.log.warn({ file }, 'drill webhook token file is missing or empty: refusing every delivery');
+    }
+    cached = { state: { required: true, token }, at: now };
+    return cached.state;
+  };
+}
+
+function authorized(header: string | undefined, state: TokenState): boolean {
+  if (!state.required) return true;
+  if (!state.token) return false;
+  const expected = Buffer.from(`Bearer ${state.token}`);
   const got = Buffer.from(header ?? '');
   return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        resolve(undefined);
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+function parsePayload(body: Buffer): WebhookPayload | undefined {
+  try {
+    return JSON.parse(body.toString('utf8')) as WebhookPayload;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The run ids a payload names (label drill_run), valid ones only. */
+function runIdsOf(payload: WebhookPayload): { runId: string; status: 'firing' | 'resolved' }[] {
+  return (payload.alerts ?? []).flatMap((alert) => {
+    const runId = alert.labels?.[RUN_LABEL];
+    if (typeof runId !== 'string' || !RUN_ID.test(runId)) return [];
+    return [{ runId, status: alert.status === 'resolved' ? ('resolved' as const) : ('firing' as const) }];
+  });
 }
 
 /**
@@ -42,44 +113,41 @@ function authorized(header: string | undefined, token: string | undefined): bool
  * delivers (receiver, firing/resolved, when) under its run id. Anything else is ignored.
  */
 export async function startDrillWebhookServer(opts: DrillWebhookOptions): Promise<DrillWebhookServer> {
-  const server = http.createServer((req, res) => {
+  const currentToken = tokenSource(opts);
+  const server = http.createServer(async (req, res) => {
     const reply = (status: number, text: string) => {
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(text);
     };
     if (req.method !== 'POST' || req.url?.split('?')[0] !== DRILL_WEBHOOK_PATH)
       return reply(404, 'not found');
-    if (!authorized(req.headers.authorization, opts.bearerToken)) return reply(401, 'unauthorized');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) req.destroy();
-      else chunks.push(c);
-    });
-    req.on('end', async () => {
-      let payload: WebhookPayload;
-      try {
-        payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookPayload;
-      } catch {
-        return reply(400, 'not JSON');
+    const ok = authorized(req.headers.authorization, currentToken());
+    const body = await readBody(req);
+    if (!body) return reply(413, 'too large');
+    const payload = parsePayload(body);
+    if (!ok) {
+      // Noted under the run id (never as a delivery), so the drill can say that its alert arrived but was
+      // refused: the token Alertmanager sends does not match the operator's.
+      for (const { runId } of payload ? runIdsOf(payload) : []) {
+        await opts.deliveries
+          .record(runId, { receiver: 'unknown', status: 'refused', receivedAt: Date.now() })
+          .catch(() => {});
       }
-      const receiver = typeof payload.receiver === 'string' ? payload.receiver : 'unknown';
-      const receivedAt = Date.now();
-      try {
-        for (const alert of payload.alerts ?? []) {
-          const runId = alert.labels?.[RUN_LABEL];
-          const status = alert.status === 'resolved' ? 'resolved' : 'firing';
-          if (typeof runId !== 'string' || !RUN_ID.test(runId)) continue;
-          await opts.deliveries.record(runId, { receiver, status, receivedAt });
-          opts.log.info({ runId, receiver, status }, 'drill alert delivered');
-        }
-        reply(200, 'ok');
-      } catch (err) {
-        opts.log.warn({ err: (err as Error).message }, 'could not record a drill alert delivery');
-        reply(503, 'not recorded');
+      return reply(401, 'unauthorized');
+    }
+    if (!payload) return reply(400, 'not JSON');
+    const receiver = typeof payload.receiver === 'string' ? payload.receiver : 'unknown';
+    const receivedAt = Date.now();
+    try {
+      for (const { runId, status } of runIdsOf(payload)) {
+        await opts.deliveries.record(runId, { receiver, status, receivedAt });
+        opts.log.info({ runId, receiver, status }, 'drill alert delivered');
       }
-    });
+      reply(200, 'ok');
+    } catch (err) {
+      opts.log.warn({ err: (err as Error).message }, 'could not record a drill alert delivery');
+      reply(503, 'not recorded');
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

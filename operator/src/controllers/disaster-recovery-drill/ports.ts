@@ -144,7 +144,8 @@ export interface SyntheticAlert {
 
 export interface AlertDelivery {
   readonly receiver: string;
-  readonly status: 'firing' | 'resolved';
+  /** `refused`: a post naming this run came without the drill webhook's bearer token (receiver unknown). */
+  readonly status: 'firing' | 'resolved' | 'refused';
   readonly receivedAt: number;
 }
 

@@ -42,8 +42,19 @@ export async function alertDeliveryStep(c: StepContext): Promise<StepOutcome> {
   );
   if (c.signal.aborted) return { passed: false, message: `stopped: ${abortReason(c.signal)}`, figures };
   if (!firing.found) {
+    const refused = firing.seen.filter((d) => d.status === 'refused').length;
+    if (refused > 0) {
+      return {
+        passed: false,
+        message:
+          `the synthetic alert (drill_run=${c.runId}) reached the drill webhook but was refused ${refused} time(s) ` +
+          'for a missing or wrong bearer token: the token file of the Alertmanager drill receiver ' +
+          '(credentials_file) must hold the token the operator reads (DRILL_WEBHOOK_TOKEN_FILE)',
+        figures,
+      };
+    }
     const routed = await c.adapters.alerts.routedTo(c.runId).catch(() => [] as string[]);
-    const elsewhere = [...new Set(firing.seen.map((d) => d.receiver))];
+    const elsewhere = [...new Set(firing.seen.filter((d) => d.status !== 'refused').map((d) => d.receiver))];
     return {
       passed: false,
       message:
