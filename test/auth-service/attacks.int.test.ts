@@ -10,6 +10,7 @@ import {
   aDatabase,
   aSigningKey,
   awaitFreshTotpWindow,
+  errorCode,
   expectNoSecrets,
   type Http,
   httpClient,
@@ -28,8 +29,7 @@ import {
 const TENANT = 'acme';
 const PASSWORD = 'Correct-Horse-42!battery';
 
-const code = (res: { body: Record<string, unknown> }) =>
-  (res.body['error'] as { code?: string } | undefined)?.code;
+const code = errorCode;
 /** Lower quartile: the intrinsic cost of a request, least disturbed by other load on the machine. */
 const lowerQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 4)]!;
 const b64url = (s: string | Buffer) => Buffer.from(s).toString('base64url');

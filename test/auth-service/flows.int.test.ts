@@ -11,6 +11,7 @@ import {
   aDatabase,
   aSigningKey,
   awaitFreshTotpWindow,
+  errorCode,
   expectNoSecrets,
   type Http,
   httpClient,
@@ -29,8 +30,7 @@ const TENANT = 'flowco';
 const ADMIN = 'owner@flowco.test';
 const ADMIN_PASSWORD = 'Tr0ub4dor&Horse-9x';
 const CASHIER_PASSWORD = 'Blue-Ledger-58!tram';
-const code = (res: { body: Record<string, unknown> }) =>
-  (res.body['error'] as { code?: string } | undefined)?.code;
+const code = errorCode;
 
 /** Register-first → MFA enrollment → admin actions → API keys → tenant MFA policy, on one database. */
 describe('auth-service account flows', () => {

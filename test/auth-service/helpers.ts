@@ -275,3 +275,7 @@ export async function startServiceWithKeys(
   });
   return { svc, key, base, keysetHash, serviceToken, databaseUrl };
 }
+
+/** The stable error code of a service answer (`{error:{code}}`), or undefined. */
+export const errorCode = (res: { body: Record<string, unknown> }): string | undefined =>
+  (res.body['error'] as { code?: string } | undefined)?.code;

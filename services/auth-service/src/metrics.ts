@@ -47,13 +47,19 @@ export function createMetrics(
     }),
     mfaEvents: new Counter({
       name: 'auth_mfa_events_total',
-      help: 'MFA events by outcome (success, mfa_required, mfa_invalid, replay, recovery_code_used, enrollment_started, enrolled, bypass_attempt) and route.',
+      help: 'MFA events by outcome (success, mfa_required, mfa_invalid, replay, recovery_code_used, enrollment_started, enrolled, bypass_attempt, invalid_credentials, locked, not_enrolled, refused_by_policy, recovery_codes_regenerated, disabled) and route.',
       labelNames: ['tenant', 'outcome', 'route'] as const,
       registers: [registry],
       async collect() {
         for (const t of await readUsers())
           this.inc({ tenant: t.tenantId, outcome: 'mfa_invalid', route: '/login' }, 0);
       },
+    }),
+    passwordChanges: new Counter({
+      name: 'auth_password_changes_total',
+      help: 'POST /password/change by outcome (success, invalid_credentials, locked, rate_limited, weak_password, unchanged).',
+      labelNames: ['tenant', 'outcome'] as const,
+      registers: [registry],
     }),
     jwtValidationFailures: new Counter({
       name: 'auth_jwt_validation_failures_total',

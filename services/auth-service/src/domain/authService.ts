@@ -9,9 +9,10 @@ import type { AuthRepository, Tenant, User } from '../storage/repo.js';
 import { AppError } from './errors.js';
 import { type KeyRing, KeysetError } from './keyring.js';
 import { lockoutSeconds } from './lockout.js';
+import { isPrivileged, mayDisableMfa, mfaRequiredFor } from './mfaPolicy.js';
 import { checkPassword, MAX_PASSWORD_LENGTH } from './passwordPolicy.js';
 import type { PasswordHasher } from './passwords.js';
-import { hashRecoveryCode, newApiKey, newRecoveryCode, newRefreshToken, sha256Hex } from './secrets.js';
+import { hashRecoveryCode, newApiKey, newRecoveryCodes, newRefreshToken, sha256Hex } from './secrets.js';
 import {
   deviceFingerprint,
   type SuspiciousAlert,
@@ -67,6 +68,7 @@ export interface AuthServiceDeps {
   readonly webhook: SuspiciousWebhook;
 }
 
+const mfaEnrolled = (u: User) => !!(u.mfaSecret && u.mfaEnrolledAt);
 const normalizeEmail = (email: string) => email.trim().toLowerCase();
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 
@@ -124,12 +126,11 @@ export class AuthService {
   }
 
   private isPrivileged(roles: readonly string[]): boolean {
-    return roles.some((r) => this.d.config.mfa.privilegedRoles.includes(r));
+    return isPrivileged(roles, this.d.config.mfa);
   }
 
   private mfaRequired(user: User, tenant: Tenant): boolean {
-    const m = this.d.config.mfa;
-    return m.required || tenant.requireMfa || (m.requiredForAdmin && this.isPrivileged(user.roles));
+    return mfaRequiredFor(user.roles, tenant.requireMfa, this.d.config.mfa);
   }
 
   private event(
@@ -305,7 +306,7 @@ export class AuthService {
     }
 
     const amr = ['pwd'];
-    const enrolled = !!(user.mfaSecret && user.mfaEnrolledAt);
+    const enrolled = mfaEnrolled(user);
     if (enrolled) {
       if (!mfaCode && !recoveryCode) {
         m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_required' });
@@ -380,21 +381,28 @@ export class AuthService {
     recoveryCode: string | undefined,
   ): Promise<{ ok: true; amr: string[]; outcome: string } | { ok: false; outcome: string }> {
     if (mfaCode) {
-      const res = await checkTotp({
-        secret: user.mfaSecret!,
-        code: mfaCode,
-        windowSteps: this.d.config.mfa.totpWindowSteps,
-        afterTimeStep: user.mfaLastTimeStep,
-      });
-      if (!res.valid) return { ok: false, outcome: res.replay ? 'replay' : 'mfa_invalid' };
-      // Claimed atomically: the same code presented twice at once succeeds once.
-      if (!(await this.d.repo.claimTotpStep(user.id, res.timeStep))) return { ok: false, outcome: 'replay' };
-      return { ok: true, amr: ['otp', 'mfa'], outcome: 'success' };
+      const outcome = await this.claimTotp(user, mfaCode);
+      if (outcome !== 'success') return { ok: false, outcome };
+      return { ok: true, amr: ['otp', 'mfa'], outcome };
     }
     if (await this.d.repo.consumeRecoveryCode(user.id, hashRecoveryCode(recoveryCode!))) {
       return { ok: true, amr: ['mfa'], outcome: 'recovery_code_used' };
     }
     return { ok: false, outcome: 'mfa_invalid' };
+  }
+
+  /** Checks a TOTP code of an enrolled user and claims its time step, so each code works once. */
+  private async claimTotp(user: User, code: string): Promise<'success' | 'replay' | 'mfa_invalid'> {
+    const res = await checkTotp({
+      secret: user.mfaSecret!,
+      code,
+      windowSteps: this.d.config.mfa.totpWindowSteps,
+      afterTimeStep: user.mfaLastTimeStep,
+    });
+    if (!res.valid) return res.replay ? 'replay' : 'mfa_invalid';
+    // Claimed atomically: the same code presented twice at once succeeds once.
+    if (!(await this.d.repo.claimTotpStep(user.id, res.timeStep))) return 'replay';
+    return 'success';
   }
 
   private async recordFailure(
@@ -666,7 +674,7 @@ export class AuthService {
       });
       throw new AppError('mfa_invalid');
     }
-    const recoveryCodes = Array.from({ length: this.d.config.mfa.backupCodesCount }, newRecoveryCode);
+    const recoveryCodes = newRecoveryCodes(this.d.config.mfa.backupCodesCount);
     const done = await this.d.repo.completeMfaEnrollment(
       user.id,
       user.mfaPendingSecret,
@@ -681,6 +689,201 @@ export class AuthService {
       ? await this.newSession({ ...user, mfaEnrolledAt: new Date() }, ['pwd', 'otp', 'mfa'], 'mfa_enrollment')
       : undefined;
     return { recoveryCodes, ...(session ?? {}) };
+  }
+
+  // --- account self-service: password change, recovery codes, MFA disable --------------------------
+
+  /** The caller's own account and tenant (a deleted user's token authorises nothing). */
+  private async account(p: Principal): Promise<{ user: User; tenant: Tenant; subject: string }> {
+    const [user, tenant] = await Promise.all([
+      this.d.repo.getUser(p.tenantId, p.userId),
+      this.d.repo.getTenant(p.tenantId),
+    ]);
+    if (!user || !tenant) throw new AppError('token_invalid');
+    // The login lockout's subject: the account's failures here and at /login share one counter.
+    return { user, tenant, subject: sha256Hex(user.email) };
+  }
+
+  /** Seconds the account stays locked (the login lockout), 0 when it is not locked. */
+  private async lockedFor(tenant: Tenant, subject: string): Promise<number> {
+    const throttle = await this.d.repo.getThrottle(tenant.id, subject);
+    const ms = throttle?.lockedUntil ? throttle.lockedUntil.getTime() - Date.now() : 0;
+    return ms > 0 ? Math.ceil(ms / 1000) : 0;
+  }
+
+  /** The MFA account routes need MFA enrolled. */
+  private requireEnrolled(acct: { user: User; tenant: Tenant }, route: string): void {
+    if (mfaEnrolled(acct.user)) return;
+    this.d.metrics.mfaEvents.inc({ tenant: acct.tenant.id, outcome: 'not_enrolled', route });
+    throw new AppError('mfa_not_enrolled');
+  }
+
+  /** A locked account (the login lockout) cannot try codes on the MFA account routes either. */
+  private async refuseIfLocked(
+    ctx: RequestContext,
+    acct: { user: User; tenant: Tenant; subject: string },
+    route: string,
+  ): Promise<void> {
+    const locked = await this.lockedFor(acct.tenant, acct.subject);
+    if (locked === 0) return;
+    this.d.metrics.mfaEvents.inc({ tenant: acct.tenant.id, outcome: 'locked', route });
+    this.event('mfa', 'mfa_failed', ctx, {
+      userId: acct.user.id,
+      roles: acct.user.roles,
+      outcome: 'locked',
+      route,
+    });
+    throw new AppError('too_many_attempts', undefined, locked);
+  }
+
+  /**
+   * A failed second-factor check on an account route: counted like a failed MFA login (the user's MFA
+   * failures, the durable lockout, `auth_mfa_events_total`, `mfa_failed`), then refused.
+   */
+  private async mfaFailure(
+    ctx: RequestContext,
+    acct: { user: User; tenant: Tenant; subject: string },
+    outcome: 'mfa_invalid' | 'replay' | 'invalid_credentials',
+    route: string,
+  ): Promise<never> {
+    const { user, tenant, subject } = acct;
+    await this.d.repo.incrementMfaFailures(user.id);
+    await this.recordFailure(ctx, tenant, subject, user.id);
+    this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome, route });
+    this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome, route });
+    throw new AppError(outcome === 'invalid_credentials' ? 'invalid_credentials' : 'mfa_invalid');
+  }
+
+  /**
+   * POST /password/change: the current password proves the caller (a wrong one counts toward the login
+   * lockout), the new one must pass the policy and differ; every session of the user ends.
+   */
+  async changePassword(
+    ctx: RequestContext,
+    p: Principal,
+    body: Record<string, unknown>,
+  ): Promise<{ revokedSessions: number }> {
+    const current = str(body, 'currentPassword', MAX_PASSWORD_LENGTH)!;
+    const next = str(body, 'newPassword', MAX_PASSWORD_LENGTH + 1)!;
+    const { user, tenant, subject } = await this.account(p);
+    const count = (outcome: string) => this.d.metrics.passwordChanges.inc({ tenant: tenant.id, outcome });
+    const failed = (outcome: string) =>
+      this.event('audit', 'password_change_failed', ctx, { userId: user.id, roles: user.roles, outcome });
+    try {
+      // The login limits: guessing a password here costs the same budget as at /login.
+      await this.consume(this.ipLogin, ctx.ip);
+      await this.consume(this.accountLogin, `${tenant.id}|${subject}`);
+    } catch (err) {
+      count('rate_limited');
+      throw err;
+    }
+    const locked = await this.lockedFor(tenant, subject);
+    if (locked > 0) {
+      count('locked');
+      failed('locked');
+      throw new AppError('too_many_attempts', undefined, locked);
+    }
+    if (!(await this.d.hasher.verify(user.passwordHash, current)).ok) {
+      await this.recordFailure(ctx, tenant, subject, user.id);
+      count('invalid_credentials');
+      failed('invalid_credentials');
+      throw new AppError('invalid_credentials');
+    }
+    if (next === current) {
+      count('unchanged');
+      failed('unchanged');
+      throw new AppError('password_unchanged');
+    }
+    const issues = checkPassword(next, { minLength: this.d.config.passwordMinLength, email: user.email });
+    if (issues.length > 0) {
+      count('weak_password');
+      failed('weak_password');
+      throw new AppError('weak_password', { issues });
+    }
+    const revoked = await this.d.repo.changePassword(
+      user.id,
+      await this.d.hasher.hash(next),
+      'password_changed',
+    );
+    await this.d.repo.clearThrottle(tenant.id, subject);
+    count('success');
+    this.event('audit', 'password_changed', ctx, {
+      userId: user.id,
+      roles: user.roles,
+      outcome: 'changed',
+      revoked_sessions: revoked,
+    });
+    return { revokedSessions: revoked };
+  }
+
+  /** POST /mfa/recovery-codes/regenerate: a current TOTP code replaces every recovery code with new ones. */
+  async regenerateRecoveryCodes(
+    ctx: RequestContext,
+    p: Principal,
+    body: Record<string, unknown>,
+  ): Promise<{ recoveryCodes: string[] }> {
+    const route = '/mfa/recovery-codes/regenerate';
+    const code = str(body, 'code', 16)!;
+    const acct = await this.account(p);
+    const { user, tenant } = acct;
+    this.requireEnrolled(acct, route);
+    await this.refuseIfLocked(ctx, acct, route);
+    const outcome = await this.claimTotp(user, code);
+    if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
+    const recoveryCodes = newRecoveryCodes(this.d.config.mfa.backupCodesCount);
+    if (!(await this.d.repo.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode))))
+      throw new AppError('mfa_not_enrolled');
+    this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'recovery_codes_regenerated', route });
+    this.event('mfa', 'mfa_recovery_codes_regenerated', ctx, {
+      userId: user.id,
+      roles: user.roles,
+      outcome: 'regenerated',
+      count: recoveryCodes.length,
+    });
+    return { recoveryCodes };
+  }
+
+  /**
+   * POST /mfa/disable: password and a current TOTP code turn MFA off, where policy allows it (never for an
+   * admin or where the tenant or the service requires MFA); every session of the user ends.
+   */
+  async disableMfa(
+    ctx: RequestContext,
+    p: Principal,
+    body: Record<string, unknown>,
+  ): Promise<{ revokedSessions: number }> {
+    const route = '/mfa/disable';
+    const password = str(body, 'password', MAX_PASSWORD_LENGTH)!;
+    const code = str(body, 'code', 16)!;
+    const acct = await this.account(p);
+    const { user, tenant, subject } = acct;
+    this.requireEnrolled(acct, route);
+    if (!mayDisableMfa(user.roles, tenant.requireMfa, this.d.config.mfa)) {
+      this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'refused_by_policy', route });
+      this.event('mfa', 'mfa_disable_refused', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'mfa_required_by_policy',
+      });
+      throw new AppError('mfa_required_by_policy');
+    }
+    await this.refuseIfLocked(ctx, acct, route);
+    // As at /login: the password first; the code is checked (and its step spent) only after it.
+    if (!(await this.d.hasher.verify(user.passwordHash, password)).ok)
+      await this.mfaFailure(ctx, acct, 'invalid_credentials', route);
+    const outcome = await this.claimTotp(user, code);
+    if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
+    const revoked = await this.d.repo.disableMfa(user.id, 'mfa_disabled');
+    if (revoked === undefined) throw new AppError('mfa_not_enrolled');
+    await this.d.repo.clearThrottle(tenant.id, subject);
+    this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'disabled', route });
+    this.event('mfa', 'mfa_disabled', ctx, {
+      userId: user.id,
+      roles: user.roles,
+      outcome: 'disabled',
+      revoked_sessions: revoked,
+    });
+    return { revokedSessions: revoked };
   }
 
   // --- tenant settings and API keys -----------------------------------------------------------------

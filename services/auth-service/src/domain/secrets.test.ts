@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { apiKeyPrefix, hashRecoveryCode, newApiKey, newRecoveryCode, newRefreshToken } from './secrets.js';
+import {
+  apiKeyPrefix,
+  hashRecoveryCode,
+  newApiKey,
+  newRecoveryCode,
+  newRecoveryCodes,
+  newRefreshToken,
+} from './secrets.js';
 
 describe('secrets', () => {
   it('makes API keys whose prefix can be parsed back, and refuses malformed keys', () => {
@@ -13,6 +20,14 @@ describe('secrets', () => {
     const code = newRecoveryCode();
     expect(code).toMatch(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
     expect(hashRecoveryCode(code.replace(/-/g, '').toLowerCase())).toBe(hashRecoveryCode(code));
+  });
+
+  it('makes a set of distinct recovery codes of the requested size, all in the enrollment format', () => {
+    const codes = newRecoveryCodes(10);
+    expect(codes).toHaveLength(10);
+    expect(new Set(codes).size).toBe(10);
+    for (const c of codes) expect(c).toMatch(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
+    expect(newRecoveryCodes(0)).toEqual([]);
   });
 
   it('makes distinct refresh tokens', () => {

@@ -25,6 +25,13 @@ export function newRecoveryCode(): string {
   return randomBase32(16).match(/.{4}/g)!.join('-');
 }
 
+/** `count` distinct recovery codes: what enrollment and regeneration hand out (shown once). */
+export function newRecoveryCodes(count: number): string[] {
+  const codes = new Set<string>();
+  while (codes.size < count) codes.add(newRecoveryCode());
+  return [...codes];
+}
+
 /** Upper-cases and removes separators, so codes typed with or without dashes or spaces match. */
 export function normalizeRecoveryCode(code: string): string {
   return code.toUpperCase().replace(/[\s-]/g, '');

@@ -37,6 +37,13 @@ export function authRoutes(service: AuthService): Router {
     res.json({ revokedSessions: await service.logoutAll(ctx, p) });
   });
 
+  // Account self-service (access token): each proves the user again before it changes anything.
+  r.post('/password/change', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json(await service.changePassword(ctx, p, bodyOf(req)));
+  });
+
   r.post('/register-first', async (req, res) => {
     res.status(201).json({ user: await service.registerFirst(ctxOf(req, res), bodyOf(req)) });
   });
@@ -70,6 +77,19 @@ export function authRoutes(service: AuthService): Router {
   r.post('/mfa/setup', (req, res) => start(req, res, '/mfa/setup'));
   r.post('/mfa/enroll/complete', (req, res) => complete(req, res, '/mfa/enroll/complete'));
   r.post('/mfa/enable', (req, res) => complete(req, res, '/mfa/enable'));
+
+  r.post('/mfa/recovery-codes/regenerate', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    await service.limitMfa(ctx);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json(await service.regenerateRecoveryCodes(ctx, p, bodyOf(req)));
+  });
+  r.post('/mfa/disable', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    await service.limitMfa(ctx);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json(await service.disableMfa(ctx, p, bodyOf(req)));
+  });
 
   // API keys: shown once at creation; the gateway validates them from the same database.
   r.post('/api-keys', async (req, res) => {

@@ -170,6 +170,14 @@ export class AuthRepository {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /** Stores a new password hash and revokes every refresh token of the user, in one transaction. */
+  async changePassword(userId: string, hash: string, reason: string): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [userId, hash]);
+      return this.revokeAllForUser(userId, reason, tx);
+    });
+  }
+
   async updatePasswordHash(userId: string, hash: string): Promise<void> {
     await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [
       userId,
@@ -230,6 +238,49 @@ export class AuthRepository {
         ]);
       }
       return true;
+    });
+  }
+
+  /**
+   * Replaces every recovery code of an enrolled user with `recoveryCodeHashes`, in one transaction (the old
+   * codes, used or not, stop working). False when the user has no MFA enrolled (any more).
+   */
+  async replaceRecoveryCodes(userId: string, recoveryCodeHashes: string[]): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const u = await tx.query(
+        'SELECT id FROM users WHERE id = $1 AND mfa_secret IS NOT NULL AND mfa_enrolled_at IS NOT NULL FOR UPDATE',
+        [userId],
+      );
+      if (u.rowCount === 0) return false;
+      await tx.query('DELETE FROM auth_recovery_codes WHERE user_id = $1', [userId]);
+      for (const h of recoveryCodeHashes) {
+        await tx.query('INSERT INTO auth_recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)', [
+          randomUUID(),
+          userId,
+          h,
+        ]);
+      }
+      await tx.query('UPDATE users SET updated_at = now() WHERE id = $1', [userId]);
+      return true;
+    });
+  }
+
+  /**
+   * Turns MFA off: removes the TOTP secret (and any pending one) and every recovery code, and revokes every
+   * refresh token of the user, in one transaction. Returns how many tokens were revoked, `undefined` when
+   * the user had no MFA enrolled.
+   */
+  async disableMfa(userId: string, reason: string): Promise<number | undefined> {
+    return this.db.transaction(async (tx) => {
+      const res = await tx.query(
+        `UPDATE users SET mfa_secret = NULL, mfa_enrolled_at = NULL, mfa_last_time_step = NULL,
+                mfa_pending_secret = NULL, mfa_pending_created_at = NULL, mfa_failed_attempts = 0, updated_at = now()
+          WHERE id = $1 AND mfa_enrolled_at IS NOT NULL`,
+        [userId],
+      );
+      if (res.rowCount === 0) return undefined;
+      await tx.query('DELETE FROM auth_recovery_codes WHERE user_id = $1', [userId]);
+      return this.revokeAllForUser(userId, reason, tx);
     });
   }
 
@@ -376,8 +427,8 @@ export class AuthRepository {
     return res.rowCount;
   }
 
-  async revokeAllForUser(userId: string, reason: string): Promise<number> {
-    const res = await this.db.query(
+  async revokeAllForUser(userId: string, reason: string, q: Queryable = this.db): Promise<number> {
+    const res = await q.query(
       'UPDATE auth_refresh_tokens SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL',
       [userId, reason],
     );
