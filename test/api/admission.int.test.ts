@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations, APPROVERS_GROUP } from '../../operator/src/api/meta.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
-import { type Doc, examples, type Kubectl, kubectlAs, repoRoot, yaml } from './kubectl.js';
+import {
+  type Doc,
+  examples,
+  type Kubectl,
+  kubectlAs,
+  repoRoot,
+  secretPromotionEditorsRbac,
+  yaml,
+} from './kubectl.js';
 
 /**
  * The SecretPromotion admission policies (operator/admission/) in a real kube-apiserver 1.36, with users
@@ -25,25 +33,6 @@ let env: Env;
 let admin: Kubectl;
 const as: Record<string, Kubectl> = {};
 let example: Doc;
-
-/** RBAC that lets approvers and engineers edit SecretPromotions: RBAC cannot tell an approval from an edit. */
-const rbac = `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: secretpromotion-editor}
-rules:
-  - apiGroups: [security.novapos.io]
-    resources: [secretpromotions]
-    verbs: [get, list, watch, create, update, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: secretpromotion-editors}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: secretpromotion-editor}
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: '${APPROVERS_GROUP}'}
-  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'novapos:engineers'}
-`;
 
 async function annotations(name: string): Promise<Record<string, string>> {
   const obj = JSON.parse(await admin(['get', 'spromo', name, '-n', ns, '-o', 'json']));
@@ -68,7 +57,7 @@ beforeAll(async () => {
   for (const u of users) as[u.name] = kubectlAs(kube.kubectlPath, kube.kubeconfigFor(u.name));
   example = examples(ns).get('SecretPromotion')!;
   await admin(['create', 'namespace', ns]);
-  await admin(['apply', '-f', '-'], rbac);
+  await admin(['apply', '-f', '-'], secretPromotionEditorsRbac);
   await admin(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
   await kube.waitUntilServed();
   // Policies take effect asynchronously: wait until a fresh approval gets stamped.

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { APPROVERS_GROUP } from '../../operator/src/api/meta.js';
 import { retryWhileNotServed } from '../harness/components/kube.js';
 
 /**
@@ -53,3 +54,22 @@ export function examples(namespace: string): Map<string, Doc> {
 }
 
 export const yaml = (doc: Doc): string => stringify(doc);
+
+/** RBAC that lets approvers and engineers edit SecretPromotions: RBAC cannot tell an approval from an edit. */
+export const secretPromotionEditorsRbac = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: secretpromotion-editor}
+rules:
+  - apiGroups: [security.novapos.io]
+    resources: [secretpromotions]
+    verbs: [get, list, watch, create, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: secretpromotion-editors}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: secretpromotion-editor}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: '${APPROVERS_GROUP}'}
+  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'novapos:engineers'}
+`;

@@ -10,7 +10,7 @@ import {
   secretPromotionController,
 } from '../../operator/src/controllers/secret-promotion/index.js';
 import type { Manager } from '../../operator/src/runtime/index.js';
-import { type Doc, type Kubectl, kubectlAs, repoRoot } from '../api/kubectl.js';
+import { type Doc, type Kubectl, kubectlAs, repoRoot, secretPromotionEditorsRbac } from '../api/kubectl.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 import {
@@ -135,24 +135,6 @@ async function tree(client: VaultClient, folder: string): Promise<string[]> {
   return out.sort();
 }
 
-const rbac = `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: secretpromotion-editor}
-rules:
-  - apiGroups: [security.novapos.io]
-    resources: [secretpromotions]
-    verbs: [get, list, watch, create, update, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: secretpromotion-editors}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: secretpromotion-editor}
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: '${APPROVERS_GROUP}'}
-  - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'novapos:engineers'}
-`;
-
 beforeAll(async () => {
   const [devVault, envVault] = vaults();
   if (!devVault || !envVault)
@@ -166,7 +148,7 @@ beforeAll(async () => {
   for (const u of users) as[u.name] = kubectlAs(kube.kubectlPath, kube.kubeconfigFor(u.name));
   await admin(['create', 'namespace', ns]);
   await admin(['create', 'namespace', operatorNs]);
-  await admin(['apply', '-f', '-'], rbac);
+  await admin(['apply', '-f', '-'], secretPromotionEditorsRbac);
   await admin(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
   await kube.waitUntilServed();
 

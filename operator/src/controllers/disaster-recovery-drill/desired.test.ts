@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DisasterRecoveryDrillSpec, DrillRun } from '../../api/v1alpha1/disasterrecoverydrill.js';
+import { aDisasterRecoveryDrillSpec } from '../../api/fixtures.js';
+import type { DrillRun } from '../../api/v1alpha1/disasterrecoverydrill.js';
 import {
   desiredStatus,
   interruptedRun,
@@ -12,31 +13,7 @@ import {
 
 const now = new Date('2025-03-01T12:00:00Z');
 
-function aSpec(overrides: Partial<DisasterRecoveryDrillSpec> = {}): DisasterRecoveryDrillSpec {
-  return {
-    schedule: '0 6 1 1,4,7,10 *',
-    suspend: false,
-    concurrencyPolicy: 'Forbid',
-    historyLimit: 3,
-    syntheticTenant: {
-      tenant: 'drill-synthetic',
-      credentialsSecretRef: { name: 'drill-credentials' },
-      requestsPerMinute: 6000,
-      redisFailureMode: 'failClosed',
-    },
-    steps: {
-      keyRotation: {
-        signingKeyRotationRef: { name: 'auth' },
-        syntheticRps: 20,
-        duration: '2m',
-        maxFailedRequests: 0,
-      },
-      redisOutage: { duration: '1m', tenant: 'drill-synthetic' },
-      alertDelivery: { receiver: 'drill', timeout: '2m' },
-    },
-    ...overrides,
-  };
-}
+const aSpec = aDisasterRecoveryDrillSpec;
 
 function aRun(
   id: string,
