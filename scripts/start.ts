@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
+import { VaultClient } from '../lib/vault.js';
 import { type Env, startEnv } from '../test/harness/env.js';
 import { ManagedProcess } from '../test/harness/process.js';
 import { stopOnSignals } from '../test/harness/signals.js';
@@ -30,6 +31,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const outDir = process.env.NOVAPOS_LOCAL_STACK_DIR ?? path.join(repoRoot, 'tmp');
 const kubeconfigFile = path.join(outDir, 'local-stack.kubeconfig');
 const envFile = path.join(outDir, 'local-stack.env');
+const connectionsFile = path.join(outDir, 'local-stack.connections.yaml');
 const examplesDir = path.join(repoRoot, 'examples');
 
 /** What a local process gets to configure itself from: the running components and their addresses. */
@@ -92,6 +94,9 @@ const localProcesses: readonly LocalProcess[] = [
       DRILL_GATEWAY_URL: 'http://127.0.0.1:8083',
       DRILL_WEBHOOK_PORT: '8082',
       DRILL_WEBHOOK_TOKEN_FILE: drillWebhookTokenFile,
+      // The named Vault connections: "staging" is the second local OpenBao.
+      OPERATOR_CONNECTIONS_FILE: connectionsFile,
+      VAULT_STAGING_TOKEN: s.vars.VAULT_STAGING_TOKEN!,
     }),
     ready: () => httpOk('http://127.0.0.1:8081/readyz'),
     url: 'http://127.0.0.1:8080/metrics',
@@ -176,6 +181,7 @@ async function stopAll(): Promise<void> {
   await env?.stop();
   rmSync(envFile, { force: true });
   rmSync(kubeconfigFile, { force: true });
+  rmSync(connectionsFile, { force: true });
   rmSync(alertmanagerSecrets, { recursive: true, force: true });
   say('stopped');
 }
@@ -186,6 +192,8 @@ function stackVars(e: Env): Record<string, string> {
     DATABASE_URL: e.postgres!.url,
     VAULT_ADDR: e.vault!.addr,
     VAULT_TOKEN: e.vault!.rootToken,
+    VAULT_STAGING_ADDR: e.vaults[1]!.addr,
+    VAULT_STAGING_TOKEN: e.vaults[1]!.rootToken,
     KUBECONFIG: kubeconfigFile,
     PROMETHEUS_URL: e.prometheus!.url,
     ALERTMANAGER_URL: e.alertmanager!.url,
@@ -212,6 +220,35 @@ function writeStackFiles(e: Env, vars: Record<string, string>): void {
     {
       mode: 0o600,
     },
+  );
+}
+
+/**
+ * What examples/secretpromotion.yaml needs to plan: the source secret in the local Vault, the staging
+ * overrides in the staging one, and the operator's connection to staging (token by environment variable,
+ * never in the file). Placeholder values, not credentials.
+ */
+async function seedPromotionExample(e: Env): Promise<void> {
+  const [local, staging] = e.vaults.map(
+    (v) => new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
+  );
+  await local!.kvWrite('secret', 'novapos/auth', {
+    KAFKA_BOOTSTRAP: 'kafka.local:9092',
+    REDIS_URL: e.redis!.url,
+    SECURITY_MFA_ACTIVITY_TOPIC: 'security.mfa.activity',
+  });
+  await staging!.kvWrite('secret', 'novapos/staging-overrides/auth', {
+    KAFKA_BOOTSTRAP: 'kafka.staging.local:9092',
+    REDIS_URL: 'redis://redis.staging.local:6379',
+  });
+  writeFileSync(
+    connectionsFile,
+    stringify({
+      connections: {
+        staging: { address: e.vaults[1]!.addr, auth: { method: 'token', tokenEnv: 'VAULT_STAGING_TOKEN' } },
+      },
+    }),
+    { mode: 0o600 },
   );
 }
 
@@ -259,6 +296,7 @@ function printTable(e: Env, vars: Record<string, string>, examples: number): voi
     ['kube-apiserver', e.kube!.server, e.kube!.apiserver.logFile],
     ['etcd', e.kube!.etcdUrl, e.kube!.etcd.logFile],
     ['vault (openbao)', e.vault!.addr, e.vault!.process?.logFile ?? '(external)'],
+    ['vault staging', e.vaults[1]!.addr, e.vaults[1]!.process?.logFile ?? ''],
     ...localProcesses.map((p, i): [string, string, string] => [
       p.name,
       p.url ?? '',
@@ -288,7 +326,7 @@ async function main(): Promise<void> {
   // Registered first: a Ctrl-C while starting stops whatever is already up.
   stopOnSignals(stopAll, say);
   const started = Date.now();
-  say('starting redis, postgres, prometheus, alertmanager + sinks, kube-apiserver + etcd, openbao');
+  say('starting redis, postgres, prometheus, alertmanager + sinks, kube-apiserver + etcd, openbao (local + staging)');
   const scrape = Object.fromEntries(
     localProcesses.filter((p) => p.metrics).map((p) => [p.name, [p.metrics!]]),
   );
@@ -308,10 +346,13 @@ async function main(): Promise<void> {
       }),
     },
     kube: true,
-    vault: 1,
+    // The operator's own Vault ("local") and a second one standing in for staging, so the example
+    // SecretPromotion has somewhere to promote to.
+    vault: 2,
   });
   const vars = stackVars(env);
   writeStackFiles(env, vars);
+  await seedPromotionExample(env);
   // The approval policies the chart ships: without them a SecretPromotion approval is never stamped.
   await env.kube!.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
   await env.kube!.waitUntilServed();

@@ -126,6 +126,45 @@ describe('npm start', () => {
     expect(run.result, JSON.stringify(run)).toBe('Succeeded');
     expect(run.steps[0]).toMatchObject({ name: 'alertDelivery', result: 'Passed' });
 
+    // The example SecretPromotion plans against the local Vault and the staging one, waits for approval,
+    // and once approved writes staging with staging's own overrides.
+    const promotion = async () =>
+      JSON.parse(await kubectl(['get', 'spromo', 'auth-to-staging', '-n', 'novapos', '-o', 'json']));
+    const planned = await waitUntil(
+      'the example promotion to await approval',
+      async () => {
+        const sp = await promotion();
+        return sp.status?.phase === 'AwaitingApproval' && sp;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    await kubectl([
+      'annotate',
+      'spromo',
+      'auth-to-staging',
+      '-n',
+      'novapos',
+      `${Annotations.approvePlan}=${planned.status.plan.hash}`,
+    ]);
+    const promoted = await waitUntil(
+      'the example promotion to be applied',
+      async () => {
+        const sp = await promotion();
+        return sp.status?.phase === 'Promoted' && sp;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(promoted.status.approval.approvedBy).toBe('admin');
+    const staged = await fetch(`${vars.VAULT_STAGING_ADDR}/v1/secret/data/novapos/auth`, {
+      headers: { 'x-vault-token': vars.VAULT_STAGING_TOKEN! },
+    });
+    const data = ((await staged.json()) as { data: { data: Record<string, string> } }).data.data;
+    expect(data).toEqual({
+      KAFKA_BOOTSTRAP: 'kafka.staging.local:9092',
+      REDIS_URL: 'redis://redis.staging.local:6379',
+      SECURITY_MFA_ACTIVITY_TOPIC: 'security.mfa.activity',
+    });
+
     proc.kill('SIGINT');
     expect(await exited, output).toBe(130);
     const ports = Object.values(vars)
