@@ -43,3 +43,20 @@ export function httpProbe(
 ): k8s.Probe {
   return { httpGet: { path, port: IntOrString.fromString(portName) }, periodSeconds, failureThreshold };
 }
+
+/** Replicas on different nodes where the scheduler can: losing one node does not take every replica. */
+export function spreadOverNodes(selector: Record<string, string>): k8s.Affinity {
+  return {
+    podAntiAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          podAffinityTerm: {
+            topologyKey: 'kubernetes.io/hostname',
+            labelSelector: { matchLabels: selector },
+          },
+        },
+      ],
+    },
+  };
+}

@@ -1,7 +1,12 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
+import {
+  httpProbe,
+  restrictedContainerSecurityContext,
+  restrictedPodSecurityContext,
+  spreadOverNodes,
+} from './hardening.js';
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -101,19 +106,7 @@ export class IntegrationGateway extends Construct {
             // Longer than a request's upstream timeout would be wasteful; long enough to flush usage counts.
             terminationGracePeriodSeconds: 30,
             securityContext: restrictedPodSecurityContext(),
-            affinity: {
-              podAntiAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  {
-                    weight: 100,
-                    podAffinityTerm: {
-                      topologyKey: 'kubernetes.io/hostname',
-                      labelSelector: { matchLabels: selector },
-                    },
-                  },
-                ],
-              },
-            },
+            affinity: spreadOverNodes(selector),
             containers: [
               {
                 name: 'gateway',

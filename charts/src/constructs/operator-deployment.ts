@@ -1,6 +1,11 @@
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
+import {
+  httpProbe,
+  restrictedContainerSecurityContext,
+  restrictedPodSecurityContext,
+  spreadOverNodes,
+} from './hardening.js';
 import { selectorLabels } from './labels.js';
 
 /** Where the operator reads the drill webhook's bearer token (Secret `<name>-drill-webhook`, key `token`). */
@@ -108,19 +113,7 @@ export class OperatorDeployment extends Construct {
             // Longer than the operator's 30 s drain, so SIGTERM always ends in a released lease.
             terminationGracePeriodSeconds: 40,
             securityContext: restrictedPodSecurityContext(),
-            affinity: {
-              podAntiAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  {
-                    weight: 100,
-                    podAffinityTerm: {
-                      topologyKey: 'kubernetes.io/hostname',
-                      labelSelector: { matchLabels: selector },
-                    },
-                  },
-                ],
-              },
-            },
+            affinity: spreadOverNodes(selector),
             containers: [
               {
                 name: 'operator',
