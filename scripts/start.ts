@@ -326,7 +326,9 @@ async function main(): Promise<void> {
   // Registered first: a Ctrl-C while starting stops whatever is already up.
   stopOnSignals(stopAll, say);
   const started = Date.now();
-  say('starting redis, postgres, prometheus, alertmanager + sinks, kube-apiserver + etcd, openbao (local + staging)');
+  say(
+    'starting redis, postgres, prometheus, alertmanager + sinks, kube-apiserver + etcd, openbao (local + staging)',
+  );
   const scrape = Object.fromEntries(
     localProcesses.filter((p) => p.metrics).map((p) => [p.name, [p.metrics!]]),
   );
