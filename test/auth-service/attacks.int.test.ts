@@ -3,12 +3,9 @@ import { importJWK, SignJWT } from 'jose';
 import { generateSecret } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RemoteJwksVerifier } from '../../lib/jwks-verifier.js';
-import { VaultClient } from '../../lib/vault.js';
 import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import {
   AUDIENCE,
-  aDatabase,
-  aSigningKey,
   awaitFreshTotpWindow,
   errorCode,
   expectNoSecrets,
@@ -16,14 +13,11 @@ import {
   httpClient,
   ISSUER,
   metricValue,
-  readOnlyToken,
   startServiceWithKeys,
   startTestService,
   type TestService,
   type TestSigningKey,
   totpNow,
-  uniquePrefix,
-  writeKeyTree,
 } from './helpers.js';
 
 const TENANT = 'acme';

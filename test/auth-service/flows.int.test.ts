@@ -38,7 +38,6 @@ describe('auth-service account flows', () => {
   let svc: TestService;
   let http: Http;
   let key: TestSigningKey;
-  let base: string;
   let serviceToken: string;
   const secrets: Record<string, string> = {
     adminPassword: ADMIN_PASSWORD,
@@ -50,7 +49,7 @@ describe('auth-service account flows', () => {
   let cashierRefresh = '';
 
   beforeAll(async () => {
-    ({ svc, key, base, serviceToken } = await startServiceWithKeys(env, 'flows', {
+    ({ svc, key, serviceToken } = await startServiceWithKeys(env, 'flows', {
       serviceEnv: { CORS_ALLOWED_ORIGINS: 'https://pos.novapos.test' },
     }));
     http = httpClient(svc.url, TENANT);

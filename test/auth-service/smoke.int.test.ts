@@ -1,26 +1,19 @@
 import { generateSecret } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RemoteJwksVerifier } from '../../lib/jwks-verifier.js';
-import { VaultClient } from '../../lib/vault.js';
 import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import { seedDemo } from '../../services/auth-service/src/seed.js';
 import {
   AUDIENCE,
-  aDatabase,
-  aSigningKey,
   awaitFreshTotpWindow,
   expectNoSecrets,
   type Http,
   httpClient,
   ISSUER,
   metricValue,
-  readOnlyToken,
   startServiceWithKeys,
-  startTestService,
   type TestService,
   totpNow,
-  uniquePrefix,
-  writeKeyTree,
 } from './helpers.js';
 
 /**

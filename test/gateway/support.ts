@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/log.js';
-import { VaultClient } from '../../lib/vault.js';
 import { RedisLimitPublisher } from '../../operator/src/adapters/redis/index.js';
 import { tenantRateLimitController } from '../../operator/src/controllers/tenant-rate-limit/index.js';
 import { Manager } from '../../operator/src/runtime/index.js';
@@ -10,15 +9,10 @@ import { newApiKey } from '../../services/auth-service/src/domain/secrets.js';
 import { configFromEnv } from '../../services/integration-gateway/src/config.js';
 import { type RunningGateway, startGateway } from '../../services/integration-gateway/src/server.js';
 import {
-  aDatabase,
   type aSigningKey,
   LogCapture,
-  readOnlyToken,
   startServiceWithKeys,
-  startTestService,
   type TestService,
-  uniquePrefix,
-  writeKeyTree,
 } from '../auth-service/helpers.js';
 import type { EnvDescriptor } from '../harness/env.js';
 
