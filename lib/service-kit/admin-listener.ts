@@ -1,0 +1,123 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+/**
+ * The admin listener: a second port that serves `/metrics` and the admin routes of a service, so that
+ * nothing operational is reachable on the public API port. Plain `node:http`, no framework: it works the
+ * same beside an Express app or a bare `node:http` server.
+ *
+ * The port comes from `ADMIN_PORT`; each service has a fixed default (docs/contracts.md, "Ports").
+ * Not 9090, which is Prometheus's.
+ */
+export const ADMIN_PORT_DEFAULTS = {
+  'auth-service': 9085,
+  'integration-gateway': 9083,
+  'audit-service': 9087,
+} as const;
+
+export type ServiceName = keyof typeof ADMIN_PORT_DEFAULTS;
+
+/** One admin route: exact method and path, a plain request/response handler. */
+export interface AdminRoute {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
+}
+
+export interface AdminListenerOptions {
+  /** Default: ADMIN_PORT_DEFAULTS of the service; 0 picks a free port (tests). */
+  readonly port: number;
+  /** Default `0.0.0.0` (Prometheus scrapes the pod IP); tests use 127.0.0.1. */
+  readonly host?: string;
+  /** Served at `GET /metrics` in the Prometheus text format. */
+  readonly registry: Registry;
+  readonly routes?: readonly AdminRoute[];
+}
+
+export interface AdminListener {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Reads `ADMIN_PORT` (1–65535), or the service's default. Throws a plain Error naming the variable. */
+export function adminPortFromEnv(env: Record<string, string | undefined>, service: ServiceName): number {
+  const raw = env.ADMIN_PORT?.trim();
+  if (!raw) return ADMIN_PORT_DEFAULTS[service];
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`ADMIN_PORT must be a port number (0-65535), got "${raw}"`);
+  }
+  return port;
+}
+
+/** Writes a JSON body with the given status; the error envelope shape of both services. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+/** Starts the admin listener; resolves once it listens. */
+export async function startAdminListener(opts: AdminListenerOptions): Promise<AdminListener> {
+  const routes = new Map<string, AdminRoute>();
+  for (const route of opts.routes ?? []) routes.set(`${route.method} ${route.path}`, route);
+  routes.set('GET /metrics', {
+    method: 'GET',
+    path: '/metrics',
+    handle: async (_req, res) => {
+      const body = await opts.registry.metrics();
+      res.writeHead(200, { 'Content-Type': opts.registry.contentType });
+      res.end(body);
+    },
+  });
+  const knownPaths = new Set([...routes.values()].map((r) => r.path));
+
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = routes.get(`${req.method} ${path}`);
+    if (!route) {
+      if (knownPaths.has(path)) {
+        res.setHeader(
+          'Allow',
+          [...routes.values()].filter((r) => r.path === path).map((r) => r.method),
+        );
+        return sendJson(res, 405, { error: { code: 'method_not_allowed', message: 'method not allowed' } });
+      }
+      return sendJson(res, 404, { error: { code: 'not_found', message: 'no such admin route' } });
+    }
+    Promise.resolve()
+      .then(() => route.handle(req, res))
+      .catch((err: unknown) => {
+        // The error class only: a message may quote input.
+        const name = err instanceof Error ? err.name : 'unknown';
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: name } });
+        else res.destroy();
+      });
+  });
+  server.keepAliveTimeout = 65_000;
+  const host = opts.host ?? '0.0.0.0';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
+  };
+}
