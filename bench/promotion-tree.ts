@@ -68,11 +68,17 @@ async function main(): Promise<void> {
 
     const connections = new VaultConnections({
       connections: [
-        { name: 'local', address: devVault.addr, auth: { method: 'token', token: devVault.rootToken } },
+        {
+          name: 'local',
+          address: devVault.addr,
+          auth: { method: 'token', token: devVault.rootToken },
+          promotion: { source: true, target: false, protected: false, namespaces: ['bench'] },
+        },
         {
           name: 'staging',
           address: stagingVault.addr,
           auth: { method: 'token', token: stagingVault.rootToken },
+          promotion: { source: false, target: true, protected: false, namespaces: ['bench'] },
         },
       ],
     });
@@ -91,6 +97,7 @@ async function main(): Promise<void> {
       secretPromotionController({
         operatorNamespace: 'novapos-system',
         stores: connections,
+        policies: new Map(connections.definitions().map((c) => [c.name, c.promotion])),
         requireApproverStamp: false,
       }),
     );

@@ -245,7 +245,13 @@ async function seedPromotionExample(e: Env): Promise<void> {
     connectionsFile,
     stringify({
       connections: {
-        staging: { address: e.vaults[1]!.addr, auth: { method: 'token', tokenEnv: 'VAULT_STAGING_TOKEN' } },
+        // The promotion policy: examples/secretpromotion.yaml (namespace novapos) reads local, writes staging.
+        local: { promotion: { source: true, namespaces: ['novapos'] } },
+        staging: {
+          address: e.vaults[1]!.addr,
+          auth: { method: 'token', tokenEnv: 'VAULT_STAGING_TOKEN' },
+          promotion: { target: true, namespaces: ['novapos'] },
+        },
       },
     }),
     { mode: 0o600 },

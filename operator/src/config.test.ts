@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromEnv, parseDuration } from './config.js';
+import { ConfigError, configFromEnv } from './config.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'operator-config-'));
 function file(name: string, text: string): string {
@@ -251,13 +251,105 @@ describe('what the controllers need from the configuration', () => {
   });
 });
 
-describe('parseDuration', () => {
+describe('the promotion policy, allowed endpoints and tenant owners in the connections file', () => {
+  it("reads each connection's promotion policy with its defaults (neither source nor target, not protected)", () => {
+    const p = file(
+      'policy.yaml',
+      `connections:
+  local:
+    promotion: { source: true, namespaces: [novapos] }
+  staging:
+    address: https://vault.staging.example:8200
+    auth: { method: kubernetes, role: novapos-operator-promotion }
+    promotion: { target: true, namespaces: [novapos, team-a] }
+  prod:
+    address: https://vault.prod.example:8200
+    auth: { method: kubernetes, role: novapos-operator-promotion }
+    promotion: { target: true, protected: true, namespaces: [novapos] }
+  audit:
+    address: https://vault.audit.example:8200
+    auth: { method: kubernetes, role: novapos-operator-promotion }
+`,
+    );
+    const c = configFromEnv({ OPERATOR_CONNECTIONS_FILE: p, VAULT_ADDR: 'http://v:8200', VAULT_TOKEN: 't' });
+    expect(c.connections.get('local')?.promotion).toEqual({
+      source: true,
+      target: false,
+      namespaces: ['novapos'],
+      protected: false,
+    });
+    expect(c.connections.get('prod')?.promotion).toMatchObject({ target: true, protected: true });
+    expect(c.connections.get('audit')?.promotion).toBeUndefined();
+  });
+
+  it("refuses a local connection that would log in with the signing-key rotation's Vault role", () => {
+    const same = file(
+      'same-role.yaml',
+      'connections:\n  local:\n    auth: { method: kubernetes, role: novapos-operator }\n    promotion: { source: true, namespaces: [novapos] }\n',
+    );
+    const env = { VAULT_ADDR: 'https://vault:8200', VAULT_KUBERNETES_ROLE: 'novapos-operator' };
+    expect(errorOf(() => configFromEnv({ ...env, OPERATOR_CONNECTIONS_FILE: same }))).toContain(
+      'connections.local.auth.role: must not be VAULT_KUBERNETES_ROLE (novapos-operator)',
+    );
+    const none = file(
+      'no-auth.yaml',
+      'connections:\n  local:\n    promotion: { source: true, namespaces: [novapos] }\n',
+    );
+    expect(errorOf(() => configFromEnv({ ...env, OPERATOR_CONNECTIONS_FILE: none }))).toContain(
+      'connections.local.auth: required with VAULT_KUBERNETES_ROLE',
+    );
+    const address = file('local-address.yaml', 'connections:\n  local: { address: "https://elsewhere" }\n');
+    expect(errorOf(() => configFromEnv({ OPERATOR_CONNECTIONS_FILE: address }))).toContain(
+      'connections.local.address',
+    );
+  });
+
   it.each([
-    ['90s', 90_000],
-    ['15m', 900_000],
-    ['1h30m', 5_400_000],
-    ['500ms', 500],
-    ['1.5s', 1_500],
-  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
-  it.each(['', '10', '5 m', '1d', 's'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+    [
+      'ns.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: kubernetes, role: r }, promotion: { target: true, namespaces: [Team_A] } }\n',
+      'connections.prod.promotion.namespaces.0: must be a DNS label',
+    ],
+    [
+      'empty-ns.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: kubernetes, role: r }, promotion: { target: true, namespaces: [] } }\n',
+      'connections.prod.promotion.namespaces',
+    ],
+    [
+      'typo-policy.yaml',
+      'connections:\n  prod: { address: "https://v", auth: { method: kubernetes, role: r }, promotion: { targt: true, namespaces: [a] } }\n',
+      'connections.prod.promotion.targt: unknown field',
+    ],
+    [
+      'origin.yaml',
+      'keyStatusEndpoints: { allowedOrigins: ["http://127.0.0.1:8085/keys/status"] }\n',
+      'keyStatusEndpoints.allowedOrigins.0',
+    ],
+    ['tenant.yaml', 'tenantOwners: [{ namespace: novapos, tenants: [Acme] }]\n', 'tenantOwners.0.tenants.0'],
+    [
+      'two-owners.yaml',
+      'tenantOwners: [{ namespace: a, tenants: [acme] }, { namespace: b, tenants: [acme] }]\n',
+      '"acme" is already owned by namespace a',
+    ],
+  ])('%s: says what is wrong, where', (name, text, message) => {
+    const p = file(name, text);
+    expect(errorOf(() => configFromEnv({ OPERATOR_CONNECTIONS_FILE: p }))).toContain(message);
+  });
+
+  it('reads the allowed key-status endpoints and the tenant owners', () => {
+    const p = file(
+      'rest.yaml',
+      'keyStatusEndpoints: { serviceNamespaces: [novapos], allowedOrigins: ["http://127.0.0.1:8085"] }\ntenantOwners: [{ namespace: novapos, tenants: [acme, "drill-*"] }]\n',
+    );
+    const c = configFromEnv({ OPERATOR_CONNECTIONS_FILE: p });
+    expect(c.file.keyStatusEndpoints).toEqual({
+      serviceNamespaces: ['novapos'],
+      allowedOrigins: ['http://127.0.0.1:8085'],
+    });
+    expect(c.file.tenantOwners).toEqual([{ namespace: 'novapos', tenants: ['acme', 'drill-*'] }]);
+    expect(configFromEnv({}).file).toEqual({
+      keyStatusEndpoints: { serviceNamespaces: [], allowedOrigins: [] },
+      tenantOwners: undefined,
+    });
+  });
 });

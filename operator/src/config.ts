@@ -1,52 +1,32 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { parseDuration } from './api/validation.js';
+import {
+  ConfigError,
+  type ConnectionsFile,
+  DNS_LABEL,
+  EMPTY_CONNECTIONS_FILE,
+  loadConnectionsFile,
+  SA_TOKEN_PATH,
+  type VaultAuth,
+  type VaultConnection,
+} from './connections-file.js';
 
-/** A bad setting: the message is one line naming the setting and what it must be (never a secret value). */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/**
+ * The operator's settings from its environment and command line (`configFromEnv`). The named Vault
+ * connections, the promotion policy, the allowed key-status endpoints and the tenant owners are in the
+ * connections file (connections-file.ts), which OPERATOR_CONNECTIONS_FILE names.
+ */
+
+export {
+  ConfigError,
+  type ConnectionsFile,
+  loadConnectionsFile,
+  type VaultAuth,
+  type VaultConnection,
+} from './connections-file.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-
-/** How the operator authenticates to one Vault. */
-export type VaultAuth =
-  | {
-      readonly method: 'kubernetes';
-      /** Vault role bound to the operator's ServiceAccount. */
-      readonly role: string;
-      /** Mount path of the Kubernetes auth method. Default `kubernetes`. */
-      readonly mount: string;
-      /** Where the projected ServiceAccount token is read from. */
-      readonly serviceAccountTokenPath: string;
-    }
-  | {
-      readonly method: 'token';
-      /** Read the token from this file... */
-      readonly tokenFile?: string;
-      /** ...or from this environment variable (never written in the file itself). */
-      readonly tokenEnv?: string;
-    }
-  | {
-      /** A token in a Kubernetes Secret (default: the operator's namespace), re-read when Vault refuses it. */
-      readonly method: 'tokenSecret';
-      readonly name: string;
-      /** Default `token`. */
-      readonly key?: string;
-      readonly namespace?: string;
-    };
-
-/** A named Vault in another environment (SecretPromotion sources and targets refer to it by name). */
-export interface VaultConnection {
-  readonly name: string;
-  readonly address: string;
-  readonly auth: VaultAuth;
-  /** PEM file of the CA that signs this Vault's certificate; the system roots when absent. */
-  readonly caCertFile?: string;
-  /** Vault Enterprise / OpenBao namespace. */
-  readonly namespace?: string;
-}
 
 export interface OperatorConfig {
   /** Namespaces whose resources are reconciled; empty: all namespaces. */
@@ -83,15 +63,13 @@ export interface OperatorConfig {
   readonly operatorNamespace: string;
   /** Redis the integration gateways read their limits from (REDIS_URL); TenantRateLimits need it. */
   readonly redisUrl?: string;
-  /** Alertmanager the drills send their synthetic alert to (ALERTMANAGER_URL). */
-  readonly alertmanagerUrl?: string;
+  /** The rest of the connections file: allowed key-status endpoints, tenant owners. */
+  readonly file: Omit<ConnectionsFile, 'connections'>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SECRET_VARS = new Set(['VAULT_TOKEN']);
 
 /** Command-line flags, each overriding the environment variable it names. */
@@ -108,22 +86,6 @@ const FLAGS = {
 function bad(name: string, value: string, must: string): ConfigError {
   const shown = SECRET_VARS.has(name) ? '[redacted]' : value;
   return new ConfigError(`${name}=${shown}: ${must}`);
-}
-
-/** Go-style duration (`90s`, `15m`, `1h30m`, `500ms`) in milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
-  let total = 0;
-  let matched = false;
-  re.lastIndex = 0;
-  while (re.lastIndex < text.length) {
-    const m = re.exec(text);
-    if (!m) return undefined;
-    total += Number(m[1]) * (units[m[2] as string] ?? 0);
-    matched = true;
-  }
-  return matched ? total : undefined;
 }
 
 function str(env: Env, name: string, fallback: string): string {
@@ -151,8 +113,13 @@ function positiveNumber(env: Env, name: string, fallback: number, integer: boole
 
 function duration(env: Env, name: string, fallback: string): number {
   const raw = str(env, name, fallback);
-  const ms = parseDuration(raw);
-  if (ms === undefined || ms <= 0) throw bad(name, raw, 'must be a duration like 90s, 15m or 1h');
+  let ms: number;
+  try {
+    ms = parseDuration(raw);
+  } catch {
+    ms = 0;
+  }
+  if (!(ms > 0)) throw bad(name, raw, 'must be a duration like 90s, 15m or 1h');
   return ms;
 }
 
@@ -249,13 +216,28 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
   const operatorNamespace = str(env, 'POD_NAMESPACE', 'novapos-system');
   if (!DNS_LABEL.test(operatorNamespace))
     throw bad('POD_NAMESPACE', operatorNamespace, 'must be a namespace name');
+  const file = connectionsFile ? loadConnectionsFile(connectionsFile, env) : EMPTY_CONNECTIONS_FILE;
+  const vault = vaultFromEnv(env);
+  const local = file.connections.get('local');
+  if (local && !local.auth && vault?.auth.method === 'kubernetes')
+    throw new ConfigError(
+      `OPERATOR_CONNECTIONS_FILE=${connectionsFile}: connections.local.auth: required with VAULT_KUBERNETES_ROLE: promotion gets its own Vault role and policy, without the signing keys`,
+    );
+  const localAuth = local?.auth;
+  if (
+    vault?.auth.method === 'kubernetes' &&
+    localAuth?.method === 'kubernetes' &&
+    localAuth.role === vault.auth.role
+  )
+    throw new ConfigError(
+      `OPERATOR_CONNECTIONS_FILE=${connectionsFile}: connections.local.auth.role: must not be VAULT_KUBERNETES_ROLE (${vault.auth.role}): promotion gets its own Vault role and policy, without the signing keys`,
+    );
   const redisUrl = env.REDIS_URL?.trim() || undefined;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
     throw new ConfigError('REDIS_URL: must be a redis:// or rediss:// URL');
   return {
     operatorNamespace,
     redisUrl,
-    alertmanagerUrl: url(env, 'ALERTMANAGER_URL'),
     watchNamespaces,
     identity: str(env, 'OPERATOR_IDENTITY', str(env, 'POD_NAME', `${hostname()}-${process.pid}`)),
     leaderElection: {
@@ -277,9 +259,10 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
       burst: positiveNumber(env, 'OPERATOR_RECONCILE_BURST', 100, true),
     },
     shutdownTimeoutMs: duration(env, 'OPERATOR_SHUTDOWN_TIMEOUT', '30s'),
-    vault: vaultFromEnv(env),
+    vault,
     connectionsFile,
-    connections: connectionsFile ? loadConnectionsFile(connectionsFile, env) : new Map(),
+    connections: file.connections,
+    file: { keyStatusEndpoints: file.keyStatusEndpoints, tenantOwners: file.tenantOwners },
   };
 }
 
@@ -312,147 +295,4 @@ function vaultFromEnv(env: Env): OperatorConfig['vault'] {
     },
     caCertFile,
   };
-}
-
-/** Reads and validates the named Vault connections file (YAML). */
-export function loadConnectionsFile(file: string, env: Env = {}): Map<string, VaultConnection> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `OPERATOR_CONNECTIONS_FILE=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(
-      `OPERATOR_CONNECTIONS_FILE=${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`,
-    );
-  }
-  return parseConnections(
-    doc,
-    env,
-    (path, must) => new ConfigError(`OPERATOR_CONNECTIONS_FILE=${file}: ${path}: ${must}`),
-  );
-}
-
-type Fail = (path: string, must: string) => ConfigError;
-
-function record(
-  value: unknown,
-  path: string,
-  fail: Fail,
-  allowed: readonly string[],
-): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw fail(path, 'must be a mapping');
-  for (const k of Object.keys(value))
-    if (!allowed.includes(k)) throw fail(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
-  return value as Record<string, unknown>;
-}
-
-function optionalString(
-  obj: Record<string, unknown>,
-  key: string,
-  path: string,
-  fail: Fail,
-): string | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.trim() === '') throw fail(`${path}.${key}`, 'must be a non-empty string');
-  return v.trim();
-}
-
-/**
- * The file's shape:
- * ```yaml
- * connections:
- *   staging:
- *     address: https://vault.staging.example:8200
- *     caCertFile: /etc/novapos/vault-ca/staging.pem   # optional
- *     auth: { method: kubernetes, role: novapos-operator, mount: kubernetes }
- *   prod:
- *     address: https://vault.prod.example:8200
- *     auth: { method: token, tokenFile: /var/run/secrets/novapos/prod-vault-token }
- * ```
- * Tokens are referenced (tokenFile, tokenEnv), never written in the file.
- */
-export function parseConnections(doc: unknown, env: Env, fail: Fail): Map<string, VaultConnection> {
-  const out = new Map<string, VaultConnection>();
-  if (doc === null || doc === undefined) return out;
-  const root = record(doc, '(root)', fail, ['connections']);
-  if (root.connections === undefined || root.connections === null) return out;
-  const conns = record(root.connections, 'connections', fail, Object.keys(root.connections as object));
-  for (const [name, raw] of Object.entries(conns)) {
-    const path = `connections.${name}`;
-    if (!DNS_LABEL.test(name) || name.length > 63)
-      throw fail(path, 'the name must be a lower-case DNS label (e.g. staging, prod)');
-    const c = record(raw, path, fail, ['address', 'auth', 'caCertFile', 'namespace']);
-    const address = optionalString(c, 'address', path, fail);
-    if (!address) throw fail(`${path}.address`, 'required');
-    try {
-      const u = new URL(address);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-    } catch {
-      throw fail(`${path}.address`, 'must be an http(s) URL');
-    }
-    const a = record(c.auth, `${path}.auth`, fail, [
-      'method',
-      'role',
-      'mount',
-      'serviceAccountTokenPath',
-      'tokenFile',
-      'tokenEnv',
-      'token',
-      'name',
-      'key',
-      'namespace',
-    ]);
-    let auth: VaultAuth;
-    if (a.token !== undefined)
-      throw fail(`${path}.auth.token`, 'tokens do not belong in this file: use tokenFile or tokenEnv');
-    if (a.method === 'kubernetes') {
-      const role = optionalString(a, 'role', `${path}.auth`, fail);
-      if (!role) throw fail(`${path}.auth.role`, 'required for the kubernetes method');
-      auth = {
-        method: 'kubernetes',
-        role,
-        mount: optionalString(a, 'mount', `${path}.auth`, fail) ?? 'kubernetes',
-        serviceAccountTokenPath:
-          optionalString(a, 'serviceAccountTokenPath', `${path}.auth`, fail) ?? SA_TOKEN_PATH,
-      };
-    } else if (a.method === 'token') {
-      const tokenFile = optionalString(a, 'tokenFile', `${path}.auth`, fail);
-      const tokenEnv = optionalString(a, 'tokenEnv', `${path}.auth`, fail);
-      if (!tokenFile === !tokenEnv)
-        throw fail(`${path}.auth`, 'the token method needs exactly one of tokenFile or tokenEnv');
-      if (tokenEnv && !env[tokenEnv])
-        throw fail(`${path}.auth.tokenEnv`, `environment variable ${tokenEnv} is not set`);
-      auth = { method: 'token', ...(tokenFile ? { tokenFile } : {}), ...(tokenEnv ? { tokenEnv } : {}) };
-    } else if (a.method === 'tokenSecret') {
-      const name = optionalString(a, 'name', `${path}.auth`, fail);
-      if (!name)
-        throw fail(`${path}.auth.name`, 'required for the tokenSecret method (the Secret holding the token)');
-      const key = optionalString(a, 'key', `${path}.auth`, fail);
-      const namespace = optionalString(a, 'namespace', `${path}.auth`, fail);
-      auth = { method: 'tokenSecret', name, ...(key ? { key } : {}), ...(namespace ? { namespace } : {}) };
-    } else {
-      throw fail(`${path}.auth.method`, 'must be kubernetes, token or tokenSecret');
-    }
-    out.set(name, {
-      name,
-      address: address.replace(/\/+$/, ''),
-      auth,
-      ...(optionalString(c, 'caCertFile', path, fail)
-        ? { caCertFile: optionalString(c, 'caCertFile', path, fail) }
-        : {}),
-      ...(optionalString(c, 'namespace', path, fail)
-        ? { namespace: optionalString(c, 'namespace', path, fail) }
-        : {}),
-    });
-  }
-  return out;
 }

@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { VaultClient } from '../../lib/vault.js';
-import { connectionsFromConfig } from '../../operator/src/adapters/vault-connections/index.js';
+import {
+  connectionsFromConfig,
+  VaultConnections,
+} from '../../operator/src/adapters/vault-connections/index.js';
 import { Annotations, APPROVERS_GROUP } from '../../operator/src/api/meta.js';
 import type { SecretPromotion } from '../../operator/src/api/v1alpha1/secretpromotion.js';
+import type { PromotionPolicy } from '../../operator/src/connections-file.js';
 import {
   Provenance,
   secretPromotionController,
@@ -44,6 +49,8 @@ const users = [
   },
 ];
 const ns = 'promotions';
+/** A namespace whose engineers may promote to staging only (the promotion policy below). */
+const teamNs = 'team-x';
 const operatorNs = 'novapos-system';
 const run = runPrefix('spromo');
 const tag = randomBytes(3).toString('hex');
@@ -80,23 +87,24 @@ const as: Record<string, Kubectl> = {};
 let dev: VaultClient; // root, for setup and checks only
 let envs: VaultClient; // root on the staging+prod server
 let manager: Manager;
+let stores: VaultConnections;
 let logLines: string[];
 const tokens: Record<string, string> = {};
 const vaults = () => inject('env').vaults;
 
 const p = (...parts: string[]) => [run, ...parts].join('/');
 
-function promotion(name: string, spec: Doc): string {
+function promotion(name: string, spec: Doc, namespace = ns): string {
   return JSON.stringify({
     apiVersion: 'security.novapos.io/v1alpha1',
     kind: 'SecretPromotion',
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace },
     spec,
   });
 }
 
-async function get(name: string): Promise<SecretPromotion> {
-  return JSON.parse(await admin(['get', 'spromo', name, '-n', ns, '-o', 'json'])) as SecretPromotion;
+async function get(name: string, namespace = ns): Promise<SecretPromotion> {
+  return JSON.parse(await admin(['get', 'spromo', name, '-n', namespace, '-o', 'json'])) as SecretPromotion;
 }
 
 const condition = (sp: SecretPromotion, type: string) => sp.status?.conditions?.find((c) => c.type === type);
@@ -106,11 +114,12 @@ async function waitFor(
   what: string,
   check: (sp: SecretPromotion) => boolean,
   timeoutMs = 30_000,
+  namespace = ns,
 ): Promise<SecretPromotion> {
   return waitUntil(
     `${name}: ${what}`,
     async () => {
-      const sp = await get(name);
+      const sp = await get(name, namespace);
       return check(sp) ? sp : undefined;
     },
     { timeoutMs, intervalMs: 200 },
@@ -148,6 +157,7 @@ beforeAll(async () => {
   for (const u of users) as[u.name] = kubectlAs(kube.kubectlPath, kube.kubeconfigFor(u.name));
   await admin(['create', 'namespace', ns]);
   await admin(['create', 'namespace', operatorNs]);
+  await admin(['create', 'namespace', teamNs]);
   await admin(['apply', '-f', '-'], secretPromotionEditorsRbac);
   await admin(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
   await kube.waitUntilServed();
@@ -188,6 +198,15 @@ beforeAll(async () => {
   });
   await dev.kvWrite('secret', p('tree/novapos/signing-keys/promotions/auth/keyset'), { activeKid: 'kid-1' });
 
+  // The promotion policy of the runbook: dev (local) is read from `promotions` only; staging may be
+  // written from `promotions` and `team-x`; prod is protected (always approved) and written only from
+  // `promotions`; prod is never a source.
+  const policy = (p: Partial<PromotionPolicy> & { namespaces: string[] }): PromotionPolicy => ({
+    source: false,
+    target: false,
+    protected: false,
+    ...p,
+  });
   const definitions = connectionsFromConfig(
     {
       vault: {
@@ -195,7 +214,9 @@ beforeAll(async () => {
         token: tokens.local,
         auth: { method: 'token', tokenEnv: 'VAULT_TOKEN' },
       },
-      connections: new Map(),
+      connections: new Map([
+        ['local', { name: 'local', promotion: policy({ source: true, namespaces: [ns] }) }],
+      ]),
     },
     {},
     [
@@ -203,13 +224,26 @@ beforeAll(async () => {
         name: 'staging',
         address: envVault.addr,
         auth: { method: 'tokenSecret', name: 'vault-staging-token' },
+        promotion: policy({ target: true, namespaces: [ns, teamNs] }),
       },
-      { name: 'prod', address: envVault.addr, auth: { method: 'tokenSecret', name: 'vault-prod-token' } },
+      {
+        name: 'prod',
+        address: envVault.addr,
+        auth: { method: 'tokenSecret', name: 'vault-prod-token' },
+        promotion: policy({ target: true, protected: true, namespaces: [ns] }),
+      },
     ],
   );
+  const kc = new KubeConfig();
+  kc.loadFromFile(kube.kubeconfig);
+  stores = new VaultConnections({
+    connections: definitions,
+    core: kc.makeApiClient(CoreV1Api),
+    operatorNamespace: operatorNs,
+  });
   const started = await startOperator(
     kube.kubeconfig,
-    secretPromotionController({ operatorNamespace: operatorNs, connections: definitions }),
+    secretPromotionController({ operatorNamespace: operatorNs, connections: definitions, stores }),
   );
   manager = started.manager;
   logLines = started.lines;
@@ -634,21 +668,167 @@ describe('the fingerprint key', () => {
   });
 });
 
+describe('the promotion policy (issue 19: approval could be skipped, any namespace could copy prod)', () => {
+  const prodRequests = () => stores.requestCounts().prod ?? 0;
+
+  it('a protected target waits for an approved plan even with requireApproval: false', async () => {
+    await as.mallory!(
+      ['apply', '-f', '-'],
+      promotion('skip-approval', {
+        source: { connection: 'local', path: p('novapos/auth') },
+        targets: [{ name: 'prod', connection: 'prod', path: p('prod/skip/novapos/auth') }],
+        requireApproval: false,
+      }),
+    );
+    const sp = await waitFor(
+      'skip-approval',
+      'a plan awaiting approval',
+      (s) => s.status?.phase === 'AwaitingApproval',
+    );
+    expect(condition(sp, 'PolicyAllowed')).toMatchObject({ status: 'True', reason: 'PolicyAllows' });
+    expect(condition(sp, 'PolicyAllowed')?.message).toContain('protected target(s) prod');
+    expect(condition(sp, 'Approved')).toMatchObject({ status: 'False', reason: 'AwaitingApproval' });
+    await sleep(1_500);
+    expect(await data(envs, p('prod/skip/novapos/auth'))).toBeUndefined();
+    // Only an approver's approval applies it.
+    await annotate('alice', 'skip-approval', `${Annotations.approvePlan}=${sp.status!.plan!.hash}`);
+    await waitFor('skip-approval', 'promoted', (s) => s.status?.phase === 'Promoted');
+    expect(await data(envs, p('prod/skip/novapos/auth'))).toEqual(seedAuth);
+    await admin(['delete', 'spromo', 'skip-approval', '-n', ns]);
+  });
+
+  it.each([
+    [
+      'prod read as a source from another namespace, into staging',
+      teamNs,
+      { source: { connection: 'prod', path: p('prod/novapos/auth') } },
+      'connections.prod.promotion.source',
+    ],
+    [
+      'prod read as a source from the allowed namespace',
+      ns,
+      { source: { connection: 'prod', path: p('prod/novapos/auth') } },
+      'connections.prod.promotion.source',
+    ],
+    [
+      'dev read from a namespace the policy does not list',
+      teamNs,
+      { source: { connection: 'local', path: p('novapos/auth') } },
+      'connections.local.promotion.namespaces',
+    ],
+    [
+      'an override that reads prod into a staging target',
+      ns,
+      {
+        source: { connection: 'local', path: p('novapos/auth') },
+        overrides: [
+          {
+            key: 'KAFKA_BOOTSTRAP',
+            valueFrom: {
+              connection: 'prod',
+              mount: 'secret',
+              path: p('prod/novapos/auth'),
+              key: 'PROD_ONLY',
+            },
+          },
+        ],
+      },
+      'connections.prod.promotion.source',
+    ],
+  ])(
+    'refuses %s: a condition names the rule, nothing is read or written',
+    async (_why, namespace, spec, rule) => {
+      const name = `exfil-${randomBytes(2).toString('hex')}`;
+      const targetPath = p('staging/exfil', name);
+      const before = prodRequests();
+      const { overrides, ...rest } = spec as { overrides?: Doc[]; source: Doc };
+      await as.mallory!(
+        ['apply', '-f', '-'],
+        promotion(
+          name,
+          {
+            ...rest,
+            targets: [
+              {
+                name: 'staging',
+                connection: 'staging',
+                path: targetPath,
+                ...(overrides ? { overrides } : {}),
+              },
+            ],
+            requireApproval: false,
+          },
+          namespace,
+        ),
+      );
+      const sp = await waitFor(name, 'refused', (s) => s.status?.phase === 'Failed', 30_000, namespace);
+      expect(condition(sp, 'PolicyAllowed')).toMatchObject({ status: 'False', reason: 'PolicyDenied' });
+      expect(condition(sp, 'PolicyAllowed')?.message).toContain(`${rule}:`);
+      expect(condition(sp, 'Ready')).toMatchObject({ status: 'False', reason: 'PolicyDenied' });
+      expect(sp.status?.plan).toBeUndefined();
+      await sleep(1_000);
+      expect(prodRequests()).toBe(before);
+      expect(await data(envs, targetPath)).toBeUndefined();
+      const events = await admin(['get', 'events.events.k8s.io', '-n', namespace, '-o', 'json']);
+      expect(events).toContain('PolicyDenied');
+      await admin(['delete', 'spromo', name, '-n', namespace]);
+    },
+  );
+
+  it('a plan in status that names a signing-key path is refused at apply (recheck checks status paths too)', async () => {
+    const target = p('staging/forged/novapos/auth');
+    await admin(
+      ['apply', '-f', '-'],
+      promotion('forged', {
+        source: { connection: 'local', path: p('novapos/auth') },
+        targets: [{ name: 'staging', connection: 'staging', path: target }],
+        requireApproval: true,
+      }),
+    );
+    const sp = await waitFor('forged', 'a plan', (s) => s.status?.phase === 'AwaitingApproval');
+    // Someone who may write status points the approved plan at the signing-key tree.
+    const forged = p('staging/forged/novapos/signing-keys/promotions/auth/keyset');
+    const plan = structuredClone(sp.status!.plan!);
+    for (const e of plan.entries) e.targetPath = forged;
+    await admin([
+      'patch',
+      'spromo',
+      'forged',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { plan } }),
+    ]);
+    await annotate('alice', 'forged', `${Annotations.approvePlan}=${plan.hash}`);
+    const failed = await waitFor(
+      'forged',
+      'refused',
+      (s) => condition(s, 'Ready')?.reason === 'ForbiddenPath',
+    );
+    expect(condition(failed, 'Ready')?.message).toContain('novapos/signing-keys/');
+    expect(await data(envs, forged)).toBeUndefined();
+    expect(await data(envs, target)).toBeUndefined();
+    await admin(['delete', 'spromo', 'forged', '-n', ns]);
+  });
+});
+
 describe('secret values', () => {
   it('a Vault refusal is a clear Failed status naming the path, retried with backoff', async () => {
-    // The prod token may not touch staging paths.
+    // The staging token may not touch prod paths.
     await admin(
       ['apply', '-f', '-'],
       promotion('forbidden', {
         source: { path: p('novapos/auth') },
-        targets: [{ name: 'prod', connection: 'prod', path: p('staging/forbidden') }],
+        targets: [{ name: 'staging', connection: 'staging', path: p('prod/forbidden') }],
         requireApproval: false,
       }),
     );
     const sp = await waitFor('forbidden', 'failed', (s) => s.status?.phase === 'Failed');
     expect(condition(sp, 'Ready')).toMatchObject({ status: 'False', reason: 'VaultUnavailable' });
-    expect(condition(sp, 'Ready')?.message).toContain(`secret/data/${p('staging/forbidden')} answered 403`);
-    expect(await data(envs, p('staging/forbidden'))).toBeUndefined();
+    expect(condition(sp, 'Ready')?.message).toContain(`secret/data/${p('prod/forbidden')} answered 403`);
+    expect(await data(envs, p('prod/forbidden'))).toBeUndefined();
   });
 
   it('appear in no log line, status, Event, error or metric', async () => {

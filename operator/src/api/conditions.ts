@@ -69,6 +69,10 @@ export const ConditionType = {
   Conflict: 'Conflict',
   /** DisasterRecoveryDrill: the last finished run passed every step. */
   LastRunSucceeded: 'LastRunSucceeded',
+  /** SecretPromotion: the operator's promotion policy lets this namespace use every connection named. */
+  PolicyAllowed: 'PolicyAllowed',
+  /** TenantRateLimit: the operator's configuration lets this namespace set the tenant's limits. */
+  TenantOwned: 'TenantOwned',
 } as const;
 export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -106,6 +110,13 @@ export const Reason = {
   TargetChanged: 'TargetChanged',
   SourceNotFound: 'SourceNotFound',
   ForbiddenPath: 'ForbiddenPath',
+  PolicyAllows: 'PolicyAllows',
+  PolicyDenied: 'PolicyDenied',
+  // SigningKeyRotation: a service URL outside the operator's allowed endpoints (never called)
+  EndpointNotAllowed: 'EndpointNotAllowed',
+  // TenantRateLimit ownership
+  OwnerConfigured: 'OwnerConfigured',
+  TenantNotOwned: 'TenantNotOwned',
   // DisasterRecoveryDrill
   DrillRunning: 'DrillRunning',
   DrillSucceeded: 'DrillSucceeded',

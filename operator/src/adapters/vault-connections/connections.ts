@@ -3,6 +3,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { VaultClient, VaultError } from '../../../../lib/vault.js';
 import { LOCAL_VAULT_CONNECTION } from '../../api/meta.js';
 import type { OperatorConfig } from '../../config.js';
+import type { PromotionPolicy, VaultAuth } from '../../connections-file.js';
 import { type SecretStore, type StoredSecret, VaultSecretStore } from './secret-store.js';
 
 /** How the operator authenticates to one named Vault. Tokens are referenced, never written in config. */
@@ -35,6 +36,8 @@ export interface ConnectionDefinition {
   readonly namespace?: string;
   /** Per-request timeout; default 5000 ms. */
   readonly timeoutMs?: number;
+  /** Who may promote from or to it (the connections file); absent: no promotion may use it. */
+  readonly promotion?: PromotionPolicy;
 }
 
 export class UnknownConnectionError extends Error {
@@ -176,6 +179,10 @@ export class VaultConnections {
     return [...this.byName.keys()];
   }
 
+  definitions(): ConnectionDefinition[] {
+    return [...this.byName.values()].map((c) => c.def);
+  }
+
   has(name: string): boolean {
     return this.byName.has(name);
   }
@@ -218,9 +225,10 @@ export class VaultConnections {
 }
 
 /**
- * The connections the operator's configuration describes: `local` from VAULT_ADDR (+ VAULT_TOKEN or the
- * Kubernetes role) and each named connection of the connections file. `extra` adds or replaces
- * connections (e.g. ones whose token is in a Kubernetes Secret).
+ * The connections the operator's configuration describes, each with its promotion policy: `local` (the
+ * operator's own Vault, VAULT_ADDR) only when the connections file has a `local` entry, logging in with that
+ * entry's own auth (a promotion role, never the signing-key rotation's; VAULT_TOKEN only in local
+ * development), and each named connection of the file. `extra` adds or replaces connections.
  */
 export function connectionsFromConfig(
   config: Pick<OperatorConfig, 'vault' | 'connections'>,
@@ -228,39 +236,35 @@ export function connectionsFromConfig(
   extra: readonly ConnectionDefinition[] = [],
 ): ConnectionDefinition[] {
   const out = new Map<string, ConnectionDefinition>();
-  const v = config.vault;
-  if (v) {
-    const auth: ConnectionAuth | undefined =
-      v.auth.method === 'kubernetes'
-        ? {
-            method: 'kubernetes',
-            role: v.auth.role,
-            mount: v.auth.mount,
-            serviceAccountTokenPath: v.auth.serviceAccountTokenPath,
-          }
-        : v.token
-          ? { method: 'token', token: v.token }
-          : undefined;
-    if (auth) out.set(LOCAL_VAULT_CONNECTION, { name: LOCAL_VAULT_CONNECTION, address: v.address, auth });
-  }
   for (const c of config.connections.values()) {
-    let auth: ConnectionAuth | undefined;
-    if (c.auth.method === 'kubernetes') {
-      auth = {
-        method: 'kubernetes',
-        role: c.auth.role,
-        mount: c.auth.mount,
-        serviceAccountTokenPath: c.auth.serviceAccountTokenPath,
-      };
-    } else if (c.auth.method === 'tokenSecret') {
-      auth = { method: 'tokenSecret', name: c.auth.name, key: c.auth.key, namespace: c.auth.namespace };
-    } else if (c.auth.tokenFile) {
-      auth = { method: 'tokenFile', path: c.auth.tokenFile };
-    } else if (c.auth.tokenEnv && env[c.auth.tokenEnv]) {
-      auth = { method: 'token', token: env[c.auth.tokenEnv] as string };
-    }
-    if (auth) out.set(c.name, { name: c.name, address: c.address, auth, namespace: c.namespace });
+    const local = c.name === LOCAL_VAULT_CONNECTION;
+    const address = local ? config.vault?.address : c.address;
+    let auth: ConnectionAuth | undefined = c.auth ? authOf(c.auth, env) : undefined;
+    if (local && !c.auth && config.vault?.token) auth = { method: 'token', token: config.vault.token };
+    if (!address || !auth) continue;
+    out.set(c.name, {
+      name: c.name,
+      address,
+      auth,
+      ...(c.namespace ? { namespace: c.namespace } : {}),
+      ...(c.promotion ? { promotion: c.promotion } : {}),
+    });
   }
   for (const c of extra) out.set(c.name, c);
   return [...out.values()];
+}
+
+function authOf(a: VaultAuth, env: Readonly<Record<string, string | undefined>>): ConnectionAuth | undefined {
+  if (a.method === 'kubernetes')
+    return {
+      method: 'kubernetes',
+      role: a.role,
+      mount: a.mount,
+      serviceAccountTokenPath: a.serviceAccountTokenPath,
+    };
+  if (a.method === 'tokenSecret')
+    return { method: 'tokenSecret', name: a.name, key: a.key, namespace: a.namespace };
+  if (a.tokenFile) return { method: 'tokenFile', path: a.tokenFile };
+  if (a.tokenEnv && env[a.tokenEnv]) return { method: 'token', token: env[a.tokenEnv] as string };
+  return undefined;
 }

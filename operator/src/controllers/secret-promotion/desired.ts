@@ -168,6 +168,8 @@ export function adoptPolledPlan(
 export type Outcome =
   | 'suspended'
   | 'invalid'
+  /** The operator's promotion policy refuses it: nothing was read or written. */
+  | 'denied'
   | 'failed'
   | 'awaiting-approval'
   | 'promoted'
@@ -179,6 +181,7 @@ export function phaseOf(outcome: Outcome): NonNullable<SecretPromotion['status']
     case 'suspended':
       return 'Suspended';
     case 'invalid':
+    case 'denied':
     case 'failed':
       return 'Failed';
     case 'awaiting-approval':
@@ -205,6 +208,8 @@ export function readyFor(
       return { status: 'False', reason: Reason.Suspended, message: detail.message };
     case 'invalid':
       return { status: 'False', reason: Reason.InvalidSpec, message: detail.message };
+    case 'denied':
+      return { status: 'False', reason: Reason.PolicyDenied, message: detail.message };
     case 'awaiting-approval':
       return { status: 'False', reason: detail.reason ?? Reason.AwaitingApproval, message: detail.message };
     case 'conflict':

@@ -5,9 +5,11 @@ import { GROUP, VERSION } from '../../api/meta.js';
 import type { SecretPromotion } from '../../api/v1alpha1/secretpromotion.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { PromotionMetrics } from './metrics.js';
+import type { PromotionPolicies } from './policy.js';
 import { SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
 
 export { PromotionMetrics } from './metrics.js';
+export { checkPromotionPolicy, type PolicyDecision, type PromotionPolicies } from './policy.js';
 export { FINALIZER, Provenance, SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
 
 export const secretPromotionKind: ResourceKind = {
@@ -25,6 +27,11 @@ export interface SecretPromotionControllerOptions {
   readonly connections?: readonly ConnectionDefinition[];
   /** Or a ready provider (tests, benchmarks that count requests). */
   readonly stores?: SecretStoreProvider;
+  /**
+   * The promotion policy per connection. Default: each connection definition's `promotion` (a connection
+   * without one may not be used by any promotion; a name not configured is refused).
+   */
+  readonly policies?: PromotionPolicies;
   /** Default: an immutable Secret `novapos-promotion-fingerprint-key` in the operator's namespace. */
   readonly fingerprintKey?: FingerprintKeySource;
   /** An approval counts only with admission's approved-by stamp. Default true. */
@@ -60,6 +67,7 @@ export function secretPromotionController(opts: SecretPromotionControllerOptions
       maxConcurrentReconciles: opts.maxConcurrentReconciles,
       reconciler: new SecretPromotionReconciler({
         connections: stores,
+        policies: opts.policies ?? new Map((opts.connections ?? []).map((c) => [c.name, c.promotion])),
         fingerprintKey,
         metrics: new PromotionMetrics(registry),
         requireApproverStamp: opts.requireApproverStamp,

@@ -12,6 +12,7 @@ import {
   ConditionType,
   type ConditionUpdate,
   formatTime,
+  getCondition,
   Reason,
   setCondition,
 } from '../../api/conditions.js';
@@ -60,6 +61,12 @@ import {
   planBytes,
   sameSource,
 } from './plan.js';
+import {
+  checkPromotionPolicy,
+  type PolicyDecision,
+  type PromotionPolicies,
+  withPolicyApproval,
+} from './policy.js';
 
 export const FINALIZER = 'security.novapos.io/secret-promotion';
 
@@ -80,6 +87,8 @@ export interface SecretStoreProvider {
 
 export interface SecretPromotionReconcilerOptions {
   readonly connections: SecretStoreProvider;
+  /** The promotion policy of each configured connection (the connections file); a name absent is refused. */
+  readonly policies: PromotionPolicies;
   readonly fingerprintKey: FingerprintKeySource;
   readonly metrics: PromotionMetrics;
   readonly now?: () => Date;
@@ -185,7 +194,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     }
     obj = await this.syncFinalizer(obj, ctx);
 
-    const draft = new Draft(obj, this.now());
+    // The promotion policy first: a refused promotion reads and writes nothing. A protected target makes
+    // the controller act as if spec.requireApproval were true.
+    const policy = checkPromotionPolicy(obj, this.opts.policies);
+    const draft = new Draft(withPolicyApproval(obj, policy), this.now());
+    this.policyCondition(draft, policy);
     const events: [type: 'Normal' | 'Warning', reason: string, note: string][] = [];
     let outcome: Outcome | undefined;
     let readyMessage = '';
@@ -208,7 +221,13 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     }
 
     try {
-      if (step.kind === 'suspended') {
+      if (!policy.allowed && step.kind !== 'suspended') {
+        outcome = 'denied';
+        readyMessage = `${policy.rule}: ${policy.message}`;
+        if (getCondition(obj.status?.conditions, ConditionType.PolicyAllowed)?.status !== 'False')
+          events.push(['Warning', Reason.PolicyDenied, readyMessage]);
+        ctx.log.warn({ rule: policy.rule }, 'promotion refused by the promotion policy');
+      } else if (step.kind === 'suspended') {
         outcome = 'suspended';
         readyMessage = 'spec.suspend is true: no planning or applying until it is false';
       } else if (step.kind === 'invalid') {
@@ -353,6 +372,37 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     return this.opts.connections.store(connection);
   }
 
+  private policyCondition(draft: Draft, policy: PolicyDecision): void {
+    if (!policy.allowed) {
+      draft.condition(ConditionType.PolicyAllowed, {
+        status: 'False',
+        reason: Reason.PolicyDenied,
+        message: `${policy.rule}: ${policy.message}`,
+      });
+      return;
+    }
+    const prot = policy.protectedTargets;
+    draft.condition(ConditionType.PolicyAllowed, {
+      status: 'True',
+      reason: Reason.PolicyAllows,
+      message: prot.length
+        ? `the promotion policy allows this namespace's connections; protected target(s) ${prot.join(', ')}: every plan needs an approval whatever spec.requireApproval says`
+        : "the promotion policy allows this namespace's connections",
+    });
+  }
+
+  /**
+   * Every path the reconciler reads or writes, whether from spec or from status (a plan, the last
+   * promotion), goes through this check: nothing under novapos/signing-keys/ is ever touched.
+   */
+  private guardPath(where: string, mount: string, path: string): void {
+    if (isSigningKeyPath(mount, path))
+      throw new PlanError(
+        Reason.ForbiddenPath,
+        `${where} ${mount}/${path} is under ${SIGNING_KEYS_VAULT_PREFIX}: signing keys are never promoted`,
+      );
+  }
+
   private targetSpec(p: SecretPromotion, name: string): PromotionTarget {
     const t = p.spec.targets.find((x) => x.name === name);
     if (!t)
@@ -464,6 +514,8 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     const writes = p.status?.lastPromotion?.writes ?? [];
     const conc = this.opts.concurrency ?? 8;
     const targetMetadata = new Map<string, Readonly<Record<string, string>> | undefined>();
+    for (const w of writes)
+      this.guardPath('status.lastPromotion names', this.targetSpec(p, w.target).mount, w.path);
     const pairs = await mapLimit(writes, conc, async (w): Promise<PairSnapshot> => {
       const t = this.targetSpec(p, w.target);
       const store = this.store(t.connection);
@@ -541,6 +593,8 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
 
     if (!conflicts.length) {
       const conc = this.opts.concurrency ?? 8;
+      for (const w of writes)
+        this.guardPath('a planned write to', this.targetSpec(p, w.target).mount, w.targetPath);
       await mapLimit(writes, conc, async (w) => {
         const t = this.targetSpec(p, w.target);
         const store = this.store(t.connection);
@@ -599,6 +653,21 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     const conflicts: ConflictRecord[] = [];
     const alreadyWritten: WriteRecord[] = [];
     const pairs: PairSnapshot[] = [];
+    // The plan comes from status, which anyone who may patch status could have written: check every path.
+    for (const e of plan.entries) {
+      const t = this.targetSpec(p, e.target);
+      this.guardPath('status.plan target', t.mount, e.targetPath);
+      this.guardPath(
+        'status.plan source',
+        action === 'rollback' ? t.mount : p.spec.source.mount,
+        action === 'rollback' ? e.targetPath : e.sourcePath,
+      );
+      if (action === 'rollback' && e.sourcePath !== e.targetPath)
+        throw new PlanError(
+          Reason.InvalidSpec,
+          `status.plan: a rollback entry restores ${e.targetPath} from another path (${e.sourcePath}): re-plan with ${Annotations.reconcileNow}`,
+        );
+    }
     await mapLimit(plan.entries, conc, async (e) => {
       const t = this.targetSpec(p, e.target);
       const targetStore = this.store(t.connection);
@@ -871,6 +940,7 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
     ctx: ReconcileContext<SecretPromotion>,
   ): Promise<ReconcileResult> {
     if (!hasFinalizer(obj, FINALIZER)) return {};
+    const policy = checkPromotionPolicy(obj, this.opts.policies);
     if (obj.spec.deletionPolicy === 'Delete') {
       const me = `${obj.metadata.namespace}/${obj.metadata.name}`;
       const seen = new Set<string>();
@@ -882,6 +952,11 @@ export class SecretPromotionReconciler implements Reconciler<SecretPromotion> {
       for (const { target, path } of paths) {
         const t = obj.spec.targets.find((x) => x.name === target);
         if (!t || seen.has(pairKey(target, path))) continue;
+        // Paths from status: never under the signing keys, never on a connection the policy refuses.
+        if (isSigningKeyPath(t.mount, path) || !policy.allowed) {
+          kept.push(`${target}:${path}`);
+          continue;
+        }
         seen.add(pairKey(target, path));
         const store = this.store(t.connection);
         const meta = await store.metadata(t.mount, path);
