@@ -11,10 +11,32 @@ path "secret/metadata/novapos/*" {
   capabilities = ["read", "list"]
 }
 
+# Signing keys are never promoted: denied on every KV v2 path form, whatever else grants.
 path "secret/data/novapos/signing-keys/*" {
   capabilities = ["deny"]
 }
 
 path "secret/metadata/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/delete/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/undelete/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/destroy/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/subkeys/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+# The folder itself: no listing of which namespaces have signing keys.
+path "secret/metadata/novapos/signing-keys" {
   capabilities = ["deny"]
 }

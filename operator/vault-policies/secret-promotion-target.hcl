@@ -16,6 +16,7 @@ path "secret/delete/novapos/*" {
   capabilities = ["update"]
 }
 
+# Signing keys are never promoted: denied on every KV v2 path form, whatever else grants.
 path "secret/data/novapos/signing-keys/*" {
   capabilities = ["deny"]
 }
@@ -25,5 +26,22 @@ path "secret/metadata/novapos/signing-keys/*" {
 }
 
 path "secret/delete/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/undelete/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/destroy/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/subkeys/novapos/signing-keys/*" {
+  capabilities = ["deny"]
+}
+
+# The folder itself: no listing of which namespaces have signing keys.
+path "secret/metadata/novapos/signing-keys" {
   capabilities = ["deny"]
 }
