@@ -167,7 +167,7 @@ export interface VaultConnection {
 export interface KeyStatusEndpoints {
   /** `<service>.<namespace>.svc[.cluster.local]` names of these namespaces (the resource's own always). */
   readonly serviceNamespaces: readonly string[];
-  /** Exact origins (`scheme://host:port`) allowed besides, e.g. loopback in local development. */
+  /** Exact origins (`scheme://host:port`, or `scheme://host:*` for any port) allowed besides, e.g. loopback in local development. */
   readonly allowedOrigins: readonly string[];
 }
 
@@ -265,7 +265,9 @@ export function parseConnectionsFile(doc: unknown, env: Env, fail: Fail): Connec
     connections,
     keyStatusEndpoints: {
       serviceNamespaces: endpoints?.serviceNamespaces ?? [],
-      allowedOrigins: (endpoints?.allowedOrigins ?? []).map((o) => new URL(o).origin),
+      allowedOrigins: (endpoints?.allowedOrigins ?? []).map((o) =>
+        o.endsWith(':*') ? o.toLowerCase() : new URL(o).origin,
+      ),
     },
     ...(file.tenantOwners ? { tenantOwners: tenantOwnersOf(file.tenantOwners, fail) } : {}),
   };

@@ -61,6 +61,7 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
     controllers.push(
       signingKeyRotationController({
         vault: vaultSigningKeyStores(new Map([[LOCAL_VAULT_CONNECTION, vault]])),
+        endpoints: config.file.keyStatusEndpoints,
       }),
     );
   } else {

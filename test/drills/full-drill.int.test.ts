@@ -67,17 +67,20 @@ describe('drill: all three steps', () => {
       await kubectl(['get', 'signingkeyrotation', 'auth', '-n', ns, '-o', 'json']),
     ) as SigningKeyRotation;
 
-  const start = (gatewayUrl: string, authServiceUrl = svc.url) =>
+  const start = (gatewayUrl: string, authServiceUrl = svc.url, gatewayAdminUrl?: string) =>
     startDrillOperator({
       kubeconfig: env.kube!.kubeconfig,
       namespace: ns,
       redisUrl: env.redisUrl!,
       authServiceUrl,
       gatewayUrl,
+      gatewayMetricsUrls: gatewayAdminUrl ? [`${gatewayAdminUrl}/metrics`] : undefined,
       alertmanagerUrl: am.alertmanager!.url,
       extra: [
         signingKeyRotationController({
           vault: vaultSigningKeyStores(new Map([['local', operatorVault]])),
+          // The test's services listen on loopback ports chosen at run time.
+          endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
           timing: {
             clockSkewMs: 1_000,
             servicePollMs: 500,
@@ -198,7 +201,7 @@ describe('drill: all three steps', () => {
       LOG_LEVEL: 'warn',
     });
     await operator.stop();
-    operator = await start(gateway.url);
+    operator = await start(gateway.url, svc.url, gateway.adminUrl);
     setup = await setUpSyntheticTenant({ authUrl: svc.url, db: svc.db, kubectl, namespace: ns, tenant });
     await waitUntil('auth-service to load the key set', async () =>
       (await skr()).status?.conditions?.find((c) => c.type === 'ServicesLoaded')?.status === 'True'
@@ -323,7 +326,7 @@ describe('drill: all three steps', () => {
       LOG_LEVEL: 'warn',
     });
     await operator.stop();
-    operator = await start(staleGateway.url);
+    operator = await start(staleGateway.url, svc.url, staleGateway.adminUrl);
 
     const drill = aDrill(
       ns,

@@ -33,7 +33,11 @@ describe('signing keys: a service that missed the reload notification catches up
       kubeconfig: env.kube!.kubeconfig,
       namespaces: [ns],
       vault: new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
-      controller: { timing: { clockSkewMs: 1_000, servicePollMs: 1_000, serviceWaitPollMs: 300 } },
+      controller: {
+        timing: { clockSkewMs: 1_000, servicePollMs: 1_000, serviceWaitPollMs: 300 },
+        // The test's services listen on loopback ports chosen at run time.
+        endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
+      },
     });
     authPort = await freePort();
     // The gateway runs; the auth-service whose JWKS it verifies through is not up yet.
@@ -52,7 +56,14 @@ describe('signing keys: a service that missed the reload notification catches up
 
   it('re-notifies the gateway once it reports no or an older key set, and ServicesLoaded turns True', async () => {
     const rotation = aRotation(ns, 'auth', {
-      services: [{ name: 'integration-gateway', statusURL: `${gateway.url}/keys/status` }],
+      services: [
+        {
+          name: 'integration-gateway',
+          statusURL: `${gateway.url}/keys/status`,
+          // POST /keys/reload is on the gateway's admin port (docs/contracts.md, "Ports").
+          reloadURL: `${gateway.adminUrl}/keys/reload`,
+        },
+      ],
     });
     await kubectl(['apply', '-f', '-'], stringify(rotation));
     const keysetHash = await waitUntil('the key set published', async () => {

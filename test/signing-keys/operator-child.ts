@@ -53,6 +53,8 @@ manager.register(
   signingKeyRotationController({
     vault: vaultSigningKeyStores(new Map([['local', vault]])),
     timing: JSON.parse(env.SKR_TIMING ?? '{}'),
+    // The test's services listen on loopback ports chosen at run time.
+    endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
     afterStep,
   }),
 );

@@ -1,1 +1,2 @@
+export * from './endpoint-policy.js';
 export * from './key-status-probe.js';

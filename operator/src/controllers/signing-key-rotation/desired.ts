@@ -47,6 +47,8 @@ export interface ServiceObservation {
   readonly report?: KeyStatusReport;
   /** One line, no body: why the status could not be read. */
   readonly error?: string;
+  /** The URL is outside the operator's allowed endpoints: it was not called, so nothing is known of it. */
+  readonly refused?: string;
   readonly checkedAt: Date;
 }
 
@@ -255,6 +257,8 @@ interface ServicesView {
   readonly allLoaded: boolean;
   readonly notLoaded: string[];
   readonly unreachable: string[];
+  /** Services whose URL the operator may not call (never probed). */
+  readonly refused: string[];
   /** Services past the load deadline for the current set. */
   readonly late: string[];
   /** When the last of them loaded the current set (as they report it). */
@@ -266,6 +270,7 @@ function viewServices(input: DecideInput, doc: KeysetDocument | undefined): Serv
   const statuses: ServiceLoadStatus[] = [];
   const notLoaded: string[] = [];
   const unreachable: string[] = [];
+  const refused: string[] = [];
   const hash = doc?.keysetHash;
   let lastLoadedAt: number | undefined;
   for (const svc of listed) {
@@ -276,7 +281,10 @@ function viewServices(input: DecideInput, doc: KeysetDocument | undefined): Serv
     if (report?.keysetHash) st.keysetHash = report.keysetHash;
     if (report?.loadedAt) st.loadedAt = report.loadedAt;
     if (obs) st.lastCheckedAt = formatTime(obs.checkedAt);
-    if (obs?.error) {
+    if (obs?.refused) {
+      st.message = obs.refused;
+      refused.push(svc.name);
+    } else if (obs?.error) {
       st.message = obs.error;
       unreachable.push(svc.name);
     } else if (!obs) {
@@ -299,6 +307,7 @@ function viewServices(input: DecideInput, doc: KeysetDocument | undefined): Serv
     allLoaded: notLoaded.length === 0,
     notLoaded,
     unreachable,
+    refused,
     late: overdue ? notLoaded : [],
     lastLoadedAt: notLoaded.length ? undefined : lastLoadedAt,
   };
@@ -625,12 +634,16 @@ export function decide(input: DecideInput): Decision {
       'every service has loaded the current key set',
     );
   } else {
-    const why = services.unreachable.length ? SkrReason.ServiceUnreachable : SkrReason.ServicesNotLoaded;
+    const why = services.refused.length
+      ? SkrReason.EndpointNotAllowed
+      : services.unreachable.length
+        ? SkrReason.ServiceUnreachable
+        : SkrReason.ServicesNotLoaded;
     cond(
       SkrCondition.ServicesLoaded,
       'False',
       why,
-      `not loaded the current key set: ${services.notLoaded.join(', ')}${services.unreachable.length ? ` (unreachable: ${services.unreachable.join(', ')})` : ''}`,
+      `not loaded the current key set: ${services.notLoaded.join(', ')}${services.refused.length ? ` (not allowed, never called: ${services.refused.join(', ')})` : ''}${services.unreachable.length ? ` (unreachable: ${services.unreachable.join(', ')})` : ''}`,
     );
   }
   if (activeLost) {
@@ -641,7 +654,11 @@ export function decide(input: DecideInput): Decision {
       `the secret of active key ${active!.kid} is missing in Vault`,
     );
   } else if (services.late.length) {
-    const why = services.unreachable.length ? SkrReason.ServiceUnreachable : SkrReason.ServicesNotLoaded;
+    const why = services.refused.length
+      ? SkrReason.EndpointNotAllowed
+      : services.unreachable.length
+        ? SkrReason.ServiceUnreachable
+        : SkrReason.ServicesNotLoaded;
     cond(
       SkrCondition.Degraded,
       'True',

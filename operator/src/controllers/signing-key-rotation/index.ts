@@ -1,6 +1,7 @@
 import { HttpKeyStatusProbe, type KeyStatusProbe } from '../../adapters/services/key-status-probe.js';
 import type { SigningKeyStoreResolver } from '../../adapters/vault/signing-key-store.js';
 import { signingKeyRotation } from '../../api/index.js';
+import type { KeyStatusEndpoints } from '../../connections-file.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { DEFAULT_DECIDE_OPTIONS, type DecideOptions, type Step } from './desired.js';
 import { type GeneratedKey, generateSigningKey } from './keys.js';
@@ -23,6 +24,11 @@ export interface SigningKeyRotationControllerOptions {
   readonly vault: SigningKeyStoreResolver;
   /** The services' /keys/status and /keys/reload; default over fetch with a 3 s timeout. */
   readonly services?: KeyStatusProbe;
+  /**
+   * The service URLs the operator may call (the connections file's keyStatusEndpoints). Default: only
+   * `<service>.<namespace>.svc` names of the resource's own namespace.
+   */
+  readonly endpoints?: Partial<KeyStatusEndpoints>;
   readonly clock?: () => Date;
   /** Timings of the state machine (clock skew allowance, service polls); defaults in DEFAULT_DECIDE_OPTIONS. */
   readonly timing?: Partial<DecideOptions>;
@@ -45,6 +51,10 @@ export function signingKeyRotationController(opts: SigningKeyRotationControllerO
     reconciler: new SigningKeyRotationReconciler({
       stores: opts.vault,
       probe: opts.services ?? new HttpKeyStatusProbe(),
+      endpoints: {
+        serviceNamespaces: opts.endpoints?.serviceNamespaces ?? [],
+        allowedOrigins: opts.endpoints?.allowedOrigins ?? [],
+      },
       clock: opts.clock ?? (() => new Date()),
       options: { ...DEFAULT_DECIDE_OPTIONS, ...opts.timing },
       metrics: new SigningKeyMetrics(deps.registry),

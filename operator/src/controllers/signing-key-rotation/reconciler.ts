@@ -1,5 +1,6 @@
 import type { Logger } from '../../../../lib/log.js';
 import { VaultError } from '../../../../lib/vault.js';
+import { checkServiceUrl } from '../../adapters/services/endpoint-policy.js';
 import { type KeyStatusProbe, reloadUrlOf } from '../../adapters/services/key-status-probe.js';
 import type {
   KeyLocation,
@@ -13,6 +14,7 @@ import {
   type SigningKeyRotationStatus,
   setCondition,
 } from '../../api/index.js';
+import type { KeyStatusEndpoints } from '../../connections-file.js';
 import {
   addFinalizer,
   describeError,
@@ -49,6 +51,8 @@ export function isVaultUnavailable(err: unknown): err is VaultError {
 export interface ReconcilerDeps {
   readonly stores: SigningKeyStoreResolver;
   readonly probe: KeyStatusProbe;
+  /** The URLs the operator may call for a resource (the connections file's keyStatusEndpoints). */
+  readonly endpoints: KeyStatusEndpoints;
   readonly clock: () => Date;
   readonly options: DecideOptions;
   readonly metrics: SigningKeyMetrics;
@@ -233,6 +237,8 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
   private async probeServices(obj: SigningKeyRotation, signal: AbortSignal): Promise<ServiceObservation[]> {
     return Promise.all(
       (obj.spec.services ?? []).map(async (svc): Promise<ServiceObservation> => {
+        const check = this.allowed(obj, svc);
+        if (!check.allowed) return { name: svc.name, refused: check.message, checkedAt: this.deps.clock() };
         try {
           const report = await this.deps.probe.status(svc.statusURL, signal);
           return { name: svc.name, report, checkedAt: this.deps.clock() };
@@ -251,8 +257,20 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
     await Promise.all(
       (obj.spec.services ?? [])
         .filter((svc) => !only || only.includes(svc.name))
+        .filter((svc) => this.allowed(obj, svc).allowed)
         .map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)),
     );
+  }
+
+  /** Both URLs of a listed service must be allowed before the operator calls either. */
+  private allowed(
+    obj: SigningKeyRotation,
+    svc: { statusURL: string; reloadURL?: string },
+  ): { allowed: true } | { allowed: false; message: string } {
+    const ns = obj.metadata.namespace ?? '';
+    const status = checkServiceUrl(svc.statusURL, 'status', ns, this.deps.endpoints);
+    if (!status.allowed) return status;
+    return checkServiceUrl(reloadUrlOf(svc), 'reload', ns, this.deps.endpoints);
   }
 
   /** Vault is unreachable: record it (Degraded, Ready False) and keep everything else as it was. */
