@@ -39,4 +39,34 @@ describe('createLogger', () => {
     expect(lines[0]).not.toMatch(/hunter2-secret|eyJsecret|xyz-secret/);
     expect(lines[0]).toContain('[redacted]');
   });
+
+  it('redacts the shared secret fields at any depth, in arrays, in any spelling, and in child bindings', () => {
+    const { lines, destination } = capture();
+    let deep: Record<string, unknown> = { currentPassword: 'deep-secret-1' };
+    for (let i = 0; i < 10; i++) deep = { level: i, inner: deep };
+    const logger = createLogger({ component: 'auth-service', destination }).child({
+      enrollment_token: 'bound-secret-2',
+    });
+    logger.info(
+      {
+        deep,
+        list: [{ recoveryCodes: ['RC-secret-3'] }, { recovery_code: 'RC-secret-4' }],
+        body: { code: '123456', otpauthUri: 'otpauth://totp/x?secret=URI-secret-5' },
+        headers: { 'X-Bootstrap-Token': 'boot-secret-6', Authorization: 'Bearer tok-secret-7' },
+        mfa_pending_secret: 'pending-secret-8',
+        kept: 'visible',
+      },
+      'shapes',
+    );
+    expect(lines[0]).not.toMatch(/secret-\d|123456/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ kept: 'visible', deep: { level: 9 } });
+  });
+
+  it('survives cycles and leaves non-secret values alone', () => {
+    const { lines, destination } = capture();
+    const a: Record<string, unknown> = { name: 'a' };
+    a['self'] = a;
+    createLogger({ component: 'operator', destination }).info({ a, count: 3, at: new Date(0) }, 'cycle');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ a: { name: 'a', self: '[redacted]' }, count: 3 });
+  });
 });
