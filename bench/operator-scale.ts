@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     entryPoints: [path.join(repoRoot, 'test/runtime/widget-operator.ts')],
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'esm',
     packages: 'external',
     outfile: bundle,

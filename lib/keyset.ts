@@ -48,3 +48,26 @@ export function canonicalJson(value: unknown): string {
 export function computeKeysetHash(jwks: JSONWebKeySet, activeKid: string): string {
   return createHash('sha256').update(canonicalJson({ jwks, activeKid })).digest('hex');
 }
+
+/** The public members each key type keeps in a JWKS, besides kid, alg and use. */
+const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
+  RSA: ['kty', 'n', 'e'],
+  EC: ['kty', 'crv', 'x', 'y'],
+  OKP: ['kty', 'crv', 'x'],
+};
+
+/**
+ * The public JWK of a key, as published: only the public members of its type plus kid, alg and use: sig.
+ * Built by allow-list, so a private member can never slip into a JWKS.
+ */
+export function publicJwkOf(jwk: JWK, kid: string, alg: string): JWK {
+  const members = PUBLIC_MEMBERS[jwk.kty ?? ''];
+  if (!members) throw new Error(`unsupported key type ${String(jwk.kty)}`);
+  const out: Record<string, unknown> = {};
+  for (const m of members) {
+    const v = (jwk as Record<string, unknown>)[m];
+    if (typeof v !== 'string') throw new Error(`key ${kid}: public member ${m} missing`);
+    out[m] = v;
+  }
+  return { ...(out as JWK), kid, alg, use: 'sig' };
+}

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
+# The project's Node LTS first on PATH (installed into the cache when the machine's node is older).
+source scripts/node-env.sh
 bash scripts/bootstrap.sh
 echo "[test] typecheck" >&2
 npx tsc -p tsconfig.json --noEmit

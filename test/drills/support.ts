@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { generate } from 'otplib';
 import { createLogger } from '../../lib/log.js';
 import { drillAdapters } from '../../operator/src/adapters/drill/index.js';
+import type { DrillAdapters } from '../../operator/src/adapters/drill/ports.js';
 import { RedisLimitPublisher } from '../../operator/src/adapters/redis/index.js';
 import type { DisasterRecoveryDrill, DisasterRecoveryDrillSpec } from '../../operator/src/api/index.js';
 import {
@@ -12,7 +13,6 @@ import {
   type DisasterRecoveryDrillReconciler,
   disasterRecoveryDrillController,
 } from '../../operator/src/controllers/disaster-recovery-drill/index.js';
-import type { DrillAdapters } from '../../operator/src/controllers/disaster-recovery-drill/ports.js';
 import { tenantRateLimitController } from '../../operator/src/controllers/tenant-rate-limit/index.js';
 import { type ControllerFactory, Manager } from '../../operator/src/runtime/index.js';
 import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
@@ -52,6 +52,8 @@ export async function startDrillOperator(opts: {
   redisUrl: string;
   authServiceUrl: string;
   gatewayUrl: string;
+  /** The gateway's `/metrics` on its admin port (default `<gatewayUrl>/metrics`). */
+  gatewayMetricsUrls?: readonly string[];
   alertmanagerUrl: string;
   controller?: Partial<DisasterRecoveryDrillControllerOptions>;
   extra?: readonly ControllerFactory[];
@@ -78,6 +80,7 @@ export async function startDrillOperator(opts: {
     redis,
     authServiceUrl: opts.authServiceUrl,
     gatewayUrl: opts.gatewayUrl,
+    gatewayMetricsUrls: opts.gatewayMetricsUrls,
     alertmanagerUrl: opts.alertmanagerUrl,
   });
   const limits = new RedisLimitPublisher(opts.redisUrl);

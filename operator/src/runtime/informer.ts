@@ -103,7 +103,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     clearInterval(this.resyncTimer);
     this.currentWatch?.abort();
     this.wake?.();
-    // A request stuck in connect cannot be aborted through client-node's Watch; do not wait on it forever.
+    // A request stuck in connect ends by client-node's own 30 s timeout at the latest; do not wait on it.
     await Promise.race([this.loop, sleep(2_000)]);
   }
 
@@ -229,6 +229,9 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         this.currentWatch = undefined;
         if (this.stopped) return resolve('expired');
         if (gone) return resolve('gone');
+        // client-node 2.x cuts a watch that was silent for 30 s (a quiet kind between bookmarks): resume from
+        // the last resourceVersion at once, as its own ListWatch does, instead of backing off as on a failure.
+        if (err && (err as { name?: string }).name === 'TimeoutError') return resolve('expired');
         if (err) return reject(err);
         const lived = Date.now() - startedAt;
         if (sawEvent || lived >= timeoutSeconds * 1000 - 1000) {

@@ -1,8 +1,4 @@
-import type {
-  AlertDelivery,
-  AlertProbe,
-  SyntheticAlert,
-} from '../../controllers/disaster-recovery-drill/ports.js';
+import type { AlertDelivery, AlertProbe, SyntheticAlert } from './ports.js';
 import type { RedisDeliveryLog } from './redis.js';
 
 /** The synthetic alert's name; its labels: drill (the drill's name), drill_namespace, drill_run (dedup key). */
@@ -62,6 +58,9 @@ export class AlertmanagerProbe implements AlertProbe {
   }
 
   async fire(a: SyntheticAlert): Promise<void> {
+    // The webhook records deliveries only for runs in flight: this one, until its alert ends (plus the
+    // resolve notification's time to arrive).
+    await this.opts.deliveries.expect(a.runId, a.endsAt.getTime() - Date.now() + 5 * 60_000);
     await this.post({ ...this.alert(a, a.endsAt), startsAt: new Date().toISOString() });
   }
 

@@ -1,10 +1,5 @@
 import { generate } from 'otplib';
-import type {
-  CreatedApiKey,
-  SyntheticCredentials,
-  SyntheticSession,
-  SyntheticTenantAdmin,
-} from '../../controllers/disaster-recovery-drill/ports.js';
+import type { CreatedApiKey, SyntheticCredentials, SyntheticSession, SyntheticTenantAdmin } from './ports.js';
 
 const TOTP_PERIOD_SECONDS = 30;
 const REQUEST_TIMEOUT_MS = 10_000;

@@ -1,4 +1,4 @@
-import type { GatewayCounters, GatewayHealth } from '../../controllers/disaster-recovery-drill/ports.js';
+import type { GatewayCounters, GatewayHealth } from './ports.js';
 
 const REQUESTS = 'gateway_request_duration_seconds_count';
 

@@ -1,10 +1,10 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
-import type { DrillAdapters } from '../../controllers/disaster-recovery-drill/ports.js';
 import { AlertmanagerProbe } from './alertmanager.js';
 import { HttpSyntheticTenantAdmin } from './auth-service.js';
 import { GatewayMetricsHealth } from './gateway-metrics.js';
 import { KubeCredentialsSource, KubeRateLimits, KubeRotationTrigger } from './kubernetes.js';
+import type { DrillAdapters } from './ports.js';
 import { RedisDeliveryLog, RedisFaultInjector } from './redis.js';
 import { HttpTrafficGenerator } from './traffic.js';
 

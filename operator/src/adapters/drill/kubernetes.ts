@@ -2,6 +2,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { Annotations, GROUP, VERSION } from '../../api/meta.js';
 import type { SigningKeyRotation } from '../../api/v1alpha1/signingkeyrotation.js';
 import type { TenantRateLimit } from '../../api/v1alpha1/tenantratelimit.js';
+import { isNotFound, mergePatch } from '../../runtime/kube.js';
 import type {
   CredentialsSource,
   RateLimits,
@@ -10,8 +11,7 @@ import type {
   RotationView,
   SyntheticCredentials,
   SyntheticLimits,
-} from '../../controllers/disaster-recovery-drill/ports.js';
-import { isNotFound, mergePatch } from '../../runtime/kube.js';
+} from './ports.js';
 
 /** The label on everything a drill creates: the drill's name. */
 export const DRILL_LABEL = 'security.novapos.io/drill';

@@ -1,8 +1,4 @@
-import type {
-  TrafficGenerator,
-  TrafficRun,
-  TrafficSample,
-} from '../../controllers/disaster-recovery-drill/ports.js';
+import type { TrafficGenerator, TrafficRun, TrafficSample } from './ports.js';
 
 export const PING_PATH = '/api/tenant/ping';
 

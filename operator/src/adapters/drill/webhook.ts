@@ -9,6 +9,10 @@ import type { RedisDeliveryLog } from './redis.js';
 /** The path Alertmanager's drill receiver posts to (alerts/alertmanager/config.ts, drillWebhookUrl). */
 export const DRILL_WEBHOOK_PATH = '/drills/alert-delivery';
 const MAX_BODY_BYTES = 1 << 20;
+/** What is read of a post without the right token: enough for Alertmanager's payload of one alert group. */
+const MAX_REFUSED_BODY_BYTES = 64 << 10;
+/** Run ids looked at per post: a drill's alert group names one run. */
+const MAX_RUNS_PER_POST = 5;
 const RUN_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface DrillWebhookOptions {
@@ -75,13 +79,13 @@ function authorized(header: string | undefined, state: TokenState): boolean {
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+function readBody(req: http.IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         req.destroy();
         resolve(undefined);
       } else chunks.push(c);
@@ -101,16 +105,19 @@ function parsePayload(body: Buffer): WebhookPayload | undefined {
 
 /** The run ids a payload names (label drill_run), valid ones only. */
 function runIdsOf(payload: WebhookPayload): { runId: string; status: 'firing' | 'resolved' }[] {
-  return (payload.alerts ?? []).flatMap((alert) => {
-    const runId = alert.labels?.[RUN_LABEL];
+  const alerts = Array.isArray(payload.alerts) ? payload.alerts : [];
+  const out = alerts.flatMap((alert) => {
+    const runId = alert?.labels?.[RUN_LABEL];
     if (typeof runId !== 'string' || !RUN_ID.test(runId)) return [];
     return [{ runId, status: alert.status === 'resolved' ? ('resolved' as const) : ('firing' as const) }];
   });
+  return out.slice(0, MAX_RUNS_PER_POST);
 }
 
 /**
  * The operator's drill delivery endpoint (port 8082): records each synthetic drill alert Alertmanager
- * delivers (receiver, firing/resolved, when) under its run id. Anything else is ignored.
+ * delivers (receiver, firing/resolved, when) under its run id, for drill runs in flight only. The bearer
+ * token is checked before anything is written; anything else is ignored.
  */
 export async function startDrillWebhookServer(opts: DrillWebhookOptions): Promise<DrillWebhookServer> {
   const currentToken = tokenSource(opts);
@@ -121,27 +128,28 @@ export async function startDrillWebhookServer(opts: DrillWebhookOptions): Promis
     };
     if (req.method !== 'POST' || req.url?.split('?')[0] !== DRILL_WEBHOOK_PATH)
       return reply(404, 'not found');
-    const ok = authorized(req.headers.authorization, currentToken());
-    const body = await readBody(req);
-    if (!body) return reply(413, 'too large');
-    const payload = parsePayload(body);
-    if (!ok) {
-      // Noted under the run id (never as a delivery), so the drill can say that its alert arrived but was
-      // refused: the token Alertmanager sends does not match the operator's.
+    // The token first: a post without it writes nothing but a refusal note for a drill run in flight
+    // (so the drill can say its alert arrived with the wrong token), read from a small body only.
+    if (!authorized(req.headers.authorization, currentToken())) {
+      const body = await readBody(req, MAX_REFUSED_BODY_BYTES);
+      const payload = body ? parsePayload(body) : undefined;
       for (const { runId } of payload ? runIdsOf(payload) : []) {
         await opts.deliveries
           .record(runId, { receiver: 'unknown', status: 'refused', receivedAt: Date.now() })
-          .catch(() => {});
+          .catch(() => false);
       }
       return reply(401, 'unauthorized');
     }
+    const body = await readBody(req);
+    if (!body) return reply(413, 'too large');
+    const payload = parsePayload(body);
     if (!payload) return reply(400, 'not JSON');
     const receiver = typeof payload.receiver === 'string' ? payload.receiver : 'unknown';
     const receivedAt = Date.now();
     try {
       for (const { runId, status } of runIdsOf(payload)) {
-        await opts.deliveries.record(runId, { receiver, status, receivedAt });
-        opts.log.info({ runId, receiver, status }, 'drill alert delivered');
+        if (await opts.deliveries.record(runId, { receiver, status, receivedAt }))
+          opts.log.info({ runId, receiver, status }, 'drill alert delivered');
       }
       reply(200, 'ok');
     } catch (err) {

@@ -1,7 +1,7 @@
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { KeysetDocument } from '../../../../lib/keyset.js';
+import { publicJwkOf } from '../../../../lib/keyset.js';
 import type { VaultClient } from '../../../../lib/vault.js';
-import { publicJwkOf } from '../../controllers/signing-key-rotation/keys.js';
 import {
   type KeyLocation,
   type KeySecretState,

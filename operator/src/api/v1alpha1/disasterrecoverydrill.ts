@@ -111,6 +111,15 @@ export const AlertDeliveryStepSchema = Type.Object(
 /** The synthetic tenant's id always starts with this, so a drill can never touch a real tenant. */
 export const SYNTHETIC_TENANT_PREFIX = 'drill-';
 
+/** A tenant a drill may break on purpose: named with the synthetic prefix and more than the prefix. */
+export function isSyntheticTenant(tenant: string | undefined): tenant is string {
+  return (
+    typeof tenant === 'string' &&
+    tenant.startsWith(SYNTHETIC_TENANT_PREFIX) &&
+    tenant.length > SYNTHETIC_TENANT_PREFIX.length
+  );
+}
+
 export const SyntheticTenantSchema = Type.Object(
   {
     tenant: Type.String({

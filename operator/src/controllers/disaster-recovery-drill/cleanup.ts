@@ -1,7 +1,11 @@
 import type { Logger } from '../../../../lib/log.js';
-import type { DisasterRecoveryDrillSpec, DrillRun } from '../../api/v1alpha1/disasterrecoverydrill.js';
-import { apiKeyNamePrefix, isSyntheticTenant } from './desired.js';
-import type { DrillAdapters, SyntheticSession } from './ports.js';
+import type { DrillAdapters, SyntheticSession } from '../../adapters/drill/ports.js';
+import {
+  type DisasterRecoveryDrillSpec,
+  type DrillRun,
+  isSyntheticTenant,
+} from '../../api/v1alpha1/disasterrecoverydrill.js';
+import { apiKeyNamePrefix } from './desired.js';
 
 export interface CleanupInput {
   readonly namespace: string;

@@ -5,6 +5,7 @@ import {
   DRILL_STEPS,
   type DrillRun,
   type DrillStepName,
+  isSyntheticTenant,
   type StepReport,
   SYNTHETIC_TENANT_PREFIX,
 } from '../../api/v1alpha1/disasterrecoverydrill.js';
@@ -48,10 +49,6 @@ export function syntheticRateLimitName(drillName: string): string {
 /** API keys a drill creates are named so cleanup finds them: drill-<drill>-<run>. */
 export function apiKeyNamePrefix(drillName: string): string {
   return `drill-${drillName}-`;
-}
-
-export function isSyntheticTenant(tenant: string | undefined): tenant is string {
-  return typeof tenant === 'string' && tenant.startsWith(SYNTHETIC_TENANT_PREFIX) && tenant.length > 6;
 }
 
 /** The steps present in the spec, in run order. */

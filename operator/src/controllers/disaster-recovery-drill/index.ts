@@ -1,15 +1,15 @@
+import type { DrillAdapters } from '../../adapters/drill/ports.js';
 import { disasterRecoveryDrill, GROUP, VERSION } from '../../api/index.js';
 import type { DrillStepName } from '../../api/v1alpha1/disasterrecoverydrill.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { DrillMetrics } from './metrics.js';
-import type { DrillAdapters } from './ports.js';
 import { DisasterRecoveryDrillReconciler } from './reconciler.js';
 import { DrillRunner, type StepFunction } from './runner.js';
 import type { ScheduleOptions } from './schedule.js';
 import type { RunnerTiming } from './steps/context.js';
 
+export type * from '../../adapters/drill/ports.js';
 export { apiKeyNamePrefix, DrillReason, FINALIZER, syntheticRateLimitName } from './desired.js';
-export type * from './ports.js';
 export { DisasterRecoveryDrillReconciler } from './reconciler.js';
 export { DEFAULT_SCHEDULE_OPTIONS, type ScheduleOptions } from './schedule.js';
 export { DEFAULT_RUNNER_TIMING, type RunnerTiming } from './steps/context.js';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../../../lib/log.js';
+import type { DrillAdapters } from '../../adapters/drill/ports.js';
 import { Annotations } from '../../api/meta.js';
 import type {
   DisasterRecoveryDrill,
@@ -28,7 +29,6 @@ import {
   summarizeRun,
 } from './desired.js';
 import type { DrillMetrics } from './metrics.js';
-import type { DrillAdapters } from './ports.js';
 import type { DrillRunner } from './runner.js';
 import { DEFAULT_SCHEDULE_OPTIONS, decideSchedule, type ScheduleOptions } from './schedule.js';
 

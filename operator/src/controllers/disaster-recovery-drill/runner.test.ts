@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../../../lib/log.js';
+import type { DrillAdapters, GatewayCounters, SyntheticSession } from '../../adapters/drill/ports.js';
 import type { DisasterRecoveryDrillSpec } from '../../api/v1alpha1/disasterrecoverydrill.js';
 import { newRun } from './desired.js';
-import type { DrillAdapters, GatewayCounters, SyntheticSession } from './ports.js';
 import { DrillRunner, type RunRequest, type StepFunction } from './runner.js';
 
 /**

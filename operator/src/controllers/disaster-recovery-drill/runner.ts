@@ -1,23 +1,23 @@
 import type { Logger } from '../../../../lib/log.js';
 import type { RedisFailureMode } from '../../../../lib/ratelimit-contract.js';
+import type { CreatedApiKey, DrillAdapters, SyntheticSession } from '../../adapters/drill/ports.js';
 import { formatTime } from '../../api/conditions.js';
-import type {
-  DisasterRecoveryDrillSpec,
-  DrillRun,
-  DrillStepName,
-  StepReport,
+import {
+  type DisasterRecoveryDrillSpec,
+  type DrillRun,
+  type DrillStepName,
+  isSyntheticTenant,
+  type StepReport,
 } from '../../api/v1alpha1/disasterrecoverydrill.js';
 import { formatDuration } from '../../api/validation.js';
 import { cleanupRun } from './cleanup.js';
 import {
   apiKeyNamePrefix,
   DrillReason,
-  isSyntheticTenant,
   runResult,
   stepDeadlineMs,
   syntheticRateLimitName,
 } from './desired.js';
-import type { CreatedApiKey, DrillAdapters, SyntheticSession } from './ports.js';
 import { alertDeliveryStep } from './steps/alert-delivery.js';
 import {
   DEFAULT_RUNNER_TIMING,

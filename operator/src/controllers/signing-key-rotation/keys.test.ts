@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, importJWK, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { generateSigningKey, PRIVATE_JWK_MEMBERS, publicJwkOf } from './keys.js';
+import { publicJwkOf } from '../../../../lib/keyset.js';
+import { generateSigningKey, PRIVATE_JWK_MEMBERS } from './keys.js';
 
 describe('signing key generation', () => {
   it.each([

@@ -1,4 +1,5 @@
 import type { KeysetDocument } from '../../../../lib/keyset.js';
+import { publicJwkOf } from '../../../../lib/keyset.js';
 import type { KeySecretState, StoredKey, VaultObservation } from '../../adapters/vault/signing-key-store.js';
 import { aSigningKeyRotation } from '../../api/fixtures.js';
 import type { SigningKey, SigningKeyRotationSpec, SigningKeyRotationStatus } from '../../api/index.js';
@@ -11,7 +12,7 @@ import {
   type Step,
   transitions,
 } from './desired.js';
-import { generateSigningKey, publicJwkOf } from './keys.js';
+import { generateSigningKey } from './keys.js';
 
 /**
  * An in-memory stand-in for the Vault key tree and the services, to drive `decide` through whole

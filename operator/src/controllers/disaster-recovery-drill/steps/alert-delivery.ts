@@ -1,5 +1,5 @@
+import type { AlertDelivery, SyntheticAlert } from '../../../adapters/drill/ports.js';
 import { parseDuration } from '../../../api/validation.js';
-import type { AlertDelivery, SyntheticAlert } from '../ports.js';
 import type { StepContext, StepOutcome } from './context.js';
 import { abortReason, pause, seconds } from './stats.js';
 

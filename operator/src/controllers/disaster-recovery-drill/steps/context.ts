@@ -1,7 +1,12 @@
 import type { Logger } from '../../../../../lib/log.js';
 import type { RedisFailureMode } from '../../../../../lib/ratelimit-contract.js';
+import type {
+  CreatedApiKey,
+  DrillAdapters,
+  SyntheticSession,
+  TrafficSample,
+} from '../../../adapters/drill/ports.js';
 import type { DisasterRecoveryDrillSpec } from '../../../api/v1alpha1/disasterrecoverydrill.js';
-import type { CreatedApiKey, DrillAdapters, SyntheticSession, TrafficSample } from '../ports.js';
 
 /** Timings of the runner and its steps; defaults suit a cluster, tests shorten them. */
 export interface RunnerTiming {

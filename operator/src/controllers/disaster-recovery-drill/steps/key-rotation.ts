@@ -1,6 +1,6 @@
 import { decodeProtectedHeader } from 'jose';
+import type { TrafficSample } from '../../../adapters/drill/ports.js';
 import { formatDuration, parseDuration } from '../../../api/validation.js';
-import type { TrafficSample } from '../ports.js';
 import type { StepContext, StepOutcome } from './context.js';
 import { abortReason, describeCounts, pause, percentile, seconds } from './stats.js';
 

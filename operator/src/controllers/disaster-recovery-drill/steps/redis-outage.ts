@@ -1,6 +1,6 @@
 import type { RedisFailureMode } from '../../../../../lib/ratelimit-contract.js';
+import type { TrafficSample } from '../../../adapters/drill/ports.js';
 import { parseDuration } from '../../../api/validation.js';
-import type { TrafficSample } from '../ports.js';
 import type { StepContext, StepOutcome } from './context.js';
 import { abortReason, describeCounts, percentile, seconds } from './stats.js';
 
