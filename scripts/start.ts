@@ -253,6 +253,10 @@ async function seedPromotionExample(e: Env): Promise<void> {
           promotion: { target: true, namespaces: ['novapos'] },
         },
       },
+      // The local services' key endpoints (the SigningKeyRotation npm start applies lists them).
+      keyStatusEndpoints: {
+        allowedOrigins: ['http://127.0.0.1:8085', 'http://127.0.0.1:8083', 'http://127.0.0.1:9083'],
+      },
     }),
     { mode: 0o600 },
   );

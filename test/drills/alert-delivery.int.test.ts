@@ -8,6 +8,8 @@ import { alertmanagerConfig, RECEIVERS } from '../../alerts/alertmanager/config.
 import { createLogger } from '../../lib/log.js';
 import {
   type DrillWebhookServer,
+  deliveryKey,
+  MAX_DELIVERIES_PER_RUN,
   RedisDeliveryLog,
   startDrillWebhookServer,
 } from '../../operator/src/adapters/drill/index.js';
@@ -236,22 +238,72 @@ describe('drill: alert delivery', () => {
     expect(described).toContain('DrillStepFailed');
   });
 
-  it('refuses a post without the bearer token, and records nothing as delivered', async () => {
-    const runId = `forged-${suffix}`;
-    const post = (authorization?: string) =>
+  describe('the webhook checks the bearer token before it writes anything (issue 19)', () => {
+    const log = () => new RedisDeliveryLog(redis);
+    const post = (runIds: string[], authorization?: string, extra: Record<string, unknown> = {}) =>
       fetch(webhook.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
         body: JSON.stringify({
           receiver: 'drill',
-          alerts: [{ status: 'firing', labels: { drill_run: runId } }],
+          alerts: runIds.map((id) => ({ status: 'firing', labels: { drill_run: id } })),
+          ...extra,
         }),
       });
-    expect((await post()).status).toBe(401);
-    expect((await post(`Bearer ${token.slice(0, -1)}x`)).status).toBe(401);
-    const log = await new RedisDeliveryLog(redis).list(runId);
-    expect(log.map((d) => d.status)).toEqual(['refused', 'refused']);
-    expect(log.some((d) => d.receiver === 'drill')).toBe(false);
+    /** Keys under the drill key space that name this suite's forged run ids (others' drills may run). */
+    const drillKeys = async () => (await redis.keys(`novapos:drill:*${suffix}*`)).sort();
+
+    it('writes nothing to Redis for posts without the token naming runs that are not in flight', async () => {
+      const before = await drillKeys();
+      expect(before).toEqual([]);
+      const ids = Array.from({ length: 40 }, (_, i) => `flood-${suffix}-${i}`);
+      for (let i = 0; i < ids.length; i += 10) {
+        expect((await post(ids.slice(i, i + 10))).status).toBe(401);
+        expect((await post(ids.slice(i, i + 10), `Bearer ${token.slice(0, -1)}x`)).status).toBe(401);
+      }
+      expect(await drillKeys()).toEqual(before);
+      for (const id of ids.slice(0, 3)) expect(await log().list(id)).toEqual([]);
+    });
+
+    it('even with the token, records deliveries only for runs in flight', async () => {
+      const before = await drillKeys();
+      expect((await post([`not-running-${suffix}`], `Bearer ${token}`)).status).toBe(200);
+      expect(await drillKeys()).toEqual(before);
+    });
+
+    it('notes refusals for a run in flight, as refusals, capped', async () => {
+      const runId = `forged-${suffix}`;
+      await log().expect(runId, 60_000);
+      expect((await post([runId])).status).toBe(401);
+      expect((await post([runId], `Bearer ${token.slice(0, -1)}x`)).status).toBe(401);
+      let entries = await log().list(runId);
+      expect(entries.map((d) => d.status)).toEqual(['refused', 'refused']);
+      expect(entries.some((d) => d.receiver === 'drill')).toBe(false);
+      // A flood of refusals for that run keeps a bounded list.
+      for (let i = 0; i < MAX_DELIVERIES_PER_RUN + 10; i++) await post([runId]);
+      entries = await log().list(runId);
+      expect(entries).toHaveLength(MAX_DELIVERIES_PER_RUN);
+      expect(await redis.llen(deliveryKey(runId))).toBe(MAX_DELIVERIES_PER_RUN);
+      expect(await redis.ttl(deliveryKey(runId))).toBeGreaterThan(0);
+    });
+
+    it('a receiver name is stored bounded, and a post without the token is not read past 64 KiB', async () => {
+      const runId = `long-${suffix}`;
+      await log().expect(runId, 60_000);
+      expect((await post([runId], `Bearer ${token}`, { receiver: 'r'.repeat(10_000) })).status).toBe(200);
+      const [entry] = await log().list(runId);
+      expect(entry?.receiver.length).toBeLessThanOrEqual(64);
+      const big = await fetch(webhook.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ alerts: [{ labels: { drill_run: runId } }], pad: 'x'.repeat(200_000) }),
+      }).then(
+        (r) => r.status,
+        () => 'closed',
+      );
+      expect([401, 'closed']).toContain(big);
+      expect((await log().list(runId)).filter((d) => d.status === 'refused')).toEqual([]);
+    });
   });
 
   it('fails exactly the alert step, saying the token does not match, when Alertmanager sends another one', async () => {

@@ -18,7 +18,13 @@ export {
   KubeRotationTrigger,
   RESTORE_LEAD_TIME_ANNOTATION,
 } from './kubernetes.js';
-export { deliveryKey, RedisDeliveryLog, RedisFaultInjector } from './redis.js';
+export {
+  deliveryKey,
+  inFlightKey,
+  MAX_DELIVERIES_PER_RUN,
+  RedisDeliveryLog,
+  RedisFaultInjector,
+} from './redis.js';
 export { type DrillSettings, drillSettingsFromEnv } from './settings.js';
 export { HttpTrafficGenerator, PING_PATH } from './traffic.js';
 export { DRILL_WEBHOOK_PATH, type DrillWebhookServer, startDrillWebhookServer } from './webhook.js';
