@@ -4,11 +4,17 @@
 //   2. rate-limiter-flexible's RateLimiterRedis (its own Lua script, ioredis) — the same figures;
 //   3. redis-benchmark running the same EVALSHA — the ceiling of one Redis for this script;
 //   4. the whole gateway (JWT verification, limiter, response) with autocannon on /api/tenant/ping.
-// The JWKS in (4) is served by a small local server built on jose (no auth-service, Vault or PostgreSQL
-// needed for a throughput figure). Figures go to stdout and bench/results/gateway.json.
+//   5. the edge, all with wrk (one thread, 64 connections) against servers in this process, in one run:
+//      ceiling 1, a bare node:http server answering the ping's JSON; ceiling 2, a bare node:http reverse
+//      proxy (undici) to a local upstream; the gateway answering /api/tenant/ping (JWT + limiter); the
+//      gateway proxying /api/orders to the same upstream. With `--baseline <dir>` (a checkout of an older
+//      gateway, e.g. a git worktree) its gateway is measured the same way, for before/after ratios.
+// The JWKS in (4) and (5) is served by a small local server built on jose (no auth-service, Vault or
+// PostgreSQL needed for a throughput figure). Figures go to stdout and bench/results/gateway.json.
+// `--only edge` skips 1-4.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +23,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { Agent, request } from 'undici';
 import { faultKey } from '../lib/ratelimit-contract.js';
 import { configFromEnv } from '../services/integration-gateway/src/config.js';
 import { capacityOf, intervalMs } from '../services/integration-gateway/src/domain/gcra.js';
@@ -32,6 +39,10 @@ const run = promisify(execFile);
 const secondsArg = process.argv.indexOf('--seconds');
 const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
 const CONCURRENCY = 64;
+const onlyArg = process.argv.indexOf('--only');
+const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
+const baselineArg = process.argv.indexOf('--baseline');
+const BASELINE = baselineArg > 0 ? path.resolve(process.argv[baselineArg + 1]!) : undefined;
 const TENANTS = 100;
 const LIMIT = { requestsPerMinute: 1_000_000, burst: 0 };
 
@@ -79,117 +90,125 @@ async function main(): Promise<void> {
   const redis = new Redis(redisServer.url, limiterRedisOptions(2000));
   await new Promise((r) => redis.once('ready', r));
   try {
-    // 1. The gateway's limiter.
-    const limiter = new RedisLimiter(redis);
-    const bucket = (i: number) => [{ policy: 'tenant' as const, id: `bench-${i % TENANTS}`, limit: LIMIT }];
-    await limiter.check('bench-0', bucket(0));
-    const ours = await closedLoop((i) => limiter.check(`bench-${i % TENANTS}`, bucket(i)));
-    console.log(
-      `gateway limiter (gcra.lua, EVALSHA):   ${ours.opsPerSecond} checks/s  p50 ${ours.p50Ms} ms  p99 ${ours.p99Ms} ms`,
-    );
+    let ours: LoopResult | undefined;
+    let theirs: LoopResult | undefined;
+    let ceiling: LoopResult | undefined;
+    let e2e:
+      | { requestsPerSecond: number; p50Ms: number; p99Ms: number; non2xx: number; requests: number }
+      | undefined;
+    if (ONLY !== 'edge') {
+      // 1. The gateway's limiter.
+      const limiter = new RedisLimiter(redis);
+      const bucket = (i: number) => [{ policy: 'tenant' as const, id: `bench-${i % TENANTS}`, limit: LIMIT }];
+      await limiter.check('bench-0', bucket(0));
+      ours = await closedLoop((i) => limiter.check(`bench-${i % TENANTS}`, bucket(i)));
+      console.log(
+        `gateway limiter (gcra.lua, EVALSHA):   ${ours.opsPerSecond} checks/s  p50 ${ours.p50Ms} ms  p99 ${ours.p99Ms} ms`,
+      );
 
-    // 2. rate-limiter-flexible's Redis limiter, same client, same concurrency.
-    const flexible = new RateLimiterRedis({
-      storeClient: redis,
-      points: 1_000_000,
-      duration: 60,
-      keyPrefix: 'bench-rlf',
-    });
-    const theirs = await closedLoop((i) => flexible.consume(`t${i % TENANTS}`));
-    console.log(
-      `rate-limiter-flexible RateLimiterRedis: ${theirs.opsPerSecond} checks/s  p50 ${theirs.p50Ms} ms  p99 ${theirs.p99Ms} ms`,
-    );
-
-    // 3. redis-benchmark running the same script: what one Redis can do for it.
-    const sha = (await redis.script('LOAD', GCRA_SCRIPT)) as string;
-    const n = 100_000;
-    const { stdout } = await run('redis-benchmark', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(redisServer.port),
-      '-n',
-      String(n),
-      '-c',
-      String(CONCURRENCY),
-      '--csv',
-      'EVALSHA',
-      sha,
-      '2',
-      faultKey('bench-rb'),
-      bucketKey('bench-rb'),
-      '1',
-      String(intervalMs(LIMIT)),
-      String(capacityOf(LIMIT)),
-    ]);
-    const row = stdout
-      .trim()
-      .split('\n')
-      .at(-1)!
-      .split(',')
-      .map((c) => c.replace(/"/g, ''));
-    const ceiling = {
-      opsPerSecond: Math.round(Number(row[1])),
-      p50Ms: Number(row[4]),
-      p99Ms: Number(row[6]),
-      ops: n,
-    };
-    console.log(
-      `redis-benchmark EVALSHA gcra.lua:       ${ceiling.opsPerSecond} checks/s  p50 ${ceiling.p50Ms} ms  p99 ${ceiling.p99Ms} ms`,
-    );
-
-    // 4. The gateway end to end.
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
-    const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
-    const jwks = createServer((_req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.setHeader('cache-control', 'max-age=300');
-      res.end(JSON.stringify({ keys: [jwk] }));
-    });
-    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
-    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
-    const token = await new SignJWT({ tid: 'bench-tenant', roles: ['user'] })
-      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
-      .setIssuer('https://auth.novapos.local')
-      .setAudience('novapos-api')
-      .setSubject('bench-user')
-      .setIssuedAt()
-      .setExpirationTime('10m')
-      .sign(privateKey);
-    const gateway = await startGateway(
-      configFromEnv({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        REDIS_URL: redisServer.url,
-        JWKS_URL: jwksUrl,
-        GATEWAY_RATE_LIMIT_RPM: '1000000',
-      }),
-      { logDestination: { write: () => true } as never },
-    );
-    let e2e: { requestsPerSecond: number; p50Ms: number; p99Ms: number; non2xx: number; requests: number };
-    try {
-      const result = await autocannon({
-        url: `${gateway.url}/api/tenant/ping`,
-        headers: { authorization: `Bearer ${token}` },
-        connections: CONCURRENCY,
-        duration: SECONDS,
+      // 2. rate-limiter-flexible's Redis limiter, same client, same concurrency.
+      const flexible = new RateLimiterRedis({
+        storeClient: redis,
+        points: 1_000_000,
+        duration: 60,
+        keyPrefix: 'bench-rlf',
       });
-      e2e = {
-        requestsPerSecond: Math.round(result.requests.average),
-        p50Ms: result.latency.p50,
-        p99Ms: result.latency.p99,
-        non2xx: result.non2xx,
-        requests: result.requests.total,
+      theirs = await closedLoop((i) => flexible.consume(`t${i % TENANTS}`));
+      console.log(
+        `rate-limiter-flexible RateLimiterRedis: ${theirs.opsPerSecond} checks/s  p50 ${theirs.p50Ms} ms  p99 ${theirs.p99Ms} ms`,
+      );
+
+      // 3. redis-benchmark running the same script: what one Redis can do for it.
+      const sha = (await redis.script('LOAD', GCRA_SCRIPT)) as string;
+      const n = 100_000;
+      const { stdout } = await run('redis-benchmark', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(redisServer.port),
+        '-n',
+        String(n),
+        '-c',
+        String(CONCURRENCY),
+        '--csv',
+        'EVALSHA',
+        sha,
+        '2',
+        faultKey('bench-rb'),
+        bucketKey('bench-rb'),
+        '1',
+        String(intervalMs(LIMIT)),
+        String(capacityOf(LIMIT)),
+      ]);
+      const row = stdout
+        .trim()
+        .split('\n')
+        .at(-1)!
+        .split(',')
+        .map((c) => c.replace(/"/g, ''));
+      ceiling = {
+        opsPerSecond: Math.round(Number(row[1])),
+        p50Ms: Number(row[4]),
+        p99Ms: Number(row[6]),
+        ops: n,
       };
       console.log(
-        `gateway end to end (autocannon, ping):   ${e2e.requestsPerSecond} req/s  p50 ${e2e.p50Ms} ms  p99 ${e2e.p99Ms} ms  non-2xx ${e2e.non2xx}`,
+        `redis-benchmark EVALSHA gcra.lua:       ${ceiling.opsPerSecond} checks/s  p50 ${ceiling.p50Ms} ms  p99 ${ceiling.p99Ms} ms`,
       );
-    } finally {
-      await gateway.close();
-      jwks.close();
-    }
 
+      // 4. The gateway end to end.
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
+      const jwks = createServer((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('cache-control', 'max-age=300');
+        res.end(JSON.stringify({ keys: [jwk] }));
+      });
+      await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
+      const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+      const token = await new SignJWT({ tid: 'bench-tenant', roles: ['user'] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+        .setIssuer('https://auth.novapos.local')
+        .setAudience('novapos-api')
+        .setSubject('bench-user')
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(privateKey);
+      const gateway = await startGateway(
+        configFromEnv({
+          PORT: '0',
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'warn',
+          REDIS_URL: redisServer.url,
+          JWKS_URL: jwksUrl,
+          GATEWAY_RATE_LIMIT_RPM: '1000000',
+        }),
+        { logDestination: { write: () => true } as never },
+      );
+      try {
+        const result = await autocannon({
+          url: `${gateway.url}/api/tenant/ping`,
+          headers: { authorization: `Bearer ${token}` },
+          connections: CONCURRENCY,
+          duration: SECONDS,
+        });
+        e2e = {
+          requestsPerSecond: Math.round(result.requests.average),
+          p50Ms: result.latency.p50,
+          p99Ms: result.latency.p99,
+          non2xx: result.non2xx,
+          requests: result.requests.total,
+        };
+        console.log(
+          `gateway end to end (autocannon, ping):   ${e2e.requestsPerSecond} req/s  p50 ${e2e.p50Ms} ms  p99 ${e2e.p99Ms} ms  non-2xx ${e2e.non2xx}`,
+        );
+      } finally {
+        await gateway.close();
+        jwks.close();
+      }
+    }
+    const edgeResults = await edgeBench(redisServer.url);
+    const previous = ONLY === 'edge' ? readPrevious() : {};
     const results = {
       measuredAt: new Date().toISOString(),
       machine: {
@@ -201,8 +220,11 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       concurrency: CONCURRENCY,
       tenants: TENANTS,
-      limiter: { gatewayGcraLua: ours, rateLimiterFlexibleRedis: theirs, redisBenchmarkCeiling: ceiling },
-      gatewayEndToEnd: e2e,
+      limiter: ours
+        ? { gatewayGcraLua: ours, rateLimiterFlexibleRedis: theirs, redisBenchmarkCeiling: ceiling }
+        : previous['limiter'],
+      gatewayEndToEnd: e2e ?? previous['gatewayEndToEnd'],
+      edge: edgeResults,
       note: 'Short runs on a shared 2-core machine (see loadAverage1m: other work was running), client and server on the same cores: compare side by side, not as absolute capacity.',
     };
     mkdirSync('bench/results', { recursive: true });
@@ -212,6 +234,194 @@ async function main(): Promise<void> {
     redis.disconnect();
     await redisServer.process.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function readPrevious(): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync('bench/results/gateway.json', 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+interface WrkResult {
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  readonly non2xx: number;
+}
+
+/** wrk, one thread and CONCURRENCY connections for SECONDS, with latency percentiles. */
+async function wrk(url: string, headers: Record<string, string> = {}): Promise<WrkResult> {
+  const args = ['-t1', `-c${CONCURRENCY}`, `-d${SECONDS}s`, '--latency'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  const { stdout } = await run('wrk', [...args, url], { maxBuffer: 1 << 20 });
+  const ms = (text: string | undefined) => {
+    const m = /([\d.]+)(us|ms|s)/.exec(text ?? '');
+    if (!m) return Number.NaN;
+    const n = Number(m[1]);
+    return Math.round((m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n) * 1000) / 1000;
+  };
+  return {
+    requestsPerSecond: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1])),
+    p50Ms: ms(/\s50%\s+(\S+)/.exec(stdout)?.[1]),
+    p99Ms: ms(/\s99%\s+(\S+)/.exec(stdout)?.[1]),
+    requests: Number(/(\d+) requests in/.exec(stdout)?.[1]),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
+  };
+}
+
+async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+const PING_BODY = () =>
+  JSON.stringify({
+    status: 'ok',
+    tenant: 'bench-tenant',
+    auth: 'jwt',
+    limiter: 'normal',
+    at: new Date().toISOString(),
+  });
+
+/**
+ * The edge figures of issue 17, in one run with one load generator: two ceilings (bare node:http) and the
+ * gateway, plus a baseline gateway from another checkout when `--baseline` is given.
+ */
+async function edgeBench(redisUrl: string) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
+  const jwks = await listen((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('cache-control', 'max-age=300');
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  const token = await new SignJWT({ tid: 'bench-tenant', roles: ['user'] })
+    .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+    .setIssuer('https://auth.novapos.local')
+    .setAudience('novapos-api')
+    .setSubject('bench-user')
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(privateKey);
+  const auth = { authorization: `Bearer ${token}` };
+
+  // The local upstream every proxy talks to.
+  const upstreamBody = JSON.stringify({ id: 1, status: 'open', items: [1, 2, 3] });
+  const upstream = await listen((_req, res) => {
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(upstreamBody),
+    });
+    res.end(upstreamBody);
+  });
+  // Ceiling 1: the ping's JSON from a bare server.
+  const bare = await listen((_req, res) => {
+    const body = PING_BODY();
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  // Ceiling 2: a bare reverse proxy with the gateway's HTTP client (undici, pooled keep-alive).
+  const agent = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
+  const bareProxy = await listen((req, res) => {
+    request(`${upstream.url}${req.url}`, { method: 'GET', dispatcher: agent })
+      .then(async (r) => {
+        res.writeHead(r.statusCode, r.headers as Record<string, string>);
+        for await (const chunk of r.body) res.write(chunk);
+        res.end();
+      })
+      .catch(() => {
+        res.writeHead(502).end();
+      });
+  });
+
+  const env = {
+    PORT: '0',
+    ADMIN_PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: redisUrl,
+    JWKS_URL: `${jwks.url}/jwks.json`,
+    GATEWAY_RATE_LIMIT_RPM: '100000000',
+    GATEWAY_UPSTREAM_URL: upstream.url,
+    GATEWAY_ROUTE_SCOPES: '/api/orders=orders',
+    GATEWAY_ROLE_SCOPES: 'user=orders',
+  };
+  const measureGateway = async (start: typeof startGateway, config: typeof configFromEnv) => {
+    const gw = await start(config(env), { logDestination: { write: () => true } as never });
+    try {
+      await fetch(`${gw.url}/api/tenant/ping`, { headers: auth }).then((r) => r.arrayBuffer());
+      const ping = await wrk(`${gw.url}/api/tenant/ping`, auth);
+      const proxied = await wrk(`${gw.url}/api/orders/1`, auth);
+      return { ping, proxied };
+    } finally {
+      await gw.close();
+    }
+  };
+
+  try {
+    const ceiling1 = await wrk(`${bare.url}/api/tenant/ping`);
+    const ceiling2 = await wrk(`${bareProxy.url}/api/orders/1`);
+    const gateway = await measureGateway(startGateway, configFromEnv);
+    let baseline: { ping: WrkResult; proxied: WrkResult } | undefined;
+    if (BASELINE) {
+      const src = path.join(BASELINE, 'services/integration-gateway/src');
+      const server = (await import(path.join(src, 'server.ts'))) as { startGateway: typeof startGateway };
+      const cfg = (await import(path.join(src, 'config.ts'))) as { configFromEnv: typeof configFromEnv };
+      baseline = await measureGateway(server.startGateway, cfg.configFromEnv);
+    }
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    const figures = {
+      loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s`,
+      ceiling1BareNodeHttp: ceiling1,
+      ceiling2BareProxyUndici: ceiling2,
+      gatewayPing: gateway.ping,
+      gatewayProxied: gateway.proxied,
+      ...(baseline ? { baselinePing: baseline.ping, baselineProxied: baseline.proxied } : {}),
+      ratios: {
+        pingVsCeiling1: ratio(gateway.ping.requestsPerSecond, ceiling1.requestsPerSecond),
+        proxiedVsCeiling2: ratio(gateway.proxied.requestsPerSecond, ceiling2.requestsPerSecond),
+        pingP99VsCeiling1P99: ratio(gateway.ping.p99Ms, ceiling1.p99Ms),
+        proxiedP99VsCeiling2P99: ratio(gateway.proxied.p99Ms, ceiling2.p99Ms),
+        ...(baseline
+          ? {
+              baselinePingVsCeiling1: ratio(baseline.ping.requestsPerSecond, ceiling1.requestsPerSecond),
+              baselineProxiedVsCeiling2: ratio(
+                baseline.proxied.requestsPerSecond,
+                ceiling2.requestsPerSecond,
+              ),
+              pingAfterVsBefore: ratio(gateway.ping.requestsPerSecond, baseline.ping.requestsPerSecond),
+              proxiedAfterVsBefore: ratio(
+                gateway.proxied.requestsPerSecond,
+                baseline.proxied.requestsPerSecond,
+              ),
+            }
+          : {}),
+      },
+    };
+    const line = (name: string, r: WrkResult) =>
+      console.log(
+        `${name.padEnd(40)} ${String(r.requestsPerSecond).padStart(7)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  non-2xx ${r.non2xx}`,
+      );
+    line('ceiling 1: bare node:http JSON', ceiling1);
+    line('ceiling 2: bare node:http proxy (undici)', ceiling2);
+    line('gateway /api/tenant/ping (JWT+limiter)', gateway.ping);
+    line('gateway proxied /api/orders/1', gateway.proxied);
+    if (baseline) {
+      line('baseline gateway ping', baseline.ping);
+      line('baseline gateway proxied', baseline.proxied);
+    }
+    console.log('ratios', JSON.stringify(figures.ratios));
+    return figures;
+  } finally {
+    await agent.close();
+    for (const s of [jwks, upstream, bare, bareProxy]) s.server.close();
   }
 }
 

@@ -62,6 +62,22 @@ describe('createLogger', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ kept: 'visible', deep: { level: 9 } });
   });
 
+  it('keeps every binding of a chain of child loggers (per controller, then per object)', () => {
+    const { lines, destination } = capture();
+    const root = createLogger({ component: 'operator', destination });
+    root
+      .child({ controller: 'widget' })
+      .child({ namespace: 'ns', name: 'a', password: 'p4ss' })
+      .info('reconciled');
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      component: 'operator',
+      controller: 'widget',
+      namespace: 'ns',
+      name: 'a',
+      password: '[redacted]',
+    });
+  });
+
   it('survives cycles and leaves non-secret values alone', () => {
     const { lines, destination } = capture();
     const a: Record<string, unknown> = { name: 'a' };

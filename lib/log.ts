@@ -116,14 +116,19 @@ export function createLogger(opts: LogOptions): Logger {
   );
 }
 
-/** Child bindings are written as given (no formatter sees them): redact them when the child is made. */
+/**
+ * Child bindings are written as given (no formatter sees them): redact them when the child is made. Set once
+ * on the root: pino's children inherit `child` from their parent, and `this` is the logger it is called on, so
+ * a grandchild keeps every binding of the chain.
+ */
 function redactingChildren<L extends Logger>(logger: L): L {
-  const child = logger.child.bind(logger) as unknown as (
+  const pinoChild = logger.child as unknown as (
+    this: Logger,
     b: pino.Bindings,
     o?: pino.ChildLoggerOptions,
   ) => Logger;
-  const redacting = (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) =>
-    redactingChildren(child(redactSecrets(bindings) as pino.Bindings, options));
-  logger.child = redacting as unknown as L['child'];
+  logger.child = function (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
+    return pinoChild.call(this, redactSecrets(bindings) as pino.Bindings, options);
+  } as unknown as L['child'];
   return logger;
 }

@@ -92,6 +92,8 @@ const localProcesses: readonly LocalProcess[] = [
       // Drills exercise the two services below and confirm delivery through the local Alertmanager.
       DRILL_AUTH_SERVICE_URL: 'http://127.0.0.1:8085',
       DRILL_GATEWAY_URL: 'http://127.0.0.1:8083',
+      // The gateway serves /metrics on its admin port (docs/contracts.md, "Ports").
+      DRILL_GATEWAY_METRICS_URLS: 'http://127.0.0.1:9083/metrics',
       DRILL_WEBHOOK_PORT: '8082',
       DRILL_WEBHOOK_TOKEN_FILE: drillWebhookTokenFile,
       // The named Vault connections: "staging" is the second local OpenBao.
@@ -123,6 +125,7 @@ const localProcesses: readonly LocalProcess[] = [
     env: (s) => ({
       HOST: '127.0.0.1',
       PORT: '8083',
+      ADMIN_PORT: '9083',
       REDIS_URL: s.vars.REDIS_URL!,
       DATABASE_URL: s.vars.DATABASE_URL!,
       JWKS_URL: 'http://127.0.0.1:8085/.well-known/jwks.json',
@@ -131,7 +134,7 @@ const localProcesses: readonly LocalProcess[] = [
     }),
     ready: () => httpOk('http://127.0.0.1:8083/healthz'),
     url: 'http://127.0.0.1:8083',
-    metrics: '127.0.0.1:8083',
+    metrics: '127.0.0.1:9083',
   },
 ];
 
@@ -143,7 +146,11 @@ async function pointExamplesAtLoopback(e: Env): Promise<void> {
   await e.kube!.kubectl(['create', 'namespace', 'novapos-system']).catch(() => {});
   const services = [
     { name: 'auth-service', statusURL: 'http://127.0.0.1:8085/keys/status' },
-    { name: 'integration-gateway', statusURL: 'http://127.0.0.1:8083/keys/status' },
+    {
+      name: 'integration-gateway',
+      statusURL: 'http://127.0.0.1:8083/keys/status',
+      reloadURL: 'http://127.0.0.1:9083/keys/reload',
+    },
   ];
   await e
     .kube!.kubectl([

@@ -86,6 +86,8 @@ export class OperatorChart extends Chart {
       env: {
         DRILL_AUTH_SERVICE_URL: props.drills?.authServiceUrl ?? 'http://auth-service.novapos.svc:8085',
         DRILL_GATEWAY_URL: props.drills?.gatewayUrl ?? 'http://integration-gateway.novapos.svc:8083',
+        // The gateway's /metrics is on its admin port (docs/contracts.md, "Ports").
+        DRILL_GATEWAY_METRICS_URLS: 'http://integration-gateway.novapos.svc:9083/metrics',
         ALERTMANAGER_URL: props.drills?.alertmanagerUrl ?? 'http://alertmanager-operated.monitoring.svc:9093',
         ...props.deployment?.env,
       },

@@ -68,6 +68,7 @@ describe('dashboard queries against the real services', () => {
     gateway = await startGateway(
       gatewayConfigFromEnv({
         PORT: '0',
+        ADMIN_PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         REDIS_URL: env.redis!.url,
@@ -84,7 +85,8 @@ describe('dashboard queries against the real services', () => {
     await reloadPrometheus(env.prometheus!, {
       scrape: {
         'auth-service': auth.addresses,
-        'integration-gateway': [`127.0.0.1:${gateway.port}`],
+        // The gateway's /metrics is on its admin port.
+        'integration-gateway': [`127.0.0.1:${gateway.adminPort}`],
       },
       ruleFiles,
       evaluationInterval: '1s',

@@ -14,6 +14,7 @@ const operator = await startDrillOperator({
   redisUrl: env.REDIS_URL!,
   authServiceUrl: env.DRILL_AUTH_SERVICE_URL!,
   gatewayUrl: env.DRILL_GATEWAY_URL!,
+  gatewayMetricsUrls: env.DRILL_GATEWAY_METRICS_URLS?.split(','),
   alertmanagerUrl: env.ALERTMANAGER_URL!,
   identity: `drill-child-${process.pid}`,
 });

@@ -119,6 +119,7 @@ describe('drill: Redis outage for the synthetic tenant', () => {
       redisUrl: env.redisUrl!,
       authServiceUrl: auth.svc.url,
       gatewayUrl: gateway.url,
+      gatewayMetricsUrls: [`${gateway.adminUrl}/metrics`],
       alertmanagerUrl: env.alertmanagerUrl!,
     });
   }, 120_000);

@@ -70,6 +70,7 @@ describe('drill: operator killed mid-drill', () => {
         REDIS_URL: env.redisUrl,
         DRILL_AUTH_SERVICE_URL: auth.svc.url,
         DRILL_GATEWAY_URL: gateway.url,
+        DRILL_GATEWAY_METRICS_URLS: `${gateway.adminUrl}/metrics`,
         ALERTMANAGER_URL: env.alertmanagerUrl,
       },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
@@ -126,6 +127,7 @@ describe('drill: operator killed mid-drill', () => {
       redisUrl: env.redisUrl!,
       authServiceUrl: auth.svc.url,
       gatewayUrl: gateway.url,
+      gatewayMetricsUrls: [`${gateway.adminUrl}/metrics`],
       alertmanagerUrl: env.alertmanagerUrl!,
     });
     const { run } = await waitUntil(

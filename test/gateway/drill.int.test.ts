@@ -110,8 +110,10 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     const token = await auth.token(tenant);
     secrets['token'] = token;
     const before = {
-      allowed: await metricValue(gateway.url, 'gateway_rate_limit_checks_total', { outcome: 'allowed' }),
-      rejected: await metricValue(gateway.url, 'gateway_rate_limit_checks_total', { outcome: 'rejected' }),
+      allowed: await metricValue(gateway.adminUrl, 'gateway_rate_limit_checks_total', { outcome: 'allowed' }),
+      rejected: await metricValue(gateway.adminUrl, 'gateway_rate_limit_checks_total', {
+        outcome: 'rejected',
+      }),
     };
     const run = await drive(gateway.url, '/api/tenant/ping', { authorization: `Bearer ${token}` }, 75);
     const allowed = count(run.statuses, 200);
@@ -127,18 +129,20 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     expect(allowed).toBeLessThanOrEqual(70 + Math.ceil(run.elapsedMs / 1000));
 
     expect(
-      (await metricValue(gateway.url, 'gateway_rate_limit_checks_total', { outcome: 'allowed' })) -
+      (await metricValue(gateway.adminUrl, 'gateway_rate_limit_checks_total', { outcome: 'allowed' })) -
         before.allowed,
     ).toBe(allowed);
     expect(
-      (await metricValue(gateway.url, 'gateway_rate_limit_checks_total', { outcome: 'rejected' })) -
+      (await metricValue(gateway.adminUrl, 'gateway_rate_limit_checks_total', { outcome: 'rejected' })) -
         before.rejected,
     ).toBe(rejected);
     // The tenant has a TenantRateLimit, so it is a label of its own (bounded by the resources).
-    expect(await metricValue(gateway.url, 'gateway_rate_limit_hits_total', { tenant })).toBe(75);
-    expect(await metricValue(gateway.url, 'gateway_rate_limit_rejections_total', { tenant })).toBe(rejected);
+    expect(await metricValue(gateway.adminUrl, 'gateway_rate_limit_hits_total', { tenant })).toBe(75);
+    expect(await metricValue(gateway.adminUrl, 'gateway_rate_limit_rejections_total', { tenant })).toBe(
+      rejected,
+    );
     expect(
-      await metricValue(gateway.url, 'gateway_rate_limit_mode', { mode: 'normal' }),
+      await metricValue(gateway.adminUrl, 'gateway_rate_limit_mode', { mode: 'normal' }),
     ).toBeGreaterThanOrEqual(1);
 
     // 429 with Retry-After and the RateLimit fields in structured-field syntax.
@@ -314,9 +318,9 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     );
     expect(count(during.statuses, 503)).toBe(10);
     expect(await ping(otherToken)).toBe(200);
-    expect(await metricValue(gateway.url, 'gateway_rate_limit_mode', { mode: 'fail_closed' })).toBe(1);
+    expect(await metricValue(gateway.adminUrl, 'gateway_rate_limit_mode', { mode: 'fail_closed' })).toBe(1);
     expect(
-      await metricValue(gateway.url, 'gateway_rate_limit_mode', { mode: 'normal' }),
+      await metricValue(gateway.adminUrl, 'gateway_rate_limit_mode', { mode: 'normal' }),
     ).toBeGreaterThanOrEqual(1);
 
     // The key expires: the tenant is back to normal limiting.
@@ -333,9 +337,9 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     // The tenant comes from the key; a header naming another tenant is refused.
     expect((await call({ 'x-api-key': key.key, 'x-tenant-id': tenant })).status).toBe(403);
     // Only authenticated requests count: the refused one above does not.
-    expect(await metricValue(gateway.url, 'gateway_api_key_requests_total', { key_prefix: key.prefix })).toBe(
-      1,
-    );
+    expect(
+      await metricValue(gateway.adminUrl, 'gateway_api_key_requests_total', { key_prefix: key.prefix }),
+    ).toBe(1);
     // A wrong secret with a real prefix never becomes a label.
     expect((await call({ 'x-api-key': `npk_${key.prefix}_${'a'.repeat(32)}` })).status).toBe(401);
 
@@ -381,7 +385,7 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
   it('never writes a token or an API key to its logs, metrics or the resource status', async () => {
     const everything = [
       gateway.logs.text,
-      await (await fetch(`${gateway.url}/metrics`)).text(),
+      await (await fetch(`${gateway.adminUrl}/metrics`)).text(),
       operator.lines.join('\n'),
       await kubectl(['get', 'tenantratelimits', '-n', namespace, '-o', 'json']),
     ].join('\n');

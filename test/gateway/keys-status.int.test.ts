@@ -36,7 +36,7 @@ describe('integration-gateway: /keys/status and /keys/reload', () => {
     // Loaded at start, before any token arrives: the operator sees from the first probe what it verifies with.
     const first = await status(auth.svc.url);
     expect((await status(gateway.url)).keysetHash).toBe(first.keysetHash);
-    expect((await fetch(`${gateway.url}/keys/reload`, { method: 'POST' })).status).toBe(202);
+    expect((await fetch(`${gateway.adminUrl}/keys/reload`, { method: 'POST' })).status).toBe(202);
     await waitUntil(
       'the gateway to load the first key set',
       async () => (await status(gateway.url)).keysetHash === first.keysetHash,
@@ -62,7 +62,7 @@ describe('integration-gateway: /keys/status and /keys/reload', () => {
       'auth-service to load the new set',
       async () => (await status(auth.svc.url)).keysetHash === keysetHash,
     );
-    await fetch(`${gateway.url}/keys/reload`, { method: 'POST' });
+    await fetch(`${gateway.adminUrl}/keys/reload`, { method: 'POST' });
     const loaded = await waitUntil('the gateway to load the new set', async () => {
       const s = await status(gateway.url);
       return s.keysetHash === keysetHash ? s : undefined;

@@ -126,10 +126,10 @@ describe('integration-gateway: Redis outage', () => {
       expect(count(local.statuses, 200)).toBe(5);
       expect(count(local.statuses, 429)).toBe(5);
       for (const mode of ['fail_open', 'fail_closed', 'local_fallback']) {
-        expect(await metricValue(gateway.url, 'gateway_rate_limit_mode', { mode })).toBe(1);
+        expect(await metricValue(gateway.adminUrl, 'gateway_rate_limit_mode', { mode })).toBe(1);
       }
       expect(
-        await metricValue(gateway.url, 'gateway_rate_limit_checks_total', { outcome: 'error' }),
+        await metricValue(gateway.adminUrl, 'gateway_rate_limit_checks_total', { outcome: 'error' }),
       ).toBeGreaterThanOrEqual(20);
       expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
 
@@ -157,9 +157,9 @@ describe('integration-gateway: Redis outage', () => {
         // Back in Redis (an empty one): the tenant's own limit of 600 rpm applies again, not the fallback.
         expect((await ping('localFallback')).status).toBe(200);
         for (const mode of ['fail_open', 'fail_closed', 'local_fallback']) {
-          expect(await metricValue(gateway.url, 'gateway_rate_limit_mode', { mode })).toBe(0);
+          expect(await metricValue(gateway.adminUrl, 'gateway_rate_limit_mode', { mode })).toBe(0);
         }
-        expect(await metricValue(gateway.url, 'gateway_rate_limit_mode', { mode: 'normal' })).toBe(3);
+        expect(await metricValue(gateway.adminUrl, 'gateway_rate_limit_mode', { mode: 'normal' })).toBe(3);
       } finally {
         stop = true;
         await traffic;

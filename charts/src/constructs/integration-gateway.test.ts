@@ -35,7 +35,10 @@ describe('IntegrationGateway', () => {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
     });
-    expect(container.ports).toEqual([{ name: 'http', containerPort: 8083, protocol: 'TCP' }]);
+    expect(container.ports).toEqual([
+      { name: 'http', containerPort: 8083, protocol: 'TCP' },
+      { name: 'admin', containerPort: 9083, protocol: 'TCP' },
+    ]);
     expect(container.livenessProbe.httpGet.path).toBe('/healthz');
     expect(container.readinessProbe.httpGet.path).toBe('/readyz');
   });
@@ -48,12 +51,29 @@ describe('IntegrationGateway', () => {
     expect(env.GATEWAY_RATE_LIMIT_RPM.value).toBe('600');
   });
 
-  it('is scraped by a ServiceMonitor on the Service port', () => {
+  it('is scraped by a ServiceMonitor on the admin port, which only monitoring and the operator reach', () => {
     const monitor = objects.find((o) => o.kind === 'ServiceMonitor');
     const service = objects.find((o) => o.kind === 'Service');
-    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s' }]);
+    expect(monitor.spec.endpoints).toEqual([{ port: 'admin', path: '/metrics', interval: '30s' }]);
     expect(monitor.spec.selector.matchLabels).toEqual(service.spec.selector);
-    expect(service.spec.ports[0]).toMatchObject({ name: 'http', port: 8083 });
+    expect(service.spec.ports).toMatchObject([
+      { name: 'http', port: 8083 },
+      { name: 'admin', port: 9083 },
+    ]);
+    const env = Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env.ADMIN_PORT).toBe('9083');
+    const policy = objects.find((o) => o.kind === 'NetworkPolicy');
+    expect(policy.spec.podSelector.matchLabels).toEqual(service.spec.selector);
+    expect(policy.spec.ingress).toEqual([
+      { ports: [{ port: 8083, protocol: 'TCP' }] },
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'novapos-system' } } },
+        ],
+        ports: [{ port: 9083, protocol: 'TCP' }],
+      },
+    ]);
   });
 
   it('refuses two sources for REDIS_URL', () => {

@@ -21,8 +21,15 @@ export interface IntegrationGatewayProps {
   readonly name?: string;
   /** Default 2. */
   readonly replicas?: number;
-  /** Default 8083 (the runbooks' port). */
+  /** Default 8083 (the runbooks' port): the API, `/healthz`, `/readyz`, `/keys/status`. */
   readonly port?: number;
+  /** Default 9083 (docs/contracts.md, "Ports"): `/metrics` and `POST /keys/reload`, Service port `admin`. */
+  readonly adminPort?: number;
+  /**
+   * Namespaces whose pods may reach the admin port (Prometheus, the operator's reload notification).
+   * Default `monitoring` and `novapos-system`.
+   */
+  readonly adminClientNamespaces?: readonly string[];
   /** `REDIS_URL` as a plain value (no password in it); or use `redisUrlSecret`. */
   readonly redisUrl?: string;
   /** `REDIS_URL` from a Secret (when the URL carries a password). */
@@ -35,8 +42,12 @@ export interface IntegrationGatewayProps {
   readonly issuer?: string;
   /** Default `novapos-api`. */
   readonly audience?: string;
-  /** Where allowed requests go; default none (only the gateway's own routes answer). */
+  /** Where allowed requests go, an origin (`http://orders.novapos.svc:8080`); default none (only the gateway's own routes answer). */
   readonly upstreamUrl?: string;
+  /** `GATEWAY_ROUTE_SCOPES`: the scope each route needs (docs/integration-gateway.md, "Scopes"). Default none: API keys reach the ping only. */
+  readonly routeScopes?: string;
+  /** `GATEWAY_ROLE_SCOPES`: the scopes of JWT roles. Default none. */
+  readonly roleScopes?: string;
   /** `GATEWAY_RATE_LIMIT_RPM` for tenants without a TenantRateLimit. Default 600. */
   readonly defaultRequestsPerMinute?: number;
   /** Tenants that get their own metric label besides those with a TenantRateLimit. Default none. */
@@ -56,9 +67,11 @@ export function gatewaySelectorLabels(name: string): Record<string, string> {
 
 /**
  * The integration gateway: a Deployment (non-root, read-only root filesystem, no capabilities,
- * RuntimeDefault seccomp, liveness on /healthz, readiness on /readyz), a ClusterIP Service on 8083 and a
- * prometheus-operator ServiceMonitor for /metrics. Each pod's name is its replica id in the
- * acknowledgement hashes the TenantRateLimit controller reads.
+ * RuntimeDefault seccomp, liveness on /healthz, readiness on /readyz), a ClusterIP Service with the API
+ * port `http` (8083) and the admin port `admin` (9083: /metrics, POST /keys/reload), a prometheus-operator
+ * ServiceMonitor scraping `admin`, and a NetworkPolicy that lets only the monitoring and operator
+ * namespaces reach `admin`. Each pod's name is its replica id in the acknowledgement hashes the
+ * TenantRateLimit controller reads.
  */
 export class IntegrationGateway extends Construct {
   readonly serviceName: string;
@@ -67,6 +80,7 @@ export class IntegrationGateway extends Construct {
     super(scope, id);
     const name = props.name ?? 'integration-gateway';
     const port = props.port ?? 8083;
+    const adminPort = props.adminPort ?? 9083;
     const selector = gatewaySelectorLabels(name);
     const labels = { ...props.labels, ...selector };
     this.serviceName = name;
@@ -76,6 +90,7 @@ export class IntegrationGateway extends Construct {
     const env: k8s.EnvVar[] = [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'PORT', value: String(port) },
+      { name: 'ADMIN_PORT', value: String(adminPort) },
       { name: 'LOG_LEVEL', value: props.logLevel ?? 'info' },
       { name: 'JWKS_URL', value: props.jwksUrl },
       { name: 'JWT_ISSUER', value: props.issuer ?? 'https://auth.novapos.local' },
@@ -89,6 +104,8 @@ export class IntegrationGateway extends Construct {
         ? [{ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { ...props.databaseUrlSecret } } }]
         : []),
       ...(props.upstreamUrl ? [{ name: 'GATEWAY_UPSTREAM_URL', value: props.upstreamUrl }] : []),
+      ...(props.routeScopes ? [{ name: 'GATEWAY_ROUTE_SCOPES', value: props.routeScopes }] : []),
+      ...(props.roleScopes ? [{ name: 'GATEWAY_ROLE_SCOPES', value: props.roleScopes }] : []),
       ...(props.metricTenants?.length
         ? [{ name: 'GATEWAY_METRIC_TENANTS', value: props.metricTenants.join(',') }]
         : []),
@@ -113,7 +130,10 @@ export class IntegrationGateway extends Construct {
                 image: props.image,
                 imagePullPolicy: 'IfNotPresent',
                 env,
-                ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+                ports: [
+                  { name: 'http', containerPort: port, protocol: 'TCP' },
+                  { name: 'admin', containerPort: adminPort, protocol: 'TCP' },
+                ],
                 livenessProbe: httpProbe('/healthz', 'http', 10),
                 readinessProbe: httpProbe('/readyz', 'http', 5),
                 resources: props.resources ?? {
@@ -138,7 +158,15 @@ export class IntegrationGateway extends Construct {
       spec: {
         type: 'ClusterIP',
         selector,
-        ports: [{ name: 'http', port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+        ports: [
+          { name: 'http', port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' },
+          {
+            name: 'admin',
+            port: adminPort,
+            targetPort: k8s.IntOrString.fromString('admin'),
+            protocol: 'TCP',
+          },
+        ],
       },
     });
 
@@ -149,7 +177,25 @@ export class IntegrationGateway extends Construct {
       spec: {
         selector: { matchLabels: selector },
         namespaceSelector: { matchNames: [props.namespace] },
-        endpoints: [{ port: 'http', path: '/metrics', interval: props.scrapeInterval ?? '30s' }],
+        endpoints: [{ port: 'admin', path: '/metrics', interval: props.scrapeInterval ?? '30s' }],
+      },
+    });
+
+    // The API port is open to whoever reaches the Service; the admin port only to the listed namespaces.
+    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+      metadata: { name, namespace: props.namespace, labels },
+      spec: {
+        podSelector: { matchLabels: selector },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { ports: [{ port: k8s.IntOrString.fromNumber(port), protocol: 'TCP' }] },
+          {
+            from: (props.adminClientNamespaces ?? ['monitoring', 'novapos-system']).map((ns) => ({
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+            })),
+            ports: [{ port: k8s.IntOrString.fromNumber(adminPort), protocol: 'TCP' }],
+          },
+        ],
       },
     });
   }

@@ -1,10 +1,27 @@
-import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../../lib/log.js';
-import { type Authenticator, AuthFailure, type Principal } from './domain/authenticate.js';
+import { sendJson } from '../../../lib/service-kit/admin-listener.js';
+import {
+  handleError,
+  type RequestContext,
+  requestContext,
+  sendError,
+  traceparentOf,
+} from '../../../lib/service-kit/http.js';
+import { apiKeyPrefix } from './domain/api-keys.js';
+import type { AuthThrottle } from './domain/auth-throttle.js';
+import {
+  type Authenticator,
+  AuthFailure,
+  type CredentialHeaders,
+  type Principal,
+} from './domain/authenticate.js';
 import type { TenantLimits } from './domain/limits.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
+import { holdsScope, type RouteScope, requiredScope, scopesOfRoles } from './domain/scopes.js';
 import type { UsageTracker } from './domain/usage.js';
+import { type ClientChain, clientChain, upstreamHeaders } from './http/forwarding.js';
+import { type OriginTarget, parseTarget } from './http/target.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { UpstreamProxy } from './routes/proxy.js';
 
@@ -19,88 +36,177 @@ export interface AppDeps {
   /** /readyz: tenant limits loaded once (or Redis known to be down, so failure modes apply). */
   readonly ready: () => boolean;
   readonly trustProxyHops: number;
-  /** The JWKS verifier, for `GET /keys/status` and `POST /keys/reload` (contracts); absent without JWT auth. */
+  /** The JWKS verifier, for `GET /keys/status` (contracts); absent without JWT auth. */
   readonly keys?: {
     keyStatus(): { keysetHash: string | null; kids: string[]; activeKid: null; loadedAt: string | null };
-    refresh(): Promise<unknown>;
   };
+  readonly scopes: {
+    readonly routes: readonly RouteScope[];
+    readonly roles: ReadonlyMap<string, readonly string[]>;
+  };
+  /** Failed-authentication budgets, checked before any verification of an unknown credential. */
+  readonly throttle?: AuthThrottle;
+  /** Seconds a throttled caller is told to wait (the failure window). */
+  readonly throttleRetryAfterSeconds?: number;
+  /** Whether a credential is already known (cached good or bad): it is answered without a verify. */
+  readonly isKnownCredential?: (h: CredentialHeaders) => boolean;
+}
+
+export interface GatewayHandler {
+  /** A request (node:http `request` event). */
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** A request with `Expect: 100-continue` (node:http `checkContinue`): 100 is sent once it is allowed. */
+  readonly withContinue: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 const PING_PATH = '/api/tenant/ping';
-
-function fail(res: Response, status: number, code: string, message: string): void {
-  res.status(status).json({ error: { code, message } });
-}
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+type RouteLabel = 'ping' | 'proxy' | 'other' | 'health' | 'keys_status' | 'not_found' | 'invalid';
 
 /**
- * The HTTP layer: every `/api/` request is authenticated (JWT or API key), charged to its tenant's limits
- * and then answered (`/api/tenant/ping`, locally) or proxied upstream. `/metrics`, `/healthz`, `/readyz`
- * are open and not limited. Reads no env; every dependency is passed in.
+ * The HTTP layer on plain node:http (ADR 0006): every request target is parsed once (origin-form only,
+ * one normalised path, http/target.ts); `/api/` requests are authenticated (JWT or API key, after the
+ * failed-authentication budget), checked against the route's scope, charged to their tenant's limits and
+ * answered (`/api/tenant/ping`, locally) or proxied to the configured origin. `/healthz`, `/readyz` and
+ * `/keys/status` answer on this port; `/metrics` and `POST /keys/reload` are on the admin listener.
  */
-export function createApp(deps: AppDeps): express.Express {
+export function createHandler(deps: AppDeps): GatewayHandler {
   const { metrics, logger } = deps;
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  app.set('trust proxy', deps.trustProxyHops);
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    const ready = deps.ready();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
-  });
-  app.get('/keys/status', (_req, res) => {
-    res.json(deps.keys?.keyStatus() ?? { keysetHash: null, kids: [], activeKid: null, loadedAt: null });
-  });
-  // No body, no data: it only makes the gateway refetch the JWKS now.
-  app.post('/keys/reload', (_req, res) => {
-    deps.keys?.refresh().catch(() => {
-      // A failed refetch is logged by the verifier; the cached set keeps serving within its age.
-    });
-    res.status(202).json({ status: 'reloading' });
-  });
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    } catch (err) {
-      next(err);
-    }
-  });
-
-  app.use(async (req: Request, res: Response, next: NextFunction) => {
-    if (!req.path.startsWith('/api/')) return next();
+  async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
     const started = process.hrtime.bigint();
-    const routeKind = req.path === PING_PATH ? 'ping' : deps.proxy ? 'proxy' : 'other';
-    const requestId = validRequestId(req.header('x-request-id')) ?? randomUUID();
-    res.setHeader('X-Request-ID', requestId);
-    res.on('finish', () => {
-      metrics.requestDuration.observe(
-        { route: routeKind, status: String(res.statusCode) },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
+    const ctx = requestContext(req, res);
+    const method = req.method ?? 'GET';
+    let route: RouteLabel = 'invalid';
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const m = KNOWN_METHODS.has(method) ? method : 'other';
+      metrics.httpRequests.inc({ method: m, route, status: res.statusCode });
+      metrics.httpDuration.observe({ method: m, route }, seconds);
+      if (route === 'ping' || route === 'proxy' || route === 'other')
+        metrics.requestDuration.observe({ route, status: String(res.statusCode) }, seconds);
+      if (logger.isLevelEnabled('debug'))
+        logger.debug(
+          {
+            event: 'request',
+            request_id: ctx.requestId,
+            trace_id: ctx.trace.traceId,
+            method: m,
+            route,
+            status: res.statusCode,
+            duration_ms: Math.round(seconds * 1e4) / 10,
+          },
+          'request',
+        );
     });
+
+    const target = parseTarget(req.url ?? '');
+    if (typeof target === 'string') {
+      return sendError(
+        res,
+        400,
+        target,
+        target === 'invalid_request_target'
+          ? 'only origin-form request targets (/path?query) are accepted'
+          : 'the request path is malformed or ambiguous',
+      );
+    }
+    if (method === 'TRACE' || method === 'TRACK' || method === 'CONNECT') {
+      res.setHeader('Allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+      return sendError(res, 405, 'method_not_allowed', 'method not allowed');
+    }
+    if (target.path.startsWith('/api/')) {
+      route = target.path === PING_PATH ? 'ping' : deps.proxy ? 'proxy' : 'other';
+      return api(req, res, target, ctx, expectContinue);
+    }
+    if (target.claimsApi) {
+      return sendError(res, 400, 'path_outside_api', 'the request path leaves /api/ once normalised');
+    }
+    if (method === 'GET' || method === 'HEAD') {
+      switch (target.path) {
+        case '/healthz':
+          route = 'health';
+          return sendJson(res, 200, { status: 'ok' });
+        case '/readyz': {
+          route = 'health';
+          const ready = deps.ready();
+          return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'starting' });
+        }
+        case '/keys/status':
+          route = 'keys_status';
+          return sendJson(
+            res,
+            200,
+            deps.keys?.keyStatus() ?? { keysetHash: null, kids: [], activeKid: null, loadedAt: null },
+          );
+      }
+    }
+    route = 'not_found';
+    return sendError(res, 404, 'not_found', 'no such route');
+  }
+
+  async function api(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: OriginTarget,
+    ctx: RequestContext,
+    expectContinue: boolean,
+  ): Promise<void> {
+    const method = req.method ?? 'GET';
+    const chain = clientChain(req.headers['x-forwarded-for'], req.socket.remoteAddress, deps.trustProxyHops);
+    const credentials: CredentialHeaders = {
+      authorization: single(req.headers.authorization),
+      apiKey: single(req.headers['x-api-key']),
+      tenantHeader: single(req.headers['x-tenant-id']),
+    };
+    const keyPrefix = credentials.apiKey ? apiKeyPrefix(credentials.apiKey) : undefined;
+    const log = { request_id: ctx.requestId, trace_id: ctx.trace.traceId };
+
+    if (
+      deps.throttle &&
+      (credentials.authorization || credentials.apiKey) &&
+      !deps.isKnownCredential?.(credentials)
+    ) {
+      const verdict = await deps.throttle.check(chain.client, keyPrefix);
+      if (verdict !== 'allow') {
+        metrics.authThrottled.inc({
+          reason: verdict === 'throttled' ? 'failure_budget' : 'store_unavailable',
+        });
+        logger.info({ event: 'auth_throttled', ...log, verdict }, 'request refused before verification');
+        if (verdict === 'throttled')
+          return sendError(
+            res,
+            429,
+            'too_many_auth_failures',
+            'too many failed authentications; retry later',
+            {
+              'Retry-After': String(deps.throttleRetryAfterSeconds ?? 60),
+            },
+          );
+        return sendError(res, 503, 'auth_unavailable', 'authentication is unavailable; retry shortly', {
+          'Retry-After': '1',
+        });
+      }
+    }
 
     let principal: Principal;
     try {
-      principal = await deps.authenticator.authenticate({
-        authorization: req.header('authorization'),
-        apiKey: req.header('x-api-key'),
-        tenantHeader: req.header('x-tenant-id'),
-      });
+      principal = await deps.authenticator.authenticate(credentials);
     } catch (err) {
-      if (!(err instanceof AuthFailure)) return next(err);
+      if (!(err instanceof AuthFailure)) return handleError(err, res, logger, log);
       if (err.isSignatureFailure) metrics.signatureFailures.inc();
+      if (err.method === 'jwt') metrics.jwtValidationFailures.inc({ reason: err.reason });
       metrics.authFailures.inc({ method: err.method, reason: err.reason });
       logger.info(
-        { event: 'auth_failed', request_id: requestId, method: err.method, reason: err.reason },
+        { event: 'auth_failed', ...log, method: err.method, reason: err.reason },
         'request refused',
       );
+      if (err.status === 401 && err.method !== 'none')
+        deps.throttle?.failed(chain.client, err.method === 'api_key' ? keyPrefix : undefined).catch(() => {});
       if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
       const code =
         err.status === 403 ? 'tenant_mismatch' : err.status === 503 ? 'auth_unavailable' : 'unauthorized';
-      return fail(
+      return sendError(
         res,
         err.status,
         code,
@@ -109,8 +215,25 @@ export function createApp(deps: AppDeps): express.Express {
     }
     if (principal.keyPrefix) metrics.apiKeyRequests.inc({ key_prefix: principal.keyPrefix });
 
+    const scopes =
+      principal.method === 'api_key'
+        ? [...(principal.scopes ?? [])]
+        : scopesOfRoles(deps.scopes.roles, principal.roles ?? []);
+    if (
+      target.path !== PING_PATH &&
+      !holdsScope(scopes, requiredScope(deps.scopes.routes, method, target.path))
+    ) {
+      logger.info({ event: 'insufficient_scope', ...log, method: principal.method }, 'request refused');
+      return sendError(
+        res,
+        403,
+        'insufficient_scope',
+        'the credential does not hold the scope this route needs',
+      );
+    }
+
     const limits = deps.limits.get(principal.tenant);
-    const decision = await deps.limiter.decide(limits, req.path, principal.keyPrefix);
+    const decision = await deps.limiter.decide(limits, target.path, principal.keyPrefix);
     const refused = !decision.allow;
     metrics.recordDecision(principal.tenant, decision.outcome, decision.mode, refused);
     if (principal.keyId && principal.keyPrefix)
@@ -119,11 +242,10 @@ export function createApp(deps: AppDeps): express.Express {
         refused,
       );
     if (refused) {
-      res.set(decision.headers);
       logger.debug(
         {
           event: 'rate_limited',
-          request_id: requestId,
+          ...log,
           tenant_id: principal.tenant,
           mode: decision.mode,
           status: decision.status,
@@ -131,52 +253,67 @@ export function createApp(deps: AppDeps): express.Express {
         'request refused by the rate limiter',
       );
       if (decision.status === 503) {
-        return fail(
+        return sendError(
           res,
           503,
           'rate_limiter_unavailable',
           'the rate limiter is unavailable and this tenant fails closed; retry shortly',
+          decision.headers,
         );
       }
-      return fail(
+      return sendError(
         res,
         429,
         'rate_limited',
         `rate limit exceeded; retry after ${decision.headers['Retry-After'] ?? '1'} s`,
+        decision.headers,
       );
     }
 
-    if (req.path === PING_PATH) {
-      res.set(decision.headers);
-      res.json({
+    if (target.path === PING_PATH) {
+      for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+      return sendJson(res, 200, {
         status: 'ok',
         tenant: principal.tenant,
         auth: principal.method,
         limiter: decision.mode,
         at: new Date().toISOString(),
       });
-      return;
     }
-    if (!deps.proxy) return fail(res, 404, 'not_found', 'no such route');
-    await deps.proxy.forward(req, res, principal, decision.headers);
-  });
+    if (!deps.proxy) return sendError(res, 404, 'not_found', 'no such route');
+    if (expectContinue) res.writeContinue();
+    await deps.proxy.forward(req, res, {
+      pathAndQuery: target.path + target.query,
+      headers: upstreamHeaders({
+        headers: req.headers,
+        identity: {
+          tenant: principal.tenant,
+          subject: principal.subject,
+          method: principal.method,
+          keyPrefix: principal.keyPrefix,
+          scopes,
+        },
+        chain,
+        requestId: ctx.requestId,
+        traceparent: traceparentOf(ctx.trace),
+        continuedTrace: ctx.trace.continued,
+        proto: 'http',
+      }),
+      extraHeaders: decision.headers,
+    });
+  }
 
-  app.use((_req: Request, res: Response) => fail(res, 404, 'not_found', 'no such route'));
-  // Express needs the four-argument signature to recognise an error handler.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    logger.error(
-      {
-        event: 'unhandled_error',
-        error: err instanceof Error ? err.name : 'unknown',
-        message: err instanceof Error ? err.message : undefined,
-      },
-      'request failed',
-    );
-    if (!res.headersSent) fail(res, 500, 'internal_error', 'internal error');
+  const run = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
+    handle(req, res, expectContinue).catch((err: unknown) => handleError(err, res, logger));
+  };
+  return Object.assign((req: IncomingMessage, res: ServerResponse) => run(req, res, false), {
+    withContinue: (req: IncomingMessage, res: ServerResponse) => run(req, res, true),
   });
-  return app;
 }
 
-function validRequestId(value: string | undefined): string | undefined {
-  return value && /^[A-Za-z0-9._-]{8,128}$/.test(value) ? value : undefined;
+/** A field sent more than once is not a credential the gateway will guess about. */
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? undefined : value;
 }
+
+export type { ClientChain };

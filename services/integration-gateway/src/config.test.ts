@@ -29,4 +29,26 @@ describe('configFromEnv', () => {
     );
     expect(() => configFromEnv({ JWKS_URL: 'not a url' })).toThrow(/JWKS_URL/);
   });
+
+  it('serves /metrics and the admin routes on ADMIN_PORT, 9083 by default', () => {
+    expect(configFromEnv({}).adminPort).toBe(9083);
+    expect(configFromEnv({ ADMIN_PORT: '19083' }).adminPort).toBe(19083);
+    expect(() => configFromEnv({ ADMIN_PORT: 'x' })).toThrow(ConfigError);
+  });
+
+  it('takes the upstream as an origin only', () => {
+    expect(configFromEnv({ GATEWAY_UPSTREAM_URL: 'http://orders:8080/' }).upstreamUrl).toBe(
+      'http://orders:8080',
+    );
+    for (const bad of ['http://orders:8080/base', 'http://u:p@orders', 'ftp://orders', 'http://orders/?a=1'])
+      expect(() => configFromEnv({ GATEWAY_UPSTREAM_URL: bad })).toThrow(/GATEWAY_UPSTREAM_URL/);
+  });
+
+  it('reads route and role scopes, refusing malformed ones; default: no role holds a scope', () => {
+    const c = configFromEnv({ GATEWAY_ROUTE_SCOPES: 'GET /api/x=x:read', GATEWAY_ROLE_SCOPES: 'admin=*' });
+    expect(c.scopes.routes).toEqual([{ method: 'GET', pathPrefix: '/api/x', scope: 'x:read' }]);
+    expect(c.scopes.roles.get('admin')).toEqual(['*']);
+    expect(configFromEnv({}).scopes.roles.size).toBe(0);
+    expect(() => configFromEnv({ GATEWAY_ROUTE_SCOPES: '/x=y' })).toThrow(ConfigError);
+  });
 });

@@ -1,10 +1,16 @@
 import { hostname } from 'node:os';
 import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
+import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
+import { parseRoleScopes, parseRouteScopes, type RouteScope, ScopeConfigError } from './domain/scopes.js';
 
 /** Typed configuration of the integration gateway, built once from an env object. */
 export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
+  /** ADMIN_PORT: `/metrics` and `POST /keys/reload` (docs/contracts.md, "Ports"); default 9083. */
+  readonly adminPort: number;
+  /** ADMIN_HOST: default HOST. */
+  readonly adminHost: string;
   readonly logLevel: string;
   /** This replica's id in the acknowledgement hashes: the pod name. */
   readonly replicaId: string;
@@ -20,6 +26,21 @@ export interface GatewayConfig {
     readonly clockToleranceSeconds: number;
     /** Upper bound on the JWKS cache, whatever max-age the issuer sends. */
     readonly jwksMaxCacheSeconds: number;
+    /** How many verified tokens are kept (by hash) until their exp. 0 disables the cache. */
+    readonly tokenCacheSize: number;
+  };
+  /** Scopes (docs/integration-gateway.md, "Scopes"). */
+  readonly scopes: {
+    /** GATEWAY_ROUTE_SCOPES: the scope each route needs; a route without one is reached by `*` only. */
+    readonly routes: readonly RouteScope[];
+    /** GATEWAY_ROLE_SCOPES: what each JWT role holds; default none (tokens reach the ping only). */
+    readonly roles: ReadonlyMap<string, readonly string[]>;
+  };
+  /** Failed authentications allowed per window before verification is refused (429). */
+  readonly authFailures: {
+    readonly perAddress: number;
+    readonly perKeyPrefix: number;
+    readonly windowSeconds: number;
   };
   readonly apiKeys: {
     /** A verified key is re-checked against the database (revocation) at least this often. */
@@ -37,7 +58,7 @@ export interface GatewayConfig {
   };
   /** Tenants that get their own metric label (besides those with a TenantRateLimit); others are `other`. */
   readonly metricTenants: readonly string[];
-  /** Where allowed requests are proxied; undefined → only the gateway's own routes answer. */
+  /** Where allowed requests are proxied: an origin (`http(s)://host[:port]`, no path); undefined → only the gateway's own routes answer. */
   readonly upstreamUrl: string | undefined;
   readonly upstreamTimeoutMs: number;
   readonly usage: {
@@ -83,15 +104,56 @@ function url(env: Env, name: string): string | undefined {
 
 const FAILURE_MODES: readonly RedisFailureMode[] = ['failOpen', 'failClosed', 'localFallback'];
 
+/** The upstream is an origin only: requests are sent to it with their own (normalised) path. */
+function upstreamOrigin(env: Env): string | undefined {
+  const v = url(env, 'GATEWAY_UPSTREAM_URL');
+  if (v === undefined) return undefined;
+  const u = new URL(v);
+  if (
+    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
+    u.username ||
+    u.password ||
+    (u.pathname !== '/' && u.pathname !== '') ||
+    u.search ||
+    u.hash
+  ) {
+    throw new ConfigError('GATEWAY_UPSTREAM_URL must be an http(s) origin: scheme, host and port, no path');
+  }
+  return u.origin;
+}
+
+function scopesFromEnv(env: Env): GatewayConfig['scopes'] {
+  try {
+    return {
+      routes: parseRouteScopes(present(env, 'GATEWAY_ROUTE_SCOPES') ?? ''),
+      roles: parseRoleScopes(present(env, 'GATEWAY_ROLE_SCOPES') ?? ''),
+    };
+  } catch (err) {
+    if (err instanceof ScopeConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+function adminPort(env: Env): number {
+  try {
+    return adminPortFromEnv(env, 'integration-gateway');
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 export function configFromEnv(env: Env): GatewayConfig {
   const failureMode = present(env, 'GATEWAY_REDIS_FAILURE_MODE') ?? 'failOpen';
   if (!FAILURE_MODES.includes(failureMode as RedisFailureMode)) {
     throw new ConfigError(`GATEWAY_REDIS_FAILURE_MODE must be one of ${FAILURE_MODES.join(', ')}`);
   }
   const rpm = int(env, 'GATEWAY_RATE_LIMIT_RPM', 600, 1);
+  const host = present(env, 'HOST') ?? '0.0.0.0';
   return {
     port: int(env, 'PORT', 8083),
-    host: present(env, 'HOST') ?? '0.0.0.0',
+    host,
+    adminPort: adminPort(env),
+    adminHost: present(env, 'ADMIN_HOST') ?? host,
     logLevel: present(env, 'LOG_LEVEL') ?? 'info',
     replicaId:
       present(env, 'POD_NAME') ?? present(env, 'GATEWAY_REPLICA_ID') ?? `${hostname()}-${process.pid}`,
@@ -104,6 +166,13 @@ export function configFromEnv(env: Env): GatewayConfig {
       audience: present(env, 'JWT_AUDIENCE') ?? 'novapos-api',
       clockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 30),
       jwksMaxCacheSeconds: int(env, 'JWKS_MAX_CACHE_SECONDS', 300),
+      tokenCacheSize: int(env, 'GATEWAY_TOKEN_CACHE_SIZE', 10_000),
+    },
+    scopes: scopesFromEnv(env),
+    authFailures: {
+      perAddress: int(env, 'GATEWAY_AUTH_FAILURES_PER_ADDRESS', 30, 1),
+      perKeyPrefix: int(env, 'GATEWAY_AUTH_FAILURES_PER_KEY_PREFIX', 10, 1),
+      windowSeconds: int(env, 'GATEWAY_AUTH_FAILURE_WINDOW_SECONDS', 60, 1),
     },
     apiKeys: {
       revalidateSeconds: int(env, 'GATEWAY_API_KEY_REVALIDATE_SECONDS', 30, 1),
@@ -119,7 +188,7 @@ export function configFromEnv(env: Env): GatewayConfig {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-    upstreamUrl: url(env, 'GATEWAY_UPSTREAM_URL'),
+    upstreamUrl: upstreamOrigin(env),
     upstreamTimeoutMs: int(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
     usage: {
       flushSeconds: int(env, 'GATEWAY_USAGE_FLUSH_SECONDS', 300, 1),

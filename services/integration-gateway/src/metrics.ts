@@ -26,6 +26,16 @@ export class GatewayMetrics {
   readonly configApplied: Counter<'tenant'>;
   readonly requestDuration: Histogram<'route' | 'status'>;
   readonly upstreamErrors: Counter<'reason'>;
+  /** Fleet names, with auth-service's labels (docs/contracts.md, "Metrics"). */
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly jwtValidationFailures: Counter<'reason'>;
+  /** `cache` = hit (no signature check) or miss: the SLO is judged on misses. */
+  readonly jwtValidationDuration: Histogram<'cache'>;
+  /** argon2id verifies run (each costs tens of ms of CPU). */
+  readonly apiKeyVerifications: Counter;
+  /** Requests refused before verification (`reason` = failure_budget, store_unavailable). */
+  readonly authThrottled: Counter<'reason'>;
   private readonly lastMode = new Map<string, { mode: LimiterMode; at: number }>();
   private readonly now: () => number;
 
@@ -103,7 +113,44 @@ export class GatewayMetrics {
     });
     this.upstreamErrors = new Counter({
       name: 'gateway_upstream_errors_total',
-      help: 'Proxied requests that got no answer from the upstream, by reason (timeout, connect, other).',
+      help: 'Proxied requests that got no answer from the upstream, by reason (timeout, connect, aborted, other).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method and route pattern.',
+      labelNames: ['method', 'route'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5],
+      registers,
+    });
+    this.jwtValidationFailures = new Counter({
+      name: 'auth_jwt_validation_failures_total',
+      help: 'Access tokens rejected by the gateway, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.jwtValidationDuration = new Histogram({
+      name: 'auth_jwt_validation_duration_seconds',
+      help: 'Time to validate an access token (SLO: 99.5% under 200 ms), by cache (hit, miss).',
+      labelNames: ['cache'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
+      registers,
+    });
+    this.apiKeyVerifications = new Counter({
+      name: 'gateway_api_key_verifications_total',
+      help: 'argon2id verifications of API keys (cache misses that reached a hash).',
+      registers,
+    });
+    this.authThrottled = new Counter({
+      name: 'gateway_auth_throttled_total',
+      help: 'Requests refused before verification: failure budget spent, or its store unavailable.',
       labelNames: ['reason'],
       registers,
     });

@@ -1,18 +1,25 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type pino from 'pino';
 import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
 import { RemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
-import { createApp } from './app.js';
+import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import { answerClientError, rawErrorResponse } from '../../../lib/service-kit/http.js';
+import { CachedRevocationCheck, RedisSessionRevocation } from '../../../lib/session-revocation.js';
+import { createHandler } from './app.js';
 import type { GatewayConfig } from './config.js';
 import { ApiKeyAuthenticator } from './domain/api-keys.js';
-import { Authenticator } from './domain/authenticate.js';
+import { AuthThrottle } from './domain/auth-throttle.js';
+import { Authenticator, type CredentialHeaders } from './domain/authenticate.js';
+import { CachedTokenVerifier } from './domain/jwt-cache.js';
 import type { GatewayDefaults } from './domain/limits.js';
 import { RateLimiter } from './domain/rate-limiter.js';
 import { UsageTracker } from './domain/usage.js';
+import { RedisFailureCounts } from './limiter/auth-failures.js';
 import { ConfigStore } from './limiter/config-store.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { GatewayMetrics } from './metrics.js';
@@ -25,6 +32,9 @@ import { PgUsageStore } from './storage/usage.js';
 export interface RunningGateway {
   readonly url: string;
   readonly port: number;
+  /** The admin listener: `/metrics`, `POST /keys/reload`. */
+  readonly adminUrl: string;
+  readonly adminPort: number;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   readonly configStore: ConfigStore;
@@ -141,8 +151,37 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         store: new PgApiKeyStore(pool),
         revalidateMs: config.apiKeys.revalidateSeconds * 1000,
         cacheSize: config.apiKeys.cacheSize,
+        onVerify: () => metrics.apiKeyVerifications.inc(),
       })
     : undefined;
+  // Verified tokens by hash until exp, re-verified once whenever the verifier loads a key set.
+  const tokens =
+    jwt && config.jwt.tokenCacheSize > 0
+      ? new CachedTokenVerifier({ verifier: jwt, maxEntries: config.jwt.tokenCacheSize })
+      : undefined;
+  const tokenVerifier = tokens ?? jwt;
+  const timedTokens = tokenVerifier && {
+    verify: async (token: string) => {
+      const cache = tokens?.has(token) ? 'hit' : 'miss';
+      const end = metrics.jwtValidationDuration.startTimer({ cache });
+      try {
+        return await tokenVerifier.verify(token);
+      } finally {
+        end();
+      }
+    },
+  };
+  const bearerOf = (h: CredentialHeaders) => /^Bearer\s+(\S+)$/i.exec(h.authorization ?? '')?.[1];
+  const throttle = new AuthThrottle({
+    store: new RedisFailureCounts(redis),
+    perAddress: config.authFailures.perAddress,
+    perKeyPrefix: config.authFailures.perKeyPrefix,
+    windowMs: config.authFailures.windowSeconds * 1000,
+    failureMode: config.limits.defaultRedisFailureMode,
+    onStoreError: (err) => onRedisError(err as Error),
+  });
+  // Tokens of sessions auth-service ended are refused within ~1 s (cache) of the revocation.
+  const revocation = new CachedRevocationCheck(new RedisSessionRevocation(redis), { cacheMs: 1000 });
   const events = opts.events ?? new LogEventPublisher(logger);
   const usage = pool
     ? new UsageTracker({
@@ -168,9 +207,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       })
     : undefined;
 
-  const app = createApp({
+  const handler = createHandler({
     keys: jwt,
-    authenticator: new Authenticator({ jwt, apiKeys }),
+    authenticator: new Authenticator({ jwt: timedTokens, apiKeys, sessions: revocation }),
     limits: store,
     limiter,
     metrics,
@@ -179,16 +218,64 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     logger,
     ready: () => store.hasLoaded || redis.status !== 'ready',
     trustProxyHops: config.trustProxyHops,
+    scopes: config.scopes,
+    throttle,
+    throttleRetryAfterSeconds: config.authFailures.windowSeconds,
+    isKnownCredential: (h) => {
+      const token = bearerOf(h);
+      if (token && jwt) return tokens?.has(token) ?? false;
+      return h.apiKey !== undefined && (apiKeys?.isKnown(h.apiKey) ?? false);
+    },
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
+  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  server.on('checkContinue', handler.withContinue);
+  // CONNECT (authority-form) is not a request this gateway serves: a 400 on the socket, then close.
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.end(
+      rawErrorResponse(
+        400,
+        'Bad Request',
+        'invalid_request_target',
+        'only origin-form request targets (/path?query) are accepted',
+      ),
+    );
   });
-  server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const admin: AdminListener = await startAdminListener({
+    port: config.adminPort,
+    host: config.adminHost,
+    registry: metrics.registry,
+    routes: [
+      {
+        // No body, no data: it only makes the gateway refetch the JWKS now (docs/contracts.md).
+        method: 'POST',
+        path: '/keys/reload',
+        handle: (_req, res) => {
+          jwt?.refresh().catch(() => {
+            // A failed refetch is logged by the verifier; the cached set keeps serving within its age.
+          });
+          sendJson(res, 202, { status: 'reloading' });
+        },
+      },
+    ],
+  });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   logger.info(
-    { event: 'started', port, replica_id: config.replicaId, upstream: config.upstreamUrl ?? null },
+    {
+      event: 'started',
+      port,
+      admin_port: admin.port,
+      replica_id: config.replicaId,
+      upstream: config.upstreamUrl ?? null,
+    },
     'integration-gateway listening',
   );
 
@@ -196,6 +283,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   return {
     url,
     port,
+    adminUrl: admin.url,
+    adminPort: admin.port,
     logger,
     metrics,
     configStore: store,
@@ -207,6 +296,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await admin.close();
         await usage?.stop().catch(() => {});
         await store.stop();
         await proxy?.close();

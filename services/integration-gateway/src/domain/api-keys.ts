@@ -15,6 +15,8 @@ export interface ApiKeyRecord {
   readonly id: string;
   readonly tenantId: string;
   readonly keyHash: string;
+  /** What the key may reach (docs/integration-gateway.md, "Scopes"); none when absent. */
+  readonly scopes?: readonly string[];
 }
 
 /** auth-service's keys, read from its database: only live rows (not revoked, not expired). */
@@ -26,6 +28,7 @@ export interface VerifiedApiKey {
   readonly id: string;
   readonly tenant: string;
   readonly prefix: string;
+  readonly scopes: readonly string[];
 }
 
 export type ApiKeyFailure = 'malformed' | 'unknown_or_revoked' | 'invalid';
@@ -53,6 +56,8 @@ export interface ApiKeyAuthenticatorOptions {
   readonly cacheSize: number;
   readonly verifyHash?: (hash: string, key: string) => Promise<boolean>;
   readonly now?: () => number;
+  /** Called before each argon2 verify (gateway_api_key_verifications_total). */
+  readonly onVerify?: () => void;
 }
 
 export class ApiKeyAuthenticator {
@@ -65,6 +70,17 @@ export class ApiKeyAuthenticator {
   constructor(private readonly opts: ApiKeyAuthenticatorOptions) {
     this.verifyHash = opts.verifyHash ?? ((hash, key) => argon2.verify(hash, key).catch(() => false));
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Whether `key` would be answered without an argon2 verify: verified and cached (possibly due for a
+   * row re-read), or remembered as wrong. Such a key skips the failed-authentication budget check.
+   */
+  isKnown(key: string): boolean {
+    const id = createHash('sha256').update(key).digest('hex');
+    const now = this.now();
+    const failedAt = this.failed.get(id);
+    return this.verified.has(id) || (failedAt !== undefined && now - failedAt < this.opts.revalidateMs);
   }
 
   /** Resolves to the key's tenant and prefix; rejects with ApiKeyRejected, or the store's error. */
@@ -99,10 +115,14 @@ export class ApiKeyAuthenticator {
       this.remember(this.failed, id, now);
       throw new ApiKeyRejected('unknown_or_revoked');
     }
+    const scopes = [...(row.scopes ?? [])].sort();
     if (cached && cached.keyHash === row.keyHash && cached.tenant === row.tenantId) {
-      cached.checkedAt = now;
-      return cached;
+      // The same key: its row is re-read (revocation, scope changes) without another hash.
+      const entry: CacheEntry = { ...cached, scopes, checkedAt: now };
+      this.remember(this.verified, id, entry);
+      return entry;
     }
+    this.opts.onVerify?.();
     if (!(await this.verifyHash(row.keyHash, key))) {
       this.verified.delete(id);
       this.remember(this.failed, id, now);
@@ -113,6 +133,7 @@ export class ApiKeyAuthenticator {
       tenant: row.tenantId,
       prefix,
       keyHash: row.keyHash,
+      scopes,
       checkedAt: now,
     };
     this.failed.delete(id);

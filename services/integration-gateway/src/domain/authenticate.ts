@@ -1,5 +1,6 @@
 import type { JwtFailureReason, VerifiedJwt } from '../../../../lib/jwks-verifier.js';
 import { JwtVerificationError } from '../../../../lib/jwks-verifier.js';
+import type { TokenSession } from '../../../../lib/session-revocation.js';
 import { type ApiKeyAuthenticator, ApiKeyRejected } from './api-keys.js';
 
 /**
@@ -15,6 +16,10 @@ export interface Principal {
   readonly subject: string;
   readonly keyPrefix?: string;
   readonly keyId?: string;
+  /** A token's `roles` claim (mapped to scopes by the HTTP layer). */
+  readonly roles?: readonly string[];
+  /** An API key's scopes as auth-service stored them. */
+  readonly scopes?: readonly string[];
 }
 
 export type AuthFailureReason =
@@ -22,6 +27,7 @@ export type AuthFailureReason =
   | 'tenant_mismatch'
   | 'missing_tenant_claim'
   | 'credentials_unavailable'
+  | 'session_revoked'
   | JwtFailureReason
   | 'api_key_malformed'
   | 'api_key_unknown_or_revoked'
@@ -59,7 +65,12 @@ export interface CredentialHeaders {
 
 export class Authenticator {
   constructor(
-    private readonly deps: { readonly jwt?: TokenVerifier; readonly apiKeys?: ApiKeyAuthenticator },
+    private readonly deps: {
+      readonly jwt?: TokenVerifier;
+      readonly apiKeys?: ApiKeyAuthenticator;
+      /** Session revocation set by auth-service (lib/session-revocation.ts): sid and valid-after. */
+      readonly sessions?: { isRevoked(t: TokenSession): Promise<boolean> };
+    },
   ) {}
 
   async authenticate(h: CredentialHeaders): Promise<Principal> {
@@ -84,7 +95,17 @@ export class Authenticator {
       }
       const tid = verified.payload['tid'];
       if (typeof tid !== 'string' || tid === '') throw new AuthFailure(401, 'missing_tenant_claim', 'jwt');
-      return { tenant: tid, method: 'jwt', subject: String(verified.payload.sub ?? '') };
+      const p = verified.payload;
+      const session = { tenant: tid, userId: String(p.sub), sid: p['sid'] as string | undefined };
+      if (await this.deps.sessions?.isRevoked({ ...session, issuedAt: Number(p.iat) }))
+        throw new AuthFailure(401, 'session_revoked', 'jwt');
+      const roles = verified.payload['roles'];
+      return {
+        tenant: tid,
+        method: 'jwt',
+        subject: String(verified.payload.sub ?? ''),
+        roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
+      };
     }
     if (h.apiKey && this.deps.apiKeys) {
       try {
@@ -95,6 +116,7 @@ export class Authenticator {
           subject: key.id,
           keyPrefix: key.prefix,
           keyId: key.id,
+          scopes: key.scopes,
         };
       } catch (err) {
         if (err instanceof ApiKeyRejected) throw new AuthFailure(401, `api_key_${err.reason}`, 'api_key');

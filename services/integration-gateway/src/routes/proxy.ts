@@ -1,61 +1,37 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { Request, Response } from 'express';
 import { Agent, errors, request } from 'undici';
-import type { Principal } from '../domain/authenticate.js';
+import { sendError } from '../../../../lib/service-kit/http.js';
+import { downstreamHeaders } from '../http/forwarding.js';
 
-/** Hop-by-hop fields (RFC 9110 7.6.1) and the credentials the gateway consumed. */
-const DROP_REQUEST = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'x-api-key',
-  'x-tenant-id',
-  'x-novapos-tenant',
-  'x-novapos-subject',
-  'x-novapos-auth-method',
-  'x-novapos-key-prefix',
-]);
-const DROP_RESPONSE = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+export interface ForwardRequest {
+  /** The normalised path and the query as sent: appended to the configured origin, nothing else. */
+  readonly pathAndQuery: string;
+  /** The fields to send (http/forwarding.ts `upstreamHeaders`). */
+  readonly headers: Record<string, string | string[]>;
+  /** Response fields the gateway adds (RateLimit, ...). */
+  readonly extraHeaders: Record<string, string>;
+}
 
 export interface UpstreamProxy {
-  forward(
-    req: Request,
-    res: Response,
-    principal: Principal,
-    extraHeaders: Record<string, string>,
-  ): Promise<void>;
+  forward(req: IncomingMessage, res: ServerResponse, f: ForwardRequest): Promise<void>;
   close(): Promise<void>;
 }
 
-export type UpstreamErrorReason = 'timeout' | 'connect' | 'other';
+export type UpstreamErrorReason = 'timeout' | 'connect' | 'aborted' | 'other';
 
 /**
- * Forwards an allowed request to the upstream with undici (connection pooling, streaming both ways). The
- * upstream gets the verified identity (`X-Tenant-ID`, `X-NovaPOS-Subject`, ...) instead of anything the
- * client claimed, and never the API key. A failed upstream answers 502/504 with no detail.
+ * Forwards an allowed request to the configured upstream origin with undici (pooled keep-alive
+ * connections, bodies streamed both ways). The URL is the origin from configuration plus the normalised
+ * path: nothing the caller sent chooses the host. A caller that goes away cancels the upstream request. A
+ * failed upstream answers 502 `upstream_unavailable` or 504 `upstream_timeout`, with no detail.
  */
 export function createProxy(
-  upstreamUrl: string,
+  origin: string,
   timeoutMs: number,
   onError: (reason: UpstreamErrorReason, err: unknown) => void,
 ): UpstreamProxy {
-  const base = new URL(upstreamUrl);
+  const base = new URL(origin).origin;
   const agent = new Agent({
     connections: 128,
     headersTimeout: timeoutMs,
@@ -63,38 +39,36 @@ export function createProxy(
     keepAliveTimeout: 10_000,
   });
   return {
-    async forward(req, res, principal, extraHeaders) {
-      const headers: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(req.headers as IncomingHttpHeaders)) {
-        if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value;
-      }
-      headers['x-tenant-id'] = principal.tenant;
-      headers['x-novapos-subject'] = principal.subject;
-      headers['x-novapos-auth-method'] = principal.method;
-      if (principal.keyPrefix) headers['x-novapos-key-prefix'] = principal.keyPrefix;
-      const forwardedFor = req.headers['x-forwarded-for'];
-      headers['x-forwarded-for'] = forwardedFor
-        ? `${forwardedFor}, ${req.socket.remoteAddress ?? ''}`
-        : (req.socket.remoteAddress ?? '');
+    async forward(req, res, f) {
+      const method = req.method ?? 'GET';
       const hasBody =
-        req.method !== 'GET' &&
-        req.method !== 'HEAD' &&
-        (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
-      const target = new URL(req.originalUrl, base);
+        method !== 'GET' &&
+        method !== 'HEAD' &&
+        (req.headers['transfer-encoding'] !== undefined ||
+          (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
+      const abort = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) abort.abort();
+      };
+      res.once('close', onClose);
       try {
-        const upstream = await request(target, {
-          method: req.method as 'GET',
-          headers,
+        const upstream = await request(`${base}${f.pathAndQuery}`, {
+          method: method as 'GET',
+          headers: f.headers,
           body: hasBody ? req : undefined,
           dispatcher: agent,
+          signal: abort.signal,
         });
-        res.status(upstream.statusCode);
-        for (const [name, value] of Object.entries(upstream.headers)) {
-          if (value !== undefined && !DROP_RESPONSE.has(name)) res.setHeader(name, value);
-        }
-        for (const [name, value] of Object.entries(extraHeaders)) res.setHeader(name, value);
+        const headers = downstreamHeaders(upstream.headers);
+        for (const [name, value] of Object.entries(f.extraHeaders)) headers[name] = value;
+        res.writeHead(upstream.statusCode, headers);
         await pipeline(upstream.body, res);
       } catch (err) {
+        if (abort.signal.aborted) {
+          onError('aborted', err);
+          res.destroy();
+          return;
+        }
         const reason: UpstreamErrorReason =
           err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError
             ? 'timeout'
@@ -102,11 +76,12 @@ export function createProxy(
               ? 'connect'
               : 'other';
         onError(reason, err);
-        if (!res.headersSent) {
-          res
-            .status(reason === 'timeout' ? 504 : 502)
-            .json({ error: { code: 'upstream_unavailable', message: 'the upstream did not answer' } });
-        } else res.destroy();
+        if (res.headersSent) res.destroy();
+        else if (reason === 'timeout')
+          sendError(res, 504, 'upstream_timeout', 'the upstream did not answer in time');
+        else sendError(res, 502, 'upstream_unavailable', 'the upstream did not answer');
+      } finally {
+        res.off('close', onClose);
       }
     },
     close: () => agent.close(),

@@ -6,12 +6,17 @@ export class PgApiKeyStore implements ApiKeyStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async findLiveByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
-    const { rows } = await this.pool.query<{ id: string; tenant_id: string; key_hash: string }>(
-      `SELECT id, tenant_id, key_hash FROM api_keys
+    const { rows } = await this.pool.query<{
+      id: string;
+      tenant_id: string;
+      key_hash: string;
+      scopes: string[] | null;
+    }>(
+      `SELECT id, tenant_id, key_hash, scopes FROM api_keys
         WHERE prefix = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
       [prefix],
     );
     const r = rows[0];
-    return r && { id: r.id, tenantId: r.tenant_id, keyHash: r.key_hash };
+    return r && { id: r.id, tenantId: r.tenant_id, keyHash: r.key_hash, scopes: r.scopes ?? [] };
   }
 }
