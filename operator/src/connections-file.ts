@@ -35,9 +35,10 @@ export class ConfigError extends Error {
 
 export const SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** auth-service's tenant id shape (services/auth-service: lower case, digits, `-`, `_`), optionally `*`-ended. */
-export const TENANT_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
-const TENANT_OWNER_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}\\*?$';
+/** auth-service's tenant id shape (TENANT_ID_RE in services/auth-service: lower case, digits, `-`). */
+export const TENANT_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
+/** A tenant id, or a prefix of one ending in `*`. */
+const TENANT_OWNER_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}\\*?$';
 
 const DnsLabel = Type.String({ pattern: DNS_LABEL.source, maxLength: 63, description: 'a DNS label' });
 const NonEmpty = Type.String({ minLength: 1 });

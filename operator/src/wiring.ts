@@ -81,7 +81,11 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
   if (config.redisUrl) {
     const limits = new RedisLimitPublisher(config.redisUrl);
     closers.push(() => limits.close());
-    controllers.push(tenantRateLimitController({ limits }));
+    controllers.push(tenantRateLimitController({ limits, tenantOwners: config.file.tenantOwners }));
+    if (!config.file.tenantOwners)
+      log.warn(
+        "no tenantOwners in the operator configuration: TenantRateLimits of any namespace may set any tenant's limits (set tenantOwners to tie each tenant to its namespace)",
+      );
   } else {
     skipped.push({ controller: 'tenantratelimit', why: 'REDIS_URL is not set' });
   }

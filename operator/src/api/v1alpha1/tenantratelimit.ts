@@ -19,10 +19,10 @@ export const TenantRateLimitSpecSchema = Type.Object(
   {
     tenant: Type.String({
       description:
-        'Tenant id as the gateway sees it (the tid claim / X-Tenant-ID). One TenantRateLimit per tenant; immutable.',
+        "Tenant id as the gateway sees it (the tid claim / X-Tenant-ID), auth-service's shape: lower case, digits and '-'. One TenantRateLimit per tenant; immutable. Which namespace may set a tenant's limits is the operator configuration's tenantOwners.",
       minLength: 1,
       maxLength: 63,
-      pattern: '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$',
+      pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
       ...cel({
         rule: 'self == oldSelf',
         message: 'spec.tenant is immutable: create a new TenantRateLimit for another tenant',
@@ -64,10 +64,10 @@ export const TenantRateLimitSpecSchema = Type.Object(
           {
             prefix: Type.String({
               description:
-                'API keys starting with this prefix (the key_prefix label of gateway metrics) use this limit.',
+                'API keys whose 12-character key prefix (npk_<prefix>_..., lower-case base32; the key_prefix label of gateway metrics) starts with this use this limit: the whole prefix of one key, or its first characters.',
               minLength: 4,
-              maxLength: 32,
-              pattern: '^[A-Za-z0-9_-]+$',
+              maxLength: 12,
+              pattern: '^[a-z2-7]{4,12}$',
             }),
             requestsPerMinute: requestsPerMinute('Requests per minute for matching API keys.'),
             burst: burst('Extra requests above requestsPerMinute for matching API keys.'),

@@ -11,6 +11,7 @@ import {
   RESYNC_MS,
   samePublished,
   summarizeAcks,
+  tenantOwnerNamespace,
   validateSpec,
 } from './desired.js';
 
@@ -251,5 +252,21 @@ describe('planStatus', () => {
       'x1',
     );
     expect(plan.status.lastHandled).toEqual({ reconcileNow: 'x1' });
+  });
+});
+
+describe('which namespace owns a tenant (tenantOwners)', () => {
+  const owners = [
+    { namespace: 'novapos', tenants: ['acme', 'drill-*'] },
+    { namespace: 'drills-east', tenants: ['drill-east-*'] },
+  ];
+  it.each([
+    ['acme', 'novapos'],
+    ['drill-abc', 'novapos'],
+    ['drill-east-1', 'drills-east'],
+    ['acme-2', undefined],
+    ['globex', undefined],
+  ])('%s is owned by %s', (tenant, namespace) => {
+    expect(tenantOwnerNamespace(tenant, owners)).toBe(namespace);
   });
 });

@@ -11,6 +11,7 @@ import {
   setCondition,
 } from '../../api/index.js';
 import type { TenantRateLimit, TenantRateLimitStatus } from '../../api/v1alpha1/index.js';
+import type { TenantOwner } from '../../connections-file.js';
 
 /**
  * The TenantRateLimit controller's decisions, as pure functions over the resource, the other resources,
@@ -71,6 +72,22 @@ export function ownerOf(tenant: string, all: readonly TenantRateLimit[]): Tenant
   return all
     .filter((t) => t.spec?.tenant === tenant && !t.metadata.deletionTimestamp)
     .sort((a, b) => created(a) - created(b) || nameOf(a).localeCompare(nameOf(b)))[0];
+}
+
+/**
+ * The namespace the operator configuration (tenantOwners) lets set `tenant`'s limits: an exact tenant id
+ * first, then the longest `prefix*` that matches; undefined when none does (then no namespace may).
+ */
+export function tenantOwnerNamespace(tenant: string, owners: readonly TenantOwner[]): string | undefined {
+  let best: { namespace: string; length: number } | undefined;
+  for (const o of owners) {
+    for (const t of o.tenants) {
+      if (t === tenant) return o.namespace;
+      if (t.endsWith('*') && tenant.startsWith(t.slice(0, -1)) && (!best || t.length > best.length))
+        best = { namespace: o.namespace, length: t.length };
+    }
+  }
+  return best?.namespace;
 }
 
 /** The document for `novapos:ratelimit:config:<tenant>`. */
@@ -134,6 +151,8 @@ export function summarizeAcks(acks: Acknowledgements, generation: number): AckSu
 
 export type Outcome =
   | { readonly kind: 'invalid'; readonly problems: readonly SpecProblem[] }
+  /** The operator configuration gives the tenant to another namespace (or to none): nothing published. */
+  | { readonly kind: 'notOwned'; readonly ownerNamespace?: string; readonly withdrawn: boolean }
   | { readonly kind: 'conflict'; readonly owner: TenantRateLimit }
   | { readonly kind: 'redisUnavailable'; readonly error: string }
   | {
@@ -164,6 +183,8 @@ export function planStatus(
   outcome: Outcome,
   now: Date,
   reconcileNow?: string,
+  /** With tenantOwners configured: the TenantOwned message when this namespace owns the tenant. */
+  ownership?: string,
 ): StatusPlan {
   const generation = trl.metadata.generation ?? 0;
   const prev = trl.status ?? {};
@@ -187,7 +208,23 @@ export function planStatus(
     }
   };
 
+  const owned = (status: Condition['status'], reason: string, message: string) =>
+    set(ConditionType.TenantOwned, status, reason, message);
+  if (outcome.kind !== 'notOwned' && outcome.kind !== 'invalid' && ownership) {
+    owned('True', Reason.OwnerConfigured, ownership);
+  }
+
   switch (outcome.kind) {
+    case 'notOwned': {
+      const message = `${
+        outcome.ownerNamespace
+          ? `tenant ${trl.spec.tenant} is owned by namespace ${outcome.ownerNamespace}`
+          : `no namespace owns tenant ${trl.spec.tenant}`
+      } (tenantOwners in the operator configuration): this resource is not applied${outcome.withdrawn ? '; the limits it had written were withdrawn and the gateway default applies' : ''}`;
+      owned('False', Reason.TenantNotOwned, message);
+      set(ConditionType.Ready, 'False', Reason.TenantNotOwned, message);
+      return { status: { ...base, conditions }, requeueAfterMs: CONFLICT_RECHECK_MS, applied: 0 };
+    }
     case 'invalid': {
       const message = outcome.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
       set(ConditionType.Ready, 'False', Reason.InvalidSpec, message);

@@ -1,6 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
 import { GROUP, VERSION } from '../../api/index.js';
+import type { TenantOwner } from '../../connections-file.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
 import { TenantRateLimitReconciler } from './reconciler.js';
 
@@ -28,6 +29,8 @@ export interface TenantRateLimitControllerOptions {
   /** The Redis adapter (`RedisLimitPublisher` from operator/src/adapters/redis). */
   readonly limits: LimitPublisher;
   readonly now?: () => Date;
+  /** Which namespace sets which tenant's limits (the connections file's tenantOwners); default: any. */
+  readonly tenantOwners?: readonly TenantOwner[];
 }
 
 /** The TenantRateLimit controller, for `Manager.register`. */
@@ -39,6 +42,7 @@ export function tenantRateLimitController(opts: TenantRateLimitControllerOptions
       limits: opts.limits,
       appliedGauge: appliedGauge(registry),
       now: opts.now,
+      tenantOwners: opts.tenantOwners,
     }),
   });
 }

@@ -2,6 +2,7 @@ import type { Gauge } from 'prom-client';
 import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
 import { Annotations } from '../../api/index.js';
 import type { TenantRateLimit } from '../../api/v1alpha1/index.js';
+import type { TenantOwner } from '../../connections-file.js';
 import {
   addFinalizer,
   describeError,
@@ -21,6 +22,7 @@ import {
   samePublished,
   summarizeAcks,
   TenantRateLimitReason,
+  tenantOwnerNamespace,
   validateSpec,
 } from './desired.js';
 
@@ -29,6 +31,11 @@ export interface TenantRateLimitReconcilerDeps {
   /** novapos_tenant_rate_limit_applied{tenant}. */
   readonly appliedGauge: Gauge<'tenant'>;
   readonly now?: () => Date;
+  /**
+   * Which namespace sets which tenant's limits (the operator configuration's tenantOwners). Undefined:
+   * not configured, any namespace may (the oldest resource per tenant wins).
+   */
+  readonly tenantOwners?: readonly TenantOwner[];
 }
 
 /**
@@ -51,10 +58,15 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
 
     const outcome = await this.decide(trl, ctx);
     const reconcileNow = trl.metadata.annotations?.[Annotations.reconcileNow];
-    const plan = planStatus(trl, outcome, this.now(), reconcileNow);
+    const owners = this.deps.tenantOwners;
+    const ownership = owners
+      ? `namespace ${trl.metadata.namespace} owns tenant ${trl.spec.tenant} (tenantOwners in the operator configuration)`
+      : undefined;
+    const plan = planStatus(trl, outcome, this.now(), reconcileNow, ownership);
     const wasReady = trl.status?.conditions?.find((c) => c.type === 'Ready');
     await ctx.status.write(trl, plan.status);
-    if (outcome.kind === 'conflict') this.deps.appliedGauge.remove({ tenant: trl.spec.tenant });
+    if (outcome.kind === 'conflict' || outcome.kind === 'notOwned')
+      this.deps.appliedGauge.remove({ tenant: trl.spec.tenant });
     else this.deps.appliedGauge.set({ tenant: trl.spec.tenant }, plan.applied);
     await this.recordEvents(
       trl,
@@ -70,7 +82,28 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
   private async decide(trl: TenantRateLimit, ctx: ReconcileContext<TenantRateLimit>): Promise<Outcome> {
     const problems = validateSpec(trl);
     if (problems.length) return { kind: 'invalid', problems };
-    const all = (await ctx.client.list()).items;
+    const owners = this.deps.tenantOwners;
+    const ownerNamespace = owners ? tenantOwnerNamespace(trl.spec.tenant, owners) : undefined;
+    if (owners && ownerNamespace !== trl.metadata.namespace) {
+      // Whatever this resource wrote before (an older operator, a changed configuration) is withdrawn:
+      // only a config key it wrote itself (its uid) is deleted, never the owner's.
+      let withdrawn = false;
+      try {
+        withdrawn = await this.deps.limits.withdraw(trl.spec.tenant, trl.metadata.uid ?? '');
+      } catch (err) {
+        return { kind: 'redisUnavailable', error: describeError(err) };
+      }
+      if (withdrawn)
+        ctx.log.warn(
+          { tenant: trl.spec.tenant },
+          'limits of a resource that does not own the tenant withdrawn',
+        );
+      return { kind: 'notOwned', ownerNamespace, withdrawn };
+    }
+    // Only resources of the owning namespace compete for the tenant (a squatter elsewhere never wins).
+    const all = (await ctx.client.list()).items.filter(
+      (t) => !owners || t.metadata.namespace === ownerNamespace,
+    );
     const owner = ownerOf(trl.spec.tenant, all) ?? trl;
     if (owner.metadata.uid !== trl.metadata.uid) return { kind: 'conflict', owner };
 
@@ -142,6 +175,8 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
       await ctx.events.record(trl, 'Normal', 'Acknowledged', 'Apply', ready.message);
     } else if (outcome.kind === 'invalid') {
       await ctx.events.record(trl, 'Warning', 'InvalidSpec', 'Validate', ready.message);
+    } else if (outcome.kind === 'notOwned') {
+      await ctx.events.record(trl, 'Warning', 'TenantNotOwned', 'Validate', ready.message);
     } else if (outcome.kind === 'conflict') {
       await ctx.events.record(
         trl,
