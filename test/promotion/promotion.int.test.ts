@@ -232,6 +232,13 @@ beforeAll(async () => {
         auth: { method: 'tokenSecret', name: 'vault-prod-token' },
         promotion: policy({ target: true, protected: true, namespaces: [ns] }),
       },
+      // prod once more, under a name only the refused promotions below use: its request count must not move.
+      {
+        name: 'prod-archive',
+        address: envVault.addr,
+        auth: { method: 'tokenSecret', name: 'vault-prod-token' },
+        promotion: policy({ target: true, protected: true, namespaces: [ns] }),
+      },
     ],
   );
   const kc = new KubeConfig();
@@ -669,7 +676,7 @@ describe('the fingerprint key', () => {
 });
 
 describe('the promotion policy (issue 19: approval could be skipped, any namespace could copy prod)', () => {
-  const prodRequests = () => stores.requestCounts().prod ?? 0;
+  const archiveRequests = () => stores.requestCounts()['prod-archive'] ?? 0;
 
   it('a protected target waits for an approved plan even with requireApproval: false', async () => {
     await as.mallory!(
@@ -693,7 +700,7 @@ describe('the promotion policy (issue 19: approval could be skipped, any namespa
     // Only an approver's approval applies it.
     await annotate('alice', 'skip-approval', `${Annotations.approvePlan}=${sp.status!.plan!.hash}`);
     await waitFor('skip-approval', 'promoted', (s) => s.status?.phase === 'Promoted');
-    expect(await data(envs, p('prod/skip/novapos/auth'))).toEqual(seedAuth);
+    expect(await data(envs, p('prod/skip/novapos/auth'))).toEqual(await data(dev, p('novapos/auth')));
     await admin(['delete', 'spromo', 'skip-approval', '-n', ns]);
   });
 
@@ -701,14 +708,14 @@ describe('the promotion policy (issue 19: approval could be skipped, any namespa
     [
       'prod read as a source from another namespace, into staging',
       teamNs,
-      { source: { connection: 'prod', path: p('prod/novapos/auth') } },
-      'connections.prod.promotion.source',
+      { source: { connection: 'prod-archive', path: p('prod/novapos/auth') } },
+      'connections.prod-archive.promotion.source',
     ],
     [
       'prod read as a source from the allowed namespace',
       ns,
-      { source: { connection: 'prod', path: p('prod/novapos/auth') } },
-      'connections.prod.promotion.source',
+      { source: { connection: 'prod-archive', path: p('prod/novapos/auth') } },
+      'connections.prod-archive.promotion.source',
     ],
     [
       'dev read from a namespace the policy does not list',
@@ -725,7 +732,7 @@ describe('the promotion policy (issue 19: approval could be skipped, any namespa
           {
             key: 'KAFKA_BOOTSTRAP',
             valueFrom: {
-              connection: 'prod',
+              connection: 'prod-archive',
               mount: 'secret',
               path: p('prod/novapos/auth'),
               key: 'PROD_ONLY',
@@ -733,14 +740,14 @@ describe('the promotion policy (issue 19: approval could be skipped, any namespa
           },
         ],
       },
-      'connections.prod.promotion.source',
+      'connections.prod-archive.promotion.source',
     ],
   ])(
     'refuses %s: a condition names the rule, nothing is read or written',
     async (_why, namespace, spec, rule) => {
       const name = `exfil-${randomBytes(2).toString('hex')}`;
       const targetPath = p('staging/exfil', name);
-      const before = prodRequests();
+      const before = archiveRequests();
       const { overrides, ...rest } = spec as { overrides?: Doc[]; source: Doc };
       await as.mallory!(
         ['apply', '-f', '-'],
@@ -767,7 +774,7 @@ describe('the promotion policy (issue 19: approval could be skipped, any namespa
       expect(condition(sp, 'Ready')).toMatchObject({ status: 'False', reason: 'PolicyDenied' });
       expect(sp.status?.plan).toBeUndefined();
       await sleep(1_000);
-      expect(prodRequests()).toBe(before);
+      expect(archiveRequests()).toBe(before);
       expect(await data(envs, targetPath)).toBeUndefined();
       const events = await admin(['get', 'events.events.k8s.io', '-n', namespace, '-o', 'json']);
       expect(events).toContain('PolicyDenied');
