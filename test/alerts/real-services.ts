@@ -41,6 +41,9 @@ export const slackRecordsFor = (sink: Sink, alertname: string): RecordedRequest[
     (r.body as SlackMessage).attachments?.some((a) => a.title.includes(` ${alertname} `)),
   );
 
+/** The bootstrap token the deployments below accept once at POST /register-first (X-Bootstrap-Token). */
+export const BOOTSTRAP_TOKEN = `nbt_${randomBytes(24).toString('base64url')}`;
+
 /** Where the real auth-service gets its database and signing keys. */
 export interface AuthBackends {
   readonly postgresUrl: string;
@@ -75,6 +78,9 @@ export async function startAuthDeployment(
   await writeKeyTree(root, base, { keys: [{ key, state: 'active' }], activeKid: key.kid });
   const databaseUrl = await aDatabase(backends.postgresUrl, opts.label.replace(/-/g, '_'));
   const serviceEnv = {
+    // The first admin is bootstrapped through the API with the one-time token (BOOTSTRAP_TOKEN below).
+    ALLOW_REGISTER_FIRST: 'true',
+    AUTH_BOOTSTRAP_TOKEN: BOOTSTRAP_TOKEN,
     DATABASE_URL: databaseUrl,
     VAULT_ADDR: backends.vaultAddr,
     VAULT_TOKEN: await readOnlyToken(root, backends.vaultRootToken, base),

@@ -68,6 +68,8 @@ describe('auth-service under attack', () => {
         AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
         AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '100',
         SUSPICIOUS_DISTINCT_ACCOUNTS_PER_IP: '1000',
+        // Strict rotation here (no reuse interval): refresh-grace.int.test.ts covers the interval.
+        REFRESH_REUSE_INTERVAL_SECONDS: '0',
         // Production argon2id cost, so the hash dominates the answer time as it does in production.
         ARGON2_MEMORY_KIB: '19456',
         ARGON2_TIME_COST: '2',

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 import { importJWK, SignJWT } from 'jose';
 import { generate } from 'otplib';
@@ -33,6 +34,8 @@ const CASHIER_PASSWORD = 'Blue-Ledger-58!tram';
 const code = errorCode;
 
 /** Register-first → MFA enrollment → admin actions → API keys → tenant MFA policy, on one database. */
+const BOOTSTRAP_TOKEN = `nbt_${randomBytes(24).toString('base64url')}`;
+
 describe('auth-service account flows', () => {
   const env = inject('env');
   let svc: TestService;
@@ -42,6 +45,7 @@ describe('auth-service account flows', () => {
   const secrets: Record<string, string> = {
     adminPassword: ADMIN_PASSWORD,
     cashierPassword: CASHIER_PASSWORD,
+    bootstrapToken: BOOTSTRAP_TOKEN,
   };
   let adminAccess = '';
   let adminTotpSecret = '';
@@ -50,7 +54,11 @@ describe('auth-service account flows', () => {
 
   beforeAll(async () => {
     ({ svc, key, serviceToken } = await startServiceWithKeys(env, 'flows', {
-      serviceEnv: { CORS_ALLOWED_ORIGINS: 'https://pos.novapos.test' },
+      serviceEnv: {
+        CORS_ALLOWED_ORIGINS: 'https://pos.novapos.test',
+        ALLOW_REGISTER_FIRST: 'true',
+        AUTH_BOOTSTRAP_TOKEN: BOOTSTRAP_TOKEN,
+      },
     }));
     http = httpClient(svc.url, TENANT);
   });
@@ -60,7 +68,11 @@ describe('auth-service account flows', () => {
   });
 
   it('register-first creates the first admin once; weak passwords are refused with the policy issues', async () => {
-    const weak = await http('POST', '/register-first', { body: { email: ADMIN, password: 'password123' } });
+    const headers = { 'x-bootstrap-token': BOOTSTRAP_TOKEN };
+    const weak = await http('POST', '/register-first', {
+      body: { email: ADMIN, password: 'password123' },
+      headers,
+    });
     expect(weak.status).toBe(400);
     expect(weak.body['error']).toMatchObject({
       code: 'weak_password',
@@ -70,16 +82,20 @@ describe('auth-service account flows', () => {
     });
     const first = await http('POST', '/api/auth/register-first', {
       body: { email: ADMIN, password: ADMIN_PASSWORD },
+      headers,
     });
     expect(first.status).toBe(201);
     expect(first.body['user']).toMatchObject({ email: ADMIN, roles: ['admin'], tenantId: TENANT });
+    // The token is spent; and every refusal is the same answer (no tenant enumeration).
     const again = await http('POST', '/register-first', {
       body: { email: 'second@flowco.test', password: ADMIN_PASSWORD },
+      headers,
     });
-    expect([again.status, code(again)]).toEqual([409, 'already_initialized']);
+    expect([again.status, code(again)]).toEqual([403, 'registration_closed']);
     const otherTenant = await http('POST', '/register-first', {
       body: { email: ADMIN, password: ADMIN_PASSWORD },
       tenant: 'squatter',
+      headers,
     });
     expect([otherTenant.status, code(otherTenant)]).toEqual([403, 'registration_closed']);
   });

@@ -268,6 +268,8 @@ export async function startServiceWithKeys(
   const databaseUrl = await aDatabase(env.postgresUrl!, label.replace(/-/g, '_'));
   const svc = await startTestService({
     DATABASE_URL: databaseUrl,
+    // Session revocation through the shared Redis, as in production (the gateway reads the same keys).
+    REDIS_URL: env.redisUrl,
     VAULT_ADDR: vaultEnv.addr,
     VAULT_TOKEN: serviceToken,
     SIGNING_KEYSET_PATH: base,

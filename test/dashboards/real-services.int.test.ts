@@ -7,6 +7,7 @@ import { type RunningGateway, startGateway } from '../../services/integration-ga
 import {
   type AuthDeployment,
   aPassword,
+  BOOTSTRAP_TOKEN,
   errorCode,
   request,
   startAuthDeployment,
@@ -112,8 +113,12 @@ describe('dashboard queries against the real services', () => {
     const adminEmail = 'owner@dashco.test';
     const adminPassword = aPassword();
     expect(
-      (await call('POST', '/register-first', { body: { email: adminEmail, password: adminPassword } }))
-        .status,
+      (
+        await call('POST', '/register-first', {
+          body: { email: adminEmail, password: adminPassword },
+          headers: { 'x-bootstrap-token': BOOTSTRAP_TOKEN },
+        })
+      ).status,
     ).toBe(201);
 
     // The admin must enroll MFA: one wrong code, then the right one.

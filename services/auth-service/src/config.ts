@@ -1,3 +1,4 @@
+import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import type { VaultAuth } from '../../../lib/vault.js';
 
 /** Typed configuration of auth-service, built once from an env object (never read deep in the code). */
@@ -26,7 +27,17 @@ export interface AuthConfig {
     /** Lifetime of the enrollment-only token handed out when MFA must be set up first. */
     readonly enrollmentTtlSeconds: number;
     readonly clockToleranceSeconds: number;
+    /**
+     * The immediately previous refresh token presented again within this many seconds gets one more
+     * successor in its family instead of revoking it (Auth0's reuse interval); 0 turns the grace off.
+     */
+    readonly refreshReuseIntervalSeconds: number;
   };
+  /**
+   * Step-up: MFA enrollment and disable, password change and API-key creation need a primary authentication
+   * (`auth_time`) at most this old, else 401 reauthentication_required.
+   */
+  readonly stepUpMaxAgeSeconds: number;
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
   readonly passwordMinLength: number;
   readonly mfa: {
@@ -39,18 +50,43 @@ export interface AuthConfig {
     readonly totpWindowSteps: number;
     readonly backupCodesCount: number;
   };
-  readonly lockout: { readonly threshold: number; readonly baseSeconds: number; readonly maxSeconds: number };
+  readonly lockout: {
+    /** Failures from one client address on one account before that pair is locked. */
+    readonly threshold: number;
+    readonly baseSeconds: number;
+    readonly maxSeconds: number;
+    /** Failures on one account from all addresses before unknown addresses are locked out of it. */
+    readonly accountThreshold: number;
+    /** A failure older than this is forgotten (counts decay). */
+    readonly failureResetSeconds: number;
+    /** An address the account signed in from within this many days is known. */
+    readonly knownSourceDays: number;
+  };
   readonly rateLimits: {
     readonly loginPerIpPerMinute: number;
     readonly loginPerAccountPerMinute: number;
     readonly mfaPerIpPerMinute: number;
     readonly generalPerIpPerMinute: number;
+    readonly registerFirstPerIpPer15Minutes: number;
   };
   readonly corsAllowedOrigins: readonly string[];
   readonly maxRequestBodyBytes: number;
   /** Express `trust proxy`: hops in front of the service whose X-Forwarded-For is believed. */
   readonly trustProxyHops: number;
+  /** POST /register-first: off unless enabled, and then only with the one-time bootstrap token. */
   readonly allowRegisterFirst: boolean;
+  /** The bootstrap token itself (AUTH_BOOTSTRAP_TOKEN) or a file holding it (AUTH_BOOTSTRAP_TOKEN_FILE). */
+  readonly bootstrapToken: string | undefined;
+  readonly bootstrapTokenFile: string | undefined;
+  /**
+   * Redis for the per-user "valid after" times (session revocation, shared with the gateway). Absent: an
+   * in-process store (one replica, local development only).
+   */
+  readonly redisUrl: string | undefined;
+  /** Port of the admin listener (/metrics): ADMIN_PORT, default 9085. */
+  readonly adminPort: number;
+  /** Vault transit key that encrypts TOTP secrets at rest (envelope: key versions make rotation safe). */
+  readonly mfaTransit: { readonly mount: string; readonly key: string };
   readonly suspicious: {
     readonly webhookUrl: string | undefined;
     readonly webhookBearer: string | undefined;
@@ -159,7 +195,9 @@ export function configFromEnv(env: Env): AuthConfig {
       adminRefreshTtlHours: int(env, 'ADMIN_REFRESH_TOKEN_TTL_HOURS', 12, 1),
       enrollmentTtlSeconds: int(env, 'MFA_ENROLLMENT_TOKEN_TTL_SECONDS', 600, 60),
       clockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 30),
+      refreshReuseIntervalSeconds: int(env, 'REFRESH_REUSE_INTERVAL_SECONDS', 5),
     },
+    stepUpMaxAgeSeconds: int(env, 'STEP_UP_MAX_AGE_SECONDS', 300, 1),
     // OWASP Password Storage Cheat Sheet, argon2id option 1: m=19 MiB, t=2, p=1.
     argon2: {
       memoryCost: int(env, 'ARGON2_MEMORY_KIB', 19_456, 8_192),
@@ -178,18 +216,30 @@ export function configFromEnv(env: Env): AuthConfig {
     lockout: {
       threshold: int(env, 'AUTH_LOCKOUT_THRESHOLD', 5, 1),
       baseSeconds: int(env, 'AUTH_LOCKOUT_BASE_SECONDS', 60, 1),
-      maxSeconds: int(env, 'AUTH_LOCKOUT_MAX_SECONDS', 3600, 1),
+      maxSeconds: int(env, 'AUTH_LOCKOUT_MAX_SECONDS', 900, 1),
+      accountThreshold: int(env, 'AUTH_LOCKOUT_ACCOUNT_THRESHOLD', 100, 1),
+      failureResetSeconds: int(env, 'AUTH_LOCKOUT_FAILURE_RESET_SECONDS', 900, 1),
+      knownSourceDays: int(env, 'AUTH_LOCKOUT_KNOWN_SOURCE_DAYS', 90, 1),
     },
     rateLimits: {
       loginPerIpPerMinute: int(env, 'AUTH_LOGIN_PER_IP_PER_MINUTE', 30, 1),
       loginPerAccountPerMinute: int(env, 'AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE', 10, 1),
       mfaPerIpPerMinute: int(env, 'AUTH_MFA_PER_IP_PER_MINUTE', 30, 1),
       generalPerIpPerMinute: int(env, 'RATE_LIMIT_PER_IP_PER_MINUTE', 600, 1),
+      registerFirstPerIpPer15Minutes: int(env, 'AUTH_REGISTER_FIRST_PER_IP_PER_15_MINUTES', 5, 1),
     },
     corsAllowedOrigins: list(env, 'CORS_ALLOWED_ORIGINS', []),
     maxRequestBodyBytes: int(env, 'MAX_REQUEST_BODY_BYTES', 16_384, 1024),
     trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
-    allowRegisterFirst: bool(env, 'ALLOW_REGISTER_FIRST', true),
+    allowRegisterFirst: bool(env, 'ALLOW_REGISTER_FIRST', false),
+    bootstrapToken: optional(env, 'AUTH_BOOTSTRAP_TOKEN'),
+    bootstrapTokenFile: optional(env, 'AUTH_BOOTSTRAP_TOKEN_FILE'),
+    redisUrl: optional(env, 'REDIS_URL'),
+    adminPort: adminPortFromEnv(env, 'auth-service'),
+    mfaTransit: {
+      mount: str(env, 'MFA_TRANSIT_MOUNT', 'transit'),
+      key: str(env, 'MFA_TRANSIT_KEY', 'novapos-auth-mfa'),
+    },
     suspicious: {
       webhookUrl,
       webhookBearer: optional(env, 'SECURITY_SUSPICIOUS_WEBHOOK_BEARER'),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { checkPassword } from './domain/passwordPolicy.js';
 import { PasswordHasher } from './domain/passwords.js';
 import type { Db } from './storage/db.js';
@@ -43,11 +43,32 @@ export async function seedDemo(
   return { tenant, email, password, userId };
 }
 
-// `npm run auth:seed` (DATABASE_URL, or PGLITE_DATA_DIR for the embedded database).
+/**
+ * Issues a one-time bootstrap token for POST /register-first (with ALLOW_REGISTER_FIRST=true): only its
+ * sha256 is stored; the token is returned to be shown once.
+ */
+export async function issueBootstrapToken(db: Db): Promise<string> {
+  await migrate(db);
+  const token = `nbt_${randomBytes(32).toString('base64url')}`;
+  await new AuthRepository(db).insertBootstrapToken(createHash('sha256').update(token).digest('hex'));
+  return token;
+}
+
+// `npm run auth:seed` (DATABASE_URL, or PGLITE_DATA_DIR for the embedded database);
+// `npm run auth:seed -- --bootstrap-token` issues a bootstrap token instead of creating the demo admin.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { connectPostgres, openPglite } = await import('./storage/db.js');
   const url = process.env['DATABASE_URL'];
   const db = url ? connectPostgres(url) : await openPglite(process.env['PGLITE_DATA_DIR']);
+  if (process.argv.includes('--bootstrap-token')) {
+    const token = await issueBootstrapToken(db);
+    process.stdout.write(
+      `Bootstrap token (shown once, stored only as a hash; works once):\n${token}\n` +
+        'POST /register-first with X-Tenant-ID and X-Bootstrap-Token, on a service with ALLOW_REGISTER_FIRST=true.\n',
+    );
+    await db.close();
+    process.exit(0);
+  }
   const hasher = new PasswordHasher({
     memoryCost: Number(process.env['ARGON2_MEMORY_KIB'] ?? 19_456),
     timeCost: Number(process.env['ARGON2_TIME_COST'] ?? 2),

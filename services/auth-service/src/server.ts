@@ -1,8 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
 import type pino from 'pino';
 import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
+import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/session-revocation.js';
 import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
 import type { AuthConfig } from './config.js';
@@ -102,8 +105,26 @@ export async function startAuthService(
   const hasher = new PasswordHasher(config.argon2);
   await hasher.warmUp();
   const events = opts.events ?? new LogEventPublisher(logger);
+  const bootstrapToken =
+    config.bootstrapToken ??
+    (config.bootstrapTokenFile ? (await readFile(config.bootstrapTokenFile, 'utf8')).trim() : undefined);
+  // Session revocation: Redis shared with the gateway; in-process only without REDIS_URL (one replica).
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: 500,
+        connectTimeout: 2000,
+        retryStrategy: (attempt: number) => Math.min(50 * attempt, 500),
+      })
+    : undefined;
+  redis?.on('error', () => {}); // each command reports its own failure (503 session_check_unavailable)
+  if (redis) await waitForRedis(redis, 3000);
+  const sessions = redis ? new RedisSessionRevocation(redis) : new MemorySessionRevocation();
   const service = new AuthService({
     config,
+    sessions,
+    bootstrapToken,
     repo,
     hasher,
     keyring,
@@ -139,7 +160,22 @@ export async function startAuthService(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await events.close();
+      redis?.disconnect();
       await db.close();
     },
   };
+}
+
+/** Waits (bounded) for the first Redis connection, so the first requests do not fail for a cold client. */
+function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once('ready', done);
+  });
 }

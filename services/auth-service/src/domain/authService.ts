@@ -1,14 +1,15 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { EventPublisher } from '../../../../lib/events.js';
 import { JwtVerificationError } from '../../../../lib/jwks-verifier.js';
 import type { Logger } from '../../../../lib/log.js';
+import type { SessionRevocationStore } from '../../../../lib/session-revocation.js';
 import type { AuthConfig } from '../config.js';
 import type { AuthMetrics } from '../metrics.js';
 import type { AuthRepository, Tenant, User } from '../storage/repo.js';
 import { AppError } from './errors.js';
 import { type KeyRing, KeysetError } from './keyring.js';
-import { lockoutSeconds } from './lockout.js';
+import { accountLockoutSeconds, lockedForSeconds, lockoutSeconds } from './lockout.js';
 import { isPrivileged, mayDisableMfa, mfaRequiredFor } from './mfaPolicy.js';
 import { checkPassword, MAX_PASSWORD_LENGTH } from './passwordPolicy.js';
 import type { PasswordHasher } from './passwords.js';
@@ -42,6 +43,18 @@ export interface Principal {
   readonly roles: string[];
   readonly amr: string[];
   readonly enrollmentOnly: boolean;
+  /** The session (refresh family) the token belongs to; for an enrollment token, its own id. */
+  readonly sid: string | undefined;
+  /** When the primary authentication behind the token happened (epoch seconds). */
+  readonly authTime: number | undefined;
+  /** Issued at (epoch seconds): compared with the user's "valid after" time. */
+  readonly issuedAt: number;
+}
+
+/** The session an access token belongs to: its id and when the user last proved the password. */
+interface SessionBinding {
+  readonly sid: string;
+  readonly authTime: Date;
 }
 
 export interface SessionTokens {
@@ -66,11 +79,16 @@ export interface AuthServiceDeps {
   readonly logger: Logger;
   readonly detector: SuspiciousLoginDetector;
   readonly webhook: SuspiciousWebhook;
+  /** Per-user "valid after" times and ended sessions, shared with the gateway (lib/session-revocation.ts). */
+  readonly sessions: SessionRevocationStore;
+  /** The bootstrap token for POST /register-first from AUTH_BOOTSTRAP_TOKEN(_FILE), if any. */
+  readonly bootstrapToken?: string | undefined;
 }
 
 const mfaEnrolled = (u: User) => !!(u.mfaSecret && u.mfaEnrolledAt);
 const normalizeEmail = (email: string) => email.trim().toLowerCase();
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function str(body: Record<string, unknown>, key: string, max: number, required = true): string | undefined {
   const v = body[key];
@@ -87,6 +105,8 @@ export class AuthService {
   private readonly ipLogin: RateLimiterMemory;
   private readonly accountLogin: RateLimiterMemory;
   private readonly ipMfa: RateLimiterMemory;
+  private readonly ipRegisterFirst: RateLimiterMemory;
+  private readonly bootstrapHash: Buffer | undefined;
 
   constructor(private readonly d: AuthServiceDeps) {
     const rl = d.config.rateLimits;
@@ -101,6 +121,14 @@ export class AuthService {
       duration: 60,
     });
     this.ipMfa = new RateLimiterMemory({ keyPrefix: 'mfa-ip', points: rl.mfaPerIpPerMinute, duration: 60 });
+    this.ipRegisterFirst = new RateLimiterMemory({
+      keyPrefix: 'register-first-ip',
+      points: rl.registerFirstPerIpPer15Minutes,
+      duration: 900,
+    });
+    this.bootstrapHash = d.bootstrapToken
+      ? createHash('sha256').update(d.bootstrapToken).digest()
+      : undefined;
   }
 
   // --- helpers ---------------------------------------------------------------------------------------
@@ -188,13 +216,28 @@ export class AuthService {
     return doc.audiences.length === 1 ? doc.audiences[0]! : doc.audiences;
   }
 
-  private async signAccess(user: User, amr: string[], grant: 'password' | 'refresh' | 'mfa_enrollment') {
+  private async signAccess(
+    user: User,
+    amr: string[],
+    grant: 'password' | 'refresh' | 'mfa_enrollment',
+    session: SessionBinding,
+  ) {
+    // Issued at or after the user's valid-after time, so a token minted in the second of a revocation
+    // is not revoked by it. Best effort: without an answer the token is issued at now.
+    const validAfter = await this.d.sessions.validAfter(user.tenantId, user.id).catch(() => undefined);
     const signed = await this.d.keyring.sign(
-      { tid: user.tenantId, roles: user.roles, amr },
+      {
+        tid: user.tenantId,
+        roles: user.roles,
+        amr,
+        sid: session.sid,
+        auth_time: Math.floor(session.authTime.getTime() / 1000),
+      },
       {
         subject: user.id,
         audience: this.accessAudience(),
         ttlSeconds: this.d.config.tokens.accessTtlSeconds,
+        issuedAt: validAfter,
       },
     );
     if (!signed) throw new AppError('signing_unavailable');
@@ -207,8 +250,10 @@ export class AuthService {
     user: User,
     amr: string[],
     grant: 'password' | 'mfa_enrollment',
+    authTime: Date,
   ): Promise<SessionTokens> {
-    const access = await this.signAccess(user, amr, grant);
+    const familyId = randomUUID();
+    const access = await this.signAccess(user, amr, grant, { sid: familyId, authTime });
     const t = this.d.config.tokens;
     const now = Date.now();
     const absoluteHours = this.isPrivileged(user.roles) ? t.adminRefreshTtlHours : t.refreshTtlHours;
@@ -216,11 +261,12 @@ export class AuthService {
     const expiresAt = new Date(Math.min(now + t.sessionIdleHours * 3_600_000, familyExpiresAt.getTime()));
     const refreshToken = newRefreshToken();
     await this.d.repo.insertRefreshToken({
-      familyId: randomUUID(),
+      familyId,
       userId: user.id,
       tenantId: user.tenantId,
       tokenHash: sha256Hex(refreshToken),
       amr,
+      authTime,
       expiresAt,
       familyExpiresAt,
     });
@@ -262,7 +308,8 @@ export class AuthService {
     const tenantLabel = this.tenantLabel(tenant);
     const subject = sha256Hex(email);
     try {
-      await this.consume(this.accountLogin, `${ctx.tenantId}|${subject}`);
+      // Per (account, address): an attacker's budget is not the owner's.
+      await this.consume(this.accountLogin, `${ctx.tenantId}|${subject}|${ctx.ip}`);
     } catch (err) {
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'rate_limited' });
       throw err;
@@ -276,15 +323,11 @@ export class AuthService {
       throw new AppError('invalid_credentials');
     }
 
-    const throttle = await this.d.repo.getThrottle(tenant.id, subject);
-    if (throttle?.lockedUntil && throttle.lockedUntil.getTime() > Date.now()) {
+    const lockedFor = await this.lockedFor(ctx, tenant, subject);
+    if (lockedFor > 0) {
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'locked' });
       this.event('audit', 'login_locked', ctx, { outcome: 'locked' });
-      throw new AppError(
-        'too_many_attempts',
-        undefined,
-        Math.ceil((throttle.lockedUntil.getTime() - Date.now()) / 1000),
-      );
+      throw new AppError('too_many_attempts', undefined, lockedFor);
     }
 
     const user = await this.d.repo.findUserByEmail(tenant.id, email);
@@ -305,6 +348,7 @@ export class AuthService {
       );
     }
 
+    const authTime = new Date();
     const amr = ['pwd'];
     const enrolled = mfaEnrolled(user);
     if (enrolled) {
@@ -333,7 +377,15 @@ export class AuthService {
     } else if (this.mfaRequired(user, tenant)) {
       // Password right, but no second factor set up where one is required: only an enrollment token.
       const signed = await this.d.keyring.sign(
-        { tid: tenant.id, roles: [], amr, scope: 'mfa_enrollment' },
+        {
+          tid: tenant.id,
+          roles: [],
+          amr,
+          scope: 'mfa_enrollment',
+          // Its own session id: a pending enrollment is bound to the token (session) that began it.
+          sid: `enr-${randomUUID()}`,
+          auth_time: Math.floor(authTime.getTime() / 1000),
+        },
         {
           subject: user.id,
           audience: ENROLLMENT_AUDIENCE,
@@ -351,9 +403,9 @@ export class AuthService {
       return { enrollment: { enrollmentToken: signed.token, expiresIn: signed.expiresIn } };
     }
 
-    const previousFailures = await this.d.repo.clearThrottle(tenant.id, subject);
+    const previousFailures = await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
     await this.d.repo.recordLoginSuccess(user.id);
-    const session = await this.newSession(user, amr, 'password');
+    const session = await this.newSession(user, amr, 'password', authTime);
     m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'success' });
     this.event('audit', 'login_succeeded', ctx, {
       userId: user.id,
@@ -411,16 +463,32 @@ export class AuthService {
     subject: string,
     userId: string | null,
   ): Promise<void> {
-    const failures = await this.d.repo.addThrottleFailure(tenant.id, subject);
-    const lockFor = lockoutSeconds(failures, this.d.config.lockout);
-    if (lockFor > 0) {
-      await this.d.repo.lockThrottle(tenant.id, subject, new Date(Date.now() + lockFor * 1000));
+    const policy = this.d.config.lockout;
+    const failures = await this.d.repo.addLoginFailure(
+      tenant.id,
+      subject,
+      ctx.ip,
+      policy.failureResetSeconds,
+    );
+    const locks = [
+      { source: ctx.ip, scope: 'address', seconds: lockoutSeconds(failures.pair, policy) },
+      { source: '', scope: 'account', seconds: accountLockoutSeconds(failures.account, policy) },
+    ];
+    for (const lock of locks) {
+      if (lock.seconds === 0) continue;
+      await this.d.repo.lockLogin(
+        tenant.id,
+        subject,
+        lock.source,
+        new Date(Date.now() + lock.seconds * 1000),
+      );
       this.d.metrics.accountLockouts.inc({ tenant: tenant.id });
       this.event('audit', 'account_locked', ctx, {
         userId,
         outcome: 'locked',
-        failures,
-        lock_seconds: lockFor,
+        scope: lock.scope,
+        failures: lock.scope === 'account' ? failures.account : failures.pair,
+        lock_seconds: lock.seconds,
       });
     }
     const spray = this.d.detector.onFailure(ctx.ip, `${tenant.id}|${subject}`);
@@ -433,9 +501,16 @@ export class AuthService {
     const presented = str(body, 'refreshToken', 128)!;
     const row = await this.d.repo.findRefreshToken(sha256Hex(presented));
     if (!row || row.tenantId !== ctx.tenantId) throw new AppError('refresh_token_invalid');
+    const graceSeconds = this.d.config.tokens.refreshReuseIntervalSeconds;
+    // Used already: within the reuse interval the immediately previous token gets one more successor
+    // (a client that lost the answer, or two racing requests); any other reuse revokes the family.
+    let grace = false;
     if (row.usedAt) {
-      await this.reuseDetected(ctx, row.familyId, row.userId);
-      throw new AppError('refresh_token_reused');
+      if (!(await this.d.repo.claimRefreshGrace(row.id, graceSeconds))) {
+        await this.reuseDetected(ctx, row.familyId, row.userId);
+        throw new AppError('refresh_token_reused');
+      }
+      grace = true;
     }
     if (row.revokedAt) throw new AppError('refresh_token_invalid');
     if (row.expiresAt.getTime() <= Date.now() || row.familyExpiresAt.getTime() <= Date.now()) {
@@ -449,6 +524,7 @@ export class AuthService {
     if (this.mfaRequired(user, tenant) && !row.amr.includes('mfa')) {
       // The session predates an MFA requirement: it cannot be extended without MFA.
       await this.d.repo.revokeFamily(row.familyId, 'mfa_required');
+      await this.revokeSessionTokens(row.familyId);
       this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'bypass_attempt', route: '/refresh' });
       this.event('mfa', 'mfa_bypass_attempt', ctx, {
         userId: user.id,
@@ -462,20 +538,36 @@ export class AuthService {
     const expiresAt = new Date(
       Math.min(Date.now() + this.d.config.tokens.sessionIdleHours * 3_600_000, row.familyExpiresAt.getTime()),
     );
-    const rotated = await this.d.repo.rotateRefreshToken(row.id, {
+    const successor = {
       familyId: row.familyId,
       userId: user.id,
       tenantId: user.tenantId,
       tokenHash: sha256Hex(next),
       amr: row.amr,
+      authTime: row.authTime,
       expiresAt,
       familyExpiresAt: row.familyExpiresAt,
-    });
-    if (!rotated) {
-      await this.reuseDetected(ctx, row.familyId, row.userId);
-      throw new AppError('refresh_token_reused');
+    };
+    if (grace) await this.d.repo.insertRefreshToken(successor);
+    else if (!(await this.d.repo.rotateRefreshToken(row.id, successor))) {
+      // A concurrent request rotated it first: the same grace applies.
+      if (!(await this.d.repo.claimRefreshGrace(row.id, graceSeconds))) {
+        await this.reuseDetected(ctx, row.familyId, row.userId);
+        throw new AppError('refresh_token_reused');
+      }
+      await this.d.repo.insertRefreshToken(successor);
     }
-    const access = await this.signAccess(user, row.amr, 'refresh');
+    if (grace)
+      this.event('audit', 'refresh_token_reuse_within_interval', ctx, {
+        userId: user.id,
+        outcome: 'successor_issued',
+        family_id: row.familyId,
+      });
+    // auth_time stays the sign-in's: a refresh is not a re-authentication (step-up).
+    const access = await this.signAccess(user, row.amr, 'refresh', {
+      sid: row.familyId,
+      authTime: row.authTime,
+    });
     return {
       accessToken: access.token,
       tokenType: 'Bearer',
@@ -487,6 +579,7 @@ export class AuthService {
 
   private async reuseDetected(ctx: RequestContext, familyId: string, userId: string): Promise<void> {
     const revoked = await this.d.repo.revokeFamily(familyId, 'reuse_detected');
+    await this.revokeSessionTokens(familyId);
     this.d.metrics.refreshTokenReuse.inc();
     this.event('audit', 'refresh_token_reuse_detected', ctx, {
       userId,
@@ -502,6 +595,7 @@ export class AuthService {
     const row = await this.d.repo.findRefreshToken(sha256Hex(presented));
     if (!row || row.tenantId !== ctx.tenantId) return;
     await this.d.repo.revokeFamily(row.familyId, 'logout');
+    await this.revokeSessionTokens(row.familyId);
     this.event('audit', 'logout', ctx, {
       userId: row.userId,
       outcome: 'session_revoked',
@@ -511,6 +605,7 @@ export class AuthService {
 
   async logoutAll(ctx: RequestContext, p: Principal): Promise<number> {
     const revoked = await this.d.repo.revokeAllForUser(p.userId, 'logout_all');
+    await this.revokeUserTokens(p.tenantId, p.userId);
     this.event('audit', 'session_bulk_revocation', ctx, {
       userId: p.userId,
       roles: p.roles,
@@ -549,12 +644,16 @@ export class AuthService {
         roles: Array.isArray(payload['roles']) ? (payload['roles'] as unknown[]).map(String) : [],
         amr: Array.isArray(payload['amr']) ? (payload['amr'] as unknown[]).map(String) : [],
         enrollmentOnly,
+        sid: typeof payload['sid'] === 'string' ? payload['sid'] : undefined,
+        authTime: typeof payload['auth_time'] === 'number' ? payload['auth_time'] : undefined,
+        issuedAt: Number(payload.iat),
       };
       if (p.tenantId !== ctx.tenantId) throw new AppError('tenant_mismatch');
+      await this.requireLiveSession(p);
       return p;
     } catch (err) {
       if (err instanceof AppError) {
-        this.d.metrics.jwtValidationFailures.inc({ reason: 'tenant_mismatch' });
+        this.d.metrics.jwtValidationFailures.inc({ reason: err.code });
         throw err;
       }
       const reason =
@@ -568,6 +667,56 @@ export class AuthService {
     } finally {
       this.d.metrics.jwtValidationDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
+  }
+
+  /**
+   * Session-bound tokens: a token of a session that ended, or issued before the user's valid-after time
+   * (logout-all, password change, MFA disable, role change, deletion), authorises nothing from that moment.
+   * Fails closed: when the store cannot answer, 503 session_check_unavailable.
+   */
+  private async requireLiveSession(p: Principal): Promise<void> {
+    let revoked: boolean;
+    try {
+      revoked = await this.d.sessions.isRevoked({
+        tenant: p.tenantId,
+        userId: p.userId,
+        sid: p.sid,
+        issuedAt: p.issuedAt,
+      });
+    } catch {
+      throw new AppError('session_check_unavailable');
+    }
+    if (revoked) throw new AppError('session_revoked');
+  }
+
+  /** Every token of the user issued until now stops working, here and at the gateway. */
+  private async revokeUserTokens(tenantId: string, userId: string): Promise<void> {
+    try {
+      await this.d.sessions.revokeUser(tenantId, userId);
+    } catch {
+      // The sessions are revoked in the database already; the caller retries for the tokens.
+      throw new AppError('session_check_unavailable');
+    }
+  }
+
+  private async revokeSessionTokens(sid: string): Promise<void> {
+    try {
+      await this.d.sessions.revokeSession(sid);
+    } catch {
+      throw new AppError('session_check_unavailable');
+    }
+  }
+
+  /**
+   * Step-up (OpenID Connect `max_age` / Okta's re-authentication for sensitive actions): the primary
+   * authentication behind the token must be at most STEP_UP_MAX_AGE_SECONDS old. An enrollment-only token
+   * is minted at the password check and lives shorter than that window's default, so it passes.
+   */
+  requireRecentAuthentication(p: Principal): void {
+    if (p.enrollmentOnly) return;
+    const age = Date.now() / 1000 - (p.authTime ?? 0);
+    if (p.authTime === undefined || age > this.d.config.stepUpMaxAgeSeconds)
+      throw new AppError('reauthentication_required');
   }
 
   /** Admin role and a session established with MFA; without MFA it counts as a bypass attempt. */
@@ -596,16 +745,34 @@ export class AuthService {
     return { email, passwordHash: await this.d.hasher.hash(password), roles };
   }
 
-  /** The first account of a tenant (an admin). The tenant is created only on a database with none. */
-  async registerFirst(ctx: RequestContext, body: Record<string, unknown>) {
-    if (!this.d.config.allowRegisterFirst) throw new AppError('registration_closed');
+  /**
+   * The first account of a tenant (an admin), to bootstrap an empty installation. Off unless
+   * ALLOW_REGISTER_FIRST, and then only with a one-time bootstrap token (AUTH_BOOTSTRAP_TOKEN(_FILE), or one
+   * issued by `npm run auth:seed -- --bootstrap-token`). Every check that costs nothing runs before the argon2
+   * hash, under its own strict per-address limit, and every refusal is the same 403 registration_closed
+   * (whether the tenant exists, has users, or the token is wrong): no tenant enumeration.
+   */
+  async registerFirst(
+    ctx: RequestContext,
+    body: Record<string, unknown>,
+    bootstrapToken: string | undefined,
+  ) {
+    await this.consume(this.ipRegisterFirst, ctx.ip);
+    const closed = () => new AppError('registration_closed');
+    if (!this.d.config.allowRegisterFirst || !bootstrapToken || bootstrapToken.length > 256) throw closed();
+    const presented = createHash('sha256').update(bootstrapToken).digest();
+    const configured = this.bootstrapHash !== undefined && timingSafeEqual(presented, this.bootstrapHash);
+    const tokenHash = presented.toString('hex');
+    if (!(await this.d.repo.bootstrapTokenUsable(tokenHash, configured))) throw closed();
+    const tenant = await this.d.repo.getTenant(ctx.tenantId);
+    if (tenant ? await this.d.repo.tenantHasUsers(tenant.id) : (await this.d.repo.countTenants()) > 0)
+      throw closed();
     const fields = await this.newUserFields(body, ['admin']);
-    if (!(await this.d.repo.getTenant(ctx.tenantId))) {
-      if ((await this.d.repo.countTenants()) > 0) throw new AppError('registration_closed');
-      await this.d.repo.createTenant(ctx.tenantId, ctx.tenantId);
-    }
-    const id = await this.d.repo.createFirstUser({ tenantId: ctx.tenantId, ...fields });
-    if (!id) throw new AppError('already_initialized');
+    const id = await this.d.repo.createFirstUser(
+      { tenantId: ctx.tenantId, ...fields },
+      { tokenHash, configured },
+    );
+    if (!id) throw closed();
     this.event('audit', 'user_registered', ctx, { userId: id, roles: ['admin'], outcome: 'first_admin' });
     return { id, email: fields.email, tenantId: ctx.tenantId, roles: fields.roles };
   }
@@ -634,12 +801,32 @@ export class AuthService {
 
   // --- MFA enrollment --------------------------------------------------------------------------------
 
-  async mfaEnrollStart(ctx: RequestContext, p: Principal, route: string) {
-    const user = await this.d.repo.getUser(p.tenantId, p.userId);
-    if (!user) throw new AppError('token_invalid');
+  async mfaEnrollStart(ctx: RequestContext, p: Principal, body: Record<string, unknown>, route: string) {
+    const password = str(body, 'password', MAX_PASSWORD_LENGTH, false);
+    this.requireRecentAuthentication(p);
+    const acct = await this.account(p);
+    const { user } = acct;
     if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
     const secret = newTotpSecret();
-    await this.d.repo.setPendingMfaSecret(user.id, secret);
+    const ttl = this.d.config.tokens.enrollmentTtlSeconds;
+    // A live pending enrollment (younger than the enrollment token's lifetime) is not replaced, unless a
+    // full session proves the password again; an enrollment-only token never replaces one.
+    let set = await this.d.repo.setPendingMfaSecret(user.id, secret, p.sid ?? '', ttl, false);
+    if (!set && password !== undefined && !p.enrollmentOnly) {
+      await this.refuseIfLocked(ctx, acct, route);
+      if (!(await this.d.hasher.verify(user.passwordHash, password)).ok)
+        await this.mfaFailure(ctx, acct, 'invalid_credentials', route);
+      set = await this.d.repo.setPendingMfaSecret(user.id, secret, p.sid ?? '', ttl, true);
+    }
+    if (!set) {
+      this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_pending', route });
+      this.event('mfa', 'mfa_enrollment_refused', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'enrollment_pending',
+      });
+      throw new AppError('mfa_enrollment_pending');
+    }
     this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_started', route });
     this.event('mfa', 'mfa_enrollment_started', ctx, {
       userId: user.id,
@@ -654,10 +841,17 @@ export class AuthService {
 
   async mfaEnrollComplete(ctx: RequestContext, p: Principal, body: Record<string, unknown>, route: string) {
     const code = str(body, 'code', 16)!;
+    this.requireRecentAuthentication(p);
     const user = await this.d.repo.getUser(p.tenantId, p.userId);
     if (!user) throw new AppError('token_invalid');
     if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
-    if (!user.mfaPendingSecret) throw new AppError('mfa_not_started');
+    const pendingFor = Date.now() - (user.mfaPendingCreatedAt?.getTime() ?? 0);
+    if (
+      !user.mfaPendingSecret ||
+      user.mfaPendingSession !== (p.sid ?? '') ||
+      pendingFor > this.d.config.tokens.enrollmentTtlSeconds * 1000
+    )
+      throw new AppError('mfa_not_started');
     const res = await checkTotp({
       secret: user.mfaPendingSecret,
       code,
@@ -686,7 +880,12 @@ export class AuthService {
     this.event('mfa', 'mfa_enrolled', ctx, { userId: user.id, roles: user.roles, outcome: 'enrolled' });
     // After the required-enrollment flow the user is signed in, with MFA.
     const session = p.enrollmentOnly
-      ? await this.newSession({ ...user, mfaEnrolledAt: new Date() }, ['pwd', 'otp', 'mfa'], 'mfa_enrollment')
+      ? await this.newSession(
+          { ...user, mfaEnrolledAt: new Date() },
+          ['pwd', 'otp', 'mfa'],
+          'mfa_enrollment',
+          new Date((p.authTime ?? Math.floor(Date.now() / 1000)) * 1000),
+        )
       : undefined;
     return { recoveryCodes, ...(session ?? {}) };
   }
@@ -705,10 +904,14 @@ export class AuthService {
   }
 
   /** Seconds the account stays locked (the login lockout), 0 when it is not locked. */
-  private async lockedFor(tenant: Tenant, subject: string): Promise<number> {
-    const throttle = await this.d.repo.getThrottle(tenant.id, subject);
-    const ms = throttle?.lockedUntil ? throttle.lockedUntil.getTime() - Date.now() : 0;
-    return ms > 0 ? Math.ceil(ms / 1000) : 0;
+  private async lockedFor(ctx: RequestContext, tenant: Tenant, subject: string): Promise<number> {
+    const state = await this.d.repo.lockoutState(
+      tenant.id,
+      subject,
+      ctx.ip,
+      this.d.config.lockout.knownSourceDays,
+    );
+    return lockedForSeconds(state, Date.now());
   }
 
   /** The MFA account routes need MFA enrolled. */
@@ -724,7 +927,7 @@ export class AuthService {
     acct: { user: User; tenant: Tenant; subject: string },
     route: string,
   ): Promise<void> {
-    const locked = await this.lockedFor(acct.tenant, acct.subject);
+    const locked = await this.lockedFor(ctx, acct.tenant, acct.subject);
     if (locked === 0) return;
     this.d.metrics.mfaEvents.inc({ tenant: acct.tenant.id, outcome: 'locked', route });
     this.event('mfa', 'mfa_failed', ctx, {
@@ -765,6 +968,7 @@ export class AuthService {
   ): Promise<{ revokedSessions: number }> {
     const current = str(body, 'currentPassword', MAX_PASSWORD_LENGTH)!;
     const next = str(body, 'newPassword', MAX_PASSWORD_LENGTH + 1)!;
+    this.requireRecentAuthentication(p);
     const { user, tenant, subject } = await this.account(p);
     const count = (outcome: string) => this.d.metrics.passwordChanges.inc({ tenant: tenant.id, outcome });
     const failed = (outcome: string) =>
@@ -772,12 +976,12 @@ export class AuthService {
     try {
       // The login limits: guessing a password here costs the same budget as at /login.
       await this.consume(this.ipLogin, ctx.ip);
-      await this.consume(this.accountLogin, `${tenant.id}|${subject}`);
+      await this.consume(this.accountLogin, `${tenant.id}|${subject}|${ctx.ip}`);
     } catch (err) {
       count('rate_limited');
       throw err;
     }
-    const locked = await this.lockedFor(tenant, subject);
+    const locked = await this.lockedFor(ctx, tenant, subject);
     if (locked > 0) {
       count('locked');
       failed('locked');
@@ -805,7 +1009,8 @@ export class AuthService {
       await this.d.hasher.hash(next),
       'password_changed',
     );
-    await this.d.repo.clearThrottle(tenant.id, subject);
+    await this.revokeUserTokens(tenant.id, user.id);
+    await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
     count('success');
     this.event('audit', 'password_changed', ctx, {
       userId: user.id,
@@ -824,6 +1029,7 @@ export class AuthService {
   ): Promise<{ recoveryCodes: string[] }> {
     const route = '/mfa/recovery-codes/regenerate';
     const code = str(body, 'code', 16)!;
+    this.requireRecentAuthentication(p);
     const acct = await this.account(p);
     const { user, tenant } = acct;
     this.requireEnrolled(acct, route);
@@ -855,6 +1061,7 @@ export class AuthService {
     const route = '/mfa/disable';
     const password = str(body, 'password', MAX_PASSWORD_LENGTH)!;
     const code = str(body, 'code', 16)!;
+    this.requireRecentAuthentication(p);
     const acct = await this.account(p);
     const { user, tenant, subject } = acct;
     this.requireEnrolled(acct, route);
@@ -875,7 +1082,8 @@ export class AuthService {
     if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
     const revoked = await this.d.repo.disableMfa(user.id, 'mfa_disabled');
     if (revoked === undefined) throw new AppError('mfa_not_enrolled');
-    await this.d.repo.clearThrottle(tenant.id, subject);
+    await this.revokeUserTokens(tenant.id, user.id);
+    await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
     this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'disabled', route });
     this.event('mfa', 'mfa_disabled', ctx, {
       userId: user.id,
@@ -884,6 +1092,46 @@ export class AuthService {
       revoked_sessions: revoked,
     });
     return { revokedSessions: revoked };
+  }
+
+  // --- users of the tenant (admin) -------------------------------------------------------------------
+
+  /** PUT /users/:id/roles: new roles; every earlier token of that user stops working at once. */
+  async setUserRoles(ctx: RequestContext, p: Principal, id: string, body: Record<string, unknown>) {
+    this.requirePrivileged(ctx, p, '/users');
+    const rolesIn = body['roles'];
+    if (
+      !Array.isArray(rolesIn) ||
+      rolesIn.length === 0 ||
+      !rolesIn.every((r) => (ASSIGNABLE_ROLES as readonly unknown[]).includes(r))
+    ) {
+      throw new AppError('invalid_request', { field: 'roles', allowed: ASSIGNABLE_ROLES });
+    }
+    const roles = [...new Set(rolesIn as string[])];
+    if (!UUID_RE.test(id) || !(await this.d.repo.setUserRoles(p.tenantId, id, roles)))
+      throw new AppError('not_found');
+    await this.revokeUserTokens(p.tenantId, id);
+    this.event('audit', 'user_roles_changed', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'updated',
+      target_user_id: id,
+      new_roles: roles,
+    });
+    return { id, tenantId: p.tenantId, roles };
+  }
+
+  /** DELETE /users/:id: the user, its sessions and codes are gone; its tokens stop working at once. */
+  async deleteUser(ctx: RequestContext, p: Principal, id: string): Promise<void> {
+    this.requirePrivileged(ctx, p, '/users');
+    if (!UUID_RE.test(id) || !(await this.d.repo.deleteUser(p.tenantId, id))) throw new AppError('not_found');
+    await this.revokeUserTokens(p.tenantId, id);
+    this.event('audit', 'user_deleted', ctx, {
+      userId: p.userId,
+      roles: p.roles,
+      outcome: 'deleted',
+      target_user_id: id,
+    });
   }
 
   // --- tenant settings and API keys -----------------------------------------------------------------
@@ -904,6 +1152,7 @@ export class AuthService {
 
   async createApiKey(ctx: RequestContext, p: Principal, body: Record<string, unknown>) {
     this.requirePrivileged(ctx, p, '/api-keys');
+    this.requireRecentAuthentication(p);
     const name = str(body, 'name', 100)!;
     const scopes = body['scopes'] ?? [];
     if (

@@ -229,11 +229,17 @@ export class KeyRing {
   /** Signs a JWT with the active key; `undefined` when no key set is loaded. */
   async sign(
     claims: Record<string, unknown>,
-    opts: { subject: string; audience: string | string[]; ttlSeconds: number },
+    opts: {
+      subject: string;
+      audience: string | string[];
+      ttlSeconds: number;
+      /** Epoch seconds; default now. Never before now (session revocation may ask for a later one). */
+      issuedAt?: number;
+    },
   ) {
     const c = this.current;
     if (!c) return undefined;
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.max(Math.floor(Date.now() / 1000), opts.issuedAt ?? 0);
     const ttl = Math.min(opts.ttlSeconds, c.doc.maxTokenTTLSeconds);
     const jti = randomUUID();
     const published = c.doc.jwks.keys.find((k) => k.kid === c.doc.activeKid)!;

@@ -45,13 +45,27 @@ export function authRoutes(service: AuthService): Router {
   });
 
   r.post('/register-first', async (req, res) => {
-    res.status(201).json({ user: await service.registerFirst(ctxOf(req, res), bodyOf(req)) });
+    const bootstrapToken = req.get('x-bootstrap-token');
+    res.status(201).json({ user: await service.registerFirst(ctxOf(req, res), bodyOf(req), bootstrapToken) });
   });
 
   r.post('/register', async (req, res) => {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
     res.status(201).json({ user: await service.register(ctx, p, bodyOf(req)) });
+  });
+
+  // Users of the tenant (admin with MFA): a role change or a deletion ends the user's tokens at once.
+  r.put('/users/:id/roles', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    res.json({ user: await service.setUserRoles(ctx, p, String(req.params['id']), bodyOf(req)) });
+  });
+  r.delete('/users/:id', async (req, res) => {
+    const ctx = ctxOf(req, res);
+    const p = await service.authenticate(ctx, bearer(req));
+    await service.deleteUser(ctx, p, String(req.params['id']));
+    res.status(204).end();
   });
 
   r.put('/tenant/settings', async (req, res) => {
@@ -65,7 +79,7 @@ export function authRoutes(service: AuthService): Router {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
-    res.json(await service.mfaEnrollStart(ctx, p, route));
+    res.json(await service.mfaEnrollStart(ctx, p, bodyOf(req), route));
   };
   const complete = async (req: Request, res: Response, route: string) => {
     const ctx = ctxOf(req, res);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { LockoutState } from '../domain/lockout.js';
 import type { Db, Queryable } from './db.js';
 
 export interface Tenant {
@@ -18,6 +19,8 @@ export interface User {
   readonly mfaLastTimeStep: number | null;
   readonly mfaPendingSecret: string | null;
   readonly mfaPendingCreatedAt: Date | null;
+  /** The session (sid) that began the pending enrollment: only it completes (or restarts) it. */
+  readonly mfaPendingSession: string | null;
 }
 
 export interface RefreshTokenRow {
@@ -26,6 +29,8 @@ export interface RefreshTokenRow {
   readonly userId: string;
   readonly tenantId: string;
   readonly amr: string[];
+  /** The sign-in behind the session (the `auth_time` claim). */
+  readonly authTime: Date;
   readonly expiresAt: Date;
   readonly familyExpiresAt: Date;
   readonly usedAt: Date | null;
@@ -55,6 +60,7 @@ interface UserRecord {
   mfa_last_time_step: string | number | null;
   mfa_pending_secret: string | null;
   mfa_pending_created_at: Date | string | null;
+  mfa_pending_session: string | null;
 }
 
 const date = (v: Date | string | null): Date | null =>
@@ -72,11 +78,12 @@ function toUser(r: UserRecord): User {
     mfaLastTimeStep: r.mfa_last_time_step === null ? null : Number(r.mfa_last_time_step),
     mfaPendingSecret: r.mfa_pending_secret,
     mfaPendingCreatedAt: date(r.mfa_pending_created_at),
+    mfaPendingSession: r.mfa_pending_session,
   };
 }
 
 const USER_COLUMNS =
-  'id, tenant_id, email, password_hash, roles, mfa_secret, mfa_enrolled_at, mfa_last_time_step, mfa_pending_secret, mfa_pending_created_at';
+  'id, tenant_id, email, password_hash, roles, mfa_secret, mfa_enrolled_at, mfa_last_time_step, mfa_pending_secret, mfa_pending_created_at, mfa_pending_session';
 
 /** SQL for auth-service, one method per question the domain asks. */
 export class AuthRepository {
@@ -150,19 +157,53 @@ export class AuthRepository {
    * Creates the first user of a tenant, only while it has none (POST /register-first). The tenant row is
    * locked so two concurrent bootstrap calls cannot both succeed.
    */
-  async createFirstUser(u: {
-    tenantId: string;
-    email: string;
-    passwordHash: string;
-    roles: string[];
-  }): Promise<string | undefined> {
+  async createFirstUser(
+    u: { tenantId: string; email: string; passwordHash: string; roles: string[] },
+    bootstrap: { tokenHash: string; configured: boolean },
+  ): Promise<string | undefined> {
     return this.db.transaction(async (tx) => {
-      const t = await tx.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [u.tenantId]);
-      if (t.rowCount === 0) return undefined;
+      // Serialises concurrent bootstraps (the tenant may not exist yet, so no row lock to take).
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('novapos-auth-register-first'))`);
+      const t = await tx.query('SELECT id FROM tenants WHERE id = $1', [u.tenantId]);
+      if (t.rowCount === 0) {
+        const others = await tx.query('SELECT 1 FROM tenants LIMIT 1');
+        if (others.rowCount > 0) return undefined;
+        await this.createTenant(u.tenantId, u.tenantId, false, tx);
+      }
       const any = await tx.query('SELECT 1 FROM users WHERE tenant_id = $1 LIMIT 1', [u.tenantId]);
       if (any.rowCount > 0) return undefined;
+      const spent = bootstrap.configured
+        ? await tx.query(
+            `INSERT INTO auth_bootstrap_tokens (token_hash, used_at) VALUES ($1, now())
+             ON CONFLICT (token_hash) DO UPDATE SET used_at = now() WHERE auth_bootstrap_tokens.used_at IS NULL`,
+            [bootstrap.tokenHash],
+          )
+        : await tx.query(
+            'UPDATE auth_bootstrap_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL',
+            [bootstrap.tokenHash],
+          );
+      if (spent.rowCount === 0) return undefined;
       return this.createUser(u, tx);
     });
+  }
+
+  /** A bootstrap token that may still be used: the configured one unless spent, or an issued unspent one. */
+  async bootstrapTokenUsable(tokenHash: string, configured: boolean): Promise<boolean> {
+    const { rows } = await this.db.query<{ used_at: Date | string | null }>(
+      'SELECT used_at FROM auth_bootstrap_tokens WHERE token_hash = $1',
+      [tokenHash],
+    );
+    return configured ? !rows[0]?.used_at : rows.length === 1 && rows[0]!.used_at === null;
+  }
+
+  /** Issues a bootstrap token (stores its hash only); `npm run auth:seed -- --bootstrap-token` prints it. */
+  async insertBootstrapToken(tokenHash: string): Promise<void> {
+    await this.db.query('INSERT INTO auth_bootstrap_tokens (token_hash) VALUES ($1)', [tokenHash]);
+  }
+
+  async tenantHasUsers(tenantId: string): Promise<boolean> {
+    const r = await this.db.query('SELECT 1 FROM users WHERE tenant_id = $1 LIMIT 1', [tenantId]);
+    return r.rowCount > 0;
   }
 
   async countTenants(): Promise<number> {
@@ -176,6 +217,20 @@ export class AuthRepository {
       await tx.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [userId, hash]);
       return this.revokeAllForUser(userId, reason, tx);
     });
+  }
+
+  async setUserRoles(tenantId: string, id: string, roles: string[]): Promise<boolean> {
+    const res = await this.db.query(
+      'UPDATE users SET roles = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2',
+      [tenantId, id, roles],
+    );
+    return res.rowCount > 0;
+  }
+
+  /** Deletes a user; its refresh tokens and recovery codes go with it (ON DELETE CASCADE). */
+  async deleteUser(tenantId: string, id: string): Promise<boolean> {
+    const res = await this.db.query('DELETE FROM users WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
+    return res.rowCount > 0;
   }
 
   async updatePasswordHash(userId: string, hash: string): Promise<void> {
@@ -207,11 +262,26 @@ export class AuthRepository {
     return res.rowCount > 0;
   }
 
-  async setPendingMfaSecret(userId: string, secret: string): Promise<void> {
-    await this.db.query(
-      'UPDATE users SET mfa_pending_secret = $2, mfa_pending_created_at = now(), updated_at = now() WHERE id = $1',
-      [userId, secret],
+  /**
+   * Stores a pending enrollment for session `sessionId`, unless a pending enrollment younger than
+   * `ttlSeconds` exists and `replace` is false (atomic: two racing starts cannot both win). False if refused.
+   */
+  async setPendingMfaSecret(
+    userId: string,
+    secret: string,
+    sessionId: string,
+    ttlSeconds: number,
+    replace: boolean,
+  ): Promise<boolean> {
+    const res = await this.db.query(
+      `UPDATE users SET mfa_pending_secret = $2, mfa_pending_session = $3, mfa_pending_created_at = now(),
+              updated_at = now()
+        WHERE id = $1 AND mfa_enrolled_at IS NULL
+          AND ($5 OR mfa_pending_secret IS NULL
+               OR mfa_pending_created_at < now() - make_interval(secs => $4::int))`,
+      [userId, secret, sessionId, ttlSeconds, replace],
     );
+    return res.rowCount > 0;
   }
 
   /** Promotes the pending secret and stores the recovery code hashes, in one transaction. */
@@ -224,7 +294,8 @@ export class AuthRepository {
     return this.db.transaction(async (tx) => {
       const res = await tx.query(
         `UPDATE users SET mfa_secret = mfa_pending_secret, mfa_enrolled_at = now(), mfa_last_time_step = $3,
-                mfa_pending_secret = NULL, mfa_pending_created_at = NULL, mfa_failed_attempts = 0, updated_at = now()
+                mfa_pending_secret = NULL, mfa_pending_created_at = NULL, mfa_pending_session = NULL,
+                mfa_failed_attempts = 0, updated_at = now()
           WHERE id = $1 AND mfa_pending_secret = $2 AND mfa_enrolled_at IS NULL`,
         [userId, secret, step],
       );
@@ -293,46 +364,95 @@ export class AuthRepository {
     return res.rowCount > 0;
   }
 
-  // --- login throttle --------------------------------------------------------------------------------
+  // --- login lockout (domain/lockout.ts) -------------------------------------------------------------
 
-  async getThrottle(
+  /** The locks that apply to `source` trying `subject`, and whether the account signed in from it before. */
+  async lockoutState(
     tenantId: string,
     subject: string,
-  ): Promise<{ failures: number; lockedUntil: Date | null } | undefined> {
-    const { rows } = await this.db.query<{ failures: number; locked_until: Date | string | null }>(
-      'SELECT failures, locked_until FROM auth_login_throttle WHERE tenant_id = $1 AND subject = $2',
-      [tenantId, subject],
+    source: string,
+    knownSourceDays: number,
+  ): Promise<LockoutState> {
+    const { rows } = await this.db.query<{
+      pair: Date | string | null;
+      account: Date | string | null;
+      known: boolean;
+    }>(
+      `SELECT
+         (SELECT locked_until FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source = $3) AS pair,
+         (SELECT locked_until FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source = '') AS account,
+         EXISTS (SELECT 1 FROM auth_known_sources WHERE tenant_id = $1 AND subject = $2 AND source = $3
+                   AND last_success_at > now() - make_interval(days => $4::int)) AS known`,
+      [tenantId, subject, source, knownSourceDays],
     );
-    const r = rows[0];
-    return r && { failures: r.failures, lockedUntil: date(r.locked_until) };
+    const r = rows[0]!;
+    return { pairLockedUntil: date(r.pair), accountLockedUntil: date(r.account), knownSource: r.known };
   }
 
-  /** Adds one failure and returns the new count. */
-  async addThrottleFailure(tenantId: string, subject: string): Promise<number> {
+  /**
+   * Counts one failure for (subject, source) and for the subject account-wide (source ''); a count whose
+   * last failure is older than `resetSeconds` starts again at 1. Returns both counts.
+   */
+  async addLoginFailure(
+    tenantId: string,
+    subject: string,
+    source: string,
+    resetSeconds: number,
+  ): Promise<{ pair: number; account: number }> {
+    const add = async (src: string) => {
+      const { rows } = await this.db.query<{ failures: number }>(
+        `INSERT INTO auth_login_failures (tenant_id, subject, source, failures, last_failure_at)
+         VALUES ($1, $2, $3, 1, now())
+         ON CONFLICT (tenant_id, subject, source) DO UPDATE SET
+           failures = CASE WHEN auth_login_failures.last_failure_at < now() - make_interval(secs => $4::int)
+                           THEN 1 ELSE auth_login_failures.failures + 1 END,
+           last_failure_at = now()
+         RETURNING failures`,
+        [tenantId, subject, src, resetSeconds],
+      );
+      return rows[0]?.failures ?? 1;
+    };
+    return { pair: await add(source), account: await add('') };
+  }
+
+  /** Failures counted for (subject, source); source '' (default) is the account-wide count. */
+  async countLoginFailures(tenantId: string, subject: string, source = ''): Promise<number> {
     const { rows } = await this.db.query<{ failures: number }>(
-      `INSERT INTO auth_login_throttle (tenant_id, subject, failures, last_failure_at) VALUES ($1, $2, 1, now())
-       ON CONFLICT (tenant_id, subject)
-       DO UPDATE SET failures = auth_login_throttle.failures + 1, last_failure_at = now()
-       RETURNING failures`,
-      [tenantId, subject],
-    );
-    return rows[0]?.failures ?? 1;
-  }
-
-  async lockThrottle(tenantId: string, subject: string, until: Date): Promise<void> {
-    await this.db.query(
-      'UPDATE auth_login_throttle SET locked_until = $3 WHERE tenant_id = $1 AND subject = $2',
-      [tenantId, subject, until],
-    );
-  }
-
-  /** Clears the failures and returns how many there were (the success-after-failures rule reads it). */
-  async clearThrottle(tenantId: string, subject: string): Promise<number> {
-    const { rows } = await this.db.query<{ failures: number }>(
-      'DELETE FROM auth_login_throttle WHERE tenant_id = $1 AND subject = $2 RETURNING failures',
-      [tenantId, subject],
+      'SELECT failures FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source = $3',
+      [tenantId, subject, source],
     );
     return rows[0]?.failures ?? 0;
+  }
+
+  /** Locks (subject, source) until `until`; source '' is the account-wide lock. Never shortens a lock. */
+  async lockLogin(tenantId: string, subject: string, source: string, until: Date): Promise<void> {
+    await this.db.query(
+      `UPDATE auth_login_failures SET locked_until = greatest(coalesce(locked_until, $4), $4)
+        WHERE tenant_id = $1 AND subject = $2 AND source = $3`,
+      [tenantId, subject, source, until],
+    );
+  }
+
+  /**
+   * A successful sign-in (or password/MFA proof) from `source`: its own and the account-wide failures are
+   * cleared (as Keycloak and Okta reset on success) and the address becomes known. Returns the account's
+   * failures counted before (the success-after-failures rule reads it).
+   */
+  async recordLoginSourceSuccess(tenantId: string, subject: string, source: string): Promise<number> {
+    const { rows } = await this.db.query<{ failures: number }>(
+      `SELECT failures FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source = ''`,
+      [tenantId, subject],
+    );
+    await this.db.query(
+      `DELETE FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source IN ($3, '')`,
+      [tenantId, subject, source],
+    );
+    await this.db.query(
+      `INSERT INTO auth_known_sources (tenant_id, subject, source, last_success_at) VALUES ($1, $2, $3, now())
+       ON CONFLICT (tenant_id, subject, source) DO UPDATE SET last_success_at = now()`,
+      [tenantId, subject, source],
+    );
+    return Number(rows[0]?.failures ?? 0);
   }
 
   // --- refresh tokens --------------------------------------------------------------------------------
@@ -344,6 +464,7 @@ export class AuthRepository {
       tenantId: string;
       tokenHash: string;
       amr: string[];
+      authTime: Date;
       expiresAt: Date;
       familyExpiresAt: Date;
     },
@@ -351,9 +472,10 @@ export class AuthRepository {
   ): Promise<string> {
     const id = randomUUID();
     await q.query(
-      `INSERT INTO auth_refresh_tokens (id, family_id, user_id, tenant_id, token_hash, amr, expires_at, family_expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [id, t.familyId, t.userId, t.tenantId, t.tokenHash, t.amr, t.expiresAt, t.familyExpiresAt],
+      `INSERT INTO auth_refresh_tokens
+         (id, family_id, user_id, tenant_id, token_hash, amr, auth_time, expires_at, family_expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [id, t.familyId, t.userId, t.tenantId, t.tokenHash, t.amr, t.authTime, t.expiresAt, t.familyExpiresAt],
     );
     return id;
   }
@@ -365,12 +487,13 @@ export class AuthRepository {
       user_id: string;
       tenant_id: string;
       amr: string[];
+      auth_time: Date | string;
       expires_at: Date | string;
       family_expires_at: Date | string;
       used_at: Date | string | null;
       revoked_at: Date | string | null;
     }>(
-      `SELECT id, family_id, user_id, tenant_id, amr, expires_at, family_expires_at, used_at, revoked_at
+      `SELECT id, family_id, user_id, tenant_id, amr, auth_time, expires_at, family_expires_at, used_at, revoked_at
          FROM auth_refresh_tokens WHERE token_hash = $1`,
       [tokenHash],
     );
@@ -382,6 +505,7 @@ export class AuthRepository {
         userId: r.user_id,
         tenantId: r.tenant_id,
         amr: r.amr,
+        authTime: date(r.auth_time)!,
         expiresAt: date(r.expires_at)!,
         familyExpiresAt: date(r.family_expires_at)!,
         usedAt: date(r.used_at),
@@ -402,6 +526,7 @@ export class AuthRepository {
       tenantId: string;
       tokenHash: string;
       amr: string[];
+      authTime: Date;
       expiresAt: Date;
       familyExpiresAt: Date;
     },
@@ -416,6 +541,24 @@ export class AuthRepository {
       await tx.query('UPDATE auth_refresh_tokens SET replaced_by = $2 WHERE id = $1', [oldId, nextId]);
       return true;
     });
+  }
+
+  /**
+   * The reuse interval: marks a used token as presented once more, only if it was used less than
+   * `intervalSeconds` ago, is not revoked, was not given a grace successor already, and its successor is
+   * still unused (it is the immediately previous token of its family). False otherwise (reuse).
+   */
+  async claimRefreshGrace(id: string, intervalSeconds: number): Promise<boolean> {
+    if (intervalSeconds <= 0) return false;
+    const res = await this.db.query(
+      `UPDATE auth_refresh_tokens o SET grace_used_at = now()
+        WHERE o.id = $1 AND o.used_at IS NOT NULL AND o.revoked_at IS NULL AND o.grace_used_at IS NULL
+          AND o.used_at > now() - make_interval(secs => $2::int)
+          AND NOT EXISTS (SELECT 1 FROM auth_refresh_tokens n
+                           WHERE n.id = o.replaced_by AND (n.used_at IS NOT NULL OR n.revoked_at IS NOT NULL))`,
+      [id, intervalSeconds],
+    );
+    return res.rowCount > 0;
   }
 
   /** Revokes every live token of a family; returns how many were revoked. */
