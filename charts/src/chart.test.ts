@@ -82,11 +82,23 @@ describe('the operator chart', () => {
     }
     const drillSecrets = one('Role', 'novapos-operator-drill-secrets');
     expect(drillSecrets.metadata.namespace).toBe('novapos');
-    expect(drillSecrets.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
+    expect(drillSecrets.rules).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['drill-synthetic-credentials'],
+        verbs: ['get'],
+      },
+    ]);
     const secretsRole = one('Role', 'novapos-operator-secrets');
     expect(secretsRole.metadata.namespace).toBe('novapos-system');
     expect(secretsRole.rules).toEqual([
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['novapos-promotion-fingerprint-key'],
+        verbs: ['get', 'update'],
+      },
     ]);
     const leaseRole = one('Role', 'novapos-operator-leader-election');
     expect(leaseRole.metadata.namespace).toBe('novapos-system');

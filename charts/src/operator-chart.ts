@@ -2,12 +2,17 @@ import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { AdmissionPolicies } from './constructs/admission-policies.js';
 import { CrdManifests } from './constructs/crd-manifests.js';
-import { commonLabels } from './constructs/labels.js';
+import { commonLabels, selectorLabels } from './constructs/labels.js';
 import { OperatorDeployment, type OperatorDeploymentProps } from './constructs/operator-deployment.js';
 import { OperatorDisruptionBudget } from './constructs/operator-disruption-budget.js';
 import { OperatorDrillWebhookService } from './constructs/operator-drill-webhook-service.js';
+import { OperatorFingerprintKey } from './constructs/operator-fingerprint-key.js';
 import { OperatorMetricsService } from './constructs/operator-metrics-service.js';
 import { OperatorNamespace } from './constructs/operator-namespace.js';
+import {
+  OperatorNetworkPolicy,
+  type OperatorNetworkPolicyProps,
+} from './constructs/operator-network-policy.js';
 import { OperatorRbac } from './constructs/operator-rbac.js';
 import { OperatorServiceAccount } from './constructs/operator-service-account.js';
 import { OperatorServiceMonitor } from './constructs/operator-service-monitor.js';
@@ -43,9 +48,17 @@ export interface OperatorChartProps extends ChartProps {
     readonly gatewayUrl?: string;
     readonly alertmanagerUrl?: string;
     readonly namespaces?: readonly string[];
+    /** Names of the drills' credentials Secrets the operator may read there; default `drill-synthetic-credentials`. */
+    readonly credentialsSecrets?: readonly string[];
   };
+  /** Secrets in the operator's namespace holding Vault connection tokens (connections file, tokenSecret). */
+  readonly connectionTokenSecrets?: readonly string[];
   /** Default true; off where prometheus-operator is not installed. */
   readonly serviceMonitor?: boolean;
+  /** Where the operator's egress may go (Vault, Redis, the apiserver's addresses); defaults in the construct. */
+  readonly network?: Partial<
+    Omit<OperatorNetworkPolicyProps, 'name' | 'namespace' | 'podSelector' | 'labels'>
+  >;
   readonly deployment?: Partial<
     Omit<OperatorDeploymentProps, 'name' | 'namespace' | 'serviceAccountName' | 'image'>
   >;
@@ -69,12 +82,16 @@ export class OperatorChart extends Chart {
     const sa = new OperatorServiceAccount(this, 'ServiceAccount', { name, namespace, labels });
     const resources = new Set<string>(OPERATOR_RESOURCES);
     for (const r of crds.resources) if (r.group === 'security.novapos.io') resources.add(r.plural);
+    const fingerprintKey = new OperatorFingerprintKey(this, 'FingerprintKey', { namespace, labels });
     new OperatorRbac(this, 'Rbac', {
       name,
       namespace,
       serviceAccountName: sa.name,
       resources: [...resources],
       drillNamespaces: props.drills?.namespaces ?? ['novapos'],
+      drillCredentialsSecrets: props.drills?.credentialsSecrets,
+      fingerprintKeySecret: fingerprintKey.name,
+      connectionTokenSecrets: props.connectionTokenSecrets,
       labels,
     });
     new OperatorDeployment(this, 'Deployment', {
@@ -96,6 +113,13 @@ export class OperatorChart extends Chart {
     // Alertmanager's drill receiver posts here (alerts/alertmanager/config.ts: novapos-operator...:8082).
     new OperatorDrillWebhookService(this, 'DrillWebhookService', { name, namespace, labels });
     new OperatorDisruptionBudget(this, 'DisruptionBudget', { name, namespace, labels });
+    new OperatorNetworkPolicy(this, 'NetworkPolicy', {
+      ...props.network,
+      name,
+      namespace,
+      podSelector: selectorLabels(name),
+      labels,
+    });
     new OperatorMetricsService(this, 'MetricsService', {
       name,
       namespace,

@@ -669,6 +669,27 @@ describe('the fingerprint key', () => {
     expect(restarted.fingerprint('probe')).toBe(keys[0]!.fingerprint('probe'));
     const secret = await core.readNamespacedSecret({ name, namespace: operatorNs });
     expect(secret.immutable).toBe(true);
+    // As the chart ships it: the Secret exists empty (the operator has get/update on it by name, no create);
+    // racing replicas fill it exactly once and it becomes immutable.
+    const chartName = `fp-chart-${tag}`;
+    await core.createNamespacedSecret({
+      namespace: operatorNs,
+      body: { metadata: { name: chartName, namespace: operatorNs }, type: 'Opaque' },
+    });
+    const filling = Array.from(
+      { length: 5 },
+      () => new KubernetesSecretFingerprintKey({ core, namespace: operatorNs, name: chartName }),
+    );
+    const filled = await Promise.all(filling.map((r) => r.get()));
+    expect(new Set(filled.map((k) => k.fingerprint('probe'))).size).toBe(1);
+    const chartSecret = await core.readNamespacedSecret({ name: chartName, namespace: operatorNs });
+    expect(chartSecret.immutable).toBe(true);
+    const again = await new KubernetesSecretFingerprintKey({
+      core,
+      namespace: operatorNs,
+      name: chartName,
+    }).get();
+    expect(again.fingerprint('probe')).toBe(filled[0]!.fingerprint('probe'));
     // The operator's own key is the one the plans name.
     const operatorKey = await new KubernetesSecretFingerprintKey({ core, namespace: operatorNs }).get();
     expect((await get('auth')).status?.plan?.fingerprintKeyId).toBe(operatorKey.id);

@@ -125,11 +125,16 @@ describe('charts/dist against a real apiserver', () => {
       ['patch', 'events.events.k8s.io'],
       ['update', 'leases.coordination.k8s.io', rbacNs],
       ['create', 'leases.coordination.k8s.io', rbacNs],
-      // The promotion fingerprint key and connection tokens, in the operator's namespace only.
-      ['get', 'secrets', rbacNs],
-      ['create', 'secrets', rbacNs],
+      // The promotion fingerprint key, by name, in the operator's namespace only (the chart creates it).
+      ['get', 'secrets/novapos-promotion-fingerprint-key', rbacNs],
+      ['update', 'secrets/novapos-promotion-fingerprint-key', rbacNs],
     ];
     const denied: [string, string, string?][] = [
+      // No Secret by any other name, and no create (issue 19).
+      ['get', 'secrets', rbacNs],
+      ['get', 'secrets/vault-prod-token', rbacNs],
+      ['create', 'secrets', rbacNs],
+      ['update', 'secrets/novapos-promotion-fingerprint-key', 'default'],
       ['get', 'secrets', 'default'],
       ['list', 'secrets', rbacNs],
       ['list', 'secrets', 'default'],

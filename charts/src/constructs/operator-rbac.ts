@@ -11,13 +11,24 @@ export interface OperatorRbacProps {
   readonly resources: readonly string[];
   /** Namespaces whose DisasterRecoveryDrills keep their synthetic tenant's credentials Secret. Default none. */
   readonly drillNamespaces?: readonly string[];
+  /**
+   * Names of the drills' credentials Secrets the operator may read in those namespaces (a drill's
+   * `credentialsSecretRef.name`). Default `drill-synthetic-credentials` (examples/).
+   */
+  readonly drillCredentialsSecrets?: readonly string[];
+  /** The SecretPromotion fingerprint key Secret in the operator's namespace (created empty by the chart). */
+  readonly fingerprintKeySecret: string;
+  /** Secrets in the operator's namespace holding Vault connection tokens (`auth.method: tokenSecret`). Default none. */
+  readonly connectionTokenSecrets?: readonly string[];
   readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
  * Least privilege for what the runtime does: watch its kinds, patch them (finalizers) and their /status,
- * record Events, and hold its leader-election Lease in its own namespace. No Secret access anywhere: keys and
- * promoted secrets live in Vault.
+ * record Events, and hold its leader-election Lease in its own namespace. Secrets only by name: the
+ * fingerprint key (get, and update to fill it once: the chart creates it), the connection tokens (get), the
+ * drills' credentials in their namespaces (get). Never list, watch or create Secrets: keys and promoted
+ * secrets live in Vault.
  */
 export class OperatorRbac extends Construct {
   constructor(scope: Construct, id: string, props: OperatorRbacProps) {
@@ -63,7 +74,14 @@ export class OperatorRbac extends Construct {
     for (const ns of props.drillNamespaces ?? []) {
       const drillRole = new k8s.KubeRole(this, `DrillSecretsRole-${ns}`, {
         metadata: { name: `${props.name}-drill-secrets`, namespace: ns, labels },
-        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+        rules: [
+          {
+            apiGroups: [''],
+            resources: ['secrets'],
+            resourceNames: [...(props.drillCredentialsSecrets ?? ['drill-synthetic-credentials'])],
+            verbs: ['get'],
+          },
+        ],
       });
       new k8s.KubeRoleBinding(this, `DrillSecretsRoleBinding-${ns}`, {
         metadata: { name: `${props.name}-drill-secrets`, namespace: ns, labels },
@@ -72,11 +90,23 @@ export class OperatorRbac extends Construct {
       });
     }
 
-    // Secrets in the operator's own namespace only: the SecretPromotion fingerprint (HMAC) key, created once
-    // and read by every replica, and the tokens of named Vault connections. Nothing cluster-wide.
+    // Secrets in the operator's own namespace, by name only: the SecretPromotion fingerprint (HMAC) key,
+    // which the chart creates empty and the first replica fills once (update), and the tokens of named Vault
+    // connections (read). Nothing cluster-wide, no create, no list.
+    const tokens = [...(props.connectionTokenSecrets ?? [])].sort();
     const secrets = new k8s.KubeRole(this, 'SecretsRole', {
       metadata: { name: `${props.name}-secrets`, namespace: props.namespace, labels },
-      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] }],
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['secrets'],
+          resourceNames: [props.fingerprintKeySecret],
+          verbs: ['get', 'update'],
+        },
+        ...(tokens.length
+          ? [{ apiGroups: [''], resources: ['secrets'], resourceNames: tokens, verbs: ['get'] }]
+          : []),
+      ],
     });
     new k8s.KubeRoleBinding(this, 'SecretsRoleBinding', {
       metadata: { name: `${props.name}-secrets`, namespace: props.namespace, labels },

@@ -45,9 +45,12 @@ export interface KubernetesSecretKeyOptions {
 }
 
 /**
- * The key in an immutable Kubernetes Secret in the operator's namespace. Created once with create-if-absent
- * semantics: every replica that finds no Secret tries to create one with its own random key; the apiserver
- * accepts exactly one create (the others get 409 AlreadyExists) and everyone then reads the winner's key.
+ * The key in an immutable Kubernetes Secret in the operator's namespace. In a cluster the chart creates the
+ * Secret empty (the operator may only get and update it by name, not create Secrets): the first replica
+ * that finds it empty fills it with a random key and makes it immutable in one update; the apiserver
+ * accepts exactly one such update (the others get 409 Conflict on the resourceVersion) and everyone then
+ * reads the winner's key. Without the chart's Secret (local development, tests) the operator creates it,
+ * with the same create-if-absent race.
  */
 export class KubernetesSecretFingerprintKey implements FingerprintKeySource {
   readonly name: string;
@@ -66,9 +69,39 @@ export class KubernetesSecretFingerprintKey implements FingerprintKeySource {
   }
 
   private async load(): Promise<FingerprintKey> {
-    const existing = await this.read();
+    const found = await this.readSecret();
+    const existing = found && keyOf(found);
     if (existing) return fingerprintKeyFrom(existing);
-    const body: V1Secret = {
+    const data = { [DATA_KEY]: randomBytes(KEY_BYTES).toString('base64') };
+    const where = `${this.opts.namespace}/${this.name}`;
+    try {
+      if (found) {
+        // The chart's empty Secret: filled once, then immutable.
+        await this.opts.core.replaceNamespacedSecret({
+          name: this.name,
+          namespace: this.opts.namespace,
+          body: { ...found, immutable: true, data: { ...found.data, ...data } },
+        });
+        this.opts.log?.info({ secret: where }, 'filled the fingerprint key');
+      } else {
+        await this.opts.core.createNamespacedSecret({
+          namespace: this.opts.namespace,
+          body: this.newSecret(data),
+        });
+        this.opts.log?.info({ secret: where }, 'created the fingerprint key');
+      }
+    } catch (err) {
+      if (!isConflict(err)) throw err; // another replica won the race: use its key
+    }
+    const filled = await this.readSecret();
+    const key = filled && keyOf(filled);
+    if (!key)
+      throw new Error(`fingerprint key Secret ${where} has no ${DATA_KEY} entry after it was written`);
+    return fingerprintKeyFrom(key);
+  }
+
+  private newSecret(data: Record<string, string>): V1Secret {
+    return {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {
@@ -78,45 +111,32 @@ export class KubernetesSecretFingerprintKey implements FingerprintKeySource {
           'app.kubernetes.io/part-of': 'novapos-operator',
           'app.kubernetes.io/component': 'secret-promotion',
         },
-        annotations: {
-          'security.novapos.io/purpose':
-            'HMAC key for SecretPromotion plan fingerprints; replacing it makes every plan look changed',
-        },
+        annotations: { [FINGERPRINT_KEY_PURPOSE_ANNOTATION]: FINGERPRINT_KEY_PURPOSE },
       },
       type: 'Opaque',
       immutable: true,
-      data: { [DATA_KEY]: randomBytes(KEY_BYTES).toString('base64') },
+      data,
     };
-    try {
-      await this.opts.core.createNamespacedSecret({ namespace: this.opts.namespace, body });
-      this.opts.log?.info({ secret: `${this.opts.namespace}/${this.name}` }, 'created the fingerprint key');
-    } catch (err) {
-      if (!isConflict(err)) throw err; // another replica won the race: use its key
-    }
-    const created = await this.read();
-    if (!created)
-      throw new Error(`fingerprint key Secret ${this.opts.namespace}/${this.name} vanished after create`);
-    return fingerprintKeyFrom(created);
   }
 
-  private async read(): Promise<Buffer | undefined> {
+  private async readSecret(): Promise<V1Secret | undefined> {
     try {
-      const secret = await this.opts.core.readNamespacedSecret({
-        name: this.name,
-        namespace: this.opts.namespace,
-      });
-      const encoded = secret.data?.[DATA_KEY];
-      if (!encoded) {
-        throw new Error(
-          `fingerprint key Secret ${this.opts.namespace}/${this.name} has no ${DATA_KEY} entry`,
-        );
-      }
-      return Buffer.from(encoded, 'base64');
+      return await this.opts.core.readNamespacedSecret({ name: this.name, namespace: this.opts.namespace });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
+}
+
+export const FINGERPRINT_KEY_PURPOSE_ANNOTATION = 'security.novapos.io/purpose';
+export const FINGERPRINT_KEY_PURPOSE =
+  'HMAC key for SecretPromotion plan fingerprints; replacing it makes every plan look changed';
+
+/** The key bytes of the Secret; undefined while it is empty (the chart creates it so). */
+function keyOf(secret: V1Secret): Buffer | undefined {
+  const encoded = secret.data?.[DATA_KEY];
+  return encoded ? Buffer.from(encoded, 'base64') : undefined;
 }
 
 /** A fixed key (unit tests, benchmarks). */

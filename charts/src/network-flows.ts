@@ -1,0 +1,144 @@
+/**
+ * The operator's real network flows, and flows that must stay closed: the committed table the charts'
+ * NetworkPolicies are evaluated against (network-policies.test.ts). The bridge CNI of the test node does not
+ * enforce NetworkPolicy, so the policies are checked by evaluating them here (Kubernetes semantics: a
+ * connection needs the source's egress and the destination's ingress to allow it, where a pod selected by
+ * no policy of that direction allows everything).
+ */
+
+export interface PodEndpoint {
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Pod IP, for ipBlock rules (the pod network 10.244.0.0/16). */
+  readonly ip: string;
+}
+export interface ExternalEndpoint {
+  /** Outside the pod network: the apiserver, an external Vault, the metadata service. */
+  readonly ip: string;
+}
+export type Endpoint = PodEndpoint | ExternalEndpoint;
+
+export interface Flow {
+  readonly what: string;
+  readonly from: Endpoint;
+  readonly to: Endpoint;
+  readonly port: number;
+  readonly protocol?: 'TCP' | 'UDP';
+  readonly allowed: boolean;
+}
+
+const pod = (namespace: string, labels: Record<string, string>, ip: string): PodEndpoint => ({
+  namespace,
+  labels,
+  ip,
+});
+
+export const endpoints = {
+  operator: pod(
+    'novapos-system',
+    { 'app.kubernetes.io/name': 'novapos-operator', 'app.kubernetes.io/component': 'operator' },
+    '10.244.0.10',
+  ),
+  prometheus: pod('monitoring', { 'app.kubernetes.io/name': 'prometheus' }, '10.244.0.20'),
+  alertmanager: pod('monitoring', { 'app.kubernetes.io/name': 'alertmanager' }, '10.244.0.21'),
+  coredns: pod('kube-system', { 'k8s-app': 'kube-dns' }, '10.244.0.2'),
+  kubeProxyLike: pod('kube-system', { 'k8s-app': 'something-else' }, '10.244.0.3'),
+  vault: pod('vault', { 'app.kubernetes.io/name': 'vault' }, '10.244.0.30'),
+  redis: pod('novapos', { 'app.kubernetes.io/name': 'redis' }, '10.244.0.40'),
+  postgres: pod('novapos', { 'app.kubernetes.io/name': 'postgresql' }, '10.244.0.41'),
+  authService: pod(
+    'novapos',
+    { 'app.kubernetes.io/name': 'auth-service', 'app.kubernetes.io/component': 'auth-service' },
+    '10.244.0.50',
+  ),
+  gateway: pod(
+    'novapos',
+    { 'app.kubernetes.io/name': 'integration-gateway', 'app.kubernetes.io/component': 'gateway' },
+    '10.244.0.51',
+  ),
+  teamPod: pod('team-x', { app: 'anything' }, '10.244.0.60'),
+  apiserver: { ip: '172.18.0.2' },
+  metadataService: { ip: '169.254.169.254' },
+} as const;
+
+const e = endpoints;
+
+export const operatorFlows: readonly Flow[] = [
+  // What the operator really does.
+  { what: 'Prometheus scrapes the operator', from: e.prometheus, to: e.operator, port: 8080, allowed: true },
+  {
+    what: 'Alertmanager posts a drill alert',
+    from: e.alertmanager,
+    to: e.operator,
+    port: 8082,
+    allowed: true,
+  },
+  { what: 'DNS over UDP', from: e.operator, to: e.coredns, port: 53, protocol: 'UDP', allowed: true },
+  { what: 'DNS over TCP', from: e.operator, to: e.coredns, port: 53, allowed: true },
+  { what: 'the apiserver', from: e.operator, to: e.apiserver, port: 6443, allowed: true },
+  { what: 'Vault', from: e.operator, to: e.vault, port: 8200, allowed: true },
+  { what: 'Redis (limits, drill faults)', from: e.operator, to: e.redis, port: 6379, allowed: true },
+  { what: 'auth-service /keys/status', from: e.operator, to: e.authService, port: 8085, allowed: true },
+  { what: 'gateway /keys/status', from: e.operator, to: e.gateway, port: 8083, allowed: true },
+  { what: 'gateway POST /keys/reload (admin)', from: e.operator, to: e.gateway, port: 9083, allowed: true },
+  {
+    what: 'a drill fires its alert at Alertmanager',
+    from: e.operator,
+    to: e.alertmanager,
+    port: 9093,
+    allowed: true,
+  },
+  // What stays closed.
+  {
+    what: 'a namespace pod reads operator metrics',
+    from: e.teamPod,
+    to: e.operator,
+    port: 8080,
+    allowed: false,
+  },
+  {
+    what: 'a service forges a drill delivery',
+    from: e.authService,
+    to: e.operator,
+    port: 8082,
+    allowed: false,
+  },
+  { what: 'the operator reaches PostgreSQL', from: e.operator, to: e.postgres, port: 5432, allowed: false },
+  {
+    what: 'the operator reaches the metadata service',
+    from: e.operator,
+    to: e.metadataService,
+    port: 80,
+    allowed: false,
+  },
+  {
+    what: 'the operator reaches another kube-system pod',
+    from: e.operator,
+    to: e.kubeProxyLike,
+    port: 10250,
+    allowed: false,
+  },
+  {
+    what: 'the operator reaches Vault on another port',
+    from: e.operator,
+    to: e.vault,
+    port: 8201,
+    allowed: false,
+  },
+  {
+    what: 'the operator reaches a namespace pod (SSRF)',
+    from: e.operator,
+    to: e.teamPod,
+    port: 8080,
+    allowed: false,
+  },
+  // The gateway's own policy (services chart): API open, admin port only to monitoring and the operator.
+  { what: 'a client calls the gateway API', from: e.teamPod, to: e.gateway, port: 8083, allowed: true },
+  {
+    what: 'a namespace pod calls the gateway admin port',
+    from: e.teamPod,
+    to: e.gateway,
+    port: 9083,
+    allowed: false,
+  },
+];
