@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the harness runs (Redis, PostgreSQL, Prometheus + promtool, Alertmanager)
 # when any of their binaries is missing. Nothing is started: the harness starts its own instances.
+# `ensure-system.sh node` instead checks what the harness's Kubernetes node needs from Debian: runc, the CNI
+# plugins, iptables and a static busybox (the sandbox image and the test images are made from it).
 set -euo pipefail
 
 missing=()
-command -v redis-server >/dev/null || missing+=(redis-server)
-command -v redis-cli >/dev/null || missing+=(redis-tools)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-command -v prometheus >/dev/null || missing+=(prometheus)
-command -v promtool >/dev/null || missing+=(prometheus)
-command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
-command -v setpriv >/dev/null || missing+=(util-linux)
+if [[ "${1:-}" == node ]]; then
+  what="runc, CNI plugins, iptables, busybox-static"
+  command -v runc >/dev/null || missing+=(runc)
+  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v ip6tables >/dev/null || missing+=(iptables)
+  # The static build: the images copy it alone, with no shared libraries beside it.
+  dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
+  command -v openssl >/dev/null || missing+=(openssl)
+else
+  what="Redis, PostgreSQL, Prometheus, promtool, Alertmanager"
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v setpriv >/dev/null || missing+=(util-linux)
+fi
 
 if ((${#missing[@]} == 0)); then
-  echo "[system] Redis, PostgreSQL, Prometheus, promtool, Alertmanager: installed" >&2
+  echo "[system] $what: installed" >&2
   exit 0
 fi
 
