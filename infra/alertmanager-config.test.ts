@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { alertmanagerConfig } from '../alerts/alertmanager/config.js';
 import {
   AlertmanagerConfigError,
   buildAlertmanagerConfig,
-  loadAlertmanagerConfigFn,
-  minimalAlertmanagerConfig,
   type RoutingChoices,
   routeCriticalAlerts,
   routingKeyFile,
 } from './alertmanager-config.js';
-import { REPO_ROOT } from './sources.js';
 
 const choices = (page: boolean): RoutingChoices => ({
   securityChannel: '#sec',
@@ -22,12 +20,9 @@ const routesOf = (c: Record<string, unknown>) => (c['route'] as { routes: Route[
 const receiversOf = (c: Record<string, unknown>) =>
   c['receivers'] as { name: string; [k: string]: unknown }[];
 
-describe('the Alertmanager config of a stack', async () => {
-  const fromAlerts = await loadAlertmanagerConfigFn(REPO_ROOT);
-  const fns = [
-    ['the alerts part', fromAlerts.fn],
-    ['the minimal fallback', minimalAlertmanagerConfig],
-  ] as const;
+describe('the Alertmanager config of a stack', () => {
+  // One source of routing (alerts/alertmanager/config.ts), imported like any module: no copy, no path string.
+  const fns = [['the alerts part', alertmanagerConfig]] as const;
 
   it.each(fns)(
     'with paging on, sends critical security alerts to the security service, others to platform (%s)',
@@ -66,32 +61,11 @@ describe('the Alertmanager config of a stack', async () => {
   });
 
   it('holds no secret value: credentials are referenced by file', () => {
-    const text = JSON.stringify(buildAlertmanagerConfig(fromAlerts.fn, choices(true)));
+    const text = JSON.stringify(buildAlertmanagerConfig(alertmanagerConfig, choices(true)));
     expect(text).not.toMatch(/routing_key"|service_key"|"api_url"|"credentials"/);
     expect(text).toContain('routing_key_file');
     expect(text).toContain('api_url_file');
     expect(text).toContain('credentials_file');
-  });
-
-  it('has the minimal fallback send the drill webhook bearer token from a file, only when one is given', () => {
-    const opts = {
-      pagerduty: { routingKeyFile: '/x' },
-      slack: { security: { apiUrlFile: '/a', channel: '#a' }, sre: { apiUrlFile: '/b', channel: '#b' } },
-      drillWebhookUrl: 'http://x',
-    };
-    const drill = (c: Record<string, unknown>) => receiversOf(c).find((r) => r.name === 'drill');
-    expect(
-      drill(minimalAlertmanagerConfig({ ...opts, drillWebhookTokenFile: '/etc/token' }))?.['webhook_configs'],
-    ).toEqual([
-      {
-        url: 'http://x',
-        send_resolved: true,
-        http_config: { authorization: { type: 'Bearer', credentials_file: '/etc/token' } },
-      },
-    ]);
-    expect(drill(minimalAlertmanagerConfig(opts))?.['webhook_configs']).toEqual([
-      { url: 'http://x', send_resolved: true },
-    ]);
   });
 
   it.each(fns)(
@@ -114,7 +88,7 @@ describe('the Alertmanager config of a stack', async () => {
   );
 
   it('fails loudly when the base config has no critical route to rewrite, instead of paging nobody', () => {
-    const config = minimalAlertmanagerConfig({
+    const config = alertmanagerConfig({
       pagerduty: { routingKeyFile: '/x' },
       slack: { security: { apiUrlFile: '/a', channel: '#a' }, sre: { apiUrlFile: '/b', channel: '#b' } },
       drillWebhookUrl: 'http://x',

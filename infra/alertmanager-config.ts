@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import type { AlertmanagerOptions, alertmanagerConfig } from '../alerts/alertmanager/config.js';
 import type { TeamName } from './config.js';
 
 /**
@@ -14,23 +12,11 @@ import type { TeamName } from './config.js';
  *    team's Events v2 integration from a file; the key itself is in a Kubernetes Secret that the Alertmanager
  *    CR mounts (`spec.secrets`), so it never appears in the config text.
  *  - paging off (dev, or PagerDuty not managed by the stack): critical alerts go to the team's Slack channel.
- * If alerts/alertmanager/config.ts is missing, a minimal configuration of the same shape is used instead.
+ * The routing has one source, alerts/alertmanager/config.ts, which npm start and the delivery tests use too.
  */
 
-export interface AlertmanagerOptions {
-  readonly pagerduty: { readonly routingKeyFile: string; readonly url?: string };
-  readonly slack: {
-    readonly security: { readonly apiUrlFile: string; readonly channel: string };
-    readonly sre: { readonly apiUrlFile: string; readonly channel: string };
-  };
-  readonly drillWebhookUrl: string;
-  /** File holding the bearer token the drill receiver sends to the operator's drill webhook. */
-  readonly drillWebhookTokenFile?: string;
-  readonly externalUrl?: string;
-  readonly timings?: { groupWait?: string; groupInterval?: string; repeatInterval?: string };
-}
-
-export type AlertmanagerConfigFn = (opts: AlertmanagerOptions) => Record<string, unknown>;
+/** The alerts part's `alertmanagerConfig` (tests pass a variant to check the shape checks). */
+export type AlertmanagerConfigFn = typeof alertmanagerConfig;
 
 /** Kubernetes Secrets the Alertmanager pods mount at /etc/alertmanager/secrets/<name>/. */
 export const PAGERDUTY_SECRET = 'novapos-pagerduty';
@@ -64,85 +50,6 @@ export class AlertmanagerConfigError extends Error {
 
 type Route = { receiver?: string; matchers?: string[]; routes?: Route[]; [k: string]: unknown };
 type Receiver = { name: string; pagerduty_configs?: Record<string, unknown>[]; [k: string]: unknown };
-
-/** A minimal configuration with the shape of the alerts part's, for when that code is not there. */
-export const minimalAlertmanagerConfig: AlertmanagerConfigFn = (opts) => ({
-  global: { resolve_timeout: '5m' },
-  route: {
-    receiver: 'slack-sre',
-    group_by: ['alertname', 'tenant', 'namespace', 'name', 'job'],
-    group_wait: opts.timings?.groupWait ?? '30s',
-    group_interval: opts.timings?.groupInterval ?? '5m',
-    repeat_interval: opts.timings?.repeatInterval ?? '4h',
-    routes: [
-      { matchers: ['drill=~".+"'], receiver: 'drill', group_by: ['alertname', 'drill'], group_wait: '0s' },
-      { matchers: ['severity="critical"'], receiver: 'pagerduty' },
-      { matchers: ['severity="warning"', 'team="security"'], receiver: 'slack-security' },
-      { matchers: ['severity="warning"'], receiver: 'slack-sre' },
-      { matchers: ['severity="info"'], receiver: 'null' },
-    ],
-  },
-  receivers: [
-    {
-      name: 'pagerduty',
-      pagerduty_configs: [
-        {
-          routing_key_file: opts.pagerduty.routingKeyFile,
-          send_resolved: true,
-          severity: '{{ .CommonLabels.severity }}',
-          description: '{{ .CommonLabels.alertname }}: {{ (index .Alerts 0).Annotations.summary }}',
-          links: [{ href: '{{ (index .Alerts 0).Annotations.runbook_url }}', text: 'Runbook' }],
-        },
-      ],
-    },
-    {
-      name: 'slack-security',
-      slack_configs: [{ api_url_file: opts.slack.security.apiUrlFile, channel: opts.slack.security.channel }],
-    },
-    {
-      name: 'slack-sre',
-      slack_configs: [{ api_url_file: opts.slack.sre.apiUrlFile, channel: opts.slack.sre.channel }],
-    },
-    {
-      name: 'drill',
-      webhook_configs: [
-        {
-          url: opts.drillWebhookUrl,
-          send_resolved: true,
-          ...(opts.drillWebhookTokenFile
-            ? {
-                http_config: {
-                  authorization: { type: 'Bearer', credentials_file: opts.drillWebhookTokenFile },
-                },
-              }
-            : {}),
-        },
-      ],
-    },
-    { name: 'null' },
-  ],
-});
-
-export interface LoadedConfigFn {
-  readonly fn: AlertmanagerConfigFn;
-  /** Where it came from, for the program's log. */
-  readonly source: string;
-}
-
-/** Loads `alertmanagerConfig` from alerts/alertmanager/config.ts, or the minimal one when it is missing. */
-export async function loadAlertmanagerConfigFn(root: string): Promise<LoadedConfigFn> {
-  const file = path.join(root, 'alerts/alertmanager/config.ts');
-  if (!existsSync(file)) {
-    return { fn: minimalAlertmanagerConfig, source: 'infra (alerts/alertmanager/config.ts not found)' };
-  }
-  const mod = (await import(pathToFileURL(file).href)) as { alertmanagerConfig?: unknown };
-  if (typeof mod.alertmanagerConfig !== 'function') {
-    throw new AlertmanagerConfigError(
-      `${path.relative(root, file)} does not export a function alertmanagerConfig`,
-    );
-  }
-  return { fn: mod.alertmanagerConfig as AlertmanagerConfigFn, source: 'alerts/alertmanager/config.ts' };
-}
 
 /** The Alertmanager configuration for a stack. Pure: the same choices give the same config. */
 export function buildAlertmanagerConfig(

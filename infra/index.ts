@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
-import { AlertmanagerConfigError, loadAlertmanagerConfigFn } from './alertmanager-config.js';
+import { alertmanagerConfig } from '../alerts/alertmanager/config.js';
+import { AlertmanagerConfigError } from './alertmanager-config.js';
 import { CONFIG_NAMESPACE, loadStackConfig, StackConfigError } from './config.js';
 import { REPO_ROOT, readSources, SourceFileError } from './sources.js';
 import { createStack, readSecrets } from './stack.js';
@@ -29,9 +30,7 @@ const out = await (async () => {
   const cfg = loadStackConfig(config, presentKeys);
   const secrets = readSecrets(config, cfg);
   const sources = readSources(REPO_ROOT);
-  const amConfig = await loadAlertmanagerConfigFn(REPO_ROOT);
-  pulumi.log.info(`alertmanager routing from ${amConfig.source}`);
-  return createStack({ cfg, secrets, sources, alertmanagerConfig: amConfig.fn });
+  return createStack({ cfg, secrets, sources, alertmanagerConfig });
 })().catch(userError);
 
 export const environment = out.environment;

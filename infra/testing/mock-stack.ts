@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse as parseYaml } from 'yaml';
-import { type AlertmanagerConfigFn, loadAlertmanagerConfigFn } from '../alertmanager-config.js';
+import { alertmanagerConfig } from '../../alerts/alertmanager/config.js';
+import type { AlertmanagerConfigFn } from '../alertmanager-config.js';
 import { CONFIG_NAMESPACE, loadStackConfig, type StackConfig } from '../config.js';
 import { REPO_ROOT, readSources, type Sources } from '../sources.js';
 import { createStack, readSecrets } from '../stack.js';
@@ -115,7 +116,7 @@ export async function runStackWithMocks(opts: RunOptions): Promise<StackRun> {
   pulumi.runtime.setAllConfig({ ...opts.config, ...secrets }, Object.keys(secrets));
 
   const sources = opts.sources ?? readSources(REPO_ROOT);
-  const amConfig = opts.alertmanagerConfig ?? (await loadAlertmanagerConfigFn(REPO_ROOT)).fn;
+  const amConfig = opts.alertmanagerConfig ?? alertmanagerConfig;
   // Validation happens before any resource, as in the program: a bad config rejects here, nothing registered.
   const config = new pulumi.Config(CONFIG_NAMESPACE);
   const keys = Object.keys(opts.config)

@@ -1,8 +1,7 @@
-import {
-  type AlertmanagerInstance,
-  defaultAlertmanagerConfig,
-  startAlertmanager,
-} from './components/alertmanager.js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { localAlertmanagerConfig } from '../../alerts/alertmanager/local.js';
+import { type AlertmanagerInstance, startAlertmanager } from './components/alertmanager.js';
 import { type KubeInstance, type KubeOptions, startKube } from './components/kube.js';
 import { type PostgresInstance, startPostgres } from './components/postgres.js';
 import { type PrometheusInstance, type PrometheusOptions, startPrometheus } from './components/prometheus.js';
@@ -11,6 +10,22 @@ import { type Sink, startSink } from './components/sinks.js';
 import { startVault, type VaultInstance } from './components/vault.js';
 import { type ManagedProcess, makeRunDir, removeRunDir } from './process.js';
 import { ensureSystemPackages } from './system.js';
+
+/**
+ * The shared Alertmanager routes with the project's own configuration (alerts/alertmanager/), the one source
+ * of routing: critical alerts page the PagerDuty sink with the harness's routing key, warnings go to the
+ * team's Slack channel, drill alerts to a path of the PagerDuty sink (no operator listens in the shared
+ * environment).
+ */
+export function harnessAlertmanagerConfig(dir: string) {
+  const secrets = path.join(dir, 'alertmanager-secrets');
+  mkdirSync(secrets, { recursive: true, mode: 0o700 });
+  return (sinks: { pagerduty: string; slack: string }) =>
+    localAlertmanagerConfig(secrets, HARNESS_ROUTING_KEY, { url: `${sinks.pagerduty}/drill-webhook` })(sinks);
+}
+
+/** The PagerDuty routing key the shared Alertmanager sends. */
+export const HARNESS_ROUTING_KEY = 'harness-routing-key';
 
 export interface EnvOptions {
   readonly redis?: boolean;
@@ -116,7 +131,7 @@ export async function startEnv(opts: EnvOptions): Promise<Env> {
           dir,
           alertmanagerOpts.config
             ? alertmanagerOpts.config({ pagerduty: pagerduty!.url, slack: slack!.url })
-            : defaultAlertmanagerConfig(pagerduty!.url, slack!.url),
+            : harnessAlertmanagerConfig(dir)({ pagerduty: pagerduty!.url, slack: slack!.url }),
         )
       : undefined;
     const vaultCount = typeof opts.vault === 'number' ? opts.vault : opts.vault ? 1 : 0;

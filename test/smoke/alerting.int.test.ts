@@ -1,5 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { type RecordedRequest, sinkRecords } from '../harness/components/sinks.js';
+import { HARNESS_ROUTING_KEY } from '../harness/env.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 
 // Alerts posted to the shared Alertmanager travel through its real pagerduty and slack receivers to the
@@ -49,7 +50,7 @@ describe('Alertmanager → PagerDuty', () => {
     const event = trigger.body as PagerDutyEvent;
     expect(trigger.method).toBe('POST');
     expect(trigger.path).toBe('/v2/enqueue');
-    expect(event.routing_key).toBe('harness-routing-key');
+    expect(event.routing_key).toBe(HARNESS_ROUTING_KEY);
     expect(event.dedup_key).toMatch(/^[0-9a-f]{64}$/);
     expect(event.payload?.summary).toContain(alertname);
 
@@ -63,7 +64,7 @@ describe('Alertmanager → PagerDuty', () => {
         }),
       { timeoutMs: 30_000 },
     );
-    expect((resolve.body as PagerDutyEvent).routing_key).toBe('harness-routing-key');
+    expect((resolve.body as PagerDutyEvent).routing_key).toBe(HARNESS_ROUTING_KEY);
   });
 });
 
@@ -79,8 +80,8 @@ describe('Alertmanager → Slack', () => {
       async () => (await deliveriesMentioning(env.slackUrl!, alertname))[0],
       { timeoutMs: 30_000 },
     );
-    expect(message.path).toBe('/services/harness');
-    expect(message.body).toMatchObject({ channel: '#harness' });
+    expect(message.path).toBe('/services/sre');
+    expect(message.body).toMatchObject({ channel: '#sre-alerts' });
     // Both routes flush after the same 1 s group wait: a page, had there been one, would be there by now.
     await sleep(1500);
     expect(await deliveriesMentioning(env.pagerdutyUrl!, alertname)).toEqual([]);

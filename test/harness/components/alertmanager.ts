@@ -19,37 +19,6 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-/**
- * The smallest useful routing: everything to the PagerDuty sink through Alertmanager's real pagerduty
- * receiver, fast group timings for tests. Later issues pass the project's own configuration instead.
- */
-export function defaultAlertmanagerConfig(pagerdutyUrl: string, slackUrl: string): Record<string, unknown> {
-  return {
-    route: {
-      receiver: 'pagerduty',
-      group_by: ['alertname'],
-      group_wait: '1s',
-      group_interval: '1s',
-      repeat_interval: '1h',
-      routes: [{ matchers: ['severity="warning"'], receiver: 'slack' }],
-    },
-    receivers: [
-      {
-        name: 'pagerduty',
-        pagerduty_configs: [
-          { routing_key: 'harness-routing-key', url: `${pagerdutyUrl}/v2/enqueue`, send_resolved: true },
-        ],
-      },
-      {
-        name: 'slack',
-        slack_configs: [
-          { api_url: `${slackUrl}/services/harness`, channel: '#harness', send_resolved: true },
-        ],
-      },
-    ],
-  };
-}
-
 /** Alertmanager alone (`--cluster.listen-address=` turns clustering off) on loopback. */
 export async function startAlertmanager(
   dir: string,
