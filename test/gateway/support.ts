@@ -113,7 +113,7 @@ export interface TestGateway extends RunningGateway {
 export async function startTestGateway(env: Record<string, string | undefined>): Promise<TestGateway> {
   const logs = new LogCapture();
   const config = configFromEnv({ PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...env });
-  const running = await startGateway(config, { logDestination: logs });
+  const running = await startGateway(config, { logDestination: logs, shutdownDrainMs: 2000 });
   return Object.assign(running, { logs });
 }
 
@@ -214,6 +214,8 @@ export interface RecordingUpstream {
   readonly url: string;
   readonly port: number;
   readonly received: UpstreamRequest[];
+  /** TCP connections accepted so far (keep-alive reuses one). */
+  readonly connections: () => number;
   /** Replaces the default answer (200 JSON echoing method and url) for the next requests. */
   handler?: (req: IncomingMessage, res: ServerResponse, record: UpstreamRequest) => void;
   close(): Promise<void>;
@@ -249,12 +251,17 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       res.end(text);
     });
   });
+  let connections = 0;
+  server.on('connection', () => {
+    connections++;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return Object.assign(upstream, {
     url: `http://127.0.0.1:${port}`,
     port,
     received,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

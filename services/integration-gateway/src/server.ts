@@ -49,6 +49,8 @@ export interface StartOptions {
   readonly events?: EventPublisher;
   /** How long start waits for Redis before serving anyway (failure modes apply meanwhile). Default 3 s. */
   readonly redisWaitMs?: number;
+  /** On close, how long requests in flight may take before their connections are cut. Default 10 s. */
+  readonly shutdownDrainMs?: number;
 }
 
 /** Connection settings that make a Redis outage visible at once, so failure modes apply without waiting. */
@@ -292,14 +294,23 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     redis,
     close: () =>
       (closing ??= (async () => {
+        // Stop accepting; let requests in flight finish (closing each connection as it goes idle), and
+        // cut what is still open after the drain time.
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
+          const idle = setInterval(() => server.closeIdleConnections(), 100);
+          const cut = setTimeout(() => server.closeAllConnections(), opts.shutdownDrainMs ?? 10_000);
+          server.once('close', () => {
+            clearInterval(idle);
+            clearTimeout(cut);
+          });
         });
         await admin.close();
         await usage?.stop().catch(() => {});
         await store.stop();
         await proxy?.close();
+
         redis.disconnect();
         subscriber.disconnect();
         await pool?.end();

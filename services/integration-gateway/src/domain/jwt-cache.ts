@@ -71,4 +71,14 @@ export class CachedTokenVerifier implements TokenVerifier {
   }
 }
 
-const hashOf = (token: string) => createHash('sha256').update(token).digest('base64');
+// The HTTP layer asks `has` and then `verify` for the same token: the last hash is kept so a request
+// hashes its token once.
+let lastToken = '';
+let lastHash = '';
+const hashOf = (token: string) => {
+  if (token !== lastToken) {
+    lastHash = createHash('sha256').update(token).digest('base64');
+    lastToken = token;
+  }
+  return lastHash;
+};
