@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{lib,operator,services,charts,dashboards,infra,alerts,scripts,test/harness}/**/*.test.ts',
+            '{lib,operator,services,charts,dashboards,infra,alerts,scripts,cli,test/harness}/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', 'test/**/*.int.test.ts'],
           testTimeout: 10_000,
