@@ -184,6 +184,41 @@ describe('SigningKeyRotation decisions', () => {
     expect(sim.violations).toEqual([]);
   });
 
+  it('an emergency annotation left from an earlier rotation does not make the next rotate-now skip the lead time', async () => {
+    const sim = await started();
+    sim.annotations[Annotations.rotateNow] = 'breach-1';
+    sim.annotations[Annotations.emergency] = 'breach-1';
+    await sim.settle();
+    const emergencyKey = sim.activeKid!;
+    expect(sim.status?.lastRotationReason).toBe('emergency');
+    await sim.runFor(MIN);
+    // The emergency annotation stays (GitOps, or nobody removed it); a routine rotation follows.
+    sim.annotations[Annotations.rotateNow] = 'routine-2';
+    await sim.runFor(30_000);
+    expect(sim.status?.lastHandled?.rotateNow).toBe('routine-2');
+    expect(sim.activeKid).toBe(emergencyKey);
+    expect(sim.status?.lastRotationReason).toBe('manual');
+    await sim.runFor(2 * MIN);
+    const k = sim.key(sim.activeKid!)!;
+    expect(sim.activeKid).not.toBe(emergencyKey);
+    expect(Date.parse(k.activatedAt!) - Date.parse(k.publishedAt!)).toBeGreaterThanOrEqual(2 * MIN);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it('emergency: "true" is not an emergency: the rotation keeps its lead time and a Warning says what to write', async () => {
+    const sim = await started();
+    const first = sim.activeKid!;
+    sim.annotations[Annotations.rotateNow] = 'two';
+    sim.annotations[Annotations.emergency] = 'true';
+    await sim.runFor(30_000);
+    expect(sim.activeKid).toBe(first);
+    expect(sim.status?.lastRotationReason).toBe('manual');
+    const warning = sim.events.find((e) => e.reason === 'EmergencyNotForThisRotation');
+    expect(warning?.type).toBe('Warning');
+    expect(warning?.note).toContain('security.novapos.io/emergency: "two"');
+    expect(sim.violations).toEqual([]);
+  });
+
   it('revoke-kid of a retired key removes it from the key set at once and destroys its secret', async () => {
     const sim = await started();
     const first = sim.activeKid!;
