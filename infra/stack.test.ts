@@ -96,7 +96,7 @@ describe.each(['dev', 'staging', 'prod'])('the %s stack', (stack) => {
     expect([...deployed].sort()).toEqual([...new Set(expected)].sort());
   });
 
-  it('scrapes auth-service on 8085, integration-gateway on 8083 and the operator on 8080, once each', () => {
+  it('scrapes auth-service on 9085 and integration-gateway on 9083 (admin ports), and the operator on 8080, once each', () => {
     const prometheus = named(run(), 'Prometheus', 'novapos').inputs['spec'] as {
       serviceMonitorSelector: { matchExpressions: { key: string; values: string[] }[] };
     };
@@ -127,8 +127,9 @@ describe.each(['dev', 'staging', 'prod'])('the %s stack', (stack) => {
       }
     }
     const expected: Record<string, number[]> = {
-      'auth-service': [8085],
-      'integration-gateway': [8083],
+      'auth-service': [9085],
+      // The services' charts scrape their admin listeners (docs/contracts.md, "Ports").
+      'integration-gateway': [9083],
       'novapos-operator': [8080],
     };
     expect(ports).toEqual(expected);

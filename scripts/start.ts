@@ -110,14 +110,18 @@ const localProcesses: readonly LocalProcess[] = [
     env: (s) => ({
       HOST: '127.0.0.1',
       PORT: '8085',
+      ADMIN_PORT: '9085',
       DATABASE_URL: s.vars.DATABASE_URL!,
+      // Session revocation: the same Redis the gateway reads (docs/contracts.md, "Session revocation").
+      REDIS_URL: s.vars.REDIS_URL!,
       VAULT_ADDR: s.vars.VAULT_ADDR!,
       VAULT_TOKEN: s.vars.VAULT_TOKEN!,
       SIGNING_KEYSET_PATH: 'secret/novapos/signing-keys/novapos/auth',
     }),
     ready: () => httpOk('http://127.0.0.1:8085/health/live'),
     url: 'http://127.0.0.1:8085',
-    metrics: '127.0.0.1:8085',
+    // /metrics (with the per-tenant gauges) is on the admin listener only (docs/contracts.md, "Ports").
+    metrics: '127.0.0.1:9085',
   },
   {
     name: 'integration-gateway',

@@ -12,7 +12,7 @@ export const PROMETHEUS_NAME = 'novapos';
 
 /** What is scraped: Service label `app.kubernetes.io/name` → metrics port (contracts: Ports). */
 export const SCRAPE_TARGETS = [
-  { name: 'auth-service', port: 8085, where: 'app' },
+  { name: 'auth-service', port: 9085, where: 'app' },
   { name: 'integration-gateway', port: 8083, where: 'app' },
   { name: 'novapos-operator', port: 8080, where: 'operator' },
 ] as const;

@@ -56,7 +56,7 @@ export interface AuthDeployment {
   readonly replicas: TestService[];
   readonly databaseUrl: string;
   readonly key: TestSigningKey;
-  /** host:port of every replica, for a Prometheus static_config. */
+  /** host:port of every replica's admin listener (/metrics), for a Prometheus static_config. */
   readonly addresses: string[];
   /** Stops replica `i` (its port stays reserved for `restart`). */
   stop(i: number): Promise<void>;
@@ -91,18 +91,23 @@ export async function startAuthDeployment(
   // One after the other: the first one runs the migrations.
   for (let i = 0; i < opts.replicas; i++) replicas.push(await startTestService(serviceEnv));
   const ports = replicas.map((r) => r.port);
+  const adminPorts = replicas.map((r) => r.adminPort);
   const stopped = new Set<number>();
   return {
     replicas,
     databaseUrl,
     key,
-    addresses: ports.map((p) => `127.0.0.1:${p}`),
+    addresses: adminPorts.map((p) => `127.0.0.1:${p}`),
     async stop(i) {
       stopped.add(i);
       await replicas[i]!.close();
     },
     async restart(i) {
-      replicas[i] = await startTestService({ ...serviceEnv, PORT: String(ports[i]) });
+      replicas[i] = await startTestService({
+        ...serviceEnv,
+        PORT: String(ports[i]),
+        ADMIN_PORT: String(adminPorts[i]),
+      });
       stopped.delete(i);
     },
     async close() {

@@ -103,7 +103,7 @@ describe('auth-service account self-service', () => {
     svc.repo.countLoginFailures(tenant, sha256Hex(email));
 
   const mfaMetric = (outcome: string, route: string, tenant = TENANT) =>
-    metricValue(svc.url, 'auth_mfa_events_total', { tenant, outcome, route });
+    metricValue(svc.adminUrl, 'auth_mfa_events_total', { tenant, outcome, route });
 
   const events = (type: string) =>
     svc.logs.records().filter((r) => r['msg'] === 'security_event' && r['type'] === type);
@@ -206,7 +206,7 @@ describe('auth-service account self-service', () => {
     });
 
     it('refuses a wrong current password with 401 invalid_credentials, counted toward the lockout', async () => {
-      const before = await metricValue(svc.url, 'auth_password_changes_total', {
+      const before = await metricValue(svc.adminUrl, 'auth_password_changes_total', {
         tenant: TENANT,
         outcome: 'invalid_credentials',
       });
@@ -217,7 +217,7 @@ describe('auth-service account self-service', () => {
       expect([res.status, code(res)]).toEqual([401, 'invalid_credentials']);
       expect(await failures(email)).toBe(1);
       expect(
-        await metricValue(svc.url, 'auth_password_changes_total', {
+        await metricValue(svc.adminUrl, 'auth_password_changes_total', {
           tenant: TENANT,
           outcome: 'invalid_credentials',
         }),

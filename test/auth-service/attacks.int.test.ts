@@ -127,14 +127,16 @@ describe('auth-service under attack', () => {
   describe('brute force', () => {
     it('locks an account after 5 failures: even the right password gets 429 with Retry-After', async () => {
       await aUser('victim@acme.test');
-      const lockoutsBefore = await metricValue(svc.url, 'auth_account_lockouts_total', { tenant: TENANT });
+      const lockoutsBefore = await metricValue(svc.adminUrl, 'auth_account_lockouts_total', {
+        tenant: TENANT,
+      });
       for (let i = 0; i < 5; i++)
         expect((await login('victim@acme.test', `Guess-${i}-xx!Aa`)).status).toBe(401);
       const locked = await login('victim@acme.test');
       expect(locked.status).toBe(429);
       expect(code(locked)).toBe('too_many_attempts');
       expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect(await metricValue(svc.url, 'auth_account_lockouts_total', { tenant: TENANT })).toBe(
+      expect(await metricValue(svc.adminUrl, 'auth_account_lockouts_total', { tenant: TENANT })).toBe(
         lockoutsBefore + 1,
       );
     });
@@ -175,7 +177,7 @@ describe('auth-service under attack', () => {
       await awaitFreshTotpWindow();
       const c = await totpNow(mfaSecret);
       expect((await login('totp@acme.test', PASSWORD, { mfaCode: c })).status).toBe(200);
-      const before = await metricValue(svc.url, 'auth_mfa_events_total', {
+      const before = await metricValue(svc.adminUrl, 'auth_mfa_events_total', {
         tenant: TENANT,
         outcome: 'replay',
         route: '/login',
@@ -184,7 +186,7 @@ describe('auth-service under attack', () => {
       expect(replay.status).toBe(401);
       expect(code(replay)).toBe('mfa_invalid');
       expect(
-        await metricValue(svc.url, 'auth_mfa_events_total', {
+        await metricValue(svc.adminUrl, 'auth_mfa_events_total', {
           tenant: TENANT,
           outcome: 'replay',
           route: '/login',
@@ -204,14 +206,14 @@ describe('auth-service under attack', () => {
       expect(r2).not.toBe(r1);
       secretsSeen['refreshToken1'] = r1;
       secretsSeen['refreshToken2'] = r2;
-      const reuseBefore = await metricValue(svc.url, 'auth_refresh_token_reuse_total', {});
+      const reuseBefore = await metricValue(svc.adminUrl, 'auth_refresh_token_reuse_total', {});
       const reuse = await http('POST', '/refresh', { body: { refreshToken: r1 } });
       expect(reuse.status).toBe(401);
       expect(code(reuse)).toBe('refresh_token_reused');
       // The attacker's copy is dead, and so is the legitimate successor.
       const successor = await http('POST', '/refresh', { body: { refreshToken: r2 } });
       expect(successor.status).toBe(401);
-      expect(await metricValue(svc.url, 'auth_refresh_token_reuse_total', {})).toBe(reuseBefore + 1);
+      expect(await metricValue(svc.adminUrl, 'auth_refresh_token_reuse_total', {})).toBe(reuseBefore + 1);
     });
 
     it('refuses a refresh token presented for another tenant', async () => {
@@ -322,13 +324,13 @@ describe('auth-service under attack', () => {
     it('rejects alg none', async () => {
       const token = `${b64url(JSON.stringify({ alg: 'none', kid: key.kid }))}.${b64url(JSON.stringify(claims()))}.`;
       await expect(verifier.verify(token)).rejects.toMatchObject({ reason: 'alg_not_allowed' });
-      const before = await metricValue(svc.url, 'auth_jwt_validation_failures_total', {
+      const before = await metricValue(svc.adminUrl, 'auth_jwt_validation_failures_total', {
         reason: 'alg_not_allowed',
       });
       const res = await http('GET', '/api-keys', { token });
       expect([res.status, code(res)]).toEqual([401, 'token_invalid']);
       expect(
-        await metricValue(svc.url, 'auth_jwt_validation_failures_total', { reason: 'alg_not_allowed' }),
+        await metricValue(svc.adminUrl, 'auth_jwt_validation_failures_total', { reason: 'alg_not_allowed' }),
       ).toBe(before + 1);
     });
 

@@ -136,7 +136,7 @@ describe('auth-service account flows', () => {
     adminAccess = String(done.body['accessToken']);
     secrets['adminAccess'] = adminAccess;
     secrets['adminRefresh'] = String(done.body['refreshToken']);
-    expect(await metricValue(svc.url, 'auth_mfa_enrolled_users', { tenant: TENANT })).toBe(1);
+    expect(await metricValue(svc.adminUrl, 'auth_mfa_enrolled_users', { tenant: TENANT })).toBe(1);
   });
 
   it('a recovery code signs in once', async () => {
@@ -186,7 +186,7 @@ describe('auth-service account flows', () => {
       .setNotBefore(now)
       .setExpirationTime(now + 300)
       .sign(await importJWK(key.privateJwk, key.alg));
-    const before = await metricValue(svc.url, 'auth_mfa_events_total', {
+    const before = await metricValue(svc.adminUrl, 'auth_mfa_events_total', {
       tenant: TENANT,
       outcome: 'bypass_attempt',
       route: '/api-keys',
@@ -194,7 +194,7 @@ describe('auth-service account flows', () => {
     const res = await http('POST', '/api-keys', { token: noMfa, body: { name: 'x' } });
     expect([res.status, code(res)]).toEqual([403, 'privileged_mfa_required']);
     expect(
-      await metricValue(svc.url, 'auth_mfa_events_total', {
+      await metricValue(svc.adminUrl, 'auth_mfa_events_total', {
         tenant: TENANT,
         outcome: 'bypass_attempt',
         route: '/api-keys',
@@ -339,7 +339,7 @@ describe('auth-service suspicious-login webhook', () => {
       trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
     });
     expect(
-      await metricValue(svc.url, 'auth_suspicious_webhook_total', { result: 'suppressed' }),
+      await metricValue(svc.adminUrl, 'auth_suspicious_webhook_total', { result: 'suppressed' }),
     ).toBeGreaterThanOrEqual(1);
   });
 

@@ -150,6 +150,7 @@ export async function startTestService(env: Record<string, string | undefined>):
   const logs = new LogCapture();
   const config = configFromEnv({
     PORT: '0',
+    ADMIN_PORT: '0',
     HOST: '127.0.0.1',
     // Lower argon2 cost in tests keeps the suite fast on 2 cores; the bench measures the real parameters.
     ARGON2_MEMORY_KIB: '8192',

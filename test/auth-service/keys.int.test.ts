@@ -121,7 +121,7 @@ describe('auth-service signing keys', () => {
 
   it('keeps the last good set when the key-set document in Vault is invalid', async () => {
     const before = await status(svc);
-    const failedBefore = await metricValue(svc.url, 'auth_signing_keyset_reloads_total', {
+    const failedBefore = await metricValue(svc.adminUrl, 'auth_signing_keyset_reloads_total', {
       result: 'failed',
     });
     const [mount, ...rest] = base.split('/');
@@ -136,7 +136,7 @@ describe('auth-service signing keys', () => {
     await waitUntil(
       'the failed reload to be counted',
       async () =>
-        (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' })) >
+        (await metricValue(svc.adminUrl, 'auth_signing_keyset_reloads_total', { result: 'failed' })) >
         failedBefore,
     );
     expect(await status(svc)).toEqual(before);
@@ -186,14 +186,14 @@ describe('auth-service with Vault unreachable', () => {
     const before = await status(svc);
     expect(before.keysetHash).toBeTruthy();
     await privateEnv.vault!.stopServer();
-    const failedBefore = await metricValue(svc.url, 'auth_signing_keyset_reloads_total', {
+    const failedBefore = await metricValue(svc.adminUrl, 'auth_signing_keyset_reloads_total', {
       result: 'failed',
     });
     await fetch(`${svc.url}/keys/reload`, { method: 'POST' });
     await waitUntil(
       'the failed reload',
       async () =>
-        (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'failed' })) >
+        (await metricValue(svc.adminUrl, 'auth_signing_keyset_reloads_total', { result: 'failed' })) >
         failedBefore,
     );
     expect(await status(svc)).toEqual(before);
@@ -206,7 +206,7 @@ describe('auth-service with Vault unreachable', () => {
     await waitUntil(
       'a reload after Vault is back',
       async () =>
-        (await metricValue(svc.url, 'auth_signing_keyset_reloads_total', { result: 'unchanged' })) > 0,
+        (await metricValue(svc.adminUrl, 'auth_signing_keyset_reloads_total', { result: 'unchanged' })) > 0,
     );
   });
 });

@@ -80,10 +80,10 @@ describe('refresh-token rotation with a reuse interval', () => {
     const first = await refresh(r0);
     const second = await refresh(r0);
     expect([first.status, second.status]).toEqual([200, 200]);
-    const reuseBefore = await metricValue(svc.url, 'auth_refresh_token_reuse_total', {});
+    const reuseBefore = await metricValue(svc.adminUrl, 'auth_refresh_token_reuse_total', {});
     const third = await refresh(r0);
     expect(errorCode(third)).toBe('refresh_token_reused');
-    expect(await metricValue(svc.url, 'auth_refresh_token_reuse_total', {})).toBe(reuseBefore + 1);
+    expect(await metricValue(svc.adminUrl, 'auth_refresh_token_reuse_total', {})).toBe(reuseBefore + 1);
     expect(errorCode(await refresh(keep(first, 'f1')))).not.toBeUndefined();
     expect((await refresh(keep(second, 's1'))).status).toBe(401);
   });

@@ -54,9 +54,9 @@ describe('auth-service runbook smoke test (seed 000)', () => {
 
   async function counters() {
     const login = (outcome: string) =>
-      metricValue(svc.url, 'auth_login_attempts_total', { tenant: 'demo', outcome });
+      metricValue(svc.adminUrl, 'auth_login_attempts_total', { tenant: 'demo', outcome });
     const mfa = (outcome: string) =>
-      metricValue(svc.url, 'auth_mfa_events_total', { tenant: 'demo', outcome, route: '/login' });
+      metricValue(svc.adminUrl, 'auth_mfa_events_total', { tenant: 'demo', outcome, route: '/login' });
     return {
       invalid_credentials: await login('invalid_credentials'),
       login_mfa_required: await login('mfa_required'),
@@ -181,8 +181,20 @@ describe('auth-service runbook smoke test (seed 000)', () => {
     ]) {
       expect(health.headers.get(h), h).toBeTruthy();
     }
-    expect(await metricValue(svc.url, 'auth_users', { tenant: 'demo' })).toBe(1);
-    expect(await metricValue(svc.url, 'auth_mfa_enrolled_users', { tenant: 'demo' })).toBe(1);
+    expect(await metricValue(svc.adminUrl, 'auth_users', { tenant: 'demo' })).toBe(1);
+    expect(await metricValue(svc.adminUrl, 'auth_mfa_enrolled_users', { tenant: 'demo' })).toBe(1);
+  });
+
+  it('serves /metrics and the per-tenant gauges on the admin port only, never on the API port', async () => {
+    const open = await fetch(`${svc.url}/metrics`);
+    const text = await open.text();
+    expect(open.status).toBeGreaterThanOrEqual(400); // no such route here (tenant_required, or not_found)
+    expect(text).not.toContain('auth_users');
+    expect(text).not.toContain('demo');
+    const admin = await fetch(`${svc.adminUrl}/metrics`);
+    expect(admin.status).toBe(200);
+    expect(await admin.text()).toContain('auth_users{tenant="demo"}');
+    expect(svc.adminPort).not.toBe(svc.port);
   });
 
   it('logs no password, TOTP secret, token or private key', () => {

@@ -31,7 +31,10 @@ describe('AuthService construct', () => {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
     });
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 8085, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 8085, protocol: 'TCP' },
+      { name: 'admin', containerPort: 9085, protocol: 'TCP' },
+    ]);
     expect(c.readinessProbe.httpGet.path).toBe('/health');
     expect(c.livenessProbe.httpGet.path).toBe('/health/live');
     const env = Object.fromEntries(
@@ -42,6 +45,9 @@ describe('AuthService construct', () => {
     );
     expect(env).toMatchObject({
       PORT: '8085',
+      ADMIN_PORT: '9085',
+      // The first-admin bootstrap route is off unless a bootstrap-token Secret is given.
+      ALLOW_REGISTER_FIRST: 'false',
       VAULT_AUTH_METHOD: 'kubernetes',
       VAULT_K8S_ROLE: 'auth-service',
     });
@@ -53,8 +59,25 @@ describe('AuthService construct', () => {
     });
   });
 
-  it('scrapes /metrics through the ServiceMonitor', () => {
-    const sm = synth({ scrapeInterval: '15s' }).find((o) => o.kind === 'ServiceMonitor')!;
-    expect(sm.spec['endpoints']).toEqual([{ port: 'http', path: '/metrics', interval: '15s' }]);
+  it('scrapes /metrics on the admin port through the ServiceMonitor, never on the API port', () => {
+    const objs = synth({ scrapeInterval: '15s' });
+    const sm = objs.find((o) => o.kind === 'ServiceMonitor')!;
+    expect(sm.spec['endpoints']).toEqual([{ port: 'admin', path: '/metrics', interval: '15s' }]);
+    const svc = objs.find((o) => o.kind === 'Service')!;
+    expect(svc.spec['ports'].map((p: { name: string; port: number }) => [p.name, p.port])).toEqual([
+      ['http', 8085],
+      ['admin', 9085],
+    ]);
+  });
+
+  it('enables register-first only with a bootstrap-token Secret, read from a file', () => {
+    const d = synth({ bootstrapTokenSecretName: 'auth-bootstrap' }).find((o) => o.kind === 'Deployment')!;
+    const pod = d.spec['template'].spec;
+    const env = Object.fromEntries(
+      pod.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+    );
+    expect(env['ALLOW_REGISTER_FIRST']).toBe('true');
+    expect(env['AUTH_BOOTSTRAP_TOKEN_FILE']).toBe('/var/run/secrets/novapos/bootstrap/AUTH_BOOTSTRAP_TOKEN');
+    expect(pod.volumes).toContainEqual({ name: 'bootstrap-token', secret: { secretName: 'auth-bootstrap' } });
   });
 });

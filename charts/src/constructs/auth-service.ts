@@ -13,6 +13,18 @@ export interface AuthServiceProps {
   readonly replicas?: number;
   /** Default 8085 (runbook). */
   readonly port?: number;
+  /** Admin listener (/metrics, per-tenant gauges): default 9085 (docs/contracts.md, "Ports"). */
+  readonly adminPort?: number;
+  /**
+   * Secret with key `REDIS_URL`: Redis shared with the gateway for session revocation (needed with more than
+   * one replica, and for the gateway to see revocations). Default `auth-service-redis`, optional.
+   */
+  readonly redisSecretName?: string;
+  /**
+   * Secret with key `AUTH_BOOTSTRAP_TOKEN`, mounted as a file: when set, POST /register-first is enabled
+   * (ALLOW_REGISTER_FIRST=true) for that one-time token. Default none: the route stays off.
+   */
+  readonly bootstrapTokenSecretName?: string;
   /** Vault address of this environment (`VAULT_ADDR`). */
   readonly vaultAddress: string;
   /** Vault Kubernetes auth role; default `auth-service`. */
@@ -39,7 +51,7 @@ export interface AuthServiceProps {
 /**
  * auth-service: ServiceAccount (its token logs in to Vault), Deployment (non-root, read-only root
  * filesystem, probes on /health/live and /health), ClusterIP Service on the runbook port, and a
- * prometheus-operator ServiceMonitor for /metrics.
+ * prometheus-operator ServiceMonitor for /metrics on the admin port (9085).
  */
 export class AuthService extends Construct {
   readonly name: string;
@@ -49,6 +61,7 @@ export class AuthService extends Construct {
     super(scope, id);
     const name = props.name ?? 'auth-service';
     const port = props.port ?? 8085;
+    const adminPort = props.adminPort ?? 9085;
     this.name = name;
     const selector = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/component': 'auth-service' };
     const labels = { ...props.labels, ...selector, 'app.kubernetes.io/part-of': 'novapos-security' };
@@ -59,6 +72,27 @@ export class AuthService extends Construct {
 
     const env: k8s.EnvVar[] = [
       { name: 'PORT', value: String(port) },
+      { name: 'ADMIN_PORT', value: String(adminPort) },
+      // Bootstrap of the first admin: off unless a bootstrap-token Secret is given (then one use only).
+      { name: 'ALLOW_REGISTER_FIRST', value: props.bootstrapTokenSecretName ? 'true' : 'false' },
+      ...(props.bootstrapTokenSecretName
+        ? [
+            {
+              name: 'AUTH_BOOTSTRAP_TOKEN_FILE',
+              value: '/var/run/secrets/novapos/bootstrap/AUTH_BOOTSTRAP_TOKEN',
+            },
+          ]
+        : []),
+      {
+        name: 'REDIS_URL',
+        valueFrom: {
+          secretKeyRef: {
+            name: props.redisSecretName ?? 'auth-service-redis',
+            key: 'REDIS_URL',
+            optional: true,
+          },
+        },
+      },
       { name: 'VAULT_ADDR', value: props.vaultAddress },
       { name: 'VAULT_AUTH_METHOD', value: 'kubernetes' },
       { name: 'VAULT_K8S_ROLE', value: props.vaultRole ?? 'auth-service' },
@@ -100,7 +134,10 @@ export class AuthService extends Construct {
                 image: props.image,
                 imagePullPolicy: 'IfNotPresent',
                 env,
-                ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+                ports: [
+                  { name: 'http', containerPort: port, protocol: 'TCP' },
+                  { name: 'admin', containerPort: adminPort, protocol: 'TCP' },
+                ],
                 livenessProbe: httpProbe('/health/live', 'http', 10),
                 // Ready only with the database reachable and a signing key set loaded.
                 readinessProbe: httpProbe('/health', 'http', 5),
@@ -116,6 +153,15 @@ export class AuthService extends Construct {
                 volumeMounts: [
                   { name: 'vault-token', mountPath: '/var/run/secrets/vault', readOnly: true },
                   { name: 'tmp', mountPath: '/tmp' },
+                  ...(props.bootstrapTokenSecretName
+                    ? [
+                        {
+                          name: 'bootstrap-token',
+                          mountPath: '/var/run/secrets/novapos/bootstrap',
+                          readOnly: true,
+                        },
+                      ]
+                    : []),
                 ],
               },
             ],
@@ -130,6 +176,9 @@ export class AuthService extends Construct {
                 },
               },
               { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } },
+              ...(props.bootstrapTokenSecretName
+                ? [{ name: 'bootstrap-token', secret: { secretName: props.bootstrapTokenSecretName } }]
+                : []),
             ],
           },
         },
@@ -141,7 +190,16 @@ export class AuthService extends Construct {
       spec: {
         type: 'ClusterIP',
         selector,
-        ports: [{ name: 'http', port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+        ports: [
+          { name: 'http', port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' },
+          // Metrics and the per-tenant gauges: scraped here, never on the API port.
+          {
+            name: 'admin',
+            port: adminPort,
+            targetPort: k8s.IntOrString.fromString('admin'),
+            protocol: 'TCP',
+          },
+        ],
       },
     });
 
@@ -152,7 +210,7 @@ export class AuthService extends Construct {
       spec: {
         selector: { matchLabels: selector },
         namespaceSelector: { matchNames: [props.namespace] },
-        endpoints: [{ port: 'http', path: '/metrics', interval: props.scrapeInterval ?? '30s' }],
+        endpoints: [{ port: 'admin', path: '/metrics', interval: props.scrapeInterval ?? '30s' }],
       },
     });
   }

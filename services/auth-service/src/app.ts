@@ -92,8 +92,8 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
-  // Health, metrics and keys first: no rate limit, no body, no tenant.
-  app.use(healthRoutes({ db: deps.db, keyring: deps.keyring, metrics }));
+  // Health and keys first: no rate limit, no body, no tenant. (/metrics: the admin listener.)
+  app.use(healthRoutes({ db: deps.db, keyring: deps.keyring }));
   app.use(keyRoutes(deps.keyring));
 
   const perIp = new RateLimiterMemory({

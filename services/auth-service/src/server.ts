@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type pino from 'pino';
 import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
+import { startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/session-revocation.js';
 import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
@@ -22,6 +23,9 @@ import { VaultKeysetSource } from './storage/vaultKeys.js';
 export interface RunningAuthService {
   readonly url: string;
   readonly port: number;
+  /** The admin listener: `/metrics` (with the per-tenant gauges), never on the API port. */
+  readonly adminUrl: string;
+  readonly adminPort: number;
   readonly db: Db;
   readonly repo: AuthRepository;
   readonly keyring: KeyRing;
@@ -147,16 +151,27 @@ export async function startAuthService(
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  logger.info({ event: 'started', port, database: db.kind }, 'auth-service listening');
+  const admin = await startAdminListener({
+    port: config.adminPort,
+    host: config.host,
+    registry: metrics.registry,
+  });
+  logger.info(
+    { event: 'started', port, admin_port: admin.port, database: db.kind },
+    'auth-service listening',
+  );
   return {
     url: `http://${host}:${port}`,
     port,
+    adminUrl: admin.url,
+    adminPort: admin.port,
     db,
     repo,
     keyring,
     logger,
     async close() {
       keyring.stopPolling();
+      await admin.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await events.close();

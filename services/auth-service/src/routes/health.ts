@@ -1,12 +1,14 @@
 import { Router } from 'express';
 import type { KeyRing } from '../domain/keyring.js';
-import type { AuthMetrics } from '../metrics.js';
 import type { Db } from '../storage/db.js';
 
 export const VERSION = '0.1.0';
 
-/** /health (ready: database answers and a key set is loaded), /health/live, /metrics. */
-export function healthRoutes(deps: { db: Db; keyring: KeyRing; metrics: AuthMetrics }): Router {
+/**
+ * /health (ready: database answers and a key set is loaded) and /health/live. `/metrics` (with the
+ * per-tenant gauges) is on the admin listener only (ADMIN_PORT, 9085), never on this public port.
+ */
+export function healthRoutes(deps: { db: Db; keyring: KeyRing }): Router {
   const r = Router();
   r.get('/health/live', (_req, res) => {
     res.json({ status: 'alive' });
@@ -25,10 +27,6 @@ export function healthRoutes(deps: { db: Db; keyring: KeyRing; metrics: AuthMetr
       timestamp: new Date().toISOString(),
       checks: { database, signingKeys },
     });
-  });
-  r.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
   });
   return r;
 }
