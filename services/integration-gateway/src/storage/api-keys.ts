@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ApiKeyRecord, ApiKeyStore } from '../domain/api-keys.js';
 
-/** Reads auth-service's `api_keys` (owned and migrated by auth-service; the gateway only reads it). */
+/** Reads auth-service's `gateway_api_keys` view (owned and migrated by auth-service; the gateway only reads it). */
 export class PgApiKeyStore implements ApiKeyStore {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -12,8 +12,9 @@ export class PgApiKeyStore implements ApiKeyStore {
       key_hash: string;
       scopes: string[] | null;
     }>(
-      `SELECT id, tenant_id, key_hash, scopes FROM api_keys
-        WHERE prefix = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+      // auth-service's view of live keys (migration 0003): all this role may read (least privilege).
+      `SELECT id, tenant_id, key_hash, scopes FROM gateway_api_keys
+        WHERE prefix = $1 AND (expires_at IS NULL OR expires_at > now())`,
       [prefix],
     );
     const r = rows[0];
