@@ -11,6 +11,8 @@ export const SkrCondition = {
   /** Something needs attention: Vault unreachable, a service that has not loaded the key set in time. */
   Degraded: 'Degraded',
   ServicesLoaded: ConditionType.ServicesLoaded,
+  /** The resource uses a deprecated field (spec.services[].statusURL). */
+  Deprecated: 'Deprecated',
 } as const;
 
 export const SkrReason = {
@@ -28,4 +30,7 @@ export const SkrReason = {
   Recovered: 'Recovered',
   KeyGenerated: 'KeyGenerated',
   KeyRemoved: 'KeyRemoved',
+  StatusURLDeprecated: 'StatusURLDeprecated',
+  /** rotate-now came with an emergency annotation that names another value: the lead time is kept. */
+  EmergencyNotForThisRotation: 'EmergencyNotForThisRotation',
 } as const;

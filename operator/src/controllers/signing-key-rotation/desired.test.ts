@@ -167,7 +167,7 @@ describe('SigningKeyRotation decisions', () => {
     const pendingNext = sim.status!.nextKid!;
     expect(pendingNext).toBeDefined();
     sim.annotations[Annotations.rotateNow] = 'breach-1';
-    sim.annotations[Annotations.emergency] = 'true';
+    sim.annotations[Annotations.emergency] = 'breach-1';
     await sim.settle();
     const fresh = sim.activeKid!;
     expect(fresh).not.toBe(first);
@@ -390,7 +390,7 @@ describe('SigningKeyRotation decisions', () => {
       }
       await sim.runFor(MIN);
       sim.annotations[Annotations.rotateNow] = 'b';
-      sim.annotations[Annotations.emergency] = 'true';
+      sim.annotations[Annotations.emergency] = 'b';
       await sim.runFor(5 * MIN);
       return sim;
     }

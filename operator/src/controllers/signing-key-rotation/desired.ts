@@ -49,6 +49,8 @@ export interface ServiceObservation {
   readonly error?: string;
   /** The URL is outside the operator's allowed endpoints: it was not called, so nothing is known of it. */
   readonly refused?: string;
+  /** Why a reachable service does not count as loaded (its replicas disagree). */
+  readonly note?: string;
   readonly checkedAt: Date;
 }
 
@@ -290,7 +292,7 @@ function viewServices(input: DecideInput, doc: KeysetDocument | undefined): Serv
     } else if (!obs) {
       st.message = 'not polled yet';
     } else if (!loaded) {
-      st.message = report?.keysetHash ? 'has an older key set loaded' : 'has no key set loaded';
+      st.message = obs.note ?? (report?.keysetHash ? 'has an older key set loaded' : 'has no key set loaded');
     }
     if (!loaded) notLoaded.push(svc.name);
     else {
@@ -425,7 +427,17 @@ export function decide(input: DecideInput): Decision {
   }
   const rotateValue = input.annotations[Annotations.rotateNow];
   const rotatePending = !!rotateValue && rotateValue !== handled.rotateNow;
-  const emergencyFlag = input.annotations[Annotations.emergency] === 'true';
+  // Emergency is scoped to one rotation: it counts only when it names this rotate-now value, so an emergency
+  // annotation left from an earlier rotation never makes a later routine one skip the lead time.
+  const emergencyValue = input.annotations[Annotations.emergency];
+  const emergencyFlag = rotatePending && emergencyValue === rotateValue;
+  if (rotatePending && emergencyValue && emergencyValue !== rotateValue) {
+    notices.push({
+      type: 'Warning',
+      reason: SkrReason.EmergencyNotForThisRotation,
+      note: `${Annotations.emergency} is "${emergencyValue}", not this rotation's ${Annotations.rotateNow} value: rotating with the lead time. To skip it, set ${Annotations.emergency}: "${rotateValue}"`,
+    });
+  }
 
   // --- Target ----------------------------------------------------------------------------------------
   const active = model.find((k) => k.phase === 'active');
@@ -611,6 +623,16 @@ export function decide(input: DecideInput): Decision {
   } else {
     cond(SkrCondition.Ready, 'False', SkrReason.Initializing, 'no key is published as active yet');
   }
+  const byUrl = (spec.services ?? []).filter((s) => s.statusURL !== undefined).map((s) => s.name);
+  if (byUrl.length)
+    cond(
+      SkrCondition.Deprecated,
+      'True',
+      SkrReason.StatusURLDeprecated,
+      `spec.services ${byUrl.join(', ')} name a statusURL, which is deprecated and works only while the operator configuration allows it: use serviceRef (a Service with ports named http and admin)`,
+    );
+  else if (conditions.some((c) => c.type === SkrCondition.Deprecated))
+    cond(SkrCondition.Deprecated, 'False', SkrReason.Reconciled, 'no deprecated field is used');
   if (rotating) cond(SkrCondition.Rotating, 'True', rotating.reason, rotating.message);
   else if (spec.suspend)
     cond(SkrCondition.Rotating, 'False', SkrReason.Suspended, 'scheduled rotations are suspended');
