@@ -42,6 +42,8 @@ const CONCURRENCY = 64;
 const onlyArg = process.argv.indexOf('--only');
 const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
 const baselineArg = process.argv.indexOf('--baseline');
+const roundsArg = process.argv.indexOf('--rounds');
+const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
 const BASELINE = baselineArg > 0 ? path.resolve(process.argv[baselineArg + 1]!) : undefined;
 const TENANTS = 100;
 const LIMIT = { requestsPerMinute: 1_000_000, burst: 0 };
@@ -353,32 +355,62 @@ async function edgeBench(redisUrl: string) {
     GATEWAY_ROUTE_SCOPES: '/api/orders=orders',
     GATEWAY_ROLE_SCOPES: 'user=orders',
   };
-  const measureGateway = async (start: typeof startGateway, config: typeof configFromEnv) => {
-    const gw = await start(config(env), { logDestination: { write: () => true } as never });
-    try {
-      await fetch(`${gw.url}/api/tenant/ping`, { headers: auth }).then((r) => r.arrayBuffer());
-      const ping = await wrk(`${gw.url}/api/tenant/ping`, auth);
-      const proxied = await wrk(`${gw.url}/api/orders/1`, auth);
-      return { ping, proxied };
-    } finally {
-      await gw.close();
-    }
-  };
+  const gw = await startGateway(configFromEnv(env), { logDestination: { write: () => true } as never });
+  let base: Awaited<ReturnType<typeof startGateway>> | undefined;
+  if (BASELINE) {
+    const src = path.join(BASELINE, 'services/integration-gateway/src');
+    const server = (await import(path.join(src, 'server.ts'))) as { startGateway: typeof startGateway };
+    const cfg = (await import(path.join(src, 'config.ts'))) as { configFromEnv: typeof configFromEnv };
+    base = await server.startGateway(cfg.configFromEnv({ ...env, PORT: '0' }), {
+      logDestination: { write: () => true } as never,
+    });
+  }
 
   try {
-    const ceiling1 = await wrk(`${bare.url}/api/tenant/ping`);
-    const ceiling2 = await wrk(`${bareProxy.url}/api/orders/1`);
-    const gateway = await measureGateway(startGateway, configFromEnv);
-    let baseline: { ping: WrkResult; proxied: WrkResult } | undefined;
-    if (BASELINE) {
-      const src = path.join(BASELINE, 'services/integration-gateway/src');
-      const server = (await import(path.join(src, 'server.ts'))) as { startGateway: typeof startGateway };
-      const cfg = (await import(path.join(src, 'config.ts'))) as { configFromEnv: typeof configFromEnv };
-      baseline = await measureGateway(server.startGateway, cfg.configFromEnv);
+    for (const g of [gw, base]) {
+      if (g) await fetch(`${g.url}/api/tenant/ping`, { headers: auth }).then((r) => r.arrayBuffer());
     }
+    // The machine is shared: each scenario is measured once per round, rounds interleave the scenarios
+    // (in a rotated order), and the median of the rounds is reported, so a burst of other work does not
+    // land on one scenario only.
+    const scenarios: [string, string, Record<string, string>][] = [
+      ['ceiling1', `${bare.url}/api/tenant/ping`, {}],
+      ['ceiling2', `${bareProxy.url}/api/orders/1`, {}],
+      ['ping', `${gw.url}/api/tenant/ping`, auth],
+      ['proxied', `${gw.url}/api/orders/1`, auth],
+      ...(base
+        ? ([
+            ['baselinePing', `${base.url}/api/tenant/ping`, auth],
+            ['baselineProxied', `${base.url}/api/orders/1`, auth],
+          ] as [string, string, Record<string, string>][])
+        : []),
+    ];
+    const samples = new Map<string, WrkResult[]>(scenarios.map(([n]) => [n, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < scenarios.length; i++) {
+        const [name, url, headers] = scenarios[(i + round) % scenarios.length]!;
+        samples.get(name)!.push(await wrk(url, headers));
+      }
+    }
+    const median = (name: string): WrkResult => {
+      const rs = samples.get(name)!;
+      const mid = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+      return {
+        requestsPerSecond: mid(rs.map((r) => r.requestsPerSecond)),
+        p50Ms: mid(rs.map((r) => r.p50Ms)),
+        p99Ms: mid(rs.map((r) => r.p99Ms)),
+        requests: rs.reduce((t, r) => t + r.requests, 0),
+        non2xx: rs.reduce((t, r) => t + r.non2xx, 0),
+      };
+    };
+    const ceiling1 = median('ceiling1');
+    const ceiling2 = median('ceiling2');
+    const gateway = { ping: median('ping'), proxied: median('proxied') };
+    const baseline = base ? { ping: median('baselinePing'), proxied: median('baselineProxied') } : undefined;
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
     const figures = {
-      loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s`,
+      loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s, median of ${ROUNDS} interleaved rounds`,
+      loadAverage1mBefore: Math.round(loadavg()[0]! * 10) / 10,
       ceiling1BareNodeHttp: ceiling1,
       ceiling2BareProxyUndici: ceiling2,
       gatewayPing: gateway.ping,
@@ -420,6 +452,8 @@ async function edgeBench(redisUrl: string) {
     console.log('ratios', JSON.stringify(figures.ratios));
     return figures;
   } finally {
+    await gw.close();
+    await base?.close();
     await agent.close();
     for (const s of [jwks, upstream, bare, bareProxy]) s.server.close();
   }

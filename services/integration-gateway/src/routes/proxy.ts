@@ -1,6 +1,7 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { Agent, errors, request } from 'undici';
+import { Agent, errors } from 'undici';
 import { sendError } from '../../../../lib/service-kit/http.js';
 import { downstreamHeaders } from '../http/forwarding.js';
 
@@ -46,25 +47,33 @@ export function createProxy(
         method !== 'HEAD' &&
         (req.headers['transfer-encoding'] !== undefined ||
           (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
-      const abort = new AbortController();
+      // undici accepts an EventEmitter emitting 'abort' as its signal: cheaper than an AbortController
+      // (no DOMException, no EventTarget) on a path every proxied request takes.
+      const abort = new EventEmitter();
+      let aborted = false;
       const onClose = () => {
-        if (!res.writableFinished) abort.abort();
+        if (res.writableFinished) return;
+        aborted = true;
+        abort.emit('abort');
       };
       res.once('close', onClose);
       try {
-        const upstream = await request(`${base}${f.pathAndQuery}`, {
+        // origin + path straight to the dispatcher: no URL is parsed per request, and the host is always
+        // the configured origin.
+        const upstream = await agent.request({
+          origin: base,
+          path: f.pathAndQuery,
           method: method as 'GET',
           headers: f.headers,
           body: hasBody ? req : undefined,
-          dispatcher: agent,
-          signal: abort.signal,
+          signal: abort,
         });
         const headers = downstreamHeaders(upstream.headers);
         for (const [name, value] of Object.entries(f.extraHeaders)) headers[name] = value;
         res.writeHead(upstream.statusCode, headers);
         await pipeline(upstream.body, res);
       } catch (err) {
-        if (abort.signal.aborted) {
+        if (aborted) {
           onError('aborted', err);
           res.destroy();
           return;
