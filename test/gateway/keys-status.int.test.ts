@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { VaultClient } from '../../lib/vault.js';
 import { aSigningKey, writeKeyTree } from '../auth-service/helpers.js';
 import { waitUntil } from '../harness/wait.js';
-import { type AuthFixture, startAuth, startTestGateway, type TestGateway } from './support.js';
+import { type AuthFixture, metricValue, startAuth, startTestGateway, type TestGateway } from './support.js';
 
 type KeyStatus = {
   keysetHash: string | null;
@@ -70,5 +70,43 @@ describe('integration-gateway: /keys/status and /keys/reload', () => {
     expect(loaded.kids.sort()).toEqual([auth.signingKey.kid, next.kid].sort());
     expect(loaded.activeKid).toBeNull();
     expect(Date.parse(loaded.loadedAt ?? '')).toBeGreaterThan(0);
+  });
+
+  it('a token it verified and cached stops verifying once its key leaves the set it loads', async () => {
+    const token = await auth.token('keys-status-removal');
+    const ping = () =>
+      fetch(`${gateway.url}/api/tenant/ping`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await ping()).status).toBe(200);
+    expect((await ping()).status).toBe(200); // now answered from the token cache
+
+    // The signing key is removed: a new key is the only one published.
+    const root = new VaultClient({
+      addr: env.vaults[0]!.addr,
+      auth: { method: 'token', token: env.vaults[0]!.rootToken },
+    });
+    const replacement = await aSigningKey('ES256');
+    const { keysetHash } = await writeKeyTree(root, auth.keyBase, {
+      keys: [{ key: replacement, state: 'active' }],
+      activeKid: replacement.kid,
+      nextKid: '',
+    });
+    await fetch(`${auth.svc.url}/keys/reload`, { method: 'POST' });
+    await waitUntil(
+      'auth-service to load the set without the old key',
+      async () => (await status(auth.svc.url)).keysetHash === keysetHash,
+    );
+    await fetch(`${gateway.adminUrl}/keys/reload`, { method: 'POST' });
+    await waitUntil(
+      'the gateway to load it',
+      async () => (await status(gateway.url)).keysetHash === keysetHash,
+    );
+    const refused = await ping();
+    expect(refused.status).toBe(401);
+    expect(
+      await metricValue(gateway.adminUrl, 'auth_jwt_validation_failures_total', { reason: 'unknown_kid' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(gateway.adminUrl, 'auth_jwt_validation_duration_seconds_count', { cache: 'hit' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 });
