@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { describeError } from '../lib/errors.js';
 
 /**
  * What the other parts of the project produce, read from the repository when the program runs:
@@ -78,7 +79,7 @@ export function readDashboards(root: string): Dashboard[] {
     try {
       parsed = JSON.parse(json);
     } catch (err) {
-      throw new SourceFileError(relative(root, file), `not valid JSON (${(err as Error).message})`);
+      throw new SourceFileError(relative(root, file), `not valid JSON (${describeError(err)})`);
     }
     if (typeof parsed.uid !== 'string' || typeof parsed.title !== 'string') {
       throw new SourceFileError(relative(root, file), 'a dashboard needs a string uid and title');

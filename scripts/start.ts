@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
+import { describeError } from '../lib/errors.js';
 import { VaultClient } from '../lib/vault.js';
 import { type Env, startEnv } from '../test/harness/env.js';
 import { ManagedProcess } from '../test/harness/process.js';
@@ -412,7 +413,7 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  say(`failed: ${(err as Error).message}`);
+  say(`failed: ${describeError(err)}`);
   await stopAll();
   process.exit(1);
 });

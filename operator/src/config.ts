@@ -26,6 +26,8 @@ export {
   type VaultConnection,
 } from './connections-file.js';
 
+import { describeError } from '../../lib/errors.js';
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 export interface OperatorConfig {
@@ -157,7 +159,7 @@ function argvOverrides(argv: readonly string[]): Record<string, string> {
       ),
     });
   } catch (err) {
-    throw new ConfigError(`command line: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`command line: ${describeError(err).split('\n')[0]}`);
   }
   const out: Record<string, string> = {};
   for (const [flag, envName] of Object.entries(FLAGS)) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { describeError } from '../../lib/errors.js';
 import { LOCAL_VAULT_CONNECTION } from './api/meta.js';
 
 /**
@@ -208,7 +209,7 @@ export function loadConnectionsFile(file: string, env: Env = {}): ConnectionsFil
     doc = parseYaml(text);
   } catch (err) {
     throw new ConfigError(
-      `OPERATOR_CONNECTIONS_FILE=${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`,
+      `OPERATOR_CONNECTIONS_FILE=${file}: not valid YAML (${describeError(err).split('\n')[0]})`,
     );
   }
   return parseConnectionsFile(

@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { describeError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { ConfigError, configFromEnv, type OperatorConfig } from './config.js';
 import { type ControllerFactory, loadKubeConfig, Manager } from './runtime/index.js';
@@ -64,7 +65,7 @@ export async function main(
   try {
     manager = await startOperator(config, factories ?? wiring?.controllers ?? [], log, env);
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'operator failed to start');
+    log.fatal({ err: describeError(err) }, 'operator failed to start');
     return 1;
   }
   const onSignal = (signal: NodeJS.Signals) => {
@@ -104,7 +105,7 @@ if (isEntrypoint()) {
   main(process.env, process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`operator: ${(err as Error).message}\n`);
+      process.stderr.write(`operator: ${describeError(err)}\n`);
       process.exit(1);
     },
   );

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { describeError } from '../../lib/errors.js';
 
 /** The last `lines` lines of a file, reading at most its last `maxBytes`; a note when it cannot be read. */
 export function tailFile(file: string, lines: number, maxBytes = 256 * 1024): string {
@@ -15,7 +16,7 @@ export function tailFile(file: string, lines: number, maxBytes = 256 * 1024): st
     if (length < size) all.shift();
     return all.slice(-lines).join('\n');
   } catch (err) {
-    return `(cannot read ${file}: ${(err as Error).message})`;
+    return `(cannot read ${file}: ${describeError(err)})`;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { describeError } from '../../lib/errors.js';
 import { waitUntil } from './wait.js';
 
 export interface ProcessSpec {
@@ -133,7 +134,7 @@ export class ManagedProcess {
       }
     } catch (err) {
       await proc.stop();
-      throw new Error(`${(err as Error).message}\n--- last lines of ${logFile} ---\n${proc.logTail(40)}`);
+      throw new Error(`${describeError(err)}\n--- last lines of ${logFile} ---\n${proc.logTail(40)}`);
     }
     return proc;
   }

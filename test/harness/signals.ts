@@ -1,3 +1,5 @@
+import { describeError } from '../../lib/errors.js';
+
 /**
  * Ctrl-C and `kill` for a process that owns an environment: the first SIGINT/SIGTERM runs `stop` and exits
  * 130/143 (the shell's 128 + signal number). A second signal more than a second later exits at once, and the
@@ -19,7 +21,7 @@ export function stopOnSignals(stop: () => Promise<void>, log: (line: string) => 
       stop().then(
         () => process.exit(codes[signal]),
         (err: unknown) => {
-          log(`stop failed: ${(err as Error).message}`);
+          log(`stop failed: ${describeError(err)}`);
           process.exit(codes[signal]);
         },
       );

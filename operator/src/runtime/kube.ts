@@ -72,28 +72,7 @@ export const isNotFound = (err: unknown): boolean => statusCodeOf(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCodeOf(err) === 409;
 export const isGone = (err: unknown): boolean => statusCodeOf(err) === 410;
 
-/**
- * One line that says what failed, for logs and conditions: the apiserver's Status message when there is one,
- * never the response headers (which can carry tokens) or the whole body.
- */
-export function describeError(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as unknown;
-    let message: string | undefined;
-    if (typeof body === 'string') {
-      try {
-        message = (JSON.parse(body) as { message?: string }).message;
-      } catch {
-        message = undefined;
-      }
-    } else if (body && typeof body === 'object') {
-      message = (body as { message?: string }).message;
-    }
-    return `HTTP ${err.code}: ${message ?? 'request failed'}`;
-  }
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
+export { describeError } from '../../../lib/errors.js';
 
 /** KUBECONFIG (or ~/.kube/config) when set, else the in-cluster service account. */
 export function loadKubeConfig(env: Readonly<Record<string, string | undefined>> = process.env): KubeConfig {

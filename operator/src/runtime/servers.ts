@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { describeError } from '../../../lib/errors.js';
 
 export interface ProbeState {
   /** The process is alive and not wedged. */
@@ -50,7 +51,7 @@ export function startMetricsServer(
       const body = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType }).end(body);
     } catch (err) {
-      res.writeHead(500).end(`metrics: ${(err as Error).message}\n`);
+      res.writeHead(500).end(`metrics: ${describeError(err)}\n`);
     }
   });
   return listen(server, port, host);

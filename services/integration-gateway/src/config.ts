@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { describeError } from '../../../lib/errors.js';
 import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import { parseRoleScopes, parseRouteScopes, type RouteScope, ScopeConfigError } from './domain/scopes.js';
@@ -138,7 +139,7 @@ function adminPort(env: Env): number {
   try {
     return adminPortFromEnv(env, 'integration-gateway');
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new ConfigError(describeError(err));
   }
 }
 

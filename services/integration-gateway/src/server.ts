@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type pino from 'pino';
+import { describeError } from '../../../lib/errors.js';
 import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
 import { RemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
@@ -193,7 +194,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         replicaId: config.replicaId,
         onError: (_what, err) =>
           logger.warn(
-            { event: 'usage_flush_failed', error: (err as Error).message },
+            { event: 'usage_flush_failed', error: describeError(err) },
             'API key usage not written; kept for the next flush',
           ),
       })
@@ -203,7 +204,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     ? createProxy(config.upstreamUrl, config.upstreamTimeoutMs, (reason, err) => {
         metrics.upstreamErrors.inc({ reason });
         logger.warn(
-          { event: 'upstream_error', reason, error: (err as Error).message },
+          { event: 'upstream_error', reason, error: describeError(err) },
           'upstream request failed',
         );
       })

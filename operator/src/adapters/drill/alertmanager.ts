@@ -1,3 +1,4 @@
+import { describeError } from '../../../../lib/errors.js';
 import type { AlertDelivery, AlertProbe, SyntheticAlert } from './ports.js';
 import type { RedisDeliveryLog } from './redis.js';
 
@@ -49,7 +50,7 @@ export class AlertmanagerProbe implements AlertProbe {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
       });
     } catch (err) {
-      throw new Error(`Alertmanager unreachable at ${this.opts.alertmanagerUrl}: ${(err as Error).message}`);
+      throw new Error(`Alertmanager unreachable at ${this.opts.alertmanagerUrl}: ${describeError(err)}`);
     }
     if (!res.ok)
       throw new Error(

@@ -1,4 +1,5 @@
 import { generate } from 'otplib';
+import { errorClass } from '../../../../lib/errors.js';
 import type { CreatedApiKey, SyntheticCredentials, SyntheticSession, SyntheticTenantAdmin } from './ports.js';
 
 const TOTP_PERIOD_SECONDS = 30;
@@ -55,7 +56,7 @@ export class HttpSyntheticTenantAdmin implements SyntheticTenantAdmin {
       });
     } catch (err) {
       throw new Error(
-        `auth-service ${what}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : 'unreachable'}`,
+        `auth-service ${what}: ${errorClass(err) === 'TimeoutError' ? 'timed out' : 'unreachable'}`,
       );
     }
     const text = await res.text();

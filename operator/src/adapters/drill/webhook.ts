@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import { RUN_LABEL } from './alertmanager.js';
 import type { RedisDeliveryLog } from './redis.js';
@@ -153,7 +154,7 @@ export async function startDrillWebhookServer(opts: DrillWebhookOptions): Promis
       }
       reply(200, 'ok');
     } catch (err) {
-      opts.log.warn({ err: (err as Error).message }, 'could not record a drill alert delivery');
+      opts.log.warn({ err: describeError(err) }, 'could not record a drill alert delivery');
       reply(503, 'not recorded');
     }
   });

@@ -1,3 +1,4 @@
+import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { DrillAdapters, SyntheticSession } from '../../adapters/drill/ports.js';
 import {
@@ -31,7 +32,7 @@ export async function cleanupRun(adapters: DrillAdapters, input: CleanupInput): 
     try {
       await action();
     } catch (err) {
-      const message = (err as Error).message;
+      const message = describeError(err);
       log.warn({ runId: run.id, what, err: message }, 'drill cleanup action failed');
       problems.push(`${what}: ${message}`);
     }

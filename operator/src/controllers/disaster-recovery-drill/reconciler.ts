@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { DrillAdapters } from '../../adapters/drill/ports.js';
 import { Annotations } from '../../api/meta.js';
@@ -271,8 +272,8 @@ export class DisasterRecoveryDrillReconciler implements Reconciler<DisasterRecov
       })
       .catch((err: unknown) => {
         // The runner never throws; if it did, the run is failed rather than left Running forever.
-        ctx.log.error({ err: (err as Error).message, runId: o.run.id }, 'drill runner failed');
-        o.run = { ...o.run, result: 'Failed', reason: 'RunnerError', message: (err as Error).message };
+        ctx.log.error({ err: describeError(err), runId: o.run.id }, 'drill runner failed');
+        o.run = { ...o.run, result: 'Failed', reason: 'RunnerError', message: describeError(err) };
       });
   }
 

@@ -1,3 +1,4 @@
+import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { RedisFailureMode } from '../../../../lib/ratelimit-contract.js';
 import type { CreatedApiKey, DrillAdapters, SyntheticSession } from '../../adapters/drill/ports.js';
@@ -114,7 +115,7 @@ export class DrillRunner {
     try {
       setup = await this.setUp(req, log);
     } catch (err) {
-      failure = { reason: DrillReason.SetupFailed, message: `setup failed: ${(err as Error).message}` };
+      failure = { reason: DrillReason.SetupFailed, message: `setup failed: ${describeError(err)}` };
       skipRest('setup failed');
       req.onEvent('Warning', DrillReason.SetupFailed, `run ${run.id}: ${failure.message}`);
     }
@@ -274,7 +275,7 @@ export class DrillRunner {
     } catch (err) {
       outcome = {
         passed: false,
-        message: signal.aborted ? `stopped: ${abortReason(signal)}` : `error: ${(err as Error).message}`,
+        message: signal.aborted ? `stopped: ${abortReason(signal)}` : `error: ${describeError(err)}`,
         figures: {},
       };
     } finally {
@@ -321,7 +322,7 @@ export class DrillRunner {
           return;
         }
       } catch (err) {
-        lastError = (err as Error).message;
+        lastError = describeError(err);
         if (this.now().getTime() - lastRead > t.guardBlindMs) {
           stepAbort.abort(
             new GuardTripped(

@@ -1,4 +1,5 @@
 import type { ClientContext, Redis, Result } from 'ioredis';
+import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import {
   ACK_TTL_SECONDS,
@@ -89,7 +90,7 @@ export class ConfigStore {
     redis.on('ready', () => void this.reloadAll());
     await subscriber.subscribe(CHANGED_CHANNEL).catch((err: unknown) => {
       this.opts.log.warn(
-        { event: 'ratelimit_subscribe_failed', error: (err as Error).message },
+        { event: 'ratelimit_subscribe_failed', error: describeError(err) },
         'could not subscribe yet',
       );
     });
@@ -107,7 +108,7 @@ export class ConfigStore {
       await this.acknowledge([tenant]);
     } catch (err) {
       this.opts.log.warn(
-        { event: 'ratelimit_refresh_failed', tenant, error: (err as Error).message },
+        { event: 'ratelimit_refresh_failed', tenant, error: describeError(err) },
         'could not read tenant limits',
       );
     }
@@ -152,7 +153,7 @@ export class ConfigStore {
       await this.acknowledge(this.tenants());
     } catch (err) {
       this.opts.log.warn(
-        { event: 'ratelimit_reload_failed', error: (err as Error).message },
+        { event: 'ratelimit_reload_failed', error: describeError(err) },
         'could not reload tenant limits; keeping the last known',
       );
     }
@@ -195,7 +196,7 @@ export class ConfigStore {
     } catch (err) {
       // A bad document never replaces good limits.
       this.opts.log.error(
-        { event: 'ratelimit_config_invalid', tenant, error: (err as Error).message },
+        { event: 'ratelimit_config_invalid', tenant, error: describeError(err) },
         'tenant limits not applied',
       );
     }
@@ -224,7 +225,7 @@ export class ConfigStore {
       await this.acknowledge(this.tenants());
     } catch (err) {
       this.opts.log.debug(
-        { event: 'ratelimit_heartbeat_failed', error: (err as Error).message },
+        { event: 'ratelimit_heartbeat_failed', error: describeError(err) },
         'heartbeat failed',
       );
     }

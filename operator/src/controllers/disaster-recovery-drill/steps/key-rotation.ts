@@ -1,4 +1,5 @@
 import { decodeProtectedHeader } from 'jose';
+import { describeError } from '../../../../../lib/errors.js';
 import type { TrafficSample } from '../../../adapters/drill/ports.js';
 import { formatDuration, parseDuration } from '../../../api/validation.js';
 import type { StepContext, StepOutcome } from './context.js';
@@ -74,7 +75,7 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
         token = await session.refresh();
         kid = kidOf(token);
       } catch (err) {
-        refreshErrors.push((err as Error).message);
+        refreshErrors.push(describeError(err));
       }
     }
   })();
@@ -110,7 +111,7 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
       await pause(c.timing.pollMs, AbortSignal.any([c.signal, trafficDone.signal]));
     }
   } catch (err) {
-    rotateError = (err as Error).message;
+    rotateError = describeError(err);
   }
   await traffic;
   trafficDone.abort();
