@@ -91,7 +91,13 @@ export async function readOnlyToken(vault: VaultClient, rootToken: string, base:
   const [mount, ...rest] = base.split('/');
   const name = `auth-test-${randomBytes(4).toString('hex')}`;
   const headers = { 'x-vault-token': rootToken, 'content-type': 'application/json' };
-  const policy = `path "${mount}/data/${rest.join('/')}/*" { capabilities = ["read"] }`;
+  // Its key tree, and the transit key for TOTP secrets (as operator/vault-policies/auth-service.hcl).
+  const policy = [
+    `path "${mount}/data/${rest.join('/')}/*" { capabilities = ["read"] }`,
+    'path "transit/encrypt/novapos-auth-mfa" { capabilities = ["create", "update"] }',
+    'path "transit/decrypt/novapos-auth-mfa" { capabilities = ["update"] }',
+    'path "transit/rewrap/novapos-auth-mfa" { capabilities = ["update"] }',
+  ].join('\n');
   const p = await fetch(`${vault.addr}/v1/sys/policies/acl/${name}`, {
     method: 'PUT',
     headers,

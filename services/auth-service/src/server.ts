@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type pino from 'pino';
 import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
-import { startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import { sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/session-revocation.js';
 import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
@@ -16,8 +16,10 @@ import { PasswordHasher } from './domain/passwords.js';
 import { SuspiciousLoginDetector, SuspiciousWebhook } from './domain/suspicious.js';
 import { createMetrics } from './metrics.js';
 import { connectPostgres, type Db, openPglite } from './storage/db.js';
+import { sealMfaSecrets } from './storage/mfaSecrets.js';
 import { migrate } from './storage/migrate.js';
 import { AuthRepository } from './storage/repo.js';
+import { TransitCipher } from './storage/transitCipher.js';
 import { VaultKeysetSource } from './storage/vaultKeys.js';
 
 export interface RunningAuthService {
@@ -62,16 +64,32 @@ export async function startAuthService(
   const repo = new AuthRepository(db);
   const metrics = createMetrics({ usersByTenant: () => repo.countUsersByTenant() });
 
-  const source =
-    opts.keysetSource ??
-    new VaultKeysetSource(
-      new VaultClient({
-        addr: config.vault.addr,
-        auth: config.vault.auth,
-        namespace: config.vault.namespace,
-      }),
-      config.signingKeys.keysetPath,
-    );
+  const vault = new VaultClient({
+    addr: config.vault.addr,
+    auth: config.vault.auth,
+    namespace: config.vault.namespace,
+  });
+  const source = opts.keysetSource ?? new VaultKeysetSource(vault, config.signingKeys.keysetPath);
+  // TOTP secrets at rest: Vault transit (storage/transitCipher.ts). Rows written before encryption are
+  // sealed now; Vault down at start only delays that (MFA answers 503 mfa_unavailable meanwhile).
+  const mfaCipher = new TransitCipher(vault, {
+    mount: config.mfaTransit.mount,
+    key: config.mfaTransit.key,
+    namespace: config.vault.namespace,
+  });
+  const sealLegacy = () =>
+    sealMfaSecrets(repo, mfaCipher, { plaintextOnly: true })
+      .then(({ sealed }) => {
+        if (sealed > 0)
+          logger.info({ event: 'mfa_secrets_sealed', sealed }, 'TOTP secrets encrypted at rest');
+      })
+      .catch((err: unknown) =>
+        logger.warn(
+          { event: 'mfa_secrets_seal_failed', error: err instanceof Error ? err.name : 'unknown' },
+          'TOTP secrets not sealed yet; retried at the next start or POST /admin/mfa-secrets/seal',
+        ),
+      );
+  if (!opts.keysetSource) await sealLegacy();
   const keyring = new KeyRing(source, {
     loaded: ({ keysetHash, activeKid, kids, changed }) => {
       metrics.keysetReloads.inc({ result: changed ? 'changed' : 'unchanged' });
@@ -127,6 +145,7 @@ export async function startAuthService(
   const sessions = redis ? new RedisSessionRevocation(redis) : new MemorySessionRevocation();
   const service = new AuthService({
     config,
+    mfaCipher,
     sessions,
     bootstrapToken,
     repo,
@@ -155,6 +174,23 @@ export async function startAuthService(
     port: config.adminPort,
     host: config.host,
     registry: metrics.registry,
+    routes: [
+      // Operations (admin port only): seal rows written in clear; rewrap every row after a key rotation.
+      {
+        method: 'POST',
+        path: '/admin/mfa-secrets/seal',
+        handle: async (_req, res) => {
+          sendJson(res, 200, await sealMfaSecrets(repo, mfaCipher, { plaintextOnly: true }));
+        },
+      },
+      {
+        method: 'POST',
+        path: '/admin/mfa-secrets/rewrap',
+        handle: async (_req, res) => {
+          sendJson(res, 200, await sealMfaSecrets(repo, mfaCipher, { plaintextOnly: false }));
+        },
+      },
+    ],
   });
   logger.info(
     { event: 'started', port, admin_port: admin.port, database: db.kind },

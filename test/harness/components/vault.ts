@@ -118,6 +118,9 @@ export async function startVault(dir: string, name = 'openbao'): Promise<VaultIn
     options: { version: '2' },
   });
   if (mount.status >= 300) throw new Error(`${name}: mounting kv-v2 at secret/ answered ${mount.status}`);
+  // Transit, as a real Vault of this platform has it: auth-service encrypts TOTP secrets with it (issue 18).
+  const transit = await call(addr, rootToken, 'POST', 'sys/mounts/transit', { type: 'transit' });
+  if (transit.status >= 300) throw new Error(`${name}: mounting transit answered ${transit.status}`);
   // A new KV v2 mount upgrades itself in the background; wait until it takes writes.
   for (let i = 0; i < 100; i++) {
     const probe = await call(addr, rootToken, 'GET', 'secret/config');

@@ -7,6 +7,7 @@ import type { SessionRevocationStore } from '../../../../lib/session-revocation.
 import type { AuthConfig } from '../config.js';
 import type { AuthMetrics } from '../metrics.js';
 import type { AuthRepository, Tenant, User } from '../storage/repo.js';
+import { CipherUnavailable, type MfaSecretCipher } from '../storage/transitCipher.js';
 import { AppError } from './errors.js';
 import { type KeyRing, KeysetError } from './keyring.js';
 import { accountLockoutSeconds, lockedForSeconds, lockoutSeconds } from './lockout.js';
@@ -79,6 +80,8 @@ export interface AuthServiceDeps {
   readonly logger: Logger;
   readonly detector: SuspiciousLoginDetector;
   readonly webhook: SuspiciousWebhook;
+  /** Encrypts TOTP secrets at rest (Vault transit); decrypted only to verify a code. */
+  readonly mfaCipher: MfaSecretCipher;
   /** Per-user "valid after" times and ended sessions, shared with the gateway (lib/session-revocation.ts). */
   readonly sessions: SessionRevocationStore;
   /** The bootstrap token for POST /register-first from AUTH_BOOTSTRAP_TOKEN(_FILE), if any. */
@@ -443,10 +446,32 @@ export class AuthService {
     return { ok: false, outcome: 'mfa_invalid' };
   }
 
+  /**
+   * A stored TOTP secret's plaintext, from Vault transit. Vault unreachable: 503 mfa_unavailable (MFA
+   * neither passes nor fails without it; the failure is counted as outcome `unavailable`).
+   */
+  private async totpSecret(user: User, stored: string, route: string): Promise<string> {
+    try {
+      return await this.d.mfaCipher.decrypt(stored, { tenantId: user.tenantId, userId: user.id });
+    } catch (err) {
+      if (!(err instanceof CipherUnavailable)) throw err;
+      this.d.metrics.mfaEvents.inc({ tenant: user.tenantId, outcome: 'unavailable', route });
+      this.d.logger.warn(
+        { event: 'mfa_cipher_unavailable', reason: err.reason },
+        'TOTP secret not decrypted',
+      );
+      throw new AppError('mfa_unavailable');
+    }
+  }
+
   /** Checks a TOTP code of an enrolled user and claims its time step, so each code works once. */
-  private async claimTotp(user: User, code: string): Promise<'success' | 'replay' | 'mfa_invalid'> {
+  private async claimTotp(
+    user: User,
+    code: string,
+    route = '/login',
+  ): Promise<'success' | 'replay' | 'mfa_invalid'> {
     const res = await checkTotp({
-      secret: user.mfaSecret!,
+      secret: await this.totpSecret(user, user.mfaSecret!, route),
       code,
       windowSteps: this.d.config.mfa.totpWindowSteps,
       afterTimeStep: user.mfaLastTimeStep,
@@ -808,15 +833,23 @@ export class AuthService {
     const { user } = acct;
     if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
     const secret = newTotpSecret();
+    let sealed: string;
+    try {
+      sealed = await this.d.mfaCipher.encrypt(secret, { tenantId: user.tenantId, userId: user.id });
+    } catch (err) {
+      if (!(err instanceof CipherUnavailable)) throw err;
+      this.d.metrics.mfaEvents.inc({ tenant: user.tenantId, outcome: 'unavailable', route });
+      throw new AppError('mfa_unavailable');
+    }
     const ttl = this.d.config.tokens.enrollmentTtlSeconds;
     // A live pending enrollment (younger than the enrollment token's lifetime) is not replaced, unless a
     // full session proves the password again; an enrollment-only token never replaces one.
-    let set = await this.d.repo.setPendingMfaSecret(user.id, secret, p.sid ?? '', ttl, false);
+    let set = await this.d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, false);
     if (!set && password !== undefined && !p.enrollmentOnly) {
       await this.refuseIfLocked(ctx, acct, route);
       if (!(await this.d.hasher.verify(user.passwordHash, password)).ok)
         await this.mfaFailure(ctx, acct, 'invalid_credentials', route);
-      set = await this.d.repo.setPendingMfaSecret(user.id, secret, p.sid ?? '', ttl, true);
+      set = await this.d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, true);
     }
     if (!set) {
       this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_pending', route });
@@ -853,7 +886,7 @@ export class AuthService {
     )
       throw new AppError('mfa_not_started');
     const res = await checkTotp({
-      secret: user.mfaPendingSecret,
+      secret: await this.totpSecret(user, user.mfaPendingSecret, route),
       code,
       windowSteps: this.d.config.mfa.totpWindowSteps,
     });
@@ -1034,7 +1067,7 @@ export class AuthService {
     const { user, tenant } = acct;
     this.requireEnrolled(acct, route);
     await this.refuseIfLocked(ctx, acct, route);
-    const outcome = await this.claimTotp(user, code);
+    const outcome = await this.claimTotp(user, code, route);
     if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
     const recoveryCodes = newRecoveryCodes(this.d.config.mfa.backupCodesCount);
     if (!(await this.d.repo.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode))))
@@ -1078,7 +1111,7 @@ export class AuthService {
     // As at /login: the password first; the code is checked (and its step spent) only after it.
     if (!(await this.d.hasher.verify(user.passwordHash, password)).ok)
       await this.mfaFailure(ctx, acct, 'invalid_credentials', route);
-    const outcome = await this.claimTotp(user, code);
+    const outcome = await this.claimTotp(user, code, route);
     if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
     const revoked = await this.d.repo.disableMfa(user.id, 'mfa_disabled');
     if (revoked === undefined) throw new AppError('mfa_not_enrolled');

@@ -355,6 +355,45 @@ export class AuthRepository {
     });
   }
 
+  /** Users with a stored TOTP secret (active or pending), in id order after `afterId` (batches). */
+  async mfaSecretRows(
+    afterId: string,
+    limit: number,
+  ): Promise<{ id: string; tenantId: string; secret: string | null; pending: string | null }[]> {
+    const { rows } = await this.db.query<{
+      id: string;
+      tenant_id: string;
+      mfa_secret: string | null;
+      mfa_pending_secret: string | null;
+    }>(
+      `SELECT id, tenant_id, mfa_secret, mfa_pending_secret FROM users
+        WHERE (mfa_secret IS NOT NULL OR mfa_pending_secret IS NOT NULL) AND id > $1::uuid
+        ORDER BY id LIMIT $2`,
+      [afterId, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      tenantId: r.tenant_id,
+      secret: r.mfa_secret,
+      pending: r.mfa_pending_secret,
+    }));
+  }
+
+  /** Replaces a stored TOTP secret only if it is still `expected` (a concurrent enrollment wins). */
+  async replaceMfaSecretValue(
+    userId: string,
+    column: 'mfa_secret' | 'mfa_pending_secret',
+    expected: string,
+    next: string,
+  ): Promise<boolean> {
+    const res = await this.db.query(`UPDATE users SET ${column} = $3 WHERE id = $1 AND ${column} = $2`, [
+      userId,
+      expected,
+      next,
+    ]);
+    return res.rowCount > 0;
+  }
+
   /** Marks a recovery code used; false when it does not exist or was used already. */
   async consumeRecoveryCode(userId: string, codeHash: string): Promise<boolean> {
     const res = await this.db.query(
