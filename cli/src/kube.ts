@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import path from 'node:path';
+import { type Cluster, type Context, KubeConfig, type User } from '@kubernetes/client-node';
 import { CliError, ExitCode } from './errors.js';
 
 /** How to reach the cluster, as kubectl's flags say it. */
@@ -15,6 +17,44 @@ export interface ConnectOptions {
   /** --as-group: impersonate these groups (with --as). */
   readonly asGroups?: readonly string[];
   readonly requestTimeoutMs?: number;
+}
+
+/**
+ * The kubeconfig as kubectl reads it: --kubeconfig, else every file of KUBECONFIG merged (the first file
+ * that names a cluster, user or context wins, and the first current-context set wins; client-node's own
+ * merge refuses a name two files share), else ~/.kube/config or the in-cluster account.
+ */
+export function loadKubeConfig(explicit: string | undefined, kubeconfigEnv: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  const files = explicit ? [explicit] : (kubeconfigEnv ?? '').split(path.delimiter).filter(Boolean);
+  if (!files.length) {
+    kc.loadFromDefault();
+    return kc;
+  }
+  const merged = {
+    clusters: [] as Cluster[],
+    users: [] as User[],
+    contexts: [] as Context[],
+    currentContext: '',
+  };
+  const loaded = files
+    .filter((f) => explicit || existsSync(f))
+    .map((f) => {
+      const one = new KubeConfig();
+      one.loadFromFile(f);
+      return one;
+    });
+  for (const one of loaded) {
+    const add = <T extends { name: string }>(into: T[], items: readonly T[]) => {
+      for (const item of items) if (!into.some((x) => x.name === item.name)) into.push(item);
+    };
+    add(merged.clusters, one.getClusters());
+    add(merged.users, one.getUsers());
+    add(merged.contexts, one.getContexts());
+    merged.currentContext ||= one.getCurrentContext() ?? '';
+  }
+  kc.loadFromOptions(merged);
+  return kc;
 }
 
 /** A Kubernetes Status as the apiserver answers a failed request. */
@@ -38,10 +78,9 @@ export class KubeClient {
   ) {}
 
   static connect(opts: ConnectOptions): KubeClient {
-    const kc = new KubeConfig();
+    let kc: KubeConfig;
     try {
-      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-      else kc.loadFromDefault();
+      kc = loadKubeConfig(opts.kubeconfig, process.env.KUBECONFIG);
     } catch (err) {
       throw new CliError(
         `cannot read the kubeconfig: ${(err as Error).message}`,

@@ -22,6 +22,7 @@ function stepDuration(step: StepReport, now: Date): string {
 
 const figures = (step: StepReport) =>
   Object.entries(step.figures ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
 

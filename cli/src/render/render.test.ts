@@ -187,7 +187,7 @@ describe('the drill screen', () => {
   it('shows the last run step by step with figures', () => {
     const text = renderDrill(aDrill(), [], NOW, plain);
     expect(text).toMatch(/Run run-2 \(runNow\) Failed\s+started 2026-12-03 09:40Z, took 2m/);
-    expect(lineOf(text, 'keyRotation')).toMatch(/keyRotation\s+Passed\s+1m\s+requests=1200 failedRequests=0/);
+    expect(lineOf(text, 'keyRotation')).toMatch(/keyRotation\s+Passed\s+1m\s+failedRequests=0 requests=1200/);
     expect(lineOf(text, 'alertDelivery')).toMatch(
       /alertDelivery\s+Failed\s+1m\s+-\s+pagerduty-critical got nothing/,
     );
