@@ -279,6 +279,39 @@ describe('integration-gateway: the edge', () => {
       expect(upstream.received.length).toBe(before);
     });
 
+    it.each([
+      ['two different Content-Length values', ['Content-Length: 4', 'Content-Length: 40'], 'abcd'],
+      ['an obsolete line folding header', ['X-Folded: a', ' b', 'Content-Length: 0'], ''],
+      ['Transfer-Encoding that is not chunked last', ['Transfer-Encoding: chunked, identity'], '0\r\n\r\n'],
+      ['a space before the colon', ['Content-Length : 4'], 'abcd'],
+    ])('refuses %s with 400, reaching nobody', async (_name, lines, body) => {
+      const before = upstream.received.length;
+      const res = await rawRequest(
+        gateway.port,
+        ['POST /api/echo HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, ...lines].join(
+          '\r\n',
+        ),
+        body,
+      );
+      expect(res.status).toBe(400);
+      expect(upstream.received.length).toBe(before);
+    });
+
+    it('never lets Host choose the upstream, even sent twice', async () => {
+      const res = await rawRequest(
+        gateway.port,
+        [
+          'GET /api/orders/9 HTTP/1.1',
+          `Host: 127.0.0.1:${internal.port}`,
+          'Host: 127.0.0.1',
+          `Authorization: Bearer ${token}`,
+          'Connection: close',
+        ].join('\r\n'),
+      );
+      expect([200, 400]).toContain(res.status);
+      expect(internal.received).toEqual([]);
+    });
+
     it('answers oversized headers with 431 and a stable code', async () => {
       const res = await raw('/api/orders/1', { ...bearer(), 'X-Big': 'x'.repeat(20_000) });
       expect(res.status).toBe(431);
@@ -491,5 +524,11 @@ describe('integration-gateway: failed authentications before argon2, and trusted
     const h = upstream.received.at(-1)!.headers;
     expect(h['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
     expect(h['forwarded']).toBe('for=203.0.113.7;proto=http, for=127.0.0.1');
+    // The trusted proxy terminated TLS and said so; that is kept.
+    await fetch(`${gateway.url}/api/orders/2`, {
+      headers: { 'x-api-key': key.key, 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' },
+    });
+    expect(upstream.received.at(-1)!.headers['x-forwarded-proto']).toBe('https');
+    expect(upstream.received.at(-1)!.headers['forwarded']).toBe('for=203.0.113.7;proto=https, for=127.0.0.1');
   });
 });

@@ -20,7 +20,7 @@ import type { TenantLimits } from './domain/limits.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
 import { holdsScope, type RouteScope, requiredScope, scopesOfRoles } from './domain/scopes.js';
 import type { UsageTracker } from './domain/usage.js';
-import { type ClientChain, clientChain, upstreamHeaders } from './http/forwarding.js';
+import { type ClientChain, clientChain, clientProto, upstreamHeaders } from './http/forwarding.js';
 import { type OriginTarget, parseTarget } from './http/target.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { UpstreamProxy } from './routes/proxy.js';
@@ -297,7 +297,7 @@ export function createHandler(deps: AppDeps): GatewayHandler {
         requestId: ctx.requestId,
         traceparent: traceparentOf(ctx.trace),
         continuedTrace: ctx.trace.continued,
-        proto: 'http',
+        proto: clientProto(req.headers['x-forwarded-proto'], deps.trustProxyHops),
       }),
       extraHeaders: decision.headers,
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientChain, downstreamHeaders, upstreamHeaders } from './forwarding.js';
+import { clientChain, clientProto, downstreamHeaders, upstreamHeaders } from './forwarding.js';
 
 describe('clientChain: X-Forwarded-For by TRUST_PROXY_HOPS', () => {
   it.each([
@@ -98,5 +98,15 @@ describe('downstreamHeaders', () => {
         'set-cookie': ['a=1'],
       }),
     ).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['a=1'] });
+  });
+});
+
+describe('clientProto', () => {
+  it('is http unless a trusted proxy appended https', () => {
+    expect(clientProto('https', 0)).toBe('http');
+    expect(clientProto(undefined, 1)).toBe('http');
+    expect(clientProto('https', 1)).toBe('https');
+    expect(clientProto('http, https', 1)).toBe('https');
+    expect(clientProto('https, http', 1)).toBe('http');
   });
 });

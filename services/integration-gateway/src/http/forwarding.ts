@@ -94,6 +94,23 @@ export function clientChain(
   return { client: chain[0]!, hops: chain };
 }
 
+/**
+ * The scheme the client used: `http` (this listener is plain HTTP) unless a trusted proxy in front says
+ * otherwise in the last `X-Forwarded-Proto` value (the one it appended). Untrusted callers cannot claim https.
+ */
+export function clientProto(
+  forwardedProto: string | string[] | undefined,
+  trustedHops: number,
+): 'http' | 'https' {
+  if (trustedHops <= 0 || forwardedProto === undefined) return 'http';
+  const last = (Array.isArray(forwardedProto) ? forwardedProto.join(',') : forwardedProto)
+    .split(',')
+    .at(-1)
+    ?.trim()
+    .toLowerCase();
+  return last === 'https' ? 'https' : 'http';
+}
+
 /** `::ffff:10.0.0.1` → `10.0.0.1`; anything else unchanged. */
 function plainAddress(a: string): string {
   return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
