@@ -47,7 +47,8 @@ export function aRotation(
           publishedAt: at('2026-10-03T10:00:00Z'),
           activatedAt: at('2026-10-05T10:00:00Z'),
           retiredAt: at('2026-11-04T10:00:00Z'),
-          removeAfter: at('2026-11-04T10:20:00Z'),
+          // Kept while integration-gateway has not loaded the set that no longer signs with it.
+          removeAfter: at('2026-12-03T10:20:00Z'),
         }),
         aKey('k2', 'active', {
           publishedAt: at('2026-11-02T10:00:00Z'),
