@@ -125,6 +125,8 @@ describe('signing keys: rotation under load', () => {
           serviceWaitPollMs: 200,
           serviceLoadTimeoutMs: 10_000,
         },
+        // auth-service listens on a loopback port chosen at run time.
+        endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
       },
     });
     await kubectl(['apply', '-f', '-'], JSON.stringify(aRotation(ns, name, SPEC)));

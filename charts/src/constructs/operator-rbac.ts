@@ -47,6 +47,8 @@ export class OperatorRbac extends Construct {
         { apiGroups: [group], resources: resources.map((r) => `${r}/finalizers`), verbs: ['update'] },
         // DisasterRecoveryDrills create the synthetic tenant's TenantRateLimit and remove it after each run.
         { apiGroups: [group], resources: ['tenantratelimits'], verbs: ['create', 'delete'] },
+        // SigningKeyRotation serviceRef: the ready replicas of a Service, to read each one's /keys/status.
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
         // Events about its objects, in their namespaces; repeats are patched into a series.
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],

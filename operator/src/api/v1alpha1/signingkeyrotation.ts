@@ -95,22 +95,61 @@ export const SigningKeyRotationSpecSchema = Type.Object(
               maxLength: 63,
               pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
             }),
-            statusURL: Type.String({
-              description:
-                "The service's GET /keys/status URL; it answers {keysetHash, kids, activeKid, loadedAt}, e.g. http://auth-service.novapos.svc:8085/keys/status.",
-              maxLength: 512,
-              pattern: '^https?://[^\\s]+$',
-            }),
+            serviceRef: Type.Optional(
+              Type.Object(
+                {
+                  name: Type.String({
+                    description: 'Name of the Kubernetes Service.',
+                    minLength: 1,
+                    maxLength: 63,
+                    pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                  }),
+                  namespace: Type.Optional(
+                    Type.String({
+                      description:
+                        "Its namespace; default the resource's. Another namespace must be allowed in the operator configuration (keyStatusEndpoints.serviceNamespaces).",
+                      minLength: 1,
+                      maxLength: 63,
+                      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                    }),
+                  ),
+                },
+                {
+                  description:
+                    "The Kubernetes Service whose ready replicas must load each key set: the operator finds them through the Service's EndpointSlices and reads GET /keys/status on the port named http, POST /keys/reload on the port named admin (or http when there is none), on every ready replica.",
+                },
+              ),
+            ),
+            statusURL: Type.Optional(
+              Type.String({
+                description:
+                  "Deprecated, use serviceRef. The service's GET /keys/status URL; called only when the operator configuration allows it (an in-cluster Service name of an allowed namespace, or an origin in keyStatusEndpoints.allowedOrigins).",
+                maxLength: 512,
+                pattern: '^https?://[^\\s]+$',
+              }),
+            ),
             reloadURL: Type.Optional(
               Type.String({
                 description:
-                  "The service's POST /keys/reload URL, called after each key-set change to shorten the wait. Default: statusURL with /keys/status replaced by /keys/reload.",
+                  "Deprecated, with statusURL. The service's POST /keys/reload URL. Default: statusURL with /keys/status replaced by /keys/reload.",
                 maxLength: 512,
                 pattern: '^https?://[^\\s]+$',
               }),
             ),
           },
-          { description: 'A service that must load each new key set.' },
+          {
+            description: 'A service that must load each new key set.',
+            ...cel(
+              {
+                rule: 'has(self.serviceRef) != has(self.statusURL)',
+                message: 'set exactly one of serviceRef and statusURL (statusURL is deprecated)',
+              },
+              {
+                rule: '!has(self.reloadURL) || has(self.statusURL)',
+                message: 'reloadURL goes with statusURL only',
+              },
+            ),
+          },
         ),
         {
           description:

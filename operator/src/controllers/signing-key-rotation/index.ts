@@ -1,4 +1,9 @@
+import { DiscoveryV1Api } from '@kubernetes/client-node';
 import { HttpKeyStatusProbe, type KeyStatusProbe } from '../../adapters/services/key-status-probe.js';
+import {
+  KubernetesServiceEndpoints,
+  type ServiceEndpointsResolver,
+} from '../../adapters/services/service-endpoints.js';
 import type { SigningKeyStoreResolver } from '../../adapters/vault/signing-key-store.js';
 import { signingKeyRotation } from '../../api/index.js';
 import type { KeyStatusEndpoints } from '../../connections-file.js';
@@ -29,6 +34,8 @@ export interface SigningKeyRotationControllerOptions {
    * `<service>.<namespace>.svc` names of the resource's own namespace.
    */
   readonly endpoints?: Partial<KeyStatusEndpoints>;
+  /** Ready replicas of serviceRef Services; default through the apiserver's EndpointSlices. */
+  readonly serviceEndpoints?: ServiceEndpointsResolver;
   readonly clock?: () => Date;
   /** Timings of the state machine (clock skew allowance, service polls); defaults in DEFAULT_DECIDE_OPTIONS. */
   readonly timing?: Partial<DecideOptions>;
@@ -51,6 +58,9 @@ export function signingKeyRotationController(opts: SigningKeyRotationControllerO
     reconciler: new SigningKeyRotationReconciler({
       stores: opts.vault,
       probe: opts.services ?? new HttpKeyStatusProbe(),
+      serviceEndpoints:
+        opts.serviceEndpoints ??
+        new KubernetesServiceEndpoints(deps.kubeConfig.makeApiClient(DiscoveryV1Api)),
       endpoints: {
         serviceNamespaces: opts.endpoints?.serviceNamespaces ?? [],
         allowedOrigins: opts.endpoints?.allowedOrigins ?? [],

@@ -1,7 +1,15 @@
 import type { Logger } from '../../../../lib/log.js';
 import { VaultError } from '../../../../lib/vault.js';
 import { checkServiceUrl } from '../../adapters/services/endpoint-policy.js';
-import { type KeyStatusProbe, reloadUrlOf } from '../../adapters/services/key-status-probe.js';
+import {
+  type KeyStatusProbe,
+  type KeyStatusReport,
+  reloadUrlOf,
+} from '../../adapters/services/key-status-probe.js';
+import type {
+  ServiceEndpoints,
+  ServiceEndpointsResolver,
+} from '../../adapters/services/service-endpoints.js';
 import type {
   KeyLocation,
   SigningKeyStore,
@@ -53,6 +61,8 @@ export interface ReconcilerDeps {
   readonly probe: KeyStatusProbe;
   /** The URLs the operator may call for a resource (the connections file's keyStatusEndpoints). */
   readonly endpoints: KeyStatusEndpoints;
+  /** Ready replicas of the Services named by serviceRef (EndpointSlices). */
+  readonly serviceEndpoints?: ServiceEndpointsResolver;
   readonly clock: () => Date;
   readonly options: DecideOptions;
   readonly metrics: SigningKeyMetrics;
@@ -237,16 +247,71 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
   private async probeServices(obj: SigningKeyRotation, signal: AbortSignal): Promise<ServiceObservation[]> {
     return Promise.all(
       (obj.spec.services ?? []).map(async (svc): Promise<ServiceObservation> => {
+        const checkedAt = this.deps.clock();
         const check = this.allowed(obj, svc);
-        if (!check.allowed) return { name: svc.name, refused: check.message, checkedAt: this.deps.clock() };
+        if (!check.allowed) return { name: svc.name, refused: check.message, checkedAt };
+        if (svc.serviceRef)
+          return { ...(await this.probeReplicas(obj, svc.serviceRef, signal)), name: svc.name, checkedAt };
         try {
-          const report = await this.deps.probe.status(svc.statusURL, signal);
-          return { name: svc.name, report, checkedAt: this.deps.clock() };
+          const report = await this.deps.probe.status(svc.statusURL as string, signal);
+          return { name: svc.name, report, checkedAt };
         } catch (err) {
-          return { name: svc.name, error: (err as Error).message, checkedAt: this.deps.clock() };
+          return { name: svc.name, error: (err as Error).message, checkedAt };
         }
       }),
     );
+  }
+
+  /**
+   * Every ready replica of a referenced Service, each on its `http` port: the service has loaded a key set
+   * only when all of them report it (a rolling restart can leave one replica behind).
+   */
+  private async probeReplicas(
+    obj: SigningKeyRotation,
+    ref: { name: string; namespace?: string },
+    signal: AbortSignal,
+  ): Promise<Pick<ServiceObservation, 'report' | 'error' | 'note'>> {
+    const ns = ref.namespace ?? obj.metadata.namespace ?? '';
+    const where = `Service ${ns}/${ref.name}`;
+    const endpoints = this.deps.serviceEndpoints;
+    if (!endpoints) return { error: `${where}: the operator has no Kubernetes client for EndpointSlices` };
+    let eps: ServiceEndpoints;
+    try {
+      eps = await endpoints.resolve(ns, ref.name);
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      return { error: `${where}: cannot list its EndpointSlices (${code ?? 'error'})` };
+    }
+    if (!eps.httpPort) return { error: `${where} has no port named http` };
+    if (!eps.ready.length) return { error: `${where} has no ready replica` };
+    const results = await Promise.all(
+      eps.ready.map((address) =>
+        this.deps.probe.status(`http://${address}:${eps.httpPort}/keys/status`, signal).then(
+          (report) => ({ report }),
+          (err: Error) => ({ error: err.message }),
+        ),
+      ),
+    );
+    const failed = results.filter((r) => 'error' in r);
+    if (failed.length)
+      return {
+        error: `${failed.length} of ${results.length} ready replicas of ${where} did not answer (${(failed[0] as { error: string }).error})`,
+      };
+    const reports = results.map((r) => (r as { report: KeyStatusReport }).report);
+    const hashes = new Set(reports.map((r) => r.keysetHash));
+    const first = reports[0] as KeyStatusReport;
+    if (hashes.size === 1) {
+      const loadedAt =
+        reports
+          .map((r) => r.loadedAt)
+          .sort()
+          .at(-1) ?? null;
+      return { report: { ...first, loadedAt } };
+    }
+    return {
+      report: { ...first, keysetHash: null },
+      note: `its ${reports.length} ready replicas report ${hashes.size} different key sets`,
+    };
   }
 
   private async notifyServices(
@@ -258,19 +323,46 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
       (obj.spec.services ?? [])
         .filter((svc) => !only || only.includes(svc.name))
         .filter((svc) => this.allowed(obj, svc).allowed)
-        .map((svc) => this.deps.probe.reload(reloadUrlOf(svc), signal)),
+        .map(async (svc) => {
+          if (!svc.serviceRef)
+            return this.deps.probe.reload(reloadUrlOf(svc as { statusURL: string }), signal);
+          const ns = svc.serviceRef.namespace ?? obj.metadata.namespace ?? '';
+          const eps = await this.deps.serviceEndpoints
+            ?.resolve(ns, svc.serviceRef.name)
+            .catch(() => undefined);
+          const port = eps?.adminPort ?? eps?.httpPort;
+          if (!eps || !port) return false;
+          await Promise.all(
+            eps.ready.map((address) =>
+              this.deps.probe.reload(`http://${address}:${port}/keys/reload`, signal),
+            ),
+          );
+          return true;
+        }),
     );
   }
 
-  /** Both URLs of a listed service must be allowed before the operator calls either. */
+  /**
+   * A referenced Service must be in the resource's namespace or one the configuration allows; both URLs of
+   * a (deprecated) URL-listed service must be allowed before the operator calls either.
+   */
   private allowed(
     obj: SigningKeyRotation,
-    svc: { statusURL: string; reloadURL?: string },
+    svc: { statusURL?: string; reloadURL?: string; serviceRef?: { name: string; namespace?: string } },
   ): { allowed: true } | { allowed: false; message: string } {
     const ns = obj.metadata.namespace ?? '';
+    if (svc.serviceRef) {
+      const target = svc.serviceRef.namespace ?? ns;
+      if (target === ns || this.deps.endpoints.serviceNamespaces.includes(target)) return { allowed: true };
+      return {
+        allowed: false,
+        message: `serviceRef is not allowed: only Services of namespace ${[ns, ...this.deps.endpoints.serviceNamespaces].join(', ')} (keyStatusEndpoints.serviceNamespaces in the operator's connections file); the operator did not call it`,
+      };
+    }
+    if (!svc.statusURL) return { allowed: false, message: 'neither serviceRef nor statusURL is set' };
     const status = checkServiceUrl(svc.statusURL, 'status', ns, this.deps.endpoints);
     if (!status.allowed) return status;
-    return checkServiceUrl(reloadUrlOf(svc), 'reload', ns, this.deps.endpoints);
+    return checkServiceUrl(reloadUrlOf(svc as { statusURL: string }), 'reload', ns, this.deps.endpoints);
   }
 
   /** Vault is unreachable: record it (Degraded, Ready False) and keep everything else as it was. */

@@ -1,0 +1,44 @@
+import type { DiscoveryV1Api } from '@kubernetes/client-node';
+
+/** The ready replicas of a Kubernetes Service and its named key ports (docs/contracts.md, "Ports"). */
+export interface ServiceEndpoints {
+  /** One address per ready endpoint. */
+  readonly ready: readonly string[];
+  /** Port named `http`: GET /keys/status. */
+  readonly httpPort?: number;
+  /** Port named `admin`: POST /keys/reload (and /metrics). */
+  readonly adminPort?: number;
+}
+
+/** Finds a Service's ready replicas (the operator reaches each one, not the Service's virtual IP). */
+export interface ServiceEndpointsResolver {
+  resolve(namespace: string, name: string): Promise<ServiceEndpoints>;
+}
+
+/** Through the Service's EndpointSlices (`kubernetes.io/service-name=<name>`); list on endpointslices only. */
+export class KubernetesServiceEndpoints implements ServiceEndpointsResolver {
+  constructor(private readonly discovery: DiscoveryV1Api) {}
+
+  async resolve(namespace: string, name: string): Promise<ServiceEndpoints> {
+    const list = await this.discovery.listNamespacedEndpointSlice({
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${name}`,
+    });
+    const ready = new Set<string>();
+    let httpPort: number | undefined;
+    let adminPort: number | undefined;
+    for (const slice of list.items) {
+      if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue;
+      for (const p of slice.ports ?? []) {
+        if (p.name === 'http' && p.port) httpPort = p.port;
+        if (p.name === 'admin' && p.port) adminPort = p.port;
+      }
+      for (const e of slice.endpoints ?? []) {
+        if (e.conditions?.ready === false) continue;
+        const address = e.addresses[0];
+        if (address) ready.add(slice.addressType === 'IPv6' ? `[${address}]` : address);
+      }
+    }
+    return { ready: [...ready].sort(), httpPort, adminPort };
+  }
+}
