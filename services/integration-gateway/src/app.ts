@@ -64,7 +64,7 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 type RouteLabel = 'ping' | 'proxy' | 'other' | 'health' | 'keys_status' | 'not_found' | 'invalid';
 
 /**
- * The HTTP layer on plain node:http (ADR 0006): every request target is parsed once (origin-form only,
+ * The HTTP layer on plain node:http (docs/adr/0005): every request target is parsed once (origin-form only,
  * one normalised path, http/target.ts); `/api/` requests are authenticated (JWT or API key, after the
  * failed-authentication budget), checked against the route's scope, charged to their tenant's limits and
  * answered (`/api/tenant/ping`, locally) or proxied to the configured origin. `/healthz`, `/readyz` and
