@@ -60,7 +60,9 @@ describe('IntegrationGateway', () => {
       { name: 'http', port: 8083 },
       { name: 'admin', port: 9083 },
     ]);
-    const env = Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      container.env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+    );
     expect(env.ADMIN_PORT).toBe('9083');
     const policy = objects.find((o) => o.kind === 'NetworkPolicy');
     expect(policy.spec.podSelector.matchLabels).toEqual(service.spec.selector);
