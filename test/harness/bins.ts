@@ -36,4 +36,40 @@ export function componentBinaries(which: 'k8s' | 'bao'): ComponentBinaries {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   console.log(componentBinaries('k8s'));
   console.log(componentBinaries('bao'));
+  console.log(nodeBinaries());
+}
+
+export interface NodeBinaries {
+  /** Directory holding kubelet, kube-controller-manager, kube-scheduler, kube-proxy. */
+  readonly kubeNodeDir: string;
+  /** Directory holding containerd, containerd-shim-runc-v2 and ctr. */
+  readonly containerdDir: string;
+  readonly corednsBinary: string;
+}
+
+let nodeResolved: NodeBinaries | undefined;
+
+/** The Kubernetes node's Go-built components (`test/bins/build.sh node`; progress on stderr). */
+export function nodeBinaries(): NodeBinaries {
+  if (!nodeResolved) {
+    const out = execFileSync('bash', [buildScript, 'node'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).toString();
+    const vars = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [k, ...v] = line.split('=');
+      if (k && v.length) vars.set(k.trim(), v.join('=').trim());
+    }
+    const need = (k: string) => {
+      const v = vars.get(k);
+      if (!v) throw new Error(`test/bins/build.sh node printed no ${k}`);
+      return v;
+    };
+    nodeResolved = {
+      kubeNodeDir: need('KUBE_NODE_BIN'),
+      containerdDir: need('CONTAINERD_BIN'),
+      corednsBinary: need('COREDNS_BINARY'),
+    };
+  }
+  return nodeResolved;
 }

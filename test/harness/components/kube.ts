@@ -27,6 +27,19 @@ export interface KubeOptions {
   readonly users?: readonly KubeUser[];
   /** Extra kube-apiserver flags. */
   readonly extraArgs?: readonly string[];
+  /**
+   * Address kube-apiserver binds to and advertises. Default 127.0.0.1. The harness's node passes its bridge
+   * address: pods reach the apiserver through the `kubernetes` Service, which cannot point at loopback.
+   */
+  readonly address?: string;
+  /** The Service ClusterIP range. Default 10.0.0.0/24 (never routed: no node runs there). */
+  readonly serviceClusterIpRange?: string;
+  /**
+   * A cluster that runs pods (the harness's node): ServiceAccount admission on, so pods get their token, and
+   * the default endpoint reconciler, so the `kubernetes` Service points at `address`. Default false: the
+   * envtest way, for suites that only need the API.
+   */
+  readonly runsPods?: boolean;
 }
 
 export interface KubeInstance {
@@ -153,16 +166,17 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
   writeFileSync(tokenFile, users.map(tokenLine).join('\n') + '\n', { mode: 0o600 });
 
   const port = await freePort();
-  const server = `https://127.0.0.1:${port}`;
+  const address = opts.address ?? '127.0.0.1';
+  const server = `https://${address}:${port}`;
   const args = [
     `--etcd-servers=${etcdUrl}`,
     `--cert-dir=${certDir}`,
     `--secure-port=${port}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    '--service-cluster-ip-range=10.0.0.0/24',
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
+    `--service-cluster-ip-range=${opts.serviceClusterIpRange ?? '10.0.0.0/24'}`,
     '--allow-privileged=true',
-    '--disable-admission-plugins=ServiceAccount',
+    ...(opts.runsPods ? [] : ['--disable-admission-plugins=ServiceAccount']),
     '--authorization-mode=RBAC',
     `--service-account-issuer=${server}/`,
     `--service-account-key-file=${saKeyFile}`,
@@ -171,7 +185,7 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
     '--enable-priority-and-fairness=false',
     // The `kubernetes` Service cannot point at a loopback address; without this the apiserver logs an error
     // every ten seconds trying.
-    '--endpoint-reconciler-type=none',
+    ...(opts.runsPods ? [] : ['--endpoint-reconciler-type=none']),
     '--v=1',
     ...(opts.extraArgs ?? []),
   ];

@@ -1,0 +1,287 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type NodeInstance, startNode } from '../harness/components/node.js';
+import {
+  bridgeExists,
+  egressRejected,
+  kubeIptablesLeft,
+  kubepodsLeft,
+  nodeOwner,
+} from '../harness/node/host.js';
+import { buildImageArchive, kubectlImage } from '../harness/node/images.js';
+import { waitUntil } from '../harness/wait.js';
+
+// The harness's real Kubernetes node (one per machine, so this file runs its checks in order): a node whose
+// owner is SIGKILLed leaves containers, mounts, cgroups and rules behind, and the next start cleans them;
+// then pods run from images imported here, a Service answers by name through CoreDNS, a pod talks to the
+// API server with its ServiceAccount token, no packet tried to leave the bridge, and stop leaves the
+// machine as it was.
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const childScript = path.join(repoRoot, 'test/harness/node/child.ts');
+const NS = 'node-checks';
+
+let node: NodeInstance | undefined;
+let child: ChildProcess | undefined;
+
+afterAll(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await node?.stop();
+}, 180_000);
+
+const kubectl = (args: readonly string[], input?: string) => node!.kubectl(args, input);
+const apply = (obj: unknown) => kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+
+/** A pod that runs `script` in the busybox image and ends; resolves its log once it Succeeded. */
+async function runToCompletion(
+  name: string,
+  script: string,
+  { image, ...extra }: { image?: string } & Record<string, unknown> = {},
+): Promise<string> {
+  await apply({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image: image ?? node!.images.busybox,
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', script],
+        },
+      ],
+      ...extra,
+    },
+  });
+  const phase = await waitUntil(
+    `pod ${name} to finish`,
+    async () => {
+      const p = (await kubectl(['-n', NS, 'get', 'pod', name, '-o', 'jsonpath={.status.phase}'])).trim();
+      return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 250 },
+  );
+  const logs = await kubectl(['-n', NS, 'logs', name]);
+  if (phase !== 'Succeeded') throw new Error(`pod ${name} ${phase}; its log:\n${logs}`);
+  return logs;
+}
+
+function shells(cmd: string): string {
+  try {
+    return execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
+  } catch (err) {
+    return (err as { stdout?: string }).stdout ?? '';
+  }
+}
+
+describe('a real Kubernetes node', () => {
+  it('starts cleanly after a node whose owner was killed by SIGKILL', async () => {
+    // node + tsx's loader directly, so the SIGKILL reaches the node's owner itself.
+    const c = spawn(process.execPath, ['--import', 'tsx', childScript], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+    });
+    c.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+    });
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    const line = await waitUntil(
+      'the child to report a started node',
+      () =>
+        c.exitCode !== null || c.signalCode !== null
+          ? 'exited'
+          : stdout.split('\n').find((l) => l.startsWith('{')),
+      { timeoutMs: 240_000, intervalMs: 200 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nchild stderr:\n${stderr.slice(-4000)}`);
+    });
+    if (line === 'exited')
+      throw new Error(`the child exited before its node was up:\n${stderr.slice(-4000)}`);
+    const report = JSON.parse(line) as { bridge: string; startSeconds: number };
+    console.log(`[node] the child's node started in ${report.startSeconds.toFixed(1)} s`);
+
+    c.kill('SIGKILL');
+    await exited;
+    // What the kill left: the kernel's parent-death signal took the daemons, but not the containers (their
+    // shims are not the owner's children), nor the bridge, the cgroups or the iptables rules.
+    expect(bridgeExists(report.bridge)).toBe(true);
+    expect(kubepodsLeft().length).toBeGreaterThan(0);
+    expect(nodeOwner()).toBeUndefined();
+
+    const started = Date.now();
+    node = await startNode();
+    console.log(
+      `[node] cleaned up and started again in ${((Date.now() - started) / 1000).toFixed(1)} s (node Ready + CoreDNS: ${node.startSeconds.toFixed(1)} s)`,
+    );
+    // A fresh cluster: the killed node's pod is gone with its etcd.
+    expect(await kubectl(['get', 'pods', '-A', '-o', 'name'])).not.toContain('left-behind');
+    await kubectl(['create', 'namespace', NS]);
+    await waitUntil(
+      `the default ServiceAccount in ${NS}`,
+      async () =>
+        (await kubectl(['-n', NS, 'get', 'serviceaccount', 'default', '-o', 'name'])).includes('default'),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  }, 420_000);
+
+  it('runs a Pod from a locally imported image, and serves its log', async () => {
+    const started = Date.now();
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'hello', namespace: NS },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'hello',
+            image: node!.images.busybox,
+            imagePullPolicy: 'Never',
+            command: ['sh', '-c', 'echo hello from $(hostname); exec sleep 3600'],
+          },
+        ],
+      },
+    });
+    await kubectl(['-n', NS, 'wait', '--for=condition=Ready', 'pod/hello', '--timeout=60s']);
+    console.log(`[node] pod Ready ${((Date.now() - started) / 1000).toFixed(1)} s after apply`);
+    // kubectl logs goes apiserver -> kubelet by the node's InternalIP with the apiserver's client certificate.
+    await waitUntil(
+      'the pod to have logged',
+      async () => (await kubectl(['-n', NS, 'logs', 'hello'])).includes('hello from hello'),
+      { timeoutMs: 15_000 },
+    );
+    const ip = (await kubectl(['-n', NS, 'get', 'pod', 'hello', '-o', 'jsonpath={.status.podIP}'])).trim();
+    expect(ip.split('.').slice(0, 3)).toEqual(node!.network.nodeIp.split('.').slice(0, 3));
+  }, 120_000);
+
+  it('serves a 2-replica Deployment behind a ClusterIP Service, by name through CoreDNS', async () => {
+    const labels = { app: 'web' };
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: NS },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: 'web',
+                image: node!.images.busybox,
+                imagePullPolicy: 'Never',
+                command: [
+                  'sh',
+                  '-c',
+                  'mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www',
+                ],
+                ports: [{ containerPort: 8080 }],
+                readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: NS },
+      spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    await kubectl(['-n', NS, 'rollout', 'status', 'deployment/web', '--timeout=90s']);
+    const replicas = (
+      await kubectl(['-n', NS, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[*].metadata.name}'])
+    )
+      .trim()
+      .split(/\s+/);
+    expect(replicas).toHaveLength(2);
+    const clusterIp = (
+      await kubectl(['-n', NS, 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])
+    ).trim();
+
+    const fqdn = `web.${NS}.svc.cluster.local`;
+    const logs = await runToCompletion(
+      'web-client',
+      `nslookup ${fqdn} && for i in $(seq 1 40); do wget -O- http://web/ 2>/dev/null; echo; done`,
+    );
+    expect(logs).toContain(clusterIp);
+    // Both replicas answered through the one Service address.
+    for (const r of replicas) expect(logs).toContain(r);
+  }, 180_000);
+
+  it('lets a pod use its ServiceAccount token against the API server', async () => {
+    // kubectl in a pod: a real client that authenticates with the pod's token and checks the apiserver's
+    // certificate against the CA the controller-manager published (in-cluster configuration).
+    const image = 'novapos.local/kubectl:1';
+    const work = mkdtempSync(path.join(os.tmpdir(), 'novapos-image-'));
+    try {
+      await node!.importImage(buildImageArchive(kubectlImage(image, node!.kube.kubectlPath), work));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader', namespace: NS } });
+    await apply({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'reader-view', namespace: NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: NS }],
+    });
+    const logs = await runToCompletion(
+      'sa-client',
+      [
+        'export HOME=/tmp',
+        'echo "--- ca"',
+        'cat /var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+        'echo "--- whoami"',
+        "kubectl auth whoami -o jsonpath='{.status.userInfo.username}'",
+        'echo',
+        'echo "--- pods"',
+        `kubectl -n ${NS} get pods -o name`,
+        'echo "--- secrets in kube-system"',
+        'kubectl -n kube-system auth can-i list secrets || true',
+      ].join('\n'),
+      { serviceAccountName: 'reader', image },
+    );
+    // The CA the controller-manager published is the one that signed the apiserver's certificate.
+    expect(logs).toContain(node!.kube.caCert.trim());
+    expect(logs).toContain(`--- whoami\nsystem:serviceaccount:${NS}:reader\n`);
+    expect(logs).toContain('pod/sa-client');
+    expect(logs).toMatch(/--- secrets in kube-system\nno\n/);
+  }, 120_000);
+
+  it('rejected no packet leaving the bridge', () => {
+    expect(egressRejected()).toBe(0);
+  });
+
+  it('stops leaving the machine as it found it', async () => {
+    const n = node!;
+    node = undefined;
+    await n.stop();
+    expect(
+      shells('iptables -S; iptables -t nat -S; iptables -t mangle -S')
+        .split('\n')
+        .filter((l) => l.includes('KUBE-')),
+    ).toEqual([]);
+    expect(kubeIptablesLeft()).toEqual([]);
+    expect(shells("pgrep -a -x 'kubelet|containerd|containerd-shim|kube-proxy'").trim()).toBe('');
+    expect(kubepodsLeft()).toEqual([]);
+    expect(bridgeExists(n.network.bridge)).toBe(false);
+  }, 180_000);
+});

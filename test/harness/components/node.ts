@@ -1,0 +1,383 @@
+/**
+ * A real single-node Kubernetes cluster for the harness: its own etcd and kube-apiserver (on the node's
+ * bridge address, ServiceAccount admission on), kube-controller-manager, kube-scheduler, containerd 2 with
+ * runc, the kubelet, kube-proxy (iptables mode) and CoreDNS as a pod. One node per machine; needs root.
+ *
+ * The network rule comes first: the node lives on a bridge the harness creates, and before anything else an
+ * iptables rule rejects and counts every packet from the bridge to an address that is neither on the bridge
+ * nor loopback. `stop()` fails when that count is not 0, or when anything of the node is left on the machine.
+ * See REAL-COMPONENTS.md ("A real node") for why each setting is what it is.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { componentBinaries, nodeBinaries } from '../bins.js';
+import { makeNodeCerts } from '../node/certs.js';
+import {
+  BUSYBOX_IMAGE,
+  COREDNS_IMAGE,
+  cniConfig,
+  containerdConfig,
+  corednsManifests,
+  kubeletConfig,
+  kubeProxyConfig,
+  nodePaths,
+  registryDefaultHosts,
+  SANDBOX_IMAGE,
+} from '../node/config.js';
+import {
+  cleanupHost,
+  createBridge,
+  egressRejected,
+  type HostRecord,
+  installEgressGuard,
+  leftovers,
+  NODE_ROOT,
+  takeOverHost,
+  writeSysctl,
+} from '../node/host.js';
+import { buildImageArchive, busyboxImage, corednsImage, sandboxImage } from '../node/images.js';
+import { type NodeNetwork, nodeNetwork } from '../node/network.js';
+import { freePort } from '../ports.js';
+import { ManagedProcess } from '../process.js';
+import { waitUntil } from '../wait.js';
+import { type KubeInstance, startKube } from './kube.js';
+
+const run = promisify(execFile);
+const ensureSystem = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../scripts/ensure-system.sh',
+);
+
+export const NODE_NAME = 'novapos-node';
+
+export interface NodeInstance {
+  readonly network: NodeNetwork;
+  readonly nodeName: string;
+  /** The node's own apiserver (https://<node IP>:PORT) with its admin kubeconfig and kubectl. */
+  readonly kube: KubeInstance;
+  /** What the machine looked like before the node started (for checks after stop). */
+  readonly record: HostRecord;
+  readonly processes: readonly ManagedProcess[];
+  /** Images the node has without a registry: the sandbox, a static busybox, CoreDNS. */
+  readonly images: { readonly busybox: string; readonly coredns: string; readonly sandbox: string };
+  /** Seconds from start() until the node was Ready with CoreDNS serving. */
+  readonly startSeconds: number;
+  /** Runs kubectl with the admin kubeconfig. */
+  kubectl(args: readonly string[], input?: string): Promise<string>;
+  /** Runs ctr against the node's containerd in the `k8s.io` namespace (the kubelet's). */
+  ctr(args: readonly string[]): Promise<string>;
+  /** Imports an image archive (OCI layout or docker save tar) into the node's containerd. */
+  importImage(archive: string): Promise<void>;
+  /** Packets from the bridge to anywhere but the bridge or loopback, rejected so far: must stay 0. */
+  egressRejected(): number;
+  logTails(lines?: number): string;
+  /** Stops everything and puts the machine back; throws if a packet tried to leave or anything is left. */
+  stop(): Promise<void>;
+}
+
+function get(url: string, timeoutMs = 2000): Promise<number> {
+  return new Promise((resolve) => {
+    const req = (url.startsWith('https:') ? https : http).get(
+      url,
+      { rejectUnauthorized: false, timeout: timeoutMs },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+const ok = async (url: string) => (await get(url)) === 200;
+
+function log(line: string): void {
+  process.stderr.write(`[node] ${line}\n`);
+}
+
+/** Installs runc, the CNI plugins, iptables and busybox-static from Debian when missing. */
+function ensureNodePackages(): void {
+  execFileSync('bash', [ensureSystem, 'node'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/**
+ * Starts the node. A node left by a killed run is cleaned up first; a node whose owner still runs is an
+ * error (one per machine). Resolves once the node is Ready, the default ServiceAccount exists and CoreDNS
+ * answers.
+ */
+export async function startNode(): Promise<NodeInstance> {
+  const started = Date.now();
+  ensureNodePackages();
+  const { kubebuilderAssets } = componentBinaries('k8s');
+  if (!kubebuilderAssets)
+    throw new Error('no kube-apiserver binaries: test/bins/build.sh k8s printed nothing');
+  const bins = nodeBinaries();
+  const net = nodeNetwork();
+  const { record, runDir } = await takeOverHost(net, {
+    own: [bins.kubeNodeDir, bins.containerdDir, path.dirname(bins.corednsBinary)],
+    shared: [kubebuilderAssets],
+  });
+  const paths = nodePaths(runDir);
+  const logDir = path.join(runDir, 'logs');
+  const procs: ManagedProcess[] = [];
+  let kube: KubeInstance | undefined;
+
+  const stopProcesses = async () => {
+    // The kubelet first (it would restart what is stopped under it), then the rest, the apiserver last.
+    const kubelet = procs.find((p) => p.name === 'kubelet');
+    await kubelet?.stop(5_000);
+    await Promise.all(procs.filter((p) => p !== kubelet).map((p) => p.stop(5_000)));
+    await kube?.stop();
+  };
+
+  try {
+    // 1. Nothing may leave the bridge: the guard goes in before the bridge exists.
+    installEgressGuard(net);
+    createBridge(net);
+    // Pods reach each other's Service addresses through the host: the DNATed packet is forwarded back onto
+    // the bridge (and the bridge's traffic must pass iptables for kube-proxy's rules to apply).
+    writeSysctl('net.ipv4.ip_forward', '1');
+    writeSysctl('net.bridge.bridge-nf-call-iptables', '1');
+    for (const d of [
+      paths.certs,
+      paths.cniConfDir,
+      path.join(paths.registryHosts, '_default'),
+      path.dirname(paths.kubeletConfig),
+    ]) {
+      mkdirSync(d, { recursive: true });
+    }
+    const certs = makeNodeCerts(paths.certs);
+
+    // 2. The node's control plane: etcd on loopback, kube-apiserver on the bridge address.
+    kube = await startKube(runDir, {
+      address: net.nodeIp,
+      serviceClusterIpRange: net.serviceRange,
+      runsPods: true,
+      crdDirs: [],
+      extraArgs: [
+        `--kubelet-client-certificate=${certs.apiserverKubeletClientCert}`,
+        `--kubelet-client-key=${certs.apiserverKubeletClientKey}`,
+        // Never the node's hostname: resolving it would ask the machine's resolver, off the machine.
+        '--kubelet-preferred-address-types=InternalIP',
+        // Webhooks and aggregated APIs by endpoint (a pod IP on the bridge): the host cannot reach ClusterIPs.
+        '--enable-aggregator-routing=true',
+      ],
+    });
+    const k = kube;
+    const rootCa = path.join(paths.certs, 'apiserver-ca.crt');
+    writeFileSync(rootCa, k.caCert);
+
+    // 3. containerd, with the images the node runs imported before the kubelet asks for any.
+    writeFileSync(paths.containerdConfig, containerdConfig(paths));
+    writeFileSync(path.join(paths.registryHosts, '_default', 'hosts.toml'), registryDefaultHosts());
+    writeFileSync(path.join(paths.cniConfDir, '10-novapos-node.conflist'), cniConfig(net, paths));
+    const ctrBin = path.join(bins.containerdDir, 'ctr');
+    const ctr = async (args: readonly string[]) =>
+      (
+        await run(ctrBin, ['--address', paths.containerdSocket, '--namespace', 'k8s.io', ...args], {
+          timeout: 120_000,
+          maxBuffer: 16 * 1024 * 1024,
+        })
+      ).stdout;
+    const pathEnv = `${bins.containerdDir}:/usr/sbin:/usr/bin:/sbin:/bin`;
+    procs.push(
+      await ManagedProcess.start(
+        {
+          name: 'containerd',
+          command: path.join(bins.containerdDir, 'containerd'),
+          args: ['--config', paths.containerdConfig],
+          env: { PATH: pathEnv },
+          ready: async () => existsSync(paths.containerdSocket) && !!(await ctr(['version']).catch(() => '')),
+          readyTimeoutMs: 60_000,
+        },
+        logDir,
+      ),
+    );
+    const imageDir = path.join(runDir, 'images');
+    mkdirSync(imageDir, { recursive: true });
+    const importImage = async (archive: string) => {
+      await ctr(['images', 'import', '--platform', 'linux/amd64', archive]);
+    };
+    for (const spec of [
+      sandboxImage(SANDBOX_IMAGE),
+      busyboxImage(BUSYBOX_IMAGE),
+      corednsImage(COREDNS_IMAGE, bins.corednsBinary),
+    ]) {
+      await importImage(buildImageArchive(spec, imageDir));
+    }
+
+    // 4. The rest of the control plane and the node, all with the admin kubeconfig.
+    const kubeconfig = k.kubeconfig;
+    const bin = (name: string) => path.join(bins.kubeNodeDir, name);
+    const [kcmPort, schedPort, kubeletHealthz, proxyHealthz, proxyMetrics] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    writeFileSync(
+      paths.kubeletConfig,
+      kubeletConfig(net, paths, { healthzPort: kubeletHealthz, clientCaFile: certs.caCert }),
+    );
+    writeFileSync(
+      paths.kubeProxyConfig,
+      kubeProxyConfig(net, {
+        kubeconfig,
+        healthzPort: proxyHealthz,
+        metricsPort: proxyMetrics,
+        nodeName: NODE_NAME,
+      }),
+    );
+    const saKey = path.join(runDir, 'kube', 'certs', 'sa.key');
+    const started4 = await Promise.all([
+      ManagedProcess.start(
+        {
+          name: 'kube-controller-manager',
+          command: bin('kube-controller-manager'),
+          args: [
+            `--kubeconfig=${kubeconfig}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${kcmPort}`,
+            `--service-account-private-key-file=${saKey}`,
+            `--root-ca-file=${rootCa}`,
+            '--leader-elect=false',
+            '--allocate-node-cidrs=false',
+            `--cluster-name=${NODE_NAME}`,
+            '--v=1',
+          ],
+          ready: () => ok(`https://127.0.0.1:${kcmPort}/healthz`),
+          readyTimeoutMs: 60_000,
+        },
+        logDir,
+      ),
+      ManagedProcess.start(
+        {
+          name: 'kube-scheduler',
+          command: bin('kube-scheduler'),
+          args: [
+            `--kubeconfig=${kubeconfig}`,
+            '--bind-address=127.0.0.1',
+            `--secure-port=${schedPort}`,
+            '--leader-elect=false',
+            '--v=1',
+          ],
+          ready: () => ok(`https://127.0.0.1:${schedPort}/healthz`),
+          readyTimeoutMs: 60_000,
+        },
+        logDir,
+      ),
+      ManagedProcess.start(
+        {
+          name: 'kube-proxy',
+          command: bin('kube-proxy'),
+          args: [`--config=${paths.kubeProxyConfig}`, '--v=1'],
+          env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+          ready: async () => (await get(`http://127.0.0.1:${proxyMetrics}/metrics`)) === 200,
+          readyTimeoutMs: 60_000,
+        },
+        logDir,
+      ),
+      ManagedProcess.start(
+        {
+          name: 'kubelet',
+          command: bin('kubelet'),
+          args: [
+            `--config=${paths.kubeletConfig}`,
+            `--kubeconfig=${kubeconfig}`,
+            `--root-dir=${paths.kubeletRoot}`,
+            `--hostname-override=${NODE_NAME}`,
+            `--node-ip=${net.nodeIp}`,
+            '--v=1',
+          ],
+          env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+          ready: () => ok(`http://127.0.0.1:${kubeletHealthz}/healthz`),
+          readyTimeoutMs: 60_000,
+        },
+        logDir,
+      ),
+    ]);
+    procs.push(...started4);
+
+    // 5. Ready: the node, the default ServiceAccount (pods cannot be created before it), CoreDNS.
+    await waitUntil(
+      `node ${NODE_NAME} to be Ready`,
+      async () =>
+        (
+          await k.kubectl([
+            'get',
+            'node',
+            NODE_NAME,
+            '-o',
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+          ])
+        ).trim() === 'True',
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    await waitUntil(
+      'the default ServiceAccount in namespace default',
+      async () => (await k.kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).includes('default'),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    await k.kubectl(
+      ['apply', '--server-side', '--field-manager=novapos-harness', '-f', '-'],
+      corednsManifests(net)
+        .map((m) => stringify(m))
+        .join('---\n'),
+    );
+    await k.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=90s']);
+
+    const startSeconds = (Date.now() - started) / 1000;
+    log(
+      `node ${NODE_NAME} Ready on ${net.nodeIp} (${net.bridge}) with CoreDNS in ${startSeconds.toFixed(1)} s`,
+    );
+    let stopped = false;
+    return {
+      network: net,
+      nodeName: NODE_NAME,
+      kube: k,
+      record,
+      processes: procs,
+      images: { busybox: BUSYBOX_IMAGE, coredns: COREDNS_IMAGE, sandbox: SANDBOX_IMAGE },
+      startSeconds,
+      kubectl: (args, input) => k.kubectl(args, input),
+      ctr,
+      importImage,
+      egressRejected,
+      logTails(lines = 30) {
+        return [k.etcd, k.apiserver, ...procs]
+          .map((p) => `--- ${p.name} (${p.logFile}) ---\n${p.logTail(lines)}`)
+          .join('\n');
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        const rejected = egressRejected();
+        await stopProcesses();
+        await cleanupHost(record);
+        const left = leftovers(record);
+        if (left.length) throw new Error(`the node left state on the machine:\n  ${left.join('\n  ')}`);
+        if (rejected > 0) {
+          throw new Error(
+            `${rejected} packet(s) from the node's bridge to an address off the bridge were rejected: the network rule was broken (see ${NODE_ROOT})`,
+          );
+        }
+      },
+    };
+  } catch (err) {
+    const tails = [kube?.etcd, kube?.apiserver, ...procs]
+      .filter((p): p is ManagedProcess => !!p)
+      .map((p) => `--- ${p.name} ---\n${p.logTail(25)}`)
+      .join('\n');
+    await stopProcesses().catch(() => {});
+    await cleanupHost(record).catch((e: Error) => log(`cleanup after a failed start: ${e.message}`));
+    throw new Error(`${(err as Error).message}\n${tails}`);
+  }
+}
