@@ -32,7 +32,10 @@ const screens: Record<string, string> = {
   overview: renderOverview([aRotation(), aPromotion(), aRateLimit(), aDrill()], false, NOW, plain),
   'status-skr': renderObject(aRotation(), events, NOW, plain),
   'status-spromo': renderObject(aPromotion(), [], NOW, plain),
-  'status-trl': renderObject(aRateLimit(), [], NOW, plain),
+  'status-trl': renderObject(aRateLimit(), [], NOW, plain, {
+    requestsPerMinute: 412.6,
+    rejectedPerMinute: 0,
+  }),
   'status-drdrill': renderObject(aDrill(), [], NOW, plain),
 };
 

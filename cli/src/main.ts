@@ -66,6 +66,10 @@ export function buildProgram(io: Io): Command {
     .argument('[name]', 'the name, when the kind is given alone')
     .option('-w, --watch', 'redraw as it changes (Ctrl-C stops)')
     .option('--interval <duration>', 'how often --watch reads', '2s')
+    .option(
+      '--prometheus <url>',
+      "Prometheus with the gateway's metrics, for a TenantRateLimit's live usage (or NOVAPOS_PROMETHEUS_URL)",
+    )
     .addHelpText(
       'after',
       examples(
@@ -73,6 +77,7 @@ export function buildProgram(io: Io): Command {
         'kubectl novapos status -A skr              # every SigningKeyRotation',
         'kubectl novapos status skr/auth --watch    # keys, services, timeline, redrawn',
         'kubectl novapos status spromo/auth-to-staging -o yaml',
+        'kubectl novapos status trl/acme --prometheus http://localhost:9090   # with live usage',
       ),
     )
     .action((target, name, opts, cmd) => status(session(cmd), target, name, opts));

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,8 +95,31 @@ async function writeStatus(kind: string, name: string, status: unknown): Promise
   ]);
 }
 
+/**
+ * The gateway's rate-limit counters for tenant acme as its admin listener serves them: 2 requests charged
+ * a second, one rejected every other second (so 120/min and 30/min).
+ */
+const started = Date.now();
+const gatewayMetrics = http.createServer((_req, res) => {
+  const s = Math.floor((Date.now() - started) / 1000);
+  res.setHeader('content-type', 'text/plain; version=0.0.4');
+  res.end(
+    `# TYPE gateway_rate_limit_hits_total counter\ngateway_rate_limit_hits_total{tenant="acme"} ${2 * s}\n` +
+      `# TYPE gateway_rate_limit_rejections_total counter\ngateway_rate_limit_rejections_total{tenant="acme"} ${Math.floor(s / 2)}\n`,
+  );
+});
+
 beforeAll(async () => {
-  [env, bundle] = await Promise.all([startEnv({ label: 'cli', kube: { users } }), buildPlugin()]);
+  await new Promise<void>((r) => gatewayMetrics.listen(0, '127.0.0.1', r));
+  const port = (gatewayMetrics.address() as AddressInfo).port;
+  [env, bundle] = await Promise.all([
+    startEnv({
+      label: 'cli',
+      kube: { users },
+      prometheus: { scrape: { 'integration-gateway': [`127.0.0.1:${port}`] }, scrapeInterval: '1s' },
+    }),
+    buildPlugin(),
+  ]);
   const kube = env.kube!;
   adminConfig = kube.kubeconfig;
   admin = kubectlAs(kube.kubectlPath, adminConfig);
@@ -151,6 +176,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await env?.stop();
+  gatewayMetrics.close();
 });
 
 describe('the bundle', () => {
@@ -231,6 +257,33 @@ describe('status', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const p of patterns) expect(r.stdout).toMatch(p);
+  });
+
+  it("a TenantRateLimit's live usage comes from Prometheus", async () => {
+    const prometheus = env.prometheus!.url;
+    await waitUntil(
+      'three scrapes of the gateway',
+      async () =>
+        Number(
+          (await env.prometheus!.query('count_over_time(gateway_rate_limit_hits_total[5m])'))[0]?.value[1] ??
+            0,
+        ) >= 3,
+    );
+    const r = await plugin(['status', 'trl/acme', '-n', ns, '--prometheus', prometheus]);
+    expect(r.stderr).toBe('');
+    const m = r.stdout.match(/Live usage: (\d+)\/min of 60 \(\d+%\), (\d+) rejected\/min/);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(90);
+    expect(Number(m![1])).toBeLessThan(150);
+    expect(Number(m![2])).toBeGreaterThan(15);
+    const viaEnv = await plugin(['status', 'trl/acme', '-n', ns], {
+      env: { NOVAPOS_PROMETHEUS_URL: prometheus },
+    });
+    expect(viaEnv.stdout).toMatch(/Live usage: \d+\/min of 60/);
+    const without = await plugin(['status', 'trl/acme', '-n', ns]);
+    expect(without.stdout).toContain(
+      'Live usage: not shown (pass --prometheus URL or set NOVAPOS_PROMETHEUS_URL)',
+    );
   });
 
   it('-o json and -o yaml print the object as the apiserver has it', async () => {

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../errors.js';
 import { aDrill, aKey, aPromotion, aRotation, at, NOW } from '../fixtures.test-support.js';
+import { describeUsage, usageQueries } from '../usage.js';
 import { approveDecision, approvePatch } from './approve.js';
 import { canonical, leaderCheck, rbacCheck, VERB_NEEDS } from './check.js';
 import { drillProgress, runOf } from './drill.js';
 import { revokeDecision, revokeProgress } from './revoke.js';
 import { rollbackDecision, rollbackProgress } from './rollback.js';
-import { rotateAnnotations, rotateProgress } from './rotate.js';
+import { keySignsAt, rotateAnnotations, rotateProgress } from './rotate.js';
 import { triggerValue } from './trigger.js';
 
 const refusal = (f: () => unknown): CliError => {
@@ -39,6 +40,12 @@ describe('rotate', () => {
       'security.novapos.io/rotate-now': 'v2',
       'security.novapos.io/emergency': null,
     });
+  });
+
+  it('a key pulled forward by rotate-now still signs only after its lead time', () => {
+    const pulled = aRotation({ nextRotationTime: at('2026-12-03T09:59:00Z') });
+    expect(keySignsAt(pulled, '2026-12-03T09:59:00Z')).toBe('2026-12-05T09:59:00Z');
+    expect(keySignsAt(aRotation(), '2026-12-02T10:00:00Z')).toBe('2026-12-04T10:00:00Z');
   });
 
   const routine = { value: 'v', emergency: false, activeKidBefore: 'k2' };
@@ -246,4 +253,24 @@ describe('check', () => {
   it('compares schemas whatever their key order', () => {
     expect(canonical({ b: 1, a: [{ d: 1, c: 2 }] })).toBe(canonical({ a: [{ c: 2, d: 1 }], b: 1 }));
   });
+});
+
+describe('live usage', () => {
+  it('asks Prometheus for the tenant per minute over 5 minutes', () => {
+    expect(usageQueries('acme')).toEqual({
+      requests: 'sum(rate(gateway_rate_limit_hits_total{tenant="acme"}[5m])) * 60',
+      rejected: 'sum(rate(gateway_rate_limit_rejections_total{tenant="acme"}[5m])) * 60',
+    });
+    expect(usageQueries('a"b').requests).toContain('tenant="ab"');
+  });
+
+  it.each([
+    ['without Prometheus', undefined, /not shown/],
+    ['no samples', { requestsPerMinute: undefined, rejectedPerMinute: undefined }, /no traffic recorded/],
+    [
+      'some traffic',
+      { requestsPerMinute: 42.4, rejectedPerMinute: 0 },
+      /^42\/min of 600 \(7%\), 0\.0 rejected\/min/,
+    ],
+  ])('describes %s', (_name, usage, want) => expect(describeUsage(usage, 600)).toMatch(want));
 });

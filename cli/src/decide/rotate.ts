@@ -1,5 +1,6 @@
 import { Annotations } from '../../../operator/src/api/meta.js';
 import type { SigningKeyRotation } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
+import { parseDuration } from '../../../operator/src/api/validation.js';
 import { relative } from '../format.js';
 import type { Progress } from './trigger.js';
 
@@ -14,6 +15,17 @@ export function rotateAnnotations(value: string, emergency: boolean): Record<str
     [Annotations.rotateNow]: value,
     [Annotations.emergency]: emergency ? value : null,
   };
+}
+
+/**
+ * When a published next key starts signing: at the rotation time, but never before it was published for
+ * the lead time (a rotate-now pulls the rotation time to now; the lead time still holds).
+ */
+export function keySignsAt(skr: SigningKeyRotation, publishedAt: string): string {
+  const rotation = Date.parse(skr.status?.nextRotationTime ?? '');
+  const leadOver = Date.parse(publishedAt) + parseDuration(skr.spec.leadTime);
+  const t = Number.isNaN(rotation) ? leadOver : Math.max(rotation, leadOver);
+  return new Date(t).toISOString().replace(/\.000Z$/, 'Z');
 }
 
 export interface RotateRequest {
@@ -45,10 +57,12 @@ export function rotateProgress(skr: SigningKeyRotation, req: RotateRequest, now:
   if (!handled) return { done: false, line: `waiting for the operator to take rotate-now=${req.value}` };
   if (newActive) return { done: true, line: `new key ${st.activeKid} signs` };
   const next = st.keys?.find((k) => k.kid === st.nextKid && k.state === 'next' && k.publishedAt);
-  if (next)
+  if (next) {
+    const signsAt = keySignsAt(skr, next.publishedAt!);
     return {
       done: true,
-      line: `lead time started: key ${next.kid} is published and signs ${relative(st.nextRotationTime, now)} (${st.nextRotationTime})`,
+      line: `lead time started: key ${next.kid} is published and signs ${relative(signsAt, now)} (${signsAt})`,
     };
+  }
   return { done: false, line: 'operator took the request; waiting for the next key to be published' };
 }

@@ -3,6 +3,7 @@ import type {
   SigningKeyRotation,
   SigningKeyState,
 } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
+import { keySignsAt } from '../decide/rotate.js';
 import { humanDuration, relative, short, shortTime, table } from '../format.js';
 import type { Style } from '../style.js';
 import { type EventView, heading, renderConditions, renderEvents, renderReady } from './common.js';
@@ -21,7 +22,7 @@ export function timeLeft(key: SigningKey, skr: SigningKeyRotation, now: Date): s
   const left = (t: string | undefined) => humanDuration(ms(t) - now.getTime());
   switch (key.state) {
     case 'next':
-      return skr.status?.nextRotationTime ? `signs in ${left(skr.status.nextRotationTime)}` : 'waiting';
+      return key.publishedAt ? `signs in ${left(keySignsAt(skr, key.publishedAt))}` : 'waiting';
     case 'active':
       return skr.status?.nextRotationTime ? `retires in ${left(skr.status.nextRotationTime)}` : '-';
     case 'retired':
@@ -52,7 +53,10 @@ export function stateAt(key: SigningKey, skr: SigningKeyRotation, t: number): Si
   if (Number.isNaN(published) || t < published) return undefined;
   if (key.revokedAt && t >= ms(key.revokedAt)) return undefined;
   const next = skr.status?.nextRotationTime;
-  const activated = ms(key.activatedAt ?? (key.state === 'next' ? next : undefined));
+  const activated = ms(
+    key.activatedAt ??
+      (key.state === 'next' ? (key.publishedAt ? keySignsAt(skr, key.publishedAt) : next) : undefined),
+  );
   if (Number.isNaN(activated) || t < activated) return 'next';
   const retired = ms(key.retiredAt ?? (key.state === 'active' ? next : undefined));
   if (Number.isNaN(retired) || t < retired) return 'active';
@@ -129,8 +133,10 @@ export function renderSigningKeyRotation(
   out.push(
     `${s.bold('Active kid:')} ${st.activeKid ?? '-'}   ${s.bold('Next kid:')} ${st.nextKid ?? '-'}   ${s.bold('Key set:')} ${short(st.keysetHash, 16)}`,
   );
+  const nextKey = keys.find((k) => k.state === 'next' && k.publishedAt);
+  const nextSigns = nextKey ? keySignsAt(skr, nextKey.publishedAt!) : st.nextRotationTime;
   out.push(
-    `${s.bold('Next rotation:')} ${shortTime(st.nextRotationTime)} (${relative(st.nextRotationTime, now)})   ${s.bold('Last rotation:')} ${shortTime(st.lastRotationTime)}${st.lastRotationReason ? ` (${st.lastRotationReason})` : ''}   lead time ${skr.spec.leadTime}`,
+    `${s.bold('Next rotation:')} ${shortTime(nextSigns)} (${relative(nextSigns, now)})   ${s.bold('Last rotation:')} ${shortTime(st.lastRotationTime)}${st.lastRotationReason ? ` (${st.lastRotationReason})` : ''}   lead time ${skr.spec.leadTime}`,
   );
   out.push('');
   out.push(

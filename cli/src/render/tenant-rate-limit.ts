@@ -1,6 +1,7 @@
 import type { TenantRateLimit } from '../../../operator/src/api/v1alpha1/tenantratelimit.js';
 import { relative, table } from '../format.js';
 import type { Style } from '../style.js';
+import { describeUsage, type TenantUsage } from '../usage.js';
 import { type EventView, heading, renderConditions, renderEvents, renderReady } from './common.js';
 
 /** Whether the gateway runs the spec the user sees: the generation written to Redis and acknowledged. */
@@ -19,6 +20,7 @@ export function renderTenantRateLimit(
   events: readonly EventView[],
   now: Date,
   s: Style,
+  usage?: TenantUsage,
 ): string {
   const sp = trl.spec;
   const st = trl.status ?? {};
@@ -44,6 +46,7 @@ export function renderTenantRateLimit(
   out.push(
     `${s.bold('Gateway:')} ${applyState(trl)}${st.acknowledgedAt ? ` (${relative(st.acknowledgedAt, now)})` : ''}`,
   );
+  out.push(`${s.bold('Live usage:')} ${describeUsage(usage, sp.requestsPerMinute)}`);
   out.push('', renderConditions(st.conditions, s, now), '', renderEvents(events, s, now));
   return `${out.join('\n')}\n`;
 }

@@ -16,21 +16,30 @@ import { renderTenantRateLimit } from '../render/tenant-rate-limit.js';
 import { resolveKind } from '../resources.js';
 import { parseDurationFlag, type Session } from '../session.js';
 import type { Style } from '../style.js';
+import { fetchUsage, type TenantUsage } from '../usage.js';
 
 export interface StatusOptions {
   readonly watch?: boolean;
   readonly interval?: string;
+  /** Prometheus base URL for a TenantRateLimit's live usage. */
+  readonly prometheus?: string;
 }
 
 /** The one-screen view of one object, by kind. */
-export function renderObject(obj: NovaposObject, events: readonly EventView[], now: Date, s: Style): string {
+export function renderObject(
+  obj: NovaposObject,
+  events: readonly EventView[],
+  now: Date,
+  s: Style,
+  usage?: TenantUsage,
+): string {
   switch (obj.kind) {
     case 'SigningKeyRotation':
       return renderSigningKeyRotation(obj as SigningKeyRotation, events, now, s);
     case 'SecretPromotion':
       return renderSecretPromotion(obj as SecretPromotion, events, now, s);
     case 'TenantRateLimit':
-      return renderTenantRateLimit(obj as TenantRateLimit, events, now, s);
+      return renderTenantRateLimit(obj as TenantRateLimit, events, now, s, usage);
     case 'DisasterRecoveryDrill':
       return renderDrill(obj as DisasterRecoveryDrill, events, now, s);
   }
@@ -62,12 +71,17 @@ async function frame(
   kinds: readonly KindDefinition[],
   name: string | undefined,
   all: boolean,
+  prometheus: string | undefined,
 ) {
   if (name) {
     const kind = kinds[0]!;
     const obj = await getObject(session, kind, name);
     const events = session.output ? [] : await eventsOf(session, kind.kind, name);
-    return { data: obj, text: () => renderObject(obj, events, session.io.now(), session.style) };
+    const usage =
+      obj.kind === 'TenantRateLimit' && prometheus && !session.output
+        ? await fetchUsage(prometheus, obj.spec.tenant)
+        : undefined;
+    return { data: obj, text: () => renderObject(obj, events, session.io.now(), session.style, usage) };
   }
   const objects = (await Promise.all(kinds.map((k) => listObjects(session, k, all)))).flat();
   return {
@@ -84,8 +98,9 @@ export async function status(
 ): Promise<void> {
   const { kinds, name: objName } = parseStatusTarget(target, name);
   const all = !!session.opts.allNamespaces && !objName;
+  const prometheus = opts.prometheus || session.io.env.NOVAPOS_PROMETHEUS_URL;
   if (!opts.watch) {
-    const f = await frame(session, kinds, objName, all);
+    const f = await frame(session, kinds, objName, all, prometheus);
     session.emit(f.data, f.text);
     return;
   }
@@ -93,7 +108,7 @@ export async function status(
   const tty = !!session.io.stdout.isTTY;
   let last = '';
   for (;;) {
-    const f = await frame(session, kinds, objName, all);
+    const f = await frame(session, kinds, objName, all, prometheus);
     const text = session.output ? formatData(f.data, session.output) : f.text();
     if (tty) {
       // Redraw in place: cursor home, clear the screen, the new frame.
