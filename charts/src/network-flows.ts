@@ -57,6 +57,8 @@ export const endpoints = {
     '10.244.0.51',
   ),
   teamPod: pod('team-x', { app: 'anything' }, '10.244.0.60'),
+  kafkaBroker: pod('kafka', { 'app.kubernetes.io/name': 'kafka' }, '10.244.0.70'),
+  upstream: pod('orders', { app: 'orders' }, '10.244.0.80'),
   apiserver: { ip: '172.18.0.2' },
   metadataService: { ip: '169.254.169.254' },
 } as const;
@@ -139,6 +141,87 @@ export const operatorFlows: readonly Flow[] = [
     from: e.teamPod,
     to: e.gateway,
     port: 9083,
+    allowed: false,
+  },
+];
+
+/** The services' flows (services chart). */
+export const serviceFlows: readonly Flow[] = [
+  // auth-service
+  { what: 'a client logs in at auth-service', from: e.teamPod, to: e.authService, port: 8085, allowed: true },
+  {
+    what: 'Prometheus scrapes auth-service (admin)',
+    from: e.prometheus,
+    to: e.authService,
+    port: 9085,
+    allowed: true,
+  },
+  {
+    what: 'a namespace pod calls auth-service admin',
+    from: e.teamPod,
+    to: e.authService,
+    port: 9085,
+    allowed: false,
+  },
+  {
+    what: 'auth-service resolves names',
+    from: e.authService,
+    to: e.coredns,
+    port: 53,
+    protocol: 'UDP',
+    allowed: true,
+  },
+  { what: 'auth-service reads Vault', from: e.authService, to: e.vault, port: 8200, allowed: true },
+  { what: 'auth-service uses PostgreSQL', from: e.authService, to: e.postgres, port: 5432, allowed: true },
+  { what: 'auth-service uses Redis (sessions)', from: e.authService, to: e.redis, port: 6379, allowed: true },
+  { what: 'auth-service writes Kafka', from: e.authService, to: e.kafkaBroker, port: 9092, allowed: true },
+  {
+    what: 'auth-service reaches the metadata service',
+    from: e.authService,
+    to: e.metadataService,
+    port: 80,
+    allowed: false,
+  },
+  {
+    what: 'auth-service reaches a namespace pod',
+    from: e.authService,
+    to: e.teamPod,
+    port: 8080,
+    allowed: false,
+  },
+  {
+    what: 'the operator notifies auth-service on its admin port',
+    from: e.operator,
+    to: e.authService,
+    port: 9085,
+    allowed: true,
+  },
+  // integration-gateway
+  { what: 'the gateway fetches the JWKS', from: e.gateway, to: e.authService, port: 8085, allowed: true },
+  {
+    what: 'the gateway resolves names',
+    from: e.gateway,
+    to: e.coredns,
+    port: 53,
+    protocol: 'UDP',
+    allowed: true,
+  },
+  { what: 'the gateway uses Redis (limits)', from: e.gateway, to: e.redis, port: 6379, allowed: true },
+  {
+    what: 'the gateway reads API keys in PostgreSQL',
+    from: e.gateway,
+    to: e.postgres,
+    port: 5432,
+    allowed: true,
+  },
+  { what: 'the gateway writes Kafka', from: e.gateway, to: e.kafkaBroker, port: 9092, allowed: true },
+  { what: 'the gateway proxies to the upstream', from: e.gateway, to: e.upstream, port: 8080, allowed: true },
+  { what: 'the gateway reaches Vault', from: e.gateway, to: e.vault, port: 8200, allowed: false },
+  {
+    what: 'the gateway reaches the metadata service',
+    from: e.gateway,
+    to: e.metadataService,
+    port: 80,
     allowed: false,
   },
 ];

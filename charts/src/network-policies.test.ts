@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { synthesize } from './main.js';
-import { type Endpoint, type Flow, operatorFlows, type PodEndpoint } from './network-flows.js';
+import { type Endpoint, type Flow, operatorFlows, type PodEndpoint, serviceFlows } from './network-flows.js';
 
 type Labels = Record<string, string>;
 interface Peer {
@@ -89,10 +89,9 @@ describe("the charts' NetworkPolicies against the committed flow table (charts/s
     expect(operator?.spec.policyTypes).toEqual(['Ingress', 'Egress']);
   });
 
-  it.each(operatorFlows.map((f) => [f.allowed ? 'allows' : 'refuses', f.what, f] as const))(
-    '%s: %s',
-    (_verb, _what, flow) => {
-      expect(evaluate(flow)).toBe(flow.allowed);
-    },
-  );
+  it.each(
+    [...operatorFlows, ...serviceFlows].map((f) => [f.allowed ? 'allows' : 'refuses', f.what, f] as const),
+  )('%s: %s', (_verb, _what, flow) => {
+    expect(evaluate(flow)).toBe(flow.allowed);
+  });
 });

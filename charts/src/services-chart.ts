@@ -3,6 +3,13 @@ import type { Construct } from 'constructs';
 import { AuthService } from './constructs/auth-service.js';
 import { IntegrationGateway } from './constructs/integration-gateway.js';
 import { OperatorNamespace } from './constructs/operator-namespace.js';
+import {
+  DNS_EGRESS,
+  type NetworkFlowRule,
+  type NetworkPeer,
+  ServiceNetworkPolicy,
+} from './constructs/service-network-policy.js';
+import { AUTH_SIGNING_KEY_ROTATION, signingKeyTree } from './signing-keys.js';
 
 export interface ServicesChartProps extends ChartProps {
   /** Default `novapos`. */
@@ -11,8 +18,26 @@ export interface ServicesChartProps extends ChartProps {
   readonly version?: string;
   /** Default `http://vault.vault.svc:8200`. */
   readonly vaultAddress?: string;
-  /** The SigningKeyRotation whose keys auth-service signs with. Default `novapos/auth-issuer`. */
+  /**
+   * The SigningKeyRotation (`<namespace>/<name>`) whose keys auth-service signs with. Default `novapos/auth`,
+   * the one examples/ creates and the Vault policy grants (signing-keys.ts).
+   */
   readonly signingKeyRotation?: string;
+  /**
+   * Where the services' egress may go (issue 19: NetworkPolicies for every real flow). Defaults: Vault in
+   * namespace `vault` (8200); PostgreSQL (5432), Redis (6379) and Kafka (9092) anywhere on those ports only
+   * (narrow with `cidrs` or a namespace); the gateway's upstream anywhere on 80, 443 and 8080. Link-local
+   * addresses (the cloud metadata service) are always excepted.
+   */
+  readonly network?: {
+    readonly vault?: NetworkPeer;
+    readonly postgres?: NetworkPeer;
+    readonly redis?: NetworkPeer;
+    readonly kafka?: NetworkPeer;
+    readonly upstream?: { readonly peer?: NetworkPeer; readonly ports?: readonly number[] };
+    readonly monitoringNamespace?: string;
+    readonly operatorNamespace?: string;
+  };
 }
 
 /**
@@ -33,7 +58,50 @@ export class ServicesChart extends Chart {
       namespace,
       image: `ghcr.io/novapos/auth-service:${version}`,
       vaultAddress: props.vaultAddress ?? 'http://vault.vault.svc:8200',
-      signingKeysetPath: `secret/novapos/signing-keys/${props.signingKeyRotation ?? 'novapos/auth-issuer'}`,
+      signingKeysetPath: signingKeyTree(props.signingKeyRotation ?? AUTH_SIGNING_KEY_ROTATION),
+    });
+    const net = props.network ?? {};
+    const anywhere: NetworkPeer = { cidrs: ['0.0.0.0/0'] };
+    const to = (peer: NetworkPeer | undefined, ports: number[]): NetworkFlowRule => ({
+      peers: [peer ?? anywhere],
+      ports,
+    });
+    const adminClients = [net.monitoringNamespace ?? 'monitoring', net.operatorNamespace ?? 'novapos-system'];
+    // auth-service: its API (login, JWKS for the gateway, /keys/status for the operator) is open; its admin
+    // port only to monitoring and the operator; out only to DNS, Vault, PostgreSQL, Redis and Kafka.
+    new ServiceNetworkPolicy(this, 'AuthServiceNetworkPolicy', {
+      name: auth.name,
+      namespace,
+      podSelector: { 'app.kubernetes.io/name': auth.name, 'app.kubernetes.io/component': 'auth-service' },
+      ingress: [{ ports: [8085] }, { peers: adminClients.map((ns) => ({ namespace: ns })), ports: [9085] }],
+      egress: [
+        DNS_EGRESS,
+        to(net.vault ?? { namespace: 'vault' }, [8200]),
+        to(net.postgres, [5432]),
+        to(net.redis, [6379]),
+        to(net.kafka, [9092]),
+      ],
+    });
+    // The gateway's ingress policy is its own construct's; this one closes its egress to its real flows:
+    // DNS, auth-service's JWKS, Redis (limits), PostgreSQL (API keys), Kafka, the upstream.
+    new ServiceNetworkPolicy(this, 'IntegrationGatewayEgressPolicy', {
+      name: 'integration-gateway-egress',
+      namespace,
+      podSelector: {
+        'app.kubernetes.io/name': 'integration-gateway',
+        'app.kubernetes.io/component': 'gateway',
+      },
+      egress: [
+        DNS_EGRESS,
+        {
+          peers: [{ namespace, podLabels: { 'app.kubernetes.io/name': auth.name } }],
+          ports: [8085],
+        },
+        to(net.redis, [6379]),
+        to(net.postgres, [5432]),
+        to(net.kafka, [9092]),
+        to(net.upstream?.peer, [...(net.upstream?.ports ?? [80, 443, 8080])]),
+      ],
     });
     new IntegrationGateway(this, 'IntegrationGateway', {
       namespace,

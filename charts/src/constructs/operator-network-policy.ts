@@ -47,7 +47,7 @@ const DNS_PORT = 53;
 /**
  * Default deny for the operator pods, then exactly their flows (docs/network-policies.md):
  * in: metrics 8080 and the drill webhook 8082 from the monitoring namespace, probes 8081 (kubelet);
- * out: DNS, the apiserver, Vault, Redis, the services' key endpoints and drill targets (8083, 8085, 9083),
+ * out: DNS, the apiserver, Vault, Redis, the services' key endpoints and drill targets (8083, 8085, 9083, 9085),
  * Alertmanager 9093.
  */
 export class OperatorNetworkPolicy extends Construct {
@@ -73,7 +73,7 @@ export class OperatorNetworkPolicy extends Construct {
       { namespace: redis.namespace ?? 'novapos', ports: [redis.port ?? 6379] },
       ...(props.serviceNamespaces ?? ['novapos']).map((namespace) => ({
         namespace,
-        ports: [8083, 8085, 9083],
+        ports: [8083, 8085, 9083, 9085],
       })),
       { namespace: monitoring, ports: [9093] },
     ];
@@ -96,7 +96,10 @@ export class OperatorNetworkPolicy extends Construct {
         ],
         egress: this.egress.map((e) => ({
           to: e.cidrs
-            ? e.cidrs.map((cidr) => ({ ipBlock: { cidr } }))
+            ? e.cidrs.map((cidr) => ({
+                // Never the cloud metadata service, whatever the block.
+                ipBlock: { cidr, ...(cidr.endsWith('/0') ? { except: ['169.254.0.0/16'] } : {}) },
+              }))
             : [
                 {
                   ...fromNamespace(e.namespace as string),
