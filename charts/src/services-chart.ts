@@ -9,6 +9,7 @@ import {
   type NetworkPeer,
   ServiceNetworkPolicy,
 } from './constructs/service-network-policy.js';
+import { AUTH_SIGNING_KEY_ROTATION, signingKeyTree } from './signing-keys.js';
 
 export interface ServicesChartProps extends ChartProps {
   /** Default `novapos`. */
@@ -17,7 +18,10 @@ export interface ServicesChartProps extends ChartProps {
   readonly version?: string;
   /** Default `http://vault.vault.svc:8200`. */
   readonly vaultAddress?: string;
-  /** The SigningKeyRotation whose keys auth-service signs with. Default `novapos/auth-issuer`. */
+  /**
+   * The SigningKeyRotation (`<namespace>/<name>`) whose keys auth-service signs with. Default `novapos/auth`,
+   * the one examples/ creates and the Vault policy grants (signing-keys.ts).
+   */
   readonly signingKeyRotation?: string;
   /**
    * Where the services' egress may go (issue 19: NetworkPolicies for every real flow). Defaults: Vault in
@@ -54,7 +58,7 @@ export class ServicesChart extends Chart {
       namespace,
       image: `ghcr.io/novapos/auth-service:${version}`,
       vaultAddress: props.vaultAddress ?? 'http://vault.vault.svc:8200',
-      signingKeysetPath: `secret/novapos/signing-keys/${props.signingKeyRotation ?? 'novapos/auth-issuer'}`,
+      signingKeysetPath: signingKeyTree(props.signingKeyRotation ?? AUTH_SIGNING_KEY_ROTATION),
     });
     const net = props.network ?? {};
     const anywhere: NetworkPeer = { cidrs: ['0.0.0.0/0'] };
