@@ -23,6 +23,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
 import { describeError } from '../lib/errors.js';
 import { VaultClient } from '../lib/vault.js';
+import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
 import { type Env, startEnv } from '../test/harness/env.js';
 import { ManagedProcess } from '../test/harness/process.js';
 import { stopOnSignals } from '../test/harness/signals.js';
@@ -132,7 +133,8 @@ const localProcesses: readonly LocalProcess[] = [
       PORT: '8083',
       ADMIN_PORT: '9083',
       REDIS_URL: s.vars.REDIS_URL!,
-      DATABASE_URL: s.vars.DATABASE_URL!,
+      // Its own least-privilege role (API keys through a view, its own tables), not auth-service's.
+      DATABASE_URL: s.vars.GATEWAY_DATABASE_URL!,
       JWKS_URL: 'http://127.0.0.1:8085/.well-known/jwks.json',
       JWT_ISSUER: 'https://auth.novapos.local',
       JWT_AUDIENCE: 'novapos-api',
@@ -375,6 +377,16 @@ async function main(): Promise<void> {
     vault: 2,
   });
   const vars = stackVars(env);
+  // The gateway's database role, made by the privileged bootstrap step with the admin credential (issue 18).
+  const gatewayDb = new URL(vars.DATABASE_URL!);
+  gatewayDb.username = 'novapos_gateway';
+  gatewayDb.password = randomBytes(18).toString('base64url');
+  await bootstrapDatabaseRoles({
+    adminUrl: vars.DATABASE_URL!,
+    gatewayRole: gatewayDb.username,
+    gatewayPassword: gatewayDb.password,
+  });
+  vars.GATEWAY_DATABASE_URL = gatewayDb.toString();
   writeStackFiles(env, vars);
   await seedPromotionExample(env);
   // The approval policies the chart ships: without them a SecretPromotion approval is never stamped.

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { generateSecret } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RemoteJwksVerifier } from '../../lib/jwks-verifier.js';
@@ -183,6 +184,15 @@ describe('auth-service runbook smoke test (seed 000)', () => {
     }
     expect(await metricValue(svc.adminUrl, 'auth_users', { tenant: 'demo' })).toBe(1);
     expect(await metricValue(svc.adminUrl, 'auth_mfa_enrolled_users', { tenant: 'demo' })).toBe(1);
+  });
+
+  it('publishes its OpenAPI 3.1 document at /openapi.json, the committed one', async () => {
+    const res = await fetch(`${svc.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const committed = JSON.parse(
+      readFileSync(new URL('../../services/auth-service/openapi.json', import.meta.url), 'utf8'),
+    ) as unknown;
+    expect(await res.json()).toEqual(committed);
   });
 
   it('serves /metrics and the per-tenant gauges on the admin port only, never on the API port', async () => {

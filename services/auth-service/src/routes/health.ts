@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { KeyRing } from '../domain/keyring.js';
+import { openApiDocument } from '../openapi.js';
 import type { Db } from '../storage/db.js';
 
 export const VERSION = '0.1.0';
@@ -10,6 +11,11 @@ export const VERSION = '0.1.0';
  */
 export function healthRoutes(deps: { db: Db; keyring: KeyRing }): Router {
   const r = Router();
+  // The API's OpenAPI 3.1 document (generated from routes/api.ts; committed as openapi.json).
+  r.get('/openapi.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
+    res.json(openApiDocument());
+  });
   r.get('/health/live', (_req, res) => {
     res.json({ status: 'alive' });
   });

@@ -478,17 +478,17 @@ export class AuthRepository {
    * failures counted before (the success-after-failures rule reads it).
    */
   async recordLoginSourceSuccess(tenantId: string, subject: string, source: string): Promise<number> {
+    // One statement (a login's hot path): read the count, clear it, remember the address.
     const { rows } = await this.db.query<{ failures: number }>(
-      `SELECT failures FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source = ''`,
-      [tenantId, subject],
-    );
-    await this.db.query(
-      `DELETE FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source IN ($3, '')`,
-      [tenantId, subject, source],
-    );
-    await this.db.query(
-      `INSERT INTO auth_known_sources (tenant_id, subject, source, last_success_at) VALUES ($1, $2, $3, now())
-       ON CONFLICT (tenant_id, subject, source) DO UPDATE SET last_success_at = now()`,
+      `WITH prev AS (
+         SELECT failures FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source = ''
+       ), cleared AS (
+         DELETE FROM auth_login_failures WHERE tenant_id = $1 AND subject = $2 AND source IN ($3, '')
+       ), known AS (
+         INSERT INTO auth_known_sources (tenant_id, subject, source, last_success_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (tenant_id, subject, source) DO UPDATE SET last_success_at = now()
+       )
+       SELECT coalesce((SELECT failures FROM prev), 0)::int AS failures`,
       [tenantId, subject, source],
     );
     return Number(rows[0]?.failures ?? 0);

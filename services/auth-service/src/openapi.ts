@@ -1,0 +1,103 @@
+import { ERRORS, type ErrorCode } from './domain/errors.js';
+import { COMMON_ERRORS, OPERATIONS, type Operation, Schemas } from './routes/api.js';
+import { VERSION } from './routes/health.js';
+
+/**
+ * The OpenAPI 3.1 document of auth-service, generated from routes/api.ts (TypeBox schemas are JSON Schema,
+ * which OpenAPI 3.1 uses as is). Served at `GET /openapi.json`; committed as
+ * `services/auth-service/openapi.json` (`npx tsx services/auth-service/src/openapi.ts` writes it; a unit
+ * test fails on drift). Each operation lists every error code it can answer, grouped by status.
+ */
+export function openApiDocument(): Record<string, unknown> {
+  const strip = (schema: unknown): unknown => JSON.parse(JSON.stringify(schema)); // TypeBox symbols out
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    paths[op.path] = { ...paths[op.path], [op.method]: operation(op, ref) };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'NovaPOS auth-service',
+      version: VERSION,
+      description:
+        'Login (argon2id), TOTP MFA, sessions, API keys, JWKS. Every error answer is `{ error: { code, message, requestId, details? } }`; codes are stable. /metrics is on the admin port (9085), not here.',
+    },
+    servers: [{ url: 'http://127.0.0.1:8085' }],
+    components: {
+      schemas: Object.fromEntries(Object.entries(Schemas).map(([k, v]) => [k, strip(v)])),
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        bootstrapToken: { type: 'apiKey', in: 'header', name: 'X-Bootstrap-Token' },
+      },
+      parameters: {
+        tenant: {
+          name: 'X-Tenant-ID',
+          in: 'header',
+          required: true,
+          schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+        },
+        requestId: {
+          name: 'X-Request-ID',
+          in: 'header',
+          required: false,
+          schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+        },
+      },
+    },
+    paths,
+  };
+}
+
+function operation(op: Operation, ref: (name: string) => unknown): Record<string, unknown> {
+  const codes: ErrorCode[] = [
+    ...new Set([...(op.tenant ? COMMON_ERRORS : ['internal_error' as const]), ...op.errors]),
+  ];
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const c of codes) byStatus.set(ERRORS[c][0], [...(byStatus.get(ERRORS[c][0]) ?? []), c]);
+  const responses: Record<string, unknown> = {
+    [String(op.success.status)]: {
+      description: 'Success.',
+      ...(op.success.schema ? { content: { 'application/json': { schema: ref(op.success.schema) } } } : {}),
+    },
+  };
+  for (const [status, list] of [...byStatus.entries()].sort((a, b) => a[0] - b[0])) {
+    responses[String(status)] = {
+      description: `Error codes: ${list.sort().join(', ')}.`,
+      content: {
+        'application/json': {
+          schema: {
+            allOf: [ref('Error')],
+            properties: { error: { properties: { code: { enum: list.sort() } } } },
+          },
+        },
+      },
+    };
+  }
+  const params: unknown[] = [{ $ref: '#/components/parameters/requestId' }];
+  if (op.tenant) params.unshift({ $ref: '#/components/parameters/tenant' });
+  const id = /\{id\}/.test(op.path);
+  if (id) params.push({ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+  const security =
+    op.auth === 'none' ? [] : op.auth === 'bootstrap_token' ? [{ bootstrapToken: [] }] : [{ bearer: [] }];
+  return {
+    operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+    summary: op.summary,
+    'x-auth': op.auth,
+    parameters: params,
+    security,
+    ...(op.request
+      ? { requestBody: { required: true, content: { 'application/json': { schema: ref(op.request) } } } }
+      : {}),
+    responses,
+  };
+}
+
+export const OPENAPI_FILE = new URL('../openapi.json', import.meta.url);
+
+// `npx tsx services/auth-service/src/openapi.ts`: regenerate the committed document.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(OPENAPI_FILE, `${JSON.stringify(openApiDocument(), null, 2)}\n`);
+  process.stdout.write('wrote services/auth-service/openapi.json\n');
+}
