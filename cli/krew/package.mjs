@@ -45,9 +45,8 @@ try {
 
 const archive = path.join(outDir, name);
 const sha256 = createHash('sha256').update(readFileSync(archive)).digest('hex');
-const uri =
-  process.argv[3] ??
-  `https://github.com/novapos/security-control-plane/releases/download/v${version}/${name}`;
+// Default: the archive where it was written; a release passes its download URL.
+const uri = process.argv[3] ?? `file://${archive}`;
 const manifest = readFileSync(path.join(here, 'novapos.yaml.tmpl'), 'utf8')
   .replaceAll('{{VERSION}}', `v${version}`)
   .replaceAll('{{URI}}', uri)
