@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,22 @@ function shells(cmd: string): string {
 }
 
 describe('a real Kubernetes node', () => {
+  it("refuses to start when the node's ranges overlap a route of the machine", async () => {
+    // A route of our own making that nothing uses: an unreachable half of the node's subnet.
+    const half = '10.217.0.0/25';
+    execFileSync('ip', ['route', 'add', 'unreachable', half]);
+    try {
+      await expect(startNode()).rejects.toThrow(
+        `refusing to start the Kubernetes node: node subnet 10.217.0.0/24 overlaps the route unreachable ${half}`,
+      );
+    } finally {
+      execFileSync('ip', ['route', 'del', 'unreachable', half]);
+    }
+    expect(bridgeExists('novapos0')).toBe(false);
+    expect(kubeIptablesLeft()).toEqual([]);
+    expect(existsSync('/tmp/novapos-node')).toBe(false);
+  }, 120_000);
+
   it('starts cleanly after a node whose owner was killed by SIGKILL', async () => {
     // node + tsx's loader directly, so the SIGKILL reaches the node's owner itself.
     const c = spawn(process.execPath, ['--import', 'tsx', childScript], {

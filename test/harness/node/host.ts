@@ -163,7 +163,6 @@ export async function takeOverHost(
       `a Kubernetes node already runs on this machine (owner pid ${owner}); the harness runs one node per machine`,
     );
   }
-  mkdirSync(NODE_ROOT, { recursive: true, mode: 0o755 });
   if (existsSync(RECORD)) {
     const previous = JSON.parse(readFileSync(RECORD, 'utf8')) as HostRecord;
     log(
@@ -174,7 +173,6 @@ export async function takeOverHost(
     // No record: still end stray processes of an earlier node (a record removed by hand, an older harness).
     killNodeProcesses(bins);
   }
-  mkdirSync(NODE_ROOT, { recursive: true, mode: 0o755 });
   const conflicts = routeConflicts(network, hostRoutes(), hostAddresses());
   if (conflicts.length) {
     throw new Error(
@@ -188,6 +186,7 @@ export async function takeOverHost(
       );
     }
   }
+  mkdirSync(NODE_ROOT, { recursive: true, mode: 0o755 });
   const record: HostRecord = {
     ownerPid: process.pid,
     network,
