@@ -172,4 +172,38 @@ describe('integration-gateway: Redis outage', () => {
       await traffic;
     }
   });
+
+  it('failed-authentication budgets follow the failure mode while Redis is down', async () => {
+    // Redis is down after the test above. The gateway's default mode is failOpen: failures are counted in
+    // its memory with the same budget (30 per address), so wrong keys still end in 429 before any verify.
+    // A different key each time: a key already refused is remembered and costs nothing anyway.
+    const base32 = (n: number) =>
+      Array.from(randomBytes(n), (b) => 'abcdefghijklmnopqrstuvwxyz234567'[b % 32]).join('');
+    const wrong = () => ({ 'x-api-key': `npk_${base32(12)}_${base32(32)}` });
+    const statuses: number[] = [];
+    for (let i = 0; i < 32; i++) {
+      const res = await fetch(`${gateway.url}/api/tenant/ping`, { headers: wrong() });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+
+    // A gateway whose default is failClosed does not verify an unknown credential it cannot count.
+    const closed = await startTestGateway({
+      REDIS_URL: env.redis!.url,
+      DATABASE_URL: auth.databaseUrl,
+      JWKS_URL: auth.jwksUrl,
+      GATEWAY_REPLICA_ID: `gw-outage-closed-${suffix}`,
+      GATEWAY_REDIS_FAILURE_MODE: 'failClosed',
+      GATEWAY_REDIS_COMMAND_TIMEOUT_MS: '200',
+    });
+    try {
+      const res = await fetch(`${closed.url}/api/tenant/ping`, { headers: wrong() });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('auth_unavailable');
+    } finally {
+      await closed.close();
+    }
+  });
 });

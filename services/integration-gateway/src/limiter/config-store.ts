@@ -88,7 +88,9 @@ export class ConfigStore {
     });
     // ioredis re-subscribes after a reconnect by itself; limits that changed meanwhile are reloaded here.
     redis.on('ready', () => void this.reloadAll());
-    await subscriber.subscribe(CHANGED_CHANNEL).catch((err: unknown) => {
+    // Not awaited: with Redis down at start the subscription waits in ioredis' queue until it connects,
+    // and the gateway serves meanwhile (tenants' failure modes apply).
+    void subscriber.subscribe(CHANGED_CHANNEL).catch((err: unknown) => {
       this.opts.log.warn(
         { event: 'ratelimit_subscribe_failed', error: describeError(err) },
         'could not subscribe yet',
