@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,4 +130,37 @@ export function runInTerminal(
     });
     child.on('error', reject);
   });
+}
+
+export const KREW_VERSION = 'v0.4.3';
+
+/**
+ * krew, built from the Go module proxy into the harness's binary cache (outside the repository) the first
+ * time, as test/bins builds the other real components.
+ */
+export async function krewBinary(): Promise<string> {
+  const cache =
+    process.env.NOVAPOS_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? '/root', '.cache'), 'novapos');
+  const bin = path.join(cache, 'bin', `krew-${KREW_VERSION}`);
+  const krew = path.join(bin, 'krew');
+  if (existsSync(krew)) return krew;
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      'go',
+      ['install', `sigs.k8s.io/krew/cmd/krew@${KREW_VERSION}`],
+      {
+        env: {
+          ...process.env,
+          GOBIN: bin,
+          GOTOOLCHAIN: 'local',
+          GOFLAGS: '-mod=mod',
+          GOCACHE: process.env.GOCACHE ?? path.join(cache, 'go-build'),
+        },
+        timeout: 600_000,
+      },
+      (err, _o, stderr) => (err ? reject(new Error(`go install krew: ${stderr || err.message}`)) : resolve()),
+    ),
+  );
+  return krew;
 }
