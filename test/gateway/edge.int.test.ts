@@ -141,6 +141,30 @@ describe('integration-gateway: the edge', () => {
     });
   });
 
+  describe('other bad input: a clear 4xx with a stable code', () => {
+    it.each([
+      ['TRACE', '/api/orders/1', 405, 'method_not_allowed'],
+      ['GET', '/metrics', 404, 'not_found'],
+      ['GET', '/API/orders/1', 404, 'not_found'],
+      ['POST', '/healthz', 404, 'not_found'],
+      ['GET', '/api/orders/1?q=a"b', 400, 'invalid_path'],
+    ])('%s %s → %i %s', async (method, target, status, code) => {
+      const res = await raw(target, bearer(), method);
+      expect(res.status).toBe(status);
+      expect(errorCode(res.body)).toBe(code);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('echoes a safe X-Request-ID and replaces an unsafe one', async () => {
+      expect((await raw('/healthz', { 'X-Request-ID': 'req-0123456789' })).headers['x-request-id']).toBe(
+        'req-0123456789',
+      );
+      expect((await raw('/healthz', { 'X-Request-ID': 'a b<script>' })).headers['x-request-id']).toMatch(
+        /^[0-9a-f-]{36}$/,
+      );
+    });
+  });
+
   describe('paths: normalised once, refused when they leave /api/', () => {
     it.each([
       '/api/../admin',
