@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -55,6 +57,16 @@ describe('the operator process: every controller wired from its configuration', 
     await kubectl(['create', 'namespace', ns]);
     await root.kvWrite('secret', `${ns}/source`, { API_TOKEN_TTL: '15m', FEATURE_FLAG: 'on' });
     metricsPort = await freePort();
+    // The operator's configuration file: promotions of this namespace may read and write the local Vault,
+    // and this namespace owns the tenant.
+    const connectionsFile = path.join(mkdtempSync(path.join(tmpdir(), 'op-wiring-')), 'connections.yaml');
+    writeFileSync(
+      connectionsFile,
+      stringify({
+        connections: { local: { promotion: { source: true, target: true, namespaces: [ns] } } },
+        tenantOwners: [{ namespace: ns, tenants: [tenant] }],
+      }),
+    );
     operator = spawn(process.execPath, ['--import', 'tsx', 'operator/src/main.ts'], {
       cwd: repoRoot,
       env: {
@@ -63,6 +75,7 @@ describe('the operator process: every controller wired from its configuration', 
         VAULT_ADDR: env.vaults[0]!.addr,
         VAULT_TOKEN: env.vaults[0]!.rootToken,
         REDIS_URL: env.redisUrl,
+        OPERATOR_CONNECTIONS_FILE: connectionsFile,
         POD_NAMESPACE: ns,
         // Only this suite's namespace: other suites run controllers of their own on the shared apiserver.
         OPERATOR_WATCH_NAMESPACES: ns,

@@ -2,7 +2,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { Annotations, GROUP, VERSION } from '../../api/meta.js';
 import type { SigningKeyRotation } from '../../api/v1alpha1/signingkeyrotation.js';
 import type { TenantRateLimit } from '../../api/v1alpha1/tenantratelimit.js';
-import { isNotFound, mergePatch } from '../../runtime/kube.js';
+import { isConflict, isNotFound, mergePatch } from '../../runtime/kube.js';
 import type {
   CredentialsSource,
   RateLimits,
@@ -197,6 +197,10 @@ export class KubeRotationTrigger implements RotationTrigger {
   }
 
   async shortenLeadTime(namespace: string, name: string, leadTime: string): Promise<void> {
+    await retryOnConflict(() => this.shortenLeadTimeOnce(namespace, name, leadTime));
+  }
+
+  private async shortenLeadTimeOnce(namespace: string, name: string, leadTime: string): Promise<void> {
     const skr = await this.read(namespace, name);
     if (!skr) throw new Error(`SigningKeyRotation ${name} not found`);
     // Remember the resource's own lead time once: a second drill must not record the shortened one.
@@ -218,6 +222,10 @@ export class KubeRotationTrigger implements RotationTrigger {
   }
 
   async restoreLeadTime(namespace: string, name: string): Promise<boolean> {
+    return retryOnConflict(() => this.restoreLeadTimeOnce(namespace, name));
+  }
+
+  private async restoreLeadTimeOnce(namespace: string, name: string): Promise<boolean> {
     const skr = await this.read(namespace, name);
     const original = skr?.metadata.annotations?.[RESTORE_LEAD_TIME_ANNOTATION];
     if (!skr || !original) return false;
@@ -236,5 +244,20 @@ export class KubeRotationTrigger implements RotationTrigger {
       mergePatch,
     );
     return true;
+  }
+}
+
+/**
+ * A patch pinned to the resourceVersion it read loses to any write in between, the controller's status
+ * writes included (every service poll): read again and retry, a few times.
+ */
+async function retryOnConflict<T>(attempt: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isConflict(err) || i >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * i));
+    }
   }
 }
