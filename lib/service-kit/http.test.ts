@@ -57,6 +57,17 @@ describe('W3C trace context', () => {
     expect(t.traceId).not.toBe('0af7651916cd43dd8448eb211c80319c');
   });
 
+  it('new traces and spans are unique well past one refill of the random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const t = traceContextOf(undefined);
+      expect(t.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(t.spanId).toMatch(/^[0-9a-f]{16}$/);
+      seen.add(t.traceId).add(t.spanId);
+    }
+    expect(seen.size).toBe(4000);
+  });
+
   it('reads a future version by its first four fields', () => {
     expect(traceContextOf(`01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future`).continued).toBe(
       true,

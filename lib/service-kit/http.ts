@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { sendJson } from './admin-listener.js';
 
@@ -60,7 +60,21 @@ export function traceContextOf(header: string | string[] | undefined): TraceCont
       !/^0+$/.test(parent);
     if (valid) return { traceId, parentSpanId: parent, spanId: newSpanId(), flags, continued: true };
   }
-  return { traceId: randomBytes(16).toString('hex'), spanId: newSpanId(), flags: '00', continued: false };
+  return { traceId: randomHex(16), spanId: newSpanId(), flags: '00', continued: false };
+}
+
+// Random ids on every request: bytes are taken from a pool filled 4 KiB at a time, which costs far less
+// than one randomBytes call per id (the same CSPRNG; crypto.randomUUID caches the same way).
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
 }
 
 /** The `traceparent` to send to a callee: same trace, this service's span as parent. */
@@ -70,7 +84,7 @@ export function traceparentOf(t: TraceContext): string {
 
 function newSpanId(): string {
   for (;;) {
-    const id = randomBytes(8).toString('hex');
+    const id = randomHex(8);
     if (id !== '0000000000000000') return id;
   }
 }
