@@ -54,10 +54,20 @@ export function bearer(req: Request): string | undefined {
   return m?.[1];
 }
 
-/** The JSON body as an object (arrays and scalars are refused). */
+/**
+ * The JSON body as an object (arrays and scalars are refused). A NUL character anywhere in it is refused
+ * too: PostgreSQL text cannot hold one (found by the API fuzzer: it was a 500).
+ */
 export function bodyOf(req: Request): Record<string, unknown> {
   const b: unknown = req.body;
   if (b === undefined) return {};
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw new AppError('invalid_request');
+  if (hasNul(b)) throw new AppError('invalid_request');
   return b as Record<string, unknown>;
+}
+
+function hasNul(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (depth > 16 || v === null || typeof v !== 'object') return false;
+  return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x, depth + 1));
 }
