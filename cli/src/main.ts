@@ -150,7 +150,7 @@ export function buildProgram(io: Io): Command {
     .description('Restore the targets to their versions before the last promotion (the rollback annotation)')
     .argument('<spromo/name>', 'the SecretPromotion')
     .option('-y, --yes', 'do not ask for confirmation')
-    .option('--wait', 'wait until the rollback is applied')
+    .option('--wait', 'wait until the rollback plan is ready to approve (or applied, without approval)')
     .option('--timeout <duration>', 'how long --wait waits', '2m')
     .addHelpText('after', examples('kubectl novapos rollback spromo/auth-to-staging --yes --wait'))
     .action((ref, opts, cmd) => rollback(session(cmd), ref, opts));

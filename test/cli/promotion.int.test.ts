@@ -170,11 +170,25 @@ describe('plan, approve and rollback with the SecretPromotion controller', () =>
     expect(status.stdout).toMatch(new RegExp(`promote\\s+${hash.slice(0, 12)}…\\s+Succeeded\\s+alice`));
   });
 
-  it('rollback --wait returns once the target is back to its version before the promotion', async () => {
+  it('rollback --wait returns with the rollback plan to approve; approving it restores the target', async () => {
     const r = await plugin(['rollback', 'spromo/auth', '--yes', '--wait', '--timeout', '60s']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^rollback Succeeded/);
+    const hash = (await get()).status!.plan!.hash;
+    expect(hash).toMatch(/^rollback-/);
+    expect(r.stdout).toBe(
+      `rollback plan ${hash} is ready: review and approve it with kubectl novapos approve spromo/auth\n`,
+    );
+    const approve = await plugin(['approve', 'spromo/auth', '--hash', hash], aliceConfig);
+    expect(approve.code, approve.stderr).toBe(0);
+    await waitUntil(
+      'the rollback applied',
+      async () =>
+        (await get()).status?.history?.some((h) => h.action === 'rollback' && h.result === 'Succeeded'),
+      { timeoutMs: 60_000 },
+    );
     expect((await rootClient(vaults()[1]!).kvRead('secret', target))?.data).toEqual(before);
+    const status = await plugin(['status', 'spromo/auth']);
+    expect(status.stdout).toMatch(/rollback\s+rollback-\S*\s+Succeeded\s+alice/);
   });
 
   it('prints no secret value', () => {

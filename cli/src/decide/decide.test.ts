@@ -192,14 +192,52 @@ describe('rollback', () => {
     expect(rollbackDecision(promoted).prompt).toMatch(/restore staging novapos\/auth\/config to v2/);
   });
 
-  it('is done when a rollback after the request is in history', () => {
-    const requested = new Date('2026-12-03T09:59:00Z');
-    expect(rollbackProgress(promoted, 'r1', requested).done).toBe(false);
-    const done = aPromotion({
-      lastHandled: { rollback: 'r1' },
-      history: [{ action: 'rollback', planHash: 'p', at: at('2026-12-03T09:59:30Z'), result: 'Succeeded' }],
-    });
-    expect(rollbackProgress(done, 'r1', requested)).toMatchObject({ done: true, failed: false });
+  const requested = new Date('2026-12-03T09:59:00Z');
+  const rollbackPlan = { ...aPromotion().status!.plan!, hash: 'rollback-123' };
+
+  it.each([
+    ['not yet taken', {}, false, /waiting for the operator to take rollback=r1/],
+    [
+      'a rollback plan waiting for approval',
+      { lastHandled: { rollback: 'r1' }, plan: rollbackPlan },
+      true,
+      /rollback plan rollback-123 is ready: review and approve it with kubectl novapos approve spromo\/auth-to-staging/,
+    ],
+    [
+      'the rollback plan approved, not yet applied',
+      { lastHandled: { rollback: 'r1' }, plan: rollbackPlan, approval: { planHash: 'rollback-123' } },
+      false,
+      /making and applying/,
+    ],
+    [
+      'applied',
+      {
+        lastHandled: { rollback: 'r1' },
+        history: [
+          {
+            action: 'rollback',
+            planHash: 'rollback-123',
+            at: at('2026-12-03T09:59:30Z'),
+            result: 'Succeeded',
+          },
+        ],
+      },
+      true,
+      /^rollback Succeeded$/,
+    ],
+    [
+      'an older rollback in history does not count',
+      {
+        lastHandled: { rollback: 'r1' },
+        history: [{ action: 'rollback', planHash: 'x', at: at('2026-12-01T00:00:00Z'), result: 'Succeeded' }],
+      },
+      false,
+      /making and applying/,
+    ],
+  ])('rollback progress: %s', (_name, status, done, line) => {
+    const p = rollbackProgress(aPromotion(status as never), 'r1', requested);
+    expect(p.done).toBe(done);
+    expect(p.line).toMatch(line);
   });
 });
 

@@ -18,17 +18,30 @@ export function rollbackAnnotations(value: string): Record<string, string> {
   return { [Annotations.rollback]: value };
 }
 
+/**
+ * How far a rollback request has come. The operator answers it with a `rollback-…` plan that restores the
+ * versions from before the last promotion; with spec.requireApproval that plan waits for an approval like
+ * any other, so --wait ends when it is ready to approve (or, without approval, when it was applied).
+ */
 export function rollbackProgress(sp: SecretPromotion, value: string, requestedAt: Date): Progress {
   const st = sp.status ?? {};
+  const ref = `spromo/${sp.metadata.name}`;
   if (st.lastHandled?.rollback !== value)
     return { done: false, line: `waiting for the operator to take rollback=${value}` };
   const entry = st.history?.find(
     (h) => h.action === 'rollback' && Date.parse(h.at) >= requestedAt.getTime() - 1000,
   );
-  if (!entry) return { done: false, line: 'operator took the request; rolling back' };
-  return {
-    done: true,
-    failed: entry.result !== 'Succeeded',
-    line: `rollback ${entry.result}${entry.message ? `: ${entry.message}` : ''}`,
-  };
+  if (entry)
+    return {
+      done: true,
+      failed: entry.result !== 'Succeeded',
+      line: `rollback ${entry.result}${entry.message ? `: ${entry.message}` : ''}`,
+    };
+  const plan = st.plan;
+  if (plan?.hash.startsWith('rollback-') && sp.spec.requireApproval && st.approval?.planHash !== plan.hash)
+    return {
+      done: true,
+      line: `rollback plan ${plan.hash} is ready: review and approve it with kubectl novapos approve ${ref}`,
+    };
+  return { done: false, line: 'operator took the request; making and applying the rollback plan' };
 }
