@@ -7,7 +7,7 @@ set -euo pipefail
 
 missing=()
 if [[ "${1:-}" == node ]]; then
-  what="runc, CNI plugins, iptables, busybox-static"
+  what="runc, CNI plugins, iptables, busybox-static, openssl, debootstrap"
   command -v runc >/dev/null || missing+=(runc)
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
   command -v iptables >/dev/null || missing+=(iptables)
@@ -15,6 +15,8 @@ if [[ "${1:-}" == node ]]; then
   # The static build: the images copy it alone, with no shared libraries beside it.
   dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
   command -v openssl >/dev/null || missing+=(openssl)
+  # The images' Debian base (test/harness/node/base-image.ts).
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
 else
   what="Redis, PostgreSQL, Prometheus, promtool, Alertmanager"
   command -v redis-server >/dev/null || missing+=(redis-server)

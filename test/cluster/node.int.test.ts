@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type NodeInstance, startNode } from '../harness/components/node.js';
+import { debianBaseLayer, nodeLtsLayer } from '../harness/node/base-image.js';
 import {
   bridgeExists,
   egressRejected,
@@ -281,6 +282,77 @@ describe('a real Kubernetes node', () => {
     expect(logs).toContain('pod/sa-client');
     expect(logs).toMatch(/--- secrets in kube-system\nno\n/);
   }, 120_000);
+
+  it('runs a Node.js pod from an image built here (Debian base + the Node LTS) that uses its token', async () => {
+    // The images' base: debootstrap from the machine's apt mirror and scripts/ensure-node.sh's Node, each a
+    // cached layer; on top, one script that asks the API server who it is, verifying its certificate with
+    // the CA mounted from the ServiceAccount (NODE_EXTRA_CA_CERTS) and reaching it by name through CoreDNS.
+    const image = 'novapos.local/node-check:1';
+    const work = mkdtempSync(path.join(os.tmpdir(), 'novapos-image-'));
+    const started = Date.now();
+    try {
+      const script = [
+        "import { readFileSync } from 'node:fs';",
+        "const sa = '/var/run/secrets/kubernetes.io/serviceaccount';",
+        "const res = await fetch('https://kubernetes.default.svc/apis/authentication.k8s.io/v1/selfsubjectreviews', {",
+        "  method: 'POST',",
+        "  headers: { authorization: 'Bearer ' + readFileSync(sa + '/token', 'utf8'), 'content-type': 'application/json' },",
+        "  body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }),",
+        '});',
+        'const body = await res.json();',
+        "console.log('node', process.version, 'status', res.status, 'user', body.status?.userInfo?.username);",
+      ].join('\n');
+      const archive = buildImageArchive(
+        {
+          name: image,
+          baseLayers: [debianBaseLayer(), nodeLtsLayer()],
+          files: [{ path: '/app/whoami.mjs', content: `${script}\n` }],
+          entrypoint: ['/usr/local/bin/node', '/app/whoami.mjs'],
+          env: [
+            'PATH=/usr/local/bin:/usr/bin:/bin',
+            'NODE_EXTRA_CA_CERTS=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+          ],
+          user: '10001:10001',
+        },
+        work,
+      );
+      await node!.importImage(archive);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    console.log(`[node] Node.js image built and imported in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'node-client', namespace: NS },
+      spec: {
+        restartPolicy: 'Never',
+        serviceAccountName: 'reader',
+        terminationGracePeriodSeconds: 1,
+        securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001 },
+        containers: [
+          {
+            name: 'main',
+            image,
+            imagePullPolicy: 'Never',
+            securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+          },
+        ],
+      },
+    });
+    await waitUntil(
+      'the Node.js pod to finish',
+      async () =>
+        ['Succeeded', 'Failed'].includes(
+          (await kubectl(['-n', NS, 'get', 'pod', 'node-client', '-o', 'jsonpath={.status.phase}'])).trim(),
+        ),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const logs = await kubectl(['-n', NS, 'logs', 'node-client']);
+    expect(logs).toMatch(
+      new RegExp(`^node v24\\.\\S+ status 201 user system:serviceaccount:${NS}:reader$`, 'm'),
+    );
+  }, 420_000);
 
   it('rejected no packet leaving the bridge', () => {
     expect(egressRejected()).toBe(0);

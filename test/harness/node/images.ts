@@ -6,9 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  closeSync,
   copyFileSync,
+  existsSync,
+  linkSync,
   mkdirSync,
-  readFileSync,
+  openSync,
+  readSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -30,9 +34,18 @@ export interface ImageFile {
   readonly mode?: number;
 }
 
+/** A prebuilt, uncompressed layer tar (kept in the cache), with its sha256 (its diff ID and digest). */
+export interface LayerTar {
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
 export interface ImageSpec {
   /** Full reference, registry included: `novapos.local/busybox:1`. */
   readonly name: string;
+  /** Layers below the one made of `files`, bottom first. */
+  readonly baseLayers?: readonly LayerTar[];
   readonly files: readonly ImageFile[];
   /** Empty directories to create (e.g. /tmp). */
   readonly dirs?: readonly string[];
@@ -44,7 +57,16 @@ export interface ImageSpec {
 }
 
 function sha256File(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
+  // Streamed in chunks: a base layer is hundreds of megabytes.
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(4 * 1024 * 1024);
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 function writeBlob(blobs: string, data: Buffer | string): { digest: string; size: number } {
@@ -78,22 +100,13 @@ export function buildImageArchive(spec: ImageSpec, workDir: string): string {
   for (const d of spec.dirs ?? []) chmodSync(path.join(rootfs, d), 0o1777);
 
   // Deterministic layer: same files, same digest.
-  const layerTar = path.join(dir, 'layer.tar');
-  execFileSync('tar', [
-    '--sort=name',
-    '--mtime=@0',
-    '--owner=0',
-    '--group=0',
-    '--numeric-owner',
-    '-C',
-    rootfs,
-    '-cf',
-    layerTar,
-    '.',
-  ]);
-  const layerHex = sha256File(layerTar);
-  const layerSize = statSync(layerTar).size;
-  renameSync(layerTar, path.join(blobs, layerHex));
+  const top = layerFromDir(rootfs, path.join(dir, 'layer.tar'), { rootOwned: true });
+  renameSync(top.path, path.join(blobs, top.sha256));
+  const layers = [...(spec.baseLayers ?? []), top];
+  for (const l of spec.baseLayers ?? []) {
+    const blob = path.join(blobs, l.sha256);
+    if (!existsSync(blob)) linkOrCopy(l.path, blob);
+  }
 
   const config = writeBlob(
     blobs,
@@ -107,7 +120,7 @@ export function buildImageArchive(spec: ImageSpec, workDir: string): string {
         ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
         ...(spec.user ? { User: spec.user } : {}),
       },
-      rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${l.sha256}`) },
       history: [{ created_by: 'novapos test harness (test/harness/node/images.ts)' }],
     }),
   );
@@ -117,13 +130,11 @@ export function buildImageArchive(spec: ImageSpec, workDir: string): string {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [
-        {
-          mediaType: 'application/vnd.oci.image.layer.v1.tar',
-          digest: `sha256:${layerHex}`,
-          size: layerSize,
-        },
-      ],
+      layers: layers.map((l) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: `sha256:${l.sha256}`,
+        size: l.size,
+      })),
     }),
   );
   const tag = spec.name.slice(spec.name.lastIndexOf(':') + 1);
@@ -150,6 +161,33 @@ export function buildImageArchive(spec: ImageSpec, workDir: string): string {
   execFileSync('tar', ['-C', layout, '-cf', archive, 'oci-layout', 'index.json', 'blobs']);
   rmSync(dir, { recursive: true, force: true });
   return archive;
+}
+
+/**
+ * An uncompressed, reproducible layer tar of `dir` (sorted, mtimes zeroed). `rootOwned` makes every file
+ * root's (files assembled by the harness); without it the numeric owners are kept (a debootstrap tree).
+ */
+export function layerFromDir(dir: string, out: string, opts: { rootOwned?: boolean } = {}): LayerTar {
+  execFileSync('tar', [
+    '--sort=name',
+    '--mtime=@0',
+    ...(opts.rootOwned ? ['--owner=0', '--group=0'] : []),
+    '--numeric-owner',
+    '-C',
+    dir,
+    '-cf',
+    out,
+    '.',
+  ]);
+  return { path: out, sha256: sha256File(out), size: statSync(out).size };
+}
+
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
 }
 
 /** Debian's static busybox with a link per applet: `sh`, `wget`, `nslookup`, `httpd`... */
