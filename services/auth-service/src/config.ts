@@ -1,3 +1,4 @@
+import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import type { VaultAuth } from '../../../lib/vault.js';
 
@@ -99,6 +100,8 @@ export interface AuthConfig {
     readonly windowSeconds: number;
   };
   readonly topics: { readonly mfaActivity: string; readonly audit: string };
+  /** KAFKA_BOOTSTRAP + credentials: security events also go to Kafka through an outbox (lib/kafka-events.ts); log only when unset. */
+  readonly kafka: KafkaClientConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -253,5 +256,6 @@ export function configFromEnv(env: Env): AuthConfig {
       mfaActivity: str(env, 'SECURITY_MFA_ACTIVITY_TOPIC', 'security.mfa.activity'),
       audit: str(env, 'SECURITY_AUDIT_TOPIC', 'audit.events.v1'),
     },
+    kafka: kafkaConfigFromEnv(env),
   };
 }

@@ -3,7 +3,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type pino from 'pino';
-import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
+import type { EventPublisher } from '../../../lib/events.js';
+import { createEventPublisher } from '../../../lib/kafka-events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import { sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/session-revocation.js';
@@ -126,7 +127,16 @@ export async function startAuthService(
 
   const hasher = new PasswordHasher(config.argon2);
   await hasher.warmUp();
-  const events = opts.events ?? new LogEventPublisher(logger);
+  // The log line always; Kafka through the outbox in this service's database when KAFKA_BOOTSTRAP is set.
+  const events =
+    opts.events ??
+    (await createEventPublisher({
+      kafka: config.kafka,
+      db,
+      producer: 'auth-service',
+      logger,
+      registry: metrics.registry,
+    }));
   const bootstrapToken =
     config.bootstrapToken ??
     (config.bootstrapTokenFile ? (await readFile(config.bootstrapTokenFile, 'utf8')).trim() : undefined);

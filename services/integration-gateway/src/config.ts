@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { describeError } from '../../../lib/errors.js';
+import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import { parseRoleScopes, parseRouteScopes, type RouteScope, ScopeConfigError } from './domain/scopes.js';
@@ -70,6 +71,8 @@ export interface GatewayConfig {
     readonly auditTopic: string;
   };
   readonly trustProxyHops: number;
+  /** KAFKA_BOOTSTRAP + credentials: security events also go to Kafka through an outbox (lib/kafka-events.ts); log only when unset. */
+  readonly kafka: KafkaClientConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -197,5 +200,6 @@ export function configFromEnv(env: Env): GatewayConfig {
       auditTopic: present(env, 'SECURITY_AUDIT_TOPIC') ?? 'audit.events.v1',
     },
     trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
+    kafka: kafkaConfigFromEnv(env),
   };
 }

@@ -5,10 +5,12 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type pino from 'pino';
 import { describeError } from '../../../lib/errors.js';
-import { type EventPublisher, LogEventPublisher } from '../../../lib/events.js';
+import type { EventPublisher } from '../../../lib/events.js';
 import { RemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
+import { createEventPublisher } from '../../../lib/kafka-events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import { postgresDb } from '../../../lib/service-kit/db.js';
 import { answerClientError, rawErrorResponse } from '../../../lib/service-kit/http.js';
 import { CachedRevocationCheck, RedisSessionRevocation } from '../../../lib/session-revocation.js';
 import { createHandler } from './app.js';
@@ -187,7 +189,16 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   });
   // Tokens of sessions auth-service ended are refused within ~1 s (cache) of the revocation.
   const revocation = new CachedRevocationCheck(new RedisSessionRevocation(redis), { cacheMs: 1000 });
-  const events = opts.events ?? new LogEventPublisher(logger);
+  // The log line always; Kafka through the outbox in the gateway's database when KAFKA_BOOTSTRAP is set.
+  const events =
+    opts.events ??
+    (await createEventPublisher({
+      kafka: config.kafka,
+      db: pool && postgresDb(pool),
+      producer: 'integration-gateway',
+      logger,
+      registry: metrics.registry,
+    }));
   const usage = pool
     ? new UsageTracker({
         store: new PgUsageStore(pool),
@@ -316,8 +327,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
         redis.disconnect();
         subscriber.disconnect();
-        await pool?.end();
+        // Before the pool ends: the outbox relay gets a last chance to send.
         await events.close();
+        await pool?.end();
       })()),
   };
 }
