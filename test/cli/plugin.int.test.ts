@@ -11,7 +11,7 @@ import { Annotations, APPROVERS_GROUP } from '../../operator/src/api/meta.js';
 import { examples, type Kubectl, kubectlAs, yaml } from '../api/kubectl.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
-import { buildPlugin, copyAlone, repoRoot, runPlugin } from './support.js';
+import { buildPlugin, copyAlone, repoRoot, runPipedUntil, runPlugin } from './support.js';
 
 /**
  * kubectl-novapos as a process against a real kube-apiserver with the CRDs from crds/, the admission
@@ -304,6 +304,30 @@ describe('status', () => {
       'SigningKeyRotation',
       'TenantRateLimit',
     ]);
+  });
+
+  it('--watch when piped prints each changed screen after a --- line, without colour', async () => {
+    let changed = false;
+    const out = await runPipedUntil(
+      bundle,
+      ['status', 'trl/acme', '-n', ns, '--watch', '--interval', '300ms'],
+      {
+        kubeconfig: adminConfig,
+        onOutput: (text) => {
+          if (!changed && text.includes('Live usage')) {
+            changed = true;
+            void writeStatus('trl', 'acme', { acknowledgedReplicas: 3 });
+          }
+        },
+        until: (text) => text.includes('acknowledged by 3 replica'),
+      },
+    );
+    const frames = out.split('\n---\n');
+    expect(frames.length).toBeGreaterThanOrEqual(2);
+    expect(frames[0]).toContain('acknowledged by 2 replica');
+    expect(frames.at(-1)).toContain('acknowledged by 3 replica');
+    expect(out).not.toContain('\x1b[');
+    await writeStatus('trl', 'acme', { acknowledgedReplicas: 2 });
   });
 
   it('a missing resource is one line with exit 5', async () => {

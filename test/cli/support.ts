@@ -164,3 +164,37 @@ export async function krewBinary(): Promise<string> {
   );
   return krew;
 }
+
+/** Runs the plugin with piped output until `until` holds for its stdout (for --watch when piped). */
+export function runPipedUntil(
+  bundle: string,
+  args: readonly string[],
+  opts: {
+    kubeconfig: string;
+    until: (out: string) => boolean;
+    onOutput?: (out: string) => void;
+    timeoutMs?: number;
+  },
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bundle, [...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', KUBECONFIG: opts.kubeconfig },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`the plugin did not print what was expected in time; it printed:\n${out}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.stdout.on('data', (c) => {
+      out += c;
+      opts.onOutput?.(out);
+      if (opts.until(out)) {
+        clearTimeout(timer);
+        child.kill('SIGTERM');
+        resolve(out);
+      }
+    });
+    child.on('error', reject);
+  });
+}
