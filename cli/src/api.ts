@@ -1,3 +1,4 @@
+import { GROUP, VERSION } from '../../operator/src/api/meta.js';
 import type { KindDefinition } from '../../operator/src/api/schema.js';
 import { CliError, ExitCode } from './errors.js';
 import type { EventView } from './render/common.js';
@@ -29,9 +30,20 @@ export async function listObjects(
   kind: KindDefinition,
   allNamespaces: boolean,
 ): Promise<NovaposObject[]> {
-  const list = await session.client.get<{ items: NovaposObject[] }>(
-    resourcePath(kind, allNamespaces ? undefined : session.namespace),
-  );
+  let list: { items: NovaposObject[] };
+  try {
+    list = await session.client.get<{ items: NovaposObject[] }>(
+      resourcePath(kind, allNamespaces ? undefined : session.namespace),
+    );
+  } catch (err) {
+    if (err instanceof CliError && err.exitCode === ExitCode.notFound)
+      throw new CliError(
+        `${kind.plural}.${GROUP}/${VERSION} is not served by this cluster`,
+        ExitCode.notFound,
+        'install the CRDs (crds/); kubectl novapos check tells what is missing',
+      );
+    throw err;
+  }
   // A list's items carry no apiVersion/kind.
   return list.items.map((o) => ({ ...o, kind: kind.kind }) as NovaposObject);
 }
