@@ -1,0 +1,54 @@
+import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
+import { AUDIT_CONSUMER_GROUP, SECURITY_TOPICS } from '../../../lib/kafka-topics.js';
+import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
+import { ConfigError, type Env, envReader } from '../../../lib/service-kit/env.js';
+
+/** Typed configuration of the audit-service (docs/audit-service.md). */
+export interface AuditConfig {
+  readonly adminPort: number;
+  readonly adminHost: string;
+  readonly logLevel: string;
+  readonly databaseUrl: string;
+  readonly kafka: KafkaClientConfig;
+  readonly consumerGroup: string;
+  /** The topics chained: SECURITY_AUDIT_TOPIC, SECURITY_MFA_ACTIVITY_TOPIC, SECURITY_ALERT_TOPIC (AUDIT_TOPICS overrides). */
+  readonly topics: readonly string[];
+  /** A producer's missing sequence number older than this is a chain gap (seed 001: 60 s). */
+  readonly gapSloSeconds: number;
+  /** Events per database transaction. */
+  readonly batchSize: number;
+  /** How often gaps, lag and the head's age are computed. */
+  readonly checkIntervalMs: number;
+}
+
+export function configFromEnv(env: Env): AuditConfig {
+  const r = envReader(env);
+  let adminPort: number;
+  try {
+    adminPort = adminPortFromEnv(env, 'audit-service');
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const kafka = kafkaConfigFromEnv(env);
+  if (!kafka)
+    throw new ConfigError('KAFKA_BOOTSTRAP is required: the audit-service consumes the security topics');
+  const defaults = [
+    r.string(SECURITY_TOPICS.audit.env, SECURITY_TOPICS.audit.name),
+    r.string(SECURITY_TOPICS.mfaActivity.env, SECURITY_TOPICS.mfaActivity.name),
+    r.string(SECURITY_TOPICS.alerts.env, SECURITY_TOPICS.alerts.name),
+  ];
+  const topics = r.list('AUDIT_TOPICS', defaults);
+  if (topics.length === 0) throw new ConfigError('AUDIT_TOPICS must name at least one topic');
+  return {
+    adminPort,
+    adminHost: r.string('ADMIN_HOST', r.string('HOST', '0.0.0.0')),
+    logLevel: r.string('LOG_LEVEL', 'info'),
+    databaseUrl: r.required('DATABASE_URL'),
+    kafka,
+    consumerGroup: r.string('AUDIT_CONSUMER_GROUP', AUDIT_CONSUMER_GROUP),
+    topics,
+    gapSloSeconds: r.int('AUDIT_GAP_SLO_SECONDS', 60, { min: 1, max: 86_400 }),
+    batchSize: r.int('AUDIT_BATCH_SIZE', 200, { min: 1, max: 5000 }),
+    checkIntervalMs: r.int('AUDIT_CHECK_INTERVAL_MS', 5000, { min: 100, max: 600_000 }),
+  };
+}

@@ -1,0 +1,194 @@
+import type { IncomingMessage } from 'node:http';
+import type pino from 'pino';
+import { createLogger, type Logger } from '../../../lib/log.js';
+import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import { connectPostgres, type Db } from '../../../lib/service-kit/db.js';
+import type { AuditConfig } from './config.js';
+import { ChainConsumer } from './consumer.js';
+import { GapTracker } from './domain/gaps.js';
+import { AuditMetrics } from './metrics.js';
+import { AuditRepository, migrate } from './storage/repo.js';
+
+export interface RunningAuditService {
+  readonly adminUrl: string;
+  readonly adminPort: number;
+  readonly logger: Logger;
+  readonly metrics: AuditMetrics;
+  readonly repo: AuditRepository;
+  readonly gaps: GapTracker;
+  /** Runs the periodic checks now (gaps, lag, head age). */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logDestination?: pino.DestinationStream;
+  readonly now?: () => number;
+}
+
+const MAX_PAGE = 500;
+
+function queryOf(req: IncomingMessage) {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const p = url.searchParams;
+  const opt = (k: string) => p.get(k) ?? undefined;
+  const date = (k: string) => {
+    const v = opt(k);
+    if (v === undefined) return undefined;
+    const d = new Date(v);
+    if (Number.isNaN(d.getTime())) throw new RangeError(`${k} must be an ISO 8601 time`);
+    return d;
+  };
+  const int = (k: string, fallback: number | undefined, max: number) => {
+    const v = opt(k);
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v) || Number(v) > max) throw new RangeError(`${k} must be a whole number up to ${max}`);
+    return Number(v);
+  };
+  return {
+    tenantId: opt('tenant_id'),
+    eventType: opt('event_type'),
+    userId: opt('user_id'),
+    from: date('from'),
+    to: date('to'),
+    afterSeq: int('after_seq', undefined, Number.MAX_SAFE_INTEGER),
+    limit: int('limit', 100, MAX_PAGE) ?? 100,
+  };
+}
+
+/** Wires config → PostgreSQL (migrations) → consumer → admin listener. */
+export async function startAuditService(
+  config: AuditConfig,
+  opts: StartOptions = {},
+): Promise<RunningAuditService> {
+  const now = opts.now ?? Date.now;
+  const logger = createLogger({
+    component: 'audit-service',
+    level: config.logLevel,
+    destination: opts.logDestination,
+  });
+  const db: Db = connectPostgres(config.databaseUrl, { max: 5 });
+  const applied = await migrate(db);
+  if (applied.length) logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
+  const repo = new AuditRepository(db);
+  const metrics = new AuditMetrics({ processMetrics: true });
+
+  const gaps = new GapTracker(config.gapSloSeconds * 1000, (producer, seq) => {
+    metrics.gaps.inc({ producer });
+    logger.error(
+      { event: 'audit_chain_gap', producer, missing_seq: seq, slo_seconds: config.gapSloSeconds },
+      'audit chain gap: a producer sequence number is missing past the SLO',
+    );
+  });
+  for (const [producer, s] of await repo.producerSequences())
+    gaps.restore(producer, s.contiguous, s.ahead, now());
+  metrics.chainLength.set((await repo.newest()).seq);
+
+  const consumer = new ChainConsumer({
+    kafka: config.kafka,
+    group: config.consumerGroup,
+    topics: config.topics,
+    batchSize: config.batchSize,
+    logger,
+    onRejected: (topic, reason) => {
+      metrics.processed.inc({ topic, outcome: 'rejected' });
+      logger.warn(
+        { event: 'audit_event_rejected', topic, reason },
+        'record is not an event envelope; not chained',
+      );
+    },
+    append: async (events) => {
+      const result = await repo.append(events);
+      const t = now();
+      for (const e of result.chained) {
+        metrics.processed.inc({ topic: e.topic, outcome: 'chained' });
+        if (e.producer && e.producer_seq) gaps.seen(e.producer, e.producer_seq, t);
+      }
+      for (const e of result.duplicates) metrics.processed.inc({ topic: e.topic, outcome: 'duplicate' });
+      const last = result.chained.at(-1);
+      if (last) metrics.chainLength.set(last.seq);
+      return result;
+    },
+  });
+  await consumer.start();
+
+  const check = async () => {
+    const t = now();
+    gaps.check(t);
+    for (const [producer, age] of gaps.openHoleAges(t)) metrics.openHoleSeconds.set({ producer }, age);
+    const newest = await repo.newest().catch(() => undefined);
+    if (newest?.occurredAt)
+      metrics.newestAge.set(Math.max(0, (t - new Date(newest.occurredAt).getTime()) / 1000));
+    const lag = await consumer.lag().catch(() => undefined);
+    if (lag) for (const [topic, n] of lag) metrics.lag.set({ topic }, n);
+  };
+  const timer = setInterval(() => {
+    check().catch(() => {});
+  }, config.checkIntervalMs);
+  timer.unref();
+
+  const admin: AdminListener = await startAdminListener({
+    port: config.adminPort,
+    host: config.adminHost,
+    registry: metrics.registry,
+    routes: [
+      { method: 'GET', path: '/healthz', handle: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+      {
+        // Recomputes the whole chain and names the first broken link (also: `audit verify`, src/verify-cli.ts).
+        method: 'GET',
+        path: '/audit/verify',
+        handle: async (_req, res) => {
+          const result = await repo.verify();
+          metrics.lastVerifyOk.set(result.ok ? 1 : 0);
+          if (!result.ok) {
+            metrics.verifyFailures.inc();
+            logger.error(
+              { event: 'audit_verify_failed', first_broken: result.firstBroken },
+              'audit chain broken',
+            );
+          }
+          sendJson(res, result.ok ? 200 : 409, result);
+        },
+      },
+      {
+        method: 'GET',
+        path: '/audit/events',
+        handle: async (req, res) => {
+          let q: ReturnType<typeof queryOf>;
+          try {
+            q = queryOf(req);
+          } catch (err) {
+            return sendJson(res, 400, { error: { code: 'invalid_query', message: (err as Error).message } });
+          }
+          const events = await repo.query(q);
+          sendJson(res, 200, {
+            events,
+            next_after_seq: events.length === q.limit ? events.at(-1)?.seq : null,
+          });
+        },
+      },
+    ],
+  });
+  logger.info(
+    { event: 'started', admin_port: admin.port, topics: config.topics, group: config.consumerGroup },
+    'audit-service consuming',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    adminUrl: admin.url,
+    adminPort: admin.port,
+    logger,
+    metrics,
+    repo,
+    gaps,
+    check,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(timer);
+        await admin.close();
+        await consumer.close();
+        await db.close();
+      })()),
+  };
+}

@@ -1,0 +1,20 @@
+// `audit verify`: recomputes the audit chain in DATABASE_URL and names the first broken link.
+//   DATABASE_URL=postgres://... npx tsx services/audit-service/src/verify-cli.ts
+// Prints the result as JSON; exits 0 when the chain verifies, 1 when a link is broken, 2 on bad usage.
+import { connectPostgres } from '../../../lib/service-kit/db.js';
+import { envReader } from '../../../lib/service-kit/env.js';
+import { AuditRepository } from './storage/repo.js';
+
+const url = envReader(process.env).optional('DATABASE_URL');
+if (!url) {
+  process.stderr.write('DATABASE_URL is required\n');
+  process.exit(2);
+}
+const db = connectPostgres(url, { max: 1 });
+try {
+  const result = await new AuditRepository(db).verify();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exitCode = result.ok ? 0 : 1;
+} finally {
+  await db.close();
+}

@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import { Producer, stringSerializers } from '@platformatic/kafka';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaEventPublisher, kafkaConfigFromEnv } from '../../lib/kafka-events.js';
+import { SECURITY_TOPICS } from '../../lib/kafka-topics.js';
+import { createLogger } from '../../lib/log.js';
+import { connectPostgres, type Db } from '../../lib/service-kit/db.js';
+import { configFromEnv } from '../../services/audit-service/src/config.js';
+import { type RunningAuditService, startAuditService } from '../../services/audit-service/src/server.js';
+import { type KafkaInstance, saslOptions, startKafka } from '../harness/components/kafka.js';
+import { type PostgresInstance, startPostgres } from '../harness/components/postgres.js';
+import { makeRunDir, removeRunDir } from '../harness/process.js';
+import { waitUntil } from '../harness/wait.js';
+
+/**
+ * The audit-service against the real broker and PostgreSQL (issue 20): events published through the outbox
+ * by real producers are chained; a duplicate is stored once; a tampered row is named by verify; a missing
+ * producer sequence number is a gap after the SLO; the service catches up after a restart.
+ */
+let dir: string;
+let kafka: KafkaInstance;
+let pgi: PostgresInstance;
+let db: Db;
+let audit: RunningAuditService | undefined;
+const logLines: string[] = [];
+const logger = createLogger({
+  component: 'audit-test',
+  destination: { write: (s: string) => void logLines.push(s) },
+});
+
+const auditEnv = () => ({
+  DATABASE_URL: pgi.url,
+  KAFKA_BOOTSTRAP: kafka.bootstrap,
+  KAFKA_USERNAME: kafka.services['audit-service'].username,
+  KAFKA_PASSWORD: kafka.services['audit-service'].password,
+  ADMIN_PORT: '0',
+  ADMIN_HOST: '127.0.0.1',
+  AUDIT_GAP_SLO_SECONDS: '2',
+  AUDIT_CHECK_INTERVAL_MS: '200',
+  LOG_LEVEL: 'info',
+});
+const startAudit = () =>
+  startAuditService(configFromEnv(auditEnv()), {
+    logDestination: { write: (s: string) => void logLines.push(s) },
+  });
+
+const publisher = (service: 'auth-service' | 'integration-gateway') =>
+  KafkaEventPublisher.start({
+    kafka: kafkaConfigFromEnv({
+      KAFKA_BOOTSTRAP: kafka.bootstrap,
+      KAFKA_USERNAME: kafka.services[service].username,
+      KAFKA_PASSWORD: kafka.services[service].password,
+    })!,
+    db,
+    producer: service,
+    logger,
+  });
+
+async function chainLength(): Promise<number> {
+  const r = await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_logs');
+  return Number(r.rows[0]!.n);
+}
+
+async function metric(name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${audit!.adminUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(labels));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+async function sendRaw(value: string, topic = SECURITY_TOPICS.audit.name) {
+  const p = new Producer({
+    clientId: 'raw',
+    bootstrapBrokers: [kafka.bootstrap],
+    serializers: stringSerializers,
+    sasl: saslOptions(kafka.services['auth-service']),
+  });
+  try {
+    await p.send({ messages: [{ topic, key: 'acme', value }] });
+  } finally {
+    await p.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = makeRunDir('audit-service');
+  [kafka, pgi] = await Promise.all([startKafka(dir), startPostgres(dir)]);
+  db = connectPostgres(pgi.url);
+  audit = await startAudit();
+});
+
+afterAll(async () => {
+  await audit?.close();
+  await db?.close();
+  await Promise.all([kafka?.stop(), pgi?.process.stop()]);
+  removeRunDir(dir);
+});
+
+describe('audit-service', () => {
+  it('chains what auth-service and the gateway publish, on every security topic, and the chain verifies', async () => {
+    const auth = await publisher('auth-service');
+    const gw = await publisher('integration-gateway');
+    for (let i = 0; i < 10; i++) {
+      const base = {
+        trace_id: `t${i}`,
+        tenant_id: i % 2 ? 'acme' : 'globex',
+        user_id: `u${i}`,
+        actor_role: 'admin',
+      };
+      await auth.publish(SECURITY_TOPICS.mfaActivity.name, {
+        ...base,
+        type: 'mfa_failed',
+        outcome: 'invalid_code',
+      });
+      await auth.publish(SECURITY_TOPICS.audit.name, { ...base, type: 'session_revoked' });
+      await gw.publish(SECURITY_TOPICS.alerts.name, { ...base, type: 'signature_verification_failed' });
+    }
+    await Promise.all([auth.flush(), gw.flush()]);
+    await waitUntil('30 events chained', async () => (await chainLength()) === 30, { timeoutMs: 60_000 });
+    await Promise.all([auth.close(), gw.close()]);
+
+    const verify = await fetch(`${audit!.adminUrl}/audit/verify`);
+    expect(verify.status).toBe(200);
+    expect(await verify.json()).toMatchObject({ ok: true, checked: 30, head: { seq: 30 } });
+    const rows = await db.query<{ seq: string; prev_hash: string; entry_hash: string }>(
+      'SELECT seq, prev_hash, entry_hash FROM audit_logs ORDER BY seq',
+    );
+    for (let i = 1; i < rows.rows.length; i++)
+      expect(rows.rows[i]!.prev_hash).toBe(rows.rows[i - 1]!.entry_hash);
+    expect(
+      await metric(
+        'audit_events_processed_total',
+        `topic="${SECURITY_TOPICS.alerts.name}",outcome="chained"`,
+      ),
+    ).toBe(10);
+
+    // The query endpoint: by tenant and type, paginated.
+    const page = await fetch(`${audit!.adminUrl}/audit/events?tenant_id=acme&event_type=mfa_failed&limit=3`);
+    const body = (await page.json()) as {
+      events: { seq: number; event: Record<string, unknown> }[];
+      next_after_seq: number;
+    };
+    expect(body.events).toHaveLength(3);
+    for (const e of body.events) expect(e.event).toMatchObject({ tenant_id: 'acme', type: 'mfa_failed' });
+    const next = await fetch(
+      `${audit!.adminUrl}/audit/events?tenant_id=acme&event_type=mfa_failed&limit=3&after_seq=${body.next_after_seq}`,
+    );
+    expect(((await next.json()) as { events: unknown[] }).events).toHaveLength(2);
+  });
+
+  it('stores a duplicate once', async () => {
+    const before = await chainLength();
+    const envelope = JSON.stringify({
+      id: randomUUID(),
+      type: 'api_key_created',
+      schema_version: 1,
+      occurred_at: new Date().toISOString(),
+      producer: null,
+      producer_seq: null,
+      trace_id: 't',
+      tenant_id: 'acme',
+      user_id: 'u1',
+      actor_role: 'admin',
+      data: { key_prefix: 'npk_1' },
+    });
+    await sendRaw(envelope);
+    await sendRaw(envelope);
+    await waitUntil(
+      'the duplicate to be seen',
+      async () => (await metric('audit_events_processed_total', 'outcome="duplicate"')) >= 1,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    expect(await chainLength()).toBe(before + 1);
+  });
+
+  it('names the first broken link of a tampered row', async () => {
+    const admin = new pg.Client({ connectionString: pgi.url });
+    await admin.connect();
+    try {
+      await admin.query('SET session_replication_role = replica'); // past the append-only trigger, as a DBA could
+      await admin.query("UPDATE audit_logs SET tenant_id = 'evil' WHERE seq = 5");
+      const res = await fetch(`${audit!.adminUrl}/audit/verify`);
+      expect(res.status).toBe(409);
+      expect(await res.json()).toMatchObject({
+        ok: false,
+        firstBroken: { seq: 5, reason: 'entry_hash_mismatch' },
+      });
+      expect(await metric('audit_verify_ok')).toBe(0);
+      const orig = await db.query<{ payload: string }>('SELECT payload FROM audit_logs WHERE seq = 5');
+      const tenant = (JSON.parse(orig.rows[0]!.payload) as { tenant_id: string }).tenant_id;
+      await admin.query('UPDATE audit_logs SET tenant_id = $1 WHERE seq = 5', [tenant]);
+    } finally {
+      await admin.end();
+    }
+    expect((await fetch(`${audit!.adminUrl}/audit/verify`)).status).toBe(200);
+    // And the schema refuses the same edit without the bypass.
+    await expect(db.query("UPDATE audit_logs SET tenant_id = 'evil' WHERE seq = 5")).rejects.toThrow(
+      /append-only/,
+    );
+  });
+
+  it('counts a missing producer sequence number as a gap once the SLO has passed', async () => {
+    const event = (seq: number) =>
+      JSON.stringify({
+        id: randomUUID(),
+        type: 'login_failed',
+        schema_version: 1,
+        occurred_at: new Date().toISOString(),
+        producer: 'gap-producer',
+        producer_seq: seq,
+        trace_id: null,
+        tenant_id: 'acme',
+        user_id: null,
+        actor_role: null,
+        data: {},
+      });
+    await sendRaw(event(1));
+    await sendRaw(event(3));
+    await waitUntil(
+      'the gap to be counted',
+      async () => (await metric('audit_chain_gap_total', 'producer="gap-producer"')) === 1,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await sendRaw(event(2));
+    await waitUntil(
+      'the hole to close',
+      async () => (await metric('audit_chain_gap_open_seconds', 'producer="gap-producer"')) === 0,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    expect(await metric('audit_chain_gap_total', 'producer="gap-producer"')).toBe(1);
+  });
+
+  it('catches up after a restart: everything produced meanwhile is chained once, with no gap', async () => {
+    await audit!.close();
+    audit = undefined;
+    const before = await chainLength();
+    const auth = await publisher('auth-service');
+    for (let i = 0; i < 25; i++) {
+      await auth.publish(SECURITY_TOPICS.audit.name, {
+        type: 'admin_action',
+        trace_id: `r${i}`,
+        tenant_id: 'acme',
+        user_id: 'u1',
+        actor_role: 'admin',
+      });
+    }
+    await auth.flush();
+    await auth.close();
+    audit = await startAudit();
+    await waitUntil('the 25 events to be chained', async () => (await chainLength()) === before + 25, {
+      timeoutMs: 60_000,
+    });
+    const seqs = await db.query<{ producer_seq: string }>(
+      "SELECT producer_seq FROM audit_logs WHERE producer = 'auth-service' ORDER BY producer_seq",
+    );
+    const numbers = seqs.rows.map((r) => Number(r.producer_seq));
+    expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => i + 1));
+    expect(audit.gaps.contiguous('auth-service')).toBe(numbers.length);
+    expect((await (await fetch(`${audit.adminUrl}/audit/verify`)).json()) as unknown).toMatchObject({
+      ok: true,
+    });
+    expect(logLines.join('\n')).not.toContain(kafka.services['audit-service'].password);
+  });
+});
