@@ -1,7 +1,7 @@
 import { type Request, type Response, Router } from 'express';
 import type { AuthService } from '../domain/authService.js';
 import { AppError } from '../domain/errors.js';
-import { bearer, bodyOf, ctxOf, locals, requireTenant } from './context.js';
+import { bearer, bodyAs, bodyOf, ctxOf, locals, requireTenant } from './context.js';
 
 /** Login, sessions and registration (runbooks 000, 003, 004). */
 export function authRoutes(service: AuthService): Router {
@@ -23,11 +23,11 @@ export function authRoutes(service: AuthService): Router {
   });
 
   r.post('/refresh', async (req, res) => {
-    res.json(await service.refresh(ctxOf(req, res), bodyOf(req)));
+    res.json(await service.refresh(ctxOf(req, res), bodyAs(req, 'RefreshRequest')));
   });
 
   r.post('/logout', async (req, res) => {
-    await service.logout(ctxOf(req, res), bodyOf(req));
+    await service.logout(ctxOf(req, res), bodyAs(req, 'RefreshRequest'));
     res.status(204).end();
   });
 
@@ -41,25 +41,29 @@ export function authRoutes(service: AuthService): Router {
   r.post('/password/change', async (req, res) => {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
-    res.json(await service.changePassword(ctx, p, bodyOf(req)));
+    res.json(await service.changePassword(ctx, p, bodyAs(req, 'PasswordChangeRequest')));
   });
 
   r.post('/register-first', async (req, res) => {
     const bootstrapToken = req.get('x-bootstrap-token');
-    res.status(201).json({ user: await service.registerFirst(ctxOf(req, res), bodyOf(req), bootstrapToken) });
+    res.status(201).json({
+      user: await service.registerFirst(ctxOf(req, res), bodyAs(req, 'RegisterFirstRequest'), bootstrapToken),
+    });
   });
 
   r.post('/register', async (req, res) => {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
-    res.status(201).json({ user: await service.register(ctx, p, bodyOf(req)) });
+    res.status(201).json({ user: await service.register(ctx, p, bodyAs(req, 'RegisterRequest')) });
   });
 
   // Users of the tenant (admin with MFA): a role change or a deletion ends the user's tokens at once.
   r.put('/users/:id/roles', async (req, res) => {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
-    res.json({ user: await service.setUserRoles(ctx, p, String(req.params['id']), bodyOf(req)) });
+    res.json({
+      user: await service.setUserRoles(ctx, p, String(req.params['id']), bodyAs(req, 'RolesRequest')),
+    });
   });
   r.delete('/users/:id', async (req, res) => {
     const ctx = ctxOf(req, res);
@@ -71,7 +75,7 @@ export function authRoutes(service: AuthService): Router {
   r.put('/tenant/settings', async (req, res) => {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
-    res.json(await service.setTenantSettings(ctx, p, bodyOf(req)));
+    res.json(await service.setTenantSettings(ctx, p, bodyAs(req, 'TenantSettings')));
   });
 
   // Self-service and required-enrollment MFA setup (seed 004 names both pairs).
@@ -79,13 +83,13 @@ export function authRoutes(service: AuthService): Router {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
-    res.json(await service.mfaEnrollStart(ctx, p, bodyOf(req), route));
+    res.json(await service.mfaEnrollStart(ctx, p, bodyAs(req, 'EnrollStartRequest'), route));
   };
   const complete = async (req: Request, res: Response, route: string) => {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
-    res.json(await service.mfaEnrollComplete(ctx, p, bodyOf(req), route));
+    res.json(await service.mfaEnrollComplete(ctx, p, bodyAs(req, 'CodeRequest'), route));
   };
   r.post('/mfa/enroll/start', (req, res) => start(req, res, '/mfa/enroll/start'));
   r.post('/mfa/setup', (req, res) => start(req, res, '/mfa/setup'));
@@ -96,20 +100,20 @@ export function authRoutes(service: AuthService): Router {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req));
-    res.json(await service.regenerateRecoveryCodes(ctx, p, bodyOf(req)));
+    res.json(await service.regenerateRecoveryCodes(ctx, p, bodyAs(req, 'CodeRequest')));
   });
   r.post('/mfa/disable', async (req, res) => {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req));
-    res.json(await service.disableMfa(ctx, p, bodyOf(req)));
+    res.json(await service.disableMfa(ctx, p, bodyAs(req, 'MfaDisableRequest')));
   });
 
   // API keys: shown once at creation; the gateway validates them from the same database.
   r.post('/api-keys', async (req, res) => {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
-    res.status(201).json(await service.createApiKey(ctx, p, bodyOf(req)));
+    res.status(201).json(await service.createApiKey(ctx, p, bodyAs(req, 'ApiKeyRequest')));
   });
   r.get('/api-keys', async (req, res) => {
     const ctx = ctxOf(req, res);
