@@ -8,6 +8,7 @@ import {
   chmodSync,
   closeSync,
   copyFileSync,
+  cpSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -49,6 +50,8 @@ export interface ImageSpec {
   readonly files: readonly ImageFile[];
   /** Empty directories to create (e.g. /tmp). */
   readonly dirs?: readonly string[];
+  /** Directory trees copied in whole (an application built by scripts/build-app.mjs to /app). */
+  readonly trees?: readonly { readonly from: string; readonly to: string }[];
   readonly entrypoint?: readonly string[];
   readonly cmd?: readonly string[];
   readonly env?: readonly string[];
@@ -88,6 +91,7 @@ export function buildImageArchive(spec: ImageSpec, workDir: string): string {
   mkdirSync(blobs, { recursive: true });
 
   for (const d of spec.dirs ?? []) mkdirSync(path.join(rootfs, d), { recursive: true, mode: 0o1777 });
+  for (const t of spec.trees ?? []) cpSync(t.from, path.join(rootfs, t.to), { recursive: true });
   for (const f of spec.files) {
     const target = path.join(rootfs, f.path);
     mkdirSync(path.dirname(target), { recursive: true });
