@@ -1,3 +1,4 @@
+import { auditRules } from './audit.js';
 import { authRules } from './auth.js';
 import { availabilityRules } from './availability.js';
 import { gatewayRules } from './gateway.js';
@@ -12,4 +13,5 @@ export const ruleAreas: readonly RuleArea[] = [
   sloRules,
   availabilityRules,
   operatorRules,
+  auditRules,
 ];
