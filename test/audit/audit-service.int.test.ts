@@ -8,6 +8,8 @@ import { createLogger } from '../../lib/log.js';
 import { connectPostgres, type Db } from '../../lib/service-kit/db.js';
 import { configFromEnv } from '../../services/audit-service/src/config.js';
 import { type RunningAuditService, startAuditService } from '../../services/audit-service/src/server.js';
+import { migrate } from '../../services/audit-service/src/storage/repo.js';
+import { bootstrapAuditRole } from '../../services/audit-service/src/storage/roles.js';
 import { type KafkaInstance, saslOptions, startKafka } from '../harness/components/kafka.js';
 import { type PostgresInstance, startPostgres } from '../harness/components/postgres.js';
 import { makeRunDir, removeRunDir } from '../harness/process.js';
@@ -29,8 +31,18 @@ const logger = createLogger({
   destination: { write: (s: string) => void logLines.push(s) },
 });
 
+const AUDIT_ROLE = 'novapos_audit';
+const AUDIT_ROLE_PASSWORD = 'audit-role-password-for-tests';
+const roleUrl = () => {
+  const u = new URL(pgi.url);
+  u.username = AUDIT_ROLE;
+  u.password = AUDIT_ROLE_PASSWORD;
+  return u.toString();
+};
 const auditEnv = () => ({
-  DATABASE_URL: pgi.url,
+  // The service runs as its insert-only role; the migrations as the tables' owner.
+  DATABASE_URL: roleUrl(),
+  DATABASE_ADMIN_URL: pgi.url,
   KAFKA_BOOTSTRAP: kafka.bootstrap,
   KAFKA_USERNAME: kafka.services['audit-service'].username,
   KAFKA_PASSWORD: kafka.services['audit-service'].password,
@@ -86,6 +98,8 @@ beforeAll(async () => {
   dir = makeRunDir('audit-service');
   [kafka, pgi] = await Promise.all([startKafka(dir), startPostgres(dir)]);
   db = connectPostgres(pgi.url);
+  await migrate(db);
+  await bootstrapAuditRole({ adminUrl: pgi.url, role: AUDIT_ROLE, password: AUDIT_ROLE_PASSWORD });
   audit = await startAudit();
 });
 
@@ -199,6 +213,29 @@ describe('audit-service', () => {
     await expect(db.query("UPDATE audit_logs SET tenant_id = 'evil' WHERE seq = 5")).rejects.toThrow(
       /append-only/,
     );
+  });
+
+  it('runs as a role that may only read and append: update, delete, truncate and alter are refused', async () => {
+    const role = connectPostgres(roleUrl());
+    try {
+      expect(
+        Number((await role.query<{ n: string }>('SELECT count(*) AS n FROM audit_logs')).rows[0]!.n),
+      ).toBeGreaterThan(0);
+      for (const sql of [
+        "UPDATE audit_logs SET tenant_id = 'evil' WHERE seq = 1",
+        'DELETE FROM audit_logs WHERE seq = 1',
+        'TRUNCATE audit_logs',
+        'ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only',
+        'DROP TABLE audit_logs',
+        'CREATE TABLE audit_shadow (x int)',
+      ]) {
+        await expect(role.query(sql), sql).rejects.toMatchObject({
+          code: expect.stringMatching(/^(42501)$/),
+        });
+      }
+    } finally {
+      await role.close();
+    }
   });
 
   it('counts a missing producer sequence number as a gap once the SLO has passed', async () => {

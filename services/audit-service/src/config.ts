@@ -9,6 +9,8 @@ export interface AuditConfig {
   readonly adminHost: string;
   readonly logLevel: string;
   readonly databaseUrl: string;
+  /** DATABASE_ADMIN_URL: the tables' owner, for the migrations; the service then runs as DATABASE_URL's insert-only role (src/storage/roles.ts). Unset: DATABASE_URL migrates too (development). */
+  readonly databaseAdminUrl: string | undefined;
   readonly kafka: KafkaClientConfig;
   readonly consumerGroup: string;
   /** The topics chained: SECURITY_AUDIT_TOPIC, SECURITY_MFA_ACTIVITY_TOPIC, SECURITY_ALERT_TOPIC (AUDIT_TOPICS overrides). */
@@ -44,6 +46,7 @@ export function configFromEnv(env: Env): AuditConfig {
     adminHost: r.string('ADMIN_HOST', r.string('HOST', '0.0.0.0')),
     logLevel: r.string('LOG_LEVEL', 'info'),
     databaseUrl: r.required('DATABASE_URL'),
+    databaseAdminUrl: r.optional('DATABASE_ADMIN_URL'),
     kafka,
     consumerGroup: r.string('AUDIT_CONSUMER_GROUP', AUDIT_CONSUMER_GROUP),
     topics,

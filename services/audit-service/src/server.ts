@@ -68,7 +68,9 @@ export async function startAuditService(
     destination: opts.logDestination,
   });
   const db: Db = connectPostgres(config.databaseUrl, { max: 5 });
-  const applied = await migrate(db);
+  // With an admin URL the tables belong to it and the service's own role may only read and insert.
+  const migrator = config.databaseAdminUrl ? connectPostgres(config.databaseAdminUrl, { max: 1 }) : db;
+  const applied = await migrate(migrator).finally(() => (migrator === db ? undefined : migrator.close()));
   if (applied.length) logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
   const repo = new AuditRepository(db);
   const metrics = new AuditMetrics({ processMetrics: true });
