@@ -406,8 +406,7 @@ export class AuthService {
       return { enrollment: { enrollmentToken: signed.token, expiresIn: signed.expiresIn } };
     }
 
-    const previousFailures = await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
-    await this.d.repo.recordLoginSuccess(user.id);
+    const previousFailures = await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip, user.id);
     const session = await this.newSession(user, amr, 'password', authTime);
     m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'success' });
     this.event('audit', 'login_succeeded', ctx, {

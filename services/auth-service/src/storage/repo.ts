@@ -477,7 +477,13 @@ export class AuthRepository {
    * cleared (as Keycloak and Okta reset on success) and the address becomes known. Returns the account's
    * failures counted before (the success-after-failures rule reads it).
    */
-  async recordLoginSourceSuccess(tenantId: string, subject: string, source: string): Promise<number> {
+  async recordLoginSourceSuccess(
+    tenantId: string,
+    subject: string,
+    source: string,
+    /** A sign-in: also the user's last_login_at and MFA failure count (recordLoginSuccess), same statement. */
+    signedInUserId?: string,
+  ): Promise<number> {
     // One statement (a login's hot path): read the count, clear it, remember the address.
     const { rows } = await this.db.query<{ failures: number }>(
       `WITH prev AS (
@@ -487,9 +493,11 @@ export class AuthRepository {
        ), known AS (
          INSERT INTO auth_known_sources (tenant_id, subject, source, last_success_at) VALUES ($1, $2, $3, now())
          ON CONFLICT (tenant_id, subject, source) DO UPDATE SET last_success_at = now()
+       ), signed_in AS (
+         UPDATE users SET last_login_at = now(), mfa_failed_attempts = 0 WHERE id = $4::uuid
        )
        SELECT coalesce((SELECT failures FROM prev), 0)::int AS failures`,
-      [tenantId, subject, source],
+      [tenantId, subject, source, signedInUserId ?? null],
     );
     return Number(rows[0]?.failures ?? 0);
   }
