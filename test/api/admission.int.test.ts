@@ -94,6 +94,7 @@ describe('the admission policies', () => {
     expect(policies.items.map((p) => p.kind).sort()).toEqual([
       'MutatingAdmissionPolicy',
       'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicy',
     ]);
     for (const p of policies.items) expect(p.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
   });
@@ -171,4 +172,62 @@ describe('who approved a SecretPromotion', () => {
     await annotate('mallory', name, `${APPROVE}-`);
     expect(await annotations(name)).not.toHaveProperty([BY]);
   });
+});
+
+describe('an emergency annotation on a SigningKeyRotation', () => {
+  const ROTATE = Annotations.rotateNow;
+  const EMERGENCY = Annotations.emergency;
+  const name = 'issuer-keys';
+  const annotateKeys = (...pairs: string[]) =>
+    admin(['annotate', '--overwrite', 'skr', name, '-n', ns, ...pairs]);
+  const refusal = (...pairs: string[]) =>
+    annotateKeys(...pairs).then(
+      () => 'accepted',
+      (e: Error) => e.message,
+    );
+
+  beforeAll(async () => {
+    const doc = examples(ns).get('SigningKeyRotation');
+    if (!doc) throw new Error('examples/ has no SigningKeyRotation');
+    doc.metadata.name = name;
+    await admin(['apply', '--server-side', '-f', '-'], yaml(doc));
+    // The policy takes effect asynchronously: wait until it refuses the runbook's old "true".
+    await waitUntil(
+      'the emergency-scoped policy to refuse emergency="true"',
+      async () => {
+        if ((await refusal(`${EMERGENCY}=true`)) !== 'accepted') return true;
+        await annotateKeys(`${EMERGENCY}-`); // accepted before the policy was active: take it back, try again
+        return false;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+  });
+
+  it('is refused as "true", with the message saying what to write', async () => {
+    const message = await refusal(`${ROTATE}=r0`, `${EMERGENCY}=true`);
+    expect(message).toContain(`give it the same value as ${ROTATE}`);
+    expect(message).toContain('kubectl novapos rotate');
+    expect((await annotationsOf(name))[EMERGENCY]).toBeUndefined();
+  });
+
+  it('is accepted with the rotate-now value of the same write', async () => {
+    await annotateKeys(`${ROTATE}=r1`, `${EMERGENCY}=r1`);
+    expect(await annotationsOf(name)).toMatchObject({ [ROTATE]: 'r1', [EMERGENCY]: 'r1' });
+  });
+
+  it('stays (ignored by the controller) through a later routine rotate-now, and may be removed', async () => {
+    await annotateKeys(`${ROTATE}=r2`);
+    expect(await annotationsOf(name)).toMatchObject({ [ROTATE]: 'r2', [EMERGENCY]: 'r1' });
+    await annotateKeys(`${EMERGENCY}-`);
+    expect((await annotationsOf(name))[EMERGENCY]).toBeUndefined();
+  });
+
+  it('is refused with the value of an earlier rotation', async () => {
+    expect(await refusal(`${ROTATE}=r3`, `${EMERGENCY}=r2`)).toContain(`give it the same value as ${ROTATE}`);
+  });
+
+  async function annotationsOf(skr: string): Promise<Record<string, string>> {
+    const obj = JSON.parse(await admin(['get', 'skr', skr, '-n', ns, '-o', 'json']));
+    return obj.metadata.annotations ?? {};
+  }
 });

@@ -4,6 +4,8 @@ import {
   approvedByPolicy,
   approversOnlyBinding,
   approversOnlyPolicy,
+  emergencyScopedBinding,
+  emergencyScopedPolicy,
 } from './admission.js';
 import { crdFileName, customResourceDefinition, generatedYaml } from './crd.js';
 import { KINDS } from './v1alpha1/index.js';
@@ -36,6 +38,13 @@ export function generatedFiles(): GeneratedFile[] {
     {
       path: 'operator/admission/secretpromotion-approvers-only.yaml',
       content: multiDocument([approversOnlyPolicy, approversOnlyBinding], 'operator/src/api/admission.ts'),
+    },
+    {
+      path: 'operator/admission/signingkeyrotation-emergency-scoped.yaml',
+      content: multiDocument(
+        [emergencyScopedPolicy, emergencyScopedBinding],
+        'operator/src/api/admission.ts',
+      ),
     },
   ];
 }

@@ -307,7 +307,7 @@ export const signingKeyRotation: KindDefinition = {
   singular: 'signingkeyrotation',
   shortNames: ['skr'],
   description:
-    'SigningKeyRotation manages one JWT signing key set for one issuer: keys are generated into Vault, published in JWKS for a lead time before they sign, and retired only when no token they signed can still be valid. Annotations: security.novapos.io/rotate-now (rotate now), with security.novapos.io/emergency: "true" (skip the lead time), security.novapos.io/revoke-kid (revoke a key at once).',
+    'SigningKeyRotation manages one JWT signing key set for one issuer: keys are generated into Vault, published in JWKS for a lead time before they sign, and retired only when no token they signed can still be valid. Annotations: security.novapos.io/rotate-now (rotate now), with security.novapos.io/emergency set to the same value (skip the lead time for that one rotation), security.novapos.io/revoke-kid (revoke a key at once).',
   spec: SigningKeyRotationSpecSchema,
   status: SigningKeyRotationStatusSchema,
   printerColumns: [
