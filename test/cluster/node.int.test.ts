@@ -362,6 +362,7 @@ describe('a real Kubernetes node', () => {
     // shipped, with only the image swapped for the one imported here.
     const work = mkdtempSync(path.join(os.tmpdir(), 'novapos-image-'));
     let image: string;
+    let builtFiles = 0;
     const started = Date.now();
     try {
       const appDir = path.join(work, 'app');
@@ -369,6 +370,7 @@ describe('a real Kubernetes node', () => {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       const manifest = readFileSync(path.join(appDir, 'manifest.json'));
+      builtFiles = (JSON.parse(manifest.toString('utf8')) as { files: unknown[] }).files.length;
       image = `novapos.local/operator:${createHash('sha256').update(manifest).digest('hex').slice(0, 12)}`;
       const archive = buildImageArchive(
         {
@@ -449,6 +451,21 @@ describe('a real Kubernetes node', () => {
     console.log(
       `[node] operator chart Available ${((Date.now() - started) / 1000).toFixed(1)} s after the build started`,
     );
+
+    // The running container carries exactly the files build-app.mjs recorded (path and sha256), read inside
+    // the pod through kubectl exec (apiserver -> kubelet -> containerd's streaming server).
+    const check = [
+      "const { createHash } = require('node:crypto');",
+      "const { readFileSync } = require('node:fs');",
+      "const m = JSON.parse(readFileSync('/app/manifest.json', 'utf8'));",
+      "const bad = m.files.filter((f) => createHash('sha256').update(readFileSync('/app/' + f.path)).digest('hex') !== f.sha256);",
+      'console.log(JSON.stringify({ files: m.files.length, bad: bad.map((f) => f.path) }));',
+    ].join(' ');
+    const result = JSON.parse(
+      await kubectl(['-n', 'novapos-system', 'exec', 'deploy/novapos-operator', '--', 'node', '-e', check]),
+    ) as { files: number; bad: string[] };
+    expect(result.bad).toEqual([]);
+    expect(result.files).toBe(builtFiles);
   }, 420_000);
 
   it('rejected no packet leaving the bridge', () => {
