@@ -99,5 +99,5 @@ export const OPENAPI_FILE = new URL('../openapi.json', import.meta.url);
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { writeFileSync } = await import('node:fs');
   writeFileSync(OPENAPI_FILE, `${JSON.stringify(openApiDocument(), null, 2)}\n`);
-  process.stdout.write('wrote services/auth-service/openapi.json\n');
+  process.stdout.write('wrote services/auth-service/openapi.json (then: npx biome format --write it)\n');
 }
