@@ -33,8 +33,8 @@ function explain(violations: IViolation[]): string {
 }
 
 describe('the architecture (architecture.json)', () => {
-  it('holds for the whole product: operator, services, lib, charts and infra', async () => {
-    const present = ['operator', 'services', 'lib', 'charts', 'infra'];
+  it('holds for the whole product: operator, services, lib, the plugin, charts and infra', async () => {
+    const present = ['operator', 'services', 'lib', 'cli', 'charts', 'infra'];
     const violations = await violationsIn(root, present);
     expect(violations, explain(violations)).toEqual([]);
   }, 60_000);
@@ -75,6 +75,10 @@ describe('the architecture (architecture.json)', () => {
       'lib/contract.ts',
       "import { g } from '../services/integration-gateway/src/app.js';\nexport const c = g;\n",
     );
+    write(
+      'cli/src/verbs/peek.ts',
+      "import { rule } from '../../../operator/src/controllers/widget/desired.js';\nexport const p = rule;\n",
+    );
 
     it.each([
       ['adapters-do-not-import-controllers', 'operator/src/adapters/redis/thing.ts'],
@@ -84,10 +88,11 @@ describe('the architecture (architecture.json)', () => {
       ['services-never-import-the-operator', 'services/auth-service/src/app.ts'],
       ['services-do-not-import-each-other', 'services/integration-gateway/src/app.ts'],
       ['lib-is-a-leaf', 'lib/contract.ts'],
+      ['cli-imports-only-api-and-lib', 'cli/src/verbs/peek.ts'],
     ])(
       '%s, in %s, with its reason',
       async (rule, from) => {
-        const violations = await violationsIn(sandbox, ['operator', 'services', 'lib']);
+        const violations = await violationsIn(sandbox, ['operator', 'services', 'lib', 'cli']);
         const hit = violations.find((v) => v.rule.name === rule);
         expect(hit?.from, explain(violations)).toBe(from);
         expect(reasons.get(rule)?.length ?? 0).toBeGreaterThan(40);
