@@ -8,13 +8,15 @@ import { runMigrations } from './migrations.js';
 // Against embedded PostgreSQL (PGlite): the same runner serves PostgreSQL through the same seam.
 describe('runMigrations', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'novapos-migrations-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   // One database for the file, as a service has: each case builds on the schema the one before left.
   let db: Db;
   beforeAll(async () => {
     db = await openPglite();
   }, 60_000);
-  afterAll(() => db.close());
+  afterAll(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const set = { dir, table: 'kit_schema_migrations', lock: 'kit-test' };
 
   it('applies files in name order once, and records each', { timeout: 30_000 }, async () => {

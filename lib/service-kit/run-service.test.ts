@@ -29,7 +29,12 @@ describe('runService', () => {
         configure: () => ({ port: 1 }),
         start: async () => {
           started();
-          return { logger: quietLogger(), close: async () => void (closed = true) };
+          return {
+            logger: quietLogger(),
+            close: async () => {
+              closed = true;
+            },
+          };
         },
       },
       proc,
