@@ -21,6 +21,19 @@ export interface AuditConfig {
   readonly batchSize: number;
   /** How often gaps, lag and the head's age are computed. */
   readonly checkIntervalMs: number;
+  /** Signed chain heads (src/adapters/head-signer.ts): on when VAULT_ADDR is set. */
+  readonly signing:
+    | {
+        readonly addr: string;
+        readonly token: string | undefined;
+        readonly tokenFile: string | undefined;
+        readonly transitMount: string;
+        readonly key: string;
+        readonly kvMount: string;
+        readonly path: string;
+        readonly intervalMs: number;
+      }
+    | undefined;
 }
 
 export function configFromEnv(env: Env): AuditConfig {
@@ -53,5 +66,25 @@ export function configFromEnv(env: Env): AuditConfig {
     gapSloSeconds: r.int('AUDIT_GAP_SLO_SECONDS', 60, { min: 1, max: 86_400 }),
     batchSize: r.int('AUDIT_BATCH_SIZE', 200, { min: 1, max: 5000 }),
     checkIntervalMs: r.int('AUDIT_CHECK_INTERVAL_MS', 5000, { min: 100, max: 600_000 }),
+    signing: signingFromEnv(r),
+  };
+}
+
+export function signingFromEnv(r: ReturnType<typeof envReader>): AuditConfig['signing'] {
+  const addr = r.url('VAULT_ADDR');
+  if (!addr) return undefined;
+  const token = r.optional('VAULT_TOKEN');
+  const tokenFile = r.optional('VAULT_TOKEN_FILE');
+  if (!token && !tokenFile)
+    throw new ConfigError('VAULT_TOKEN or VAULT_TOKEN_FILE is required with VAULT_ADDR');
+  return {
+    addr,
+    token,
+    tokenFile,
+    transitMount: r.string('AUDIT_TRANSIT_MOUNT', 'transit'),
+    key: r.string('AUDIT_TRANSIT_KEY', 'novapos-audit-chain'),
+    kvMount: r.string('AUDIT_CHECKPOINT_KV_MOUNT', 'secret'),
+    path: r.string('AUDIT_CHECKPOINT_PATH', 'novapos/audit-checkpoints'),
+    intervalMs: r.int('AUDIT_SIGN_INTERVAL_MS', 60_000, { min: 100, max: 86_400_000 }),
   };
 }

@@ -11,6 +11,7 @@ export class AuditMetrics {
   readonly chainLength: Gauge;
   readonly verifyFailures: Counter;
   readonly lastVerifyOk: Gauge;
+  readonly signedSeq: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -52,6 +53,11 @@ export class AuditMetrics {
     this.verifyFailures = new Counter({
       name: 'audit_verify_failures_total',
       help: 'Chain verifications that found a broken link.',
+      registers,
+    });
+    this.signedSeq = new Gauge({
+      name: 'audit_chain_signed_seq',
+      help: 'The seq of the newest chain head signed with the transit key (checkpoints kept in Vault).',
       registers,
     });
     this.lastVerifyOk = new Gauge({

@@ -1,13 +1,16 @@
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type pino from 'pino';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { connectPostgres, type Db } from '../../../lib/service-kit/db.js';
+import { type HeadSigner, TransitHeadSigner } from './adapters/head-signer.js';
 import type { AuditConfig } from './config.js';
 import { ChainConsumer } from './consumer.js';
 import { GapTracker } from './domain/gaps.js';
 import { AuditMetrics } from './metrics.js';
-import { AuditRepository, migrate } from './storage/repo.js';
+import { AuditRepository, migrate, type VerifyResult } from './storage/repo.js';
+import { verifyAudit } from './verify.js';
 
 export interface RunningAuditService {
   readonly adminUrl: string;
@@ -18,6 +21,10 @@ export interface RunningAuditService {
   readonly gaps: GapTracker;
   /** Runs the periodic checks now (gaps, lag, head age). */
   check(): Promise<void>;
+  /** Signs the current head now (when signing is configured); resolves to the signed seq. */
+  signHead(): Promise<number | undefined>;
+  /** The chain, then every signed head against it. */
+  verify(): Promise<VerifyResult>;
   close(): Promise<void>;
 }
 
@@ -129,6 +136,40 @@ export async function startAuditService(
   }, config.checkIntervalMs);
   timer.unref();
 
+  const signing = config.signing;
+  const signer = headSigner(config.signing);
+  let lastSigned = 0;
+  const signHead = async (): Promise<number | undefined> => {
+    if (!signer) return undefined;
+    const head = await repo.newest();
+    if (!head.hash || head.seq <= lastSigned) return lastSigned || undefined;
+    await signer.sign(head.seq, head.hash);
+    lastSigned = head.seq;
+    metrics.signedSeq.set(head.seq);
+    return head.seq;
+  };
+  const signTimer = signing
+    ? setInterval(() => {
+        signHead().catch((err: unknown) =>
+          logger.warn(
+            { event: 'audit_head_sign_failed', error: (err as Error).name },
+            'chain head not signed; retrying',
+          ),
+        );
+      }, signing.intervalMs)
+    : undefined;
+  signTimer?.unref();
+
+  const verify = async (): Promise<VerifyResult> => {
+    const result = await verifyAudit(repo, signer);
+    metrics.lastVerifyOk.set(result.ok ? 1 : 0);
+    if (!result.ok) {
+      metrics.verifyFailures.inc();
+      logger.error({ event: 'audit_verify_failed', first_broken: result.firstBroken }, 'audit chain broken');
+    }
+    return result;
+  };
+
   const admin: AdminListener = await startAdminListener({
     port: config.adminPort,
     host: config.adminHost,
@@ -140,15 +181,7 @@ export async function startAuditService(
         method: 'GET',
         path: '/audit/verify',
         handle: async (_req, res) => {
-          const result = await repo.verify();
-          metrics.lastVerifyOk.set(result.ok ? 1 : 0);
-          if (!result.ok) {
-            metrics.verifyFailures.inc();
-            logger.error(
-              { event: 'audit_verify_failed', first_broken: result.firstBroken },
-              'audit chain broken',
-            );
-          }
+          const result = await verify();
           sendJson(res, result.ok ? 200 : 409, result);
         },
       },
@@ -185,12 +218,29 @@ export async function startAuditService(
     repo,
     gaps,
     check,
+    signHead,
+    verify,
     close: () =>
       (closing ??= (async () => {
         clearInterval(timer);
+        if (signTimer) clearInterval(signTimer);
         await admin.close();
         await consumer.close();
         await db.close();
       })()),
   };
+}
+
+/** The transit signer of the configuration, or undefined when VAULT_ADDR is unset. */
+export function headSigner(signing: AuditConfig['signing']): HeadSigner | undefined {
+  return signing
+    ? new TransitHeadSigner({
+        addr: signing.addr,
+        token: () => signing.token ?? readFileSync(signing.tokenFile!, 'utf8').trim(),
+        transitMount: signing.transitMount,
+        key: signing.key,
+        kvMount: signing.kvMount,
+        path: signing.path,
+      })
+    : undefined;
 }

@@ -45,6 +45,8 @@ export interface VerifyResult {
   readonly checked: number;
   readonly head: { readonly seq: number; readonly hash: string };
   readonly firstBroken?: { readonly seq: number; readonly reason: string };
+  /** Signed heads checked (when signing is configured); after a full rewrite, the last good one. */
+  readonly signedHeads?: { readonly checked: number; readonly lastGoodSeq: number };
 }
 
 const ROW_COLUMNS =
@@ -175,12 +177,30 @@ export class AuditRepository {
     return out;
   }
 
-  async newest(): Promise<{ seq: number; occurredAt: Date | undefined; chainedAt: Date | undefined }> {
-    const res = await this.db.query<{ seq: string; occurred_at: Date; chained_at: Date }>(
-      'SELECT seq, occurred_at, chained_at FROM audit_logs ORDER BY seq DESC LIMIT 1',
+  async hashAt(seq: number): Promise<string | undefined> {
+    const r = await this.db.query<{ entry_hash: string }>(
+      'SELECT entry_hash FROM audit_logs WHERE seq = $1',
+      [seq],
+    );
+    return r.rows[0]?.entry_hash;
+  }
+
+  async newest(): Promise<{
+    seq: number;
+    hash: string | undefined;
+    occurredAt: Date | undefined;
+    chainedAt: Date | undefined;
+  }> {
+    const res = await this.db.query<{ seq: string; entry_hash: string; occurred_at: Date; chained_at: Date }>(
+      'SELECT seq, entry_hash, occurred_at, chained_at FROM audit_logs ORDER BY seq DESC LIMIT 1',
     );
     const r = res.rows[0];
-    return { seq: Number(r?.seq ?? 0), occurredAt: r?.occurred_at, chainedAt: r?.chained_at };
+    return {
+      seq: Number(r?.seq ?? 0),
+      hash: r?.entry_hash,
+      occurredAt: r?.occurred_at,
+      chainedAt: r?.chained_at,
+    };
   }
 
   /** Security engineers' query (seed 003): filters, time range, keyset pagination by seq. */

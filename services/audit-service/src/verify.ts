@@ -1,0 +1,32 @@
+import type { HeadSigner } from './adapters/head-signer.js';
+import type { AuditRepository, VerifyResult } from './storage/repo.js';
+
+/**
+ * `audit verify`: recomputes the chain (first broken link), then, when heads are signed, checks every signed
+ * head against the row at its seq and the transit key. A chain rewritten from row n on is consistent again,
+ * but its head no longer matches the signed heads from n on: the result names the first such head and the
+ * last good one (the rewrite starts after it).
+ */
+export async function verifyAudit(
+  repo: AuditRepository,
+  signer: HeadSigner | undefined,
+): Promise<VerifyResult> {
+  const chain = await repo.verify();
+  if (!chain.ok || !signer) return chain;
+  let lastGoodSeq = 0;
+  let checked = 0;
+  for (const c of await signer.checkpoints()) {
+    checked++;
+    const hash = await repo.hashAt(c.seq);
+    if (hash !== c.hash || !(await signer.valid(c))) {
+      return {
+        ...chain,
+        ok: false,
+        firstBroken: { seq: c.seq, reason: 'signed_head_mismatch' },
+        signedHeads: { checked, lastGoodSeq },
+      };
+    }
+    lastGoodSeq = c.seq;
+  }
+  return { ...chain, signedHeads: { checked, lastGoodSeq } };
+}
