@@ -100,7 +100,7 @@ describe('a real Kubernetes node', () => {
     expect(bridgeExists('novapos0')).toBe(false);
     expect(kubeIptablesLeft()).toEqual([]);
     expect(existsSync('/tmp/novapos-node')).toBe(false);
-  }, 120_000);
+  }, 420_000); // the first start on a fresh machine also installs the node's Debian packages
 
   it('starts cleanly after a node whose owner was killed by SIGKILL', async () => {
     // node + tsx's loader directly, so the SIGKILL reaches the node's owner itself.

@@ -130,10 +130,14 @@ export async function startNode(): Promise<NodeInstance> {
   let kube: KubeInstance | undefined;
 
   const stopProcesses = async () => {
-    // The kubelet first (it would restart what is stopped under it), then the rest, the apiserver last.
+    // The kubelet first (it would restart what is stopped under it), then the rest, the apiserver last. A
+    // short grace: nothing of theirs needs to be kept, and the host cleanup that follows ends the containers.
     const kubelet = procs.find((p) => p.name === 'kubelet');
-    await kubelet?.stop(5_000);
-    await Promise.all(procs.filter((p) => p !== kubelet).map((p) => p.stop(5_000)));
+    await kubelet?.stop(1_000);
+    await Promise.all(procs.filter((p) => p !== kubelet).map((p) => p.stop(1_000)));
+    // The apiserver drains for up to its 10 s grace; this cluster is about to be wiped.
+    await kube?.apiserver.stop(1_000);
+    await kube?.etcd.stop(1_000);
     await kube?.stop();
   };
 
@@ -360,8 +364,13 @@ export async function startNode(): Promise<NodeInstance> {
         if (stopped) return;
         stopped = true;
         const rejected = egressRejected();
+        const t0 = Date.now();
         await stopProcesses();
+        const t1 = Date.now();
         await cleanupHost(record);
+        log(
+          `stopped: processes ${((t1 - t0) / 1000).toFixed(1)} s, host cleanup ${((Date.now() - t1) / 1000).toFixed(1)} s`,
+        );
         const left = leftovers(record);
         if (left.length) throw new Error(`the node left state on the machine:\n  ${left.join('\n  ')}`);
         if (rejected > 0) {
