@@ -60,7 +60,8 @@ function closure(names, lock) {
 }
 
 /**
- * Files a module reads from beside itself (`new URL('./gcra.lua', import.meta.url)`, a migrations folder):
+ * Files a module reads from beside itself (`new URL('./gcra.lua', import.meta.url)`, a migrations folder, a
+ * package's WebAssembly):
  * in a bundle `import.meta.url` is main.js's, so each such URL is rewritten to `./assets/<path in the repo>`
  * and the file or folder is copied there. The code reads the same bytes in development and in the image.
  */
@@ -69,10 +70,15 @@ function assetsBeside(outDir) {
   return {
     name: 'assets-beside-modules',
     setup(b) {
-      b.onLoad({ filter: /\.ts$/ }, (args) => {
-        if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
-        const source = readFileSync(args.path, 'utf8');
-        if (!source.includes('import.meta.url')) return { contents: source, loader: 'ts' };
+      b.onLoad({ filter: /\.(ts|js|mjs)$/ }, (args) => {
+        const loader = args.path.endsWith('.ts') ? 'ts' : 'js';
+        let source = readFileSync(args.path, 'utf8');
+        if (!source.includes('import.meta.url')) return { contents: source, loader };
+        // `if (import.meta.url === \`file://${process.argv[1]}\`)` marks a module's own command-line use (regenerate
+        // a document, bootstrap roles). In a bundle every module's import.meta.url is main.js's, so the test would be
+        // true for all of them at once: in an image, no module but the entry point is the script.
+        if (!args.path.includes(`${path.sep}node_modules${path.sep}`))
+          source = source.replace(/import\.meta\.url === `file:\/\/\$\{process\.argv\[1\]\}`/g, 'false');
         const contents = source.replace(pattern, (whole, _q, rel) => {
           const asset = path.resolve(path.dirname(args.path), rel);
           let isDir;
@@ -85,7 +91,7 @@ function assetsBeside(outDir) {
           cpSync(asset, path.join(outDir, target), { recursive: true });
           return `new URL(${JSON.stringify(`./${target.split(path.sep).join('/')}${isDir ? '/' : ''}`)}, import.meta.url)`;
         });
-        return { contents, loader: 'ts' };
+        return { contents, loader };
       });
     },
   };

@@ -69,6 +69,19 @@ describe.each(Object.keys(COMPONENTS))('the %s application layer', (component) =
     });
     expect(run.status, run.stderr + run.stdout).toBe(2);
     expect(run.stdout + run.stderr).toContain(name);
+    // It wrote nothing into its own layer (an image's root filesystem is read-only): the layer is as built.
+    const now = filesUnder(dir)
+      .filter((f) => f !== 'manifest.json')
+      .sort();
+    expect(now).toEqual(manifest.files.map((f) => f.path));
+    for (const f of manifest.files) {
+      expect(
+        createHash('sha256')
+          .update(readFileSync(path.join(dir, f.path)))
+          .digest('hex'),
+        f.path,
+      ).toBe(f.sha256);
+    }
   }, 60_000);
 });
 

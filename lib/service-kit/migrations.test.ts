@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Db, openPglite } from './db.js';
+import type { Db } from './db.js';
 import { runMigrations } from './migrations.js';
+import { openPglite } from './pglite.js';
 
 // Against embedded PostgreSQL (PGlite): the same runner serves PostgreSQL through the same seam.
 describe('runMigrations', () => {
