@@ -10,6 +10,7 @@ import { type NodeInstance, startNode } from '../harness/components/node.js';
 import { debianBaseLayer, nodeLtsLayer } from '../harness/node/base-image.js';
 import {
   bridgeExists,
+  cleanupAbandonedNode,
   egressRejected,
   kubeIptablesLeft,
   kubepodsLeft,
@@ -30,11 +31,14 @@ const childScript = path.join(repoRoot, 'test/harness/node/child.ts');
 const NS = 'node-checks';
 
 let node: NodeInstance | undefined;
-let child: ChildProcess | undefined;
+let child: { c: ChildProcess; exited: Promise<void> } | undefined;
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (child && child.c.exitCode === null && child.c.signalCode === null) child.c.kill('SIGKILL');
   await node?.stop();
+  // A killed child's node when the run ended before the next start cleaned it.
+  if (child) await child.exited;
+  await cleanupAbandonedNode();
 }, 180_000);
 
 const kubectl = (args: readonly string[], input?: string) => node!.kubectl(args, input);
@@ -85,6 +89,25 @@ function shells(cmd: string): string {
   }
 }
 
+/** The child that starts a node (test/harness/node/child.ts), run by node + tsx's loader directly so a SIGKILL reaches the node's owner itself. */
+function spawnChild(): { c: ChildProcess; exited: Promise<void>; output(): string } {
+  const c = spawn(process.execPath, ['--import', 'tsx', childScript], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  c.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString('utf8');
+  });
+  c.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
+  });
+  const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+  child = { c, exited };
+  return { c, exited, output: () => `${stdout}\nstderr:\n${stderr}` };
+}
+
 describe('a real Kubernetes node', () => {
   it("refuses to start when the node's ranges overlap a route of the machine", async () => {
     // A route of our own making that nothing uses: an unreachable half of the node's subnet.
@@ -102,36 +125,46 @@ describe('a real Kubernetes node', () => {
     expect(existsSync('/tmp/novapos-node')).toBe(false);
   }, 420_000); // the first start on a fresh machine also installs the node's Debian packages
 
+  it('cleans up after a node killed while it was starting', async () => {
+    // Killed once containerd runs (etcd, the apiserver and the bridge are up, the images are being imported):
+    // the next start, in the following check, must put all that back first.
+    const { c, exited, output } = spawnChild();
+    const socket = '/tmp/novapos-node/run/containerd/containerd.sock';
+    const seen = await waitUntil(
+      "the child's containerd to run",
+      () => (c.exitCode !== null || c.signalCode !== null ? 'exited' : existsSync(socket) && 'running'),
+      { timeoutMs: 240_000, intervalMs: 50 },
+    );
+    if (seen === 'exited') throw new Error(`the child exited before its containerd ran:\n${output()}`);
+    c.kill('SIGKILL');
+    await exited;
+    expect(bridgeExists('novapos0')).toBe(true);
+    expect(existsSync('/tmp/novapos-node/host.json')).toBe(true);
+    expect(nodeOwner()).toBeUndefined();
+  }, 420_000);
+
   it('starts cleanly after a node whose owner was killed by SIGKILL', async () => {
-    // node + tsx's loader directly, so the SIGKILL reaches the node's owner itself.
-    const c = spawn(process.execPath, ['--import', 'tsx', childScript], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = c;
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString('utf8');
-    });
-    c.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString('utf8');
-    });
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    const { c, exited, output } = spawnChild();
+    const stdout = () => output().split('\nstderr:\n')[0] ?? '';
+    const stderr = () => output().split('\nstderr:\n')[1] ?? '';
     const line = await waitUntil(
       'the child to report a started node',
       () =>
         c.exitCode !== null || c.signalCode !== null
           ? 'exited'
-          : stdout.split('\n').find((l) => l.startsWith('{')),
+          : stdout()
+              .split('\n')
+              .find((l) => l.startsWith('{')),
       { timeoutMs: 240_000, intervalMs: 200 },
     ).catch((err: Error) => {
-      throw new Error(`${err.message}\nchild stderr:\n${stderr.slice(-4000)}`);
+      throw new Error(`${err.message}\nchild stderr:\n${stderr().slice(-4000)}`);
     });
     if (line === 'exited')
-      throw new Error(`the child exited before its node was up:\n${stderr.slice(-4000)}`);
+      throw new Error(`the child exited before its node was up:\n${stderr().slice(-4000)}`);
     const report = JSON.parse(line) as { bridge: string; startSeconds: number };
     console.log(`[node] the child's node started in ${report.startSeconds.toFixed(1)} s`);
+    // It found the node killed while starting, and put the machine back first.
+    expect(stderr()).toContain('was not stopped: cleaning up');
 
     c.kill('SIGKILL');
     await exited;
@@ -482,7 +515,12 @@ describe('a real Kubernetes node', () => {
         .filter((l) => l.includes('KUBE-')),
     ).toEqual([]);
     expect(kubeIptablesLeft()).toEqual([]);
-    expect(shells("pgrep -a -x 'kubelet|containerd|containerd-shim|kube-proxy'").trim()).toBe('');
+    expect(
+      shells(
+        // Running ones: a zombie of a killed child waits for PID 1 to reap it and holds nothing.
+        "ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(kubelet|containerd|containerd-shim|kube-proxy)$/'",
+      ).trim(),
+    ).toBe('');
     expect(kubepodsLeft()).toEqual([]);
     expect(bridgeExists(n.network.bridge)).toBe(false);
   }, 180_000);

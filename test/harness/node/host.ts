@@ -205,6 +205,16 @@ export async function takeOverHost(
   return { record, runDir };
 }
 
+/**
+ * Puts the machine back after a node whose owner died (what the next start would do), without starting one:
+ * for a suite that killed a node and ends without starting another. Returns false when there was none.
+ */
+export async function cleanupAbandonedNode(): Promise<boolean> {
+  if (!existsSync(RECORD) || nodeOwner() !== undefined) return false;
+  await cleanupHost(JSON.parse(readFileSync(RECORD, 'utf8')) as HostRecord);
+  return true;
+}
+
 export function hostRoutes(): HostRoute[] {
   return JSON.parse(sh('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) as HostRoute[];
 }
