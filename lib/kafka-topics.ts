@@ -165,3 +165,35 @@ export async function ensureTopicsAndAcls(
   }
   return { created };
 }
+
+/**
+ * The topic job: `KAFKA_BOOTSTRAP=... KAFKA_USERNAME=<super user> KAFKA_PASSWORD=... npx tsx lib/kafka-topics.ts`
+ * (`KAFKA_REPLICAS`, default 1) creates the topics and ACLs above and exits; run by a chart's Job or by hand.
+ */
+async function topicJob(): Promise<void> {
+  const { kafkaConfigFromEnv } = await import('./kafka-events.js');
+  const { Admin: AdminClient } = await import('@platformatic/kafka');
+  const kafka = kafkaConfigFromEnv(process.env);
+  if (!kafka) throw new Error('KAFKA_BOOTSTRAP is required');
+  const admin = new AdminClient({
+    clientId: 'novapos-topic-job',
+    bootstrapBrokers: [...kafka.bootstrap],
+    sasl: { mechanism: kafka.mechanism, username: kafka.username, password: kafka.password },
+  });
+  try {
+    const { created } = await ensureTopicsAndAcls(admin, {
+      replicas: Number(process.env.KAFKA_REPLICAS ?? 1),
+    });
+    process.stdout.write(`topics created: ${created.join(', ') || 'none (all existed)'}; ACLs in place\n`);
+  } finally {
+    await admin.close();
+  }
+}
+
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
+  topicJob().catch((err: unknown) => {
+    // The class only: a SASL failure's message may quote the principal's input.
+    process.stderr.write(`topic job failed: ${(err as Error).name}\n`);
+    process.exit(1);
+  });
+}

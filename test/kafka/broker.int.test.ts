@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Producer, stringSerializers } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECURITY_TOPICS } from '../../lib/kafka-topics.js';
@@ -14,6 +18,8 @@ import { makeRunDir, removeRunDir } from '../harness/process.js';
  * The real broker of the harness (issue 20): KRaft, SASL/SCRAM on the only client listener, ACLs from
  * lib/kafka-topics.ts. A producer with no credentials, wrong ones, or another service's is refused.
  */
+const execFileAsync = promisify(execFile);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir: string;
 let kafka: KafkaInstance;
 
@@ -79,6 +85,26 @@ describe('kafka in the harness', () => {
     expect(await trySend(kafka.services['auth-service'], SECURITY_TOPICS.audit.name)).toBe('ok');
     expect(await trySend(kafka.services['integration-gateway'], SECURITY_TOPICS.alerts.name)).toBe('ok');
     expect(await trySend(kafka.services['integration-gateway'], SECURITY_TOPICS.audit.name)).toBe('ok');
+  });
+
+  it('has a topic job (lib/kafka-topics.ts) that is idempotent and needs the super user', async () => {
+    const run = (username: string, password: string) =>
+      execFileAsync(process.execPath, ['--import', 'tsx', 'lib/kafka-topics.ts'], {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          KAFKA_BOOTSTRAP: kafka.bootstrap,
+          KAFKA_USERNAME: username,
+          KAFKA_PASSWORD: password,
+        },
+        timeout: 60_000,
+      });
+    const ok = await run(kafka.admin.username, kafka.admin.password);
+    expect(ok.stdout).toContain('none (all existed)');
+    const svc = kafka.services['auth-service'];
+    const refused = await run(svc.username, svc.password).catch((e: { code: number; stderr: string }) => e);
+    expect((refused as { code: number }).code).toBe(1);
+    expect((refused as { stderr: string }).stderr).not.toContain(svc.password);
   });
 
   it('never writes a password to the broker log', () => {

@@ -27,4 +27,15 @@ describe('GapTracker', () => {
     t.seen('gw', 6, 10);
     expect(t.contiguous('gw')).toBe(8);
   });
+
+  it('stays linear with 100,000 numbers arriving from two partitions at different speeds', () => {
+    const t = new GapTracker(60_000);
+    const started = performance.now();
+    // Evens first, then odds: up to 50,000 numbers wait above the hole at once.
+    for (let n = 2; n <= 100_000; n += 2) t.seen('gw', n, n);
+    expect(t.check(1000).length).toBe(0);
+    for (let n = 1; n <= 100_000; n += 2) t.seen('gw', n, 200_000);
+    expect(t.contiguous('gw')).toBe(100_000);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
 });
