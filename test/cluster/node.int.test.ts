@@ -15,6 +15,7 @@ import {
   kubeIptablesLeft,
   kubepodsLeft,
   nodeOwner,
+  readSysctl,
 } from '../harness/node/host.js';
 import { buildImageArchive, kubectlImage } from '../harness/node/images.js';
 import { prometheusOperatorCrdDir } from '../harness/prometheus-operator-crds.js';
@@ -505,6 +506,13 @@ describe('a real Kubernetes node', () => {
     expect(egressRejected()).toBe(0);
   });
 
+  it('changed what the kubelet changes on a host (so restoring it is tested)', () => {
+    // The kubelet's kernel defaults; stop() must put the machine's own values back.
+    expect(readSysctl('vm.overcommit_memory')).toBe('1');
+    expect(readSysctl('kernel.panic_on_oops')).toBe('1');
+    expect(kubeIptablesLeft().some((l) => l.includes('KUBE-FIREWALL'))).toBe(true);
+  });
+
   it('stops leaving the machine as it found it', async () => {
     const n = node!;
     node = undefined;
@@ -523,5 +531,14 @@ describe('a real Kubernetes node', () => {
     ).toBe('');
     expect(kubepodsLeft()).toEqual([]);
     expect(bridgeExists(n.network.bridge)).toBe(false);
+    for (const name of [
+      'vm.overcommit_memory',
+      'kernel.panic',
+      'kernel.panic_on_oops',
+      'net.ipv4.ip_forward',
+    ]) {
+      expect(readSysctl(name), name).toBe(n.record.sysctls[name]);
+    }
+    for (const p of n.record.absentPaths) expect(existsSync(p), p).toBe(false);
   }, 180_000);
 });
