@@ -6,16 +6,27 @@
 //             the ceiling a Node client is compared with;
 //   @platformatic/kafka: the client the project uses (docs/adr/0004-kafka-client.md), batches of 100
 //             records per send(), up to 8 sends in flight.
-// Each side runs `--rounds` times, alternating; the best round of each is kept. The ratio printed is
-// client / baseline. Figures go to stdout and bench/results/kafka.json.
+//   outbox: the same events through the project's path, KafkaEventPublisher (lib/kafka-events.ts): one
+//             INSERT per publish() into a real PostgreSQL outbox (8 publishing loops), the relay numbering
+//             and sending them; timed until the outbox is empty (every event acknowledged by Kafka);
+//   audit chain: the audit-service (in this process) chaining those events into PostgreSQL, timed from its
+//             start until all are chained (with `--records` events waiting in the topic).
+// Each side runs `--rounds` times, alternating; the best round of each is kept. The ratios printed are
+// against the baseline. Figures go to stdout and bench/results/kafka.json.
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Producer, stringSerializers } from '@platformatic/kafka';
-import { KAFKA_SASL_MECHANISM } from '../lib/kafka-topics.js';
+import { KafkaEventPublisher, kafkaConfigFromEnv } from '../lib/kafka-events.js';
+import { KAFKA_SASL_MECHANISM, SECURITY_TOPICS } from '../lib/kafka-topics.js';
+import { createLogger } from '../lib/log.js';
+import { connectPostgres } from '../lib/service-kit/db.js';
+import { configFromEnv as auditConfigFromEnv } from '../services/audit-service/src/config.js';
+import { startAuditService } from '../services/audit-service/src/server.js';
 import { kafkaLibs, saslOptions, startKafka } from '../test/harness/components/kafka.js';
+import { startPostgres } from '../test/harness/components/postgres.js';
 import { makeRunDir, removeRunDir } from '../test/harness/process.js';
 
 const run = promisify(execFile);
@@ -154,6 +165,81 @@ async function main() {
         `[bench] round ${r + 1} @platformatic/kafka: ${node.at(-1)!.toFixed(0)} records/s\n`,
       );
     }
+    // The outbox path and the audit chain, on a real PostgreSQL (one round: the chain grows across rounds).
+    const pgi = await startPostgres(dir);
+    const db = connectPostgres(pgi.url, { max: 12 });
+    const quiet = createLogger({ component: 'bench', destination: { write: () => {} } });
+    const outboxRate = await (async () => {
+      const pub = await KafkaEventPublisher.start({
+        kafka: kafkaConfigFromEnv({
+          KAFKA_BOOTSTRAP: kafka.bootstrap,
+          KAFKA_USERNAME: kafka.services['auth-service'].username,
+          KAFKA_PASSWORD: kafka.services['auth-service'].password,
+        })!,
+        db,
+        producer: 'auth-service',
+        logger: quiet,
+        pollMs: 50,
+      });
+      const started = performance.now();
+      let next = 0;
+      const loop = async () => {
+        while (next < RECORDS) {
+          const i = next++;
+          await pub.publish(SECURITY_TOPICS.audit.name, {
+            type: 'login_failed',
+            trace_id: 'f3c1e2d4b5a6978812345678abcdef01',
+            tenant_id: `tenant-${i % 50}`,
+            user_id: `user-${i % 5000}`,
+            actor_role: 'cashier',
+            outcome: 'invalid_password',
+            source: { service: 'auth-service', replica: 'auth-service-7c9f8d6b5-x2k4p' },
+            pad: 'x'.repeat(150),
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: IN_FLIGHT }, loop));
+      for (;;) {
+        if ((await pub.outbox.backlog()).count === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const rate = RECORDS / ((performance.now() - started) / 1000);
+      await pub.close();
+      return rate;
+    })();
+    process.stderr.write(
+      `[bench] outbox (publish → acknowledged by Kafka): ${outboxRate.toFixed(0)} events/s\n`,
+    );
+    const chainRate = await (async () => {
+      const started = performance.now();
+      const audit = await startAuditService(
+        auditConfigFromEnv({
+          DATABASE_URL: pgi.url,
+          KAFKA_BOOTSTRAP: kafka.bootstrap,
+          KAFKA_USERNAME: kafka.services['audit-service'].username,
+          KAFKA_PASSWORD: kafka.services['audit-service'].password,
+          ADMIN_PORT: '0',
+          ADMIN_HOST: '127.0.0.1',
+          AUDIT_TOPICS: SECURITY_TOPICS.audit.name,
+          AUDIT_BATCH_SIZE: '500',
+        }),
+        { logDestination: { write: () => {} } },
+      );
+      for (;;) {
+        const n = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_logs')).rows[0]!.n);
+        if (n >= RECORDS) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const rate = RECORDS / ((performance.now() - started) / 1000);
+      await audit.close();
+      return rate;
+    })();
+    process.stderr.write(
+      `[bench] audit chain (consume → chained in PostgreSQL): ${chainRate.toFixed(0)} events/s\n`,
+    );
+    await db.close();
+    await pgi.process.stop();
+
     const baseline = Math.max(...java);
     const client = Math.max(...node);
     Object.assign(results, {
@@ -172,12 +258,24 @@ async function main() {
         best: Math.round(client),
       },
       ratio: Number((client / baseline).toFixed(2)),
+      outbox: {
+        eventsPerSecond: Math.round(outboxRate),
+        loops: IN_FLIGHT,
+        ratio: Number((outboxRate / baseline).toFixed(2)),
+      },
+      auditChain: {
+        eventsPerSecond: Math.round(chainRate),
+        batch: 500,
+        ratio: Number((chainRate / baseline).toFixed(2)),
+      },
     });
     process.stdout.write(
       `records/s (best of ${ROUNDS}, ${RECORDS} records of ${recordSize} B, acks=all):\n` +
         `  ProducerPerformance (baseline) ${Math.round(baseline)}\n` +
         `  @platformatic/kafka            ${Math.round(client)}\n` +
-        `  ratio client/baseline          ${(client / baseline).toFixed(2)}x\n`,
+        `  ratio client/baseline          ${(client / baseline).toFixed(2)}x\n` +
+        `  outbox (publish → Kafka ack)   ${Math.round(outboxRate)} (${(outboxRate / baseline).toFixed(2)}x)\n` +
+        `  audit chain (→ PostgreSQL)     ${Math.round(chainRate)} (${(chainRate / baseline).toFixed(2)}x)\n`,
     );
     mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });
     writeFileSync(
