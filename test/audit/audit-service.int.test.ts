@@ -31,6 +31,7 @@ const logger = createLogger({
   destination: { write: (s: string) => void logLines.push(s) },
 });
 
+const ADMIN_TOKEN = 'drill-admin-token-0123456789abcdef';
 const AUDIT_ROLE = 'novapos_audit';
 const AUDIT_ROLE_PASSWORD = 'audit-role-password-for-tests';
 const roleUrl = () => {
@@ -49,6 +50,7 @@ const auditEnv = () => ({
   ADMIN_PORT: '0',
   ADMIN_HOST: '127.0.0.1',
   AUDIT_GAP_SLO_SECONDS: '2',
+  AUDIT_ADMIN_TOKEN: ADMIN_TOKEN,
   AUDIT_CHECK_INTERVAL_MS: '200',
   LOG_LEVEL: 'info',
 });
@@ -271,6 +273,48 @@ describe('audit-service', () => {
       },
     );
     expect(await metric('audit_chain_gap_total', 'producer="gap-producer"')).toBe(1);
+  });
+
+  it('pauses chaining through the authenticated admin route and catches up on resume (the DR drill step)', async () => {
+    const pause = (auth: string | undefined, seconds: string) =>
+      fetch(`${audit!.adminUrl}/audit/consumer/pause?seconds=${seconds}`, {
+        method: 'POST',
+        headers: auth ? { authorization: `Bearer ${auth}` } : {},
+      });
+    expect((await pause(undefined, '30')).status).toBe(401);
+    expect((await pause('wrong-token-wrong-token-wrong', '30')).status).toBe(401);
+    expect((await pause(ADMIN_TOKEN, '99999')).status).toBe(400);
+    expect((await pause(ADMIN_TOKEN, '30')).status).toBe(202);
+    expect(await metric('audit_consumer_paused')).toBe(1);
+    const before = await chainLength();
+    const auth = await publisher('auth-service');
+    for (let i = 0; i < 10; i++)
+      await auth.publish(SECURITY_TOPICS.audit.name, {
+        type: 'admin_action',
+        trace_id: null,
+        tenant_id: 'acme',
+        user_id: 'u',
+        actor_role: 'admin',
+      });
+    await auth.flush();
+    await auth.close();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await chainLength()).toBe(before);
+    const resumed = await fetch(`${audit!.adminUrl}/audit/consumer/resume`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(resumed.status).toBe(200);
+    await waitUntil('the paused events to be chained', async () => (await chainLength()) === before + 10, {
+      timeoutMs: 30_000,
+    });
+    expect(await metric('audit_consumer_paused')).toBe(0);
+    // Time-bounded: a 1 s pause ends by itself.
+    expect((await pause(ADMIN_TOKEN, '1')).status).toBe(202);
+    await waitUntil('the pause to end by itself', async () => (await metric('audit_consumer_paused')) === 0, {
+      timeoutMs: 10_000,
+    });
+    expect(logLines.join('\n')).not.toContain(ADMIN_TOKEN);
   });
 
   it('catches up after a restart: everything produced meanwhile is chained once, with no gap', async () => {

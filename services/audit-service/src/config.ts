@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import { AUDIT_CONSUMER_GROUP, SECURITY_TOPICS } from '../../../lib/kafka-topics.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
@@ -21,6 +22,10 @@ export interface AuditConfig {
   readonly batchSize: number;
   /** How often gaps, lag and the head's age are computed. */
   readonly checkIntervalMs: number;
+  /** AUDIT_ADMIN_TOKEN(_FILE): bearer token of the pause/resume routes (the DR drill); unset = routes off. */
+  readonly adminToken: string | undefined;
+  /** The longest pause a caller may ask for; the consumer resumes by itself after it. */
+  readonly maxPauseSeconds: number;
   /** Signed chain heads (src/adapters/head-signer.ts): on when VAULT_ADDR is set. */
   readonly signing:
     | {
@@ -67,6 +72,8 @@ export function configFromEnv(env: Env): AuditConfig {
     batchSize: r.int('AUDIT_BATCH_SIZE', 200, { min: 1, max: 5000 }),
     checkIntervalMs: r.int('AUDIT_CHECK_INTERVAL_MS', 5000, { min: 100, max: 600_000 }),
     signing: signingFromEnv(r),
+    adminToken: adminTokenFromEnv(r),
+    maxPauseSeconds: r.int('AUDIT_MAX_PAUSE_SECONDS', 900, { min: 1, max: 3600 }),
   };
 }
 
@@ -87,4 +94,20 @@ export function signingFromEnv(r: ReturnType<typeof envReader>): AuditConfig['si
     path: r.string('AUDIT_CHECKPOINT_PATH', 'novapos/audit-checkpoints'),
     intervalMs: r.int('AUDIT_SIGN_INTERVAL_MS', 60_000, { min: 100, max: 86_400_000 }),
   };
+}
+
+function adminTokenFromEnv(r: ReturnType<typeof envReader>): string | undefined {
+  const token = r.optional('AUDIT_ADMIN_TOKEN');
+  const file = r.optional('AUDIT_ADMIN_TOKEN_FILE');
+  let value = token;
+  if (!value && file) {
+    try {
+      value = readFileSync(file, 'utf8').trim();
+    } catch {
+      throw new ConfigError(`AUDIT_ADMIN_TOKEN_FILE=${file}: cannot be read`);
+    }
+  }
+  if (value !== undefined && value.length < 24)
+    throw new ConfigError('AUDIT_ADMIN_TOKEN must be at least 24 characters');
+  return value;
 }

@@ -30,6 +30,8 @@ export class ChainConsumer {
   private stopping = false;
   private worker: Promise<void> | undefined;
   private paused = false;
+  /** Paused by an operator (the DR drill's audit catch-up step): nothing is chained until resumed. */
+  private held = false;
 
   constructor(private readonly opts: ChainConsumerOptions) {
     this.consumer = new Consumer({
@@ -84,10 +86,24 @@ export class ChainConsumer {
     return out;
   }
 
+  /** Stops chaining (records keep waiting in Kafka and the queue) until resume(). */
+  hold(): void {
+    this.held = true;
+  }
+
+  resume(): void {
+    this.held = false;
+    this.wakeWorker?.();
+  }
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      if (this.queue.length === 0) {
+      if (this.queue.length === 0 || this.held) {
         await new Promise<void>((resolve) => {
           this.wakeWorker = resolve;
           setTimeout(resolve, 200).unref();

@@ -12,6 +12,7 @@ export class AuditMetrics {
   readonly verifyFailures: Counter;
   readonly lastVerifyOk: Gauge;
   readonly signedSeq: Gauge;
+  readonly paused: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -53,6 +54,11 @@ export class AuditMetrics {
     this.verifyFailures = new Counter({
       name: 'audit_verify_failures_total',
       help: 'Chain verifications that found a broken link.',
+      registers,
+    });
+    this.paused = new Gauge({
+      name: 'audit_consumer_paused',
+      help: '1 while chaining is paused through the admin route (the DR drill), 0 otherwise.',
       registers,
     });
     this.signedSeq = new Gauge({

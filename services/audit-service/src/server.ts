@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type pino from 'pino';
@@ -170,6 +171,22 @@ export async function startAuditService(
     return result;
   };
 
+  const tokenDigest = config.adminToken ? createHash('sha256').update(config.adminToken).digest() : undefined;
+  const authorized = (req: IncomingMessage): boolean => {
+    const presented = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!tokenDigest || !presented) return false;
+    return timingSafeEqual(createHash('sha256').update(presented).digest(), tokenDigest);
+  };
+  let resumeTimer: NodeJS.Timeout | undefined;
+  const resume = (why: 'request' | 'timeout') => {
+    if (resumeTimer) clearTimeout(resumeTimer);
+    resumeTimer = undefined;
+    if (!consumer.isHeld) return;
+    consumer.resume();
+    metrics.paused.set(0);
+    logger.info({ event: 'audit_consumer_resumed', reason: why }, 'audit consumer resumed');
+  };
+
   const admin: AdminListener = await startAdminListener({
     port: config.adminPort,
     host: config.adminHost,
@@ -183,6 +200,40 @@ export async function startAuditService(
         handle: async (_req, res) => {
           const result = await verify();
           sendJson(res, result.ok ? 200 : 409, result);
+        },
+      },
+      {
+        // The DR drill's "audit catch-up" step: pause chaining for at most AUDIT_MAX_PAUSE_SECONDS under
+        // traffic (never by stopping Kafka), then resume. Bearer AUDIT_ADMIN_TOKEN; off without it.
+        method: 'POST',
+        path: '/audit/consumer/pause',
+        handle: (req, res) => {
+          if (!authorized(req))
+            return sendJson(res, 401, { error: { code: 'unauthorized', message: 'bearer token required' } });
+          const raw = new URL(req.url ?? '/', 'http://admin').searchParams.get('seconds') ?? '60';
+          const seconds = Number(raw);
+          if (!/^\d+$/.test(raw) || seconds < 1 || seconds > config.maxPauseSeconds) {
+            return sendJson(res, 400, {
+              error: { code: 'invalid_seconds', message: `seconds must be 1-${config.maxPauseSeconds}` },
+            });
+          }
+          consumer.hold();
+          metrics.paused.set(1);
+          if (resumeTimer) clearTimeout(resumeTimer);
+          resumeTimer = setTimeout(() => resume('timeout'), seconds * 1000);
+          resumeTimer.unref();
+          logger.warn({ event: 'audit_consumer_paused', seconds }, 'audit consumer paused');
+          sendJson(res, 202, { paused: true, resumes_at: new Date(now() + seconds * 1000).toISOString() });
+        },
+      },
+      {
+        method: 'POST',
+        path: '/audit/consumer/resume',
+        handle: (req, res) => {
+          if (!authorized(req))
+            return sendJson(res, 401, { error: { code: 'unauthorized', message: 'bearer token required' } });
+          resume('request');
+          sendJson(res, 200, { paused: false });
         },
       },
       {
@@ -224,6 +275,7 @@ export async function startAuditService(
       (closing ??= (async () => {
         clearInterval(timer);
         if (signTimer) clearInterval(signTimer);
+        if (resumeTimer) clearTimeout(resumeTimer);
         await admin.close();
         await consumer.close();
         await db.close();
