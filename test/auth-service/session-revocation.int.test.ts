@@ -68,15 +68,24 @@ describe('session-bound access tokens', () => {
 
   const createKey = (token: string) => http('POST', '/api-keys', { token, body: { name: 'after' } });
 
+  // auth-service and the gateway share a logical Redis database of their own: the revocation keys must be the
+  // same for both, and the gateway's per-address authentication budget must not be the one other suites' attack
+  // tests spend from 127.0.0.1 on the shared database.
+  const redisUrl = (() => {
+    const url = new URL(env.redisUrl ?? 'redis://127.0.0.1:6379');
+    url.pathname = '/12';
+    return url.toString();
+  })();
+
   beforeAll(async () => {
     ({ svc, databaseUrl, base, serviceToken } = await startServiceWithKeys(env, 'sessions', {
-      serviceEnv: { AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '100' },
+      serviceEnv: { AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '100', REDIS_URL: redisUrl },
     }));
     http = httpClient(svc.url, TENANT);
     hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });
     await svc.repo.createTenant(TENANT, 'Session Co');
     gateway = await startTestGateway({
-      REDIS_URL: env.redisUrl,
+      REDIS_URL: redisUrl,
       DATABASE_URL: databaseUrl,
       JWKS_URL: `${svc.url}/.well-known/jwks.json`,
       JWT_ISSUER: ISSUER,

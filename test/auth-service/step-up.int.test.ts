@@ -14,7 +14,8 @@ import {
 
 const TENANT = 'stepco';
 const PASSWORD = 'Correct-Horse-42!battery';
-const STEP_UP_SECONDS = 3;
+// Long enough for a sign-in, an enrollment and its completion on a loaded 2-core machine.
+const STEP_UP_SECONDS = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const claims = (jwt: string): Record<string, unknown> =>
   JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -115,6 +116,8 @@ describe('step-up: sensitive account changes need a recent sign-in', () => {
 
   it('a fresh sign-in enrolls; a second start does not replace the pending enrollment (409 mfa_enrollment_pending)', async () => {
     await aUser('fresh@stepco.test');
+    // Start well inside a TOTP window, so the completion below never waits for the next one past the step-up age.
+    await awaitFreshTotpWindow(15);
     const s = await signIn('fresh@stepco.test');
     const start = await http('POST', '/mfa/enroll/start', { token: s.access });
     expect(start.status).toBe(200);
@@ -143,6 +146,7 @@ describe('step-up: sensitive account changes need a recent sign-in', () => {
 
   it('with only the password, an attacker cannot overwrite the pending enrollment of a required-MFA account', async () => {
     await aUser('admin-pending@stepco.test', { roles: ['admin'] });
+    await awaitFreshTotpWindow(15);
     const owner = await http('POST', '/login', {
       body: { email: 'admin-pending@stepco.test', password: PASSWORD },
     });

@@ -24,6 +24,13 @@ describe('the operator process: every controller wired from its configuration', 
   const suffix = randomBytes(3).toString('hex');
   const ns = `op-wiring-${suffix}`;
   const tenant = `acme-${suffix}`;
+  // A logical database of its own on the shared Redis: other suites' gateway replicas register in the shared one,
+  // and this suite asserts that no replica acknowledged its tenant.
+  const redisUrl = (() => {
+    const url = new URL(env.redisUrl ?? 'redis://127.0.0.1:6379');
+    url.pathname = '/11';
+    return url.toString();
+  })();
   const root = new VaultClient({
     addr: env.vaults[0]!.addr,
     auth: { method: 'token', token: env.vaults[0]!.rootToken },
@@ -74,7 +81,7 @@ describe('the operator process: every controller wired from its configuration', 
         KUBECONFIG: env.kube!.kubeconfig,
         VAULT_ADDR: env.vaults[0]!.addr,
         VAULT_TOKEN: env.vaults[0]!.rootToken,
-        REDIS_URL: env.redisUrl,
+        REDIS_URL: redisUrl,
         OPERATOR_CONNECTIONS_FILE: connectionsFile,
         POD_NAMESPACE: ns,
         // Only this suite's namespace: other suites run controllers of their own on the shared apiserver.
@@ -165,7 +172,7 @@ describe('the operator process: every controller wired from its configuration', 
     // What each did, seen from the outside: keys in OpenBao, limits in Redis, the secret copied.
     const keyset = await root.kvRead('secret', `novapos/signing-keys/${ns}/issuer/keyset`);
     expect((keyset?.data as { activeKid?: string } | undefined)?.activeKid).toBeTruthy();
-    const redis = new Redis(env.redisUrl!);
+    const redis = new Redis(redisUrl);
     try {
       expect(JSON.parse((await redis.get(configKey(tenant))) ?? '{}')).toMatchObject({
         requestsPerMinute: 60,
