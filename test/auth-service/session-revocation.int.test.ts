@@ -2,6 +2,7 @@ import { generateSecret } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import { startTestGateway, type TestGateway } from '../gateway/support.js';
+import { privateRedisDb } from '../harness/env.js';
 import {
   AUDIENCE,
   awaitFreshTotpWindow,
@@ -71,11 +72,7 @@ describe('session-bound access tokens', () => {
   // auth-service and the gateway share a logical Redis database of their own: the revocation keys must be the
   // same for both, and the gateway's per-address authentication budget must not be the one other suites' attack
   // tests spend from 127.0.0.1 on the shared database.
-  const redisUrl = (() => {
-    const url = new URL(env.redisUrl ?? 'redis://127.0.0.1:6379');
-    url.pathname = '/12';
-    return url.toString();
-  })();
+  const redisUrl = privateRedisDb(env.redisUrl, 12);
 
   beforeAll(async () => {
     ({ svc, databaseUrl, base, serviceToken } = await startServiceWithKeys(env, 'sessions', {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LimitDocument } from '../../lib/ratelimit-contract.js';
 import { RedisLimitPublisher } from '../../operator/src/adapters/redis/index.js';
+import { privateRedisDb } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
 import {
   type AuthFixture,
@@ -26,6 +27,8 @@ describe('integration-gateway: the edge', () => {
   const env = inject('env');
   const suffix = randomBytes(3).toString('hex');
   const tenant = `edge-${suffix}`;
+  // Its attacks spend per-address authentication budgets from 127.0.0.1: in a Redis database of its own.
+  const redisUrl = privateRedisDb(env.redisUrl, 13);
   let auth: AuthFixture;
   let upstream: RecordingUpstream;
   /** Stands for any host the gateway can reach that is not the upstream (e.g. an internal admin server). */
@@ -41,7 +44,7 @@ describe('integration-gateway: the edge', () => {
     upstream = await startRecordingUpstream();
     internal = await startRecordingUpstream();
     gateway = await startTestGateway({
-      REDIS_URL: env.redisUrl,
+      REDIS_URL: redisUrl,
       DATABASE_URL: auth.databaseUrl,
       JWKS_URL: auth.jwksUrl,
       GATEWAY_UPSTREAM_URL: upstream.url,
@@ -50,7 +53,7 @@ describe('integration-gateway: the edge', () => {
       GATEWAY_ROUTE_SCOPES: 'GET /api/exports=exports:read, /api/orders=orders, /api/echo=echo',
       GATEWAY_ROLE_SCOPES: 'user=*',
     });
-    publisher = new RedisLimitPublisher(env.redisUrl!);
+    publisher = new RedisLimitPublisher(redisUrl);
     await publisher.ready();
     const doc: LimitDocument = {
       tenant,
@@ -459,7 +462,7 @@ describe('integration-gateway: failed authentications before argon2, and trusted
     auth = await startAuth(env, `flood-${suffix}`);
     upstream = await startRecordingUpstream();
     gateway = await startTestGateway({
-      REDIS_URL: env.redisUrl,
+      REDIS_URL: privateRedisDb(env.redisUrl, 13),
       DATABASE_URL: auth.databaseUrl,
       JWKS_URL: auth.jwksUrl,
       GATEWAY_UPSTREAM_URL: upstream.url,

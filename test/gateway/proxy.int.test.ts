@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { privateRedisDb } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
 import {
   type AuthFixture,
@@ -34,7 +35,7 @@ describe('integration-gateway: proxying', () => {
     auth = await startAuth(env, `proxy-${suffix}`);
     upstream = await startRecordingUpstream();
     const common = {
-      REDIS_URL: env.redisUrl,
+      REDIS_URL: privateRedisDb(env.redisUrl, 14),
       JWKS_URL: auth.jwksUrl,
       GATEWAY_RATE_LIMIT_RPM: '100000',
       GATEWAY_ROLE_SCOPES: 'user=*',

@@ -212,3 +212,15 @@ export async function startEnv(opts: EnvOptions): Promise<Env> {
     throw err;
   }
 }
+
+/**
+ * The shared Redis seen through a logical database of the suite's own (1–15; 0 is the shared one): keys are apart
+ * (tenant limits, gateway replicas, the per-address authentication budgets attack suites spend from 127.0.0.1);
+ * pub/sub channels are not, which the contracts' notifications tolerate (a gateway re-reads keys in its own database).
+ */
+export function privateRedisDb(sharedUrl: string | undefined, db: number): string {
+  if (!Number.isInteger(db) || db < 1 || db > 15) throw new Error(`Redis logical database ${db}: use 1-15`);
+  const url = new URL(sharedUrl ?? 'redis://127.0.0.1:6379');
+  url.pathname = `/${db}`;
+  return url.toString();
+}

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { configKey } from '../../lib/ratelimit-contract.js';
 import { VaultClient } from '../../lib/vault.js';
+import { privateRedisDb } from '../harness/env.js';
 import { freePort } from '../harness/ports.js';
 import { waitUntil } from '../harness/wait.js';
 
@@ -26,11 +27,7 @@ describe('the operator process: every controller wired from its configuration', 
   const tenant = `acme-${suffix}`;
   // A logical database of its own on the shared Redis: other suites' gateway replicas register in the shared one,
   // and this suite asserts that no replica acknowledged its tenant.
-  const redisUrl = (() => {
-    const url = new URL(env.redisUrl ?? 'redis://127.0.0.1:6379');
-    url.pathname = '/11';
-    return url.toString();
-  })();
+  const redisUrl = privateRedisDb(env.redisUrl, 11);
   const root = new VaultClient({
     addr: env.vaults[0]!.addr,
     auth: { method: 'token', token: env.vaults[0]!.rootToken },
