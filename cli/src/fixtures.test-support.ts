@@ -1,3 +1,4 @@
+import { aSigningKeyRotationSpec } from '../../operator/src/api/fixtures.js';
 import type { DisasterRecoveryDrill } from '../../operator/src/api/v1alpha1/disasterrecoverydrill.js';
 import type { SecretPromotion } from '../../operator/src/api/v1alpha1/secretpromotion.js';
 import type {
@@ -24,17 +25,7 @@ export function aRotation(
     apiVersion: 'security.novapos.io/v1alpha1',
     kind: 'SigningKeyRotation',
     metadata: { name: 'auth', namespace: 'novapos', annotations, generation: 1 },
-    spec: {
-      issuer: 'https://auth.novapos.local',
-      audiences: ['novapos-api'],
-      algorithm: 'ES256',
-      rotationInterval: '720h',
-      leadTime: '48h',
-      maxTokenTTL: '15m',
-      jwksCacheTTL: '5m',
-      vault: { connection: 'local', mount: 'secret' },
-      suspend: false,
-    } as SigningKeyRotation['spec'],
+    spec: aSigningKeyRotationSpec(),
     status: {
       activeKid: 'k2',
       nextKid: 'k3',
