@@ -9,7 +9,16 @@ import type {
   SecretPromotionSpec,
   SecretPromotionStatus,
 } from '../../api/v1alpha1/secretpromotion.js';
-import { adoptPolledPlan, approvalFor, nextStep, outcomeOf, type Step } from './desired.js';
+import {
+  adoptPolledPlan,
+  approvalFor,
+  driftFromApproved,
+  nextStep,
+  type Outcome,
+  outcomeOf,
+  requeueAfter,
+  type Step,
+} from './desired.js';
 import { computePlan, type PairSnapshot, sameSource } from './plan.js';
 
 const key = fingerprintKeyFrom(Buffer.alloc(32, 1));
@@ -250,5 +259,74 @@ describe('outcomeOf', () => {
   ];
   for (const [name, status, expected] of cases) {
     it(name, () => expect(outcomeOf(given({ status }))).toBe(expected));
+  }
+});
+
+describe('driftFromApproved', () => {
+  const withOverride = (value: string) =>
+    aPlan({ sourceData: { A: '1' }, overrides: { B: value }, targetData: { A: '0', B: 'old' } });
+  it('the same plan computed again has no drift', () => {
+    expect(driftFromApproved(plan, aPlan())).toEqual({ conflicts: [] });
+  });
+  it('an override value that changed since approval is a conflict naming the key', () => {
+    expect(driftFromApproved(withOverride('x'), withOverride('y'))).toEqual({
+      conflicts: [
+        {
+          target: 'staging',
+          path: 'novapos/auth',
+          plannedVersion: 1,
+          currentVersion: 1,
+          changedKeys: ['B'],
+        },
+      ],
+    });
+  });
+  it('an entry the approved plan did not have makes the approval stale', () => {
+    const fresh = aPlan({ targetPath: 'novapos/other' });
+    const drift = driftFromApproved(plan, fresh);
+    expect('stale' in drift && drift.stale.targetPath).toBe('novapos/other');
+  });
+  it('an entry that differs with the same source fingerprints makes the approval stale', () => {
+    const drift = driftFromApproved(plan, aPlan({ targetVersion: 2 }));
+    expect('stale' in drift && drift.stale.targetVersion).toBe(2);
+  });
+});
+
+describe('requeueAfter', () => {
+  const cases: [string, Step, Outcome, number | undefined, number | undefined][] = [
+    [
+      'a continuous promotion comes back when its poll is due',
+      { kind: 'wait', requeueAfterMs: 45_000 },
+      'promoted',
+      undefined,
+      45_000,
+    ],
+    [
+      'a failure retried sooner than the poll wins',
+      { kind: 'wait', requeueAfterMs: 45_000 },
+      'failed',
+      30_000,
+      30_000,
+    ],
+    [
+      'a poll already due comes back in a millisecond, not zero',
+      { kind: 'wait', requeueAfterMs: 0 },
+      'promoted',
+      undefined,
+      1,
+    ],
+    ['an apply that is due runs at once', { kind: 'apply' }, 'awaiting-approval', undefined, 1],
+    [
+      'a due step after a failure waits for the failure retry, so it never spins',
+      { kind: 'plan', action: 'promote', trigger: 'poll' },
+      'failed',
+      30_000,
+      30_000,
+    ],
+    ['a one-shot promotion that is done is not requeued', { kind: 'wait' }, 'promoted', undefined, undefined],
+    ['a missing source is tried again after the retry delay', { kind: 'wait' }, 'failed', 30_000, 30_000],
+  ];
+  for (const [name, after, outcome, failureMs, expected] of cases) {
+    it(name, () => expect(requeueAfter(after, outcome, failureMs)).toBe(expected));
   }
 });

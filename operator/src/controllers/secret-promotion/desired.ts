@@ -6,9 +6,14 @@ import {
   Reason,
 } from '../../api/conditions.js';
 import { Annotations, APPROVERS_GROUP } from '../../api/meta.js';
-import type { PromotionPlan, SecretPromotion } from '../../api/v1alpha1/secretpromotion.js';
+import type {
+  PlanEntry,
+  PromotionPlan,
+  SecretPromotion,
+  SecretPromotionStatus,
+} from '../../api/v1alpha1/secretpromotion.js';
 import { describeProblems, parseDuration, validateSecretPromotionSpec } from '../../api/validation.js';
-import { actionOf, hasChanges, type PlanAction } from './plan.js';
+import { actionOf, canonicalJson, hasChanges, type PlanAction } from './plan.js';
 
 /**
  * Pure decisions of the SecretPromotion controller: what to do next, whether an approval covers the plan,
@@ -234,4 +239,51 @@ export function outcomeOf(p: SecretPromotion): 'conflict' | 'promoted' | 'up-to-
   if (plan && isApplied(p)) return 'promoted';
   if (!hasChanges(plan)) return 'up-to-date';
   return 'awaiting-approval';
+}
+
+/** One check-and-set write of an apply, as status.lastPromotion records it. */
+export type WriteRecord = NonNullable<SecretPromotionStatus['lastPromotion']>['writes'][number];
+
+/** A target that moved after the plan was made, as status.conflicts records it. */
+export type ConflictRecord = NonNullable<SecretPromotionStatus['conflicts']>[number];
+
+/**
+ * An approved plan against the same plan computed again from its pinned versions just before applying.
+ * Each entry must be equal. An entry whose source fingerprints moved is a conflict (an override changed);
+ * an entry that differs otherwise (a pinned version destroyed, a changed key filter) makes the approval stale.
+ */
+export function driftFromApproved(
+  approved: PromotionPlan,
+  fresh: PromotionPlan,
+): { readonly stale: PlanEntry } | { readonly conflicts: ConflictRecord[] } {
+  const conflicts: ConflictRecord[] = [];
+  for (const entry of fresh.entries) {
+    const was = approved.entries.find((e) => e.target === entry.target && e.targetPath === entry.targetPath);
+    if (was && canonicalJson(was) === canonicalJson(entry)) continue;
+    const moved = (was?.changes ?? [])
+      .filter((c) => entry.changes.find((x) => x.key === c.key)?.sourceFingerprint !== c.sourceFingerprint)
+      .map((c) => c.key);
+    if (!moved.length) return { stale: entry };
+    conflicts.push({
+      target: entry.target,
+      path: entry.targetPath,
+      plannedVersion: entry.targetVersion,
+      currentVersion: entry.targetVersion,
+      changedKeys: moved,
+    });
+  }
+  return { conflicts };
+}
+
+/**
+ * When to reconcile again, after this reconcile's status is written: `after` is the next step decided on
+ * that status. A wait with a deadline (a continuous poll) requeues at it, or sooner for a failure's own
+ * retry; a plan or apply that is already due runs at once, unless this reconcile failed (its own retry
+ * governs, so a failing step never spins).
+ */
+export function requeueAfter(after: Step, outcome: Outcome, failureRetryMs?: number): number | undefined {
+  if (after.kind === 'wait' && after.requeueAfterMs !== undefined)
+    return Math.min(failureRetryMs ?? Number.POSITIVE_INFINITY, Math.max(after.requeueAfterMs, 1));
+  if ((after.kind === 'plan' || after.kind === 'apply') && outcome !== 'failed') return 1;
+  return failureRetryMs;
 }

@@ -4,13 +4,16 @@ import { type ConnectionDefinition, VaultConnections } from '../../adapters/vaul
 import { GROUP, VERSION } from '../../api/meta.js';
 import type { SecretPromotion } from '../../api/v1alpha1/secretpromotion.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
+import type { SecretStoreProvider } from './gather.js';
 import { PromotionMetrics } from './metrics.js';
 import type { PromotionPolicies } from './policy.js';
-import { SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
+import { SecretPromotionReconciler } from './reconciler.js';
 
+export { FINALIZER } from './finalizer.js';
+export { Provenance, type SecretStoreProvider } from './gather.js';
 export { PromotionMetrics } from './metrics.js';
 export { checkPromotionPolicy, type PolicyDecision, type PromotionPolicies } from './policy.js';
-export { FINALIZER, Provenance, SecretPromotionReconciler, type SecretStoreProvider } from './reconciler.js';
+export { SecretPromotionReconciler } from './reconciler.js';
 
 export const secretPromotionKind: ResourceKind = {
   group: GROUP,
