@@ -95,6 +95,12 @@ export const StackConfigSchema = Type.Object(
         crds: Type.Boolean(),
         /** charts/dist/*.yaml (the cdk8s charts: operator, RBAC, services). */
         charts: Type.Boolean(),
+        /**
+         * With `charts`: also charts/dist/novapos-services.yaml (auth-service, integration-gateway). Default
+         * true; false where their dependencies (OpenBao, PostgreSQL, Redis) are not reachable from the
+         * cluster and readiness is awaited (the node's test stack), so only the operator's chart is applied.
+         */
+        services: Type.Optional(Type.Boolean()),
       },
       { additionalProperties: false },
     ),

@@ -380,6 +380,39 @@ describe('differences between environments', () => {
     expect(operatorSecret(on).map((r) => meta(r).namespace)).toEqual([on.cfg.operatorNamespace]);
   });
 
+  it('leaves the services chart out with features.services false, and only it', async () => {
+    if (sources.charts.length === 0) return; // charts not synthesized: features.charts cannot be on
+    const withServices = (services?: boolean) => {
+      const config = configOf('dev');
+      const features = JSON.parse(config['novapos:features'] ?? '{}');
+      return {
+        ...config,
+        'novapos:features': JSON.stringify({
+          ...features,
+          charts: true,
+          ...(services === undefined ? {} : { services }),
+        }),
+      };
+    };
+    const deployments = (run: StackRun) =>
+      byKind(run, 'Deployment')
+        .map((r) => meta(r).name)
+        .sort();
+    const all = await runStackWithMocks({ stack: 'dev', config: withServices(), sources, secrets: SECRETS });
+    expect(deployments(all)).toEqual(
+      expect.arrayContaining(['auth-service', 'integration-gateway', 'novapos-operator']),
+    );
+    const off = await runStackWithMocks({
+      stack: 'dev',
+      config: withServices(false),
+      sources,
+      secrets: SECRETS,
+    });
+    expect(deployments(off)).not.toContain('auth-service');
+    expect(deployments(off)).not.toContain('integration-gateway');
+    expect(deployments(off)).toContain('novapos-operator');
+  });
+
   it('names a missing drill webhook token in the one missing-secrets error, with the Slack ones', async () => {
     const { 'novapos:slackSreWebhookUrl': _, 'novapos:drillWebhookToken': __, ...secrets } = SECRETS;
     const err = await runStackWithMocks({ stack: 'dev', config: configOf('dev'), sources, secrets }).then(

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import {
@@ -68,6 +69,9 @@ export interface StackInputs {
   readonly alertmanagerConfig: AlertmanagerConfigFn;
 }
 
+/** The services chart (auth-service, integration-gateway) in charts/dist; `features.services: false` leaves it out. */
+export const SERVICES_CHART_FILE = 'novapos-services.yaml';
+
 export function createStack({ cfg, secrets, sources, alertmanagerConfig }: StackInputs) {
   for (const line of sources.missing) pulumi.log.warn(line);
   const problems: string[] = [];
@@ -107,7 +111,11 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
 
   const crds = cfg.features.crds ? applyManifests('crds', sources.crds, cfg.skipAwait, {}) : undefined;
   // The charts ship a copy of the CRDs and their own ServiceMonitors: each object gets one owner here.
-  const chartFiles = cfg.features.crds ? withoutObjectsIn(sources.charts, sources.crds) : sources.charts;
+  const chartSources =
+    cfg.features.services === false
+      ? sources.charts.filter((f) => path.basename(f.file) !== SERVICES_CHART_FILE)
+      : sources.charts;
+  const chartFiles = cfg.features.crds ? withoutObjectsIn(chartSources, sources.crds) : chartSources;
   const prom = createPrometheus(ctx, sources.rules, cfg.features.charts ? scrapedBy(chartFiles) : new Set());
   const am = createAlertmanager(ctx, {
     config: amConfig,
