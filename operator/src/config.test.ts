@@ -31,8 +31,9 @@ describe('configFromEnv', () => {
       probesPort: 8081,
       logLevel: 'info',
       resyncPeriodMs: 600_000,
-      maxConcurrentReconciles: 4,
-      reconcileRateLimit: { ratePerSecond: 50, burst: 100 },
+      maxConcurrentReconciles: 16,
+      reconcileRateLimit: { ratePerSecond: 500, burst: 1000 },
+      kubeThrottle: { maxRetries: 10, maxWaitMs: 30_000 },
       shutdownTimeoutMs: 30_000,
       leaderElection: {
         enabled: true,
@@ -102,7 +103,15 @@ describe('configFromEnv', () => {
     [{ OPERATOR_RENEW_DEADLINE: '20s' }, 'must satisfy lease duration > renew deadline > retry period'],
     [{ OPERATOR_WATCH_NAMESPACES: 'ok,Not_OK' }, '"Not_OK" is not a namespace name'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL=loud: must be one of trace, debug, info, warn, error, fatal'],
-    [{ OPERATOR_RECONCILE_QPS: '0' }, 'OPERATOR_RECONCILE_QPS=0: must be a number above 0'],
+    [
+      { OPERATOR_RECONCILE_QPS: '-1' },
+      'OPERATOR_RECONCILE_QPS=-1: must be a number, 0 or more (0: no limit)',
+    ],
+    [
+      { OPERATOR_KUBE_MAX_RETRIES: '2.5' },
+      'OPERATOR_KUBE_MAX_RETRIES=2.5: must be a whole number, 0 or more',
+    ],
+    [{ OPERATOR_KUBE_MAX_RETRY_WAIT: 'soon' }, 'OPERATOR_KUBE_MAX_RETRY_WAIT=soon: must be a duration'],
     [{ VAULT_ADDR: 'vault:8200', VAULT_TOKEN: 't' }, 'VAULT_ADDR=vault:8200: must be an http(s) URL'],
     [
       { VAULT_ADDR: 'http://v:8200' },
@@ -113,6 +122,20 @@ describe('configFromEnv', () => {
     const m = errorOf(() => configFromEnv(env));
     expect(m).toContain(message);
     expect(m).not.toContain('\n');
+  });
+
+  it('turns the work-queue limit off with OPERATOR_RECONCILE_QPS=0 and derives the burst from a set rate', () => {
+    expect(configFromEnv({ OPERATOR_RECONCILE_QPS: '0' }).reconcileRateLimit).toBe(false);
+    expect(configFromEnv({ OPERATOR_RECONCILE_QPS: '40' }).reconcileRateLimit).toEqual({
+      ratePerSecond: 40,
+      burst: 80,
+    });
+    expect(
+      configFromEnv({ OPERATOR_RECONCILE_QPS: '40', OPERATOR_RECONCILE_BURST: '5' }).reconcileRateLimit,
+    ).toEqual({ ratePerSecond: 40, burst: 5 });
+    expect(
+      configFromEnv({ OPERATOR_KUBE_MAX_RETRIES: '0', OPERATOR_KUBE_MAX_RETRY_WAIT: '5s' }).kubeThrottle,
+    ).toEqual({ maxRetries: 0, maxWaitMs: 5_000 });
   });
 
   it('never repeats a Vault token in an error', () => {

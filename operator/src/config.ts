@@ -27,6 +27,8 @@ export {
 } from './connections-file.js';
 
 import { describeError } from '../../lib/errors.js';
+import { DEFAULT_THROTTLE } from './runtime/kube.js';
+import { DEFAULT_MAX_CONCURRENT_RECONCILES, DEFAULT_RECONCILE_RATE } from './runtime/manager.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
@@ -48,7 +50,10 @@ export interface OperatorConfig {
   readonly logLevel: LogLevel;
   readonly resyncPeriodMs: number;
   readonly maxConcurrentReconciles: number;
-  readonly reconcileRateLimit: { readonly ratePerSecond: number; readonly burst: number };
+  /** Work-queue limit per controller; `false` (OPERATOR_RECONCILE_QPS=0): none, the apiserver's 429s pace it. */
+  readonly reconcileRateLimit: { readonly ratePerSecond: number; readonly burst: number } | false;
+  /** How the kube clients answer the apiserver's 429 / Retry-After (priority and fairness). */
+  readonly kubeThrottle: { readonly maxRetries: number; readonly maxWaitMs: number };
   readonly shutdownTimeoutMs: number;
   /** This environment's Vault; absent when VAULT_ADDR is not set. */
   readonly vault?: {
@@ -110,6 +115,21 @@ function positiveNumber(env: Env, name: string, fallback: number, integer: boole
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
     throw bad(name, raw, integer ? 'must be a whole number above 0' : 'must be a number above 0');
   }
+  return n;
+}
+
+function wholeNumber(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw bad(name, raw, 'must be a whole number, 0 or more');
+  return Number(raw.trim());
+}
+
+function nonNegativeNumber(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw.trim());
+  if (!Number.isFinite(n) || n < 0) throw bad(name, raw, 'must be a number, 0 or more (0: no limit)');
   return n;
 }
 
@@ -255,10 +275,16 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     bindAddress: str(env, 'OPERATOR_BIND_ADDRESS', '0.0.0.0'),
     logLevel,
     resyncPeriodMs: duration(env, 'OPERATOR_RESYNC_PERIOD', '10m'),
-    maxConcurrentReconciles: positiveNumber(env, 'OPERATOR_MAX_CONCURRENT_RECONCILES', 4, true),
-    reconcileRateLimit: {
-      ratePerSecond: positiveNumber(env, 'OPERATOR_RECONCILE_QPS', 50, false),
-      burst: positiveNumber(env, 'OPERATOR_RECONCILE_BURST', 100, true),
+    maxConcurrentReconciles: positiveNumber(
+      env,
+      'OPERATOR_MAX_CONCURRENT_RECONCILES',
+      DEFAULT_MAX_CONCURRENT_RECONCILES,
+      true,
+    ),
+    reconcileRateLimit: reconcileRateLimit(env),
+    kubeThrottle: {
+      maxRetries: wholeNumber(env, 'OPERATOR_KUBE_MAX_RETRIES', DEFAULT_THROTTLE.maxRetries),
+      maxWaitMs: duration(env, 'OPERATOR_KUBE_MAX_RETRY_WAIT', `${DEFAULT_THROTTLE.maxWaitMs / 1000}s`),
     },
     shutdownTimeoutMs: duration(env, 'OPERATOR_SHUTDOWN_TIMEOUT', '30s'),
     vault,
@@ -266,6 +292,20 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     connections: file.connections,
     file: { keyStatusEndpoints: file.keyStatusEndpoints, tenantOwners: file.tenantOwners },
   };
+}
+
+/** OPERATOR_RECONCILE_QPS (0: no work-queue limit) and OPERATOR_RECONCILE_BURST (default twice the rate). */
+function reconcileRateLimit(env: Env): OperatorConfig['reconcileRateLimit'] {
+  const ratePerSecond = nonNegativeNumber(
+    env,
+    'OPERATOR_RECONCILE_QPS',
+    DEFAULT_RECONCILE_RATE.ratePerSecond,
+  );
+  if (ratePerSecond === 0) return false;
+  const burstDefault = env.OPERATOR_RECONCILE_QPS?.trim()
+    ? Math.max(1, Math.ceil(ratePerSecond * 2))
+    : DEFAULT_RECONCILE_RATE.burst;
+  return { ratePerSecond, burst: positiveNumber(env, 'OPERATOR_RECONCILE_BURST', burstDefault, true) };
 }
 
 function vaultFromEnv(env: Env): OperatorConfig['vault'] {

@@ -34,6 +34,7 @@ export async function startOperator(
     maxConcurrentReconciles: config.maxConcurrentReconciles,
     resyncPeriodMs: config.resyncPeriodMs,
     rateLimit: config.reconcileRateLimit,
+    throttle: config.kubeThrottle,
   });
   for (const factory of factories) manager.register(factory);
   await manager.start();

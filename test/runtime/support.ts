@@ -6,7 +6,12 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { createLogger, type Logger } from '../../lib/log.js';
-import { type ControllerFactory, Manager, type ManagerOptions } from '../../operator/src/runtime/index.js';
+import {
+  type ControllerFactory,
+  Manager,
+  type ManagerOptions,
+  ThrottleAwareKubeConfig,
+} from '../../operator/src/runtime/index.js';
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,8 +40,11 @@ export async function installWidgetCrd(kubectl: Kubectl): Promise<void> {
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', widgetCrdDir]);
 }
 
-/** A KubeConfig that counts the write requests (POST, PUT, PATCH, DELETE) made through API clients built from it. */
-export class CountingKubeConfig extends KubeConfig {
+/**
+ * The operator's KubeConfig (429/Retry-After honoured) that also counts the write requests (POST, PUT, PATCH,
+ * DELETE) made through API clients built from it; a retried request counts once per attempt.
+ */
+export class CountingKubeConfig extends ThrottleAwareKubeConfig {
   readonly writes: { method: string; url: string }[] = [];
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {

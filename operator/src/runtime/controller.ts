@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../../lib/log.js';
 import type { BackoffPolicy } from './backoff.js';
 import { KindClient } from './client.js';
 import type { EventRecorder } from './events.js';
 import { Informer } from './informer.js';
-import { describeError, isConflict, keyOf, type ResourceKind, splitKey } from './kube.js';
+import { apiVersionOf, describeError, isConflict, keyOf, type ResourceKind, splitKey } from './kube.js';
 import type { RuntimeMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { type StatusWriteMode, StatusWriter } from './status.js';
@@ -27,7 +27,10 @@ export interface ReconcileContext<T extends KubernetesObject> {
   readonly log: Logger;
   /** The object as the informer cache has it, or undefined when it no longer exists. */
   get(): T | undefined;
-  /** API access to the controller's kind (finalizer patches go through it). */
+  /**
+   * API access to the controller's kind (finalizer patches go through it). As controller-runtime's client,
+   * `list()` reads the informer cache (the watched namespaces), not the apiserver; `get()` reads the apiserver.
+   */
   readonly client: KindClient<T>;
   /** One status write per reconcile, skipped when the status is unchanged. */
   readonly status: StatusWriter<T>;
@@ -56,6 +59,8 @@ export interface ControllerSpec<T extends KubernetesObject = KubernetesObject> {
   readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
   /** How /status is written. Default merge patch with a resourceVersion precondition. */
   readonly statusWrite?: StatusWriteMode;
+  /** Cache transform (see InformerOptions.transform); default strips managedFields and last-applied. */
+  readonly cacheTransform?: (obj: T) => T;
   /**
    * Whether an update event is worth a reconcile. Default: skip updates that only changed status (the
    * controller's own writes); generation, labels, annotations, finalizers and deletion all count.
@@ -104,6 +109,56 @@ export interface ControllerRuntimeDeps {
   };
 }
 
+/** How long a reconcile waits for the cache to show the controller's own last write before going ahead. */
+const CACHE_LAG_LIMIT_MS = 5_000;
+
+/**
+ * The controller's client as reconcilers get it: writes go to the apiserver and the resourceVersion each
+ * returns is remembered, so the write's own watch event is not taken for someone else's change; `list()`
+ * serves the informer cache.
+ */
+class ReconcileClient<T extends KubernetesObject> extends KindClient<T> {
+  constructor(
+    kubeConfig: KubeConfig,
+    kind: ResourceKind,
+    private readonly cachedList: () => T[],
+    private readonly wrote: (obj: T) => void,
+  ) {
+    super(kubeConfig, kind);
+  }
+
+  override async list(
+    opts: { namespace?: string; limit?: number; continueToken?: string } = {},
+  ): Promise<KubernetesListObject<T>> {
+    const all = this.cachedList();
+    const items = opts.namespace ? all.filter((o) => o.metadata?.namespace === opts.namespace) : all;
+    return { apiVersion: apiVersionOf(this.kind), kind: `${this.kind.kind}List`, metadata: {}, items };
+  }
+
+  override async mergePatch(name: string, namespace: string | undefined, body: unknown): Promise<T> {
+    const obj = await super.mergePatch(name, namespace, body);
+    this.wrote(obj);
+    return obj;
+  }
+
+  override async mergePatchStatus(name: string, namespace: string | undefined, body: unknown): Promise<T> {
+    const obj = await super.mergePatchStatus(name, namespace, body);
+    this.wrote(obj);
+    return obj;
+  }
+
+  override async applyStatus(
+    name: string,
+    namespace: string | undefined,
+    status: unknown,
+    fieldManager: string,
+  ): Promise<T> {
+    const obj = await super.applyStatus(name, namespace, status, fieldManager);
+    this.wrote(obj);
+    return obj;
+  }
+}
+
 /**
  * One controller at run time: informers (one per watched namespace) feed keys into the work queue; once the
  * replica leads, workers take keys and call the reconciler, one reconcile per key at a time.
@@ -115,13 +170,25 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
   private readonly log: Logger;
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
+  /**
+   * Per key, the resourceVersion of this controller's last write the cache has not shown yet, and since when.
+   * An entry lives from a write's response until its watch event (milliseconds).
+   */
+  private readonly unseenWrites = new Map<string, { rv: string; at: number }>();
+  /** Keys whose reconcile waits for the cache to show the controller's last write. */
+  private readonly waitingForCache = new Set<string>();
 
   constructor(
     readonly spec: ControllerSpec<T>,
     private readonly deps: ControllerRuntimeDeps,
   ) {
     this.log = deps.log.child({ controller: spec.name });
-    this.client = new KindClient<T>(deps.kubeConfig, spec.kind);
+    this.client = new ReconcileClient<T>(
+      deps.kubeConfig,
+      spec.kind,
+      () => this.informers.flatMap((i) => i.list()),
+      (obj) => this.wrote(obj),
+    );
     this.queue = new WorkQueue({
       name: spec.name,
       backoff: spec.backoff ?? deps.defaults.backoff,
@@ -131,10 +198,19 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
     const shouldReconcile = spec.shouldReconcileUpdate ?? specOrMetadataChanged;
     const handlers = {
       onAdd: (obj: T) => this.queue.add(keyOf(obj)),
-      onUpdate: (oldObj: T, newObj: T) => {
-        if (shouldReconcile(oldObj, newObj)) this.queue.add(keyOf(newObj));
+      onUpdate: (oldObj: T, newObj: T, relisted: boolean) => {
+        const key = keyOf(newObj);
+        // One watch event is one write: the event of our own write carries nothing the reconcile that made
+        // it did not already act on. A relist may sum several writes, so it is always looked at.
+        const own = this.sawInCache(key, newObj.metadata?.resourceVersion) && !relisted;
+        if (!own && shouldReconcile(oldObj, newObj)) this.queue.add(key);
       },
-      onDelete: (obj: T) => this.queue.add(keyOf(obj)),
+      onDelete: (obj: T) => {
+        const key = keyOf(obj);
+        this.unseenWrites.delete(key);
+        this.waitingForCache.delete(key);
+        this.queue.add(key);
+      },
       onResync: (obj: T) => this.queue.add(keyOf(obj)),
     };
     const namespaces = spec.kind.namespaced && deps.namespaces.length ? deps.namespaces : [undefined];
@@ -149,6 +225,7 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
             metrics: deps.metrics,
             resyncPeriodMs: spec.resyncPeriodMs ?? deps.defaults.resyncPeriodMs,
             backoff: deps.defaults.informerBackoff,
+            transform: spec.cacheTransform,
           },
           handlers,
         ),
@@ -166,6 +243,57 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       if (obj) return obj;
     }
     return undefined;
+  }
+
+  /** Keys whose last write by this controller the cache has not shown yet (for tests and the benchmark). */
+  get writesAwaitingCache(): number {
+    return this.unseenWrites.size;
+  }
+
+  private wrote(obj: T): void {
+    const rv = obj.metadata?.resourceVersion;
+    if (!rv) return;
+    const key = keyOf(obj);
+    // The watch event may already have come (it races the response): then there is nothing to wait for.
+    if (this.cached(key)?.metadata?.resourceVersion === rv) return;
+    this.unseenWrites.set(key, { rv, at: Date.now() });
+  }
+
+  /**
+   * Called for each object version the cache takes: true when it is this controller's own last write. Any
+   * version other than the awaited one ends the wait too (the cache moved past it: a relist, or a write
+   * whose event raced its response); a key parked for the cache is queued again.
+   */
+  private sawInCache(key: string, rv: string | undefined): boolean {
+    const unseen = this.unseenWrites.get(key);
+    if (!unseen) return false;
+    if (unseen.rv !== rv && !newerOrEqual(rv, unseen.rv)) return false;
+    this.unseenWrites.delete(key);
+    if (this.waitingForCache.delete(key)) this.queue.add(key);
+    return unseen.rv === rv;
+  }
+
+  /**
+   * A key whose previous reconcile wrote a version the cache does not show yet would be reconciled from a
+   * stale object (a 409, or a write undone): it waits for the watch event instead, at most
+   * CACHE_LAG_LIMIT_MS.
+   */
+  private cacheBehind(key: string): boolean {
+    const unseen = this.unseenWrites.get(key);
+    if (!unseen) return false;
+    const cachedRv = this.cached(key)?.metadata?.resourceVersion;
+    if (cachedRv === unseen.rv || newerOrEqual(cachedRv, unseen.rv)) {
+      this.unseenWrites.delete(key);
+      return false;
+    }
+    const waited = Date.now() - unseen.at;
+    if (waited >= CACHE_LAG_LIMIT_MS) {
+      this.unseenWrites.delete(key);
+      return false;
+    }
+    this.waitingForCache.add(key);
+    this.queue.addAfter(key, CACHE_LAG_LIMIT_MS - waited);
+    return true;
   }
 
   startInformers(): void {
@@ -205,6 +333,8 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       const key = await this.queue.get();
       if (key === undefined) return;
       try {
+        if (this.cacheBehind(key)) continue;
+        this.waitingForCache.delete(key);
         await this.reconcileKey(key);
       } finally {
         this.queue.done(key);
@@ -258,6 +388,15 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       end();
     }
   }
+}
+
+/**
+ * Whether resourceVersion `a` is at or after `b`. Kubernetes 1.35 documents resourceVersions of one kind as
+ * comparable integers (KEP-5504, client-go's CompareResourceVersion); anything else compares as unknown (false).
+ */
+function newerOrEqual(a: string | undefined, b: string): boolean {
+  if (!a || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return a.length !== b.length ? a.length > b.length : a >= b;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

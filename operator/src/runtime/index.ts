@@ -13,10 +13,11 @@ export {
 } from './controller.js';
 export { EventRecorder, type EventType, microTime } from './events.js';
 export { addFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from './finalizers.js';
-export { Informer, type InformerHandlers } from './informer.js';
+export { Informer, type InformerHandlers, LAST_APPLIED, stripForCache } from './informer.js';
 export {
   apiVersionOf,
   collectionPath,
+  DEFAULT_THROTTLE,
   describeError,
   isConflict,
   isGone,
@@ -29,9 +30,19 @@ export {
   serverSideApply,
   splitKey,
   statusCodeOf,
+  ThrottleAwareKubeConfig,
+  type ThrottleListener,
+  type ThrottlePolicy,
+  throttleWaitMs,
 } from './kube.js';
 export { LeaderElector } from './leader-election.js';
-export { Manager, type ManagerOptions, type StopReason } from './manager.js';
+export {
+  DEFAULT_MAX_CONCURRENT_RECONCILES,
+  DEFAULT_RECONCILE_RATE,
+  Manager,
+  type ManagerOptions,
+  type StopReason,
+} from './manager.js';
 export { RuntimeMetrics } from './metrics.js';
 export { WorkQueue } from './queue.js';
 export { createMergePatch, type StatusWriteMode, StatusWriter } from './status.js';

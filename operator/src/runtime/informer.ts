@@ -7,13 +7,14 @@ import type { RuntimeMetrics } from './metrics.js';
 
 export interface InformerHandlers<T extends KubernetesObject> {
   onAdd(obj: T): void;
-  onUpdate(oldObj: T, newObj: T): void;
+  /** `relisted`: the change was found by a relist (it may sum several writes), not one watch event. */
+  onUpdate(oldObj: T, newObj: T, relisted: boolean): void;
   onDelete(obj: T): void;
   /** Every cached object, once per resync period. */
   onResync(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
   readonly kubeConfig: KubeConfig;
   readonly kind: ResourceKind;
   /** Watch one namespace; all namespaces when absent. */
@@ -28,6 +29,36 @@ export interface InformerOptions {
   readonly watchTimeoutSeconds?: number;
   /** Objects per list page. Default 500. */
   readonly pageSize?: number;
+  /**
+   * Applied to every object on its way into the cache (controller-runtime's cache transform): keep only
+   * what reconcilers read. Default `stripForCache`. It may change the object in place and must keep
+   * metadata.name, namespace and resourceVersion.
+   */
+  readonly transform?: (obj: T) => T;
+}
+
+/** The last-applied annotation kubectl apply keeps: a second copy of the spec no reconciler reads. */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The default cache transform: drops metadata.managedFields (most of an object's size; what server-side
+ * apply needs is on the server) and kubectl's last-applied annotation, as controller-runtime's
+ * TransformStripManagedFields does. Everything a reconciler reads (spec, status, labels, other annotations,
+ * finalizers, owner references, generation, uid) stays.
+ */
+export function stripForCache<T extends KubernetesObject>(obj: T): T {
+  const meta = obj.metadata;
+  if (!meta || (!meta.managedFields && !(meta.annotations && LAST_APPLIED in meta.annotations))) return obj;
+  // A fresh metadata object rather than `delete`: V8 turns an object a property was deleted from into a
+  // (larger) dictionary.
+  const { managedFields: _dropped, annotations, ...rest } = meta;
+  let kept = annotations;
+  if (annotations && LAST_APPLIED in annotations) {
+    const { [LAST_APPLIED]: _lastApplied, ...others } = annotations;
+    kept = Object.keys(others).length ? others : undefined;
+  }
+  obj.metadata = kept ? { ...rest, annotations: kept } : rest;
+  return obj;
 }
 
 type WatchOutcome = 'gone' | 'expired' | 'closed-early';
@@ -53,15 +84,17 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private wake?: () => void;
   private readonly syncWaiters: (() => void)[] = [];
   private readonly kindLabel: string;
+  private readonly transform: (obj: T) => T;
 
   constructor(
-    private readonly opts: InformerOptions,
+    private readonly opts: InformerOptions<T>,
     private readonly handlers: InformerHandlers<T>,
   ) {
     this.client = new KindClient<T>(opts.kubeConfig, opts.kind);
     this.watcher = new Watch(opts.kubeConfig);
     this.backoff = opts.backoff ?? { baseMs: 500, maxMs: 30_000, jitter: 0.2 };
     this.kindLabel = opts.kind.kind;
+    this.transform = opts.transform ?? stripForCache;
   }
 
   get hasSynced(): boolean {
@@ -80,6 +113,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /** Every cached object, without copying the list. */
+  values(): IterableIterator<T> {
+    return this.cache.values();
   }
 
   get size(): number {
@@ -162,6 +200,8 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   /** Lists every object (paged) and reconciles the cache with it, delivering the differences. */
   private async relist(): Promise<void> {
+    // Each page goes through the transform as it arrives, so a relist of 10,000 objects never holds their
+    // managedFields all at once.
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion = '';
@@ -171,7 +211,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         limit: this.opts.pageSize ?? 500,
         continueToken,
       });
-      items.push(...page.items);
+      for (const obj of page.items) items.push(this.transform(obj));
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?._continue || undefined;
     } while (continueToken && !this.stopped);
@@ -181,7 +221,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     for (const obj of items) {
       const key = keyOf(obj);
       seen.add(key);
-      this.upsert(key, obj);
+      this.upsert(key, obj, true);
     }
     for (const [key, old] of [...this.cache]) {
       if (!seen.has(key)) {
@@ -200,15 +240,12 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     );
   }
 
-  private upsert(key: string, obj: T): void {
-    // managedFields are most of an object's size and no reconciler reads them (controller-runtime's
-    // TransformStripManagedFields): dropping them keeps the cache small at 10,000 objects.
-    if (obj.metadata?.managedFields) obj.metadata.managedFields = undefined;
+  private upsert(key: string, obj: T, relisted: boolean): void {
     const old = this.cache.get(key);
     this.cache.set(key, obj);
     if (!old) this.handlers.onAdd(obj);
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
-      this.handlers.onUpdate(old, obj);
+      this.handlers.onUpdate(old, obj, relisted);
   }
 
   /** One watch from the current resourceVersion until the stream ends. */
@@ -253,7 +290,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         sawEvent = true;
         this.failures = 0;
         const rv = obj.metadata?.resourceVersion;
-        if (type === 'ADDED' || type === 'MODIFIED') this.upsert(keyOf(obj), obj);
+        if (type === 'ADDED' || type === 'MODIFIED') this.upsert(keyOf(obj), this.transform(obj), false);
         else if (type === 'DELETED') {
           const key = keyOf(obj);
           if (this.cache.delete(key)) this.handlers.onDelete(obj);

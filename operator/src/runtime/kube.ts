@@ -1,11 +1,19 @@
 import {
+  type ApiConstructor,
   ApiException,
+  type ApiType,
   type ConfigurationOptions,
+  createConfiguration,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
   type KubernetesObject,
   type ObservableMiddleware,
   PatchStrategy,
+  type RequestContext,
+  type ResponseContext,
+  ServerConfiguration,
   setHeaderOptions,
+  wrapHttpLibrary,
 } from '@kubernetes/client-node';
 
 /** What the runtime needs to know to list, watch and patch one kind. */
@@ -74,9 +82,101 @@ export const isGone = (err: unknown): boolean => statusCodeOf(err) === 410;
 
 export { describeError } from '../../../lib/errors.js';
 
-/** KUBECONFIG (or ~/.kube/config) when set, else the in-cluster service account. */
-export function loadKubeConfig(env: Readonly<Record<string, string | undefined>> = process.env): KubeConfig {
-  const kc = new KubeConfig();
+/** How API clients answer the apiserver's "too many requests" (priority and fairness, max-in-flight). */
+export interface ThrottlePolicy {
+  /** Retries of one request after a 429 (or a 5xx with Retry-After) before the error reaches the caller. Default 10, as client-go. */
+  readonly maxRetries: number;
+  /** Cap on one wait; Retry-After asks in whole seconds. Default 30 s. */
+  readonly maxWaitMs: number;
+}
+
+export const DEFAULT_THROTTLE: ThrottlePolicy = { maxRetries: 10, maxWaitMs: 30_000 };
+
+/** Observes every throttled answer (for novapos_operator_kube_throttled_total). */
+export type ThrottleListener = (event: { status: number; waitMs: number; retried: boolean }) => void;
+
+/**
+ * The wait a throttled answer asks for, or undefined when the answer is final. As client-go: a 429, or a
+ * 5xx that carries Retry-After, means the apiserver did not process the request, so it is safe to send again
+ * whatever the verb. Retry-After is in seconds (the apiserver sends 1 under max-in-flight, more under APF);
+ * a 429 without it waits 1 s.
+ */
+export function throttleWaitMs(
+  status: number,
+  retryAfter: string | undefined,
+  maxWaitMs: number,
+): number | undefined {
+  const header = retryAfter?.trim();
+  const seconds = header && /^\d+$/.test(header) ? Number(header) : undefined;
+  if (status === 429) return Math.min(maxWaitMs, (seconds ?? 1) * 1000);
+  if (status >= 500 && seconds !== undefined) return Math.min(maxWaitMs, seconds * 1000);
+  return undefined;
+}
+
+/**
+ * A KubeConfig whose API clients honour the apiserver's throttling: a request answered 429 (or 5xx with
+ * Retry-After) is sent again after the wait the server asked for, up to `maxRetries` times. There is no
+ * client-side request cap: the apiserver's priority and fairness decides how fast this client may go, as
+ * controller-runtime leaves it. Watches (client-node's Watch) are long-running requests the limits exempt.
+ */
+export class ThrottleAwareKubeConfig extends KubeConfig {
+  throttle: ThrottlePolicy = DEFAULT_THROTTLE;
+  private readonly listeners: ThrottleListener[] = [];
+
+  onThrottled(listener: ThrottleListener): void {
+    this.listeners.push(listener);
+  }
+
+  override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {
+    const cluster = this.getCurrentCluster();
+    if (!cluster) throw new Error('No active cluster!');
+    const inner = new IsomorphicFetchHttpLibrary();
+    const send = async (request: RequestContext): Promise<ResponseContext> => {
+      for (let attempt = 1; ; attempt++) {
+        const response = await inner.send(request).toPromise();
+        const { maxRetries, maxWaitMs } = this.throttle;
+        const wait = throttleWaitMs(response.httpStatusCode, response.headers['retry-after'], maxWaitMs);
+        if (wait === undefined) return response;
+        const retried = attempt <= maxRetries;
+        for (const l of this.listeners) l({ status: response.httpStatusCode, waitMs: wait, retried });
+        if (!retried) return response;
+        await response.body.text().catch(() => '');
+        // Up to 10 % more, so the clients the server turned away together do not return together.
+        await sleep(wait * (1 + Math.random() * 0.1), request.getSignal());
+      }
+    };
+    const config = createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: this },
+      httpApi: wrapHttpLibrary({ send }),
+      middleware: [],
+    });
+    return new apiClientType(config);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** KUBECONFIG (or ~/.kube/config) when set, else the in-cluster service account; API clients honour 429. */
+export function loadKubeConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  throttle: ThrottlePolicy = DEFAULT_THROTTLE,
+): ThrottleAwareKubeConfig {
+  const kc = new ThrottleAwareKubeConfig();
+  kc.throttle = throttle;
   if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
   else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();

@@ -3,6 +3,7 @@ import type { Logger } from '../../../lib/log.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Controller, type ControllerFactory } from './controller.js';
 import { EventRecorder } from './events.js';
+import { DEFAULT_THROTTLE, ThrottleAwareKubeConfig, type ThrottlePolicy } from './kube.js';
 import { LeaderElector } from './leader-election.js';
 import { RuntimeMetrics } from './metrics.js';
 import { type RunningServer, startMetricsServer, startProbesServer } from './servers.js';
@@ -37,10 +38,25 @@ export interface ManagerOptions {
   readonly backoff?: BackoffPolicy;
   /** Between failed list/watch attempts. Default 500 ms doubling to 30 s, with jitter. */
   readonly informerBackoff?: BackoffPolicy;
-  readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
+  /**
+   * Work-queue rate limit of every controller (reconciles handed out per second); `false`: none. Default
+   * DEFAULT_RECONCILE_RATE, what the apiserver ceiling measured by bench/operator-scale.ts supports.
+   */
+  readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number } | false;
+  /** Retries on the apiserver's 429 / Retry-After (kube clients made by a ThrottleAwareKubeConfig). */
+  readonly throttle?: ThrottlePolicy;
   /** Default: a fresh registry with process metrics. */
   readonly metrics?: RuntimeMetrics;
 }
+
+/**
+ * The default work-queue limit: above what one apiserver took in bench/operator-scale.ts (the bare-client
+ * ceiling, about 3 writes per reconcile), so the apiserver's own priority and fairness (429 + Retry-After,
+ * honoured by the client) is what paces the operator, not a guess on the client side.
+ */
+export const DEFAULT_RECONCILE_RATE = { ratePerSecond: 500, burst: 1000 } as const;
+/** The default reconciles in parallel per controller: the concurrency at which the bare client peaked. */
+export const DEFAULT_MAX_CONCURRENT_RECONCILES = 16;
 
 export type StopReason = 'signal' | 'leadership-lost' | 'stopped';
 
@@ -80,6 +96,12 @@ export class Manager {
         ...opts.leaderElection,
       });
     }
+    if (opts.kubeConfig instanceof ThrottleAwareKubeConfig) {
+      opts.kubeConfig.throttle = opts.throttle ?? opts.kubeConfig.throttle ?? DEFAULT_THROTTLE;
+      opts.kubeConfig.onThrottled(({ status, retried }) =>
+        this.metrics.kubeThrottled.inc({ code: String(status), outcome: retried ? 'retried' : 'gave_up' }),
+      );
+    }
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -101,10 +123,11 @@ export class Manager {
       events: this.events,
       namespaces: this.opts.watchNamespaces ?? [],
       defaults: {
-        maxConcurrentReconciles: this.opts.maxConcurrentReconciles ?? 4,
+        maxConcurrentReconciles: this.opts.maxConcurrentReconciles ?? DEFAULT_MAX_CONCURRENT_RECONCILES,
         resyncPeriodMs: this.opts.resyncPeriodMs ?? 600_000,
         backoff: this.opts.backoff ?? { baseMs: 100, maxMs: 300_000 },
-        rateLimit: this.opts.rateLimit ?? { ratePerSecond: 50, burst: 100 },
+        rateLimit:
+          this.opts.rateLimit === false ? undefined : (this.opts.rateLimit ?? DEFAULT_RECONCILE_RATE),
         informerBackoff: this.opts.informerBackoff,
       },
     });

@@ -16,6 +16,7 @@ export class RuntimeMetrics {
   readonly workqueueRetries: Counter<'name'>;
   readonly leaderStatus: Gauge<'name'>;
   readonly informerRestarts: Counter<'kind' | 'reason'>;
+  readonly kubeThrottled: Counter<'code' | 'outcome'>;
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registry = opts.registry ?? new Registry();
@@ -84,6 +85,12 @@ export class RuntimeMetrics {
       name: 'novapos_operator_informer_restarts_total',
       help: 'List/watch restarts per watched kind, by reason (gone: relist after 410; error; closed).',
       labelNames: ['kind', 'reason'],
+      registers,
+    });
+    this.kubeThrottled = new Counter({
+      name: 'novapos_operator_kube_throttled_total',
+      help: "Kubernetes API answers that asked the operator to slow down (429, or 5xx with Retry-After), by code and outcome (retried after the server's Retry-After, or gave_up after OPERATOR_KUBE_MAX_RETRIES).",
+      labelNames: ['code', 'outcome'],
       registers,
     });
   }

@@ -78,6 +78,34 @@ describe('WorkQueue', () => {
     expect(q.length).toBe(1);
   });
 
+  it('serves 10,000 scheduled keys in due order with one timer, no closure per key', async () => {
+    const q = queue();
+    const before = vi.getTimerCount();
+    const due = new Map<string, number>();
+    for (let i = 0; i < 10_000; i++) {
+      const ms = 1_000 + ((i * 7919) % 10_000);
+      due.set(`k${i}`, ms);
+      q.addAfter(`k${i}`, ms);
+    }
+    expect(vi.getTimerCount() - before).toBe(1);
+    expect(q.scheduled).toBe(10_000);
+    const order: string[] = [];
+    let last = 0;
+    for (let t = 1_000; t <= 11_000; t += 500) {
+      vi.advanceTimersByTime(t - last);
+      last = t;
+      while (q.length) {
+        const key = (await q.get()) as string;
+        expect(due.get(key)).toBeLessThanOrEqual(t);
+        order.push(key);
+        q.done(key);
+      }
+    }
+    expect(order).toHaveLength(10_000);
+    expect(q.scheduled).toBe(0);
+    expect(vi.getTimerCount() - before).toBe(0);
+  });
+
   it('paces hand-outs with the token bucket', async () => {
     const q = new WorkQueue({
       name: 't',

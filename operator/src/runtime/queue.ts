@@ -24,7 +24,11 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly enqueuedAt = new Map<string, number>();
   private readonly failures = new Map<string, number>();
-  private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /** Keys scheduled for later, by due time. One timer serves them all (no closure per key). */
+  private readonly delayed = new Map<string, number>();
+  private readonly dueHeap = new DueHeap();
+  private timer?: NodeJS.Timeout;
+  private timerAt = Number.POSITIVE_INFINITY;
   private readonly waiters: ((ready: boolean) => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   private readonly bucket?: TokenBucket;
@@ -63,14 +67,40 @@ export class WorkQueue {
     }
     const at = this.now() + delayMs;
     const pending = this.delayed.get(key);
-    if (pending && pending.at <= at) return;
-    if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => {
+    if (pending !== undefined && pending <= at) return;
+    // A later-scheduled heap entry of the same key is left behind and skipped when it comes due.
+    this.delayed.set(key, at);
+    this.dueHeap.push(at, key);
+    this.arm();
+  }
+
+  /** Keys scheduled for later (addAfter, addRateLimited) that are not yet due. */
+  get scheduled(): number {
+    return this.delayed.size;
+  }
+
+  private arm(): void {
+    const next = this.dueHeap.peekAt();
+    if (next === undefined || next >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, next - this.now()));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = this.now();
+    for (;;) {
+      const at = this.dueHeap.peekAt();
+      if (at === undefined || at > now) break;
+      const key = this.dueHeap.pop() as string;
+      if (this.delayed.get(key) !== at) continue;
       this.delayed.delete(key);
       this.add(key);
-    }, delayMs);
-    timer.unref();
-    this.delayed.set(key, { at, timer });
+    }
+    if (!this.shuttingDown) this.arm();
   }
 
   /** Retries a key after its backoff, which doubles with each consecutive failure up to the cap. */
@@ -132,8 +162,10 @@ export class WorkQueue {
   /** Stops handing out work and drops scheduled retries; in-flight keys finish normally. */
   shutDown(): void {
     this.shuttingDown = true;
-    for (const d of this.delayed.values()) clearTimeout(d.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.delayed.clear();
+    this.dueHeap.clear();
     for (const w of this.waiters.splice(0)) w(false);
   }
 
@@ -161,6 +193,63 @@ export class WorkQueue {
     this.enqueuedAt.set(key, this.now());
     this.opts.metrics?.workqueueDepth.set({ name: this.opts.name }, this.queue.length);
     this.waiters.shift()?.(true);
+  }
+}
+
+/** A binary min-heap of (due time, key) in two parallel arrays. */
+class DueHeap {
+  private readonly ats: number[] = [];
+  private readonly keys: string[] = [];
+
+  peekAt(): number | undefined {
+    return this.ats[0];
+  }
+
+  clear(): void {
+    this.ats.length = 0;
+    this.keys.length = 0;
+  }
+
+  push(at: number, key: string): void {
+    let i = this.ats.length;
+    this.ats.push(at);
+    this.keys.push(key);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const parentAt = this.ats[parent] as number;
+      if (parentAt <= at) break;
+      this.ats[i] = parentAt;
+      this.keys[i] = this.keys[parent] as string;
+      i = parent;
+    }
+    this.ats[i] = at;
+    this.keys[i] = key;
+  }
+
+  pop(): string | undefined {
+    const n = this.ats.length;
+    if (n === 0) return undefined;
+    const top = this.keys[0];
+    const lastAt = this.ats.pop() as number;
+    const lastKey = this.keys.pop() as string;
+    if (n > 1) {
+      let i = 0;
+      const size = n - 1;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= size) break;
+        const r = l + 1;
+        const c = r < size && (this.ats[r] as number) < (this.ats[l] as number) ? r : l;
+        const childAt = this.ats[c] as number;
+        if (childAt >= lastAt) break;
+        this.ats[i] = childAt;
+        this.keys[i] = this.keys[c] as string;
+        i = c;
+      }
+      this.ats[i] = lastAt;
+      this.keys[i] = lastKey;
+    }
+    return top;
   }
 }
 
