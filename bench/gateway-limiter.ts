@@ -408,6 +408,16 @@ async function edgeBench(redisUrl: string) {
     const gateway = { ping: median('ping'), proxied: median('proxied') };
     const baseline = base ? { ping: median('baselinePing'), proxied: median('baselineProxied') } : undefined;
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    // The same ratios taken within each round (the two scenarios measured seconds apart), then their median:
+    // steadier than the ratio of two medians when other work comes and goes between rounds.
+    const perRound = (a: string, b: string, field: 'requestsPerSecond' | 'p99Ms') => {
+      const xs = samples.get(a)!.map((r, i) => r[field] / samples.get(b)![i]![field]);
+      return {
+        median: ratio(xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!, 1),
+        min: ratio(xs[0]!, 1),
+        max: ratio(xs.at(-1)!, 1),
+      };
+    };
     const figures = {
       loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s, median of ${ROUNDS} interleaved rounds`,
       loadAverage1mBefore: Math.round(loadavg()[0]! * 10) / 10,
@@ -436,6 +446,18 @@ async function edgeBench(redisUrl: string) {
             }
           : {}),
       },
+      ratiosPerRound: {
+        pingVsCeiling1: perRound('ping', 'ceiling1', 'requestsPerSecond'),
+        proxiedVsCeiling2: perRound('proxied', 'ceiling2', 'requestsPerSecond'),
+        pingP99VsCeiling1P99: perRound('ping', 'ceiling1', 'p99Ms'),
+        proxiedP99VsCeiling2P99: perRound('proxied', 'ceiling2', 'p99Ms'),
+        ...(baseline
+          ? {
+              pingAfterVsBefore: perRound('ping', 'baselinePing', 'requestsPerSecond'),
+              proxiedAfterVsBefore: perRound('proxied', 'baselineProxied', 'requestsPerSecond'),
+            }
+          : {}),
+      },
     };
     const line = (name: string, r: WrkResult) =>
       console.log(
@@ -449,7 +471,8 @@ async function edgeBench(redisUrl: string) {
       line('baseline gateway ping', baseline.ping);
       line('baseline gateway proxied', baseline.proxied);
     }
-    console.log('ratios', JSON.stringify(figures.ratios));
+    console.log('ratios of the medians', JSON.stringify(figures.ratios));
+    console.log('per-round ratios (median, min, max)', JSON.stringify(figures.ratiosPerRound));
     return figures;
   } finally {
     await gw.close();

@@ -127,8 +127,14 @@ export class CachedRevocationCheck {
     private readonly opts: { cacheMs: number; maxEntries?: number; onUnavailable?: (err: unknown) => void },
   ) {}
 
+  /** The cached answer when it is fresh (no Redis call): true/false, or undefined when Redis must be asked. */
+  peek(t: TokenSession): boolean | undefined {
+    const hit = this.cache.get(cacheKey(t));
+    return hit && Date.now() - hit.at < this.opts.cacheMs ? hit.revoked : undefined;
+  }
+
   async isRevoked(t: TokenSession): Promise<boolean> {
-    const key = `${t.tenant}|${t.userId}|${t.sid ?? ''}|${t.issuedAt}`;
+    const key = cacheKey(t);
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < this.opts.cacheMs) return hit.revoked;
     try {
@@ -144,3 +150,5 @@ export class CachedRevocationCheck {
     }
   }
 }
+
+const cacheKey = (t: TokenSession) => `${t.tenant}|${t.userId}|${t.sid ?? ''}|${t.issuedAt}`;

@@ -11,10 +11,10 @@ import {
 import { apiKeyPrefix } from './domain/api-keys.js';
 import type { AuthThrottle } from './domain/auth-throttle.js';
 import {
+  type Authentication,
   type Authenticator,
   AuthFailure,
   type CredentialHeaders,
-  type Principal,
 } from './domain/authenticate.js';
 import type { TenantLimits } from './domain/limits.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
@@ -81,10 +81,7 @@ export function createHandler(deps: AppDeps): GatewayHandler {
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const m = KNOWN_METHODS.has(method) ? method : 'other';
-      metrics.httpRequests.inc({ method: m, route, status: res.statusCode });
-      metrics.httpDuration.observe({ method: m, route }, seconds);
-      if (route === 'ping' || route === 'proxy' || route === 'other')
-        metrics.requestDuration.observe({ route, status: String(res.statusCode) }, seconds);
+      metrics.requests.observe(m, route, res.statusCode, seconds);
       if (logger.isLevelEnabled('debug'))
         logger.debug(
           {
@@ -189,29 +186,27 @@ export function createHandler(deps: AppDeps): GatewayHandler {
       }
     }
 
-    let principal: Principal;
+    let auth: Authentication;
     try {
-      principal = await deps.authenticator.authenticate(credentials);
+      const pending = deps.authenticator.authenticate(credentials);
+      auth = pending instanceof Promise ? await pending : pending;
     } catch (err) {
       if (!(err instanceof AuthFailure)) return handleError(err, res, logger, log);
-      if (err.isSignatureFailure) metrics.signatureFailures.inc();
-      if (err.method === 'jwt') metrics.jwtValidationFailures.inc({ reason: err.reason });
-      metrics.authFailures.inc({ method: err.method, reason: err.reason });
-      logger.info(
-        { event: 'auth_failed', ...log, method: err.method, reason: err.reason },
-        'request refused',
-      );
-      if (err.status === 401 && err.method !== 'none')
-        deps.throttle?.failed(chain.client, err.method === 'api_key' ? keyPrefix : undefined).catch(() => {});
-      if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-      const code =
-        err.status === 403 ? 'tenant_mismatch' : err.status === 503 ? 'auth_unavailable' : 'unauthorized';
-      return sendError(
-        res,
-        err.status,
-        code,
-        err.status === 403 ? 'X-Tenant-ID does not match the credential' : 'authentication required',
-      );
+      return refuse(res, err, chain, keyPrefix, log);
+    }
+    const { principal, session } = auth;
+
+    // The session's revocation (auth-service's valid-after and ended sessions) and the rate limit are one
+    // Redis round trip: the MGET is issued here, the limiter's script below in the same tick, and ioredis'
+    // auto-pipelining writes both at once. A session known revoked (cached) is refused before the limiter,
+    // so a revoked token charges its tenant at most once per revocation cache period.
+    let revoked: Promise<boolean> | undefined;
+    const sessions = deps.authenticator.sessions;
+    if (session && sessions) {
+      const known = sessions.peek?.(session);
+      if (known === true)
+        return refuse(res, new AuthFailure(401, 'session_revoked', 'jwt'), chain, keyPrefix, log);
+      if (known === undefined) revoked = sessions.isRevoked(session);
     }
     if (principal.keyPrefix) metrics.apiKeyRequests.inc({ key_prefix: principal.keyPrefix });
 
@@ -223,6 +218,8 @@ export function createHandler(deps: AppDeps): GatewayHandler {
       target.path !== PING_PATH &&
       !holdsScope(scopes, requiredScope(deps.scopes.routes, method, target.path))
     ) {
+      if (revoked && (await revoked))
+        return refuse(res, new AuthFailure(401, 'session_revoked', 'jwt'), chain, keyPrefix, log);
       logger.info({ event: 'insufficient_scope', ...log, method: principal.method }, 'request refused');
       return sendError(
         res,
@@ -234,6 +231,8 @@ export function createHandler(deps: AppDeps): GatewayHandler {
 
     const limits = deps.limits.get(principal.tenant);
     const decision = await deps.limiter.decide(limits, target.path, principal.keyPrefix);
+    if (revoked && (await revoked))
+      return refuse(res, new AuthFailure(401, 'session_revoked', 'jwt'), chain, keyPrefix, log);
     const refused = !decision.allow;
     metrics.recordDecision(principal.tenant, decision.outcome, decision.mode, refused);
     if (principal.keyId && principal.keyPrefix)
@@ -301,6 +300,31 @@ export function createHandler(deps: AppDeps): GatewayHandler {
       }),
       extraHeaders: decision.headers,
     });
+  }
+
+  /** An authentication failure: counted, logged, charged to the failure budgets, answered. */
+  function refuse(
+    res: ServerResponse,
+    err: AuthFailure,
+    chain: ClientChain,
+    keyPrefix: string | undefined,
+    log: { request_id: string; trace_id: string },
+  ): void {
+    if (err.isSignatureFailure) metrics.signatureFailures.inc();
+    if (err.method === 'jwt') metrics.jwtValidationFailures.inc({ reason: err.reason });
+    metrics.authFailures.inc({ method: err.method, reason: err.reason });
+    logger.info({ event: 'auth_failed', ...log, method: err.method, reason: err.reason }, 'request refused');
+    if (err.status === 401 && err.method !== 'none')
+      deps.throttle?.failed(chain.client, err.method === 'api_key' ? keyPrefix : undefined).catch(() => {});
+    if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+    const code =
+      err.status === 403 ? 'tenant_mismatch' : err.status === 503 ? 'auth_unavailable' : 'unauthorized';
+    sendError(
+      res,
+      err.status,
+      code,
+      err.status === 403 ? 'X-Tenant-ID does not match the credential' : 'authentication required',
+    );
   }
 
   const run = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {

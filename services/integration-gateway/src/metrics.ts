@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { type CheckOutcome, LIMITER_MODES, type LimiterMode } from './domain/rate-limiter.js';
+import { RequestMetrics } from './http/request-metrics.js';
 
 export interface GatewayMetricsOptions {
   /** Tenants allowed as a label value; everyone else is `other`. Consulted at every use (it grows with resources). */
@@ -24,11 +25,12 @@ export class GatewayMetrics {
   readonly signatureFailures: Counter;
   readonly authFailures: Counter<'method' | 'reason'>;
   readonly configApplied: Counter<'tenant'>;
-  readonly requestDuration: Histogram<'route' | 'status'>;
   readonly upstreamErrors: Counter<'reason'>;
-  /** Fleet names, with auth-service's labels (docs/contracts.md, "Metrics"). */
-  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
-  readonly httpDuration: Histogram<'method' | 'route'>;
+  /**
+   * Per request: the fleet names with auth-service's labels (docs/contracts.md, "Metrics"),
+   * `http_requests_total` and `http_request_duration_seconds`, and `gateway_request_duration_seconds`.
+   */
+  readonly requests: RequestMetrics;
   readonly jwtValidationFailures: Counter<'reason'>;
   /** `cache` = hit (no signature check) or miss: the SLO is judged on misses. */
   readonly jwtValidationDuration: Histogram<'cache'>;
@@ -104,32 +106,13 @@ export class GatewayMetrics {
       labelNames: ['tenant'],
       registers,
     });
-    this.requestDuration = new Histogram({
-      name: 'gateway_request_duration_seconds',
-      help: 'Gateway request duration by route kind (ping, proxy, other) and status.',
-      labelNames: ['route', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    });
     this.upstreamErrors = new Counter({
       name: 'gateway_upstream_errors_total',
       help: 'Proxied requests that got no answer from the upstream, by reason (timeout, connect, aborted, other).',
       labelNames: ['reason'],
       registers,
     });
-    this.httpRequests = new Counter({
-      name: 'http_requests_total',
-      help: 'HTTP requests by method, route pattern and status code.',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.httpDuration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration by method and route pattern.',
-      labelNames: ['method', 'route'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5],
-      registers,
-    });
+    this.requests = new RequestMetrics(this.registry);
     this.jwtValidationFailures = new Counter({
       name: 'auth_jwt_validation_failures_total',
       help: 'Access tokens rejected by the gateway, by reason.',

@@ -55,6 +55,25 @@ export class AuthFailure extends Error {
 
 export interface TokenVerifier {
   verify(token: string): Promise<VerifiedJwt>;
+  /** A token already verified (cache), answered without a signature check; undefined otherwise. */
+  cached?(token: string): VerifiedJwt | undefined;
+}
+
+/** Who is calling, and for a token the claims its session revocation is checked with. */
+export interface Authentication {
+  readonly principal: Principal;
+  /**
+   * A token's session (lib/session-revocation.ts): the HTTP layer checks it in the same Redis round trip
+   * as the rate limit (both commands leave in one pipelined write), not before it.
+   */
+  readonly session?: TokenSession;
+}
+
+const BEARER_RE = /^Bearer\s+(\S+)$/i;
+
+/** The token of an `Authorization: Bearer` field, if that is what it holds. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : BEARER_RE.exec(authorization)?.[1];
 }
 
 export interface CredentialHeaders {
@@ -63,67 +82,107 @@ export interface CredentialHeaders {
   readonly tenantHeader?: string;
 }
 
+/** Session revocation as the gateway reads it: a short cache (lib/session-revocation.ts CachedRevocationCheck). */
+export interface SessionCheck {
+  isRevoked(t: TokenSession): Promise<boolean>;
+  /** The cached answer when fresh, without a Redis call; undefined when Redis must be asked. */
+  peek?(t: TokenSession): boolean | undefined;
+}
+
 export class Authenticator {
+  /** The revocation check the HTTP layer runs beside the rate limit (see Authentication). */
+  readonly sessions: SessionCheck | undefined;
+
   constructor(
     private readonly deps: {
       readonly jwt?: TokenVerifier;
       readonly apiKeys?: ApiKeyAuthenticator;
-      /** Session revocation set by auth-service (lib/session-revocation.ts): sid and valid-after. */
-      readonly sessions?: { isRevoked(t: TokenSession): Promise<boolean> };
+      readonly sessions?: SessionCheck;
     },
-  ) {}
-
-  async authenticate(h: CredentialHeaders): Promise<Principal> {
-    const principal = await this.identify(h);
-    if (h.tenantHeader !== undefined && h.tenantHeader !== principal.tenant) {
-      throw new AuthFailure(403, 'tenant_mismatch', principal.method);
-    }
-    return principal;
+  ) {
+    this.sessions = deps.sessions;
   }
 
-  private async identify(h: CredentialHeaders): Promise<Principal> {
-    const bearer = /^Bearer\s+(\S+)$/i.exec(h.authorization ?? '')?.[1];
+  /**
+   * The caller's identity: a token from the cache (no await), otherwise verified. The session revocation of
+   * a token is not checked here: the result names the session and the caller checks it (see Authentication).
+   */
+  authenticate(h: CredentialHeaders): Authentication | Promise<Authentication> {
+    const bearer = bearerToken(h.authorization);
     if (bearer && this.deps.jwt) {
-      let verified: VerifiedJwt;
-      try {
-        verified = await this.deps.jwt.verify(bearer);
-      } catch (err) {
-        if (err instanceof JwtVerificationError) {
-          throw new AuthFailure(err.reason === 'jwks_unavailable' ? 503 : 401, err.reason, 'jwt');
-        }
-        throw err;
+      const hit = this.deps.jwt.cached?.(bearer);
+      if (hit) return this.ofToken(hit, h);
+      return this.verifyToken(this.deps.jwt, bearer, h);
+    }
+    if (h.apiKey && this.deps.apiKeys) return this.ofApiKey(this.deps.apiKeys, h.apiKey, h);
+    throw new AuthFailure(401, 'missing_credentials', 'none');
+  }
+
+  private async verifyToken(
+    jwt: TokenVerifier,
+    bearer: string,
+    h: CredentialHeaders,
+  ): Promise<Authentication> {
+    let verified: VerifiedJwt;
+    try {
+      verified = await jwt.verify(bearer);
+    } catch (err) {
+      if (err instanceof JwtVerificationError) {
+        throw new AuthFailure(err.reason === 'jwks_unavailable' ? 503 : 401, err.reason, 'jwt');
       }
-      const tid = verified.payload['tid'];
-      if (typeof tid !== 'string' || tid === '') throw new AuthFailure(401, 'missing_tenant_claim', 'jwt');
-      const p = verified.payload;
-      const session = { tenant: tid, userId: String(p.sub), sid: p['sid'] as string | undefined };
-      if (await this.deps.sessions?.isRevoked({ ...session, issuedAt: Number(p.iat) }))
-        throw new AuthFailure(401, 'session_revoked', 'jwt');
-      const roles = verified.payload['roles'];
-      return {
+      throw err;
+    }
+    return this.ofToken(verified, h);
+  }
+
+  private ofToken(verified: VerifiedJwt, h: CredentialHeaders): Authentication {
+    const p = verified.payload;
+    const tid = p['tid'];
+    if (typeof tid !== 'string' || tid === '') throw new AuthFailure(401, 'missing_tenant_claim', 'jwt');
+    if (h.tenantHeader !== undefined && h.tenantHeader !== tid)
+      throw new AuthFailure(403, 'tenant_mismatch', 'jwt');
+    const roles = p['roles'];
+    const subject = String(p.sub ?? '');
+    return {
+      principal: {
         tenant: tid,
         method: 'jwt',
-        subject: String(verified.payload.sub ?? ''),
+        subject,
         roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
-      };
+      },
+      session: {
+        tenant: tid,
+        userId: String(p.sub),
+        sid: p['sid'] as string | undefined,
+        issuedAt: Number(p.iat),
+      },
+    };
+  }
+
+  private async ofApiKey(
+    apiKeys: ApiKeyAuthenticator,
+    apiKey: string,
+    h: CredentialHeaders,
+  ): Promise<Authentication> {
+    let key: Awaited<ReturnType<ApiKeyAuthenticator['authenticate']>>;
+    try {
+      key = await apiKeys.authenticate(apiKey);
+    } catch (err) {
+      if (err instanceof ApiKeyRejected) throw new AuthFailure(401, `api_key_${err.reason}`, 'api_key');
+      // The database could not answer: not the caller's fault, and not a reason to let them in.
+      throw new AuthFailure(503, 'credentials_unavailable', 'api_key');
     }
-    if (h.apiKey && this.deps.apiKeys) {
-      try {
-        const key = await this.deps.apiKeys.authenticate(h.apiKey);
-        return {
-          tenant: key.tenant,
-          method: 'api_key',
-          subject: key.id,
-          keyPrefix: key.prefix,
-          keyId: key.id,
-          scopes: key.scopes,
-        };
-      } catch (err) {
-        if (err instanceof ApiKeyRejected) throw new AuthFailure(401, `api_key_${err.reason}`, 'api_key');
-        // The database could not answer: not the caller's fault, and not a reason to let them in.
-        throw new AuthFailure(503, 'credentials_unavailable', 'api_key');
-      }
-    }
-    throw new AuthFailure(401, 'missing_credentials', 'none');
+    if (h.tenantHeader !== undefined && h.tenantHeader !== key.tenant)
+      throw new AuthFailure(403, 'tenant_mismatch', 'api_key');
+    return {
+      principal: {
+        tenant: key.tenant,
+        method: 'api_key',
+        subject: key.id,
+        keyPrefix: key.prefix,
+        keyId: key.id,
+        scopes: key.scopes,
+      },
+    };
   }
 }

@@ -1,4 +1,4 @@
-import { serializeItem, serializeList } from 'structured-headers';
+import { serializeList } from 'structured-headers';
 import { capacityOf } from './gcra.js';
 import type { PolicyName } from './limits.js';
 
@@ -28,8 +28,32 @@ export function rateLimitHeaders(
   outcome: LimitOutcome,
   rejected: boolean,
 ): Record<string, string> {
-  const list = policies.map(
-    (p) =>
+  let policyField = '';
+  let limiting: PolicyState | undefined;
+  for (const p of policies) {
+    policyField += policyField === '' ? policyItem(p) : `, ${policyItem(p)}`;
+    if (limiting === undefined && p.policy === outcome.policy) limiting = p;
+  }
+  const capacity = limiting ? capacityOf(limiting) : 0;
+  const r = Math.max(0, Math.min(outcome.remaining, capacity));
+  const t = seconds(rejected ? outcome.retryAfterMs : outcome.resetMs);
+  // The policy names are the fixed tokens of PolicyName and the parameters integers: the item is written
+  // directly (the unit test parses it back with structured-headers).
+  const headers: Record<string, string> = {
+    'RateLimit-Policy': policyField,
+    RateLimit: `"${outcome.policy}";r=${r};t=${t}`,
+  };
+  if (rejected) headers['Retry-After'] = String(Math.max(1, seconds(outcome.retryAfterMs)));
+  return headers;
+}
+
+// One `RateLimit-Policy` item per distinct policy, serialised once (a few per tenant configuration).
+const policyItems = new Map<string, string>();
+function policyItem(p: PolicyState): string {
+  const key = `${p.policy} ${p.requestsPerMinute} ${p.burst}`;
+  let item = policyItems.get(key);
+  if (item === undefined) {
+    item = serializeList([
       [
         p.policy,
         new Map<string, number>([
@@ -37,22 +61,12 @@ export function rateLimitHeaders(
           ['w', 60],
           ...(p.burst > 0 ? ([['novapos-burst', p.burst]] as [string, number][]) : []),
         ]),
-      ] as [string, Map<string, number>],
-  );
-  const limiting = policies.find((p) => p.policy === outcome.policy);
-  const capacity = limiting ? capacityOf(limiting) : 0;
-  const headers: Record<string, string> = {
-    'RateLimit-Policy': serializeList(list),
-    RateLimit: serializeItem(
-      outcome.policy,
-      new Map([
-        ['r', Math.max(0, Math.min(outcome.remaining, capacity))],
-        ['t', seconds(rejected ? outcome.retryAfterMs : outcome.resetMs)],
-      ]),
-    ),
-  };
-  if (rejected) headers['Retry-After'] = String(Math.max(1, seconds(outcome.retryAfterMs)));
-  return headers;
+      ],
+    ]);
+    if (policyItems.size >= 10_000) policyItems.clear();
+    policyItems.set(key, item);
+  }
+  return item;
 }
 
 /** Whole seconds, rounded up: a client that waits this long is never early. */

@@ -44,6 +44,13 @@ export class CachedTokenVerifier implements TokenVerifier {
     return this.lookup(hashOf(token)) !== undefined;
   }
 
+  /** The verified token when the cache holds it (no signature check, no await); undefined otherwise. */
+  cached(token: string): VerifiedJwt | undefined {
+    const hit = this.lookup(hashOf(token));
+    if (hit) this.opts.onLookup?.(true);
+    return hit?.verified;
+  }
+
   async verify(token: string): Promise<VerifiedJwt> {
     const id = hashOf(token);
     const hit = this.lookup(id);
