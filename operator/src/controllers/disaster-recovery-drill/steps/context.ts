@@ -42,13 +42,33 @@ export const DEFAULT_RUNNER_TIMING: RunnerTiming = {
   cleanupTimeoutMs: 60_000,
 };
 
+/** The gateway's error code for a client refused before verification (its failed authentications spent the budget). */
+export const TOO_MANY_AUTH_FAILURES = 'too_many_auth_failures';
+
+/**
+ * Whether the abort guard counts an answer as a failed request: 5xx, 401, 403, and a 429
+ * `too_many_auth_failures`. The last one is a client whose authentications keep failing, answered 429 before
+ * verification once its failure budget is spent (docs/integration-gateway.md, "Failed authentications"):
+ * it still fails, only its status changed, and not counting it let failing traffic vanish from the guard's
+ * ratio. A 429 `rate_limited` is the limiter doing its job and does not count.
+ */
+export function isGuardError(sample: Pick<TrafficSample, 'status' | 'code'>): boolean {
+  const { status } = sample;
+  return (
+    status >= 500 ||
+    status === 401 ||
+    status === 403 ||
+    (status === 429 && sample.code === TOO_MANY_AUTH_FAILURES)
+  );
+}
+
 /** The drill's own requests, so the guard can tell them from real traffic. */
 export class OwnTraffic {
   requests = 0;
   errors = 0;
   record(sample: TrafficSample): void {
     this.requests++;
-    if (sample.status >= 500 || sample.status === 401 || sample.status === 403) this.errors++;
+    if (isGuardError(sample)) this.errors++;
   }
 }
 
