@@ -98,7 +98,8 @@ export const StackConfigSchema = Type.Object(
         /**
          * With `charts`: also charts/dist/novapos-services.yaml (auth-service, integration-gateway). Default
          * true; false where their dependencies (OpenBao, PostgreSQL, Redis) are not reachable from the
-         * cluster and readiness is awaited (the node's test stack), so only the operator's chart is applied.
+         * cluster and readiness is awaited (the node's test stack): only the operator's chart and the services'
+         * Namespace (the operator's chart grants Roles in it) are applied.
          */
         services: Type.Optional(Type.Boolean()),
       },

@@ -411,6 +411,8 @@ describe('differences between environments', () => {
     expect(deployments(off)).not.toContain('auth-service');
     expect(deployments(off)).not.toContain('integration-gateway');
     expect(deployments(off)).toContain('novapos-operator');
+    // The services' Namespace stays: the operator's chart has Roles in it.
+    expect(byKind(off, 'Namespace').map((r) => meta(r).name)).toContain('novapos');
   });
 
   it('names a missing drill webhook token in the one missing-secrets error, with the Slack ones', async () => {

@@ -111,9 +111,14 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
 
   const crds = cfg.features.crds ? applyManifests('crds', sources.crds, cfg.skipAwait, {}) : undefined;
   // The charts ship a copy of the CRDs and their own ServiceMonitors: each object gets one owner here.
+  // Without the services, their chart's Namespace stays: the operator's chart grants Roles in it.
   const chartSources =
     cfg.features.services === false
-      ? sources.charts.filter((f) => path.basename(f.file) !== SERVICES_CHART_FILE)
+      ? sources.charts.map((f) =>
+          path.basename(f.file) === SERVICES_CHART_FILE
+            ? { ...f, objects: f.objects.filter((o) => o.kind === 'Namespace') }
+            : f,
+        )
       : sources.charts;
   const chartFiles = cfg.features.crds ? withoutObjectsIn(chartSources, sources.crds) : chartSources;
   const prom = createPrometheus(ctx, sources.rules, cfg.features.charts ? scrapedBy(chartFiles) : new Set());
