@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ackKey, configKey, faultKey, LimitDocumentError, parseLimitDocument } from './ratelimit-contract.js';
+import {
+  ackKey,
+  bucketKey,
+  configKey,
+  faultKey,
+  LimitDocumentError,
+  legacyRateLimitKeys,
+  parseLimitDocument,
+  tenantOfConfigKey,
+} from './ratelimit-contract.js';
 
 const doc = {
   tenant: 'acme',
@@ -15,13 +24,52 @@ const doc = {
   publishedAt: '2026-03-01T12:00:00Z',
 };
 
+/** What Redis Cluster hashes of a key: the text between the first `{` and the next `}` when not empty. */
+function hashedPart(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
 describe('the rate-limit Redis contract', () => {
   it('names the keys as docs/contracts.md does', () => {
-    expect([configKey('acme'), ackKey('acme'), faultKey('acme')]).toEqual([
-      'novapos:ratelimit:config:acme',
-      'novapos:ratelimit:ack:acme',
-      'novapos:ratelimit:fault:acme',
+    expect([
+      configKey('acme'),
+      ackKey('acme'),
+      faultKey('acme'),
+      bucketKey('acme', 'acme'),
+      bucketKey('acme', 'acme:route:/api/exports'),
+      bucketKey('acme', 'acme:key:ab12'),
+    ]).toEqual([
+      'novapos:ratelimit:config:{acme}',
+      'novapos:ratelimit:ack:{acme}',
+      'novapos:ratelimit:fault:{acme}',
+      'novapos:ratelimit:bucket:{acme}',
+      'novapos:ratelimit:bucket:{acme}:route:/api/exports',
+      'novapos:ratelimit:bucket:{acme}:key:ab12',
     ]);
+    expect(legacyRateLimitKeys.config('acme')).toBe('novapos:ratelimit:config:acme');
+  });
+
+  it('puts every key of a tenant in one Redis Cluster slot (the hash tag), whatever the tenant name', () => {
+    for (const tenant of ['acme', 'a:b', 'we{ird', 'we}ird', 'x'.repeat(200)]) {
+      const keys = [
+        configKey(tenant),
+        ackKey(tenant),
+        faultKey(tenant),
+        bucketKey(tenant, `${tenant}:route:/x`),
+      ];
+      expect(new Set(keys.map(hashedPart)).size).toBe(1);
+      expect(hashedPart(configKey(tenant))).not.toBe(configKey(tenant));
+    }
+    expect(hashedPart(configKey('acme'))).not.toBe(hashedPart(configKey('globex')));
+  });
+
+  it('finds the tenant of a config key and only of a config key', () => {
+    expect(tenantOfConfigKey(configKey('acme'))).toBe('acme');
+    expect(tenantOfConfigKey(configKey('a}b'))).toBe('a}b');
+    expect(tenantOfConfigKey('novapos:ratelimit:config:acme')).toBeUndefined();
+    expect(tenantOfConfigKey('novapos:ratelimit:config:{}')).toBeUndefined();
   });
 
   it('parses what the controller writes', () => {

@@ -6,16 +6,55 @@
 
 export const RATE_LIMIT_KEY_PREFIX = 'novapos:ratelimit';
 
+/**
+ * Every key of one tenant carries the tenant as a Redis Cluster hash tag (`{<tenant>}`), so the tenant's
+ * keys live in one slot: the limiter's Lua script (fault key + buckets) and the controller's write of the
+ * config key run on one node of a cluster, and a single Redis ignores the braces. Since issue 22; the names
+ * before it are `legacyRateLimitKeys` (docs/contracts.md, "Rate limits", upgrade path).
+ */
+export const tenantTag = (tenant: string) => `{${tenant}}`;
+
 /** The tenant's limits as JSON (`LimitDocument`). */
-export const configKey = (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:config:${tenant}`;
-/** SCAN pattern over every config key. */
-export const CONFIG_KEY_PATTERN = `${RATE_LIMIT_KEY_PREFIX}:config:*`;
-/** Publishing sends the tenant id on this channel. */
+export const configKey = (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:config:${tenantTag(tenant)}`;
+/** SCAN pattern over every config key (on each master of a cluster). */
+export const CONFIG_KEY_PATTERN = `${RATE_LIMIT_KEY_PREFIX}:config:{*`;
+/** The tenant of a key matched by CONFIG_KEY_PATTERN, or undefined for another key. */
+export function tenantOfConfigKey(key: string): string | undefined {
+  const prefix = `${RATE_LIMIT_KEY_PREFIX}:config:{`;
+  if (!key.startsWith(prefix) || !key.endsWith('}') || key.length <= prefix.length + 1) return undefined;
+  return key.slice(prefix.length, -1);
+}
+/**
+ * Publishing sends the tenant id on this channel. Classic PUBLISH: a Redis Cluster forwards it to every
+ * node, so a gateway subscribed on any node receives it (docs/contracts.md says why not sharded pub/sub).
+ */
 export const CHANGED_CHANNEL = `${RATE_LIMIT_KEY_PREFIX}:changed`;
 /** Hash: gateway replica id → generation it applied; refreshed by every replica, expiring. */
-export const ackKey = (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:ack:${tenant}`;
+export const ackKey = (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:ack:${tenantTag(tenant)}`;
 /** While this key exists (set with a TTL) the gateway treats the tenant exactly as if Redis were down. */
-export const faultKey = (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:fault:${tenant}`;
+export const faultKey = (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:fault:${tenantTag(tenant)}`;
+/**
+ * One GCRA bucket of the tenant (string `"<tat ms> <interval ms>"` with a TTL). `bucketId` is the limiter's
+ * bucket id (domain/limits.ts): `<tenant>`, `<tenant>:route:<pathPrefix>` or `<tenant>:key:<prefix>`; the
+ * tenant part becomes the hash tag.
+ */
+export function bucketKey(tenant: string, bucketId: string): string {
+  const rest = bucketId.startsWith(tenant) ? bucketId.slice(tenant.length) : `:${bucketId}`;
+  return `${RATE_LIMIT_KEY_PREFIX}:bucket:${tenantTag(tenant)}${rest}`;
+}
+
+/**
+ * The names before issue 22 (no hash tag), for the upgrade on a single Redis: the operator writes the config
+ * under both names and deletes both, and reads acknowledgements from both, so gateways of either version
+ * work during a rollout. Removed in the release after next (docs/contracts.md).
+ */
+export const legacyRateLimitKeys = {
+  config: (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:config:${tenant}`,
+  ack: (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:ack:${tenant}`,
+  fault: (tenant: string) => `${RATE_LIMIT_KEY_PREFIX}:fault:${tenant}`,
+  bucket: (bucketId: string) => `${RATE_LIMIT_KEY_PREFIX}:bucket:${bucketId}`,
+} as const;
+
 /**
  * Sorted set: gateway replica id → last heartbeat (Redis server time, ms). A refinement of the contract:
  * it tells the controller which replicas are alive, so an acknowledgement left by a replica that has gone

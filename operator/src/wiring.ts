@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../../lib/log.js';
+import { parseClusterNodes } from '../../lib/redis-client.js';
 import { VaultClient } from '../../lib/vault.js';
 import { drillAdapters, drillSettingsFromEnv, startDrillWebhookServer } from './adapters/drill/index.js';
 import { RedisLimitPublisher } from './adapters/redis/index.js';
@@ -78,8 +79,12 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
     });
   }
 
-  if (config.redisUrl) {
-    const limits = new RedisLimitPublisher(config.redisUrl);
+  // REDIS_CLUSTER_NODES: the gateways' Redis is a Redis Cluster (REDIS_URL then gives credentials/TLS).
+  const redisClusterNodes = parseClusterNodes(env.REDIS_CLUSTER_NODES);
+  if (config.redisUrl || redisClusterNodes) {
+    const limits = new RedisLimitPublisher(config.redisUrl ?? 'redis://', {
+      clusterNodes: redisClusterNodes,
+    });
     closers.push(() => limits.close());
     controllers.push(tenantRateLimitController({ limits, tenantOwners: config.file.tenantOwners }));
     if (!config.file.tenantOwners)

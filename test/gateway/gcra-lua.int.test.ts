@@ -36,8 +36,10 @@ describe('gcra.lua', () => {
   it('keeps the used requests when the limit changes, counted at the new rate', async () => {
     // 10 of a 1-per-minute bucket used: at 600/min those 10 are 1 s of debt, far below the new capacity.
     expect((await limiter.check(`t-${id}`, [tenantBucket(600, 0)])).status).toBe('allowed');
-    const state = await redis.hmget(bucketKey(`lua-${id}`), 'tat', 'iv');
-    expect(Number(state[1])).toBe(100);
+    // The bucket is one string "<tat> <interval>" under the tenant's hash tag.
+    const state = (await redis.get(bucketKey(`t-${id}`, `lua-${id}`)))!.split(' ');
+    expect(state[1]).toBe('100');
+    expect(Number(state[0])).toBeGreaterThan(Date.now() - 5000);
   });
 
   it('charges no bucket when one of them rejects', async () => {
@@ -54,9 +56,9 @@ describe('gcra.lua', () => {
     expect((await limiter.check(`m-${id}`, [tenant, route])).status).toBe('allowed');
     const rejected = await limiter.check(`m-${id}`, [tenant, route]);
     expect(rejected).toMatchObject({ status: 'rejected', bucket: 1 });
-    const before = await redis.hget(bucketKey(tenant.id), 'tat');
+    const before = await redis.get(bucketKey(`m-${id}`, tenant.id));
     await limiter.check(`m-${id}`, [tenant, route]);
-    expect(await redis.hget(bucketKey(tenant.id), 'tat')).toBe(before);
+    expect(await redis.get(bucketKey(`m-${id}`, tenant.id))).toBe(before);
   });
 
   it('answers fault while the tenant fault key exists, charging nothing', async () => {
@@ -68,5 +70,20 @@ describe('gcra.lua', () => {
     ).toEqual({ status: 'fault' });
     expect(await redis.exists(bucketKey(`f-${id}`))).toBe(0);
     await redis.del(faultKey(`f-${id}`));
+  });
+
+  it('keeps a fast bucket exact: the stored arrival time is not rounded (0.06 ms per request)', async () => {
+    const fast: Bucket = {
+      policy: 'tenant',
+      id: `fast-${id}`,
+      limit: { requestsPerMinute: 1_000_000, burst: 0 },
+    };
+    const key = bucketKey(`fast-${id}`);
+    // A debt of 60 ms first, so the next check starts from the stored time, not from now.
+    await limiter.check(`fast-${id}`, [fast], 1000);
+    const first = Number((await redis.get(key))!.split(' ')[0]);
+    await limiter.check(`fast-${id}`, [fast]);
+    const second = Number((await redis.get(key))!.split(' ')[0]);
+    expect(second - first).toBeCloseTo(0.06, 6);
   });
 });

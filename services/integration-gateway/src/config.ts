@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { describeError } from '../../../lib/errors.js';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
+import { type ClusterNode, parseClusterNodes, RedisClusterNodesError } from '../../../lib/redis-client.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import { parseRoleScopes, parseRouteScopes, type RouteScope, ScopeConfigError } from './domain/scopes.js';
 
@@ -17,6 +18,11 @@ export interface GatewayConfig {
   /** This replica's id in the acknowledgement hashes: the pod name. */
   readonly replicaId: string;
   readonly redisUrl: string;
+  /**
+   * REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster (`host:port,...`); when set the gateway uses the
+   * cluster (REDIS_URL then only gives credentials/TLS). Unset: the single Redis at REDIS_URL.
+   */
+  readonly redisClusterNodes: readonly ClusterNode[] | undefined;
   /** Per Redis command; a slower answer counts as Redis being down for that request. */
   readonly redisCommandTimeoutMs: number;
   /** PostgreSQL holding auth-service's api_keys (read) and the gateway's api_key_usage (written). */
@@ -106,6 +112,15 @@ function url(env: Env, name: string): string | undefined {
   return v;
 }
 
+function clusterNodes(env: Env): ClusterNode[] | undefined {
+  try {
+    return parseClusterNodes(env['REDIS_CLUSTER_NODES']);
+  } catch (err) {
+    if (err instanceof RedisClusterNodesError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 const FAILURE_MODES: readonly RedisFailureMode[] = ['failOpen', 'failClosed', 'localFallback'];
 
 /** The upstream is an origin only: requests are sent to it with their own (normalised) path. */
@@ -162,6 +177,7 @@ export function configFromEnv(env: Env): GatewayConfig {
     replicaId:
       present(env, 'POD_NAME') ?? present(env, 'GATEWAY_REPLICA_ID') ?? `${hostname()}-${process.pid}`,
     redisUrl: url(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379/0',
+    redisClusterNodes: clusterNodes(env),
     redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_COMMAND_TIMEOUT_MS', 500, 10),
     databaseUrl: url(env, 'DATABASE_URL'),
     jwt: {

@@ -31,6 +31,8 @@ export interface TenantRateLimitControllerOptions {
   readonly now?: () => Date;
   /** Which namespace sets which tenant's limits (the connections file's tenantOwners); default: any. */
   readonly tenantOwners?: readonly TenantOwner[];
+  /** How often an applied resource's generation is verified in Redis (default 60 s). */
+  readonly verifyEveryMs?: number;
 }
 
 /** The TenantRateLimit controller, for `Manager.register`. */
@@ -43,6 +45,7 @@ export function tenantRateLimitController(opts: TenantRateLimitControllerOptions
       appliedGauge: appliedGauge(registry),
       now: opts.now,
       tenantOwners: opts.tenantOwners,
+      verifyEveryMs: opts.verifyEveryMs,
     }),
   });
 }

@@ -19,6 +19,7 @@ import {
   type Outcome,
   ownerOf,
   planStatus,
+  RESYNC_MS,
   samePublished,
   summarizeAcks,
   TenantRateLimitReason,
@@ -36,6 +37,12 @@ export interface TenantRateLimitReconcilerDeps {
    * not configured, any namespace may (the oldest resource per tenant wins).
    */
   readonly tenantOwners?: readonly TenantOwner[];
+  /**
+   * Once applied, how often the reconcile checks that Redis still holds the published generation and
+   * rewrites it otherwise (Redis replication is asynchronous: a failover can lose an acknowledged write).
+   * Default RESYNC_MS (60 s).
+   */
+  readonly verifyEveryMs?: number;
 }
 
 /**
@@ -76,6 +83,8 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
       ctx,
     );
     if (outcome.kind === 'redisUnavailable') throw new Error(`Redis unavailable: ${outcome.error}`);
+    if (plan.requeueAfterMs === RESYNC_MS && this.deps.verifyEveryMs)
+      return { requeueAfterMs: this.deps.verifyEveryMs };
     return { requeueAfterMs: plan.requeueAfterMs };
   }
 
@@ -115,7 +124,14 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
       const current = await this.deps.limits.current(trl.spec.tenant);
       let publishedNow = false;
       let publishedAt = current?.publishedAt || trl.status?.publishedAt || desired.publishedAt;
+      // Every reconcile (and every verifyEveryMs once applied) compares what Redis holds with what this
+      // resource publishes: a key lost in a failover, flushed or changed by hand is written again.
       if (forced || !samePublished(current, desired)) {
+        if (!forced && trl.status?.appliedGeneration === desired.generation && !current)
+          ctx.log.warn(
+            { tenant: trl.spec.tenant, generation: desired.generation },
+            'Redis lost the published limits (a failover or a flush): writing them again',
+          );
         await this.deps.limits.publish(desired);
         publishedNow = true;
         publishedAt = desired.publishedAt;

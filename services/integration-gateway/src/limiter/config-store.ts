@@ -1,4 +1,4 @@
-import type { ClientContext, Redis, Result } from 'ioredis';
+import type { ClientContext, Result } from 'ioredis';
 import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import {
@@ -9,7 +9,9 @@ import {
   configKey,
   parseLimitDocument,
   REPLICAS_KEY,
+  tenantOfConfigKey,
 } from '../../../../lib/ratelimit-contract.js';
+import { isCluster, masters, type RedisClient } from '../../../../lib/redis-client.js';
 import {
   defaultLimits,
   type GatewayDefaults,
@@ -31,10 +33,10 @@ declare module 'ioredis' {
 }
 
 export interface ConfigStoreOptions {
-  /** Commands (GET, SCAN, HSET, ...). */
-  readonly redis: Redis;
-  /** A separate connection for SUBSCRIBE. */
-  readonly subscriber: Redis;
+  /** Commands (GET, SCAN, HSET, ...): one Redis or a Redis Cluster client. */
+  readonly redis: RedisClient;
+  /** A separate connection for SUBSCRIBE (on a cluster: a cluster client, which subscribes on one node). */
+  readonly subscriber: RedisClient;
   readonly replicaId: string;
   readonly defaults: GatewayDefaults;
   readonly log: Logger;
@@ -50,7 +52,7 @@ export interface ConfigStoreOptions {
  * Each tenant's limits as the TenantRateLimit controller published them in Redis, held in memory so a
  * request never waits for them. A change notification on `novapos:ratelimit:changed` re-reads that
  * tenant's key at once (applied well within a second, without restart); every applied generation is
- * acknowledged in `novapos:ratelimit:ack:<tenant>`. A full reload runs at start, after every reconnect and
+ * acknowledged in `novapos:ratelimit:ack:{<tenant>}`. Works on one Redis and on a Redis Cluster. A full reload runs at start, after every reconnect and
  * every `resyncMs`. While Redis is unreachable the last known limits stay in force.
  */
 export class ConfigStore {
@@ -88,6 +90,20 @@ export class ConfigStore {
     });
     // ioredis re-subscribes after a reconnect by itself; limits that changed meanwhile are reloaded here.
     redis.on('ready', () => void this.reloadAll());
+    if (isCluster(redis)) {
+      // A failover changes the cluster's nodes (and may move the subscription to another node): reload
+      // soon after, for a notification published meanwhile or a write the failover lost.
+      let pending: NodeJS.Timeout | undefined;
+      const soon = () => {
+        if (pending || this.stopped) return;
+        pending = setTimeout(() => {
+          pending = undefined;
+          void this.reloadAll();
+        }, 1000).unref();
+      };
+      redis.on('+node', soon);
+      redis.on('-node', soon);
+    }
     // Not awaited: with Redis down at start the subscription waits in ioredis' queue until it connects,
     // and the gateway serves meanwhile (tenants' failure modes apply).
     void subscriber.subscribe(CHANGED_CHANNEL).catch((err: unknown) => {
@@ -122,20 +138,25 @@ export class ConfigStore {
     try {
       this.runId = await this.currentRunId();
       const seen = new Set<string>();
-      const prefix = CONFIG_KEY_PATTERN.slice(0, -1);
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.opts.redis.scan(cursor, 'MATCH', CONFIG_KEY_PATTERN, 'COUNT', 500);
-        cursor = next;
-        if (keys.length === 0) continue;
-        const values = await this.opts.redis.mget(...keys);
-        keys.forEach((k, i) => {
-          const tenant = k.slice(prefix.length);
-          seen.add(tenant);
-          this.apply(tenant, values[i] ?? null);
-          this.seenUnder.set(tenant, this.runId);
-        });
-      } while (cursor !== '0');
+      // SCAN runs on each master (a cluster keeps each tenant's key on one of them); the values are read
+      // one GET per key, auto-pipelined per node (an MGET of several tenants would cross slots).
+      for (const node of masters(this.opts.redis)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', CONFIG_KEY_PATTERN, 'COUNT', 500);
+          cursor = next;
+          const tenants = keys.map(tenantOfConfigKey);
+          const values = await Promise.all(
+            keys.map((k, i) => (tenants[i] === undefined ? null : this.opts.redis.get(k))),
+          );
+          tenants.forEach((tenant, i) => {
+            if (tenant === undefined) return;
+            seen.add(tenant);
+            this.apply(tenant, values[i] ?? null);
+            this.seenUnder.set(tenant, this.runId);
+          });
+        } while (cursor !== '0');
+      }
       // A key missing from the Redis that served it was deleted: back to the defaults. A key missing after
       // Redis restarted (a new run id; no persistence) was lost, not deleted: keep the last known limits
       // until the controller publishes them again (its periodic resync) or a notification says otherwise.
@@ -161,9 +182,15 @@ export class ConfigStore {
     }
   }
 
+  /**
+   * Which Redis servers hold the data: the run id of the one Redis, or of every master of a cluster. A
+   * restart or a failover changes it; a key missing under a new one may have been lost, not deleted.
+   */
   private async currentRunId(): Promise<string> {
-    const info = await this.opts.redis.info('server');
-    return /run_id:(\w+)/.exec(info)?.[1] ?? '';
+    const ids = await Promise.all(
+      masters(this.opts.redis).map(async (node) => /run_id:(\w+)/.exec(await node.info('server'))?.[1] ?? ''),
+    );
+    return ids.sort().join(',');
   }
 
   private apply(tenant: string, raw: string | null): void {
@@ -204,20 +231,24 @@ export class ConfigStore {
     }
   }
 
-  /** HSET ack:<tenant> replica generation (HDEL for tenants back on defaults), with expiry. */
+  /**
+   * HSET ack:<tenant> replica generation (HDEL for tenants back on defaults), with expiry: one command per
+   * key (each tenant's ack hash is in its own slot), auto-pipelined.
+   */
   private async acknowledge(tenants: readonly string[]): Promise<void> {
     if (tenants.length === 0) return;
-    const pipeline = this.opts.redis.pipeline();
+    const { redis, replicaId } = this.opts;
+    const sent: Promise<unknown>[] = [];
     for (const tenant of tenants) {
       const limits = this.limits.get(tenant);
       if (limits) {
-        pipeline.hset(ackKey(tenant), this.opts.replicaId, String(limits.generation));
-        pipeline.expire(ackKey(tenant), ACK_TTL_SECONDS);
+        sent.push(redis.hset(ackKey(tenant), replicaId, String(limits.generation)));
+        sent.push(redis.expire(ackKey(tenant), ACK_TTL_SECONDS));
       } else {
-        pipeline.hdel(ackKey(tenant), this.opts.replicaId);
+        sent.push(redis.hdel(ackKey(tenant), replicaId));
       }
     }
-    await pipeline.exec();
+    await Promise.all(sent);
   }
 
   private async heartbeat(): Promise<void> {
@@ -245,9 +276,11 @@ export class ConfigStore {
     this.timers = [];
     if (this.opts.redis.status !== 'ready') return;
     try {
-      const pipeline = this.opts.redis.pipeline().zrem(REPLICAS_KEY, this.opts.replicaId);
-      for (const tenant of this.tenants()) pipeline.hdel(ackKey(tenant), this.opts.replicaId);
-      await pipeline.exec();
+      const { redis, replicaId } = this.opts;
+      await Promise.all([
+        redis.zrem(REPLICAS_KEY, replicaId),
+        ...this.tenants().map((tenant) => redis.hdel(ackKey(tenant), replicaId)),
+      ]);
     } catch {
       // Best effort: the heartbeat expires anyway.
     }

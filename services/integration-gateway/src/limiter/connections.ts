@@ -1,0 +1,62 @@
+import { Cluster } from 'ioredis';
+import { type ClusterNode, createRedisClient, type RedisClient } from '../../../../lib/redis-client.js';
+import type { RevocationRedis } from '../../../../lib/session-revocation.js';
+
+/** Connection settings that make a Redis outage visible at once, so failure modes apply without waiting. */
+export function limiterRedisOptions(commandTimeoutMs: number) {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2000,
+    // Reconnect fast and keep trying: the limiter resumes as soon as Redis is back.
+    retryStrategy: (attempt: number) => Math.min(50 * attempt, 500),
+    // Commands issued in the same tick (many requests' limiter checks) go out in one write (per node).
+    enableAutoPipelining: true,
+  };
+}
+
+/**
+ * The gateway's two Redis connections: commands (limiter, config, acknowledgements, failure counts,
+ * revocation) and the change subscription. `clusterNodes` (REDIS_CLUSTER_NODES) selects a Redis Cluster;
+ * otherwise the single Redis at `url` (REDIS_URL).
+ */
+export function limiterConnections(settings: {
+  url: string;
+  clusterNodes?: readonly ClusterNode[];
+  commandTimeoutMs: number;
+}): { redis: RedisClient; subscriber: RedisClient } {
+  const redis = createRedisClient({
+    url: settings.url,
+    clusterNodes: settings.clusterNodes,
+    options: limiterRedisOptions(settings.commandTimeoutMs),
+  });
+  // The subscriber waits for Redis instead of failing: its SUBSCRIBE is sent once connected.
+  const subscriberOptions = {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  };
+  const subscriber =
+    redis instanceof Cluster
+      ? createRedisClient({
+          url: settings.url,
+          clusterNodes: settings.clusterNodes,
+          options: { ...limiterRedisOptions(settings.commandTimeoutMs), ...subscriberOptions },
+        })
+      : redis.duplicate(subscriberOptions);
+  return { redis, subscriber };
+}
+
+/**
+ * The session-revocation store's commands on either client: its MGET reads two keys of different slots
+ * (`valid-after` of the user and `session-revoked` of the session), which a cluster refuses as one command,
+ * so on a cluster each is a GET (auto-pipelined).
+ */
+export function revocationCommands(redis: RedisClient): RevocationRedis {
+  if (!(redis instanceof Cluster)) return redis;
+  return {
+    mget: (...keys: string[]) => Promise.all(keys.map((k) => redis.get(k))),
+    set: (key, value, mode, seconds) => redis.set(key, value, mode, seconds),
+  };
+}
