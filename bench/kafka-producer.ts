@@ -6,9 +6,12 @@
 //             the ceiling a Node client is compared with;
 //   @platformatic/kafka: the client the project uses (docs/adr/0004-kafka-client.md), batches of 100
 //             records per send(), up to 8 sends in flight.
-//   outbox: the same events through the project's path, KafkaEventPublisher (lib/kafka-events.ts): one
-//             INSERT per publish() into a real PostgreSQL outbox (8 publishing loops), the relay numbering
-//             and sending them; timed until the outbox is empty (every event acknowledged by Kafka);
+//   outbox: the same events through the project's path, KafkaEventPublisher (lib/kafka-events.ts):
+//             publish() into a real PostgreSQL outbox (concurrent publishes share one INSERT and commit:
+//             group commit), the relay numbering and sending them; timed until the outbox is empty (every
+//             event acknowledged by Kafka). Twice: 8 publishing loops (each waits for its event to be
+//             durable before the next, so latency-bound), and `--outbox-in-flight` loops (default 256: the
+//             requests a service replica has in flight under load, each publishing one event);
 //   audit chain: the audit-service (in this process) chaining those events into PostgreSQL, timed from its
 //             start until all are chained (with `--records` events waiting in the topic).
 // Each side runs `--rounds` times, alternating; the best round of each is kept. The ratios printed are
@@ -38,6 +41,7 @@ const RECORDS = arg('--records', 50_000);
 const ROUNDS = arg('--rounds', 2);
 const BATCH = 100;
 const IN_FLIGHT = 8;
+const OUTBOX_IN_FLIGHT = arg('--outbox-in-flight', 256);
 const TOPIC = 'bench.events';
 
 function sampleEvent(i: number): string {
@@ -169,7 +173,7 @@ async function main() {
     const pgi = await startPostgres(dir);
     const db = connectPostgres(pgi.url, { max: 12 });
     const quiet = createLogger({ component: 'bench', destination: { write: () => {} } });
-    const outboxRate = await (async () => {
+    const outboxRound = async (loops: number) => {
       const pub = await KafkaEventPublisher.start({
         kafka: kafkaConfigFromEnv({
           KAFKA_BOOTSTRAP: kafka.bootstrap,
@@ -192,13 +196,14 @@ async function main() {
             tenant_id: `tenant-${i % 50}`,
             user_id: `user-${i % 5000}`,
             actor_role: 'cashier',
-            outcome: 'invalid_password',
-            source: { service: 'auth-service', replica: 'auth-service-7c9f8d6b5-x2k4p' },
-            pad: 'x'.repeat(150),
+            outcome: 'invalid_credentials',
+            // A valid login_failed (lib/event-schemas.ts) padded to the baseline's ~500-byte record.
+            request_id: `req-${i}-${'x'.repeat(100)}`,
+            ip: '203.0.113.7',
           });
         }
       };
-      await Promise.all(Array.from({ length: IN_FLIGHT }, loop));
+      await Promise.all(Array.from({ length: loops }, loop));
       for (;;) {
         if ((await pub.outbox.backlog()).count === 0) break;
         await new Promise((r) => setTimeout(r, 50));
@@ -206,9 +211,14 @@ async function main() {
       const rate = RECORDS / ((performance.now() - started) / 1000);
       await pub.close();
       return rate;
-    })();
+    };
+    const outboxLatencyBound = await outboxRound(IN_FLIGHT);
     process.stderr.write(
-      `[bench] outbox (publish → acknowledged by Kafka): ${outboxRate.toFixed(0)} events/s\n`,
+      `[bench] outbox, ${IN_FLIGHT} loops (publish → acknowledged by Kafka): ${outboxLatencyBound.toFixed(0)} events/s\n`,
+    );
+    const outboxRate = await outboxRound(OUTBOX_IN_FLIGHT);
+    process.stderr.write(
+      `[bench] outbox, ${OUTBOX_IN_FLIGHT} in flight (publish → acknowledged by Kafka): ${outboxRate.toFixed(0)} events/s\n`,
     );
     const chainRate = await (async () => {
       const started = performance.now();
@@ -260,8 +270,15 @@ async function main() {
       ratio: Number((client / baseline).toFixed(2)),
       outbox: {
         eventsPerSecond: Math.round(outboxRate),
-        loops: IN_FLIGHT,
+        inFlight: OUTBOX_IN_FLIGHT,
         ratio: Number((outboxRate / baseline).toFixed(2)),
+        goal: 0.5,
+        met: outboxRate / baseline >= 0.5,
+      },
+      outboxLatencyBound: {
+        eventsPerSecond: Math.round(outboxLatencyBound),
+        loops: IN_FLIGHT,
+        ratio: Number((outboxLatencyBound / baseline).toFixed(2)),
       },
       auditChain: {
         eventsPerSecond: Math.round(chainRate),
@@ -274,7 +291,8 @@ async function main() {
         `  ProducerPerformance (baseline) ${Math.round(baseline)}\n` +
         `  @platformatic/kafka            ${Math.round(client)}\n` +
         `  ratio client/baseline          ${(client / baseline).toFixed(2)}x\n` +
-        `  outbox (publish → Kafka ack)   ${Math.round(outboxRate)} (${(outboxRate / baseline).toFixed(2)}x)\n` +
+        `  outbox, ${OUTBOX_IN_FLIGHT} in flight        ${Math.round(outboxRate)} (${(outboxRate / baseline).toFixed(2)}x; goal 0.5x)\n` +
+        `  outbox, ${IN_FLIGHT} loops             ${Math.round(outboxLatencyBound)} (${(outboxLatencyBound / baseline).toFixed(2)}x)\n` +
         `  audit chain (→ PostgreSQL)     ${Math.round(chainRate)} (${(chainRate / baseline).toFixed(2)}x)\n`,
     );
     mkdirSync(path.join(import.meta.dirname, 'results'), { recursive: true });

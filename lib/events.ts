@@ -1,3 +1,4 @@
+import { afterCommit } from './ambient-tx.js';
 import type { Logger } from './log.js';
 
 /**
@@ -29,8 +30,10 @@ export interface EventPublisher {
 export class LogEventPublisher implements EventPublisher {
   constructor(private readonly logger: Logger) {}
 
+  /** Inside an ambient transaction the line is written once it commits: no line for a rolled-back change. */
   async publish(topic: string, event: SecurityEvent): Promise<void> {
-    this.logger.info({ topic, at: new Date().toISOString(), ...event }, 'security_event');
+    const at = new Date().toISOString();
+    afterCommit(() => this.logger.info({ topic, at, ...event }, 'security_event'));
   }
 
   async close(): Promise<void> {}

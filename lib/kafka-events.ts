@@ -20,6 +20,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Producer, stringSerializers } from '@platformatic/kafka';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { afterCommit, inAmbientTransaction, withAmbientTransactions } from './ambient-tx.js';
+import { eventProblem, schemaVersion } from './event-schemas.js';
 import {
   type EventPublisher,
   FanOutEventPublisher,
@@ -30,10 +32,6 @@ import { KAFKA_CREDENTIAL_ENV, KAFKA_SASL_MECHANISM } from './kafka-topics.js';
 import type { Logger } from './log.js';
 import type { Db, Queryable } from './service-kit/db.js';
 import { ConfigError, type Env, envReader } from './service-kit/env.js';
-
-/** Schema version of each event type's envelope (docs/contracts.md): bump a type's number when its fields change meaning. */
-export const EVENT_SCHEMA_VERSIONS: Readonly<Record<string, number>> = {};
-export const DEFAULT_SCHEMA_VERSION = 1;
 
 export interface KafkaClientConfig {
   readonly bootstrap: readonly string[];
@@ -122,7 +120,7 @@ export function toEnvelope(event: SecurityEvent, producer: string, now = new Dat
   return {
     id: typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id) ? id : randomUUID(),
     type,
-    schema_version: EVENT_SCHEMA_VERSIONS[type] ?? DEFAULT_SCHEMA_VERSION,
+    schema_version: schemaVersion(type),
     occurred_at: now.toISOString(),
     producer,
     producer_seq: null,
@@ -171,6 +169,8 @@ export class PgOutbox {
           published_at timestamptz
         );
         CREATE INDEX IF NOT EXISTS ${this.table}_unsent ON ${this.table} (producer_seq) WHERE published_at IS NULL;
+        -- The relay's numbering reads the unnumbered rows: without this it scans the whole table each time.
+        CREATE INDEX IF NOT EXISTS ${this.table}_unnumbered ON ${this.table} (id) WHERE producer_seq IS NULL;
         CREATE TABLE IF NOT EXISTS ${this.seqTable} (
           producer text PRIMARY KEY,
           last_seq bigint NOT NULL
@@ -189,6 +189,25 @@ export class PgOutbox {
       `INSERT INTO ${this.table} (event_id, topic, message_key, envelope) VALUES ($1, $2, $3, $4)
        ON CONFLICT (event_id) DO NOTHING`,
       [envelope.id, topic, envelope.tenant_id ?? '-', JSON.stringify(envelope)],
+    );
+  }
+
+  /** Writes several events in one statement (group commit of concurrent publishes), in the given order. */
+  async enqueueMany(
+    q: Queryable,
+    rows: readonly { topic: string; envelope: EventEnvelope }[],
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    await q.query(
+      `INSERT INTO ${this.table} (event_id, topic, message_key, envelope)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
+       ON CONFLICT (event_id) DO NOTHING`,
+      [
+        rows.map((r) => r.envelope.id),
+        rows.map((r) => r.topic),
+        rows.map((r) => r.envelope.tenant_id ?? '-'),
+        rows.map((r) => JSON.stringify(r.envelope)),
+      ],
     );
   }
 
@@ -229,29 +248,28 @@ export class PgOutbox {
     send: (rows: readonly { topic: string; key: string; value: string; seq: number }[]) => Promise<void>,
   ): Promise<{ topic: string }[]> {
     return this.db.transaction(async (tx) => {
+      // The value is built by PostgreSQL (the stored envelope with its number set), as text: no JSON
+      // parse and re-serialisation per row in the relay.
       const res = await tx.query<{
         id: string;
         topic: string;
         message_key: string;
-        envelope: unknown;
+        value: string;
         producer_seq: string;
       }>(
-        `SELECT id, topic, message_key, envelope, producer_seq FROM ${this.table}
+        `SELECT id, topic, message_key, producer_seq,
+                jsonb_set(envelope, '{producer_seq}', to_jsonb(producer_seq))::text AS value FROM ${this.table}
           WHERE published_at IS NULL AND producer_seq IS NOT NULL ORDER BY producer_seq LIMIT $1
           FOR UPDATE SKIP LOCKED`,
         [limit],
       );
       if (res.rows.length === 0) return [];
-      const rows = res.rows.map((r) => {
-        const env = (typeof r.envelope === 'string' ? JSON.parse(r.envelope) : r.envelope) as EventEnvelope;
-        const seq = Number(r.producer_seq);
-        return {
-          topic: r.topic,
-          key: r.message_key,
-          seq,
-          value: JSON.stringify({ ...env, producer_seq: seq }),
-        };
-      });
+      const rows = res.rows.map((r) => ({
+        topic: r.topic,
+        key: r.message_key,
+        seq: Number(r.producer_seq),
+        value: r.value,
+      }));
       await send(rows);
       await tx.query(`UPDATE ${this.table} SET published_at = now() WHERE id = ANY($1::bigint[])`, [
         res.rows.map((r) => r.id),
@@ -278,7 +296,7 @@ export interface KafkaEventPublisherOptions {
   readonly registry?: Registry;
   /** How often the relay looks at the outbox when nothing woke it. Default 500 ms. */
   readonly pollMs?: number;
-  /** Rows per Kafka request. Default 500. */
+  /** Rows per Kafka request. Default 1000. */
   readonly batch?: number;
   /** false: write to the outbox only, never relay (tests: a process that died before its relay ran). */
   readonly relay?: boolean;
@@ -299,7 +317,7 @@ function metricsOn(registry: Registry | undefined, outbox: PgOutbox, producer: s
     existing<Counter<'stage'>>('security_events_outbox_failures_total') ??
     new Counter({
       name: 'security_events_outbox_failures_total',
-      help: 'Failures of the event outbox: stage=write (an event not stored), sequence, send (Kafka refused or unreachable; retried).',
+      help: 'Failures of the event outbox: stage=invalid (an event not matching its schema, refused), write (an event not stored), sequence, send (Kafka refused or unreachable; retried).',
       labelNames: ['stage'],
       registers,
     });
@@ -328,6 +346,15 @@ function metricsOn(registry: Registry | undefined, outbox: PgOutbox, producer: s
   return { published, failures };
 }
 
+/** An event that does not match its type's schema (lib/event-schemas.ts). */
+export class EventSchemaError extends Error {
+  override readonly name = 'EventSchemaError';
+}
+
+/** Group writes in flight at once (each holds a pooled connection) and the rows one may carry. */
+const GROUP_WRITERS = 3;
+const GROUP_MAX = 1000;
+
 /** The outbox publisher and its relay (see the module comment). */
 export class KafkaEventPublisher implements EventPublisher {
   readonly outbox: PgOutbox;
@@ -339,8 +366,20 @@ export class KafkaEventPublisher implements EventPublisher {
   private closed = false;
   private failuresInARow = 0;
   private lastErrorLog = 0;
+  /** Publishes outside a transaction waiting for the next group write. */
+  private queued: {
+    topic: string;
+    envelope: EventEnvelope;
+    done: (err?: unknown) => void;
+  }[] = [];
+  private groupWrites = 0;
 
-  private constructor(private readonly opts: KafkaEventPublisherOptions) {
+  private readonly opts: KafkaEventPublisherOptions;
+
+  private constructor(options: KafkaEventPublisherOptions) {
+    // The same ambient-transaction view of the Db as the service's repository (one per Db).
+    const opts = { ...options, db: withAmbientTransactions(options.db) };
+    this.opts = opts;
     this.outbox = new PgOutbox(opts.db, opts.producer);
     this.metrics = metricsOn(opts.registry, this.outbox, opts.producer);
     this.producerClient = new Producer({
@@ -367,16 +406,67 @@ export class KafkaEventPublisher implements EventPublisher {
     return p;
   }
 
+  /**
+   * Inside an ambient transaction of the service's Db (lib/ambient-tx.ts) the row is written in that
+   * transaction and a failure throws, so the change it records rolls back with it: an event is never lost
+   * or invented. Outside one it is written on its own and a failure is counted and logged, never thrown.
+   */
   async publish(topic: string, event: SecurityEvent): Promise<void> {
+    const inTx = inAmbientTransaction();
+    const envelope = toEnvelope(event, this.opts.producer);
+    // One schema per type (lib/event-schemas.ts), checked on what would be stored (secrets scrubbed).
+    const problem = eventProblem(envelope.type, topic, envelope.data);
+    if (problem) {
+      this.metrics.failures.inc({ stage: 'invalid' });
+      this.opts.logger.error(
+        { event: 'event_schema_violation', type: envelope.type, topic, problem },
+        'security event refused: it does not match its schema (lib/event-schemas.ts)',
+      );
+      if (inTx) throw new EventSchemaError(problem);
+      return;
+    }
     try {
-      await this.outbox.enqueue(this.opts.db, topic, toEnvelope(event, this.opts.producer));
-      this.wake();
+      if (inTx) await this.outbox.enqueue(this.opts.db, topic, envelope);
+      else await this.groupWrite(topic, envelope);
+      afterCommit(() => this.wake());
     } catch (err) {
       this.metrics.failures.inc({ stage: 'write' });
       this.opts.logger.error(
         { event: 'event_outbox_write_failed', type: event.type, topic, error: (err as Error).name },
-        'security event not stored in the outbox',
+        inTx
+          ? 'security event not stored in the outbox; the change it records is rolled back'
+          : 'security event not stored in the outbox',
       );
+      if (inTx) throw err;
+    }
+  }
+
+  /**
+   * Group commit: publishes that arrive while a write is in flight are written together by the next one
+   * (one INSERT, one commit), so N concurrent publishes cost about one round trip and one WAL flush, not N.
+   * Each publish still resolves only once its row is committed.
+   */
+  private groupWrite(topic: string, envelope: EventEnvelope): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ topic, envelope, done: (err) => (err ? reject(err) : resolve()) });
+      if (this.groupWrites < GROUP_WRITERS) void this.drainGroups();
+    });
+  }
+
+  private async drainGroups(): Promise<void> {
+    this.groupWrites++;
+    try {
+      while (this.queued.length > 0) {
+        const group = this.queued.splice(0, GROUP_MAX);
+        try {
+          await this.outbox.enqueueMany(this.opts.db, group);
+          for (const g of group) g.done();
+        } catch (err) {
+          for (const g of group) g.done(err);
+        }
+      }
+    } finally {
+      this.groupWrites--;
     }
   }
 
@@ -443,7 +533,7 @@ export class KafkaEventPublisher implements EventPublisher {
 
   /** Numbers new rows, sends one batch of numbered unsent rows; returns how many were sent. */
   private async relayOnce(): Promise<number> {
-    const batch = this.opts.batch ?? 500;
+    const batch = this.opts.batch ?? 1000;
     try {
       await this.outbox.sequence(batch);
     } catch (err) {

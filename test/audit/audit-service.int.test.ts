@@ -122,14 +122,27 @@ describe('audit-service', () => {
         tenant_id: i % 2 ? 'acme' : 'globex',
         user_id: `u${i}`,
         actor_role: 'admin',
+        request_id: `r${i}`,
+        ip: '10.0.0.1',
       };
       await auth.publish(SECURITY_TOPICS.mfaActivity.name, {
         ...base,
         type: 'mfa_failed',
-        outcome: 'invalid_code',
+        outcome: 'mfa_invalid',
       });
-      await auth.publish(SECURITY_TOPICS.audit.name, { ...base, type: 'session_revoked' });
-      await gw.publish(SECURITY_TOPICS.alerts.name, { ...base, type: 'signature_verification_failed' });
+      await auth.publish(SECURITY_TOPICS.audit.name, { ...base, type: 'logout', family_id: `f${i}` });
+      const { request_id: _r, ip: _ip, ...gwBase } = base;
+      await gw.publish(SECURITY_TOPICS.alerts.name, {
+        ...gwBase,
+        type: 'gateway_signature_failures',
+        severity: 'critical',
+        description: 'forged tokens',
+        count: 12,
+        threshold: 11,
+        window_seconds: 60,
+        source: 'integration-gateway',
+        detected_at: new Date().toISOString(),
+      });
     }
     await Promise.all([auth.flush(), gw.flush()]);
     await waitUntil('30 events chained', async () => (await chainLength()) === 30, { timeoutMs: 60_000 });
@@ -290,11 +303,13 @@ describe('audit-service', () => {
     const auth = await publisher('auth-service');
     for (let i = 0; i < 10; i++)
       await auth.publish(SECURITY_TOPICS.audit.name, {
-        type: 'admin_action',
+        type: 'login_failed',
         trace_id: null,
         tenant_id: 'acme',
         user_id: 'u',
         actor_role: 'admin',
+        request_id: 'r',
+        ip: '10.0.0.1',
       });
     await auth.flush();
     await auth.close();
@@ -324,11 +339,13 @@ describe('audit-service', () => {
     const auth = await publisher('auth-service');
     for (let i = 0; i < 25; i++) {
       await auth.publish(SECURITY_TOPICS.audit.name, {
-        type: 'admin_action',
+        type: 'login_failed',
         trace_id: `r${i}`,
         tenant_id: 'acme',
         user_id: 'u1',
         actor_role: 'admin',
+        request_id: `r${i}`,
+        ip: '10.0.0.1',
       });
     }
     await auth.flush();

@@ -88,11 +88,13 @@ describe('crashes under traffic', () => {
     const publish = async (n: number) => {
       for (let i = 0; i < n; i++) {
         await auth.publish(SECURITY_TOPICS.audit.name, {
-          type: 'admin_action',
+          type: 'login_failed',
           trace_id: `c${published}`,
           tenant_id: `tenant-${published % 5}`,
           user_id: 'u1',
           actor_role: 'admin',
+          request_id: `c${published}`,
+          ip: '10.0.0.1',
         });
         published++;
       }

@@ -80,11 +80,13 @@ describe('signed chain heads', () => {
     const publish = async (n: number) => {
       for (let i = 0; i < n; i++)
         await auth.publish(SECURITY_TOPICS.audit.name, {
-          type: 'admin_action',
+          type: 'login_failed',
           trace_id: null,
           tenant_id: 'acme',
           user_id: `u${i}`,
           actor_role: 'admin',
+          request_id: `r${i}`,
+          ip: '10.0.0.1',
         });
       await auth.flush();
     };

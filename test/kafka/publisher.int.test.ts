@@ -45,14 +45,16 @@ function creds(service: 'auth-service' | 'integration-gateway') {
   })!;
 }
 
+/** A valid event (lib/event-schemas.ts): `mfa_failed` unless `extra` says otherwise. */
 const event = (i: number, extra: Record<string, unknown> = {}) => ({
-  type: 'login_failed',
+  type: 'mfa_failed',
   trace_id: `trace-${i}`,
   tenant_id: `tenant-${i % 3}`,
   user_id: `user-${i}`,
   actor_role: 'cashier',
-  outcome: 'invalid_password',
-  n: i,
+  outcome: 'mfa_invalid',
+  request_id: `req-${i}`,
+  ip: '10.0.0.1',
   ...extra,
 });
 
@@ -81,7 +83,7 @@ describe('KafkaEventPublisher', () => {
     expect(mine).toHaveLength(20);
     for (const m of mine) {
       expect(m.key).toBe(m.value.tenant_id);
-      expect(m.value).toMatchObject({ type: 'login_failed', schema_version: 1, actor_role: 'cashier' });
+      expect(m.value).toMatchObject({ type: 'mfa_failed', schema_version: 1, actor_role: 'cashier' });
       expect(typeof m.value.id).toBe('string');
       expect(m.headers['event-seq']).toBe(String(m.value.producer_seq));
       expect(m.raw).not.toMatch(
@@ -104,7 +106,10 @@ describe('KafkaEventPublisher', () => {
     });
     await kafka.crash();
     for (let i = 0; i < 10; i++)
-      await pub.publish(SECURITY_TOPICS.audit.name, event(100 + i, { type: 'api_key_created' }));
+      await pub.publish(
+        SECURITY_TOPICS.audit.name,
+        event(100 + i, { type: 'api_key_created', key_prefix: 'npk_1', api_key_id: `k${i}` }),
+      );
     expect((await pub.outbox.backlog()).count).toBe(10);
     await kafka.startServer();
     await waitUntil('the outbox to drain', async () => (await pub.outbox.backlog()).count === 0, {
@@ -133,7 +138,7 @@ describe('KafkaEventPublisher', () => {
       relay: false,
     });
     for (let i = 0; i < 5; i++)
-      await dead.publish(SECURITY_TOPICS.audit.name, event(200 + i, { type: 'session_revoked' }));
+      await dead.publish(SECURITY_TOPICS.audit.name, event(200 + i, { type: 'logout', family_id: `f${i}` }));
     expect((await dead.outbox.backlog()).count).toBeGreaterThanOrEqual(5);
     const next = await KafkaEventPublisher.start({
       kafka: creds('auth-service'),
@@ -147,11 +152,9 @@ describe('KafkaEventPublisher', () => {
     const got = await readBack(
       kafka,
       [SECURITY_TOPICS.audit.name],
-      (m) => m.filter((x) => x.value.type === 'session_revoked').length >= 5,
+      (m) => m.filter((x) => x.value.type === 'logout').length >= 5,
     );
-    const seqs = got
-      .filter((x) => x.value.type === 'session_revoked')
-      .map((x) => Number(x.value.producer_seq));
+    const seqs = got.filter((x) => x.value.type === 'logout').map((x) => Number(x.value.producer_seq));
     expect(seqs.sort((a, b) => a - b)).toEqual([21, 22, 23, 24, 25]);
     await next.close();
   });

@@ -147,6 +147,14 @@ export class AuthService {
     }
   }
 
+  /**
+   * A use case's writes and the events recording them, in one transaction (the transactional outbox):
+   * a crash or a failed outbox write between them leaves neither.
+   */
+  private atomically<T>(fn: () => Promise<T>): Promise<T> {
+    return this.d.repo.unitOfWork(fn);
+  }
+
   /** Limits for the MFA enrollment routes, per client IP. */
   async limitMfa(ctx: RequestContext): Promise<void> {
     await this.consume(this.ipMfa, ctx.ip);
@@ -164,6 +172,10 @@ export class AuthService {
     return mfaRequiredFor(user.roles, tenant.requireMfa, this.d.config.mfa);
   }
 
+  /**
+   * Publishes a security event. Awaited inside `atomically` so the outbox row joins the change's
+   * transaction (a failed write then rolls the change back); elsewhere it is written on its own.
+   */
   private event(
     topic: 'mfa' | 'audit',
     type: string,
@@ -174,9 +186,9 @@ export class AuthService {
       outcome?: string;
       [k: string]: unknown;
     } = {},
-  ): void {
+  ): Promise<void> {
     const { userId, roles, ...rest } = fields;
-    void this.d.events.publish(
+    return this.d.events.publish(
       topic === 'mfa' ? this.d.config.topics.mfaActivity : this.d.config.topics.audit,
       {
         type,
@@ -191,14 +203,14 @@ export class AuthService {
     );
   }
 
-  private suspicious(
+  private async suspicious(
     ctx: RequestContext,
     rule: SuspiciousAlert['rule'],
     userId: string | null,
     detail: Record<string, number>,
-  ): void {
+  ): Promise<void> {
     this.d.metrics.suspiciousLogins.inc({ rule });
-    this.event('audit', 'suspicious_login', ctx, { userId, outcome: rule, rule, ...detail });
+    await this.event('audit', 'suspicious_login', ctx, { userId, outcome: rule, rule, ...detail });
     const alert: SuspiciousAlert = {
       rule,
       tenant: ctx.tenantId,
@@ -322,14 +334,14 @@ export class AuthService {
       // Same work and the same answer as a wrong password: tenants are not enumerable either.
       await this.d.hasher.verifyDummy(password);
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'invalid_credentials' });
-      this.event('audit', 'login_failed', ctx, { outcome: 'invalid_credentials' });
+      await this.event('audit', 'login_failed', ctx, { outcome: 'invalid_credentials' });
       throw new AppError('invalid_credentials');
     }
 
     const lockedFor = await this.lockedFor(ctx, tenant, subject);
     if (lockedFor > 0) {
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'locked' });
-      this.event('audit', 'login_locked', ctx, { outcome: 'locked' });
+      await this.event('audit', 'login_locked', ctx, { outcome: 'locked' });
       throw new AppError('too_many_attempts', undefined, lockedFor);
     }
 
@@ -338,9 +350,14 @@ export class AuthService {
       ? await this.d.hasher.verify(user.passwordHash, password)
       : { ok: await this.d.hasher.verifyDummy(password), needsRehash: false };
     if (!user || !check.ok) {
-      await this.recordFailure(ctx, tenant, subject, user?.id ?? null);
+      await this.atomically(async () => {
+        await this.recordFailure(ctx, tenant, subject, user?.id ?? null);
+        await this.event('audit', 'login_failed', ctx, {
+          userId: user?.id ?? null,
+          outcome: 'invalid_credentials',
+        });
+      });
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'invalid_credentials' });
-      this.event('audit', 'login_failed', ctx, { userId: user?.id ?? null, outcome: 'invalid_credentials' });
       throw new AppError('invalid_credentials');
     }
     if (check.needsRehash) {
@@ -358,25 +375,33 @@ export class AuthService {
       if (!mfaCode && !recoveryCode) {
         m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_required' });
         m.mfaEvents.inc({ tenant: tenantLabel, outcome: 'mfa_required', route: '/login' });
-        this.event('mfa', 'mfa_challenge', ctx, {
+        await this.event('mfa', 'mfa_challenge', ctx, {
           userId: user.id,
           roles: user.roles,
           outcome: 'mfa_required',
         });
         throw new AppError('mfa_required');
       }
-      const second = await this.checkSecondFactor(user, mfaCode, recoveryCode);
+      // The spent code or time step and the event saying so commit together.
+      const second = await this.atomically(async () => {
+        const result = await this.checkSecondFactor(user, mfaCode, recoveryCode);
+        if (!result.ok) {
+          await this.d.repo.incrementMfaFailures(user.id);
+          await this.recordFailure(ctx, tenant, subject, user.id);
+        }
+        await this.event('mfa', result.ok ? 'mfa_verified' : 'mfa_failed', ctx, {
+          userId: user.id,
+          roles: user.roles,
+          outcome: result.outcome,
+        });
+        return result;
+      });
+      m.mfaEvents.inc({ tenant: tenantLabel, outcome: second.outcome, route: '/login' });
       if (!second.ok) {
-        await this.d.repo.incrementMfaFailures(user.id);
-        await this.recordFailure(ctx, tenant, subject, user.id);
         m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_invalid' });
-        m.mfaEvents.inc({ tenant: tenantLabel, outcome: second.outcome, route: '/login' });
-        this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome: second.outcome });
         throw new AppError('mfa_invalid');
       }
       amr.push(...second.amr);
-      m.mfaEvents.inc({ tenant: tenantLabel, outcome: second.outcome, route: '/login' });
-      this.event('mfa', 'mfa_verified', ctx, { userId: user.id, roles: user.roles, outcome: second.outcome });
     } else if (this.mfaRequired(user, tenant)) {
       // Password right, but no second factor set up where one is required: only an enrollment token.
       const signed = await this.d.keyring.sign(
@@ -398,7 +423,7 @@ export class AuthService {
       if (!signed) throw new AppError('signing_unavailable');
       m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'mfa_enrollment_required' });
       m.tokensIssued.inc({ grant: 'mfa_enrollment' });
-      this.event('mfa', 'mfa_enrollment_required', ctx, {
+      await this.event('mfa', 'mfa_enrollment_required', ctx, {
         userId: user.id,
         roles: user.roles,
         outcome: 'mfa_enrollment_required',
@@ -406,17 +431,26 @@ export class AuthService {
       return { enrollment: { enrollmentToken: signed.token, expiresIn: signed.expiresIn } };
     }
 
-    const previousFailures = await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip, user.id);
-    const session = await this.newSession(user, amr, 'password', authTime);
-    m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'success' });
-    this.event('audit', 'login_succeeded', ctx, {
-      userId: user.id,
-      roles: user.roles,
-      outcome: 'success',
-      amr,
+    // The session (refresh token row), the success bookkeeping and login_succeeded: one transaction.
+    const session = await this.atomically(async () => {
+      const previousFailures = await this.d.repo.recordLoginSourceSuccess(
+        tenant.id,
+        subject,
+        ctx.ip,
+        user.id,
+      );
+      const created = await this.newSession(user, amr, 'password', authTime);
+      await this.event('audit', 'login_succeeded', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'success',
+        amr,
+      });
+      const hit = this.d.detector.onSuccess(previousFailures);
+      if (hit) await this.suspicious(ctx, hit.rule, user.id, { failures: hit.failures });
+      return created;
     });
-    const hit = this.d.detector.onSuccess(previousFailures);
-    if (hit) this.suspicious(ctx, hit.rule, user.id, { failures: hit.failures });
+    m.loginAttempts.inc({ tenant: tenantLabel, outcome: 'success' });
     return {
       ...session,
       user: {
@@ -507,7 +541,7 @@ export class AuthService {
         new Date(Date.now() + lock.seconds * 1000),
       );
       this.d.metrics.accountLockouts.inc({ tenant: tenant.id });
-      this.event('audit', 'account_locked', ctx, {
+      await this.event('audit', 'account_locked', ctx, {
         userId,
         outcome: 'locked',
         scope: lock.scope,
@@ -516,7 +550,7 @@ export class AuthService {
       });
     }
     const spray = this.d.detector.onFailure(ctx.ip, `${tenant.id}|${subject}`);
-    if (spray) this.suspicious(ctx, spray.rule, null, { accounts: spray.accounts });
+    if (spray) await this.suspicious(ctx, spray.rule, null, { accounts: spray.accounts });
   }
 
   // --- refresh / logout ------------------------------------------------------------------------------
@@ -547,15 +581,17 @@ export class AuthService {
     if (!user || !tenant) throw new AppError('refresh_token_invalid');
     if (this.mfaRequired(user, tenant) && !row.amr.includes('mfa')) {
       // The session predates an MFA requirement: it cannot be extended without MFA.
-      await this.d.repo.revokeFamily(row.familyId, 'mfa_required');
+      await this.atomically(async () => {
+        await this.d.repo.revokeFamily(row.familyId, 'mfa_required');
+        await this.event('mfa', 'mfa_bypass_attempt', ctx, {
+          userId: user.id,
+          roles: user.roles,
+          outcome: 'bypass_attempt',
+          route: '/refresh',
+        });
+      });
       await this.revokeSessionTokens(row.familyId);
       this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'bypass_attempt', route: '/refresh' });
-      this.event('mfa', 'mfa_bypass_attempt', ctx, {
-        userId: user.id,
-        roles: user.roles,
-        outcome: 'bypass_attempt',
-        route: '/refresh',
-      });
       throw new AppError('privileged_mfa_required');
     }
     const next = newRefreshToken();
@@ -572,21 +608,24 @@ export class AuthService {
       expiresAt,
       familyExpiresAt: row.familyExpiresAt,
     };
-    if (grace) await this.d.repo.insertRefreshToken(successor);
+    const graceSuccessor = () =>
+      this.atomically(async () => {
+        await this.d.repo.insertRefreshToken(successor);
+        await this.event('audit', 'refresh_token_reuse_within_interval', ctx, {
+          userId: user.id,
+          outcome: 'successor_issued',
+          family_id: row.familyId,
+        });
+      });
+    if (grace) await graceSuccessor();
     else if (!(await this.d.repo.rotateRefreshToken(row.id, successor))) {
       // A concurrent request rotated it first: the same grace applies.
       if (!(await this.d.repo.claimRefreshGrace(row.id, graceSeconds))) {
         await this.reuseDetected(ctx, row.familyId, row.userId);
         throw new AppError('refresh_token_reused');
       }
-      await this.d.repo.insertRefreshToken(successor);
+      await graceSuccessor();
     }
-    if (grace)
-      this.event('audit', 'refresh_token_reuse_within_interval', ctx, {
-        userId: user.id,
-        outcome: 'successor_issued',
-        family_id: row.familyId,
-      });
     // auth_time stays the sign-in's: a refresh is not a re-authentication (step-up).
     const access = await this.signAccess(user, row.amr, 'refresh', {
       sid: row.familyId,
@@ -602,15 +641,17 @@ export class AuthService {
   }
 
   private async reuseDetected(ctx: RequestContext, familyId: string, userId: string): Promise<void> {
-    const revoked = await this.d.repo.revokeFamily(familyId, 'reuse_detected');
+    await this.atomically(async () => {
+      const revoked = await this.d.repo.revokeFamily(familyId, 'reuse_detected');
+      await this.event('audit', 'refresh_token_reuse_detected', ctx, {
+        userId,
+        outcome: 'family_revoked',
+        family_id: familyId,
+        revoked,
+      });
+    });
     await this.revokeSessionTokens(familyId);
     this.d.metrics.refreshTokenReuse.inc();
-    this.event('audit', 'refresh_token_reuse_detected', ctx, {
-      userId,
-      outcome: 'family_revoked',
-      family_id: familyId,
-      revoked,
-    });
   }
 
   /** Ends the session of a refresh token. Answers the same whether or not the token was valid. */
@@ -618,24 +659,29 @@ export class AuthService {
     const presented = str(body, 'refreshToken', 128)!;
     const row = await this.d.repo.findRefreshToken(sha256Hex(presented));
     if (!row || row.tenantId !== ctx.tenantId) return;
-    await this.d.repo.revokeFamily(row.familyId, 'logout');
-    await this.revokeSessionTokens(row.familyId);
-    this.event('audit', 'logout', ctx, {
-      userId: row.userId,
-      outcome: 'session_revoked',
-      family_id: row.familyId,
+    await this.atomically(async () => {
+      await this.d.repo.revokeFamily(row.familyId, 'logout');
+      await this.event('audit', 'logout', ctx, {
+        userId: row.userId,
+        outcome: 'session_revoked',
+        family_id: row.familyId,
+      });
     });
+    await this.revokeSessionTokens(row.familyId);
   }
 
   async logoutAll(ctx: RequestContext, p: Principal): Promise<number> {
-    const revoked = await this.d.repo.revokeAllForUser(p.userId, 'logout_all');
-    await this.revokeUserTokens(p.tenantId, p.userId);
-    this.event('audit', 'session_bulk_revocation', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'revoked',
-      revoked,
+    const revoked = await this.atomically(async () => {
+      const n = await this.d.repo.revokeAllForUser(p.userId, 'logout_all');
+      await this.event('audit', 'session_bulk_revocation', ctx, {
+        userId: p.userId,
+        roles: p.roles,
+        outcome: 'revoked',
+        revoked: n,
+      });
+      return n;
     });
+    await this.revokeUserTokens(p.tenantId, p.userId);
     return revoked;
   }
 
@@ -748,7 +794,7 @@ export class AuthService {
     if (!p.roles.includes('admin')) throw new AppError('forbidden');
     if (!p.amr.includes('mfa')) {
       this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'bypass_attempt', route });
-      this.event('mfa', 'mfa_bypass_attempt', ctx, {
+      void this.event('mfa', 'mfa_bypass_attempt', ctx, {
         userId: p.userId,
         roles: p.roles,
         outcome: 'bypass_attempt',
@@ -792,12 +838,20 @@ export class AuthService {
     if (tenant ? await this.d.repo.tenantHasUsers(tenant.id) : (await this.d.repo.countTenants()) > 0)
       throw closed();
     const fields = await this.newUserFields(body, ['admin']);
-    const id = await this.d.repo.createFirstUser(
-      { tenantId: ctx.tenantId, ...fields },
-      { tokenHash, configured },
-    );
+    const id = await this.atomically(async () => {
+      const created = await this.d.repo.createFirstUser(
+        { tenantId: ctx.tenantId, ...fields },
+        { tokenHash, configured },
+      );
+      if (created)
+        await this.event('audit', 'user_registered', ctx, {
+          userId: created,
+          roles: ['admin'],
+          outcome: 'first_admin',
+        });
+      return created;
+    });
     if (!id) throw closed();
-    this.event('audit', 'user_registered', ctx, { userId: id, roles: ['admin'], outcome: 'first_admin' });
     return { id, email: fields.email, tenantId: ctx.tenantId, roles: fields.roles };
   }
 
@@ -812,14 +866,18 @@ export class AuthService {
       throw new AppError('invalid_request', { field: 'roles', allowed: ASSIGNABLE_ROLES });
     }
     const fields = await this.newUserFields(body, [...new Set(rolesIn as string[])]);
-    const id = await this.d.repo.createUser({ tenantId: ctx.tenantId, ...fields });
-    if (!id) throw new AppError('email_taken');
-    this.event('audit', 'user_registered', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'created',
-      created_user_id: id,
+    const id = await this.atomically(async () => {
+      const created = await this.d.repo.createUser({ tenantId: ctx.tenantId, ...fields });
+      if (created)
+        await this.event('audit', 'user_registered', ctx, {
+          userId: p.userId,
+          roles: p.roles,
+          outcome: 'created',
+          created_user_id: created,
+        });
+      return created;
     });
+    if (!id) throw new AppError('email_taken');
     return { id, email: fields.email, tenantId: ctx.tenantId, roles: fields.roles };
   }
 
@@ -843,16 +901,30 @@ export class AuthService {
     const ttl = this.d.config.tokens.enrollmentTtlSeconds;
     // A live pending enrollment (younger than the enrollment token's lifetime) is not replaced, unless a
     // full session proves the password again; an enrollment-only token never replaces one.
-    let set = await this.d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, false);
+    const started = () =>
+      this.event('mfa', 'mfa_enrollment_started', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'enrollment_started',
+      });
+    let set = await this.atomically(async () => {
+      const ok = await this.d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, false);
+      if (ok) await started();
+      return ok;
+    });
     if (!set && password !== undefined && !p.enrollmentOnly) {
       await this.refuseIfLocked(ctx, acct, route);
       if (!(await this.d.hasher.verify(user.passwordHash, password)).ok)
         await this.mfaFailure(ctx, acct, 'invalid_credentials', route);
-      set = await this.d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, true);
+      set = await this.atomically(async () => {
+        const ok = await this.d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, true);
+        if (ok) await started();
+        return ok;
+      });
     }
     if (!set) {
       this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_pending', route });
-      this.event('mfa', 'mfa_enrollment_refused', ctx, {
+      await this.event('mfa', 'mfa_enrollment_refused', ctx, {
         userId: user.id,
         roles: user.roles,
         outcome: 'enrollment_pending',
@@ -860,11 +932,6 @@ export class AuthService {
       throw new AppError('mfa_enrollment_pending');
     }
     this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrollment_started', route });
-    this.event('mfa', 'mfa_enrollment_started', ctx, {
-      userId: user.id,
-      roles: user.roles,
-      outcome: 'enrollment_started',
-    });
     return {
       secret,
       otpauthUri: provisioningUri({ issuer: this.d.config.mfa.issuerLabel, account: user.email, secret }),
@@ -890,26 +957,37 @@ export class AuthService {
       windowSteps: this.d.config.mfa.totpWindowSteps,
     });
     if (!res.valid) {
-      await this.d.repo.incrementMfaFailures(user.id);
-      this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'mfa_invalid', route });
-      this.event('mfa', 'mfa_failed', ctx, {
-        userId: user.id,
-        roles: user.roles,
-        outcome: 'mfa_invalid',
-        route,
+      await this.atomically(async () => {
+        await this.d.repo.incrementMfaFailures(user.id);
+        await this.event('mfa', 'mfa_failed', ctx, {
+          userId: user.id,
+          roles: user.roles,
+          outcome: 'mfa_invalid',
+          route,
+        });
       });
+      this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'mfa_invalid', route });
       throw new AppError('mfa_invalid');
     }
     const recoveryCodes = newRecoveryCodes(this.d.config.mfa.backupCodesCount);
-    const done = await this.d.repo.completeMfaEnrollment(
-      user.id,
-      user.mfaPendingSecret,
-      res.timeStep,
-      recoveryCodes.map(hashRecoveryCode),
-    );
+    const pendingSecret = user.mfaPendingSecret;
+    const done = await this.atomically(async () => {
+      const ok = await this.d.repo.completeMfaEnrollment(
+        user.id,
+        pendingSecret,
+        res.timeStep,
+        recoveryCodes.map(hashRecoveryCode),
+      );
+      if (ok)
+        await this.event('mfa', 'mfa_enrolled', ctx, {
+          userId: user.id,
+          roles: user.roles,
+          outcome: 'enrolled',
+        });
+      return ok;
+    });
     if (!done) throw new AppError('mfa_not_started');
     this.d.metrics.mfaEvents.inc({ tenant: p.tenantId, outcome: 'enrolled', route });
-    this.event('mfa', 'mfa_enrolled', ctx, { userId: user.id, roles: user.roles, outcome: 'enrolled' });
     // After the required-enrollment flow the user is signed in, with MFA.
     const session = p.enrollmentOnly
       ? await this.newSession(
@@ -962,7 +1040,7 @@ export class AuthService {
     const locked = await this.lockedFor(ctx, acct.tenant, acct.subject);
     if (locked === 0) return;
     this.d.metrics.mfaEvents.inc({ tenant: acct.tenant.id, outcome: 'locked', route });
-    this.event('mfa', 'mfa_failed', ctx, {
+    await this.event('mfa', 'mfa_failed', ctx, {
       userId: acct.user.id,
       roles: acct.user.roles,
       outcome: 'locked',
@@ -982,10 +1060,12 @@ export class AuthService {
     route: string,
   ): Promise<never> {
     const { user, tenant, subject } = acct;
-    await this.d.repo.incrementMfaFailures(user.id);
-    await this.recordFailure(ctx, tenant, subject, user.id);
+    await this.atomically(async () => {
+      await this.d.repo.incrementMfaFailures(user.id);
+      await this.recordFailure(ctx, tenant, subject, user.id);
+      await this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome, route });
+    });
     this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome, route });
-    this.event('mfa', 'mfa_failed', ctx, { userId: user.id, roles: user.roles, outcome, route });
     throw new AppError(outcome === 'invalid_credentials' ? 'invalid_credentials' : 'mfa_invalid');
   }
 
@@ -1016,40 +1096,42 @@ export class AuthService {
     const locked = await this.lockedFor(ctx, tenant, subject);
     if (locked > 0) {
       count('locked');
-      failed('locked');
+      await failed('locked');
       throw new AppError('too_many_attempts', undefined, locked);
     }
     if (!(await this.d.hasher.verify(user.passwordHash, current)).ok) {
-      await this.recordFailure(ctx, tenant, subject, user.id);
+      await this.atomically(async () => {
+        await this.recordFailure(ctx, tenant, subject, user.id);
+        await failed('invalid_credentials');
+      });
       count('invalid_credentials');
-      failed('invalid_credentials');
       throw new AppError('invalid_credentials');
     }
     if (next === current) {
       count('unchanged');
-      failed('unchanged');
+      await failed('unchanged');
       throw new AppError('password_unchanged');
     }
     const issues = checkPassword(next, { minLength: this.d.config.passwordMinLength, email: user.email });
     if (issues.length > 0) {
       count('weak_password');
-      failed('weak_password');
+      await failed('weak_password');
       throw new AppError('weak_password', { issues });
     }
-    const revoked = await this.d.repo.changePassword(
-      user.id,
-      await this.d.hasher.hash(next),
-      'password_changed',
-    );
-    await this.revokeUserTokens(tenant.id, user.id);
-    await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
-    count('success');
-    this.event('audit', 'password_changed', ctx, {
-      userId: user.id,
-      roles: user.roles,
-      outcome: 'changed',
-      revoked_sessions: revoked,
+    const newHash = await this.d.hasher.hash(next);
+    const revoked = await this.atomically(async () => {
+      const n = await this.d.repo.changePassword(user.id, newHash, 'password_changed');
+      await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
+      await this.event('audit', 'password_changed', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'changed',
+        revoked_sessions: n,
+      });
+      return n;
     });
+    await this.revokeUserTokens(tenant.id, user.id);
+    count('success');
     return { revokedSessions: revoked };
   }
 
@@ -1069,15 +1151,19 @@ export class AuthService {
     const outcome = await this.claimTotp(user, code, route);
     if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
     const recoveryCodes = newRecoveryCodes(this.d.config.mfa.backupCodesCount);
-    if (!(await this.d.repo.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode))))
-      throw new AppError('mfa_not_enrolled');
-    this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'recovery_codes_regenerated', route });
-    this.event('mfa', 'mfa_recovery_codes_regenerated', ctx, {
-      userId: user.id,
-      roles: user.roles,
-      outcome: 'regenerated',
-      count: recoveryCodes.length,
+    const replaced = await this.atomically(async () => {
+      const ok = await this.d.repo.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode));
+      if (ok)
+        await this.event('mfa', 'mfa_recovery_codes_regenerated', ctx, {
+          userId: user.id,
+          roles: user.roles,
+          outcome: 'regenerated',
+          count: recoveryCodes.length,
+        });
+      return ok;
     });
+    if (!replaced) throw new AppError('mfa_not_enrolled');
+    this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'recovery_codes_regenerated', route });
     return { recoveryCodes };
   }
 
@@ -1099,7 +1185,7 @@ export class AuthService {
     this.requireEnrolled(acct, route);
     if (!mayDisableMfa(user.roles, tenant.requireMfa, this.d.config.mfa)) {
       this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'refused_by_policy', route });
-      this.event('mfa', 'mfa_disable_refused', ctx, {
+      await this.event('mfa', 'mfa_disable_refused', ctx, {
         userId: user.id,
         roles: user.roles,
         outcome: 'mfa_required_by_policy',
@@ -1112,17 +1198,21 @@ export class AuthService {
       await this.mfaFailure(ctx, acct, 'invalid_credentials', route);
     const outcome = await this.claimTotp(user, code, route);
     if (outcome !== 'success') await this.mfaFailure(ctx, acct, outcome, route);
-    const revoked = await this.d.repo.disableMfa(user.id, 'mfa_disabled');
+    const revoked = await this.atomically(async () => {
+      const n = await this.d.repo.disableMfa(user.id, 'mfa_disabled');
+      if (n === undefined) return undefined;
+      await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
+      await this.event('mfa', 'mfa_disabled', ctx, {
+        userId: user.id,
+        roles: user.roles,
+        outcome: 'disabled',
+        revoked_sessions: n,
+      });
+      return n;
+    });
     if (revoked === undefined) throw new AppError('mfa_not_enrolled');
     await this.revokeUserTokens(tenant.id, user.id);
-    await this.d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
     this.d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'disabled', route });
-    this.event('mfa', 'mfa_disabled', ctx, {
-      userId: user.id,
-      roles: user.roles,
-      outcome: 'disabled',
-      revoked_sessions: revoked,
-    });
     return { revokedSessions: revoked };
   }
 
@@ -1140,30 +1230,43 @@ export class AuthService {
       throw new AppError('invalid_request', { field: 'roles', allowed: ASSIGNABLE_ROLES });
     }
     const roles = [...new Set(rolesIn as string[])];
-    if (!UUID_RE.test(id) || !(await this.d.repo.setUserRoles(p.tenantId, id, roles)))
-      throw new AppError('not_found');
+    const updated =
+      UUID_RE.test(id) &&
+      (await this.atomically(async () => {
+        const ok = await this.d.repo.setUserRoles(p.tenantId, id, roles);
+        if (ok)
+          await this.event('audit', 'user_roles_changed', ctx, {
+            userId: p.userId,
+            roles: p.roles,
+            outcome: 'updated',
+            target_user_id: id,
+            new_roles: roles,
+          });
+        return ok;
+      }));
+    if (!updated) throw new AppError('not_found');
     await this.revokeUserTokens(p.tenantId, id);
-    this.event('audit', 'user_roles_changed', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'updated',
-      target_user_id: id,
-      new_roles: roles,
-    });
     return { id, tenantId: p.tenantId, roles };
   }
 
   /** DELETE /users/:id: the user, its sessions and codes are gone; its tokens stop working at once. */
   async deleteUser(ctx: RequestContext, p: Principal, id: string): Promise<void> {
     this.requirePrivileged(ctx, p, '/users');
-    if (!UUID_RE.test(id) || !(await this.d.repo.deleteUser(p.tenantId, id))) throw new AppError('not_found');
+    const deleted =
+      UUID_RE.test(id) &&
+      (await this.atomically(async () => {
+        const ok = await this.d.repo.deleteUser(p.tenantId, id);
+        if (ok)
+          await this.event('audit', 'user_deleted', ctx, {
+            userId: p.userId,
+            roles: p.roles,
+            outcome: 'deleted',
+            target_user_id: id,
+          });
+        return ok;
+      }));
+    if (!deleted) throw new AppError('not_found');
     await this.revokeUserTokens(p.tenantId, id);
-    this.event('audit', 'user_deleted', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'deleted',
-      target_user_id: id,
-    });
   }
 
   // --- tenant settings and API keys -----------------------------------------------------------------
@@ -1172,12 +1275,15 @@ export class AuthService {
     this.requirePrivileged(ctx, p, '/tenant/settings');
     if (typeof body['requireMfa'] !== 'boolean')
       throw new AppError('invalid_request', { field: 'requireMfa' });
-    await this.d.repo.setTenantRequireMfa(p.tenantId, body['requireMfa']);
-    this.event('audit', 'tenant_settings_changed', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'updated',
-      require_mfa: body['requireMfa'],
+    const requireMfa = body['requireMfa'];
+    await this.atomically(async () => {
+      await this.d.repo.setTenantRequireMfa(p.tenantId, requireMfa);
+      await this.event('audit', 'tenant_settings_changed', ctx, {
+        userId: p.userId,
+        roles: p.roles,
+        outcome: 'updated',
+        require_mfa: requireMfa,
+      });
     });
     return { tenantId: p.tenantId, requireMfa: body['requireMfa'] };
   }
@@ -1202,21 +1308,25 @@ export class AuthService {
       throw new AppError('invalid_request', { field: 'expiresInDays' });
     }
     const { prefix, key } = newApiKey();
-    const row = await this.d.repo.insertApiKey({
-      tenantId: p.tenantId,
-      createdBy: p.userId,
-      name,
-      prefix,
-      keyHash: await this.d.hasher.hash(key),
-      scopes: scopes as string[],
-      expiresAt: typeof days === 'number' ? new Date(Date.now() + days * 86_400_000) : null,
-    });
-    this.event('audit', 'api_key_created', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'created',
-      key_prefix: prefix,
-      api_key_id: row.id,
+    const keyHash = await this.d.hasher.hash(key);
+    const row = await this.atomically(async () => {
+      const inserted = await this.d.repo.insertApiKey({
+        tenantId: p.tenantId,
+        createdBy: p.userId,
+        name,
+        prefix,
+        keyHash,
+        scopes: scopes as string[],
+        expiresAt: typeof days === 'number' ? new Date(Date.now() + days * 86_400_000) : null,
+      });
+      await this.event('audit', 'api_key_created', ctx, {
+        userId: p.userId,
+        roles: p.roles,
+        outcome: 'created',
+        key_prefix: prefix,
+        api_key_id: inserted.id,
+      });
+      return inserted;
     });
     return { ...row, key };
   }
@@ -1228,13 +1338,19 @@ export class AuthService {
 
   async revokeApiKey(ctx: RequestContext, p: Principal, id: string) {
     this.requirePrivileged(ctx, p, '/api-keys');
-    if (!/^[0-9a-f-]{36}$/.test(id) || !(await this.d.repo.revokeApiKey(p.tenantId, id)))
-      throw new AppError('not_found');
-    this.event('audit', 'api_key_revoked', ctx, {
-      userId: p.userId,
-      roles: p.roles,
-      outcome: 'revoked',
-      api_key_id: id,
-    });
+    const revoked =
+      /^[0-9a-f-]{36}$/.test(id) &&
+      (await this.atomically(async () => {
+        const ok = await this.d.repo.revokeApiKey(p.tenantId, id);
+        if (ok)
+          await this.event('audit', 'api_key_revoked', ctx, {
+            userId: p.userId,
+            roles: p.roles,
+            outcome: 'revoked',
+            api_key_id: id,
+          });
+        return ok;
+      }));
+    if (!revoked) throw new AppError('not_found');
   }
 }

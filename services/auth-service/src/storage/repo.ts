@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { withAmbientTransactions } from '../../../../lib/ambient-tx.js';
 import type { LockoutState } from '../domain/lockout.js';
 import type { Db, Queryable } from './db.js';
 
@@ -87,7 +88,20 @@ const USER_COLUMNS =
 
 /** SQL for auth-service, one method per question the domain asks. */
 export class AuthRepository {
-  constructor(readonly db: Db) {}
+  /** The service's Db with ambient transactions: inside `unitOfWork` every query here joins it. */
+  readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = withAmbientTransactions(db);
+  }
+
+  /**
+   * Runs a use case's writes, and the events that record them (the outbox, through the same Db), in one
+   * transaction: both commit or neither does (lib/ambient-tx.ts).
+   */
+  unitOfWork<T>(fn: () => Promise<T>): Promise<T> {
+    return this.db.transaction(() => fn());
+  }
 
   // --- tenants ---------------------------------------------------------------------------------------
 
