@@ -4,6 +4,19 @@ import { alert, type RuleArea } from './model.js';
 export const REJECTIONS_PER_TENANT_1M = 5;
 /** Seed 001: "signature verification failures exceed ten per minute". */
 export const SIGNATURE_FAILURES_1M = 10;
+/**
+ * The `auth_jwt_validation_failures_total` reasons that mean a signature did not verify: a forged, tampered or
+ * foreign token, or a key the gateway does not hold (lib/jwks-verifier.ts). Expired tokens and the like are not.
+ */
+export const SIGNATURE_FAILURE_REASONS = [
+  'signature_invalid',
+  'unknown_kid',
+  'alg_not_allowed',
+  'missing_kid',
+  'malformed',
+] as const;
+/** The gateway's token signature failures in the trailing minute (the alert's left-hand side). */
+export const GATEWAY_SIGNATURE_FAILURES_1M_EXPR = `sum(increase(auth_jwt_validation_failures_total{job="integration-gateway", reason=~"${SIGNATURE_FAILURE_REASONS.join('|')}"}[1m]))`;
 /** Seed 001: "a key bursts above three times its seven-day P95". */
 export const API_KEY_BURST_FACTOR = 3;
 /** Below this a key is too quiet for its P95 to mean anything (3x of nearly nothing is noise). */
@@ -46,14 +59,16 @@ export const gatewayRules: RuleArea = {
         }),
         alert({
           name: 'GatewaySignatureVerificationFailures',
-          expr: `sum(increase(gateway_signature_verification_failures_total[1m])) > ${SIGNATURE_FAILURES_1M}`,
+          // The fleet metric (docs/contracts.md, "Metrics"); gateway_signature_verification_failures_total is
+          // deprecated for tokens and kept for partner webhook signatures.
+          expr: `${GATEWAY_SIGNATURE_FAILURES_1M_EXPR} > ${SIGNATURE_FAILURES_1M}`,
           for: '2m',
           severity: 'critical',
           team: 'security',
           summary: 'Gateway signature verification failures above 10 per minute',
           description:
-            '{{ $value | humanize }} signature verification failures in the last minute (threshold ' +
-            `${SIGNATURE_FAILURES_1M}): forged webhooks, or a signing key the gateway does not know.`,
+            '{{ $value | humanize }} access tokens refused by the gateway in the last minute because their signature, ' +
+            `key or algorithm did not verify (threshold ${SIGNATURE_FAILURES_1M}): forged tokens, or a signing key the gateway does not know.`,
         }),
         alert({
           name: 'GatewayApiKeyBurst',

@@ -1,6 +1,7 @@
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   API_KEY_BURST_FACTOR,
+  GATEWAY_SIGNATURE_FAILURES_1M_EXPR,
   REJECTIONS_PER_TENANT_1M,
   SIGNATURE_FAILURES_1M,
 } from '../../alerts/src/gateway.js';
@@ -106,14 +107,88 @@ export function gatewayDashboard(): Dashboard {
       )
       .withPanel(
         timeseriesPanel({
-          title: `Signature verification failures, 1m count (alert above ${SIGNATURE_FAILURES_1M})`,
+          title: `Token signature failures, 1m count (alert above ${SIGNATURE_FAILURES_1M})`,
           description:
-            'The GatewaySignatureVerificationFailures expression: failed signature checks in the trailing minute.',
-          queries: [
-            { expr: 'sum(increase(gateway_signature_verification_failures_total[1m]))', legend: 'failures' },
-          ],
+            'The GatewaySignatureVerificationFailures expression: access tokens the gateway refused in the trailing ' +
+            'minute because their signature, key or algorithm did not verify (auth_jwt_validation_failures_total).',
+          queries: [{ expr: GATEWAY_SIGNATURE_FAILURES_1M_EXPR, legend: 'failures' }],
           threshold: SIGNATURE_FAILURES_1M,
-          width: 24,
+        }),
+      )
+      .withPanel(
+        timeseriesPanel({
+          title: 'Refused access tokens by reason',
+          description:
+            'Access tokens the gateway refused per second, by reason (auth_jwt_validation_failures_total): ' +
+            'signature_invalid / unknown_kid / alg_not_allowed / missing_kid / malformed count toward the alert; ' +
+            'expired, session_revoked and the like do not.',
+          queries: [
+            {
+              expr: 'sum by (reason) (rate(auth_jwt_validation_failures_total{job="integration-gateway"}[5m]))',
+              legend: '{{reason}}',
+            },
+          ],
+          unit: 'reqps',
+        }),
+      )
+      .withRow(row('Requests and token validation'))
+      .withPanel(
+        timeseriesPanel({
+          title: 'Requests by route and status',
+          description:
+            'Requests answered per second by route (ping, proxy, health, ...) and status code (http_requests_total).',
+          queries: [
+            {
+              expr: 'sum by (route, status) (rate(http_requests_total{job="integration-gateway"}[5m]))',
+              legend: '{{route}} {{status}}',
+            },
+          ],
+          unit: 'reqps',
+        }),
+      )
+      .withPanel(
+        timeseriesPanel({
+          title: 'Request latency p99 by route',
+          description:
+            'The 99th percentile of the time to answer, by route (http_request_duration_seconds): proxied routes ' +
+            'include the upstream.',
+          queries: [
+            {
+              expr: 'histogram_quantile(0.99, sum by (route, le) (rate(http_request_duration_seconds_bucket{job="integration-gateway"}[5m])))',
+              legend: '{{route}}',
+            },
+          ],
+          unit: 's',
+        }),
+      )
+      .withPanel(
+        timeseriesPanel({
+          title: 'Token validation p99, cache hits and misses (SLO: 200 ms, judged on misses)',
+          description:
+            'auth_jwt_validation_duration_seconds at the gateway: a miss checks the signature, a hit (a token ' +
+            'verified before, until its exp) is a hash and a lookup. The SLO counts misses only.',
+          queries: [
+            {
+              expr: 'histogram_quantile(0.99, sum by (cache, le) (rate(auth_jwt_validation_duration_seconds_bucket{job="integration-gateway"}[5m])))',
+              legend: '{{cache}}',
+            },
+          ],
+          unit: 's',
+          threshold: 0.2,
+        }),
+      )
+      .withPanel(
+        timeseriesPanel({
+          title: 'Token validations per second, cache hits and misses',
+          description:
+            'How many validations the token cache answered (hit) and how many checked a signature (miss).',
+          queries: [
+            {
+              expr: 'sum by (cache) (rate(auth_jwt_validation_duration_seconds_count{job="integration-gateway"}[5m]))',
+              legend: '{{cache}}',
+            },
+          ],
+          unit: 'reqps',
         }),
       ),
   );

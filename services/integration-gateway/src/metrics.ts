@@ -91,7 +91,7 @@ export class GatewayMetrics {
     });
     this.signatureFailures = new Counter({
       name: 'gateway_signature_verification_failures_total',
-      help: 'Bearer tokens refused because their signature, key or algorithm did not verify.',
+      help: 'Deprecated for access tokens (use auth_jwt_validation_failures_total): bearer tokens refused because their signature, key or algorithm did not verify; kept one release.',
       registers,
     });
     this.authFailures = new Counter({
