@@ -1,6 +1,7 @@
+import { RequestContext } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { LAST_APPLIED, stripForCache } from './informer.js';
-import { throttleWaitMs } from './kube.js';
+import { ThrottleAwareKubeConfig, throttleWaitMs } from './kube.js';
 
 describe('throttleWaitMs', () => {
   it("waits what a 429's Retry-After asks, 1 s without one, capped", () => {
@@ -52,5 +53,38 @@ describe('stripForCache', () => {
     expect(out.status).toEqual({ ready: true });
     const onlyLastApplied = stripForCache({ metadata: { name: 'x', annotations: { [LAST_APPLIED]: '{}' } } });
     expect(onlyLastApplied.metadata).toEqual({ name: 'x' });
+  });
+});
+
+describe('ThrottleAwareKubeConfig', () => {
+  const load = (caData: string) => {
+    const kc = new ThrottleAwareKubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:6443', caData, skipTLSVerify: false }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    return kc;
+  };
+  const dispatcherOf = async (kc: ThrottleAwareKubeConfig) => {
+    const ctx = new RequestContext('https://127.0.0.1:6443/api', 'GET');
+    await kc.applySecurityAuthentication(ctx);
+    return ctx.getDispatcher();
+  };
+
+  it('reuses one connection pool for every request (client-node makes one per request)', async () => {
+    const kc = load(Buffer.from('ca-one').toString('base64'));
+    const first = await dispatcherOf(kc);
+    expect(first).toBeDefined();
+    expect(await dispatcherOf(kc)).toBe(first);
+  });
+
+  it('gets a new pool when the TLS material changes', async () => {
+    const kc = load(Buffer.from('ca-one').toString('base64'));
+    const first = await dispatcherOf(kc);
+    const cluster = kc.getCurrentCluster() as { caData?: string };
+    Object.assign(cluster, { caData: Buffer.from('ca-two').toString('base64') });
+    expect(await dispatcherOf(kc)).not.toBe(first);
   });
 });

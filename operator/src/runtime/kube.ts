@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type ApiConstructor,
   ApiException,
@@ -122,6 +123,31 @@ export function throttleWaitMs(
 export class ThrottleAwareKubeConfig extends KubeConfig {
   throttle: ThrottlePolicy = DEFAULT_THROTTLE;
   private readonly listeners: ThrottleListener[] = [];
+  private readonly dispatchers = new Map<string, { tls: string; dispatcher: unknown }>();
+
+  constructor() {
+    super();
+    // client-node 2.0 builds a new undici Agent for every request (KubeConfig.createDispatcher, called from
+    // applySecurityAuthentication): no connection is ever reused, each request pays a TCP + TLS handshake and
+    // a fresh SecureContext (the benchmark's CPU profile: a third of the operator's time). One Agent per
+    // server and TLS material keeps connections alive; new TLS material (a rotated client certificate or CA)
+    // gets a new Agent and the old one is closed.
+    const self = this as unknown as {
+      createDispatcher(cluster: { server?: string } | null, agentOptions: Record<string, unknown>): unknown;
+    };
+    const build = self.createDispatcher.bind(this);
+    self.createDispatcher = (cluster, agentOptions) => {
+      const server = cluster?.server ?? '';
+      const tls = tlsFingerprint(agentOptions);
+      const known = this.dispatchers.get(server);
+      if (known && known.tls === tls) return known.dispatcher;
+      const dispatcher = build(cluster, agentOptions);
+      if (known)
+        void (known.dispatcher as { close?: () => Promise<void> } | undefined)?.close?.().catch(() => {});
+      this.dispatchers.set(server, { tls, dispatcher });
+      return dispatcher;
+    };
+  }
 
   onThrottled(listener: ThrottleListener): void {
     this.listeners.push(listener);
@@ -153,6 +179,20 @@ export class ThrottleAwareKubeConfig extends KubeConfig {
     });
     return new apiClientType(config);
   }
+}
+
+/** What distinguishes one TLS setup from another: CA, client certificate and key, verification, SNI name. */
+function tlsFingerprint(o: Record<string, unknown>): string {
+  const h = createHash('sha256');
+  for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername']) {
+    const v = o[k];
+    h.update(`${k}=`);
+    if (v === undefined || v === null) h.update('-');
+    else if (Buffer.isBuffer(v) || typeof v === 'string') h.update(v);
+    else h.update(JSON.stringify(v));
+    h.update('\u0000');
+  }
+  return h.digest('hex');
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
