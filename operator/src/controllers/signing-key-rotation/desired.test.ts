@@ -6,6 +6,7 @@ import {
   DEFAULT_DECIDE_OPTIONS,
   decide,
   keysetDocumentFor,
+  requeueAfter,
   retireWindowMs,
   scheduledRotation,
 } from './desired.js';
@@ -430,4 +431,25 @@ describe('SigningKeyRotation decisions', () => {
       }
     }, 120_000);
   });
+});
+
+describe('requeueAfter', () => {
+  const now = new Date('2025-01-01T00:00:00Z');
+  const t = now.getTime();
+  const opts = { servicePollMs: 30_000, serviceWaitPollMs: 2_000, maxRequeueMs: 3_600_000 };
+  const cases: [string, number[], { allLoaded: boolean } | undefined, number][] = [
+    ['nothing due and no services: the longest requeue', [], undefined, 3_600_005],
+    ['the soonest wake-up wins, 5 ms late so it has passed', [t + 90_000, t + 10_000], undefined, 10_005],
+    ['times already past are ignored', [t - 1, t], undefined, 3_600_005],
+    [
+      'services that loaded the set are polled every servicePollMs',
+      [t + 60_000],
+      { allLoaded: true },
+      30_005,
+    ],
+    ['services not loaded yet are polled every serviceWaitPollMs', [], { allLoaded: false }, 2_005],
+  ];
+  for (const [name, wakeAt, services, expected] of cases) {
+    it(name, () => expect(requeueAfter(wakeAt, now, opts, services)).toBe(expected));
+  }
 });
