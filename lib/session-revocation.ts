@@ -151,4 +151,13 @@ export class CachedRevocationCheck {
   }
 }
 
-const cacheKey = (t: TokenSession) => `${t.tenant}|${t.userId}|${t.sid ?? ''}|${t.issuedAt}`;
+// The gateway passes the same session object for every use of a cached token: its key is built once.
+const keys = new WeakMap<TokenSession, string>();
+function cacheKey(t: TokenSession): string {
+  let key = keys.get(t);
+  if (key === undefined) {
+    key = `${t.tenant}|${t.userId}|${t.sid ?? ''}|${t.issuedAt}`;
+    keys.set(t, key);
+  }
+  return key;
+}

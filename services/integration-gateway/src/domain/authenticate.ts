@@ -135,12 +135,24 @@ export class Authenticator {
     return this.ofToken(verified, h);
   }
 
+  /** What a verified token means, derived once per verified token (a cached token is the same object). */
+  private readonly ofVerified = new WeakMap<VerifiedJwt, Authentication>();
+
   private ofToken(verified: VerifiedJwt, h: CredentialHeaders): Authentication {
+    let auth = this.ofVerified.get(verified);
+    if (auth === undefined) {
+      auth = this.derive(verified);
+      this.ofVerified.set(verified, auth);
+    }
+    if (h.tenantHeader !== undefined && h.tenantHeader !== auth.principal.tenant)
+      throw new AuthFailure(403, 'tenant_mismatch', 'jwt');
+    return auth;
+  }
+
+  private derive(verified: VerifiedJwt): Authentication {
     const p = verified.payload;
     const tid = p['tid'];
     if (typeof tid !== 'string' || tid === '') throw new AuthFailure(401, 'missing_tenant_claim', 'jwt');
-    if (h.tenantHeader !== undefined && h.tenantHeader !== tid)
-      throw new AuthFailure(403, 'tenant_mismatch', 'jwt');
     const roles = p['roles'];
     const subject = String(p.sub ?? '');
     return {

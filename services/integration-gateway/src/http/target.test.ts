@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTarget } from './target.js';
+import { normalise, parseTarget } from './target.js';
 
 describe('parseTarget: origin-form only, one normalised path', () => {
   it.each([
@@ -55,7 +55,39 @@ describe('parseTarget: origin-form only, one normalised path', () => {
     ['/healthz', '/healthz', '', false],
     ['/', '/', '', false],
     ['/api', '/api', '', false],
+    ['/api/.well-known/x', '/api/.well-known/x', '', true],
+    ['/api/a..b/..c/...', '/api/a..b/..c/...', '', true],
+    ['/api/orders/1?page=2', '/api/orders/1', '?page=2', true],
   ])('%s → path %s, query %s', (raw, path, query, claimsApi) => {
     expect(parseTarget(raw)).toEqual({ path, query, claimsApi });
+  });
+
+  it('answers a path that is already normal (the fast path) exactly as the full normalisation does', () => {
+    const segments = [
+      'api',
+      'orders',
+      '1',
+      '.',
+      '..',
+      '',
+      '.x',
+      'x.',
+      '..x',
+      '%41',
+      'a~b',
+      "!$&'()*+,;=:@",
+      '-_',
+    ];
+    let compared = 0;
+    for (const a of segments)
+      for (const b of segments)
+        for (const c of segments)
+          for (const tail of ['', '/']) {
+            const path = `/${a}/${b}/${c}${tail}`;
+            const full = normalise(path, '');
+            expect(parseTarget(path), path).toEqual(full);
+            compared++;
+          }
+    expect(compared).toBe(2 * segments.length ** 3);
   });
 });

@@ -35,12 +35,25 @@ const QUERY_RE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
 /** Encodings refused outright: `/`, `\`, NUL and `%` itself. */
 const REFUSED_ENCODINGS = new Set(['2F', '5C', '00', '25']);
 
+/**
+ * A path that is already normal: segments of pchar without `%`, none of them `.` or `..`, no empty segment
+ * (one trailing `/` allowed). Steps 1-3 would return it unchanged, so it is returned as it is: one regular
+ * expression instead of a pass per character (most requests; the unit test compares both ways).
+ */
+const NORMAL_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)*\/?$/;
+
 export function parseTarget(raw: string): OriginTarget | TargetRefusal {
-  if (!raw.startsWith('/') || raw.includes('#')) return 'invalid_request_target';
+  if (raw.charCodeAt(0) !== 0x2f /* / */ || raw.includes('#')) return 'invalid_request_target';
   const q = raw.indexOf('?');
   const rawPath = q < 0 ? raw : raw.slice(0, q);
   const query = q < 0 ? '' : raw.slice(q);
-  if (!QUERY_RE.test(query)) return 'invalid_path';
+  if (query !== '' && !QUERY_RE.test(query)) return 'invalid_path';
+  if (NORMAL_PATH.test(rawPath)) return { path: rawPath, query, claimsApi: rawPath.startsWith('/api/') };
+  return normalise(rawPath, query);
+}
+
+/** Steps 1-3 for a path that is not already normal (exported for the unit test). */
+export function normalise(rawPath: string, query: string): OriginTarget | TargetRefusal {
   const decoded = decodeUnreserved(rawPath);
   if (decoded === undefined) return 'invalid_path';
   const path = removeDotSegments(decoded);
