@@ -37,7 +37,7 @@ const alert = Type.Object(
     threshold: Count,
     window_seconds: Count,
     source: Id,
-    detected_at: Type.String({ format: 'date-time', maxLength: 40 }),
+    detected_at: Type.String({ maxLength: 40 }),
   },
   { additionalProperties: false },
 );
