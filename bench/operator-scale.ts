@@ -1,199 +1,633 @@
-// Operator runtime at scale: `npx tsx bench/operator-scale.ts` (`--max 1000` for a shorter run, `--qps 500` to
-// lift the reconcile rate limit; results then go to operator-scale-qps500.json).
-// Starts a private kube-apiserver, runs the real operator entry point (operator/src/main.ts bundled with
-// esbuild, as the container image runs it) with the test-only Widget controller as a child process, and
-// measures: time for 1,000 created Widgets to all be Ready, reconciles per second, and the operator's RSS
-// with 1,000 and 10,000 Ready objects in its cache. Figures go to stdout and bench/results/operator-scale.json.
+// What the operator adds over the API server it runs against, measured in one run:
+//   npx tsx bench/operator-scale.ts [--n 1000,10000] [--kinds widget,tenantratelimit] [--levels 4,8,16,32,64]
+//                                   [--budget-min 60] [--profile]
+// For each kind and N, against one private kube-apiserver + etcd of the test harness:
+//  1. ceiling: a bare client (client-node, no operator) writes what the operator writes for N objects — a
+//     finalizer patch, a status patch and an Event per object, one object after the other on each of
+//     `c` connections — as fast as the apiserver takes them, at each concurrency c; the best is the ceiling;
+//  2. idle: the same operator bundle with no controllers, then with its controllers and nothing to do;
+//  3. cold start: N objects exist, the operator starts; time until all are Ready;
+//  4. steady state: writes during a full resync of the Ready objects (goal 0);
+//  5. hot: N more objects created while it runs; time until all are Ready.
+// Per phase: time, apiserver requests by verb and resource (the apiserver's own apiserver_request_total),
+// writes per object, reconciles/s, the operator's RSS and V8 heap. TenantRateLimits need a gateway replica to
+// acknowledge their limits: the integration gateway's own ConfigStore runs in this process against the
+// harness Redis. `--profile` runs the largest operator with --cpu-prof and takes a heap snapshot at the end
+// (bench/profile-summary.ts reads both). Results: bench/results/operator-scale.json; ratios only.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, EventsV1Api, type KubernetesObject, Watch } from '@kubernetes/client-node';
 import { build } from 'esbuild';
+import { Redis } from 'ioredis';
+import { createLogger } from '../lib/log.js';
+import { mergePatch, microTime, ThrottleAwareKubeConfig } from '../operator/src/runtime/index.js';
+import { ConfigStore } from '../services/integration-gateway/src/limiter/config-store.js';
 import { startEnv } from '../test/harness/env.js';
 import { waitUntil } from '../test/harness/wait.js';
-import { metricValue, widgetCrdDir } from '../test/runtime/support.js';
+import { apiserverGet, metricValue, widgetCrdDir } from '../test/runtime/support.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const maxArg = process.argv.indexOf('--max');
-const max = maxArg > 0 ? Number(process.argv[maxArg + 1]) : 10_000;
-const qpsArg = process.argv.indexOf('--qps');
-// The operator's reconcile rate limit; 50/s is the shipped default (OPERATOR_RECONCILE_QPS).
-const qps = qpsArg > 0 ? Number(process.argv[qpsArg + 1]) : 50;
-const resultFile = `bench/results/operator-scale${qpsArg > 0 ? `-qps${qps}` : ''}.json`;
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const sizes = (arg('n') ?? '1000,10000').split(',').map(Number);
+const kinds = (arg('kinds') ?? 'widget,tenantratelimit').split(',') as KindName[];
+const levels = (arg('levels') ?? '4,8,16,32,64').split(',').map(Number);
+const budgetMs = Number(arg('budget-min') ?? 90) * 60_000;
+const profile = process.argv.includes('--profile');
+const startedAt = Date.now();
+const left = () => budgetMs - (Date.now() - startedAt);
+
+type KindName = 'widget' | 'tenantratelimit';
+interface KindDef {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly plural: string;
+  readonly controller: string;
+  body(name: string, i: number): Record<string, unknown>;
+}
+const KINDS: Record<KindName, KindDef> = {
+  widget: {
+    group: 'test.novapos.io',
+    version: 'v1',
+    kind: 'Widget',
+    plural: 'widgets',
+    controller: 'widget',
+    body: () => ({ spec: { size: 1 } }),
+  },
+  tenantratelimit: {
+    group: 'security.novapos.io',
+    version: 'v1alpha1',
+    kind: 'TenantRateLimit',
+    plural: 'tenantratelimits',
+    controller: 'tenantratelimit',
+    body: (name) => ({ spec: { tenant: name, requestsPerMinute: 600, burst: 10 } }),
+  },
+};
+
+const mib = (b: number) => Math.round((b / 1024 / 1024) * 10) / 10;
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.NaN;
 }
 
-const mib = (b: number) => Math.round((b / 1024 / 1024) * 10) / 10;
+/** Runs `fn` over 0..n-1 on `concurrency` parallel lanes. */
+async function lanes(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
 
 async function main(): Promise<void> {
-  const bundle = path.join(repoRoot, 'node_modules/.cache/novapos-bench/widget-operator.mjs');
+  const cacheDir = path.join(repoRoot, 'node_modules/.cache/novapos-bench');
+  const bundle = path.join(cacheDir, 'operator-entry.mjs');
+  // Bundled as the image bundles it (scripts/build-app.mjs): every package inside, one file.
   await build({
-    entryPoints: [path.join(repoRoot, 'test/runtime/widget-operator.ts')],
+    entryPoints: [path.join(repoRoot, 'bench/operator-entry.ts')],
+    outfile: bundle,
     bundle: true,
     platform: 'node',
     target: 'node24',
     format: 'esm',
-    packages: 'external',
-    outfile: bundle,
+    sourcemap: 'linked',
+    sourcesContent: false,
+    external: ['bufferutil', 'utf-8-validate', 'pg-native', 'cloudflare:sockets'],
+    banner: {
+      js: "import { createRequire as __novaposRequire } from 'node:module'; const require = __novaposRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
 
-  const env = await startEnv({ label: 'bench', kube: { crdDirs: [widgetCrdDir] } });
-  let operator: ChildProcess | undefined;
+  const env = await startEnv({
+    label: 'bench',
+    redis: true,
+    kube: { crdDirs: [widgetCrdDir, path.join(repoRoot, 'crds')] },
+  });
+  const children = new Set<ChildProcess>();
+  const closers: (() => Promise<void>)[] = [];
   try {
     const k = env.kube as NonNullable<typeof env.kube>;
-    const kc = new KubeConfig();
+    const redisUrl = env.redis?.url as string;
+    // The bare client pools its connections as the operator's client does (client-node alone opens a new
+    // TLS connection per request: see ThrottleAwareKubeConfig); the admin user is exempt from the limits.
+    const kc = new ThrottleAwareKubeConfig();
     kc.loadFromFile(k.kubeconfig);
-    const api = kc.makeApiClient(CustomObjectsApi);
-    const ns = 'bench';
-    await k.kubectl(['create', 'namespace', ns]);
+    const objects = kc.makeApiClient(CustomObjectsApi);
+    const eventsApi = kc.makeApiClient(EventsV1Api);
+    const profileDir = path.join(repoRoot, 'bench/results/profile');
 
-    let metricsUrl: string | undefined;
-    operator = spawn(process.execPath, [bundle], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        KUBECONFIG: k.kubeconfig,
-        OPERATOR_LEADER_ELECT: 'false',
-        OPERATOR_WATCH_NAMESPACES: ns,
-        OPERATOR_METRICS_PORT: '0',
-        OPERATOR_PROBES_PORT: '0',
-        OPERATOR_BIND_ADDRESS: '127.0.0.1',
-        OPERATOR_RECONCILE_QPS: String(qps),
-        OPERATOR_RECONCILE_BURST: String(Math.max(100, qps)),
-        LOG_LEVEL: 'info',
+    // A gateway replica for TenantRateLimits: the gateway's ConfigStore heartbeats and acknowledges.
+    const gwRedis = new Redis(redisUrl);
+    const gwSub = new Redis(redisUrl);
+    const gateway = new ConfigStore({
+      redis: gwRedis,
+      subscriber: gwSub,
+      replicaId: 'bench-gateway-0',
+      defaults: {
+        requestsPerMinute: 600,
+        burst: 10,
+        redisFailureMode: 'failOpen',
+        localFallback: { requestsPerMinute: 60, burst: 5 },
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      log: createLogger({ component: 'bench-gateway', level: 'warn' }),
     });
-    const pid = operator.pid as number;
-    let stdout = '';
-    operator.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      metricsUrl ??=
-        /"msg":"manager started"[^\n]*"metrics":"([^"]+)"|"metrics":"([^"]+)"[^\n]*"msg":"manager started"/
-          .exec(stdout)
-          ?.slice(1)
-          .find(Boolean);
-      if (stdout.length > 1_000_000) stdout = stdout.slice(-100_000);
+    await gateway.start();
+    closers.push(async () => {
+      await gateway.stop();
+      gwRedis.disconnect();
+      gwSub.disconnect();
     });
-    await waitUntil('operator metrics server', () => metricsUrl, { timeoutMs: 30_000 });
-    const idleRss = rssBytes(pid);
 
-    let created = 0;
-    const create = async (from: number, to: number) => {
-      let next = from;
-      await Promise.all(
-        Array.from({ length: 16 }, async () => {
-          while (next < to) {
-            const name = `w-${String(next++).padStart(5, '0')}`;
-            await api.createNamespacedCustomObject({
-              group: 'test.novapos.io',
-              version: 'v1',
-              namespace: ns,
-              plural: 'widgets',
-              body: {
-                apiVersion: 'test.novapos.io/v1',
-                kind: 'Widget',
-                metadata: { name, namespace: ns },
-                spec: { size: 1 },
-              },
-            });
-            created++;
-          }
-        }),
+    /** apiserver_request_total summed by "VERB resource[/subresource]" for the bench's kinds and Events. */
+    const requestCounts = async (): Promise<Record<string, number>> => {
+      const text = await apiserverGet(k.server, k.caCert, k.adminToken, '/metrics');
+      const out: Record<string, number> = {};
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('apiserver_request_total{')) continue;
+        const resource = /resource="([^"]*)"/.exec(line)?.[1] ?? '';
+        if (!['widgets', 'tenantratelimits', 'events'].includes(resource)) continue;
+        const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? '';
+        const sub = /subresource="([^"]*)"/.exec(line)?.[1];
+        const key = `${verb} ${resource}${sub ? `/${sub}` : ''}`;
+        out[key] = (out[key] ?? 0) + Number(line.split(' ').pop());
+      }
+      return out;
+    };
+    const diff = (a: Record<string, number>, b: Record<string, number>) =>
+      Object.fromEntries(
+        Object.entries(b)
+          .map(([key, v]) => [key, v - (a[key] ?? 0)] as const)
+          .filter(([, v]) => v > 0)
+          .sort(),
       );
-    };
-    const readyCount = async () => {
-      let count = 0;
-      let cont: string | undefined;
-      do {
-        const page = (await api.listNamespacedCustomObject({
-          group: 'test.novapos.io',
-          version: 'v1',
-          namespace: ns,
-          plural: 'widgets',
-          limit: 2000,
-          _continue: cont,
-        })) as {
-          items: {
-            metadata: { generation: number };
-            status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
-          }[];
-          metadata: { continue?: string };
-        };
-        for (const w of page.items) {
-          if (
-            w.status?.observedGeneration === w.metadata.generation &&
-            w.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-          )
-            count++;
-        }
-        cont = page.metadata.continue || undefined;
-      } while (cont);
-      return count;
-    };
-    const reconciles = () =>
-      metricValue(metricsUrl as string, 'controller_runtime_reconcile_total', { controller: 'widget' });
+    const writesIn = (d: Record<string, number>, plural: string) =>
+      Object.entries(d)
+        .filter(([key]) => /^(POST|PUT|PATCH|DELETE|APPLY)\s/.test(key))
+        .filter(([key]) => key.includes(` ${plural}`) || key.includes(' events'))
+        .reduce((s, [, v]) => s + v, 0);
 
-    const phase = async (target: number) => {
-      const startedAt = Date.now();
-      const reconcilesBefore = await reconciles();
-      const creating = create(created, target);
-      await creating;
-      const createdMs = Date.now() - startedAt;
-      await waitUntil(`${target} widgets Ready`, async () => (await readyCount()) >= target || undefined, {
-        timeoutMs: 900_000,
-        intervalMs: 2_000,
+    const createAll = async (def: KindDef, ns: string, n: number, prefix: string) => {
+      await lanes(n, 16, async (i) => {
+        const name = `${prefix}-${String(i).padStart(5, '0')}`;
+        await objects.createNamespacedCustomObject({
+          group: def.group,
+          version: def.version,
+          namespace: ns,
+          plural: def.plural,
+          body: {
+            apiVersion: `${def.group}/${def.version}`,
+            kind: def.kind,
+            metadata: { name, namespace: ns },
+            ...def.body(name, i),
+          },
+        });
       });
-      const readyMs = Date.now() - startedAt;
-      const reconcileCount = (await reconciles()) - reconcilesBefore;
-      // Let garbage settle before reading RSS.
-      await new Promise((r) => setTimeout(r, 3_000));
+    };
+
+    /** The bare client: per object a finalizer patch, a status patch and an Event, on `c` lanes. */
+    const bareWrites = async (def: KindDef, ns: string, names: string[], c: number) => {
+      const t0 = performance.now();
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      await lanes(names.length, c, async (i) => {
+        const name = names[i] as string;
+        const base = { group: def.group, version: def.version, namespace: ns, plural: def.plural, name };
+        const obj = (await objects.patchNamespacedCustomObject(
+          { ...base, body: { metadata: { finalizers: [`bench.novapos.io/c${c}`] } } },
+          mergePatch,
+        )) as KubernetesObject;
+        await objects.patchNamespacedCustomObjectStatus(
+          {
+            ...base,
+            body: {
+              status: {
+                observedGeneration: 1,
+                conditions: [
+                  {
+                    type: 'Ready',
+                    status: 'True',
+                    observedGeneration: 1,
+                    lastTransitionTime: now,
+                    reason: 'Bench',
+                    message: `bare client at concurrency ${c}`,
+                  },
+                ],
+              },
+            },
+          },
+          mergePatch,
+        );
+        await eventsApi.createNamespacedEvent({
+          namespace: ns,
+          body: {
+            apiVersion: 'events.k8s.io/v1',
+            kind: 'Event',
+            metadata: { name: `${name}.c${c}`, namespace: ns },
+            eventTime: microTime(Date.now()) as unknown as Date,
+            reportingController: 'bench.novapos.io/bare',
+            reportingInstance: 'bench',
+            action: 'Reconcile',
+            reason: 'Ready',
+            type: 'Normal',
+            note: 'bare client',
+            regarding: {
+              apiVersion: `${def.group}/${def.version}`,
+              kind: def.kind,
+              name,
+              namespace: ns,
+              uid: obj.metadata?.uid,
+            },
+          },
+        });
+      });
+      return performance.now() - t0;
+    };
+
+    /** Names of the objects of `ns` that are Ready at their generation, kept by a watch. */
+    const readyTracker = async (def: KindDef, ns: string) => {
+      const ready = new Set<string>();
+      const isReady = (o: {
+        metadata?: { name?: string; generation?: number };
+        status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
+      }) =>
+        o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+        (o.status.observedGeneration ?? o.metadata?.generation) === o.metadata?.generation;
+      const list = (await objects.listNamespacedCustomObject({
+        group: def.group,
+        version: def.version,
+        namespace: ns,
+        plural: def.plural,
+      })) as { items: KubernetesObject[]; metadata: { resourceVersion: string } };
+      for (const o of list.items) if (isReady(o as never)) ready.add(o.metadata?.name as string);
+      const w = await new Watch(kc).watch(
+        `/apis/${def.group}/${def.version}/namespaces/${ns}/${def.plural}`,
+        { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 3600 },
+        (type, o: KubernetesObject) => {
+          const name = o.metadata?.name as string;
+          if (type !== 'DELETED' && isReady(o as never)) ready.add(name);
+          else ready.delete(name);
+        },
+        () => {},
+      );
       return {
-        objects: target,
-        createdMs,
-        readyMs,
-        reconciles: reconcileCount,
-        reconcilesPerSecond: Math.round((reconcileCount / readyMs) * 1000 * 10) / 10,
-        rssMiB: mib(rssBytes(pid)),
+        ready,
+        async until(n: number, timeoutMs: number): Promise<number | undefined> {
+          const end = Date.now() + timeoutMs;
+          while (ready.size < n) {
+            if (Date.now() > end) return undefined;
+            await sleep(50);
+          }
+          return performance.now();
+        },
+        stop: () => w.abort(),
       };
     };
 
-    const first = await phase(Math.min(1_000, max));
-    console.log(
-      `1,000 widgets: all Ready ${first.readyMs} ms after the first create (creates took ${first.createdMs} ms); ${first.reconciles} reconciles, ${first.reconcilesPerSecond}/s; operator RSS ${first.rssMiB} MiB`,
-    );
-    const second = max > 1_000 ? await phase(max) : undefined;
-    if (second) {
-      console.log(
-        `${max.toLocaleString('en')} widgets: all Ready ${second.readyMs} ms after the first of the next ${max - 1_000} creates; ${second.reconciles} reconciles, ${second.reconcilesPerSecond}/s; operator RSS ${second.rssMiB} MiB`,
-      );
+    interface Operator {
+      child: ChildProcess;
+      pid: number;
+      metricsUrl: string;
+      spawnedAt: number;
+      startedAt: number;
+      stop(): Promise<void>;
     }
-    const results = {
-      date: new Date().toISOString(),
-      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
-      apiserver: 'kube-apiserver v1.36.3 + etcd v3.6.8 on loopback (test harness)',
-      operator: {
-        reconcileQps: qps,
-        reconcileBurst: Math.max(100, qps),
-        maxConcurrentReconciles: 4,
-        idleRssMiB: mib(idleRss),
-      },
-      at1000: first,
-      ...(second ? { [`at${max}`]: second } : {}),
+    const startOperator = async (
+      kind: KindName,
+      namespaces: string[],
+      opts: { noControllers?: boolean; nodeFlags?: string[] } = {},
+    ): Promise<Operator> => {
+      const spawnedAt = performance.now();
+      const child = spawn(process.execPath, ['--expose-gc', ...(opts.nodeFlags ?? []), bundle], {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          KUBECONFIG: k.kubeconfig,
+          OPERATOR_LEADER_ELECT: 'false',
+          OPERATOR_WATCH_NAMESPACES: namespaces.join(','),
+          OPERATOR_METRICS_PORT: '0',
+          OPERATOR_PROBES_PORT: '0',
+          OPERATOR_BIND_ADDRESS: '127.0.0.1',
+          // Short, so the steady-state phase sees a full resync of every Ready object.
+          OPERATOR_RESYNC_PERIOD: '30s',
+          LOG_LEVEL: 'info',
+          ...(kind === 'tenantratelimit' && !opts.noControllers ? { REDIS_URL: redisUrl } : {}),
+          NOVAPOS_BENCH_CONTROLLERS: opts.noControllers ? 'none' : kind === 'widget' ? 'widget' : '',
+          VAULT_ADDR: '',
+          OPERATOR_CONNECTIONS_FILE: '',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.add(child);
+      let out = '';
+      let metricsUrl: string | undefined;
+      let startedAt = 0;
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        if (!metricsUrl) {
+          const line = out.split('\n').find((l) => l.includes('"manager started"'));
+          const m = line && /"metrics":"([^"]+)"/.exec(line);
+          if (m) {
+            metricsUrl = m[1];
+            startedAt = performance.now();
+          }
+        }
+        if (out.length > 200_000) out = out.slice(-50_000);
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
+      await waitUntil('operator metrics server', () => metricsUrl, {
+        timeoutMs: 120_000,
+        intervalMs: 20,
+      }).catch((err: Error) => {
+        child.kill('SIGKILL');
+        throw new Error(`${err.message}; operator output: ${out.slice(-2_000)}`);
+      });
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      return {
+        child,
+        pid: child.pid as number,
+        metricsUrl: metricsUrl as string,
+        spawnedAt,
+        startedAt,
+        async stop() {
+          child.kill('SIGTERM');
+          await Promise.race([exited, sleep(30_000)]);
+          children.delete(child);
+        },
+      };
     };
-    mkdirSync(path.join(repoRoot, 'bench/results'), { recursive: true });
-    writeFileSync(path.join(repoRoot, resultFile), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`wrote ${resultFile}`);
+    /** After a full GC in the operator (SIGWINCH, see operator-entry.ts): live heap, and RSS. */
+    const memory = async (op: Operator) => {
+      op.child.kill('SIGWINCH');
+      await sleep(1_500);
+      const heapUsed = await metricValue(op.metricsUrl, 'nodejs_heap_size_used_bytes');
+      const heapTotal = await metricValue(op.metricsUrl, 'nodejs_heap_size_total_bytes');
+      const external = await metricValue(op.metricsUrl, 'nodejs_external_memory_bytes');
+      const space = (name: string) =>
+        metricValue(op.metricsUrl, 'nodejs_heap_space_size_total_bytes', { space: name });
+      return {
+        rssMiB: mib(rssBytes(op.pid)),
+        heapUsedMiB: mib(heapUsed),
+        heapTotalMiB: mib(heapTotal),
+        newSpaceMiB: mib(await space('new')),
+        oldSpaceMiB: mib(await space('old')),
+        externalMiB: mib(external),
+      };
+    };
+    const reconciles = (op: Operator, controller: string) =>
+      metricValue(op.metricsUrl, 'controller_runtime_reconcile_total', { controller });
+
+    // Runs add to the results file: one invocation per kind and N is how a long run is split on a busy machine.
+    const file = path.join(repoRoot, 'bench/results/operator-scale.json');
+    const previous = (() => {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8')).results as Record<string, Record<string, unknown>>;
+      } catch {
+        return {};
+      }
+    })();
+    const results: Record<string, Record<string, unknown>> = previous ?? {};
+    const record = () => {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(
+        file,
+        `${JSON.stringify(
+          {
+            date: new Date().toISOString(),
+            command: `npx tsx bench/operator-scale.ts ${process.argv.slice(2).join(' ')}`.trim(),
+            machine: {
+              cpus: os.cpus().length,
+              node: process.version,
+              loadavg: os.loadavg().map((l) => round(l)),
+            },
+            apiserver: 'kube-apiserver v1.36.3 + etcd v3.6.8 on loopback (test harness), APF off',
+            results,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    };
+
+    let bestLevel: number | undefined;
+    for (const kind of kinds) {
+      const def = KINDS[kind];
+      // Idle: the same bundle with no controllers, then with its controllers and nothing to watch.
+      await k.kubectl(['create', 'namespace', `idle-${kind}`]);
+      const bare = await startOperator(kind, [`idle-${kind}`], { noControllers: true });
+      await sleep(8_000);
+      const idleNoControllers = await memory(bare);
+      await bare.stop();
+      const idleOp = await startOperator(kind, [`idle-${kind}`]);
+      await sleep(8_000);
+      const idle = await memory(idleOp);
+      await idleOp.stop();
+      console.log(
+        `[${kind}] idle RSS ${idle.rssMiB} MiB (heap ${idle.heapUsedMiB}), same bundle without controllers ${idleNoControllers.rssMiB} MiB (heap ${idleNoControllers.heapUsedMiB}): ${round(idle.rssMiB / idleNoControllers.rssMiB)}x`,
+      );
+      const kindResults: Record<string, unknown> = {
+        ...(results[kind] ?? {}),
+        idle: {
+          withControllers: idle,
+          noControllers: idleNoControllers,
+          ratio: round(idle.rssMiB / idleNoControllers.rssMiB),
+        },
+      };
+      results[kind] = kindResults;
+
+      for (const n of sizes) {
+        const isLargest = n === Math.max(...sizes) && kind === kinds[0];
+        if (left() < 5 * 60_000) {
+          console.log(`[${kind} N=${n}] skipped: the time budget (--budget-min) is spent`);
+          kindResults[`n${n}`] = { skipped: 'time budget spent' };
+          continue;
+        }
+        const tag = `${kind.slice(0, 3)}-${n}`;
+        // 1. Ceiling: the bare client, at each concurrency (at a larger N only the best level of the first).
+        const baseNs = `base-${tag}`;
+        await k.kubectl(['create', 'namespace', baseNs]);
+        const baseNames = Array.from({ length: n }, (_, i) => `b-${String(i).padStart(5, '0')}`);
+        const tCreate = performance.now();
+        await createAll(def, baseNs, n, 'b');
+        const createMs = performance.now() - tCreate;
+        const sweep: Record<string, { ms: number; writesPerSecond: number }> = {};
+        const levelsHere = bestLevel && n > sizes[0]! ? [bestLevel] : levels;
+        const before0 = await requestCounts();
+        for (const c of levelsHere) {
+          const ms = await bareWrites(def, baseNs, baseNames, c);
+          sweep[`c${c}`] = { ms: Math.round(ms), writesPerSecond: Math.round((3 * n * 1000) / ms) };
+          console.log(
+            `[${kind} N=${n}] bare client c=${c}: ${3 * n} writes in ${Math.round(ms)} ms (${sweep[`c${c}`]?.writesPerSecond}/s)`,
+          );
+        }
+        const baselineRequests = diff(before0, await requestCounts());
+        const [bestKey, best] = Object.entries(sweep).sort((a, b) => a[1].ms - b[1].ms)[0] as [
+          string,
+          { ms: number; writesPerSecond: number },
+        ];
+        bestLevel ??= Number(bestKey.slice(1));
+        const ceilingMs = best.ms;
+
+        // 2. Cold start: N objects exist, then the operator starts.
+        const coldNs = `cold-${tag}`;
+        const hotNs = `hot-${tag}`;
+        await k.kubectl(['create', 'namespace', coldNs]);
+        await k.kubectl(['create', 'namespace', hotNs]);
+        await createAll(def, coldNs, n, 'c');
+        const coldTracker = await readyTracker(def, coldNs);
+        const c0 = await requestCounts();
+        const nodeFlags =
+          profile && isLargest
+            ? [
+                `--cpu-prof`,
+                `--cpu-prof-dir=${profileDir}`,
+                '--heapsnapshot-signal=SIGUSR2',
+                `--diagnostic-dir=${profileDir}`,
+              ]
+            : [];
+        if (nodeFlags.length) {
+          rmSync(profileDir, { recursive: true, force: true });
+          mkdirSync(profileDir, { recursive: true });
+        }
+        const op = await startOperator(kind, [coldNs, hotNs], { nodeFlags });
+        const timeoutMs = Math.max(120_000, Math.min(left() - 60_000, n * 200));
+        const coldDone = await coldTracker.until(n, timeoutMs);
+        coldTracker.stop();
+        const coldReconciles = await reconciles(op, def.controller);
+        const coldRequests = diff(c0, await requestCounts());
+        const coldMs = coldDone === undefined ? undefined : coldDone - op.spawnedAt;
+        const coldFromStartMs = coldDone === undefined ? undefined : coldDone - op.startedAt;
+        await sleep(5_000);
+        const coldMem = await memory(op);
+        const cold = {
+          ms: coldMs && Math.round(coldMs),
+          fromManagerStartedMs: coldFromStartMs && Math.round(coldFromStartMs),
+          ready: coldTracker.ready.size,
+          ratioToCeiling: coldMs && round(coldMs / ceilingMs),
+          requests: coldRequests,
+          writesPerObject: round(writesIn(coldRequests, def.plural) / n),
+          reconciles: coldReconciles,
+          reconcilesPerSecond: coldMs && Math.round((coldReconciles / coldMs) * 1000),
+          memory: coldMem,
+          growthPer1000: {
+            rssMiB: round((coldMem.rssMiB - idle.rssMiB) / (n / 1000)),
+            heapUsedMiB: round((coldMem.heapUsedMiB - idle.heapUsedMiB) / (n / 1000)),
+          },
+        };
+        console.log(
+          `[${kind} N=${n}] cold start: ${cold.ready}/${n} Ready in ${cold.ms} ms (${cold.fromManagerStartedMs} ms after "manager started"), ceiling ${ceilingMs} ms: ${cold.ratioToCeiling}x; ${cold.writesPerObject} writes/object; ${coldReconciles} reconciles; RSS ${coldMem.rssMiB} MiB, heap ${coldMem.heapUsedMiB} MiB`,
+        );
+
+        // 3. Steady state: a full resync (every 30 s here) of Ready objects writes nothing.
+        const s0 = await requestCounts();
+        const r0 = await reconciles(op, def.controller);
+        await waitUntil(
+          'a full resync',
+          async () => (await reconciles(op, def.controller)) - r0 >= n || undefined,
+          {
+            timeoutMs: Math.max(90_000, n * 20),
+            intervalMs: 1_000,
+          },
+        ).catch(() => undefined);
+        const steadyReconciles = (await reconciles(op, def.controller)) - r0;
+        const steadyRequests = diff(s0, await requestCounts());
+        const steady = {
+          reconciles: steadyReconciles,
+          writes: writesIn(steadyRequests, def.plural),
+          requests: steadyRequests,
+        };
+        console.log(
+          `[${kind} N=${n}] steady state: ${steady.reconciles} reconciles (resync), ${steady.writes} writes`,
+        );
+
+        // 4. Hot: N more objects created while the operator runs.
+        const hotTracker = await readyTracker(def, hotNs);
+        const h0 = await requestCounts();
+        const hr0 = await reconciles(op, def.controller);
+        const tHot = performance.now();
+        await createAll(def, hotNs, n, 'h');
+        const hotCreateMs = performance.now() - tHot;
+        const hotDone = await hotTracker.until(n, Math.max(120_000, Math.min(left() - 60_000, n * 200)));
+        hotTracker.stop();
+        const hotRequests = diff(h0, await requestCounts());
+        const hotReconciles = (await reconciles(op, def.controller)) - hr0;
+        await sleep(5_000);
+        const hotMem = await memory(op);
+        const hotMs = hotDone === undefined ? undefined : hotDone - tHot;
+        const hot = {
+          ms: hotMs && Math.round(hotMs),
+          createsMs: Math.round(hotCreateMs),
+          ready: hotTracker.ready.size,
+          requests: hotRequests,
+          writesPerObject: round((writesIn(hotRequests, def.plural) - n) / n),
+          reconciles: hotReconciles,
+          reconcilesPerSecond: hotMs && Math.round((hotReconciles / hotMs) * 1000),
+          memory: hotMem,
+          growthPer1000: {
+            rssMiB: round((hotMem.rssMiB - idle.rssMiB) / ((2 * n) / 1000)),
+            heapUsedMiB: round((hotMem.heapUsedMiB - idle.heapUsedMiB) / ((2 * n) / 1000)),
+          },
+        };
+        console.log(
+          `[${kind} N=${n}] hot: ${hot.ready}/${n} Ready ${hot.ms} ms after the first create (creates took ${hot.createsMs} ms); ${hot.writesPerObject} writes/object besides the create; RSS ${hotMem.rssMiB} MiB, heap ${hotMem.heapUsedMiB} MiB with ${2 * n} objects`,
+        );
+
+        if (nodeFlags.length) {
+          // A heap snapshot (forces a full GC first), then the CPU profile is written at exit.
+          op.child.kill('SIGUSR2');
+          await waitUntil(
+            'heap snapshot written',
+            () => {
+              const f = readdirSync(profileDir).find((x) => x.endsWith('.heapsnapshot'));
+              if (!f) return undefined;
+              const size = statSync(path.join(profileDir, f)).size;
+              if (size > 0 && size === lastSize) return f;
+              lastSize = size;
+              return undefined;
+            },
+            { timeoutMs: 300_000, intervalMs: 2_000 },
+          );
+        }
+        await op.stop();
+        kindResults[`n${n}`] = {
+          date: new Date().toISOString(),
+          loadavg: os.loadavg().map((l) => round(l)),
+          createMs: Math.round(createMs),
+          ceiling: {
+            ms: ceilingMs,
+            concurrency: bestKey,
+            writesPerSecond: best.writesPerSecond,
+            sweep,
+            requests: baselineRequests,
+          },
+          cold,
+          steady,
+          hot,
+          ...(nodeFlags.length ? { profile: path.relative(repoRoot, profileDir) } : {}),
+        };
+        record();
+        // The namespaces' objects stay (finalizers); the next N uses new namespaces.
+      }
+    }
+    record();
+    console.log('wrote bench/results/operator-scale.json');
   } finally {
-    operator?.kill('SIGTERM');
+    for (const c of children) c.kill('SIGKILL');
+    for (const close of closers) await close().catch(() => {});
     await env.stop();
   }
 }
+let lastSize = -1;
 
 main().then(
   () => process.exit(0),
