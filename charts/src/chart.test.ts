@@ -63,6 +63,23 @@ describe('the operator chart', () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
   });
 
+  it("points the operator at the Vault the services chart uses, with the Kubernetes auth role (a SigningKeyRotation's `connection: local`)", () => {
+    // Found by running the chart as pods (test/cluster): without VAULT_ADDR the operator has no local Vault
+    // and examples/signingkeyrotation.yaml can never become Ready.
+    const env = one('Deployment', 'novapos-operator').spec.template.spec.containers[0].env as {
+      name: string;
+      value?: string;
+    }[];
+    const services = parseAllDocuments(files['novapos-services.yaml'] ?? '').map((d) => d.toJS() as Obj);
+    const authEnv = services.find((o) => o.kind === 'Deployment' && o.metadata.name === 'auth-service')?.spec
+      .template.spec.containers[0].env as { name: string; value?: string }[];
+    const value = (e: { name: string; value?: string }[], name: string) =>
+      e.find((v) => v.name === name)?.value;
+    expect(value(env, 'VAULT_ADDR')).toBe(value(authEnv, 'VAULT_ADDR'));
+    expect(value(env, 'VAULT_ADDR')).toBe('http://vault.vault.svc:8200');
+    expect(value(env, 'VAULT_KUBERNETES_ROLE')).toBe('novapos-operator');
+  });
+
   it('grants only what the runtime uses, and Secrets only in its own namespace', () => {
     const clusterRules = one('ClusterRole').rules as {
       apiGroups: string[];

@@ -51,6 +51,11 @@ export interface OperatorChartProps extends ChartProps {
     /** Names of the drills' credentials Secrets the operator may read there; default `drill-synthetic-credentials`. */
     readonly credentialsSecrets?: readonly string[];
   };
+  /**
+   * This environment's Vault (`VAULT_ADDR`: a SigningKeyRotation's and a promotion's `connection: local`), reached
+   * with the Kubernetes auth role `novapos-operator`. Default `http://vault.vault.svc:8200`, as the services chart.
+   */
+  readonly vaultAddress?: string;
   /** Secrets in the operator's namespace holding Vault connection tokens (connections file, tokenSecret). */
   readonly connectionTokenSecrets?: readonly string[];
   /** Default true; off where prometheus-operator is not installed. */
@@ -95,6 +100,7 @@ export class OperatorChart extends Chart {
       labels,
     });
     new OperatorDeployment(this, 'Deployment', {
+      vaultAddress: props.vaultAddress ?? 'http://vault.vault.svc:8200',
       ...props.deployment,
       name,
       namespace,
