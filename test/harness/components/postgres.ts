@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../ports.js';
@@ -35,8 +35,16 @@ async function accepts(url: string): Promise<boolean> {
   }
 }
 
-/** PostgreSQL in a fresh data directory, listening on loopback only, with database and role `novapos`. */
-export async function startPostgres(dir: string): Promise<PostgresInstance> {
+/**
+ * PostgreSQL in a fresh data directory, listening on loopback only, with database and role `novapos`.
+ * `opts.host` listens on that address instead (the Kubernetes node's bridge address) and trusts connections
+ * from `opts.trustCidr` (the node's pod subnet: only the harness's pods are on that bridge).
+ */
+export async function startPostgres(
+  dir: string,
+  opts: { host?: string; trustCidr?: string } = {},
+): Promise<PostgresInstance> {
+  const host = opts.host ?? '127.0.0.1';
   const dataDir = path.join(dir, 'pgdata');
   const socketDir = path.join(dir, 'pgsock');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -71,8 +79,11 @@ export async function startPostgres(dir: string): Promise<PostgresInstance> {
       stdio: 'pipe',
     },
   );
+  if (opts.trustCidr) {
+    appendFileSync(path.join(dataDir, 'pg_hba.conf'), `host all all ${opts.trustCidr} trust\n`);
+  }
   const port = await freePort();
-  const url = `postgres://novapos@127.0.0.1:${port}/postgres`;
+  const url = `postgres://novapos@${host}:${port}/postgres`;
   const proc = await ManagedProcess.start(
     {
       name: 'postgres',
@@ -83,7 +94,7 @@ export async function startPostgres(dir: string): Promise<PostgresInstance> {
         '-p',
         String(port),
         '-c',
-        'listen_addresses=127.0.0.1',
+        `listen_addresses=${host}`,
         '-c',
         `unix_socket_directories=${socketDir}`,
         '-c',
@@ -104,5 +115,5 @@ export async function startPostgres(dir: string): Promise<PostgresInstance> {
   await admin.connect();
   await admin.query('create database novapos');
   await admin.end();
-  return { url: `postgres://novapos@127.0.0.1:${port}/novapos`, port, process: proc };
+  return { url: `postgres://novapos@${host}:${port}/novapos`, port, process: proc };
 }

@@ -12,9 +12,9 @@ export interface RedisInstance {
   readonly process: ManagedProcess;
 }
 
-async function ping(port: number): Promise<boolean> {
+async function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
   try {
-    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+    const { stdout } = await run('redis-cli', ['-h', host, '-p', String(port), 'PING'], {
       timeout: 2000,
     });
     return stdout.trim() === 'PONG';
@@ -23,9 +23,19 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-/** A Redis server on loopback with persistence off. `port` lets a restart come back on the same address. */
-export async function startRedis(dir: string, port?: number): Promise<RedisInstance> {
+/**
+ * A Redis server on loopback with persistence off. `port` lets a restart come back on the same address.
+ * `opts.host` listens on that address instead (the Kubernetes node's bridge address, for pods); protected
+ * mode, which refuses every client but loopback's when there is no password, is then off: the bridge is the
+ * harness's own and only its pods are on it.
+ */
+export async function startRedis(
+  dir: string,
+  port?: number,
+  opts: { host?: string } = {},
+): Promise<RedisInstance> {
   const listenPort = port ?? (await freePort());
+  const host = opts.host ?? '127.0.0.1';
   const proc = await ManagedProcess.start(
     {
       name: 'redis',
@@ -34,7 +44,7 @@ export async function startRedis(dir: string, port?: number): Promise<RedisInsta
         '--port',
         String(listenPort),
         '--bind',
-        '127.0.0.1',
+        host,
         '--save',
         '',
         '--appendonly',
@@ -42,13 +52,13 @@ export async function startRedis(dir: string, port?: number): Promise<RedisInsta
         '--dir',
         dir,
         '--protected-mode',
-        'yes',
+        opts.host ? 'no' : 'yes',
         '--loglevel',
         'warning',
       ],
-      ready: () => ping(listenPort),
+      ready: () => ping(listenPort, host),
     },
     path.join(dir, 'logs'),
   );
-  return { url: `redis://127.0.0.1:${listenPort}`, port: listenPort, process: proc };
+  return { url: `redis://${host}:${listenPort}`, port: listenPort, process: proc };
 }

@@ -55,12 +55,18 @@ async function call<T>(
 /**
  * An OpenBao server (Vault API) on loopback. Not `-dev`: file storage plus one unseal key, so a restart keeps
  * every secret (outage tests need that). KV v2 is mounted at `secret/`, as in a Vault dev server.
- * VAULT_ADDR + VAULT_TOKEN in the environment point the harness at an existing server instead.
+ * VAULT_ADDR + VAULT_TOKEN in the environment point the harness at an existing server instead. `opts.host`
+ * listens on that address instead of loopback (the Kubernetes node's bridge address, for pods).
  */
-export async function startVault(dir: string, name = 'openbao'): Promise<VaultInstance> {
+export async function startVault(
+  dir: string,
+  name = 'openbao',
+  opts: { host?: string } = {},
+): Promise<VaultInstance> {
   const externalAddr = process.env.VAULT_ADDR;
   const externalToken = process.env.VAULT_TOKEN;
-  if (externalAddr && externalToken) {
+  // `host`: an address other than loopback (the node's bridge, for pods) always gets a server of its own.
+  if (externalAddr && externalToken && !opts.host) {
     return externalVault(externalAddr, externalToken);
   }
   const { baoBinary } = componentBinaries('bao');
@@ -68,13 +74,14 @@ export async function startVault(dir: string, name = 'openbao'): Promise<VaultIn
   const home = path.join(dir, name);
   mkdirSync(path.join(home, 'data'), { recursive: true });
   const port = await freePort();
-  const addr = `http://127.0.0.1:${port}`;
+  const host = opts.host ?? '127.0.0.1';
+  const addr = `http://${host}:${port}`;
   const configFile = path.join(home, 'config.hcl');
   writeFileSync(
     configFile,
     [
       `storage "file" { path = "${path.join(home, 'data')}" }`,
-      `listener "tcp" {\n  address = "127.0.0.1:${port}"\n  tls_disable = true\n}`,
+      `listener "tcp" {\n  address = "${host}:${port}"\n  tls_disable = true\n}`,
       'disable_mlock = true',
       `api_addr = "${addr}"`,
       'log_level = "warn"',

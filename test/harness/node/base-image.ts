@@ -140,3 +140,6 @@ export function nodeLtsLayer(): LayerTar {
     }
   });
 }
+
+/** Where the image layers are cached (`$NOVAPOS_CACHE_DIR/images`, default `~/.cache/novapos/images`). */
+export const imageCacheDir = cacheDir;

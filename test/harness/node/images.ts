@@ -81,15 +81,15 @@ function writeBlob(blobs: string, data: Buffer | string): { digest: string; size
 
 /** Writes an OCI image layout archive (tar) for `spec` into `workDir`; returns its path. */
 export function buildImageArchive(spec: ImageSpec, workDir: string): string {
-  const safe = spec.name.replace(/[^a-zA-Z0-9.-]+/g, '_');
-  const dir = path.join(workDir, safe);
-  rmSync(dir, { recursive: true, force: true });
-  const rootfs = path.join(dir, 'rootfs');
-  const layout = path.join(dir, 'layout');
-  const blobs = path.join(layout, 'blobs', 'sha256');
-  mkdirSync(rootfs, { recursive: true });
-  mkdirSync(blobs, { recursive: true });
+  return buildImagesArchive([spec], workDir, spec.name.replace(/[^a-zA-Z0-9.-]+/g, '_'));
+}
 
+/** The layer made of a spec's files, dirs and trees; undefined when it has none (only prebuilt layers). */
+function topLayer(spec: ImageSpec, dir: string): LayerTar | undefined {
+  if (!spec.files.length && !spec.dirs?.length && !spec.trees?.length) return undefined;
+  const rootfs = path.join(dir, 'rootfs');
+  rmSync(rootfs, { recursive: true, force: true });
+  mkdirSync(rootfs, { recursive: true });
   for (const d of spec.dirs ?? []) mkdirSync(path.join(rootfs, d), { recursive: true, mode: 0o1777 });
   for (const t of spec.trees ?? []) cpSync(t.from, path.join(rootfs, t.to), { recursive: true });
   for (const f of spec.files) {
@@ -102,66 +102,76 @@ export function buildImageArchive(spec: ImageSpec, workDir: string): string {
       chmodSync(target, f.mode ?? (f.from ? statSync(f.from).mode & 0o7777 : 0o644));
   }
   for (const d of spec.dirs ?? []) chmodSync(path.join(rootfs, d), 0o1777);
-
   // Deterministic layer: same files, same digest.
-  const top = layerFromDir(rootfs, path.join(dir, 'layer.tar'), { rootOwned: true });
-  renameSync(top.path, path.join(blobs, top.sha256));
-  const layers = [...(spec.baseLayers ?? []), top];
-  for (const l of spec.baseLayers ?? []) {
-    const blob = path.join(blobs, l.sha256);
-    if (!existsSync(blob)) linkOrCopy(l.path, blob);
-  }
+  const layer = layerFromDir(rootfs, path.join(dir, 'layer.tar'), { rootOwned: true });
+  rmSync(rootfs, { recursive: true, force: true });
+  return layer;
+}
 
-  const config = writeBlob(
-    blobs,
-    JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      config: {
-        ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
-        ...(spec.cmd ? { Cmd: spec.cmd } : {}),
-        Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-        ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
-        ...(spec.user ? { User: spec.user } : {}),
-      },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${l.sha256}`) },
-      history: [{ created_by: 'novapos test harness (test/harness/node/images.ts)' }],
-    }),
-  );
-  const manifest = writeBlob(
-    blobs,
-    JSON.stringify({
-      schemaVersion: 2,
+/**
+ * Writes one OCI image layout archive holding every image of `specs` (layers they share are stored once, so
+ * one `ctr images import` brings them all) into `workDir` as `<name>.tar`; returns its path.
+ */
+export function buildImagesArchive(specs: readonly ImageSpec[], workDir: string, name: string): string {
+  const dir = path.join(workDir, `${name}.layout`);
+  rmSync(dir, { recursive: true, force: true });
+  const layout = path.join(dir, 'layout');
+  const blobs = path.join(layout, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const manifests: unknown[] = [];
+  specs.forEach((spec, i) => {
+    const top = topLayer(spec, path.join(dir, `image-${i}`));
+    if (top) renameSync(top.path, path.join(blobs, top.sha256));
+    const layers = [...(spec.baseLayers ?? []), ...(top ? [top] : [])];
+    for (const l of spec.baseLayers ?? []) {
+      const blob = path.join(blobs, l.sha256);
+      if (!existsSync(blob)) linkOrCopy(l.path, blob);
+    }
+    const config = writeBlob(
+      blobs,
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {
+          ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+          ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+          Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+          ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+          ...(spec.user ? { User: spec.user } : {}),
+        },
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${l.sha256}`) },
+        history: [{ created_by: 'novapos test harness (test/harness/node/images.ts)' }],
+      }),
+    );
+    const manifest = writeBlob(
+      blobs,
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: layers.map((l) => ({
+          mediaType: 'application/vnd.oci.image.layer.v1.tar',
+          digest: `sha256:${l.sha256}`,
+          size: l.size,
+        })),
+      }),
+    );
+    manifests.push({
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: layers.map((l) => ({
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: `sha256:${l.sha256}`,
-        size: l.size,
-      })),
-    }),
-  );
-  const tag = spec.name.slice(spec.name.lastIndexOf(':') + 1);
+      ...manifest,
+      platform: { architecture: 'amd64', os: 'linux' },
+      annotations: {
+        'io.containerd.image.name': spec.name,
+        'org.opencontainers.image.ref.name': spec.name.slice(spec.name.lastIndexOf(':') + 1),
+      },
+    });
+  });
   writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(
     path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          platform: { architecture: 'amd64', os: 'linux' },
-          annotations: {
-            'io.containerd.image.name': spec.name,
-            'org.opencontainers.image.ref.name': tag,
-          },
-        },
-      ],
-    }),
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
   );
-  const archive = path.join(workDir, `${safe}.tar`);
+  const archive = path.join(workDir, `${name}.tar`);
   execFileSync('tar', ['-C', layout, '-cf', archive, 'oci-layout', 'index.json', 'blobs']);
   rmSync(dir, { recursive: true, force: true });
   return archive;

@@ -1,0 +1,157 @@
+/**
+ * OpenBao, Redis and PostgreSQL for the pods of the harness's Kubernetes node. They run as harness processes
+ * on the node's bridge address (not in the cluster), and each is given to the cluster as a Service without a
+ * selector plus an EndpointSlice naming that address, so pods reach them by the names a user's cluster has
+ * (`vault.vault.svc:8200`, the charts' default) through CoreDNS and kube-proxy. Why outside the cluster:
+ * the same binaries the rest of the harness builds and starts (no images of them to make), test code on the
+ * host reaches them directly, and what the suites test is the project's pods, not a Vault chart. See
+ * test/README.md ("The charts as pods").
+ *
+ * OpenBao's Kubernetes auth method validates pods' ServiceAccount tokens against the node's own apiserver
+ * (TokenReview, with a reviewer ServiceAccount bound to system:auth-delegator), as in a cluster.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { NodeInstance } from '../components/node.js';
+import { type PostgresInstance, startPostgres } from '../components/postgres.js';
+import { type RedisInstance, startRedis } from '../components/redis.js';
+import { startVault, type VaultInstance } from '../components/vault.js';
+import { enableVaultKubernetesAuth, vaultKubernetesRole } from '../vault-kube-auth.js';
+
+/** The in-cluster names (namespace, Service, port) the data stores answer on. */
+export const DATA_SERVICES = {
+  vault: { namespace: 'vault', name: 'vault', port: 8200 },
+  redis: { namespace: 'novapos-data', name: 'redis', port: 6379 },
+  postgres: { namespace: 'novapos-data', name: 'postgres', port: 5432 },
+} as const;
+
+export interface NodeDataStores {
+  /** OpenBao on the bridge address (test code uses `vault.request`); pods use `vaultUrl`. */
+  readonly vault: VaultInstance;
+  readonly redis: RedisInstance;
+  readonly postgres: PostgresInstance;
+  /** `http://vault.vault.svc:8200` */
+  readonly vaultUrl: string;
+  /** `redis://redis.novapos-data.svc:6379/<db>` */
+  redisUrl(db?: number): string;
+  /** `postgres://novapos@postgres.novapos-data.svc:5432/<database>` */
+  postgresUrl(database?: string): string;
+  stop(): Promise<void>;
+}
+
+/** In-cluster DNS name of a Service. */
+export const serviceHost = (s: { namespace: string; name: string }) => `${s.name}.${s.namespace}.svc`;
+
+/**
+ * A Service without a selector and the EndpointSlice that sends it to `address:targetPort`: how a cluster
+ * names something that runs outside it.
+ */
+export function externalServiceManifests(
+  svc: { namespace: string; name: string; port: number },
+  address: string,
+  targetPort: number,
+): unknown[] {
+  const labels = { 'app.kubernetes.io/name': svc.name, 'app.kubernetes.io/managed-by': 'novapos-harness' };
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: svc.namespace } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: svc.name, namespace: svc.namespace, labels },
+      spec: { ports: [{ name: 'main', port: svc.port, targetPort, protocol: 'TCP' }] },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: `${svc.name}-harness`,
+        namespace: svc.namespace,
+        labels: { ...labels, 'kubernetes.io/service-name': svc.name },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'main', port: targetPort, protocol: 'TCP' }],
+      endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    },
+  ];
+}
+
+/** Applies objects with server-side apply (the harness's field manager). */
+export async function applyObjects(node: NodeInstance, objects: readonly unknown[]): Promise<void> {
+  await node.kubectl(
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=novapos-harness', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  );
+}
+
+/**
+ * Starts OpenBao (`vault/vault:8200`), Redis (`novapos-data/redis:6379`) and PostgreSQL
+ * (`novapos-data/postgres:5432`) on the node's bridge address, names them in the cluster, and enables
+ * OpenBao's Kubernetes auth method at `auth/kubernetes` against the node's apiserver.
+ */
+export async function startNodeDataStores(node: NodeInstance, dir: string): Promise<NodeDataStores> {
+  // Readable by PostgreSQL's `postgres` account (startPostgres creates its data directory 0700 inside).
+  mkdirSync(path.join(dir, 'postgres'), { recursive: true, mode: 0o755 });
+  const host = node.network.nodeIp;
+  const started = Date.now();
+  const [vault, redis, postgres] = await Promise.all([
+    startVault(path.join(dir, 'vault'), 'openbao-node', { host }),
+    startRedis(path.join(dir, 'redis'), undefined, { host }),
+    startPostgres(path.join(dir, 'postgres'), { host, trustCidr: node.network.subnet }),
+  ]);
+  const stop = async () => {
+    await Promise.all([vault.stop(), redis.process.stop(), postgres.process.stop()]);
+  };
+  try {
+    const vaultPort = Number(new URL(vault.addr).port);
+    await applyObjects(node, [
+      ...externalServiceManifests(DATA_SERVICES.vault, host, vaultPort),
+      ...externalServiceManifests(DATA_SERVICES.redis, host, redis.port),
+      ...externalServiceManifests(DATA_SERVICES.postgres, host, postgres.port),
+    ]);
+    await enableVaultKubernetesAuth(vault, node.kube);
+    process.stderr.write(
+      `[node] OpenBao, Redis and PostgreSQL on ${host} for pods in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const svc = (s: { namespace: string; name: string; port: number }) => `${serviceHost(s)}:${s.port}`;
+  return {
+    vault,
+    redis,
+    postgres,
+    vaultUrl: `http://${svc(DATA_SERVICES.vault)}`,
+    redisUrl: (db = 0) => `redis://${svc(DATA_SERVICES.redis)}/${db}`,
+    postgresUrl: (database = 'novapos') => `postgres://novapos@${svc(DATA_SERVICES.postgres)}/${database}`,
+    stop,
+  };
+}
+
+/**
+ * A Vault Kubernetes auth role for a ServiceAccount with one of the repository's policies. `audience`: the
+ * audience the pod's projected token carries (auth-service's chart mounts one for `vault`); omitted, the
+ * token's audience must be the apiserver's own (a default ServiceAccount token).
+ */
+export async function vaultRoleForServiceAccount(
+  vault: VaultInstance,
+  role: { name: string; policy: string; namespace: string; serviceAccount: string; audience?: string },
+): Promise<void> {
+  await vaultKubernetesRole(vault, {
+    name: role.name,
+    policyName: role.name,
+    policy: role.policy,
+    namespace: role.namespace,
+    serviceAccount: role.serviceAccount,
+  });
+  if (role.audience) {
+    const res = await vault.request('POST', `auth/kubernetes/role/${role.name}`, {
+      bound_service_account_names: [role.serviceAccount],
+      bound_service_account_namespaces: [role.namespace],
+      token_policies: [role.name],
+      token_ttl: '1h',
+      audience: role.audience,
+    });
+    if (res.status >= 300) throw new Error(`role ${role.name}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+}
