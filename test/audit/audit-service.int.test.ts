@@ -163,8 +163,16 @@ describe('audit-service', () => {
       ),
     ).toBe(10);
 
-    // The query endpoint: by tenant and type, paginated.
-    const page = await fetch(`${audit!.adminUrl}/audit/events?tenant_id=acme&event_type=mfa_failed&limit=3`);
+    // The query endpoint: by tenant and type, paginated (the operations token reads every tenant; users'
+    // tokens: test/kafka/security-events-e2e.int.test.ts). Without a bearer: 401.
+    const anonymous = await fetch(`${audit!.adminUrl}/audit/events?tenant_id=acme`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    const asAdmin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+    const page = await fetch(
+      `${audit!.adminUrl}/audit/events?tenant_id=acme&event_type=mfa_failed&limit=3`,
+      asAdmin,
+    );
     const body = (await page.json()) as {
       events: { seq: number; event: Record<string, unknown> }[];
       next_after_seq: number;
@@ -173,6 +181,7 @@ describe('audit-service', () => {
     for (const e of body.events) expect(e.event).toMatchObject({ tenant_id: 'acme', type: 'mfa_failed' });
     const next = await fetch(
       `${audit!.adminUrl}/audit/events?tenant_id=acme&event_type=mfa_failed&limit=3&after_seq=${body.next_after_seq}`,
+      asAdmin,
     );
     expect(((await next.json()) as { events: unknown[] }).events).toHaveLength(2);
   });

@@ -113,6 +113,22 @@ describe('auth-service writes its events in the transaction of the change', () =
     expect(await loginEvents()).toBe(1);
   }, 180_000);
 
+  it('a /login body that does not match its schema is refused at the route: 400 invalid_request, no event', async () => {
+    const eventsBefore = await count(`SELECT count(*) AS n FROM ${OUTBOX}`);
+    for (const [body, field] of [
+      [{ email: EMAIL, password: 42 }, 'password'],
+      [{ password: PASSWORD }, 'email'],
+      [{ email: EMAIL, password: PASSWORD, mfaCode: 'x'.repeat(17) }, 'mfaCode'],
+    ] as const) {
+      const res = await post(`${auth!.url}/login`, body, { 'x-tenant-id': TENANT });
+      expect(res.status).toBe(400);
+      expect(res.body['error']).toMatchObject({ code: 'invalid_request', details: { field } });
+    }
+    expect(await count(`SELECT count(*) AS n FROM ${OUTBOX}`)).toBe(eventsBefore);
+    const metrics = await (await fetch(`${auth!.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^auth_login_attempts_total\{tenant="unknown",outcome="invalid_request"\} 3$/m);
+  });
+
   it('an event that cannot be written fails the request and leaves no session (nothing lost)', async () => {
     const before = await sessions();
     const eventsBefore = await loginEvents();

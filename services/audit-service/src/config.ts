@@ -24,6 +24,19 @@ export interface AuditConfig {
   readonly checkIntervalMs: number;
   /** AUDIT_ADMIN_TOKEN(_FILE): bearer token of the pause/resume routes (the DR drill); unset = routes off. */
   readonly adminToken: string | undefined;
+  /**
+   * GET /audit/events for users (src/query-auth.ts): auth-service's JWKS (`AUDIT_JWKS_URL`, or `JWKS_URL`),
+   * `JWT_ISSUER`, `JWT_AUDIENCE`, and the roles that may read their tenant's log (`AUDIT_QUERY_ROLES`).
+   * Undefined without a JWKS URL: only the admin token reads.
+   */
+  readonly queryAuth:
+    | {
+        readonly jwksUrl: string;
+        readonly issuer: string;
+        readonly audience: string;
+        readonly roles: readonly string[];
+      }
+    | undefined;
   /** The longest pause a caller may ask for; the consumer resumes by itself after it. */
   readonly maxPauseSeconds: number;
   /** Signed chain heads (src/adapters/head-signer.ts): on when VAULT_ADDR is set. */
@@ -74,6 +87,7 @@ export function configFromEnv(env: Env): AuditConfig {
     signing: signingFromEnv(r),
     adminToken: adminTokenFromEnv(r),
     maxPauseSeconds: r.int('AUDIT_MAX_PAUSE_SECONDS', 900, { min: 1, max: 3600 }),
+    queryAuth: queryAuthFromEnv(r),
   };
 }
 
@@ -93,6 +107,19 @@ export function signingFromEnv(r: ReturnType<typeof envReader>): AuditConfig['si
     kvMount: r.string('AUDIT_CHECKPOINT_KV_MOUNT', 'secret'),
     path: r.string('AUDIT_CHECKPOINT_PATH', 'novapos/audit-checkpoints'),
     intervalMs: r.int('AUDIT_SIGN_INTERVAL_MS', 60_000, { min: 100, max: 86_400_000 }),
+  };
+}
+
+function queryAuthFromEnv(r: ReturnType<typeof envReader>): AuditConfig['queryAuth'] {
+  const jwksUrl = r.url('AUDIT_JWKS_URL') ?? r.url('JWKS_URL');
+  if (!jwksUrl) return undefined;
+  const roles = r.list('AUDIT_QUERY_ROLES', ['auditor', 'admin']);
+  if (roles.length === 0) throw new ConfigError('AUDIT_QUERY_ROLES must name at least one role');
+  return {
+    jwksUrl,
+    issuer: r.string('JWT_ISSUER', 'https://auth.novapos.local'),
+    audience: r.string('JWT_AUDIENCE', 'novapos-api'),
+    roles,
   };
 }
 

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type pino from 'pino';
+import { createRemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { connectPostgres, type Db } from '../../../lib/service-kit/db.js';
@@ -10,6 +11,7 @@ import type { AuditConfig } from './config.js';
 import { ChainConsumer } from './consumer.js';
 import { GapTracker } from './domain/gaps.js';
 import { AuditMetrics } from './metrics.js';
+import { QueryAuthError, QueryAuthorizer } from './query-auth.js';
 import { AuditRepository, migrate, type VerifyResult } from './storage/repo.js';
 import { verifyAudit } from './verify.js';
 
@@ -177,6 +179,20 @@ export async function startAuditService(
     if (!tokenDigest || !presented) return false;
     return timingSafeEqual(createHash('sha256').update(presented).digest(), tokenDigest);
   };
+  const qa = config.queryAuth;
+  const jwks = qa
+    ? createRemoteJwksVerifier({
+        jwksUrl: qa.jwksUrl,
+        issuer: qa.issuer,
+        audience: qa.audience,
+        requiredClaims: ['exp', 'iat', 'sub', 'tid'],
+      })
+    : undefined;
+  const queryAuth = new QueryAuthorizer({
+    verify: jwks && ((token) => jwks.verify(token)),
+    adminToken: config.adminToken,
+    roles: qa?.roles ?? [],
+  });
   let resumeTimer: NodeJS.Timeout | undefined;
   const resume = (why: 'request' | 'timeout') => {
     if (resumeTimer) clearTimeout(resumeTimer);
@@ -245,6 +261,15 @@ export async function startAuditService(
             q = queryOf(req);
           } catch (err) {
             return sendJson(res, 400, { error: { code: 'invalid_query', message: (err as Error).message } });
+          }
+          // Authenticated and tenant-scoped (src/query-auth.ts): a user's token reads its own tenant only.
+          try {
+            const access = await queryAuth.authorize(req.headers.authorization, q.tenantId);
+            q = { ...q, tenantId: access.tenantId };
+          } catch (err) {
+            if (!(err instanceof QueryAuthError)) throw err;
+            if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+            return sendJson(res, err.status, { error: { code: err.code, message: err.message } });
           }
           const events = await repo.query(q);
           sendJson(res, 200, {

@@ -296,6 +296,11 @@ export class AuthService {
 
   // --- login -----------------------------------------------------------------------------------------
 
+  /** A /login body the route refused (schema): counted like the domain's own invalid requests. */
+  countInvalidLogin(): void {
+    this.d.metrics.loginAttempts.inc({ tenant: 'unknown', outcome: 'invalid_request' });
+  }
+
   async login(
     ctx: RequestContext,
     body: Record<string, unknown>,
