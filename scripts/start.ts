@@ -1,8 +1,12 @@
 /**
  * `npm start`: the local stack. Starts the same real components the integration tests use (Redis,
- * PostgreSQL, Prometheus, Alertmanager with its PagerDuty/Slack sinks, kube-apiserver + etcd, OpenBao) on
- * loopback, writes a kubeconfig and an env file for other shells, applies `examples/`, then starts this
- * project's own processes (`localProcesses` below). Ctrl-C or SIGTERM stops everything.
+ * PostgreSQL, Prometheus, Alertmanager with its PagerDuty/Slack sinks, OpenBao) on loopback and, as root,
+ * the harness's real Kubernetes node (scripts/start-node.ts): the operator chart runs there as pods from the
+ * image built here, and loopback ports are forwarded to them. Without root (or with NOVAPOS_START_NODE=0)
+ * it says so in one line and runs a kube-apiserver + etcd without nodes and the project's processes on
+ * loopback instead. Writes a kubeconfig and an env file for other shells, applies `examples/`, then starts
+ * this project's own processes (`localProcesses` below; in the node, those that run as pods are not).
+ * Ctrl-C or SIGTERM stops everything, the node included.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -24,9 +28,25 @@ import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
 import { describeError } from '../lib/errors.js';
 import { VaultClient } from '../lib/vault.js';
 import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
+import type { KubeInstance } from '../test/harness/components/kube.js';
 import { type Env, startEnv } from '../test/harness/env.js';
 import { ManagedProcess } from '../test/harness/process.js';
 import { stopOnSignals } from '../test/harness/signals.js';
+import type { Forwarder } from '../test/harness/tcp-forward.js';
+import {
+  applyAll,
+  buildAppImage,
+  canRunNode,
+  forwardFromBridge,
+  forwardToPods,
+  hostService,
+  type NodeInstance,
+  operatorManifests,
+  type PodRow,
+  podRows,
+  prometheusOperatorCrdDir,
+  startNode,
+} from './start-node.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Where the env file and kubeconfig go; tests point it elsewhere so a developer's files are left alone.
@@ -149,8 +169,8 @@ const localProcesses: readonly LocalProcess[] = [
  * The example SigningKeyRotation lists the services by their in-cluster addresses; locally they listen on
  * loopback, so the operator is pointed there (otherwise it would wait for services it cannot reach).
  */
-async function pointExamplesAtLoopback(e: Env): Promise<void> {
-  await e.kube!.kubectl(['create', 'namespace', 'novapos-system']).catch(() => {});
+async function pointExamplesAtLoopback(k: KubeInstance): Promise<void> {
+  await k.kubectl(['create', 'namespace', 'novapos-system']).catch(() => {});
   const services = [
     { name: 'auth-service', statusURL: 'http://127.0.0.1:8085/keys/status' },
     {
@@ -159,8 +179,8 @@ async function pointExamplesAtLoopback(e: Env): Promise<void> {
       reloadURL: 'http://127.0.0.1:9083/keys/reload',
     },
   ];
-  await e
-    .kube!.kubectl([
+  await k
+    .kubectl([
       'patch',
       'signingkeyrotation',
       'auth',
@@ -178,8 +198,15 @@ async function pointExamplesAtLoopback(e: Env): Promise<void> {
 const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
 let env: Env | undefined;
+let node: NodeInstance | undefined;
+const forwarders: Forwarder[] = [];
 const running: ManagedProcess[] = [];
 let stopping = false;
+// Why there is no node (not root, ...), or undefined: the node runs.
+const noNode = canRunNode();
+/** The processes started on loopback: all of them without a node; in the node, those without an image yet. */
+const inCluster = new Set(noNode ? [] : ['novapos-operator']);
+const processes = localProcesses.filter((p) => !inCluster.has(p.name));
 
 /**
  * The files Alertmanager reads its PagerDuty routing key, Slack webhook URLs and drill webhook token from;
@@ -192,6 +219,9 @@ writeFileSync(drillWebhookTokenFile, randomBytes(32).toString('hex'), { mode: 0o
 async function stopAll(): Promise<void> {
   stopping = true;
   for (const proc of running.reverse()) await proc.stop().catch(() => {});
+  await Promise.all(forwarders.map((f) => f.close()));
+  // The node first: its stop checks the machine is as it was (and that no packet left the bridge).
+  await node?.stop().catch((err: unknown) => say(`node: ${describeError(err)}`));
   await env?.stop();
   rmSync(envFile, { force: true });
   rmSync(kubeconfigFile, { force: true });
@@ -223,10 +253,10 @@ function alertRuleFiles(): string[] {
     .map((f) => path.join(dir, f));
 }
 
-function writeStackFiles(e: Env, vars: Record<string, string>): void {
+function writeStackFiles(k: KubeInstance, vars: Record<string, string>): void {
   mkdirSync(outDir, { recursive: true });
   // A copy at a fixed path: the run directory's name changes on every start. Both files hold credentials.
-  copyFileSync(e.kube!.kubeconfig, kubeconfigFile);
+  copyFileSync(k.kubeconfig, kubeconfigFile);
   const lines = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
   writeFileSync(
     envFile,
@@ -242,7 +272,7 @@ function writeStackFiles(e: Env, vars: Record<string, string>): void {
  * overrides in the staging one, and the operator's connection to staging (token by environment variable,
  * never in the file). Placeholder values, not credentials.
  */
-async function seedPromotionExample(e: Env): Promise<void> {
+async function seedPromotionExample(e: Env, n: NodeInstance | undefined): Promise<void> {
   const [local, staging] = e.vaults.map(
     (v) => new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
   );
@@ -262,14 +292,21 @@ async function seedPromotionExample(e: Env): Promise<void> {
         // The promotion policy: examples/secretpromotion.yaml (namespace novapos) reads local, writes staging.
         local: { promotion: { source: true, namespaces: ['novapos'] } },
         staging: {
-          address: e.vaults[1]!.addr,
+          // From a pod, the staging OpenBao is reached through the node's bridge address.
+          address: n ? bridgeUrl(n, e.vaults[1]!.addr) : e.vaults[1]!.addr,
           auth: { method: 'token', tokenEnv: 'VAULT_STAGING_TOKEN' },
           promotion: { target: true, namespaces: ['novapos'] },
         },
       },
-      // The local services' key endpoints (the SigningKeyRotation npm start applies lists them).
+      // The services' key endpoints: as examples/ names them in the node (Services), on loopback without.
       keyStatusEndpoints: {
-        allowedOrigins: ['http://127.0.0.1:8085', 'http://127.0.0.1:8083', 'http://127.0.0.1:9083'],
+        allowedOrigins: n
+          ? [
+              'http://auth-service.novapos.svc:8085',
+              'http://integration-gateway.novapos.svc:8083',
+              'http://integration-gateway.novapos.svc:9083',
+            ]
+          : ['http://127.0.0.1:8085', 'http://127.0.0.1:8083', 'http://127.0.0.1:9083'],
       },
     }),
     { mode: 0o600 },
@@ -290,14 +327,14 @@ function yamlFilesUnder(dir: string): string[] {
  * first: `kubectl apply -f <folder>` takes files alphabetically and would create a resource before its
  * namespace.
  */
-async function applyExamples(e: Env): Promise<number> {
+async function applyExamples(k: KubeInstance): Promise<number> {
   const objects = yamlFilesUnder(examplesDir)
     .flatMap((file) => parseAllDocuments(readFileSync(file, 'utf8')).map((doc) => doc.toJS() as unknown))
     .filter((obj): obj is { kind?: string } => typeof obj === 'object' && obj !== null);
   if (objects.length === 0) return 0;
   const first = (o: { kind?: string }) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition';
   const ordered = [...objects.filter(first), ...objects.filter((o) => !first(o))];
-  await e.kube!.kubectl(['apply', '-f', '-'], ordered.map((o) => stringify(o)).join('---\n'));
+  await k.kubectl(['apply', '-f', '-'], ordered.map((o) => stringify(o)).join('---\n'));
   return objects.length;
 }
 
@@ -309,7 +346,20 @@ function watchForCrashes(procs: readonly ManagedProcess[]): void {
   }
 }
 
-function printTable(e: Env, vars: Record<string, string>, examples: number): void {
+/** `url` with its host swapped for the node's bridge address (where a forwarder to loopback listens). */
+function bridgeUrl(n: NodeInstance, url: string): string {
+  const u = new URL(url);
+  u.hostname = n.network.nodeIp;
+  return u.toString().replace(/\/$/, '');
+}
+
+function printTable(
+  e: Env,
+  k: KubeInstance,
+  vars: Record<string, string>,
+  examples: number,
+  pods: readonly PodRow[],
+): void {
   const rows: [string, string, string][] = [
     ['redis', e.redis!.url, e.redis!.process.logFile],
     ['postgres', e.postgres!.url, e.postgres!.process.logFile],
@@ -317,25 +367,41 @@ function printTable(e: Env, vars: Record<string, string>, examples: number): voi
     ['alertmanager', e.alertmanager!.url, e.alertmanager!.process.logFile],
     ['pagerduty sink', `${e.pagerduty!.url}  (GET /_records)`, ''],
     ['slack sink', `${e.slack!.url}  (GET /_records)`, ''],
-    ['kube-apiserver', e.kube!.server, e.kube!.apiserver.logFile],
-    ['etcd', e.kube!.etcdUrl, e.kube!.etcd.logFile],
+    ['kube-apiserver', k.server, k.apiserver.logFile],
+    ['etcd', k.etcdUrl, k.etcd.logFile],
     ['vault (openbao)', e.vault!.addr, e.vault!.process?.logFile ?? '(external)'],
     ['vault staging', e.vaults[1]!.addr, e.vaults[1]!.process?.logFile ?? ''],
-    ...localProcesses.map((p, i): [string, string, string] => [
-      p.name,
-      p.url ?? '',
-      running[i]?.logFile ?? '',
-    ]),
+    ...localProcesses.map((p): [string, string, string] => {
+      const i = processes.indexOf(p);
+      if (i === -1) return [p.name, p.url ?? '', '(a pod in the node, below; forwarded from loopback)'];
+      return [
+        p.name,
+        p.url ?? '',
+        `${running[i]?.logFile ?? ''}${node ? '  (a process: no image of it is built here yet)' : ''}`,
+      ];
+    }),
   ];
-  const width = (col: 0 | 1) => Math.max(...rows.map((r) => r[col].length));
-  const line = (r: readonly string[]) =>
-    `  ${r[0]!.padEnd(width(0))}  ${r[1]!.padEnd(width(1))}  ${r[2]}`.trimEnd();
+  const table = (r: readonly (readonly string[])[]) => {
+    const widths = r[0]!.map((_, c) => Math.max(...r.map((row) => row[c]!.length)));
+    return r.map((row) => `  ${row.map((v, c) => v.padEnd(widths[c]!)).join('  ')}`.trimEnd());
+  };
+  const podLines = node
+    ? [
+        '',
+        `Pods in the node ${node.nodeName} (${node.network.nodeIp} on ${node.network.bridge}):`,
+        ...table([
+          ['NAMESPACE', 'NAME', 'READY', 'STATUS', 'IP', 'IMAGE'],
+          ...pods.map((p) => [p.namespace, p.name, p.ready, p.phase, p.ip, p.image]),
+        ]),
+        `  forwarded:    ${forwarders.map((f) => `${f.host}:${f.port}`).join(' ')}`,
+      ]
+    : [];
   const out = [
     '',
-    line(['component', 'address', 'log']),
-    ...rows.map(line),
+    ...table([['component', 'address', 'log'], ...rows]),
+    ...podLines,
     '',
-    `  kubectl:      ${e.kube!.kubectlPath} --kubeconfig ${vars.KUBECONFIG}`,
+    `  kubectl:      ${k.kubectlPath} --kubeconfig ${vars.KUBECONFIG}`,
     `  env file:     ${envFile}  (VAULT_TOKEN and the rest; load with: set -a; . ${envFile}; set +a)`,
     `  examples:     ${examples ? `${examples} object(s) applied from examples/` : 'none in examples/'}`,
     `  run dir:      ${e.dir}`,
@@ -346,37 +412,121 @@ function printTable(e: Env, vars: Record<string, string>, examples: number): voi
   process.stdout.write(out.join('\n'));
 }
 
+/**
+ * The node's side: pods reach the loopback components through forwarders on the bridge address, named by
+ * Services where the charts expect names; the operator chart runs from the image built here; loopback
+ * ports the README and Prometheus/Alertmanager use are forwarded to its pods.
+ */
+async function startClusterSide(n: NodeInstance, e: Env, vars: Record<string, string>): Promise<void> {
+  const port = (url: string) => Number(new URL(url).port);
+  const amPort = port(e.alertmanager!.url);
+  for (const p of [
+    port(e.vault!.addr),
+    port(e.vaults[1]!.addr),
+    port(e.redis!.url),
+    port(e.postgres!.url),
+    amPort,
+    // The services while they still run as processes: the operator reads their /keys/status and runs drills.
+    8085,
+    9085,
+    8083,
+    9083,
+  ]) {
+    forwarders.push(await forwardFromBridge(n, p));
+  }
+  const ip = n.network.nodeIp;
+  const image = await buildAppImage(n, 'operator');
+  say(`operator image ${image} built and imported`);
+  // prometheus-operator's CRDs (the chart ships a ServiceMonitor), and the namespaces the charts expect.
+  await n.kubectl([
+    'apply',
+    '--server-side',
+    '--field-manager=novapos-start',
+    '-f',
+    prometheusOperatorCrdDir,
+  ]);
+  const ns = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  await applyAll(n, [
+    ns('novapos'),
+    ns('monitoring'),
+    ...hostService('alertmanager-operated', 'monitoring', ip, [
+      { name: 'web', port: 9093, targetPort: amPort },
+    ]),
+    ...hostService('auth-service', 'novapos', ip, [
+      { name: 'http', port: 8085, targetPort: 8085 },
+      { name: 'admin', port: 9085, targetPort: 9085 },
+    ]),
+    ...hostService('integration-gateway', 'novapos', ip, [
+      { name: 'http', port: 8083, targetPort: 8083 },
+      { name: 'admin', port: 9083, targetPort: 9083 },
+    ]),
+  ]);
+  await applyAll(
+    n,
+    operatorManifests({
+      image,
+      // One replica locally: the chart's two compete for the lease on one node and a 2-core machine.
+      replicas: 1,
+      vaultAddr: bridgeUrl(n, vars.VAULT_ADDR!),
+      vaultToken: vars.VAULT_TOKEN!,
+      vaultStagingToken: vars.VAULT_STAGING_TOKEN!,
+      redisUrl: bridgeUrl(n, vars.REDIS_URL!),
+      drillWebhookToken: readFileSync(drillWebhookTokenFile, 'utf8'),
+      connectionsYaml: readFileSync(connectionsFile, 'utf8'),
+    }),
+  );
+  // Prometheus scrapes 127.0.0.1:8080 and Alertmanager posts drill alerts to 127.0.0.1:8082, as without a node.
+  const operatorPods = 'app.kubernetes.io/name=novapos-operator';
+  for (const p of [8080, 8081, 8082])
+    forwarders.push(await forwardToPods(n, p, 'novapos-system', operatorPods, p));
+}
+
 async function main(): Promise<void> {
   // Registered first: a Ctrl-C while starting stops whatever is already up.
   stopOnSignals(stopAll, say);
   const started = Date.now();
+  if (noNode) say(noNode);
   say(
-    'starting redis, postgres, prometheus, alertmanager + sinks, kube-apiserver + etcd, openbao (local + staging)',
+    `starting redis, postgres, prometheus, alertmanager + sinks, ${noNode ? 'kube-apiserver + etcd' : 'the Kubernetes node'}, openbao (local + staging)`,
   );
   const scrape = Object.fromEntries(
     localProcesses.filter((p) => p.metrics).map((p) => [p.name, [p.metrics!]]),
   );
-  env = await startEnv({
-    label: 'local-stack',
-    redis: true,
-    postgres: true,
-    // The project's alert rules, so the runbooks' alerts evaluate against the local processes and reach
-    // the PagerDuty and Slack sinks through Alertmanager.
-    prometheus: { scrape, ruleFiles: alertRuleFiles(), scrapeInterval: '5s', evaluationInterval: '5s' },
-    // The project's routes, grouping and inhibition (alerts/alertmanager/), delivering to the local sinks;
-    // alerts with a `drill` label go to the operator's drill endpoint, as in a cluster.
-    alertmanager: {
-      config: localAlertmanagerConfig(alertmanagerSecrets, 'local-stack-routing-key', {
-        url: 'http://127.0.0.1:8082/drills/alert-delivery',
-        tokenFile: drillWebhookTokenFile,
-      }),
-    },
-    kube: true,
-    // The operator's own Vault ("local") and a second one standing in for staging, so the example
-    // SecretPromotion has somewhere to promote to.
-    vault: 2,
-  });
-  const vars = stackVars(env);
+  const [e, n] = await Promise.all([
+    startEnv({
+      label: 'local-stack',
+      redis: true,
+      postgres: true,
+      // The project's alert rules, so the runbooks' alerts evaluate against the local processes and reach
+      // the PagerDuty and Slack sinks through Alertmanager.
+      prometheus: { scrape, ruleFiles: alertRuleFiles(), scrapeInterval: '5s', evaluationInterval: '5s' },
+      // The project's routes, grouping and inhibition (alerts/alertmanager/), delivering to the local sinks;
+      // alerts with a `drill` label go to the operator's drill endpoint, as in a cluster.
+      alertmanager: {
+        config: localAlertmanagerConfig(alertmanagerSecrets, 'local-stack-routing-key', {
+          url: 'http://127.0.0.1:8082/drills/alert-delivery',
+          tokenFile: drillWebhookTokenFile,
+        }),
+      },
+      // The node brings its own API server.
+      kube: !!noNode,
+      // The operator's own Vault ("local") and a second one standing in for staging, so the example
+      // SecretPromotion has somewhere to promote to.
+      vault: 2,
+    }).then((x) => {
+      env = x;
+      return x;
+    }),
+    noNode
+      ? undefined
+      : startNode().then((x) => {
+          node = x;
+          return x;
+        }),
+  ]);
+  // The API server examples go to: the node's, or the loopback one without a node.
+  const k = n ? n.kube : e.kube!;
+  const vars = stackVars(e);
   // The gateway's database role, made by the privileged bootstrap step with the admin credential (issue 18).
   const gatewayDb = new URL(vars.DATABASE_URL!);
   gatewayDb.username = 'novapos_gateway';
@@ -387,15 +537,18 @@ async function main(): Promise<void> {
     gatewayPassword: gatewayDb.password,
   });
   vars.GATEWAY_DATABASE_URL = gatewayDb.toString();
-  writeStackFiles(env, vars);
-  await seedPromotionExample(env);
-  // The approval policies the chart ships: without them a SecretPromotion approval is never stamped.
-  await env.kube!.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
-  await env.kube!.waitUntilServed();
-  const examples = await applyExamples(env);
-  if (examples) await pointExamplesAtLoopback(env);
-  const stack: Stack = { env, vars };
-  for (const p of localProcesses) {
+  writeStackFiles(k, vars);
+  await seedPromotionExample(e, n);
+  if (n) await startClusterSide(n, e, vars);
+  // The approval policies the chart ships: without them a SecretPromotion approval is never stamped. In the
+  // node the operator chart has installed them already.
+  if (!n) await k.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
+  await k.waitUntilServed();
+  const examples = await applyExamples(k);
+  // Without a node the services are on loopback, not behind the Services examples/ names.
+  if (examples && !n) await pointExamplesAtLoopback(k);
+  const stack: Stack = { env: e, vars };
+  for (const p of processes) {
     say(`starting ${p.name}`);
     const ready = p.ready;
     running.push(
@@ -409,19 +562,30 @@ async function main(): Promise<void> {
           ready: ready ? () => ready(stack) : async () => true,
           readyTimeoutMs: 60_000,
         },
-        path.join(env.dir, 'logs'),
+        path.join(e.dir, 'logs'),
       ),
     );
   }
+  if (n) {
+    await n.kubectl([
+      '-n',
+      'novapos-system',
+      'rollout',
+      'status',
+      'deployment/novapos-operator',
+      '--timeout=180s',
+    ]);
+  }
   watchForCrashes([
-    ...[env.redis, env.postgres, env.prometheus, env.alertmanager].map((c) => c!.process),
-    env.kube!.apiserver,
-    env.kube!.etcd,
-    ...(env.vault?.process ? [env.vault.process] : []),
+    ...[e.redis, e.postgres, e.prometheus, e.alertmanager].map((c) => c!.process),
+    k.apiserver,
+    k.etcd,
+    ...(e.vault?.process ? [e.vault.process] : []),
+    ...(n ? n.processes : []),
     ...running,
   ]);
   say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  printTable(env, vars, examples);
+  printTable(e, k, vars, examples, n ? await podRows(n) : []);
 }
 
 main().catch(async (err: unknown) => {
