@@ -16,6 +16,8 @@ function errorOf(fn: () => unknown): string {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
+    // The service kit's ConfigError (lib/service-kit/env.ts): one class for the operator and the services.
+    expect(err).toMatchObject({ code: 'invalid_config' });
     return (err as Error).message;
   }
   throw new Error('expected a ConfigError');

@@ -27,6 +27,7 @@ export {
 } from './connections-file.js';
 
 import { describeError } from '../../lib/errors.js';
+import { type Env, envReader, invalid } from '../../lib/service-kit/env.js';
 import { DEFAULT_THROTTLE } from './runtime/kube.js';
 import { DEFAULT_MAX_CONCURRENT_RECONCILES, DEFAULT_RECONCILE_RATE } from './runtime/manager.js';
 
@@ -74,10 +75,7 @@ export interface OperatorConfig {
   readonly file: Omit<ConnectionsFile, 'connections'>;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
-const SECRET_VARS = new Set(['VAULT_TOKEN']);
 
 /** Command-line flags, each overriding the environment variable it names. */
 const FLAGS = {
@@ -90,81 +88,62 @@ const FLAGS = {
   identity: 'OPERATOR_IDENTITY',
 } as const;
 
-function bad(name: string, value: string, must: string): ConfigError {
-  const shown = SECRET_VARS.has(name) ? '[redacted]' : value;
-  return new ConfigError(`${name}=${shown}: ${must}`);
+/**
+ * The readers of lib/service-kit/env.ts (trimmed, empty is unset, a ConfigError naming the variable), with
+ * the operator's own value shapes: whole numbers, durations.
+ */
+function readers(env: Env) {
+  const r = envReader(env);
+  const wholeNumber = (text: string): number => {
+    if (!/^\d+$/.test(text)) throw new Error('not a whole number');
+    return Number(text);
+  };
+  return {
+    ...r,
+    /** A whole number above 0 (`integer`) or any number above 0. */
+    positiveNumber(name: string, fallback: number, integer: boolean): number {
+      return r.parsed(
+        name,
+        fallback,
+        (text) => {
+          const n = Number(text);
+          if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+            throw new Error('out of range');
+          return n;
+        },
+        integer ? 'must be a whole number above 0' : 'must be a number above 0',
+      );
+    },
+    wholeNumber(name: string, fallback: number): number {
+      return r.parsed(name, fallback, wholeNumber, 'must be a whole number, 0 or more');
+    },
+    nonNegativeNumber(name: string, fallback: number): number {
+      return r.parsed(
+        name,
+        fallback,
+        (text) => {
+          const n = Number(text);
+          if (!Number.isFinite(n) || n < 0) throw new Error('out of range');
+          return n;
+        },
+        'must be a number, 0 or more (0: no limit)',
+      );
+    },
+    /** A duration like 90s, 15m or 1h, in milliseconds (above 0). */
+    duration(name: string, fallback: string): number {
+      const ms = r.parsed(
+        name,
+        parseDuration(fallback),
+        parseDuration,
+        'must be a duration like 90s, 15m or 1h',
+      );
+      if (!(ms > 0)) throw invalid(name, r.string(name, fallback), 'must be a duration like 90s, 15m or 1h');
+      return ms;
+    },
+  };
 }
 
-function str(env: Env, name: string, fallback: string): string {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? fallback : v.trim();
-}
-
-function port(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw.trim());
-  if (!/^\d+$/.test(raw.trim()) || n > 65535) throw bad(name, raw, 'must be a port number 0-65535');
-  return n;
-}
-
-function positiveNumber(env: Env, name: string, fallback: number, integer: boolean): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw.trim());
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw bad(name, raw, integer ? 'must be a whole number above 0' : 'must be a number above 0');
-  }
-  return n;
-}
-
-function wholeNumber(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw bad(name, raw, 'must be a whole number, 0 or more');
-  return Number(raw.trim());
-}
-
-function nonNegativeNumber(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw.trim());
-  if (!Number.isFinite(n) || n < 0) throw bad(name, raw, 'must be a number, 0 or more (0: no limit)');
-  return n;
-}
-
-function duration(env: Env, name: string, fallback: string): number {
-  const raw = str(env, name, fallback);
-  let ms: number;
-  try {
-    ms = parseDuration(raw);
-  } catch {
-    ms = 0;
-  }
-  if (!(ms > 0)) throw bad(name, raw, 'must be a duration like 90s, 15m or 1h');
-  return ms;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const v = raw.trim().toLowerCase();
-  if (['true', '1', 'yes'].includes(v)) return true;
-  if (['false', '0', 'no'].includes(v)) return false;
-  throw bad(name, raw, 'must be true or false');
-}
-
-function url(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  try {
-    const u = new URL(raw.trim());
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-    return raw.trim().replace(/\/+$/, '');
-  } catch {
-    throw bad(name, raw, 'must be an http(s) URL');
-  }
-}
+type Readers = ReturnType<typeof readers>;
 
 /** argv flags (`--metrics-port=0`, `--namespace=a --namespace=b`) as environment overrides. */
 function argvOverrides(argv: readonly string[]): Record<string, string> {
@@ -193,53 +172,49 @@ function argvOverrides(argv: readonly string[]): Record<string, string> {
 /** The operator's configuration from its environment (and optional command-line flags, which win). */
 export function configFromEnv(envIn: Env, argv: readonly string[] = []): OperatorConfig {
   const env: Env = { ...envIn, ...argvOverrides(argv) };
+  const r = readers(env);
 
-  const watchNamespaces = str(env, 'OPERATOR_WATCH_NAMESPACES', '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const watchNamespaces = r.list('OPERATOR_WATCH_NAMESPACES', []);
   for (const ns of watchNamespaces) {
     if (!DNS_LABEL.test(ns) || ns.length > 63)
-      throw bad(
+      throw invalid(
         'OPERATOR_WATCH_NAMESPACES',
         env.OPERATOR_WATCH_NAMESPACES ?? '',
         `"${ns}" is not a namespace name`,
       );
   }
 
-  const leaseDurationMs = duration(env, 'OPERATOR_LEASE_DURATION', '15s');
-  const renewDeadlineMs = duration(env, 'OPERATOR_RENEW_DEADLINE', '10s');
-  const retryPeriodMs = duration(env, 'OPERATOR_RETRY_PERIOD', '2s');
+  const leaseDurationMs = r.duration('OPERATOR_LEASE_DURATION', '15s');
+  const renewDeadlineMs = r.duration('OPERATOR_RENEW_DEADLINE', '10s');
+  const retryPeriodMs = r.duration('OPERATOR_RETRY_PERIOD', '2s');
   if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
     throw new ConfigError(
       `OPERATOR_LEASE_DURATION, OPERATOR_RENEW_DEADLINE, OPERATOR_RETRY_PERIOD: must satisfy lease duration > renew deadline > retry period`,
     );
   }
-  const leaseName = str(env, 'OPERATOR_LEASE_NAME', 'novapos-operator');
+  const leaseName = r.string('OPERATOR_LEASE_NAME', 'novapos-operator');
   if (!DNS_LABEL.test(leaseName))
-    throw bad('OPERATOR_LEASE_NAME', leaseName, 'must be a lower-case DNS label');
-  const leaseNamespace = str(env, 'OPERATOR_LEASE_NAMESPACE', str(env, 'POD_NAMESPACE', 'novapos-system'));
+    throw invalid('OPERATOR_LEASE_NAME', leaseName, 'must be a lower-case DNS label');
+  const leaseNamespace = r.string('OPERATOR_LEASE_NAMESPACE', r.string('POD_NAMESPACE', 'novapos-system'));
   if (!DNS_LABEL.test(leaseNamespace))
-    throw bad('OPERATOR_LEASE_NAMESPACE', leaseNamespace, 'must be a namespace name');
+    throw invalid('OPERATOR_LEASE_NAMESPACE', leaseNamespace, 'must be a namespace name');
 
-  const logLevel = str(env, 'LOG_LEVEL', 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel))
-    throw bad('LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
 
-  const metricsPort = port(env, 'OPERATOR_METRICS_PORT', 8080);
-  const probesPort = port(env, 'OPERATOR_PROBES_PORT', 8081);
+  const metricsPort = r.port('OPERATOR_METRICS_PORT', 8080);
+  const probesPort = r.port('OPERATOR_PROBES_PORT', 8081);
   if (metricsPort !== 0 && metricsPort === probesPort) {
     throw new ConfigError(
       `OPERATOR_METRICS_PORT and OPERATOR_PROBES_PORT: must differ (both ${metricsPort})`,
     );
   }
 
-  const connectionsFile = env.OPERATOR_CONNECTIONS_FILE?.trim() || undefined;
-  const operatorNamespace = str(env, 'POD_NAMESPACE', 'novapos-system');
+  const connectionsFile = r.optional('OPERATOR_CONNECTIONS_FILE');
+  const operatorNamespace = r.string('POD_NAMESPACE', 'novapos-system');
   if (!DNS_LABEL.test(operatorNamespace))
-    throw bad('POD_NAMESPACE', operatorNamespace, 'must be a namespace name');
+    throw invalid('POD_NAMESPACE', operatorNamespace, 'must be a namespace name');
   const file = connectionsFile ? loadConnectionsFile(connectionsFile, env) : EMPTY_CONNECTIONS_FILE;
-  const vault = vaultFromEnv(env);
+  const vault = vaultFromEnv(r);
   const local = file.connections.get('local');
   if (local && !local.auth && vault?.auth.method === 'kubernetes')
     throw new ConfigError(
@@ -254,16 +229,16 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     throw new ConfigError(
       `OPERATOR_CONNECTIONS_FILE=${connectionsFile}: connections.local.auth.role: must not be VAULT_KUBERNETES_ROLE (${vault.auth.role}): promotion gets its own Vault role and policy, without the signing keys`,
     );
-  const redisUrl = env.REDIS_URL?.trim() || undefined;
+  const redisUrl = r.optional('REDIS_URL');
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
     throw new ConfigError('REDIS_URL: must be a redis:// or rediss:// URL');
   return {
     operatorNamespace,
     redisUrl,
     watchNamespaces,
-    identity: str(env, 'OPERATOR_IDENTITY', str(env, 'POD_NAME', `${hostname()}-${process.pid}`)),
+    identity: r.string('OPERATOR_IDENTITY', r.string('POD_NAME', `${hostname()}-${process.pid}`)),
     leaderElection: {
-      enabled: bool(env, 'OPERATOR_LEADER_ELECT', true),
+      enabled: r.bool('OPERATOR_LEADER_ELECT', true),
       leaseName,
       leaseNamespace,
       leaseDurationMs,
@@ -272,21 +247,20 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     },
     metricsPort,
     probesPort,
-    bindAddress: str(env, 'OPERATOR_BIND_ADDRESS', '0.0.0.0'),
+    bindAddress: r.string('OPERATOR_BIND_ADDRESS', '0.0.0.0'),
     logLevel,
-    resyncPeriodMs: duration(env, 'OPERATOR_RESYNC_PERIOD', '10m'),
-    maxConcurrentReconciles: positiveNumber(
-      env,
+    resyncPeriodMs: r.duration('OPERATOR_RESYNC_PERIOD', '10m'),
+    maxConcurrentReconciles: r.positiveNumber(
       'OPERATOR_MAX_CONCURRENT_RECONCILES',
       DEFAULT_MAX_CONCURRENT_RECONCILES,
       true,
     ),
-    reconcileRateLimit: reconcileRateLimit(env),
+    reconcileRateLimit: reconcileRateLimit(r),
     kubeThrottle: {
-      maxRetries: wholeNumber(env, 'OPERATOR_KUBE_MAX_RETRIES', DEFAULT_THROTTLE.maxRetries),
-      maxWaitMs: duration(env, 'OPERATOR_KUBE_MAX_RETRY_WAIT', `${DEFAULT_THROTTLE.maxWaitMs / 1000}s`),
+      maxRetries: r.wholeNumber('OPERATOR_KUBE_MAX_RETRIES', DEFAULT_THROTTLE.maxRetries),
+      maxWaitMs: r.duration('OPERATOR_KUBE_MAX_RETRY_WAIT', `${DEFAULT_THROTTLE.maxWaitMs / 1000}s`),
     },
-    shutdownTimeoutMs: duration(env, 'OPERATOR_SHUTDOWN_TIMEOUT', '30s'),
+    shutdownTimeoutMs: r.duration('OPERATOR_SHUTDOWN_TIMEOUT', '30s'),
     vault,
     connectionsFile,
     connections: file.connections,
@@ -295,23 +269,19 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
 }
 
 /** OPERATOR_RECONCILE_QPS (0: no work-queue limit) and OPERATOR_RECONCILE_BURST (default twice the rate). */
-function reconcileRateLimit(env: Env): OperatorConfig['reconcileRateLimit'] {
-  const ratePerSecond = nonNegativeNumber(
-    env,
-    'OPERATOR_RECONCILE_QPS',
-    DEFAULT_RECONCILE_RATE.ratePerSecond,
-  );
+function reconcileRateLimit(r: Readers): OperatorConfig['reconcileRateLimit'] {
+  const ratePerSecond = r.nonNegativeNumber('OPERATOR_RECONCILE_QPS', DEFAULT_RECONCILE_RATE.ratePerSecond);
   if (ratePerSecond === 0) return false;
-  const burstDefault = env.OPERATOR_RECONCILE_QPS?.trim()
+  const burstDefault = r.optional('OPERATOR_RECONCILE_QPS')
     ? Math.max(1, Math.ceil(ratePerSecond * 2))
     : DEFAULT_RECONCILE_RATE.burst;
-  return { ratePerSecond, burst: positiveNumber(env, 'OPERATOR_RECONCILE_BURST', burstDefault, true) };
+  return { ratePerSecond, burst: r.positiveNumber('OPERATOR_RECONCILE_BURST', burstDefault, true) };
 }
 
-function vaultFromEnv(env: Env): OperatorConfig['vault'] {
-  const address = url(env, 'VAULT_ADDR');
-  const token = env.VAULT_TOKEN?.trim() || undefined;
-  const role = env.VAULT_KUBERNETES_ROLE?.trim() || undefined;
+function vaultFromEnv(r: Readers): OperatorConfig['vault'] {
+  const address = r.url('VAULT_ADDR');
+  const token = r.optional('VAULT_TOKEN');
+  const role = r.optional('VAULT_KUBERNETES_ROLE');
   if (!address) {
     if (token || role)
       throw new ConfigError('VAULT_ADDR: must be set when VAULT_TOKEN or VAULT_KUBERNETES_ROLE is');
@@ -325,15 +295,15 @@ function vaultFromEnv(env: Env): OperatorConfig['vault'] {
     throw new ConfigError(
       'VAULT_ADDR: needs VAULT_KUBERNETES_ROLE (in a cluster) or VAULT_TOKEN (local development)',
     );
-  const caCertFile = env.VAULT_CACERT?.trim() || undefined;
+  const caCertFile = r.optional('VAULT_CACERT');
   if (token) return { address, token, auth: { method: 'token', tokenEnv: 'VAULT_TOKEN' }, caCertFile };
   return {
     address,
     auth: {
       method: 'kubernetes',
       role: role as string,
-      mount: str(env, 'VAULT_KUBERNETES_MOUNT', 'kubernetes'),
-      serviceAccountTokenPath: str(env, 'VAULT_SA_TOKEN_PATH', SA_TOKEN_PATH),
+      mount: r.string('VAULT_KUBERNETES_MOUNT', 'kubernetes'),
+      serviceAccountTokenPath: r.string('VAULT_SA_TOKEN_PATH', SA_TOKEN_PATH),
     },
     caCertFile,
   };

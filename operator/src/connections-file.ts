@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { describeError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/service-kit/env.js';
 import { LOCAL_VAULT_CONNECTION } from './api/meta.js';
 
 /**
@@ -30,9 +31,7 @@ import { LOCAL_VAULT_CONNECTION } from './api/meta.js';
  */
 
 /** A bad setting: the message is one line naming the setting and what it must be (never a secret value). */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 export const SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

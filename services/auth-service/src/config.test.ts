@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFromEnv } from './config.js';
+import { ConfigError, configFromEnv } from './config.js';
 
 const minimal = {
   VAULT_ADDR: 'http://127.0.0.1:8200',
@@ -45,5 +45,27 @@ describe('configFromEnv', () => {
   it('never mutates the env it is given', () => {
     const env = Object.freeze({ ...minimal, CORS_ALLOWED_ORIGINS: 'https://a.test, https://b.test' });
     expect(configFromEnv(env).corsAllowedOrigins).toEqual(['https://a.test', 'https://b.test']);
+  });
+
+  it.each([
+    [{ ARGON2_TIME_COST: '0' }, 'ARGON2_TIME_COST=0: must be a whole number >= 1'],
+    [{ PORT: '80.5' }, 'PORT=80.5: must be a whole number >= 0'],
+    [{ ALLOW_REGISTER_FIRST: 'sometimes' }, 'ALLOW_REGISTER_FIRST=sometimes: must be true or false'],
+    [{ VAULT_AUTH_METHOD: 'ldap' }, 'VAULT_AUTH_METHOD must be token or kubernetes'],
+  ])('a bad value is a ConfigError (invalid_config, exit 2) with one line naming it (%#)', (bad, message) => {
+    let err: unknown;
+    try {
+      configFromEnv({ ...minimal, ...bad });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toMatchObject({ code: 'invalid_config', message });
+  });
+
+  it('trims values and treats blank as unset, as every service does (lib/service-kit/env.ts)', () => {
+    const c = configFromEnv({ ...minimal, VAULT_TOKEN: ' t\n', PORT: ' ', LOG_LEVEL: ' debug ' });
+    expect(c.vault.auth).toEqual({ method: 'token', token: 't' });
+    expect([c.port, c.logLevel]).toEqual([8085, 'debug']);
   });
 });

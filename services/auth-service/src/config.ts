@@ -1,5 +1,6 @@
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
+import { ConfigError, type Env, type EnvReader, envReader } from '../../../lib/service-kit/env.js';
 import type { VaultAuth } from '../../../lib/vault.js';
 
 /** Typed configuration of auth-service, built once from an env object (never read deep in the code). */
@@ -104,63 +105,23 @@ export interface AuthConfig {
   readonly kafka: KafkaClientConfig | undefined;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'invalid_config';
-}
+export { ConfigError };
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function str(env: Env, name: string, fallback: string): string {
-  const v = env[name];
-  return v === undefined || v === '' ? fallback : v;
-}
-
-function optional(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
-}
-
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}`);
-  return n;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  if (/^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(0|false|no|off)$/i.test(v)) return false;
-  throw new ConfigError(`${name} must be true or false`);
-}
-
-function list(env: Env, name: string, fallback: readonly string[]): string[] {
-  const v = env[name];
-  if (v === undefined || v.trim() === '') return [...fallback];
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function vaultAuth(env: Env): VaultAuth {
-  const method = str(env, 'VAULT_AUTH_METHOD', 'token');
+function vaultAuth(r: EnvReader): VaultAuth {
+  const method = r.string('VAULT_AUTH_METHOD', 'token');
   if (method === 'token') {
-    const token = optional(env, 'VAULT_TOKEN');
+    const token = r.optional('VAULT_TOKEN');
     if (!token) throw new ConfigError('VAULT_TOKEN is required when VAULT_AUTH_METHOD=token');
     return { method: 'token', token };
   }
   if (method === 'kubernetes') {
-    const role = optional(env, 'VAULT_K8S_ROLE');
+    const role = r.optional('VAULT_K8S_ROLE');
     if (!role) throw new ConfigError('VAULT_K8S_ROLE is required when VAULT_AUTH_METHOD=kubernetes');
     return {
       method: 'kubernetes',
       role,
-      jwtPath: str(env, 'VAULT_K8S_TOKEN_PATH', '/var/run/secrets/kubernetes.io/serviceaccount/token'),
-      mountPath: str(env, 'VAULT_K8S_MOUNT', 'kubernetes'),
+      jwtPath: r.string('VAULT_K8S_TOKEN_PATH', '/var/run/secrets/kubernetes.io/serviceaccount/token'),
+      mountPath: r.string('VAULT_K8S_MOUNT', 'kubernetes'),
     };
   }
   throw new ConfigError('VAULT_AUTH_METHOD must be token or kubernetes');
@@ -168,93 +129,94 @@ function vaultAuth(env: Env): VaultAuth {
 
 /** Builds the configuration from `env` (pass `process.env` in main). Throws ConfigError naming the variable. */
 export function configFromEnv(env: Env): AuthConfig {
-  const vaultAddr = optional(env, 'VAULT_ADDR');
+  const r = envReader(env);
+  const vaultAddr = r.optional('VAULT_ADDR');
   if (!vaultAddr) throw new ConfigError('VAULT_ADDR is required');
-  const keysetPath = optional(env, 'SIGNING_KEYSET_PATH');
+  const keysetPath = r.optional('SIGNING_KEYSET_PATH');
   if (!keysetPath || keysetPath.split('/').filter(Boolean).length < 2) {
     throw new ConfigError(
       'SIGNING_KEYSET_PATH is required, e.g. secret/novapos/signing-keys/novapos/auth-issuer',
     );
   }
-  const webhookUrl = optional(env, 'SECURITY_SUSPICIOUS_WEBHOOK_URL');
+  const webhookUrl = r.optional('SECURITY_SUSPICIOUS_WEBHOOK_URL');
   if (webhookUrl && !/^https?:\/\//.test(webhookUrl)) {
     throw new ConfigError('SECURITY_SUSPICIOUS_WEBHOOK_URL must be an http(s) URL');
   }
   return {
-    port: int(env, 'PORT', 8085),
-    host: str(env, 'HOST', '0.0.0.0'),
-    logLevel: str(env, 'LOG_LEVEL', 'info'),
-    databaseUrl: optional(env, 'DATABASE_URL'),
-    pgliteDataDir: optional(env, 'PGLITE_DATA_DIR'),
-    vault: { addr: vaultAddr, auth: vaultAuth(env), namespace: optional(env, 'VAULT_NAMESPACE') },
+    port: r.int('PORT', 8085),
+    host: r.string('HOST', '0.0.0.0'),
+    logLevel: r.string('LOG_LEVEL', 'info'),
+    databaseUrl: r.optional('DATABASE_URL'),
+    pgliteDataDir: r.optional('PGLITE_DATA_DIR'),
+    vault: { addr: vaultAddr, auth: vaultAuth(r), namespace: r.optional('VAULT_NAMESPACE') },
     signingKeys: {
       keysetPath: keysetPath.replace(/^\/+|\/+$/g, ''),
-      pollSeconds: int(env, 'SIGNING_KEYSET_POLL_SECONDS', 30, 1),
+      pollSeconds: r.int('SIGNING_KEYSET_POLL_SECONDS', 30, { min: 1 }),
     },
     tokens: {
-      accessTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30),
-      sessionIdleHours: int(env, 'SESSION_TTL_HOURS', 12, 1),
-      refreshTtlHours: int(env, 'REFRESH_TOKEN_TTL_HOURS', 168, 1),
-      adminRefreshTtlHours: int(env, 'ADMIN_REFRESH_TOKEN_TTL_HOURS', 12, 1),
-      enrollmentTtlSeconds: int(env, 'MFA_ENROLLMENT_TOKEN_TTL_SECONDS', 600, 60),
-      clockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 30),
-      refreshReuseIntervalSeconds: int(env, 'REFRESH_REUSE_INTERVAL_SECONDS', 5),
+      accessTtlSeconds: r.int('ACCESS_TOKEN_TTL_SECONDS', 900, { min: 30 }),
+      sessionIdleHours: r.int('SESSION_TTL_HOURS', 12, { min: 1 }),
+      refreshTtlHours: r.int('REFRESH_TOKEN_TTL_HOURS', 168, { min: 1 }),
+      adminRefreshTtlHours: r.int('ADMIN_REFRESH_TOKEN_TTL_HOURS', 12, { min: 1 }),
+      enrollmentTtlSeconds: r.int('MFA_ENROLLMENT_TOKEN_TTL_SECONDS', 600, { min: 60 }),
+      clockToleranceSeconds: r.int('JWT_CLOCK_TOLERANCE_SECONDS', 30),
+      refreshReuseIntervalSeconds: r.int('REFRESH_REUSE_INTERVAL_SECONDS', 5),
     },
-    stepUpMaxAgeSeconds: int(env, 'STEP_UP_MAX_AGE_SECONDS', 300, 1),
+    stepUpMaxAgeSeconds: r.int('STEP_UP_MAX_AGE_SECONDS', 300, { min: 1 }),
     // OWASP Password Storage Cheat Sheet, argon2id option 1: m=19 MiB, t=2, p=1.
     argon2: {
-      memoryCost: int(env, 'ARGON2_MEMORY_KIB', 19_456, 8_192),
-      timeCost: int(env, 'ARGON2_TIME_COST', 2, 1),
-      parallelism: int(env, 'ARGON2_PARALLELISM', 1, 1),
+      memoryCost: r.int('ARGON2_MEMORY_KIB', 19_456, { min: 8_192 }),
+      timeCost: r.int('ARGON2_TIME_COST', 2, { min: 1 }),
+      parallelism: r.int('ARGON2_PARALLELISM', 1, { min: 1 }),
     },
-    passwordMinLength: int(env, 'PASSWORD_MIN_LENGTH', 12, 8),
+    passwordMinLength: r.int('PASSWORD_MIN_LENGTH', 12, { min: 8 }),
     mfa: {
-      required: bool(env, 'MFA_REQUIRED', false),
-      requiredForAdmin: bool(env, 'MFA_REQUIRED_FOR_ADMIN', true),
-      privilegedRoles: list(env, 'MFA_PRIVILEGED_ROLES', ['admin']),
-      issuerLabel: str(env, 'MFA_ISSUER', 'NovaPOS'),
-      totpWindowSteps: int(env, 'MFA_TOTP_WINDOW', 1),
-      backupCodesCount: int(env, 'MFA_BACKUP_CODES_COUNT', 10, 1),
+      required: r.bool('MFA_REQUIRED', false),
+      requiredForAdmin: r.bool('MFA_REQUIRED_FOR_ADMIN', true),
+      privilegedRoles: r.list('MFA_PRIVILEGED_ROLES', ['admin']),
+      issuerLabel: r.string('MFA_ISSUER', 'NovaPOS'),
+      totpWindowSteps: r.int('MFA_TOTP_WINDOW', 1),
+      backupCodesCount: r.int('MFA_BACKUP_CODES_COUNT', 10, { min: 1 }),
     },
     lockout: {
-      threshold: int(env, 'AUTH_LOCKOUT_THRESHOLD', 5, 1),
-      baseSeconds: int(env, 'AUTH_LOCKOUT_BASE_SECONDS', 60, 1),
-      maxSeconds: int(env, 'AUTH_LOCKOUT_MAX_SECONDS', 900, 1),
-      accountThreshold: int(env, 'AUTH_LOCKOUT_ACCOUNT_THRESHOLD', 100, 1),
-      failureResetSeconds: int(env, 'AUTH_LOCKOUT_FAILURE_RESET_SECONDS', 900, 1),
-      knownSourceDays: int(env, 'AUTH_LOCKOUT_KNOWN_SOURCE_DAYS', 90, 1),
+      threshold: r.int('AUTH_LOCKOUT_THRESHOLD', 5, { min: 1 }),
+      baseSeconds: r.int('AUTH_LOCKOUT_BASE_SECONDS', 60, { min: 1 }),
+      maxSeconds: r.int('AUTH_LOCKOUT_MAX_SECONDS', 900, { min: 1 }),
+      accountThreshold: r.int('AUTH_LOCKOUT_ACCOUNT_THRESHOLD', 100, { min: 1 }),
+      failureResetSeconds: r.int('AUTH_LOCKOUT_FAILURE_RESET_SECONDS', 900, { min: 1 }),
+      knownSourceDays: r.int('AUTH_LOCKOUT_KNOWN_SOURCE_DAYS', 90, { min: 1 }),
     },
     rateLimits: {
-      loginPerIpPerMinute: int(env, 'AUTH_LOGIN_PER_IP_PER_MINUTE', 30, 1),
-      loginPerAccountPerMinute: int(env, 'AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE', 10, 1),
-      mfaPerIpPerMinute: int(env, 'AUTH_MFA_PER_IP_PER_MINUTE', 30, 1),
-      generalPerIpPerMinute: int(env, 'RATE_LIMIT_PER_IP_PER_MINUTE', 600, 1),
-      registerFirstPerIpPer15Minutes: int(env, 'AUTH_REGISTER_FIRST_PER_IP_PER_15_MINUTES', 5, 1),
+      loginPerIpPerMinute: r.int('AUTH_LOGIN_PER_IP_PER_MINUTE', 30, { min: 1 }),
+      loginPerAccountPerMinute: r.int('AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE', 10, { min: 1 }),
+      mfaPerIpPerMinute: r.int('AUTH_MFA_PER_IP_PER_MINUTE', 30, { min: 1 }),
+      generalPerIpPerMinute: r.int('RATE_LIMIT_PER_IP_PER_MINUTE', 600, { min: 1 }),
+      registerFirstPerIpPer15Minutes: r.int('AUTH_REGISTER_FIRST_PER_IP_PER_15_MINUTES', 5, { min: 1 }),
     },
-    corsAllowedOrigins: list(env, 'CORS_ALLOWED_ORIGINS', []),
-    maxRequestBodyBytes: int(env, 'MAX_REQUEST_BODY_BYTES', 16_384, 1024),
-    trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
-    allowRegisterFirst: bool(env, 'ALLOW_REGISTER_FIRST', false),
-    bootstrapToken: optional(env, 'AUTH_BOOTSTRAP_TOKEN'),
-    bootstrapTokenFile: optional(env, 'AUTH_BOOTSTRAP_TOKEN_FILE'),
-    redisUrl: optional(env, 'REDIS_URL'),
+    corsAllowedOrigins: r.list('CORS_ALLOWED_ORIGINS', []),
+    maxRequestBodyBytes: r.int('MAX_REQUEST_BODY_BYTES', 16_384, { min: 1024 }),
+    trustProxyHops: r.int('TRUST_PROXY_HOPS', 0),
+    allowRegisterFirst: r.bool('ALLOW_REGISTER_FIRST', false),
+    bootstrapToken: r.optional('AUTH_BOOTSTRAP_TOKEN'),
+    bootstrapTokenFile: r.optional('AUTH_BOOTSTRAP_TOKEN_FILE'),
+    redisUrl: r.optional('REDIS_URL'),
     adminPort: adminPortFromEnv(env, 'auth-service'),
     mfaTransit: {
-      mount: str(env, 'MFA_TRANSIT_MOUNT', 'transit'),
-      key: str(env, 'MFA_TRANSIT_KEY', 'novapos-auth-mfa'),
+      mount: r.string('MFA_TRANSIT_MOUNT', 'transit'),
+      key: r.string('MFA_TRANSIT_KEY', 'novapos-auth-mfa'),
     },
     suspicious: {
       webhookUrl,
-      webhookBearer: optional(env, 'SECURITY_SUSPICIOUS_WEBHOOK_BEARER'),
-      webhookMinIntervalSeconds: int(env, 'SECURITY_SUSPICIOUS_WEBHOOK_MIN_INTERVAL_SECONDS', 300),
-      webhookMaxPerMinute: int(env, 'SECURITY_SUSPICIOUS_WEBHOOK_MAX_PER_MINUTE', 10, 1),
-      failuresBeforeSuccess: int(env, 'SUSPICIOUS_FAILURES_BEFORE_SUCCESS', 3, 1),
-      distinctAccountsPerIp: int(env, 'SUSPICIOUS_DISTINCT_ACCOUNTS_PER_IP', 5, 2),
-      windowSeconds: int(env, 'SUSPICIOUS_WINDOW_SECONDS', 900, 1),
+      webhookBearer: r.optional('SECURITY_SUSPICIOUS_WEBHOOK_BEARER'),
+      webhookMinIntervalSeconds: r.int('SECURITY_SUSPICIOUS_WEBHOOK_MIN_INTERVAL_SECONDS', 300),
+      webhookMaxPerMinute: r.int('SECURITY_SUSPICIOUS_WEBHOOK_MAX_PER_MINUTE', 10, { min: 1 }),
+      failuresBeforeSuccess: r.int('SUSPICIOUS_FAILURES_BEFORE_SUCCESS', 3, { min: 1 }),
+      distinctAccountsPerIp: r.int('SUSPICIOUS_DISTINCT_ACCOUNTS_PER_IP', 5, { min: 2 }),
+      windowSeconds: r.int('SUSPICIOUS_WINDOW_SECONDS', 900, { min: 1 }),
     },
     topics: {
-      mfaActivity: str(env, 'SECURITY_MFA_ACTIVITY_TOPIC', 'security.mfa.activity'),
-      audit: str(env, 'SECURITY_AUDIT_TOPIC', 'audit.events.v1'),
+      mfaActivity: r.string('SECURITY_MFA_ACTIVITY_TOPIC', 'security.mfa.activity'),
+      audit: r.string('SECURITY_AUDIT_TOPIC', 'audit.events.v1'),
     },
     kafka: kafkaConfigFromEnv(env),
   };

@@ -1,3 +1,5 @@
+import { type Env, envReader } from '../../../../lib/service-kit/env.js';
+
 /**
  * What the drill controller needs from the operator's configuration, read from an env object (the lead
  * folds this into operator/src/config.ts). Undefined when the drill endpoints are not configured: the
@@ -16,45 +18,37 @@ export interface DrillSettings {
   readonly webhookTokenFile?: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+const isUrl = (text: string): string => {
+  new URL(text);
+  return text.replace(/\/+$/, '');
+};
 
-function url(env: Env, name: string): string | undefined {
-  const v = env[name]?.trim();
-  if (!v) return undefined;
-  try {
-    new URL(v);
-  } catch {
-    throw new Error(`${name} must be a URL`);
-  }
-  return v.replace(/\/+$/, '');
-}
-
+/** The drill settings, read with lib/service-kit/env.ts (a ConfigError naming the variable on a bad value). */
 export function drillSettingsFromEnv(env: Env): DrillSettings | undefined {
-  const authServiceUrl = url(env, 'DRILL_AUTH_SERVICE_URL');
-  const gatewayUrl = url(env, 'DRILL_GATEWAY_URL');
-  const alertmanagerUrl = url(env, 'ALERTMANAGER_URL');
+  const r = envReader(env);
+  const url = (name: string) => r.parsed<string | undefined>(name, undefined, isUrl, 'must be a URL');
+  const authServiceUrl = url('DRILL_AUTH_SERVICE_URL');
+  const gatewayUrl = url('DRILL_GATEWAY_URL');
+  const alertmanagerUrl = url('ALERTMANAGER_URL');
   if (!authServiceUrl || !gatewayUrl || !alertmanagerUrl) return undefined;
-  const metrics = (env['DRILL_GATEWAY_METRICS_URLS'] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const m of metrics) {
-    try {
-      new URL(m);
-    } catch {
-      throw new Error('DRILL_GATEWAY_METRICS_URLS must be a comma-separated list of URLs');
-    }
-  }
-  const port = Number(env['DRILL_WEBHOOK_PORT'] ?? 8082);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error('DRILL_WEBHOOK_PORT must be a port number');
+  const metrics = r.parsed(
+    'DRILL_GATEWAY_METRICS_URLS',
+    [] as string[],
+    (text) =>
+      text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map(isUrl),
+    'must be a comma-separated list of URLs',
+  );
   return {
     authServiceUrl,
     gatewayUrl,
     gatewayMetricsUrls: metrics.length ? metrics : [`${gatewayUrl}/metrics`],
     alertmanagerUrl,
-    webhookPort: port,
-    webhookToken: env['DRILL_WEBHOOK_TOKEN']?.trim() || undefined,
-    webhookTokenFile: env['DRILL_WEBHOOK_TOKEN_FILE']?.trim() || undefined,
+    webhookPort: r.port('DRILL_WEBHOOK_PORT', 8082),
+    webhookToken: r.optional('DRILL_WEBHOOK_TOKEN'),
+    webhookTokenFile: r.optional('DRILL_WEBHOOK_TOKEN_FILE'),
   };
 }
