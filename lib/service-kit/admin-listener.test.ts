@@ -1,6 +1,12 @@
 import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AdminListener, adminPortFromEnv, startAdminListener } from './admin-listener.js';
+import {
+  type AdminListener,
+  adminPortFromEnv,
+  healthRoutes,
+  type Readiness,
+  startAdminListener,
+} from './admin-listener.js';
 
 describe('the admin listener', () => {
   let listener: AdminListener | undefined;
@@ -80,4 +86,61 @@ describe('ADMIN_PORT', () => {
     expect(() => adminPortFromEnv({ ADMIN_PORT: 'abc' }, 'auth-service')).toThrow(/ADMIN_PORT/);
     expect(() => adminPortFromEnv({ ADMIN_PORT: '70000' }, 'auth-service')).toThrow(/ADMIN_PORT/);
   });
+});
+
+describe('health routes', () => {
+  let listener: AdminListener | undefined;
+  afterEach(async () => {
+    await listener?.close();
+    listener = undefined;
+  });
+
+  const start = async (ready: () => Readiness | Promise<Readiness>) => {
+    listener = await startAdminListener({
+      port: 0,
+      host: '127.0.0.1',
+      registry: new Registry(),
+      routes: healthRoutes(ready),
+    });
+    return listener.url;
+  };
+  const get = async (url: string) => {
+    const res = await fetch(url);
+    return { status: res.status, body: await res.json() };
+  };
+
+  it('/healthz is live whatever the dependencies say (a database outage never restarts the pod)', async () => {
+    const url = await start(() => ({ ready: false, checks: { database: 'error' } }));
+    expect(await get(`${url}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
+  });
+
+  const cases: [string, () => Readiness | Promise<Readiness>, number, unknown][] = [
+    [
+      'ready with its checks',
+      () => ({ ready: true, checks: { database: 'ok' } }),
+      200,
+      { status: 'ready', checks: { database: 'ok' } },
+    ],
+    [
+      'not ready is 503 and names the failing check',
+      async () => ({ ready: false, checks: { database: 'error' } }),
+      503,
+      { status: 'not_ready', checks: { database: 'error' } },
+    ],
+    ['a check without details', () => ({ ready: true }), 200, { status: 'ready' }],
+    [
+      'a check that throws is not ready, and its message is not shown',
+      () => {
+        throw new Error('password authentication failed for user s3cr3t');
+      },
+      503,
+      { status: 'not_ready' },
+    ],
+  ];
+  for (const [name, ready, status, body] of cases) {
+    it(`/readyz: ${name}`, async () => {
+      const url = await start(ready);
+      expect(await get(`${url}/readyz`)).toEqual({ status, body });
+    });
+  }
 });

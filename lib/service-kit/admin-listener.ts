@@ -63,6 +63,42 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
+/** What a service's readiness check reports: ready or not, and the state of each dependency (no secrets). */
+export interface Readiness {
+  readonly ready: boolean;
+  /** e.g. `{ database: 'ok', signingKeys: 'loaded' }`. */
+  readonly checks?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The health routes every service serves on its admin listener (docs/contracts.md, "Health"):
+ * `GET /healthz` (live: the process answers; 200 `{ status: 'ok' }`, never checks a dependency, so a
+ * database outage does not restart the pod) and `GET /readyz` (ready: 200 `{ status: 'ready', checks }`,
+ * else 503 `{ status: 'not_ready', checks }`; a check that throws counts as not ready). Kubernetes probes
+ * point at these two paths on the `admin` port.
+ */
+export function healthRoutes(ready: () => Readiness | Promise<Readiness>): AdminRoute[] {
+  return [
+    { method: 'GET', path: '/healthz', handle: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handle: async (_req, res) => {
+        let report: Readiness;
+        try {
+          report = await ready();
+        } catch {
+          report = { ready: false };
+        }
+        const body = report.checks
+          ? { status: report.ready ? 'ready' : 'not_ready', checks: report.checks }
+          : { status: report.ready ? 'ready' : 'not_ready' };
+        sendJson(res, report.ready ? 200 : 503, body);
+      },
+    },
+  ];
+}
+
 /** Starts the admin listener; resolves once it listens. */
 export async function startAdminListener(opts: AdminListenerOptions): Promise<AdminListener> {
   const routes = new Map<string, AdminRoute>();

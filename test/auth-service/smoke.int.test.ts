@@ -186,6 +186,18 @@ describe('auth-service runbook smoke test (seed 000)', () => {
     expect(await metricValue(svc.adminUrl, 'auth_mfa_enrolled_users', { tenant: 'demo' })).toBe(1);
   });
 
+  it('serves /healthz and /readyz on the admin port, as every service does; /health and /health/live stay as aliases', async () => {
+    const healthz = await fetch(`${svc.adminUrl}/healthz`);
+    expect([healthz.status, await healthz.json()]).toEqual([200, { status: 'ok' }]);
+    const readyz = await fetch(`${svc.adminUrl}/readyz`);
+    expect([readyz.status, await readyz.json()]).toEqual([
+      200,
+      { status: 'ready', checks: { database: 'ok', signingKeys: 'loaded' } },
+    ]);
+    expect((await fetch(`${svc.url}/health/live`)).status).toBe(200);
+    expect((await fetch(`${svc.url}/health`)).status).toBe(200);
+  });
+
   it('publishes its OpenAPI 3.1 document at /openapi.json, the committed one', async () => {
     const res = await fetch(`${svc.url}/openapi.json`);
     expect(res.status).toBe(200);

@@ -6,7 +6,7 @@ import type pino from 'pino';
 import type { EventPublisher } from '../../../lib/events.js';
 import { createEventPublisher } from '../../../lib/kafka-events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
-import { sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import { healthRoutes, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/session-revocation.js';
 import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
@@ -16,6 +16,7 @@ import { KeyRing, type KeysetSource } from './domain/keyring.js';
 import { PasswordHasher } from './domain/passwords.js';
 import { SuspiciousLoginDetector, SuspiciousWebhook } from './domain/suspicious.js';
 import { createMetrics } from './metrics.js';
+import { readiness } from './routes/health.js';
 import { connectPostgres, type Db, openPglite } from './storage/db.js';
 import { sealMfaSecrets } from './storage/mfaSecrets.js';
 import { migrate } from './storage/migrate.js';
@@ -185,6 +186,8 @@ export async function startAuthService(
     host: config.host,
     registry: metrics.registry,
     routes: [
+      // /healthz (live) and /readyz (ready: database and key set), for the probes.
+      ...healthRoutes(() => readiness({ db, keyring })),
       // Operations (admin port only): seal rows written in clear; rewrap every row after a key rotation.
       {
         method: 'POST',

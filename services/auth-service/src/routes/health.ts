@@ -1,13 +1,26 @@
 import { Router } from 'express';
+import type { Readiness } from '../../../../lib/service-kit/admin-listener.js';
 import type { KeyRing } from '../domain/keyring.js';
 import { openApiDocument } from '../openapi.js';
 import type { Db } from '../storage/db.js';
 
 export const VERSION = '0.1.0';
 
+/** Readiness: the database answers and a key set is loaded (served as /readyz on the admin listener). */
+export async function readiness(deps: { db: Db; keyring: KeyRing }): Promise<Readiness> {
+  const database = await deps.db
+    .query('SELECT 1')
+    .then(() => 'ok' as const)
+    .catch(() => 'error' as const);
+  const signingKeys = deps.keyring.loaded ? 'loaded' : 'missing';
+  return { ready: database === 'ok' && signingKeys === 'loaded', checks: { database, signingKeys } };
+}
+
 /**
- * /health (ready: database answers and a key set is loaded) and /health/live. `/metrics` (with the
- * per-tenant gauges) is on the admin listener only (ADMIN_PORT, 9085), never on this public port.
+ * `/healthz` (live) and `/readyz` (ready) are on the admin listener (ADMIN_PORT, 9085), as every service
+ * serves them (lib/service-kit healthRoutes; probes use them). The older paths stay on this public port as
+ * aliases: /health (ready: database answers and a key set is loaded) and /health/live. `/metrics` (with the
+ * per-tenant gauges) is on the admin listener only, never on this public port.
  */
 export function healthRoutes(deps: { db: Db; keyring: KeyRing }): Router {
   const r = Router();
@@ -20,18 +33,13 @@ export function healthRoutes(deps: { db: Db; keyring: KeyRing }): Router {
     res.json({ status: 'alive' });
   });
   r.get('/health', async (_req, res) => {
-    const database = await deps.db
-      .query('SELECT 1')
-      .then(() => 'ok' as const)
-      .catch(() => 'error' as const);
-    const signingKeys = deps.keyring.loaded ? 'loaded' : 'missing';
-    const healthy = database === 'ok' && signingKeys === 'loaded';
-    res.status(healthy ? 200 : 503).json({
-      status: healthy ? 'healthy' : 'degraded',
+    const { ready, checks } = await readiness(deps);
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'healthy' : 'degraded',
       service: 'auth-service',
       version: VERSION,
       timestamp: new Date().toISOString(),
-      checks: { database, signingKeys },
+      checks,
     });
   });
   return r;
