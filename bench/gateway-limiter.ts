@@ -209,6 +209,7 @@ async function main(): Promise<void> {
         jwks.close();
       }
     }
+    redisPid = redisServer.process.pid;
     const edgeResults = await edgeBench(redisServer.url);
     const previous = ONLY === 'edge' ? readPrevious() : {};
     const results = {
@@ -253,24 +254,50 @@ interface WrkResult {
   readonly p99Ms: number;
   readonly requests: number;
   readonly non2xx: number;
+  /**
+   * CPU time per request (µs) of the servers in this process (user + system, all threads) plus the
+   * redis-server's: what a request costs, which other work on the machine changes far less than req/s.
+   */
+  readonly cpuUsPerRequest: number;
 }
+
+/** CPU time (ms) the process `pid` used so far (/proc/<pid>/stat utime + stime, 100 ticks/s); 0 if unknown. */
+function processCpuMs(pid: number | undefined): number {
+  if (!pid || pid < 0) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** The Redis the gateways use: its CPU counts toward a gateway request's cost. */
+let redisPid: number | undefined;
 
 /** wrk, one thread and CONCURRENCY connections for SECONDS, with latency percentiles. */
 async function wrk(url: string, headers: Record<string, string> = {}): Promise<WrkResult> {
   const args = ['-t1', `-c${CONCURRENCY}`, `-d${SECONDS}s`, '--latency'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  const cpuBefore = process.cpuUsage();
+  const redisBefore = processCpuMs(redisPid);
   const { stdout } = await run('wrk', [...args, url], { maxBuffer: 1 << 20 });
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuUs = cpu.user + cpu.system + (processCpuMs(redisPid) - redisBefore) * 1000;
   const ms = (text: string | undefined) => {
     const m = /([\d.]+)(us|ms|s)/.exec(text ?? '');
     if (!m) return Number.NaN;
     const n = Number(m[1]);
     return Math.round((m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n) * 1000) / 1000;
   };
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1]);
   return {
+    cpuUsPerRequest: Math.round((cpuUs / requests) * 10) / 10,
     requestsPerSecond: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1])),
     p50Ms: ms(/\s50%\s+(\S+)/.exec(stdout)?.[1]),
     p99Ms: ms(/\s99%\s+(\S+)/.exec(stdout)?.[1]),
-    requests: Number(/(\d+) requests in/.exec(stdout)?.[1]),
+    requests,
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
   };
 }
@@ -401,6 +428,7 @@ async function edgeBench(redisUrl: string) {
         p99Ms: mid(rs.map((r) => r.p99Ms)),
         requests: rs.reduce((t, r) => t + r.requests, 0),
         non2xx: rs.reduce((t, r) => t + r.non2xx, 0),
+        cpuUsPerRequest: mid(rs.map((r) => r.cpuUsPerRequest)),
       };
     };
     const ceiling1 = median('ceiling1');
@@ -410,7 +438,7 @@ async function edgeBench(redisUrl: string) {
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
     // The same ratios taken within each round (the two scenarios measured seconds apart), then their median:
     // steadier than the ratio of two medians when other work comes and goes between rounds.
-    const perRound = (a: string, b: string, field: 'requestsPerSecond' | 'p99Ms') => {
+    const perRound = (a: string, b: string, field: 'requestsPerSecond' | 'p99Ms' | 'cpuUsPerRequest') => {
       const xs = samples.get(a)!.map((r, i) => r[field] / samples.get(b)![i]![field]);
       return {
         median: ratio(xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!, 1),
@@ -418,6 +446,11 @@ async function edgeBench(redisUrl: string) {
         max: ratio(xs.at(-1)!, 1),
       };
     };
+    const goal = (measured: number, target: number, kind: 'atLeast' | 'atMost') => ({
+      measured,
+      goal: `${kind === 'atLeast' ? '>=' : '<='} ${target}`,
+      met: kind === 'atLeast' ? measured >= target : measured <= target,
+    });
     const figures = {
       loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s, median of ${ROUNDS} interleaved rounds`,
       loadAverage1mBefore: Math.round(loadavg()[0]! * 10) / 10,
@@ -446,6 +479,29 @@ async function edgeBench(redisUrl: string) {
             }
           : {}),
       },
+      // CPU per request of the ceiling ÷ the gateway's: the throughput ratio on a machine where the servers
+      // have the cores to themselves (both CPU-bound), far steadier than req/s when others load the machine.
+      cpuRatios: {
+        pingVsCeiling1: ratio(ceiling1.cpuUsPerRequest, gateway.ping.cpuUsPerRequest),
+        proxiedVsCeiling2: ratio(ceiling2.cpuUsPerRequest, gateway.proxied.cpuUsPerRequest),
+        perRoundPingVsCeiling1: perRound('ceiling1', 'ping', 'cpuUsPerRequest'),
+        perRoundProxiedVsCeiling2: perRound('ceiling2', 'proxied', 'cpuUsPerRequest'),
+        ...(baseline
+          ? {
+              pingAfterVsBefore: ratio(baseline.ping.cpuUsPerRequest, gateway.ping.cpuUsPerRequest),
+              proxiedAfterVsBefore: ratio(baseline.proxied.cpuUsPerRequest, gateway.proxied.cpuUsPerRequest),
+            }
+          : {}),
+      },
+      // Issue 17's goals, judged on the per-round medians of req/s (p99 on the medians); the CPU ratios are
+      // beside them. Why a goal is missed: bench/README.md.
+      goals: {
+        pingVsCeiling1: goal(perRound('ping', 'ceiling1', 'requestsPerSecond').median, 0.5, 'atLeast'),
+        proxiedVsCeiling2: goal(perRound('proxied', 'ceiling2', 'requestsPerSecond').median, 0.6, 'atLeast'),
+        pingP99VsCeiling1P99: goal(ratio(gateway.ping.p99Ms, ceiling1.p99Ms), 3, 'atMost'),
+        proxiedP99VsCeiling2P99: goal(ratio(gateway.proxied.p99Ms, ceiling2.p99Ms), 3, 'atMost'),
+        why: 'bench/README.md, "The edge (issue 17)"',
+      },
       ratiosPerRound: {
         pingVsCeiling1: perRound('ping', 'ceiling1', 'requestsPerSecond'),
         proxiedVsCeiling2: perRound('proxied', 'ceiling2', 'requestsPerSecond'),
@@ -461,7 +517,7 @@ async function edgeBench(redisUrl: string) {
     };
     const line = (name: string, r: WrkResult) =>
       console.log(
-        `${name.padEnd(40)} ${String(r.requestsPerSecond).padStart(7)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  non-2xx ${r.non2xx}`,
+        `${name.padEnd(40)} ${String(r.requestsPerSecond).padStart(7)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  non-2xx ${r.non2xx}  CPU ${r.cpuUsPerRequest} µs/req`,
       );
     line('ceiling 1: bare node:http JSON', ceiling1);
     line('ceiling 2: bare node:http proxy (undici)', ceiling2);
@@ -473,6 +529,7 @@ async function edgeBench(redisUrl: string) {
     }
     console.log('ratios of the medians', JSON.stringify(figures.ratios));
     console.log('per-round ratios (median, min, max)', JSON.stringify(figures.ratiosPerRound));
+    console.log('CPU per request, ceiling / gateway', JSON.stringify(figures.cpuRatios));
     return figures;
   } finally {
     await gw.close();
