@@ -11,7 +11,7 @@ describe('event schemas (one per type)', () => {
   });
 
   it('every type auth-service publishes is defined, on the topic it is published to', () => {
-    const src = read('services/auth-service/src/domain/authService.ts');
+    const src = read('services/auth-service/src/domain/auth-service.ts');
     const used = [...src.matchAll(/event\(\s*'(mfa|audit)',\s*'([a-z_]+)'/g)].map(
       (m) => [m[1], m[2]] as const,
     );
@@ -40,8 +40,13 @@ describe('event schemas (one per type)', () => {
     expect(eventProblem('login_failed', SECURITY_TOPICS.audit.name, { ...base, extra: 1 })).toMatch(
       /^login_failed: /,
     );
-    expect(eventProblem('account_locked', SECURITY_TOPICS.audit.name, { ...base, scope: 'planet', failures: 5, lock_seconds: 60 })).toMatch(
-      /^account_locked: \/scope/,
-    );
+    expect(
+      eventProblem('account_locked', SECURITY_TOPICS.audit.name, {
+        ...base,
+        scope: 'planet',
+        failures: 5,
+        lock_seconds: 60,
+      }),
+    ).toMatch(/^account_locked: \/scope/);
   });
 });

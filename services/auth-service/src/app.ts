@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from '../../../lib/log.js';
 import type { AuthConfig } from './config.js';
-import type { AuthService } from './domain/authService.js';
+import type { AuthService } from './domain/auth-service.js';
 import { AppError } from './domain/errors.js';
 import type { KeyRing } from './domain/keyring.js';
 import type { AuthMetrics } from './metrics.js';

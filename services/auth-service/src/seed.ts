@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { checkPassword } from './domain/passwordPolicy.js';
+import { checkPassword } from './domain/password-policy.js';
 import { PasswordHasher } from './domain/passwords.js';
 import type { Db } from './storage/db.js';
 import { migrate } from './storage/migrate.js';

@@ -11,18 +11,18 @@ import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/se
 import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
 import type { AuthConfig } from './config.js';
-import { AuthService } from './domain/authService.js';
+import { AuthService } from './domain/auth-service.js';
 import { KeyRing, type KeysetSource } from './domain/keyring.js';
 import { PasswordHasher } from './domain/passwords.js';
 import { SuspiciousLoginDetector, SuspiciousWebhook } from './domain/suspicious.js';
 import { createMetrics } from './metrics.js';
 import { readiness } from './routes/health.js';
 import { connectPostgres, type Db, openPglite } from './storage/db.js';
-import { sealMfaSecrets } from './storage/mfaSecrets.js';
+import { sealMfaSecrets } from './storage/mfa-secrets.js';
 import { migrate } from './storage/migrate.js';
 import { AuthRepository } from './storage/repo.js';
-import { TransitCipher } from './storage/transitCipher.js';
-import { VaultKeysetSource } from './storage/vaultKeys.js';
+import { TransitCipher } from './storage/transit-cipher.js';
+import { VaultKeysetSource } from './storage/vault-keys.js';
 
 export interface RunningAuthService {
   readonly url: string;
@@ -72,7 +72,7 @@ export async function startAuthService(
     namespace: config.vault.namespace,
   });
   const source = opts.keysetSource ?? new VaultKeysetSource(vault, config.signingKeys.keysetPath);
-  // TOTP secrets at rest: Vault transit (storage/transitCipher.ts). Rows written before encryption are
+  // TOTP secrets at rest: Vault transit (storage/transit-cipher.ts). Rows written before encryption are
   // sealed now; Vault down at start only delays that (MFA answers 503 mfa_unavailable meanwhile).
   const mfaCipher = new TransitCipher(vault, {
     mount: config.mfaTransit.mount,

@@ -5,7 +5,7 @@ import { computeKeysetHash, type KeysetDocument, type SigningKeySecret } from '.
 
 export { computeKeysetHash, type KeysetDocument, type SigningKeySecret };
 
-/** Where key material comes from (Vault in production: storage/vaultKeys.ts). */
+/** Where key material comes from (Vault in production: storage/vault-keys.ts). */
 export interface KeysetSource {
   readKeyset(): Promise<unknown>;
   readKey(kid: string): Promise<unknown>;

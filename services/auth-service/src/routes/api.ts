@@ -1,6 +1,6 @@
 import { type TSchema, Type } from '@sinclair/typebox';
 import { ERRORS, type ErrorCode } from '../domain/errors.js';
-import { MAX_PASSWORD_LENGTH } from '../domain/passwordPolicy.js';
+import { MAX_PASSWORD_LENGTH } from '../domain/password-policy.js';
 
 /**
  * auth-service's HTTP API, described once: the request and response bodies as TypeBox schemas and, per

@@ -1,5 +1,5 @@
 import { type Request, type Response, Router } from 'express';
-import type { AuthService } from '../domain/authService.js';
+import type { AuthService } from '../domain/auth-service.js';
 import { AppError } from '../domain/errors.js';
 import { bearer, bodyAs, ctxOf, locals, requireTenant } from './context.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { NextFunction, Request, Response } from 'express';
-import type { RequestContext } from '../domain/authService.js';
+import type { RequestContext } from '../domain/auth-service.js';
 import { AppError } from '../domain/errors.js';
 import { type SchemaName, Schemas } from './api.js';
 

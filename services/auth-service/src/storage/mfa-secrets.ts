@@ -1,5 +1,5 @@
 import type { AuthRepository } from './repo.js';
-import { CipherUnavailable, isEncrypted, type MfaSecretCipher } from './transitCipher.js';
+import { CipherUnavailable, isEncrypted, type MfaSecretCipher } from './transit-cipher.js';
 
 /**
  * Seals the stored TOTP secrets with Vault transit: `plaintextOnly` encrypts the rows written before

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type MfaPolicy, mayDisableMfa, mfaRequiredFor } from './mfaPolicy.js';
+import { type MfaPolicy, mayDisableMfa, mfaRequiredFor } from './mfa-policy.js';
 
 const defaults: MfaPolicy = { required: false, requiredForAdmin: true, privilegedRoles: ['admin'] };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkPassword } from './passwordPolicy.js';
+import { checkPassword } from './password-policy.js';
 
 describe('password policy (seed 004)', () => {
   it.each([

@@ -7,12 +7,12 @@ import type { SessionRevocationStore } from '../../../../lib/session-revocation.
 import type { AuthConfig } from '../config.js';
 import type { AuthMetrics } from '../metrics.js';
 import type { AuthRepository, Tenant, User } from '../storage/repo.js';
-import { CipherUnavailable, type MfaSecretCipher } from '../storage/transitCipher.js';
+import { CipherUnavailable, type MfaSecretCipher } from '../storage/transit-cipher.js';
 import { AppError } from './errors.js';
 import { type KeyRing, KeysetError } from './keyring.js';
 import { accountLockoutSeconds, lockedForSeconds, lockoutSeconds } from './lockout.js';
-import { isPrivileged, mayDisableMfa, mfaRequiredFor } from './mfaPolicy.js';
-import { checkPassword, MAX_PASSWORD_LENGTH } from './passwordPolicy.js';
+import { isPrivileged, mayDisableMfa, mfaRequiredFor } from './mfa-policy.js';
+import { checkPassword, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashRecoveryCode, newApiKey, newRecoveryCodes, newRefreshToken, sha256Hex } from './secrets.js';
 import {
