@@ -198,16 +198,14 @@ export class PgOutbox {
     rows: readonly { topic: string; envelope: EventEnvelope }[],
   ): Promise<void> {
     if (rows.length === 0) return;
+    // One JSON document for the whole group (no per-row array literal escaping), unpacked by PostgreSQL in
+    // order (WITH ORDINALITY), so the rows' ids follow the publishes' order.
     await q.query(
       `INSERT INTO ${this.table} (event_id, topic, message_key, envelope)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
+       SELECT (r.e->'e'->>'id')::uuid, r.e->>'t', coalesce(r.e->'e'->>'tenant_id', '-'), r.e->'e'
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY r.n
        ON CONFLICT (event_id) DO NOTHING`,
-      [
-        rows.map((r) => r.envelope.id),
-        rows.map((r) => r.topic),
-        rows.map((r) => r.envelope.tenant_id ?? '-'),
-        rows.map((r) => JSON.stringify(r.envelope)),
-      ],
+      [JSON.stringify(rows.map((r) => ({ t: r.topic, e: r.envelope })))],
     );
   }
 
