@@ -164,6 +164,21 @@ export async function startRedisCluster(
     throw new Error('no server of the Redis Cluster answers');
   }
 
+  async function masterOfOnce(key: string): Promise<number> {
+    const from = await anyAlive();
+    const slot = Number((await cli(from, 'CLUSTER', 'KEYSLOT', key)).trim());
+    // CLUSTER NODES lists each master's slot ranges after its 8 fixed fields: "0-5460 5461".
+    for (const line of (await cli(from, 'CLUSTER', 'NODES')).trim().split('\n')) {
+      const fields = line.split(' ');
+      if (!fields[2]?.split(',').includes('master') || fields[2].includes('fail')) continue;
+      for (const range of fields.slice(8)) {
+        const [lo, hi] = range.split('-').map(Number);
+        if (slot >= lo! && slot <= (hi ?? lo)!) return portOfAddr(fields[1]!);
+      }
+    }
+    throw new Error(`no master serves slot ${slot} (of ${key})`);
+  }
+
   const instance: RedisClusterInstance = {
     servers,
     dir,
@@ -172,18 +187,16 @@ export async function startRedisCluster(
       return parseNodes(await cli(await anyAlive(), 'CLUSTER', 'NODES'), portOfAddr);
     },
     async masterOf(key) {
-      const from = await anyAlive();
-      const slot = Number((await cli(from, 'CLUSTER', 'KEYSLOT', key)).trim());
-      // CLUSTER NODES lists each master's slot ranges after its 8 fixed fields: "0-5460 5461".
-      for (const line of (await cli(from, 'CLUSTER', 'NODES')).trim().split('\n')) {
-        const fields = line.split(' ');
-        if (!fields[2]?.split(',').includes('master') || fields[2].includes('fail')) continue;
-        for (const range of fields.slice(8)) {
-          const [lo, hi] = range.split('-').map(Number);
-          if (slot >= lo! && slot <= (hi ?? lo)!) return portOfAddr(fields[1]!);
+      // Right after a failover the slot may have no master for a moment: ask again for up to 15 s.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          return await masterOfOnce(key);
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
         }
       }
-      throw new Error(`no master serves slot ${slot} (of ${key})`);
     },
     async killMaster(port, timeoutMs = 20_000) {
       const before = await instance.nodes();

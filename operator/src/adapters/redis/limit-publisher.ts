@@ -4,7 +4,7 @@ import type { LimitDocument } from '../../../../lib/ratelimit-contract.js';
 export interface Acknowledgements {
   /** Replicas with a recent heartbeat (`novapos:ratelimit:replicas`). */
   readonly liveReplicas: readonly string[];
-  /** replica id → generation, from `novapos:ratelimit:ack:<tenant>`, for live replicas only. */
+  /** replica id → generation, from `novapos:ratelimit:ack:{<tenant>}`, for live replicas only. */
   readonly acked: Readonly<Record<string, number>>;
 }
 
@@ -13,7 +13,7 @@ export interface Acknowledgements {
  * adapter is `RedisLimitPublisher`; unit tests of the decisions need none, they are pure.
  */
 export interface LimitPublisher {
-  /** The document currently in `novapos:ratelimit:config:<tenant>`, if any (unparseable counts as none). */
+  /** The document currently in `novapos:ratelimit:config:{<tenant>}`, if any (unparseable counts as none). */
   current(tenant: string): Promise<LimitDocument | undefined>;
   /** Writes the document and announces the tenant on `novapos:ratelimit:changed`, atomically. */
   publish(doc: LimitDocument): Promise<void>;

@@ -90,7 +90,7 @@ export function tenantOwnerNamespace(tenant: string, owners: readonly TenantOwne
   return best?.namespace;
 }
 
-/** The document for `novapos:ratelimit:config:<tenant>`. */
+/** The document for `novapos:ratelimit:config:{<tenant>}`. */
 export function limitDocument(trl: TenantRateLimit, now: Date): LimitDocument {
   const s = trl.spec;
   return {

@@ -127,10 +127,10 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
       // Every reconcile (and every verifyEveryMs once applied) compares what Redis holds with what this
       // resource publishes: a key lost in a failover, flushed or changed by hand is written again.
       if (forced || !samePublished(current, desired)) {
-        if (!forced && trl.status?.appliedGeneration === desired.generation && !current)
+        if (!forced && trl.status?.appliedGeneration === desired.generation)
           ctx.log.warn(
             { tenant: trl.spec.tenant, generation: desired.generation },
-            'Redis lost the published limits (a failover or a flush): writing them again',
+            'Redis lost the published limits (a failover, a flush or a hand edit): writing them again',
           );
         await this.deps.limits.publish(desired);
         publishedNow = true;
