@@ -34,7 +34,7 @@ export function parseClusterNodes(value: string | undefined): ClusterNode[] | un
       throw new RedisClusterNodesError(
         `REDIS_CLUSTER_NODES: "${entry}" is not host:port (e.g. redis-0.redis:6379,redis-1.redis:6379)`,
       );
-    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port };
   });
 }
 

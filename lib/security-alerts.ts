@@ -116,9 +116,9 @@ export class SecurityAlertWatcher {
       const points = this.history.get(rule.type) ?? [];
       points.push({ at: now, value });
       // Keep one point at or before the window's start as the reference.
-      while (points.length > 1 && points[1]!.at <= now - windowMs) points.shift();
+      while (points.length > 1 && (points[1]?.at ?? now) <= now - windowMs) points.shift();
       this.history.set(rule.type, points);
-      const increase = value - points[0]!.value;
+      const increase = value - (points[0]?.value ?? value);
       const last = this.lastFired.get(rule.type);
       const quiet = last !== undefined && now - last < this.opts.config.cooldownSeconds * 1000;
       if (increase >= rule.threshold && !quiet) {

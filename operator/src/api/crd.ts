@@ -33,16 +33,18 @@ function structural(node: Json): Json {
     const types = new Set(consts.map((s) => s['type']));
     if (types.size !== 1) throw new Error(`enum mixes types: ${JSON.stringify(anyOf)}`);
     const { anyOf: _drop, ...rest } = node;
-    const values = consts.map((s) => s['const']!);
+    const values = consts.map((s) => s['const'] ?? null);
     const type =
-      types.has('number') && values.every((v) => Number.isInteger(v)) ? 'integer' : consts[0]!['type']!;
+      types.has('number') && values.every((v) => Number.isInteger(v))
+        ? 'integer'
+        : (consts[0]?.['type'] ?? null);
     return structural({ type, enum: values, ...rest });
   }
   for (const [key, value] of Object.entries(node)) {
     if (key === 'patternProperties') {
       const entries = Object.values(value as JsonObject);
       if (entries.length !== 1) throw new Error('a map must have exactly one value schema');
-      out['additionalProperties'] = structural(entries[0]!);
+      out['additionalProperties'] = structural(entries[0] ?? {});
     } else if (key === 'properties') {
       out[key] = Object.fromEntries(Object.entries(value as JsonObject).map(([k, v]) => [k, structural(v)]));
     } else if (key === 'required') {

@@ -40,7 +40,7 @@ export function parseDuration(value: string): number {
     throw new Error(`not a Go-style duration: "${value}" (use e.g. 90s, 15m, 720h)`);
   let total = 0;
   for (const m of value.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)/g)) {
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    total += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
   }
   return total;
 }

@@ -51,14 +51,12 @@ export async function cleanupRun(adapters: DrillAdapters, input: CleanupInput): 
       adapters.rotation.restoreLeadTime(namespace, ref),
     );
   }
-  if (isSyntheticTenant(tenant) && spec.syntheticTenant) {
+  const synthetic = spec.syntheticTenant;
+  if (isSyntheticTenant(tenant) && synthetic) {
     await attempt('revoke the synthetic API keys and sessions', async () => {
       let session = input.session;
       if (!session) {
-        const creds = await adapters.credentials.read(
-          namespace,
-          spec.syntheticTenant!.credentialsSecretRef.name,
-        );
+        const creds = await adapters.credentials.read(namespace, synthetic.credentialsSecretRef.name);
         session = await adapters.tenants.signIn(tenant, creds, input.signal);
       }
       const prefix = apiKeyNamePrefix(drillName);

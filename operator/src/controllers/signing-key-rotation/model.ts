@@ -161,7 +161,7 @@ export function buildModel(entries: readonly SigningKey[], vault: VaultObservati
       out.push({ kid, phase: 'revoked', entry: prev, published: true, stored: s, publicJwk: jwk });
       continue;
     }
-    const phase = kid === doc!.activeKid ? 'active' : kid === doc!.nextKid ? 'next' : 'retired';
+    const phase = kid === doc?.activeKid ? 'active' : kid === doc?.nextKid ? 'next' : 'retired';
     const entry: SigningKey = prev
       ? { ...prev }
       : { kid, state: phase, algorithm: String(jwk.alg), createdAt: s?.material?.createdAt ?? at };

@@ -1,6 +1,6 @@
 import type { AlertDelivery, SyntheticAlert } from '../../../adapters/drill/ports.js';
 import { parseDuration } from '../../../api/validation.js';
-import type { StepContext, StepOutcome } from './context.js';
+import { prepared, type StepContext, type StepOutcome } from './context.js';
 import { abortReason, pause, seconds } from './stats.js';
 
 /** Waits until `find` returns a delivery, polling; undefined after `timeoutMs` or on abort. */
@@ -25,7 +25,7 @@ async function waitForDelivery(
  * and after the drill resolves it, the resolved notification must follow within the timeout too.
  */
 export async function alertDeliveryStep(c: StepContext): Promise<StepOutcome> {
-  const step = c.spec.steps.alertDelivery!;
+  const step = prepared(c.spec.steps.alertDelivery, 'spec.steps.alertDelivery');
   const timeoutMs = parseDuration(step.timeout);
   const figures: Record<string, number> = {};
   const alert: SyntheticAlert = {

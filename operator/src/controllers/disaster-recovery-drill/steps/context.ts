@@ -92,6 +92,15 @@ export interface StepContext {
   readonly expectedMode?: RedisFailureMode;
 }
 
+/**
+ * What a step needs that the runner set up before it (its spec section, the synthetic tenant, session or
+ * API key): the value, or an error saying what is missing, instead of a non-null assertion.
+ */
+export function prepared<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`drill step started without ${what}`);
+  return value;
+}
+
 export interface StepOutcome {
   readonly passed: boolean;
   readonly message: string;

@@ -2,7 +2,7 @@ import { decodeProtectedHeader } from 'jose';
 import { describeError } from '../../../../../lib/errors.js';
 import type { TrafficSample } from '../../../adapters/drill/ports.js';
 import { formatDuration, parseDuration } from '../../../api/validation.js';
-import type { StepContext, StepOutcome } from './context.js';
+import { prepared, type StepContext, type StepOutcome } from './context.js';
 import { abortReason, describeCounts, pause, percentile, seconds } from './stats.js';
 
 function kidOf(token: string): string {
@@ -23,11 +23,11 @@ const rejectedValidToken = (s: TrafficSample) => s.status === 401 || s.status ==
  * maxFailedRequests valid tokens were rejected.
  */
 export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
-  const step = c.spec.steps.keyRotation!;
+  const step = prepared(c.spec.steps.keyRotation, 'spec.steps.keyRotation');
   const ref = step.signingKeyRotationRef.name;
   const durationMs = parseDuration(step.duration);
   const rotation = c.adapters.rotation;
-  const session = c.session!;
+  const session = prepared(c.session, 'a synthetic session');
   const figures: Record<string, number> = {};
 
   const before = await rotation.get(c.namespace, ref);
@@ -81,7 +81,7 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
   })();
   const traffic = c.adapters.traffic
     .run({
-      tenant: c.tenant!,
+      tenant: prepared(c.tenant, 'the synthetic tenant'),
       rps: step.syntheticRps,
       durationMs,
       signal: c.signal,
@@ -181,7 +181,7 @@ export async function keyRotationStep(c: StepContext): Promise<StepOutcome> {
   }
   return {
     passed: true,
-    message: `${samples.length} requests, ${failed.length} valid tokens rejected; key ${newKid} signed and was loaded everywhere ${seconds(propagationMs!)}s after rotate-now; ${onNewKey} requests carried its tokens`,
+    message: `${samples.length} requests, ${failed.length} valid tokens rejected; key ${newKid} signed and was loaded everywhere ${seconds(propagationMs ?? 0)}s after rotate-now; ${onNewKey} requests carried its tokens`,
     figures,
   };
 }

@@ -1,7 +1,7 @@
 import type { RedisFailureMode } from '../../../../../lib/ratelimit-contract.js';
 import type { TrafficSample } from '../../../adapters/drill/ports.js';
 import { parseDuration } from '../../../api/validation.js';
-import type { StepContext, StepOutcome } from './context.js';
+import { prepared, type StepContext, type StepOutcome } from './context.js';
 import { abortReason, describeCounts, percentile, seconds } from './stats.js';
 
 /** How much longer the fault key lives than the step's sending window (see below). */
@@ -42,9 +42,10 @@ const count = (samples: readonly TrafficSample[]) => {
  * within the recovery bound after the key was removed.
  */
 export async function redisOutageStep(c: StepContext): Promise<StepOutcome> {
-  const step = c.spec.steps.redisOutage!;
-  const tenant = c.tenant!;
-  const mode = c.expectedMode!;
+  const step = prepared(c.spec.steps.redisOutage, 'spec.steps.redisOutage');
+  const tenant = prepared(c.tenant, 'the synthetic tenant');
+  const mode = prepared(c.expectedMode, "the synthetic tenant's failure mode");
+  const apiKey = prepared(c.apiKey, 'a synthetic API key');
   const rps = step.syntheticRps ?? 5;
   const durationMs = parseDuration(step.duration);
   const figures: Record<string, number> = {};
@@ -54,7 +55,7 @@ export async function redisOutageStep(c: StepContext): Promise<StepOutcome> {
       rps,
       durationMs: ms,
       signal: stop ? AbortSignal.any([c.signal, stop.signal]) : c.signal,
-      credential: () => ({ apiKey: c.apiKey!.key, tag: 'api-key' }),
+      credential: () => ({ apiKey: apiKey.key, tag: 'api-key' }),
       onSample: (s) => {
         sink.push(s);
         c.own.record(s);
