@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type pino from 'pino';
 import { describeError } from '../../../lib/errors.js';
@@ -9,6 +8,7 @@ import type { EventPublisher } from '../../../lib/events.js';
 import { RemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createEventPublisher } from '../../../lib/kafka-events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
+import type { RedisClient } from '../../../lib/redis-client.js';
 import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { postgresDb } from '../../../lib/service-kit/db.js';
 import { answerClientError, rawErrorResponse } from '../../../lib/service-kit/http.js';
@@ -17,13 +17,14 @@ import { createHandler } from './app.js';
 import type { GatewayConfig } from './config.js';
 import { ApiKeyAuthenticator } from './domain/api-keys.js';
 import { AuthThrottle } from './domain/auth-throttle.js';
-import { Authenticator, type CredentialHeaders } from './domain/authenticate.js';
+import { Authenticator, type CredentialHeaders, type TokenVerifier } from './domain/authenticate.js';
 import { CachedTokenVerifier } from './domain/jwt-cache.js';
 import type { GatewayDefaults } from './domain/limits.js';
 import { RateLimiter } from './domain/rate-limiter.js';
 import { UsageTracker } from './domain/usage.js';
 import { RedisFailureCounts } from './limiter/auth-failures.js';
 import { ConfigStore } from './limiter/config-store.js';
+import { limiterConnections, revocationCommands } from './limiter/connections.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { GatewayMetrics } from './metrics.js';
 import { createProxy, type UpstreamProxy } from './routes/proxy.js';
@@ -42,7 +43,7 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics;
   readonly configStore: ConfigStore;
   readonly usage?: UsageTracker;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   close(): Promise<void>;
 }
 
@@ -56,19 +57,7 @@ export interface StartOptions {
   readonly shutdownDrainMs?: number;
 }
 
-/** Connection settings that make a Redis outage visible at once, so failure modes apply without waiting. */
-export function limiterRedisOptions(commandTimeoutMs: number) {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: 2000,
-    // Reconnect fast and keep trying: the limiter resumes as soon as Redis is back.
-    retryStrategy: (attempt: number) => Math.min(50 * attempt, 500),
-    // Commands issued in the same tick (many requests' limiter checks) go out in one write.
-    enableAutoPipelining: true,
-  };
-}
+export { limiterRedisOptions } from './limiter/connections.js';
 
 /** Wires config → adapters → domain → HTTP and starts listening. */
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
@@ -77,11 +66,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     level: config.logLevel,
     destination: opts.logDestination,
   });
-  const redis = new Redis(config.redisUrl, limiterRedisOptions(config.redisCommandTimeoutMs));
-  const subscriber = redis.duplicate({
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    commandTimeout: undefined,
+  // REDIS_CLUSTER_NODES selects a Redis Cluster, else the one Redis at REDIS_URL (docs/contracts.md).
+  const { redis, subscriber } = limiterConnections({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
   });
   let lastRedisError = 0;
   const onRedisError = (err: Error) => {
@@ -167,10 +156,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       ? new CachedTokenVerifier({ verifier: jwt, maxEntries: config.jwt.tokenCacheSize })
       : undefined;
   const tokenVerifier = tokens ?? jwt;
-  const timedTokens = tokenVerifier && {
+  // auth_jwt_validation_duration_seconds{cache}: a hit is the hash and the lookup, a miss the signature check.
+  const hitDuration = metrics.jwtValidationDuration.labels({ cache: 'hit' });
+  const timedTokens: TokenVerifier | undefined = tokenVerifier && {
+    cached: tokens
+      ? (token: string) => {
+          const started = performance.now();
+          const hit = tokens.cached(token);
+          if (hit) hitDuration.observe((performance.now() - started) / 1000);
+          return hit;
+        }
+      : undefined,
     verify: async (token: string) => {
-      const cache = tokens?.has(token) ? 'hit' : 'miss';
-      const end = metrics.jwtValidationDuration.startTimer({ cache });
+      const end = metrics.jwtValidationDuration.startTimer({ cache: 'miss' });
       try {
         return await tokenVerifier.verify(token);
       } finally {
@@ -188,7 +186,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     onStoreError: (err) => onRedisError(err as Error),
   });
   // Tokens of sessions auth-service ended are refused within ~1 s (cache) of the revocation.
-  const revocation = new CachedRevocationCheck(new RedisSessionRevocation(redis), { cacheMs: 1000 });
+  const revocation = new CachedRevocationCheck(new RedisSessionRevocation(revocationCommands(redis)), {
+    cacheMs: 1000,
+  });
   // The log line always; Kafka through the outbox in the gateway's database when KAFKA_BOOTSTRAP is set.
   const events =
     opts.events ??
@@ -334,7 +334,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   };
 }
 
-function waitForReady(redis: Redis, timeoutMs: number): Promise<void> {
+function waitForReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
