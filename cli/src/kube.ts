@@ -111,6 +111,11 @@ export class KubeClient {
     return new KubeClient(kc, namespace, kc.getCurrentContext(), opts);
   }
 
+  /** The kubeconfig's context names (completion of --context). */
+  contextNames(): string[] {
+    return this.kc.getContexts().map((c) => c.name);
+  }
+
   get server(): string {
     return this.kc.getCurrentCluster()!.server;
   }
@@ -135,6 +140,13 @@ export class KubeClient {
     return this.request<T>('GET', path);
   }
 
+  /** GET of a non-JSON document (a replica's /metrics through the apiserver's proxy). */
+  async getText(path: string): Promise<string> {
+    const res = await this.raw('GET', path, undefined, 'application/json', '*/*');
+    if (res.status >= 200 && res.status < 300) return res.text;
+    throw this.apiError('GET', path, res.status, res.text);
+  }
+
   /** A JSON merge patch (`null` removes a field, as for an annotation). */
   mergePatch<T>(path: string, patch: unknown): Promise<T> {
     return this.request<T>('PATCH', path, patch, 'application/merge-patch+json');
@@ -145,11 +157,12 @@ export class KubeClient {
     path: string,
     body: unknown,
     contentType: string,
+    accept = 'application/json',
   ): Promise<{ status: number; text: string }> {
     const url = new URL(this.server.replace(/\/$/, '') + path);
     const options: https.RequestOptions = {
       method,
-      headers: { accept: 'application/json', 'user-agent': 'kubectl-novapos' },
+      headers: { accept, 'user-agent': 'kubectl-novapos' },
     };
     try {
       await this.kc.applyToHTTPSOptions(options);

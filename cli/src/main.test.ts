@@ -114,4 +114,21 @@ describe('completion', () => {
       expect(words.trim().split(' ').sort()).toEqual(['rollback', 'rotate']);
     });
   });
+
+  it.each([
+    ['verbs, with descriptions', ['ro'], ['rotate\tStart', 'rollback\tRestore'], ':4'],
+    ['the kind a verb takes, without a space after it', ['rotate', ''], ['skr/'], ':6'],
+    ['drill verbs', ['drill', ''], ['run', 'report'], ':4'],
+    ['output formats', ['status', '-o', ''], ['json', 'yaml'], ':4'],
+    ["a verb's flags", ['revoke', '--y'], ['--yes'], ':4'],
+    ['nothing after the last argument', ['plan', 'spromo/a', ''], [], ':4'],
+  ])('__complete (kubectl_complete-novapos) offers %s', async (_name, words, want, directive) => {
+    const io = fakeIo({ KUBECONFIG: '/nonexistent' });
+    expect(await main(['__complete', ...words], io)).toBe(0);
+    const lines = io.out().trim().split('\n');
+    expect(lines.at(-1)).toBe(directive);
+    const got = lines.slice(0, -1);
+    expect(got.length).toBe(want.length);
+    want.forEach((w, i) => expect(got[i]!.startsWith(w)).toBe(true));
+  });
 });

@@ -2,8 +2,10 @@ import { Command, CommanderError } from 'commander';
 import { KINDS } from '../../operator/src/api/v1alpha1/index.js';
 import { ExitCode, errorLine, exitCodeOf } from './errors.js';
 import { type GlobalOptions, type Io, Session } from './session.js';
+import { DEFAULT_GATEWAY_SERVICE } from './usage.js';
 import { approve } from './verbs/approve.js';
 import { check } from './verbs/check.js';
+import { complete } from './verbs/complete.js';
 import { type CompletionSpec, completionScript } from './verbs/completion.js';
 import { drillReport, drillRun } from './verbs/drill.js';
 import { plan } from './verbs/plan.js';
@@ -70,6 +72,11 @@ export function buildProgram(io: Io): Command {
       '--prometheus <url>',
       "Prometheus with the gateway's metrics, for a TenantRateLimit's live usage (or NOVAPOS_PROMETHEUS_URL)",
     )
+    .option(
+      '--gateway <namespace/service>',
+      `without Prometheus: the gateway Service whose replicas' /metrics (port admin) are read through the apiserver for live usage (or NOVAPOS_GATEWAY_SERVICE; default ${DEFAULT_GATEWAY_SERVICE})`,
+    )
+    .option('--usage-sample <duration>', "how far apart the two reads of the gateway's counters are", '3s')
     .addHelpText(
       'after',
       examples(
@@ -77,7 +84,8 @@ export function buildProgram(io: Io): Command {
         'kubectl novapos status -A skr              # every SigningKeyRotation',
         'kubectl novapos status skr/auth --watch    # keys, services, timeline, redrawn',
         'kubectl novapos status spromo/auth-to-staging -o yaml',
-        'kubectl novapos status trl/acme --prometheus http://localhost:9090   # with live usage',
+        'kubectl novapos status trl/acme            # live usage from the gateway replicas, through the apiserver',
+        'kubectl novapos status trl/acme --prometheus http://localhost:9090   # live usage from Prometheus',
       ),
     )
     .action((target, name, opts, cmd) => status(session(cmd), target, name, opts));
@@ -230,6 +238,15 @@ export function completionSpec(program: Command): CompletionSpec {
 /** Runs one command line; resolves the exit code. Errors are one line on stderr, never a stack. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const program = buildProgram(io);
+  if (argv[0] === '__complete') {
+    // kubectl_complete-novapos: kubectl ≥ 1.26 completing `kubectl novapos …` (cobra's protocol).
+    const spec = completionSpec(program);
+    const descriptions = Object.fromEntries(program.commands.map((c) => [c.name(), c.description()]));
+    const words = argv.length > 1 ? argv.slice(1) : [''];
+    const { candidates, directive } = await complete(words, { ...spec, descriptions }, io);
+    io.stdout.write(`${[...candidates, `:${directive}`].join('\n')}\n`);
+    return ExitCode.ok;
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.ok;

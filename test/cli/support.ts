@@ -1,5 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,4 +199,123 @@ export function runPipedUntil(
     });
     child.on('error', reject);
   });
+}
+
+/**
+ * The pod network a test without a node lacks: an HTTP forward proxy on loopback for the apiserver's proxy
+ * transport (its HTTP_PROXY). The apiserver refuses loopback pod addresses, so a pod carries 10.99.0.N and
+ * its replica listens on the loopback twin 127.0.0.N. Through an HTTP proxy the apiserver's request line
+ * names its own Host (Go writes the Host header into the absolute URI), so the twin takes the pod and port
+ * from the X-Forwarded-Uri the apiserver adds (`…/pods/NAME:PORT/proxy/…`) and sends the request to that
+ * pod's twin address (`pods`, filled by the test) on that port. Everything between the plugin and the
+ * apiserver, and the apiserver's pods/NAME:PORT/proxy itself (the pod looked up, its address checked), is
+ * real. Records each request as `NAME:PORT/path`.
+ */
+export interface PodNetworkTwin {
+  readonly url: string;
+  readonly requests: string[];
+  /** Pod name → its loopback twin address. */
+  readonly pods: Map<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startPodNetworkTwin(): Promise<PodNetworkTwin> {
+  const requests: string[] = [];
+  const pods = new Map<string, string>();
+  const server = http.createServer((req, res) => {
+    const forwarded = String(req.headers['x-forwarded-uri'] ?? '');
+    const m = /\/pods\/([^/:]+):(\d+)\/proxy(\/[^?]*)?/.exec(forwarded);
+    if (!m) {
+      res
+        .writeHead(403)
+        .end(`the twin forwards only pods/NAME:PORT/proxy requests, not ${forwarded || req.url}`);
+      return;
+    }
+    const [, pod, port, path] = m;
+    const host = pods.get(pod!);
+    if (!host) {
+      res.writeHead(502).end(`no twin for pod ${pod}`);
+      return;
+    }
+    requests.push(`${pod}:${port}${path ?? '/'}`);
+    const target = new URL(req.url ?? '/', 'http://x');
+    const upstream = http.request(
+      {
+        host,
+        port: Number(port),
+        method: req.method,
+        path: `${target.pathname}${target.search}`,
+        headers: { ...req.headers, host: `${host}:${port}` },
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(err.message);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    pods,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** The operator's fetch to pod addresses 10.99.0.N, sent to their loopback twins 127.0.0.N. */
+export const viaPodNetworkTwin: typeof fetch = (input, init) =>
+  fetch(String(input).replace(/^http:\/\/10\.99\.0\.(\d+):/, 'http://127.0.0.$1:'), init);
+
+/**
+ * A pod as the apiserver knows it without a node: the object, and its status written as a kubelet would
+ * (Running, Ready, the pod address), for pods/NAME/proxy and EndpointSlices to point at.
+ */
+export function podObject(namespace: string, name: string, labels: Record<string, string>) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: { containers: [{ name: 'main', image: 'novapos/none:never-pulled' }] },
+  };
+}
+
+export function podStatus(ip: string) {
+  return {
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  };
+}
+
+/** A Service's EndpointSlice naming its ready pods, as the endpoint controller would write it. */
+export function endpointSlice(
+  namespace: string,
+  service: string,
+  pods: readonly { pod: string; ip: string }[],
+  ports: Record<string, number>,
+) {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${service}-1`, namespace, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    ports: Object.entries(ports).map(([name, port]) => ({ name, port, protocol: 'TCP' })),
+    endpoints: pods.map(({ pod, ip }) => ({
+      addresses: [ip],
+      conditions: { ready: true },
+      targetRef: { kind: 'Pod', name: pod, namespace },
+    })),
+  };
 }

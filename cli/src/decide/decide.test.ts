@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CliError, ExitCode } from '../errors.js';
 import { aDrill, aKey, aPromotion, aRotation, at, NOW } from '../fixtures.test-support.js';
-import { describeUsage, usageQueries } from '../usage.js';
+import { counterOf, describeUsage, usageQueries } from '../usage.js';
 import { approveDecision, approvePatch } from './approve.js';
 import { canonical, leaderCheck, rbacCheck, VERB_NEEDS } from './check.js';
 import { drillProgress, runOf } from './drill.js';
@@ -136,6 +136,31 @@ describe('revoke', () => {
     expect(revokeProgress(skr, 'k1').done).toBe(false);
     expect(revokeProgress(aRotation({ keys: [aKey('k1', 'revoked')] }), 'k1').done).toBe(true);
     expect(revokeProgress(aRotation({ keys: [] }), 'k1').done).toBe(true);
+  });
+
+  it('with services, is done only when no replica still serves the kid and every replica was read', () => {
+    const gone = aRotation({ keys: [aKey('k1', 'revoked')] });
+    const served = [
+      { service: 'auth-service', replica: 'pod/a-0', kids: ['k2'] },
+      { service: 'integration-gateway', replica: 'pod/g-0', kids: ['k1', 'k2'] },
+      { service: 'integration-gateway', replica: 'pod/g-1', error: 'HTTP 503' },
+    ];
+    const waiting = revokeProgress(gone, 'k1', served);
+    expect(waiting.done).toBe(false);
+    expect(waiting.line).toBe(
+      'k1 revoked by the operator; still in the JWKS of integration-gateway pod/g-0; cannot read integration-gateway pod/g-1: HTTP 503',
+    );
+    const out = revokeProgress(gone, 'k1', [
+      { service: 'auth-service', replica: 'pod/a-0', kids: ['k2'] },
+      { service: 'integration-gateway', replica: 'pod/g-0', kids: ['k2'] },
+      { service: 'integration-gateway', replica: 'pod/g-1', kids: ['k2'] },
+    ]);
+    expect(out).toMatchObject({ done: true });
+    expect(out.line).toMatch(
+      /^k1 is revoked and out of the JWKS of auth-service \(1 replica\), integration-gateway \(2 replicas\)/,
+    );
+    // Not revoked in status yet: the services are not the question.
+    expect(revokeProgress(skr, 'k1', []).done).toBe(false);
   });
 });
 
@@ -310,5 +335,27 @@ describe('live usage', () => {
       { requestsPerMinute: 42.4, rejectedPerMinute: 0 },
       /^42\/min of 600 \(7%\), 0\.0 rejected\/min/,
     ],
+    [
+      'from the gateway replicas',
+      {
+        requestsPerMinute: 120,
+        rejectedPerMinute: 30,
+        window: 'over 3s from 2 gateway replicas via the apiserver',
+      },
+      /^120\/min of 600 \(20%\), 30 rejected\/min \(over 3s from 2 gateway replicas via the apiserver\)$/,
+    ],
+    [
+      'unreadable',
+      { requestsPerMinute: undefined, rejectedPerMinute: undefined, unavailable: 'no ready replica' },
+      /^not shown: no ready replica \(pass --gateway/,
+    ],
   ])('describes %s', (_name, usage, want) => expect(describeUsage(usage, 600)).toMatch(want));
+
+  it("sums a tenant's counter over the replicas' /metrics", () => {
+    const a =
+      'x_total{tenant="acme"} 1\ngateway_rate_limit_hits_total{tenant="acme"} 10\ngateway_rate_limit_hits_total{tenant="other"} 99\n';
+    const b = 'gateway_rate_limit_hits_total{route="/x",tenant="acme"} 5\n';
+    expect(counterOf([a, b], 'gateway_rate_limit_hits_total', 'acme')).toBe(15);
+    expect(counterOf([a], 'gateway_rate_limit_hits_total', 'nobody')).toBeUndefined();
+  });
 });

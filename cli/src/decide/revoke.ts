@@ -44,13 +44,61 @@ export function revokeAnnotations(kid: string): Record<string, string> {
   return { [Annotations.revokeKid]: kid };
 }
 
-/** Done when the operator handled the request and the key is out of the JWKS (revoked or gone). */
-export function revokeProgress(skr: SigningKeyRotation, kid: string): Progress {
+/** What one replica of a service said about its key set (GET /keys/status: the kids it serves). */
+export interface JwksProbe {
+  readonly service: string;
+  readonly replica: string;
+  readonly kids?: readonly string[];
+  readonly error?: string;
+}
+
+/** Whether the operator has taken `kid` out of the key set (revoked, or gone from status). */
+export function revokedByOperator(skr: SigningKeyRotation, kid: string): boolean {
+  const key = skr.status?.keys?.find((k) => k.kid === kid);
+  return !key || key.state === 'revoked';
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * Done when the operator revoked the key and no replica of any service in spec.services still serves it
+ * (each replica's /keys/status, read by the plugin). `probes` is undefined when spec.services names none.
+ */
+export function revokeProgress(
+  skr: SigningKeyRotation,
+  kid: string,
+  probes?: readonly JwksProbe[],
+): Progress {
   const st = skr.status ?? {};
-  const key = st.keys?.find((k) => k.kid === kid);
-  if (st.lastHandled?.revokeKid === kid || key?.state === 'revoked' || !key) {
-    if (!key || key.state === 'revoked')
-      return { done: true, line: `${kid} is revoked and out of the JWKS; active key ${st.activeKid ?? '-'}` };
+  if (!revokedByOperator(skr, kid)) {
+    const key = st.keys?.find((k) => k.kid === kid);
+    return {
+      done: false,
+      line: `waiting for the operator to revoke ${kid} (now ${key?.state ?? 'unknown'})`,
+    };
   }
-  return { done: false, line: `waiting for the operator to revoke ${kid} (now ${key?.state ?? 'unknown'})` };
+  const active = `active key ${st.activeKid ?? '-'}`;
+  if (!probes)
+    return {
+      done: true,
+      line: `${kid} is revoked and out of the JWKS (the key set in Vault); spec.services names no service to check; ${active}`,
+    };
+  const serving = probes.filter((p) => !p.error && p.kids?.includes(kid));
+  const unread = probes.filter((p) => p.error);
+  if (!serving.length && !unread.length) {
+    const services = [...new Set(probes.map((p) => p.service))].map(
+      (s) => `${s} (${plural(probes.filter((p) => p.service === s).length, 'replica')})`,
+    );
+    return {
+      done: true,
+      line: `${kid} is revoked and out of the JWKS of ${services.join(', ') || 'every service (none has a ready replica)'}; ${active}`,
+    };
+  }
+  const parts = [
+    ...(serving.length
+      ? [`still in the JWKS of ${serving.map((p) => `${p.service} ${p.replica}`).join(', ')}`]
+      : []),
+    ...unread.map((p) => `cannot read ${p.service} ${p.replica}: ${p.error}`),
+  ];
+  return { done: false, line: `${kid} revoked by the operator; ${parts.join('; ')}` };
 }

@@ -1,7 +1,14 @@
 import type { SigningKeyRotation } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
 import { signingKeyRotation } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
 import { annotate, getObject } from '../api.js';
-import { revokeAnnotations, revokeDecision, revokeProgress } from '../decide/revoke.js';
+import {
+  type JwksProbe,
+  revokeAnnotations,
+  revokeDecision,
+  revokedByOperator,
+  revokeProgress,
+} from '../decide/revoke.js';
+import { type Replica, readReplica, serviceReplicas, urlReplica } from '../replicas.js';
 import { parseRef } from '../resources.js';
 import { parseDurationFlag, type Session } from '../session.js';
 
@@ -27,12 +34,64 @@ export async function revoke(session: Session, ref: string, kid: string, opts: R
   if (opts.wait) {
     const done = await session.waitFor(
       `skr/${name}`,
-      () => getObject<SigningKeyRotation>(session, signingKeyRotation, name),
-      (x) => revokeProgress(x, kid),
+      async () => {
+        const x = await getObject<SigningKeyRotation>(session, signingKeyRotation, name);
+        return { skr: x, probes: revokedByOperator(x, kid) ? await probeServices(session, x) : undefined };
+      },
+      (x) => revokeProgress(x.skr, kid, x.probes),
       parseDurationFlag(opts.timeout ?? '2m', '--timeout'),
     );
-    session.emit(done.obj, () => `${done.progress.line}\n`);
+    session.emit(done.obj.skr, () => `${done.progress.line}\n`);
     return;
   }
   session.emit(obj, () => '');
+}
+
+/**
+ * What every ready replica of every service in spec.services serves, from its GET /keys/status (the kids
+ * of the JWKS it has loaded, docs/contracts.md), read through the apiserver's proxy: a serviceRef's
+ * replicas from its EndpointSlices on the port named http; a deprecated statusURL through the Service
+ * proxy when it names an in-cluster Service, else directly. Undefined when spec.services is empty.
+ */
+export async function probeServices(
+  session: Session,
+  skr: SigningKeyRotation,
+): Promise<JwksProbe[] | undefined> {
+  const services = skr.spec.services ?? [];
+  if (!services.length) return undefined;
+  const ns = skr.metadata.namespace ?? session.namespace;
+  const perService = await Promise.all(
+    services.map(async (svc): Promise<JwksProbe[]> => {
+      let targets: { replica: Replica; path: string }[];
+      try {
+        targets = svc.serviceRef
+          ? (await serviceReplicas(session, svc.serviceRef.namespace ?? ns, svc.serviceRef.name, 'http')).map(
+              (replica) => ({ replica, path: '/keys/status' }),
+            )
+          : svc.statusURL
+            ? [urlReplica(svc.statusURL)]
+            : [];
+      } catch (err) {
+        return [{ service: svc.name, replica: 'replicas', error: (err as Error).message }];
+      }
+      return Promise.all(
+        targets.map(async ({ replica, path }): Promise<JwksProbe> => {
+          const r = await readReplica(session, replica, path);
+          if (r.error !== undefined) return { service: svc.name, replica: replica.label, error: r.error };
+          try {
+            const body = JSON.parse(r.text ?? '') as { kids?: unknown };
+            if (!Array.isArray(body.kids)) throw new Error('no kids');
+            return { service: svc.name, replica: replica.label, kids: body.kids.map(String) };
+          } catch {
+            return {
+              service: svc.name,
+              replica: replica.label,
+              error: `${path} did not answer {"kids": [...]} (docs/contracts.md)`,
+            };
+          }
+        }),
+      );
+    }),
+  );
+  return perService.flat();
 }

@@ -16,13 +16,17 @@ import { renderTenantRateLimit } from '../render/tenant-rate-limit.js';
 import { resolveKind } from '../resources.js';
 import { parseDurationFlag, type Session } from '../session.js';
 import type { Style } from '../style.js';
-import { fetchUsage, type TenantUsage } from '../usage.js';
+import { DEFAULT_GATEWAY_SERVICE, fetchUsage, GatewayUsage, type TenantUsage } from '../usage.js';
 
 export interface StatusOptions {
   readonly watch?: boolean;
   readonly interval?: string;
   /** Prometheus base URL for a TenantRateLimit's live usage. */
   readonly prometheus?: string;
+  /** NAMESPACE/SERVICE of the gateway whose replicas' /metrics (port admin) give live usage. */
+  readonly gateway?: string;
+  /** How far apart the two reads of the gateway's counters are. */
+  readonly usageSample?: string;
 }
 
 /** The one-screen view of one object, by kind. */
@@ -72,15 +76,18 @@ async function frame(
   name: string | undefined,
   all: boolean,
   prometheus: string | undefined,
+  gateway: GatewayUsage,
 ) {
   if (name) {
     const kind = kinds[0]!;
     const obj = await getObject(session, kind, name);
     const events = session.output ? [] : await eventsOf(session, kind.kind, name);
     const usage =
-      obj.kind === 'TenantRateLimit' && prometheus && !session.output
-        ? await fetchUsage(prometheus, obj.spec.tenant)
-        : undefined;
+      obj.kind !== 'TenantRateLimit' || session.output
+        ? undefined
+        : prometheus
+          ? await fetchUsage(prometheus, obj.spec.tenant)
+          : await gateway.usage(obj.spec.tenant);
     return { data: obj, text: () => renderObject(obj, events, session.io.now(), session.style, usage) };
   }
   const objects = (await Promise.all(kinds.map((k) => listObjects(session, k, all)))).flat();
@@ -99,8 +106,13 @@ export async function status(
   const { kinds, name: objName } = parseStatusTarget(target, name);
   const all = !!session.opts.allNamespaces && !objName;
   const prometheus = opts.prometheus || session.io.env.NOVAPOS_PROMETHEUS_URL;
+  const gateway = new GatewayUsage(
+    session,
+    opts.gateway || session.io.env.NOVAPOS_GATEWAY_SERVICE || DEFAULT_GATEWAY_SERVICE,
+    parseDurationFlag(opts.usageSample ?? '3s', '--usage-sample'),
+  );
   if (!opts.watch) {
-    const f = await frame(session, kinds, objName, all, prometheus);
+    const f = await frame(session, kinds, objName, all, prometheus, gateway);
     session.emit(f.data, f.text);
     return;
   }
@@ -108,7 +120,7 @@ export async function status(
   const tty = !!session.io.stdout.isTTY;
   let last = '';
   for (;;) {
-    const f = await frame(session, kinds, objName, all, prometheus);
+    const f = await frame(session, kinds, objName, all, prometheus, gateway);
     const text = session.output ? formatData(f.data, session.output) : f.text();
     if (tty) {
       // Redraw in place: cursor home, clear the screen, the new frame.

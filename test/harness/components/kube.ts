@@ -28,6 +28,11 @@ export interface KubeOptions {
   /** Extra kube-apiserver flags. */
   readonly extraArgs?: readonly string[];
   /**
+   * Extra environment of kube-apiserver, e.g. HTTP_PROXY for the proxy transport it uses to reach pods
+   * and Services (apiserver/pods/NAME/proxy), which a test without a pod network points at loopback twins.
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
    * Address kube-apiserver binds to and advertises. Default 127.0.0.1. The harness's node passes its bridge
    * address: pods reach the apiserver through the `kubernetes` Service, which cannot point at loopback.
    */
@@ -195,6 +200,7 @@ export async function startKube(dir: string, opts: KubeOptions = {}): Promise<Ku
         name: 'kube-apiserver',
         command: bin('kube-apiserver'),
         args,
+        ...(opts.env ? { env: opts.env } : {}),
         ready: () => httpOk(`${server}/readyz`, adminToken),
         readyTimeoutMs: 90_000,
       },
