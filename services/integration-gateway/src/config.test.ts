@@ -51,4 +51,16 @@ describe('configFromEnv', () => {
     expect(configFromEnv({}).scopes.roles.size).toBe(0);
     expect(() => configFromEnv({ GATEWAY_ROUTE_SCOPES: '/x=y' })).toThrow(ConfigError);
   });
+
+  it('uses a Redis Cluster when REDIS_CLUSTER_NODES lists seed nodes, and says what is wrong with a bad list', () => {
+    expect(configFromEnv({}).redisClusterNodes).toBeUndefined();
+    expect(
+      configFromEnv({ REDIS_CLUSTER_NODES: 'redis-0.redis:6379,redis-1.redis:6379' }).redisClusterNodes,
+    ).toEqual([
+      { host: 'redis-0.redis', port: 6379 },
+      { host: 'redis-1.redis', port: 6379 },
+    ]);
+    expect(() => configFromEnv({ REDIS_CLUSTER_NODES: 'redis://redis-0:6379' })).toThrow(ConfigError);
+    expect(() => configFromEnv({ REDIS_CLUSTER_NODES: 'redis-0' })).toThrow(/REDIS_CLUSTER_NODES.*host:port/);
+  });
 });
