@@ -1,14 +1,14 @@
 // What the operator adds over the API server it runs against, measured in one run:
 //   npx tsx bench/operator-scale.ts [--n 1000,10000] [--kinds widget,tenantratelimit] [--levels 4,8,16,32,64]
-//                                   [--budget-min 60] [--profile]
+//                                   [--budget-min 60] [--profile] [--out bench/results/operator-scale.json]
 // For each kind and N, against one private kube-apiserver + etcd of the test harness:
 //  1. ceiling: a bare client (client-node, no operator) writes what the operator writes for N objects — a
 //     finalizer patch, a status patch and an Event per object, one object after the other on each of
 //     `c` connections — as fast as the apiserver takes them, at each concurrency c; the best is the ceiling;
 //  2. idle: the same operator bundle with no controllers, then with its controllers and nothing to do;
 //  3. cold start: N objects exist, the operator starts; time until all are Ready;
-//  4. steady state: writes during a full resync of the Ready objects (goal 0);
-//  5. hot: N more objects created while it runs; time until all are Ready.
+//  4. hot: N more objects created while it runs; time until all are Ready;
+//  5. steady state: a new operator over the 2N Ready objects reconciles each once and writes nothing (goal 0).
 // Per phase: time, apiserver requests by verb and resource (the apiserver's own apiserver_request_total),
 // writes per object, reconciles/s, the operator's RSS and V8 heap. TenantRateLimits need a gateway replica to
 // acknowledge their limits: the integration gateway's own ConfigStore runs in this process against the
@@ -262,23 +262,57 @@ async function main(): Promise<void> {
       }) =>
         o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
         (o.status.observedGeneration ?? o.metadata?.generation) === o.metadata?.generation;
-      const list = (await objects.listNamespacedCustomObject({
-        group: def.group,
-        version: def.version,
-        namespace: ns,
-        plural: def.plural,
-      })) as { items: KubernetesObject[]; metadata: { resourceVersion: string } };
-      for (const o of list.items) if (isReady(o as never)) ready.add(o.metadata?.name as string);
-      const w = await new Watch(kc).watch(
-        `/apis/${def.group}/${def.version}/namespaces/${ns}/${def.plural}`,
-        { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 3600 },
-        (type, o: KubernetesObject) => {
-          const name = o.metadata?.name as string;
-          if (type !== 'DELETED' && isReady(o as never)) ready.add(name);
-          else ready.delete(name);
+      // client-node's Watch ends a stream that was quiet for 30 s: list and watch again until stopped.
+      let stopped = false;
+      let current: AbortController | undefined;
+      const follow = async (): Promise<void> => {
+        while (!stopped) {
+          try {
+            const list = (await objects.listNamespacedCustomObject({
+              group: def.group,
+              version: def.version,
+              namespace: ns,
+              plural: def.plural,
+            })) as { items: KubernetesObject[]; metadata: { resourceVersion: string } };
+            ready.clear();
+            for (const o of list.items) if (isReady(o as never)) ready.add(o.metadata?.name as string);
+            await new Promise<void>((resolve) => {
+              new Watch(kc)
+                .watch(
+                  `/apis/${def.group}/${def.version}/namespaces/${ns}/${def.plural}`,
+                  {
+                    resourceVersion: list.metadata.resourceVersion,
+                    allowWatchBookmarks: true,
+                    timeoutSeconds: 600,
+                  },
+                  (type, o: KubernetesObject) => {
+                    const name = o.metadata?.name as string;
+                    if (type === 'BOOKMARK') return;
+                    if (type !== 'DELETED' && isReady(o as never)) ready.add(name);
+                    else ready.delete(name);
+                  },
+                  () => resolve(),
+                )
+                .then(
+                  (c) => {
+                    current = c;
+                    if (stopped) c.abort();
+                  },
+                  () => resolve(),
+                );
+            });
+          } catch {
+            await sleep(1_000);
+          }
+        }
+      };
+      void follow();
+      const w = {
+        abort: () => {
+          stopped = true;
+          current?.abort();
         },
-        () => {},
-      );
+      };
       return {
         ready,
         async until(n: number, timeoutMs: number): Promise<number | undefined> {
@@ -317,8 +351,6 @@ async function main(): Promise<void> {
           OPERATOR_METRICS_PORT: '0',
           OPERATOR_PROBES_PORT: '0',
           OPERATOR_BIND_ADDRESS: '127.0.0.1',
-          // Short, so the steady-state phase sees a full resync of every Ready object.
-          OPERATOR_RESYNC_PERIOD: '30s',
           LOG_LEVEL: 'info',
           ...(kind === 'tenantratelimit' && !opts.noControllers ? { REDIS_URL: redisUrl } : {}),
           NOVAPOS_BENCH_CONTROLLERS: opts.noControllers ? 'none' : kind === 'widget' ? 'widget' : '',
@@ -388,7 +420,7 @@ async function main(): Promise<void> {
       metricValue(op.metricsUrl, 'controller_runtime_reconcile_total', { controller });
 
     // Runs add to the results file: one invocation per kind and N is how a long run is split on a busy machine.
-    const file = path.join(repoRoot, 'bench/results/operator-scale.json');
+    const file = path.join(repoRoot, arg('out') ?? 'bench/results/operator-scale.json');
     const previous = (() => {
       try {
         return JSON.parse(readFileSync(file, 'utf8')).results as Record<string, Record<string, unknown>>;
@@ -453,6 +485,14 @@ async function main(): Promise<void> {
           continue;
         }
         const tag = `${kind.slice(0, 3)}-${n}`;
+        // Filled phase by phase and written after each, so a run cut short by its budget keeps what it measured.
+        const res: Record<string, unknown> = { date: new Date().toISOString() };
+        kindResults[`n${n}`] = res;
+        const phaseDone = (name: string, value: unknown) => {
+          res[name] = value;
+          res.loadavg = os.loadavg().map((l) => round(l));
+          record();
+        };
         // 1. Ceiling: the bare client, at each concurrency (at a larger N only the best level of the first).
         const baseNs = `base-${tag}`;
         await k.kubectl(['create', 'namespace', baseNs]);
@@ -477,6 +517,14 @@ async function main(): Promise<void> {
         ];
         bestLevel ??= Number(bestKey.slice(1));
         const ceilingMs = best.ms;
+        res.createMs = Math.round(createMs);
+        phaseDone('ceiling', {
+          ms: ceilingMs,
+          concurrency: bestKey,
+          writesPerSecond: best.writesPerSecond,
+          sweep,
+          requests: baselineRequests,
+        });
 
         // 2. Cold start: N objects exist, then the operator starts.
         const coldNs = `cold-${tag}`;
@@ -524,30 +572,9 @@ async function main(): Promise<void> {
             heapUsedMiB: round((coldMem.heapUsedMiB - idle.heapUsedMiB) / (n / 1000)),
           },
         };
+        phaseDone('cold', cold);
         console.log(
           `[${kind} N=${n}] cold start: ${cold.ready}/${n} Ready in ${cold.ms} ms (${cold.fromManagerStartedMs} ms after "manager started"), ceiling ${ceilingMs} ms: ${cold.ratioToCeiling}x; ${cold.writesPerObject} writes/object; ${coldReconciles} reconciles; RSS ${coldMem.rssMiB} MiB, heap ${coldMem.heapUsedMiB} MiB`,
-        );
-
-        // 3. Steady state: a full resync (every 30 s here) of Ready objects writes nothing.
-        const s0 = await requestCounts();
-        const r0 = await reconciles(op, def.controller);
-        await waitUntil(
-          'a full resync',
-          async () => (await reconciles(op, def.controller)) - r0 >= n || undefined,
-          {
-            timeoutMs: Math.max(90_000, n * 20),
-            intervalMs: 1_000,
-          },
-        ).catch(() => undefined);
-        const steadyReconciles = (await reconciles(op, def.controller)) - r0;
-        const steadyRequests = diff(s0, await requestCounts());
-        const steady = {
-          reconciles: steadyReconciles,
-          writes: writesIn(steadyRequests, def.plural),
-          requests: steadyRequests,
-        };
-        console.log(
-          `[${kind} N=${n}] steady state: ${steady.reconciles} reconciles (resync), ${steady.writes} writes`,
         );
 
         // 4. Hot: N more objects created while the operator runs.
@@ -578,6 +605,7 @@ async function main(): Promise<void> {
             heapUsedMiB: round((hotMem.heapUsedMiB - idle.heapUsedMiB) / ((2 * n) / 1000)),
           },
         };
+        phaseDone('hot', hot);
         console.log(
           `[${kind} N=${n}] hot: ${hot.ready}/${n} Ready ${hot.ms} ms after the first create (creates took ${hot.createsMs} ms); ${hot.writesPerObject} writes/object besides the create; RSS ${hotMem.rssMiB} MiB, heap ${hotMem.heapUsedMiB} MiB with ${2 * n} objects`,
         );
@@ -599,28 +627,39 @@ async function main(): Promise<void> {
           );
         }
         await op.stop();
-        kindResults[`n${n}`] = {
-          date: new Date().toISOString(),
-          loadavg: os.loadavg().map((l) => round(l)),
-          createMs: Math.round(createMs),
-          ceiling: {
-            ms: ceilingMs,
-            concurrency: bestKey,
-            writesPerSecond: best.writesPerSecond,
-            sweep,
-            requests: baselineRequests,
-          },
-          cold,
-          steady,
-          hot,
-          ...(nodeFlags.length ? { profile: path.relative(repoRoot, profileDir) } : {}),
-        };
+        if (nodeFlags.length) res.profile = path.relative(repoRoot, profileDir);
+
+        // 5. Steady state: a new operator over the 2N Ready objects reconciles each once (as a resync would)
+        //    and writes nothing.
+        if (left() > 3 * 60_000) {
+          const s0 = await requestCounts();
+          const again = await startOperator(kind, [coldNs, hotNs]);
+          await waitUntil(
+            'every Ready object reconciled again',
+            async () => (await reconciles(again, def.controller)) >= 2 * n || undefined,
+            { timeoutMs: Math.max(60_000, Math.min(left() - 60_000, n * 100)), intervalMs: 1_000 },
+          ).catch(() => undefined);
+          await sleep(3_000);
+          const steadyReconciles = await reconciles(again, def.controller);
+          const steadyRequests = diff(s0, await requestCounts());
+          const steady = {
+            objects: 2 * n,
+            reconciles: steadyReconciles,
+            writes: writesIn(steadyRequests, def.plural),
+            requests: steadyRequests,
+          };
+          await again.stop();
+          phaseDone('steady', steady);
+          console.log(
+            `[${kind} N=${n}] steady state: a restarted operator reconciled ${steady.reconciles} of ${2 * n} Ready objects and wrote ${steady.writes} times`,
+          );
+        }
         record();
         // The namespaces' objects stay (finalizers); the next N uses new namespaces.
       }
     }
     record();
-    console.log('wrote bench/results/operator-scale.json');
+    console.log(`wrote ${path.relative(repoRoot, file)}`);
   } finally {
     for (const c of children) c.kill('SIGKILL');
     for (const close of closers) await close().catch(() => {});

@@ -120,7 +120,7 @@ describe('operator runtime against a real apiserver', () => {
   it('retries a failing reconcile with growing delays, says why in a condition, and recovers when fixed', async () => {
     await kubectl(['apply', '-f', '-'], widgetYaml(ns, 'needs-config', { dependsOn: 'widget-config' }));
     const key = `${ns}/needs-config`;
-    await waitUntil('five attempts', () => (attempts[key]?.length ?? 0) >= 5, { timeoutMs: 30_000 });
+    await waitUntil('six attempts', () => (attempts[key]?.length ?? 0) >= 6, { timeoutMs: 30_000 });
     const state = (await widgets(kubectl, ns)).find((w) => w.name === 'needs-config');
     expect(state?.ready).toMatchObject({
       status: 'False',
@@ -129,7 +129,9 @@ describe('operator runtime against a real apiserver', () => {
     });
 
     // Backoff 100 ms doubling: the gaps between attempts grow (the first two attempts may be event-driven).
-    const times = attempts[key] ?? [];
+    // Only the first six attempts: later ones reach the 5 s cap, and a loaded machine gets there before the
+    // checks above return.
+    const times = (attempts[key] ?? []).slice(0, 6);
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     const lastGaps = gaps.slice(-3);
     expect(lastGaps[1]).toBeGreaterThan((lastGaps[0] as number) * 1.5);

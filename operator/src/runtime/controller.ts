@@ -177,6 +177,11 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
   private readonly unseenWrites = new Map<string, { rv: string; at: number }>();
   /** Keys whose reconcile waits for the cache to show the controller's last write. */
   private readonly waitingForCache = new Set<string>();
+  /**
+   * Per key being reconciled: the versions that came in by watch meanwhile, and the versions the reconcile
+   * wrote. When every one that came in is one it wrote, the key is not reconciled again for them.
+   */
+  private readonly busy = new Map<string, { seen: string[]; wrote: Set<string> }>();
 
   constructor(
     readonly spec: ControllerSpec<T>,
@@ -202,8 +207,13 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
         const key = keyOf(newObj);
         // One watch event is one write: the event of our own write carries nothing the reconcile that made
         // it did not already act on. A relist may sum several writes, so it is always looked at.
-        const own = this.sawInCache(key, newObj.metadata?.resourceVersion) && !relisted;
-        if (!own && shouldReconcile(oldObj, newObj)) this.queue.add(key);
+        const rv = newObj.metadata?.resourceVersion;
+        const own = this.sawInCache(key, rv) && !relisted;
+        if (own || !shouldReconcile(oldObj, newObj)) return;
+        // The event of a write still in flight can come before its response: hold it until the reconcile ends.
+        const busy = this.busy.get(key);
+        if (busy && rv && !relisted) busy.seen.push(rv);
+        else this.queue.add(key);
       },
       onDelete: (obj: T) => {
         const key = keyOf(obj);
@@ -254,6 +264,7 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
     const rv = obj.metadata?.resourceVersion;
     if (!rv) return;
     const key = keyOf(obj);
+    this.busy.get(key)?.wrote.add(rv);
     // The watch event may already have come (it races the response): then there is nothing to wait for.
     if (this.cached(key)?.metadata?.resourceVersion === rv) return;
     this.unseenWrites.set(key, { rv, at: Date.now() });
@@ -360,6 +371,8 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       signal: this.abort.signal,
     };
     const end = this.deps.metrics.reconcileTime.startTimer({ controller });
+    const busy = { seen: [] as string[], wrote: new Set<string>() };
+    this.busy.set(key, busy);
     try {
       const result = await this.spec.reconciler.reconcile(key, ctx);
       this.queue.forget(key);
@@ -386,6 +399,9 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       else log.error(detail, 'reconcile failed: retrying with backoff');
     } finally {
       end();
+      this.busy.delete(key);
+      // Someone else's change came in while this reconcile ran: the key goes round again.
+      if (busy.seen.some((rv) => !busy.wrote.has(rv))) this.queue.add(key);
     }
   }
 }

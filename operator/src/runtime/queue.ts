@@ -49,6 +49,11 @@ export class WorkQueue {
     return this.processing.size;
   }
 
+  /** Whether a worker holds the key now. */
+  isProcessing(key: string): boolean {
+    return this.processing.has(key);
+  }
+
   /** Queues a key now, unless it is already queued. */
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
