@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LimitDocument } from '../../lib/ratelimit-contract.js';
+import { RedisSessionRevocation } from '../../lib/session-revocation.js';
 import { RedisLimitPublisher } from '../../operator/src/adapters/redis/index.js';
 import { privateRedisDb } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
@@ -557,5 +559,47 @@ describe('integration-gateway: failed authentications before argon2, and trusted
     });
     expect(upstream.received.at(-1)!.headers['x-forwarded-proto']).toBe('https');
     expect(upstream.received.at(-1)!.headers['forwarded']).toBe('for=203.0.113.7;proto=https, for=127.0.0.1');
+  });
+
+  it('a revoked session is refused, and once known revoked it no longer charges its tenant’s limit', async () => {
+    // A tenant of its own: revoking its user must not touch the token the other tests use.
+    const revokedTenant = `revoked-${suffix}`;
+    const t = await auth.token(revokedTenant);
+    secrets['revokedToken'] = t;
+    const ping = () =>
+      fetch(`${gateway.url}/api/tenant/ping`, { headers: { authorization: `Bearer ${t}` } }).then(
+        async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        },
+      );
+    // Verified and cached, with its session known good.
+    expect(await ping()).toBe(200);
+    expect(await ping()).toBe(200);
+    const sub = (JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+    const redis = new Redis(privateRedisDb(env.redisUrl, 13));
+    try {
+      await new RedisSessionRevocation(redis).revokeUser(revokedTenant, sub);
+    } finally {
+      redis.disconnect();
+    }
+    // The cached token is refused once the gateway's revocation cache (1 s) has asked Redis again.
+    const revokedAt = Date.now();
+    await waitUntil('the cached token refused', async () => ((await ping()) === 401 ? true : undefined), {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
+    expect(Date.now() - revokedAt).toBeLessThan(2_500);
+    // Known revoked now: refused before the limiter. Its tenant (not configured: labelled "other") is
+    // charged at most once more, when the 1 s cache runs out in the middle of the burst.
+    const hits = () => metricValue(gateway.adminUrl, 'gateway_rate_limit_hits_total', { tenant: 'other' });
+    const before = await hits();
+    for (let i = 0; i < 10; i++) expect(await ping()).toBe(401);
+    expect((await hits()) - before).toBeLessThanOrEqual(1);
+    expect(
+      await metricValue(gateway.adminUrl, 'auth_jwt_validation_failures_total', {
+        reason: 'session_revoked',
+      }),
+    ).toBeGreaterThanOrEqual(11);
   });
 });
