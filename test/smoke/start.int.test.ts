@@ -1,26 +1,92 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../operator/src/api/meta.js';
 import { kubectlAs, yaml } from '../api/kubectl.js';
+import { bridgeExists } from '../harness/node/host.js';
+import { LEASE_WAIT_MS, nodeLease, nodeUnavailable } from '../harness/node-lease.js';
 import { isListening } from '../harness/ports.js';
+import type { NodeLease } from '../harness/shared-node.js';
 import { waitUntil } from '../harness/wait.js';
 
 // `npm start` without the bootstrap step (the test run has done it): scripts/start.ts brings the stack up,
-// writes its env file and kubeconfig, prints no credentials, and leaves nothing behind on Ctrl-C.
+// writes its env file and kubeconfig, prints no credentials, and leaves nothing behind on Ctrl-C. As root it
+// runs the real Kubernetes node (the operator as pods from the image built here, `kubectl get pods -A` all
+// Running, loopback ports forwarded to them); without root it says so in one line and runs processes. The
+// README's commands run as written, in both.
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const outDir = mkdtempSync(path.join(os.tmpdir(), 'local-stack-test-'));
+// The stack's files go to <scratch>/tmp, and the README's commands run in <scratch>: `tmp/local-stack.env`
+// as written, without touching a developer's own tmp/.
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'local-stack-test-'));
+const outDir = path.join(scratch, 'tmp');
+mkdirSync(outDir);
+const nodeMode = nodeUnavailable() === undefined;
 let child: ChildProcess | undefined;
+let lease: NodeLease | undefined;
 
-afterAll(() => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  rmSync(outDir, { recursive: true, force: true });
-});
+beforeAll(async () => {
+  // npm start runs a node of its own: the run's shared node (if any suite started it) is stopped meanwhile.
+  if (nodeMode) {
+    const l = await nodeLease('own', import.meta.url);
+    if (typeof l !== 'string') lease = l;
+  }
+}, LEASE_WAIT_MS);
+
+afterAll(async () => {
+  // After a failed check: Ctrl-C first, so the node is stopped and the machine put back; SIGKILL if it hangs.
+  const c = child;
+  if (c && c.exitCode === null && c.signalCode === null) {
+    const exited = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGINT');
+    const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await lease?.release();
+  rmSync(scratch, { recursive: true, force: true });
+}, 120_000);
+
+/** The README's ```sh block that contains `marker`, as lines. */
+function readmeBlock(marker: string): string[] {
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((m) => m[1]!)
+    .find((b) => b.includes(marker));
+  if (!block) throw new Error(`README.md has no sh block with ${marker}`);
+  return block.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+}
+
+const exec = promisify(execFile);
+
+/**
+ * Runs README lines as written in one bash, in the directory holding the stack's tmp/, with the kubectl npm
+ * start printed first on PATH; npm runs in the repository. Resolves each line's output.
+ */
+async function runReadmeLines(lines: readonly string[], kubectlDir: string): Promise<string[]> {
+  const script = [
+    `npm() { (cd ${JSON.stringify(repoRoot)} && command npm "$@"); }`,
+    // A marker on a line of its own before each command (curl's answers end without a newline).
+    ...lines.flatMap((l, i) => [`printf '\\n@@@ ${i}\\n'`, l]),
+  ].join('\n');
+  const { stdout } = await exec('bash', ['-c', script], {
+    cwd: scratch,
+    env: { ...process.env, PATH: `${kubectlDir}:${process.env.PATH}` },
+    timeout: 120_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const out: string[] = [];
+  for (const part of stdout.split(/\n@@@ (\d+)\n/).slice(1)) {
+    if (/^\d+$/.test(part)) continue;
+    out.push(part.trim());
+  }
+  return out;
+}
 
 /** A drill with only the alert-delivery step, run once now. */
 const deliveryDrill = {
@@ -44,7 +110,7 @@ function parseEnvFile(text: string): Record<string, string> {
 }
 
 describe('npm start', () => {
-  it('runs the local stack until Ctrl-C, then stops all of it', async () => {
+  it('runs the local stack until Ctrl-C, then stops all of it', async (ctx) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
       cwd: repoRoot,
       env: { ...process.env, NOVAPOS_LOCAL_STACK_DIR: outDir },
@@ -52,6 +118,7 @@ describe('npm start', () => {
     });
     child = proc;
     let output = '';
+    ctx.onTestFailed(() => console.log(`npm start's output (last 6000 characters):\n${output.slice(-6000)}`));
     proc.stdout.on('data', (c: Buffer) => {
       output += c.toString('utf8');
     });
@@ -62,9 +129,18 @@ describe('npm start', () => {
     const up = await waitUntil(
       'the local stack to be up',
       () => (proc.exitCode !== null ? 'exited' : output.includes('Ctrl-C to stop') && 'up'),
-      { timeoutMs: 100_000 },
+      // The node: its start, the operator image's build and its rollout.
+      { timeoutMs: nodeMode ? 480_000 : 100_000 },
     );
     expect(up, `start.ts exited with ${proc.exitCode} before the stack was up:\n${output}`).toBe('up');
+    const upAfter = /\[start\] up in (\S+) s/.exec(output)?.[1];
+    console.log(
+      `[start] npm start up in ${upAfter} s (${nodeMode ? 'with the Kubernetes node' : 'processes only'})`,
+    );
+    if (!nodeMode) {
+      // One line says why, then the loopback stack.
+      expect(output.match(/no Kubernetes node: /g)).toHaveLength(1);
+    }
 
     const envFile = path.join(outDir, 'local-stack.env');
     const vars = parseEnvFile(readFileSync(envFile, 'utf8'));
@@ -103,6 +179,21 @@ describe('npm start', () => {
     const kubectlPath = /kubectl:\s+(\S+) --kubeconfig/.exec(output)?.[1];
     expect(kubectlPath, output).toBeTruthy();
     const kubectl = kubectlAs(kubectlPath!, vars.KUBECONFIG!);
+
+    if (nodeMode) {
+      // The printed table lists the pods, the operator's Running from the image built here.
+      expect(output).toContain('Pods in the node novapos-node');
+      expect(output).toMatch(
+        /novapos-system\s+novapos-operator-\S+\s+1\/1\s+Running\s+10\.217\.0\.\d+\s+novapos\.local\/operator:/,
+      );
+      // Until their images are built here, the services run as processes, and the table says so.
+      expect(output).toMatch(/auth-service .*\(a process: no image of it is built here yet\)/);
+      // kubectl get pods -A with the kubeconfig npm start wrote: every pod Running and ready.
+      const pods = (await kubectl(['get', 'pods', '-A', '--no-headers'])).trim().split('\n');
+      expect(pods.some((l) => /^novapos-system\s+novapos-operator-/.test(l))).toBe(true);
+      expect(pods.some((l) => /^kube-system\s+coredns-/.test(l))).toBe(true);
+      for (const line of pods) expect(line).toMatch(/^\S+\s+\S+\s+(\d+)\/\1\s+Running\s/);
+    }
     await kubectl(['apply', '-f', '-'], yaml(deliveryDrill));
     const run = await waitUntil(
       'the local drill run to finish',
@@ -138,14 +229,32 @@ describe('npm start', () => {
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );
-    await kubectl([
-      'annotate',
-      'spromo',
-      'auth-to-staging',
-      '-n',
-      'novapos',
-      `${Annotations.approvePlan}=${planned.status.plan.hash}`,
-    ]);
+    expect(planned.status.plan.hash).toBeTruthy();
+    // The README's first block as written: it lists the resources, reads the key set through loopback
+    // (auth-service's, and the gateway's view of it) and approves the plan. Its keys exist by now.
+    await waitUntil(
+      'the operator-managed key set to be served',
+      async () => {
+        const jwks = (await (await fetch('http://127.0.0.1:8085/.well-known/jwks.json')).json()) as {
+          keys: unknown[];
+        };
+        return jwks.keys.length > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    const kubectlDir = path.dirname(kubectlPath!);
+    const blockA = readmeBlock('curl -s localhost:8085/.well-known/jwks.json');
+    const outA = await runReadmeLines(blockA, kubectlDir);
+    const at = (lines: readonly string[], out: readonly string[], needle: string) =>
+      out[lines.findIndex((l) => l.includes(needle))] ?? '';
+    expect(at(blockA, outA, 'get skr,trl,spromo,drdrill')).toMatch(/signingkeyrotation\S*\/auth|\bauth\b/);
+    const jwks = JSON.parse(at(blockA, outA, 'localhost:8085/.well-known/jwks.json')) as {
+      keys: { kid: string }[];
+    };
+    expect(jwks.keys.length).toBeGreaterThan(0);
+    const gatewayKeys = JSON.parse(at(blockA, outA, 'localhost:8083/keys/status')) as { kids: string[] };
+    expect(Array.isArray(gatewayKeys.kids)).toBe(true);
+    expect(at(blockA, outA, 'annotate spromo auth-to-staging')).toContain('annotated');
     const promoted = await waitUntil(
       'the example promotion to be applied',
       async () => {
@@ -165,13 +274,33 @@ describe('npm start', () => {
       SECURITY_MFA_ACTIVITY_TOPIC: 'security.mfa.activity',
     });
 
+    // The README's auth smoke test, as written (the first line is this suite's sibling test: not run here).
+    const envLine = blockA[0]!;
+    const blockB = readmeBlock('npm run auth:seed').filter((l) => !l.startsWith('npx vitest'));
+    const seeded = await runReadmeLines(
+      [envLine, blockB.find((l) => l.startsWith('npm run auth:seed'))!],
+      kubectlDir,
+    );
+    const password = /Password \(shown once, not stored in clear\): (\S+)/.exec(seeded[1] ?? '')?.[1];
+    expect(password, seeded.join('\n')).toBeTruthy();
+    const rest = blockB.filter((l) => l.startsWith('curl')).map((l) => l.replace('<printed>', password!));
+    const outB = await runReadmeLines([envLine, ...rest], kubectlDir);
+    expect(outB[1]).toMatch(/"code"\s*:\s*"invalid_credentials"|invalid/i);
+    expect(outB[2]).toMatch(/mfa/i);
+    expect(outB[3]).toMatch(/^auth_login_attempts_total\{/m);
+
     proc.kill('SIGINT');
     expect(await exited, output).toBe(130);
+    // The node stopped leaving the machine as it was (its stop() checks that and no packet left the bridge).
+    expect(output).not.toMatch(/\[start\] node: /);
+    if (nodeMode) expect(bridgeExists('novapos0')).toBe(false);
     const ports = Object.values(vars)
       .map((v) => /^\w+:\/\/(?:[^@/]+@)?127\.0\.0\.1:(\d+)/.exec(v)?.[1])
       .filter((p): p is string => p !== undefined)
       .map(Number);
     expect(ports.length).toBeGreaterThanOrEqual(7);
+    // The project's own ports: processes, or forwarders to the pods.
+    ports.push(8080, 8082, 8083, 8085, 9083, 9085);
     await waitUntil('every local-stack port to refuse connections', async () => {
       for (const port of ports) if (await isListening(port)) throw new Error(`port ${port} still listening`);
       return true;
@@ -179,5 +308,5 @@ describe('npm start', () => {
     expect(existsSync(envFile)).toBe(false);
     expect(existsSync(vars.KUBECONFIG!)).toBe(false);
     expect(existsSync(runDir!)).toBe(false);
-  });
+  }, 900_000);
 });
