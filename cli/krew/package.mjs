@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Packages kubectl-novapos for krew: builds the bundle (cli/build.mjs), puts it in a reproducible
-// tar.gz (sorted, owner 0, fixed mtime, gzip without name or time), and writes the krew manifest with the
-// archive's sha256 for every platform (the plugin is one Node.js file: the same archive everywhere).
+// Packages kubectl-novapos for krew: builds the bundle (cli/build.mjs), puts it with the completion helper
+// kubectl_complete-novapos in a reproducible tar.gz (sorted, owner 0, fixed mtime and mode, gzip without
+// name or time), and writes the krew manifest with the archive's sha256 for every platform (the plugin is
+// one Node.js file: the same archive everywhere).
 //
 //   node cli/krew/package.mjs [out-dir] [archive-uri]
 //     out-dir      default dist/krew
@@ -9,7 +10,15 @@
 //                  `krew install --manifest=M --archive=A` uses the local archive and checks its sha256.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +35,8 @@ try {
   execFileSync(process.execPath, [path.join(root, 'cli/build.mjs'), path.join(stage, 'kubectl-novapos')], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  copyFileSync(path.join(here, 'kubectl_complete-novapos'), path.join(stage, 'kubectl_complete-novapos'));
+  for (const f of ['kubectl-novapos', 'kubectl_complete-novapos']) chmodSync(path.join(stage, f), 0o755);
   const tar = path.join(outDir, name.replace(/\.gz$/, ''));
   execFileSync('tar', [
     '--create',
@@ -37,6 +48,7 @@ try {
     '--mtime=@0',
     `--directory=${stage}`,
     'kubectl-novapos',
+    'kubectl_complete-novapos',
   ]);
   execFileSync('gzip', ['-n', '-f', '-9', tar]);
 } finally {

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { aRotation } from '../signing-keys/support.js';
 import { krewBinary, repoRoot } from './support.js';
 
 const run = promisify(execFile);
@@ -87,5 +88,35 @@ describe('kubectl-novapos through krew', () => {
       env: { ...base, KUBECONFIG: env.kube!.kubeconfig },
     });
     expect(status.stdout).toMatch(/^(NAMESPACE\s+RESOURCE|No NovaPOS resources found)/);
+
+    // kubectl >= 1.26 completes `kubectl novapos …` through kubectl_complete-novapos, shipped in the
+    // archive and put on the PATH as the manifest's caveats say.
+    const helper = path.join(krewRoot, 'store', 'novapos', `v${version}`, 'kubectl_complete-novapos');
+    expect(existsSync(helper)).toBe(true);
+    symlinkSync(helper, path.join(krewRoot, 'bin', 'kubectl_complete-novapos'));
+    const ns = `cli-krew-${process.pid}`;
+    const kubectl = (args: string[], input?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = execFile(
+          'kubectl',
+          args,
+          { env: { ...base, KUBECONFIG: env.kube!.kubeconfig } },
+          (err, out, e) => (err ? reject(new Error(e || err.message)) : resolve(out)),
+        );
+        child.stdin?.end(input ?? '');
+      });
+    await kubectl(['create', 'namespace', ns]);
+    await kubectl(['apply', '-f', '-'], JSON.stringify(aRotation(ns, 'auth', {})));
+    const complete = async (...words: string[]) =>
+      (await kubectl(['__complete', 'novapos', ...words])).trim().split('\n');
+    expect(await complete('')).toEqual(
+      expect.arrayContaining([
+        'rotate\tStart a rotation now (the rotate-now annotation); --emergency skips the lead time for this one rotation',
+        'check\tCRDs installed at this version, operator leading, admission policies active, your RBAC',
+      ]),
+    );
+    expect(await complete('rotate', '')).toEqual(['skr/', ':6']);
+    expect(await complete('-n', ns, 'rotate', 'skr/a')).toEqual(['skr/auth', ':4']);
+    expect(await complete('drill', '')).toEqual(['run', 'report', ':4']);
   });
 });
