@@ -1,12 +1,23 @@
 import type { GatewayCounters, GatewayHealth } from './ports.js';
 
 const REQUESTS = 'gateway_request_duration_seconds_count';
+const THROTTLED = 'gateway_auth_throttled_total';
 
-/** Sums `gateway_request_duration_seconds_count` by status class from Prometheus text. */
+/**
+ * Sums `gateway_request_duration_seconds_count` by status class from Prometheus text. Errors are 5xx, 401 and
+ * 403, plus the 429s the gateway answers `too_many_auth_failures` (`gateway_auth_throttled_total` with
+ * `reason="failure_budget"`): clients whose authentication fails during a drill are throttled, and that must
+ * still read as failing traffic, not as traffic the drill may ignore.
+ */
 export function countersFromText(text: string): GatewayCounters {
   let requests = 0;
   let errors = 0;
   for (const line of text.split('\n')) {
+    if (line.startsWith(`${THROTTLED}{`) && line.includes('reason="failure_budget"')) {
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (Number.isFinite(value)) errors += value;
+      continue;
+    }
     if (!line.startsWith(`${REQUESTS}{`) && !line.startsWith(`${REQUESTS} `)) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (!Number.isFinite(value)) continue;
