@@ -368,6 +368,15 @@ describe('integration-gateway: the edge', () => {
       for (const p of ['/keys/status', '/healthz', '/readyz'])
         expect((await fetch(`${gateway.url}${p}`)).status).toBe(200);
     });
+
+    it('serves the probes on the admin port too: /healthz live, /readyz with what it checked', async () => {
+      const live = await fetch(`${gateway.adminUrl}/healthz`);
+      expect(live.status).toBe(200);
+      expect(await live.json()).toEqual({ status: 'ok' });
+      const ready = await fetch(`${gateway.adminUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { limits: 'loaded', redis: 'ready' } });
+    });
   });
 
   describe('scopes', () => {

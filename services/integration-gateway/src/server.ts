@@ -9,7 +9,12 @@ import { RemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createEventPublisher } from '../../../lib/kafka-events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import type { RedisClient } from '../../../lib/redis-client.js';
-import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import {
+  type AdminListener,
+  healthRoutes,
+  sendJson,
+  startAdminListener,
+} from '../../../lib/service-kit/admin-listener.js';
 import { postgresDb } from '../../../lib/service-kit/db.js';
 import { answerClientError, rawErrorResponse } from '../../../lib/service-kit/http.js';
 import { CachedRevocationCheck, RedisSessionRevocation } from '../../../lib/session-revocation.js';
@@ -269,6 +274,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     host: config.adminHost,
     registry: metrics.registry,
     routes: [
+      // The probes' paths (docs/contracts.md, "Health"); /healthz and /readyz stay on the API port too.
+      ...healthRoutes(() => ({
+        ready: store.hasLoaded || redis.status !== 'ready',
+        checks: { limits: store.hasLoaded ? 'loaded' : 'not_loaded', redis: redis.status },
+      })),
       {
         // No body, no data: it only makes the gateway refetch the JWKS now (docs/contracts.md).
         method: 'POST',
