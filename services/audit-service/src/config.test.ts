@@ -15,6 +15,14 @@ describe('audit-service config', () => {
     expect(c.topics).toEqual(['audit.events.v1', 'security.mfa.activity', 'security.alerts.v1']);
     expect(c.gapSloSeconds).toBe(60);
     expect(c.consumerGroup).toBe('audit-service');
+    expect(c.retentionDays).toBe(2555);
+    expect(c.queryAuth).toBeUndefined(); // no JWKS: only the admin token reads the log
+    expect(
+      configFromEnv({ ...base, AUDIT_JWKS_URL: 'http://auth:8085/.well-known/jwks.json' }).queryAuth,
+    ).toMatchObject({
+      roles: ['auditor', 'admin'],
+      audience: 'novapos-api',
+    });
   });
 
   it('follows the runbook topic names and refuses a missing database or Kafka', () => {

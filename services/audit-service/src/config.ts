@@ -37,6 +37,10 @@ export interface AuditConfig {
         readonly roles: readonly string[];
       }
     | undefined;
+  /** AUDIT_RETENTION_DAYS (seed 004, default 2555): rows chained longer ago are removed, above a signed base. */
+  readonly retentionDays: number;
+  /** How often retention runs (AUDIT_RETENTION_CHECK_MS, default one hour). */
+  readonly retentionCheckMs: number;
   /** The longest pause a caller may ask for; the consumer resumes by itself after it. */
   readonly maxPauseSeconds: number;
   /** Signed chain heads (src/adapters/head-signer.ts): on when VAULT_ADDR is set. */
@@ -88,6 +92,8 @@ export function configFromEnv(env: Env): AuditConfig {
     adminToken: adminTokenFromEnv(r),
     maxPauseSeconds: r.int('AUDIT_MAX_PAUSE_SECONDS', 900, { min: 1, max: 3600 }),
     queryAuth: queryAuthFromEnv(r),
+    retentionDays: r.int('AUDIT_RETENTION_DAYS', 2555, { min: 1, max: 36_500 }),
+    retentionCheckMs: r.int('AUDIT_RETENTION_CHECK_MS', 3_600_000, { min: 1000, max: 86_400_000 }),
   };
 }
 

@@ -81,6 +81,8 @@ export async function startAuditService(
   // With an admin URL the tables belong to it and the service's own role may only read and insert.
   const migrator = config.databaseAdminUrl ? connectPostgres(config.databaseAdminUrl, { max: 1 }) : db;
   const applied = await migrate(migrator).finally(() => (migrator === db ? undefined : migrator.close()));
+  // Retention deletes: the tables' owner when there is one (the service's own role may only insert).
+  const owner = config.databaseAdminUrl ? connectPostgres(config.databaseAdminUrl, { max: 1 }) : db;
   if (applied.length) logger.info({ event: 'migrations_applied', migrations: applied }, 'database migrated');
   const repo = new AuditRepository(db);
   const metrics = new AuditMetrics({ processMetrics: true });
@@ -172,6 +174,35 @@ export async function startAuditService(
     }
     return result;
   };
+
+  // Retention (seed 004): rows chained more than AUDIT_RETENTION_DAYS ago are removed above a base that is
+  // signed first (when heads are signed), so what remains still verifies and a forged base does not.
+  const prune = async () => {
+    const cutoff = new Date(now() - config.retentionDays * 86_400_000);
+    const result = await new AuditRepository(owner).prune(cutoff, async (base) => {
+      if (signer) await signer.sign(base.seq, base.hash);
+    });
+    if (result)
+      logger.info(
+        {
+          event: 'audit_retention',
+          base_seq: result.base.seq,
+          removed: result.removed,
+          cutoff: cutoff.toISOString(),
+        },
+        'audit rows past retention removed',
+      );
+    return result;
+  };
+  const retentionTimer = setInterval(() => {
+    prune().catch((err: unknown) =>
+      logger.warn(
+        { event: 'audit_retention_failed', error: (err as Error).name },
+        'retention not applied; retried',
+      ),
+    );
+  }, config.retentionCheckMs);
+  retentionTimer.unref();
 
   const tokenDigest = config.adminToken ? createHash('sha256').update(config.adminToken).digest() : undefined;
   const authorized = (req: IncomingMessage): boolean => {
@@ -299,11 +330,13 @@ export async function startAuditService(
     close: () =>
       (closing ??= (async () => {
         clearInterval(timer);
+        clearInterval(retentionTimer);
         if (signTimer) clearInterval(signTimer);
         if (resumeTimer) clearTimeout(resumeTimer);
         await admin.close();
         await consumer.close();
         await db.close();
+        if (owner !== db) await owner.close();
       })()),
   };
 }

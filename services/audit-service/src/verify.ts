@@ -15,7 +15,22 @@ export async function verifyAudit(
   if (!chain.ok || !signer) return chain;
   let lastGoodSeq = 0;
   let checked = 0;
-  for (const c of await signer.checkpoints()) {
+  const checkpoints = await signer.checkpoints();
+  // Retention: the base the chain starts from must itself be a signed head (a base written into
+  // PostgreSQL by someone else, to hide removed rows, is not).
+  const base = chain.base;
+  if (base) {
+    const signed = checkpoints.find((c) => c.seq === base.seq);
+    if (!signed || signed.hash !== base.hash || !(await signer.valid(signed)))
+      return {
+        ...chain,
+        ok: false,
+        firstBroken: { seq: base.seq, reason: 'retention_base_unsigned' },
+        signedHeads: { checked: 0, lastGoodSeq: 0 },
+      };
+  }
+  for (const c of checkpoints) {
+    if (base && c.seq <= base.seq) continue; // removed by retention (the base was checked above)
     checked++;
     const hash = await repo.hashAt(c.seq);
     if (hash !== c.hash || !(await signer.valid(c))) {

@@ -45,6 +45,8 @@ export interface VerifyResult {
   readonly checked: number;
   readonly head: { readonly seq: number; readonly hash: string };
   readonly firstBroken?: { readonly seq: number; readonly reason: string };
+  /** The retention base the chain was verified from (rows up to it were removed). */
+  readonly base?: { readonly seq: number; readonly hash: string };
   /** Signed heads checked (when signing is configured); after a full rewrite, the last good one. */
   readonly signedHeads?: { readonly checked: number; readonly lastGoodSeq: number };
 }
@@ -128,10 +130,52 @@ export class AuditRepository {
     });
   }
 
-  /** Recomputes the whole chain, in pages; names the first broken link. */
+  /** The newest retention base (rows up to it were removed), if any. */
+  async retentionBase(): Promise<{ seq: number; hash: string } | undefined> {
+    const r = await this.db.query<{ base_seq: string; base_hash: string }>(
+      'SELECT base_seq, base_hash FROM audit_retention ORDER BY base_seq DESC LIMIT 1',
+    );
+    const row = r.rows[0];
+    return row && { seq: Number(row.base_seq), hash: row.base_hash };
+  }
+
+  /**
+   * Retention: removes the rows chained before `cutoff` (never the newest row, which the next append links
+   * to), after recording their last (seq, hash) as the base the chain verifies from, and after `beforeDelete`
+   * (the signer: the base is signed outside PostgreSQL first). Needs DELETE on audit_logs: the tables' owner.
+   */
+  async prune(
+    cutoff: Date,
+    beforeDelete: (base: { seq: number; hash: string }) => Promise<void>,
+  ): Promise<{ base: { seq: number; hash: string }; removed: number } | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['novapos-audit-chain']);
+      const r = await tx.query<{ seq: string; entry_hash: string }>(
+        `SELECT seq, entry_hash FROM audit_logs
+          WHERE chained_at < $1 AND seq < (SELECT max(seq) FROM audit_logs)
+          ORDER BY seq DESC LIMIT 1`,
+        [cutoff],
+      );
+      const row = r.rows[0];
+      if (!row) return undefined;
+      const base = { seq: Number(row.seq), hash: row.entry_hash };
+      await beforeDelete(base);
+      await tx.query("SELECT set_config('novapos.audit_retention', 'on', true)");
+      const removed = await tx.query('DELETE FROM audit_logs WHERE seq <= $1', [base.seq]);
+      await tx.query(
+        `INSERT INTO audit_retention (base_seq, base_hash, cutoff, rows_removed) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (base_seq) DO NOTHING`,
+        [base.seq, base.hash, cutoff, removed.rowCount],
+      );
+      return { base, removed: removed.rowCount };
+    });
+  }
+
+  /** Recomputes the whole chain (from the retention base, if rows were removed), in pages; names the first broken link. */
   async verify(pageSize = 1000): Promise<VerifyResult> {
-    let prevSeq = 0;
-    let prevHash = GENESIS_HASH;
+    const base = await this.retentionBase();
+    let prevSeq = base?.seq ?? 0;
+    let prevHash = base?.hash ?? GENESIS_HASH;
     let checked = 0;
     for (;;) {
       const page = await this.db.query<DbRow>(
@@ -154,7 +198,7 @@ export class AuditRepository {
       prevHash = rows.at(-1)!.entry_hash;
       if (rows.length < pageSize) break;
     }
-    return { ok: true, checked, head: { seq: prevSeq, hash: prevHash } };
+    return { ok: true, checked, head: { seq: prevSeq, hash: prevHash }, ...(base ? { base } : {}) };
   }
 
   /** Per producer: the highest number up to which all are chained, and the numbers chained above it. */

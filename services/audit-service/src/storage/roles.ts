@@ -43,6 +43,8 @@ export async function bootstrapAuditRole(opts: AuditRoleOptions): Promise<void> 
     await client.query(`REVOKE ALL ON audit_logs FROM ${role}`);
     await client.query(`GRANT SELECT, INSERT ON audit_logs TO ${role}`);
     await client.query(`GRANT SELECT ON audit_schema_migrations TO ${role}`);
+    // Retention runs as the tables' owner (DATABASE_ADMIN_URL); the service reads the base to verify from.
+    await client.query(`GRANT SELECT ON audit_retention TO ${role}`);
   } finally {
     await client.end();
   }
