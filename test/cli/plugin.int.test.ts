@@ -537,6 +537,9 @@ describe('check', () => {
       /RBAC: rotate, revoke \(patch signingkeyrotations in oncall\)\s+warn\s+denied for you/,
     );
     expect(viewer.stdout).toMatch(/RBAC: status \(get signingkeyrotations in oncall\)\s+ok/);
+    expect(viewer.stdout).toMatch(
+      /RBAC: revoke --wait, live usage \(get pods\/proxy in oncall\)\s+warn\s+denied for you/,
+    );
     const nobody = await plugin(['check', '-n', ns, '--as', 'nobody']);
     expect(nobody.code).toBe(1);
     expect(nobody.stdout).toMatch(

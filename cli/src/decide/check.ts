@@ -43,7 +43,15 @@ export function leaderCheck(lease: LeaseView | undefined, where: string, now: Da
 }
 
 /** What each plugin verb needs from RBAC, as SelfSubjectAccessReview attributes. */
-export const VERB_NEEDS: readonly { verb: string; resource: string; access: string; read: boolean }[] = [
+export const VERB_NEEDS: readonly {
+  verb: string;
+  resource: string;
+  access: string;
+  read: boolean;
+  /** API group; default security.novapos.io. */
+  group?: string;
+  subresource?: string;
+}[] = [
   { verb: 'status', resource: 'signingkeyrotations', access: 'get', read: true },
   { verb: 'status', resource: 'secretpromotions', access: 'get', read: true },
   { verb: 'status', resource: 'tenantratelimits', access: 'get', read: true },
@@ -52,12 +60,28 @@ export const VERB_NEEDS: readonly { verb: string; resource: string; access: stri
   { verb: 'rotate, revoke', resource: 'signingkeyrotations', access: 'patch', read: false },
   { verb: 'approve, rollback', resource: 'secretpromotions', access: 'patch', read: false },
   { verb: 'drill run', resource: 'disasterrecoverydrills', access: 'patch', read: false },
+  // revoke --wait and live usage without Prometheus read the services' replicas through the apiserver.
+  {
+    verb: 'revoke --wait, live usage',
+    resource: 'endpointslices',
+    group: 'discovery.k8s.io',
+    access: 'list',
+    read: false,
+  },
+  {
+    verb: 'revoke --wait, live usage',
+    resource: 'pods',
+    subresource: 'proxy',
+    group: '',
+    access: 'get',
+    read: false,
+  },
 ];
 
 /** A denied read fails the check; a denied write only warns: not everyone should approve. */
 export function rbacCheck(need: (typeof VERB_NEEDS)[number], allowed: boolean, ns: string): CheckResult {
   return {
-    name: `RBAC: ${need.verb} (${need.access} ${need.resource} in ${ns})`,
+    name: `RBAC: ${need.verb} (${need.access} ${need.resource}${need.subresource ? `/${need.subresource}` : ''} in ${ns})`,
     state: allowed ? 'ok' : need.read ? 'fail' : 'warn',
     detail: allowed ? 'allowed' : 'denied for you',
   };

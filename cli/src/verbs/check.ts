@@ -132,7 +132,13 @@ async function rbacChecks(session: Session): Promise<CheckResult[]> {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SelfSubjectAccessReview',
           spec: {
-            resourceAttributes: { group: GROUP, resource: need.resource, verb: need.access, namespace: ns },
+            resourceAttributes: {
+              group: need.group ?? GROUP,
+              resource: need.resource,
+              ...(need.subresource ? { subresource: need.subresource } : {}),
+              verb: need.access,
+              namespace: ns,
+            },
           },
         },
       );
