@@ -25,7 +25,7 @@ import { checkTotp, newTotpSecret, provisioningUri } from './totp.js';
 
 /** Audience of the enrollment-only token: accepted by the MFA enrollment routes, by nothing else. */
 export const ENROLLMENT_AUDIENCE = 'novapos-auth-mfa-enrollment';
-export const ASSIGNABLE_ROLES = ['admin', 'manager', 'cashier', 'user'] as const;
+export const ASSIGNABLE_ROLES = ['admin', 'manager', 'cashier', 'user', 'auditor'] as const;
 
 /** Who is asking, from the transport: no express types in the domain. */
 export interface RequestContext {

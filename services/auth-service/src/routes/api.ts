@@ -17,6 +17,8 @@ const Role = Type.Union([
   Type.Literal('manager'),
   Type.Literal('cashier'),
   Type.Literal('user'),
+  // Reads its tenant's audit log through the audit-service's query API (with MFA; docs/audit-service.md).
+  Type.Literal('auditor'),
 ]);
 const Uuid = Type.String({ format: 'uuid' });
 
