@@ -188,6 +188,19 @@ describe('kubectl novapos with the SigningKeyRotation controller', () => {
     outputs.watch = out;
   });
 
+  it('--wait under a terminal rewrites one progress line in place, with the time waited', async () => {
+    const out = await runInTerminal(bundle, ['rotate', ref, '-n', ns, '--wait', '--timeout', '60s'], {
+      kubeconfig: env.kube!.kubeconfig,
+      until: (text) => /lead time started: key \S+ is published/.test(text.split('\r\x1b[2K').at(-1) ?? ''),
+      timeoutMs: 60_000,
+    });
+    const rewrites = out.split('\r\x1b[2K');
+    expect(rewrites.length).toBeGreaterThanOrEqual(2);
+    // Each rewrite is the progress line with how long it has waited, not a new line per poll.
+    expect(rewrites.slice(1).every((l) => /^skr\/auth: .* \[(\d+[dhms] ?)+\]/.test(l))).toBe(true);
+    outputs.waitTerminal = out;
+  });
+
   it('prints no private key material anywhere', () => {
     expect(leakedIn(outputs, operator.keys.privateValues())).toEqual([]);
   });
