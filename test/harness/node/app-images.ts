@@ -2,7 +2,7 @@
  * The project's own images, built without a registry as a user's `docker build` would make them: the Debian
  * base and Node LTS layers (base-image.ts) plus the application layer that scripts/build-app.mjs writes to
  * /app (the Dockerfile runs the same script). Each application layer is cached by the hash of its inputs
- * (the sources under lib/, operator/ and services/ that are not tests, package-lock.json and the build script
+ * (the non-test sources under lib/ and the component's own folder, package-lock.json and the build script
  * itself), so a warm run builds nothing; all the images go into one archive and one `ctr images import`.
  *
  *   const images = await importAppImages(node);          // every component
@@ -54,11 +54,18 @@ export interface AppImage {
   readonly seconds: number;
 }
 
-/** Source files whose change can change a bundle: everything under these roots but tests and node_modules. */
-const INPUT_ROOTS = ['lib', 'operator', 'services'];
+/**
+ * Source files whose change can change a component's bundle: everything under its roots but tests and
+ * node_modules (lib/ is shared; no component imports another's folder).
+ */
+const INPUT_ROOTS: Record<AppComponent, readonly string[]> = {
+  operator: ['lib', 'operator'],
+  'auth-service': ['lib', 'services/auth-service'],
+  'integration-gateway': ['lib', 'services/integration-gateway'],
+};
 const INPUT_FILES = ['package-lock.json', 'scripts/build-app.mjs', 'tsconfig.json'];
 
-function inputFiles(): string[] {
+function inputFiles(component: AppComponent): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
     for (const e of readdirSync(path.join(repoRoot, rel), { withFileTypes: true })) {
@@ -68,15 +75,15 @@ function inputFiles(): string[] {
       } else if (e.isFile() && !/\.test\.ts$/.test(e.name)) out.push(child);
     }
   };
-  for (const r of INPUT_ROOTS) walk(r);
+  for (const r of INPUT_ROOTS[component]) walk(r);
   for (const f of INPUT_FILES) if (existsSync(path.join(repoRoot, f))) out.push(f);
   return out.sort();
 }
 
-/** sha256 over the paths and contents of every input of the application layers (one hash for all). */
-export function appInputsHash(): string {
+/** sha256 over the paths and contents of every input of a component's application layer. */
+export function appInputsHash(component: AppComponent): string {
   const h = createHash('sha256');
-  for (const f of inputFiles()) {
+  for (const f of inputFiles(component)) {
     h.update(f)
       .update('\0')
       .update(readFileSync(path.join(repoRoot, f)))
@@ -142,11 +149,11 @@ export function appImageSpec(image: string, appLayerTar: LayerTar): ImageSpec {
 export async function appImages(
   components: readonly AppComponent[] = APP_COMPONENTS,
 ): Promise<Record<AppComponent, AppImage>> {
-  const hash = appInputsHash();
   const out: Partial<Record<AppComponent, AppImage>> = {};
   // One at a time: esbuild already uses both cores.
   for (const component of components) {
     const started = Date.now();
+    const hash = appInputsHash(component);
     const { cached, built } = await appLayer(component, hash);
     out[component] = {
       component,
