@@ -30,12 +30,12 @@ import { VaultClient } from '../lib/vault.js';
 import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
 import type { KubeInstance } from '../test/harness/components/kube.js';
 import { type Env, startEnv } from '../test/harness/env.js';
+import { importAppImages } from '../test/harness/node/app-images.js';
 import { ManagedProcess } from '../test/harness/process.js';
 import { stopOnSignals } from '../test/harness/signals.js';
 import type { Forwarder } from '../test/harness/tcp-forward.js';
 import {
   applyAll,
-  buildAppImage,
   canRunNode,
   forwardFromBridge,
   forwardToPods,
@@ -435,8 +435,10 @@ async function startClusterSide(n: NodeInstance, e: Env, vars: Record<string, st
     forwarders.push(await forwardFromBridge(n, p));
   }
   const ip = n.network.nodeIp;
-  const image = await buildAppImage(n, 'operator');
-  say(`operator image ${image} built and imported`);
+  // The harness's app images (test/harness/node/app-images.ts): the application layer is rebuilt only when
+  // its inputs change, so a warm npm start builds nothing.
+  const image = (await importAppImages(n, ['operator'])).operator.image;
+  say(`operator image ${image} imported`);
   // prometheus-operator's CRDs (the chart ships a ServiceMonitor), and the namespaces the charts expect.
   await n.kubectl([
     'apply',
