@@ -213,7 +213,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       });
       for (const obj of page.items) items.push(this.transform(obj));
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-      continueToken = page.metadata?._continue || undefined;
+      // CustomObjectsApi answers the apiserver's JSON as is: the token is metadata.continue (`_continue` is the
+      // name client-node's typed models give it). Reading only `_continue` stopped every list at its first page.
+      const meta = page.metadata as { _continue?: string; continue?: string } | undefined;
+      continueToken = meta?.continue || meta?._continue || undefined;
     } while (continueToken && !this.stopped);
     if (this.stopped) return;
 
