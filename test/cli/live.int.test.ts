@@ -231,6 +231,30 @@ describe('kubectl novapos against the services, through the apiserver', () => {
     expect(jwks.keys.map((k) => k.kid)).not.toContain(next);
   });
 
+  it('revoke ACTIVE --emergency --wait: a new key signs and the old one is out of every replica', async () => {
+    const active = (await skr()).status!.activeKid!;
+    const refused = await plugin(['revoke', 'skr/auth', active, '--yes']);
+    expect(refused.code).toBe(3);
+    const r = await plugin([
+      'revoke',
+      'skr/auth',
+      active,
+      '--emergency',
+      '--yes',
+      '--wait',
+      '--timeout',
+      '60s',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const after = await skr();
+    expect(after.status!.activeKid).not.toBe(active);
+    expect(r.stdout).toContain(
+      `${active} is revoked and out of the JWKS of auth-service (1 replica), integration-gateway (2 replicas); active key ${after.status!.activeKid}`,
+    );
+    for (const url of [auth.url, ...gateways.map((g) => g.url)])
+      expect(await kidsOf(url)).not.toContain(active);
+  });
+
   it('revoke --wait gives up with exit 6 naming the replica that still serves the kid', async () => {
     // A replica whose JWKS never changes: it keeps serving whatever the test says.
     frozen = http.createServer((_req, res) => {
