@@ -41,6 +41,12 @@ const budgetMs = Number(arg('budget-min') ?? 90) * 60_000;
 const profile = process.argv.includes('--profile');
 // The ceiling is a rate: on a slow machine it may be measured on fewer objects and scaled to N.
 const ceilingSample = Number(arg('ceiling-sample') ?? Number.POSITIVE_INFINITY);
+// Extra node flags for the operator (e.g. --node-flags=--max-semi-space-size=8), space-separated.
+const operatorNodeFlags = (
+  process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? ''
+)
+  .split(' ')
+  .filter(Boolean);
 const startedAt = Date.now();
 const left = () => budgetMs - (Date.now() - startedAt);
 
@@ -343,24 +349,28 @@ async function main(): Promise<void> {
       opts: { noControllers?: boolean; nodeFlags?: string[] } = {},
     ): Promise<Operator> => {
       const spawnedAt = performance.now();
-      const child = spawn(process.execPath, ['--expose-gc', ...(opts.nodeFlags ?? []), bundle], {
-        cwd: repoRoot,
-        env: {
-          ...process.env,
-          KUBECONFIG: k.kubeconfig,
-          OPERATOR_LEADER_ELECT: 'false',
-          OPERATOR_WATCH_NAMESPACES: namespaces.join(','),
-          OPERATOR_METRICS_PORT: '0',
-          OPERATOR_PROBES_PORT: '0',
-          OPERATOR_BIND_ADDRESS: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          ...(kind === 'tenantratelimit' && !opts.noControllers ? { REDIS_URL: redisUrl } : {}),
-          NOVAPOS_BENCH_CONTROLLERS: opts.noControllers ? 'none' : kind === 'widget' ? 'widget' : '',
-          VAULT_ADDR: '',
-          OPERATOR_CONNECTIONS_FILE: '',
+      const child = spawn(
+        process.execPath,
+        ['--expose-gc', ...operatorNodeFlags, ...(opts.nodeFlags ?? []), bundle],
+        {
+          cwd: repoRoot,
+          env: {
+            ...process.env,
+            KUBECONFIG: k.kubeconfig,
+            OPERATOR_LEADER_ELECT: 'false',
+            OPERATOR_WATCH_NAMESPACES: namespaces.join(','),
+            OPERATOR_METRICS_PORT: '0',
+            OPERATOR_PROBES_PORT: '0',
+            OPERATOR_BIND_ADDRESS: '127.0.0.1',
+            LOG_LEVEL: 'info',
+            ...(kind === 'tenantratelimit' && !opts.noControllers ? { REDIS_URL: redisUrl } : {}),
+            NOVAPOS_BENCH_CONTROLLERS: opts.noControllers ? 'none' : kind === 'widget' ? 'widget' : '',
+            VAULT_ADDR: '',
+            OPERATOR_CONNECTIONS_FILE: '',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      );
       children.add(child);
       let out = '';
       let metricsUrl: string | undefined;
@@ -439,6 +449,7 @@ async function main(): Promise<void> {
           {
             date: new Date().toISOString(),
             command: `npx tsx bench/operator-scale.ts ${process.argv.slice(2).join(' ')}`.trim(),
+            operatorNodeFlags,
             machine: {
               cpus: os.cpus().length,
               node: process.version,
