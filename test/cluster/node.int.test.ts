@@ -1,11 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
 import { type NodeInstance, startNode } from '../harness/components/node.js';
 import { debianBaseLayer, nodeLtsLayer } from '../harness/node/base-image.js';
 import {
@@ -18,8 +16,9 @@ import {
   readSysctl,
 } from '../harness/node/host.js';
 import { buildImageArchive, kubectlImage } from '../harness/node/images.js';
-import { prometheusOperatorCrdDir } from '../harness/prometheus-operator-crds.js';
+import { makeRunDir } from '../harness/process.js';
 import { waitUntil } from '../harness/wait.js';
+import { productChecks } from './product.js';
 
 // The harness's real Kubernetes node (one per machine, so this file runs its checks in order): a node whose
 // owner is SIGKILLed leaves containers, mounts, cgroups and rules behind, and the next start cleans them;
@@ -32,6 +31,7 @@ const childScript = path.join(repoRoot, 'test/harness/node/child.ts');
 const NS = 'node-checks';
 
 let node: NodeInstance | undefined;
+let scratch: string | undefined;
 let child: { c: ChildProcess; exited: Promise<void> } | undefined;
 
 afterAll(async () => {
@@ -391,116 +391,16 @@ describe('a real Kubernetes node', () => {
     );
   }, 420_000);
 
-  it("runs the operator image built here as the operator chart's two replicas", async () => {
-    // The application layer is scripts/build-app.mjs's, as the Dockerfile's; the chart is charts/dist as
-    // shipped, with only the image swapped for the one imported here.
-    const work = mkdtempSync(path.join(os.tmpdir(), 'novapos-image-'));
-    let image: string;
-    let builtFiles = 0;
-    const started = Date.now();
-    try {
-      const appDir = path.join(work, 'app');
-      execFileSync(process.execPath, [path.join(repoRoot, 'scripts/build-app.mjs'), 'operator', appDir], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      const manifest = readFileSync(path.join(appDir, 'manifest.json'));
-      builtFiles = (JSON.parse(manifest.toString('utf8')) as { files: unknown[] }).files.length;
-      image = `novapos.local/operator:${createHash('sha256').update(manifest).digest('hex').slice(0, 12)}`;
-      const archive = buildImageArchive(
-        {
-          name: image,
-          baseLayers: [debianBaseLayer(), nodeLtsLayer()],
-          files: [],
-          trees: [{ from: appDir, to: '/app' }],
-          entrypoint: ['/usr/local/bin/node', '--enable-source-maps', 'main.js'],
-          workingDir: '/app',
-          env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'],
-          user: '10001:10001',
-        },
-        work,
-      );
-      await node!.importImage(archive);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-    console.log(
-      `[node] operator image ${image} built and imported in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-
-    // The chart's ServiceMonitor needs prometheus-operator's CRDs, as in a user's cluster; its Roles in the
-    // services' namespace need that namespace (the services chart creates it).
-    await kubectl(['create', 'namespace', 'novapos']);
-    await kubectl(['apply', '--server-side', '--field-manager=novapos-test', '-f', prometheusOperatorCrdDir]);
-    const docs = parseAllDocuments(
-      readFileSync(path.join(repoRoot, 'charts/dist/novapos-operator.yaml'), 'utf8'),
-    )
-      .map(
-        (d) =>
-          d.toJS() as {
-            kind?: string;
-            spec?: { template?: { spec?: { containers?: { image: string; imagePullPolicy?: string }[] } } };
-          } | null,
-      )
-      .filter((d) => d !== null);
-    for (const d of docs.filter((x) => x.kind === 'Deployment')) {
-      for (const c of d.spec?.template?.spec?.containers ?? []) {
-        c.image = image;
-        c.imagePullPolicy = 'Never';
-      }
-    }
-    const manifests = docs.map((d) => stringify(d)).join('---\n');
-    // One apply: the CRDs and the Namespace are created before what needs them; a kind that is not served
-    // yet is answered with a retry.
-    await waitUntil(
-      'the operator chart to apply',
-      async () => {
-        await kubectl(['apply', '--server-side', '--field-manager=novapos-test', '-f', '-'], manifests);
-        return true;
-      },
-      { timeoutMs: 60_000, intervalMs: 1000 },
-    );
-    await kubectl([
-      '-n',
-      'novapos-system',
-      'rollout',
-      'status',
-      'deployment/novapos-operator',
-      '--timeout=150s',
-    ]);
-    const pods = JSON.parse(
-      await kubectl([
-        '-n',
-        'novapos-system',
-        'get',
-        'pods',
-        '-l',
-        'app.kubernetes.io/name=novapos-operator',
-        '-o',
-        'json',
-      ]),
-    ) as { items: { status: { containerStatuses?: { ready: boolean; restartCount: number }[] } }[] };
-    expect(pods.items).toHaveLength(2);
-    for (const p of pods.items)
-      expect(p.status.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
-    console.log(
-      `[node] operator chart Available ${((Date.now() - started) / 1000).toFixed(1)} s after the build started`,
-    );
-
-    // The running container carries exactly the files build-app.mjs recorded (path and sha256), read inside
-    // the pod through kubectl exec (apiserver -> kubelet -> containerd's streaming server).
-    const check = [
-      "const { createHash } = require('node:crypto');",
-      "const { readFileSync } = require('node:fs');",
-      "const m = JSON.parse(readFileSync('/app/manifest.json', 'utf8'));",
-      "const bad = m.files.filter((f) => createHash('sha256').update(readFileSync('/app/' + f.path)).digest('hex') !== f.sha256);",
-      'console.log(JSON.stringify({ files: m.files.length, bad: bad.map((f) => f.path) }));',
-    ].join(' ');
-    const result = JSON.parse(
-      await kubectl(['-n', 'novapos-system', 'exec', 'deploy/novapos-operator', '--', 'node', '-e', check]),
-    ) as { files: number; bad: string[] };
-    expect(result.bad).toEqual([]);
-    expect(result.files).toBe(builtFiles);
-  }, 420_000);
+  // The product as a user installs it (test/cluster/product.ts): images, data stores, charts, examples.
+  const product = productChecks(
+    () => node!,
+    // The harness's run directory (0755): PostgreSQL runs as the `postgres` account and must reach its files.
+    () => (scratch ??= makeRunDir('product')),
+  );
+  afterAll(async () => {
+    await product.cleanup();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('rejected no packet leaving the bridge', () => {
     expect(egressRejected()).toBe(0);
