@@ -43,6 +43,13 @@ describe('IntegrationGateway', () => {
     expect(container.readinessProbe.httpGet.path).toBe('/readyz');
   });
 
+  it('gives a slow start a minute before the liveness probe may restart it (a startup probe, as auth-service)', () => {
+    // Seen on the real node under load (test/cluster): the gateway listened ~45 s after its container started
+    // (Redis, migrations, the first JWKS fetch), while liveness alone restarts it after 30 s of refusals.
+    expect(container.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(60);
+  });
+
   it('takes connection strings from Secrets and names each replica by its pod', () => {
     const env = Object.fromEntries(container.env.map((e: { name: string }) => [e.name, e]));
     expect(env.DATABASE_URL.valueFrom.secretKeyRef).toEqual({ name: 'gateway-db', key: 'url' });

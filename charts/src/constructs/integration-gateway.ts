@@ -136,6 +136,8 @@ export class IntegrationGateway extends Construct {
                 ],
                 livenessProbe: httpProbe('/healthz', 'http', 10),
                 readinessProbe: httpProbe('/readyz', 'http', 5),
+                // Up to a minute to start (Redis, migrations, the first JWKS fetch) before liveness applies.
+                startupProbe: httpProbe('/healthz', 'http', 2, 30),
                 resources: props.resources ?? {
                   requests: {
                     cpu: k8s.Quantity.fromString('100m'),
