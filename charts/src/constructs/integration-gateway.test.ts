@@ -47,7 +47,9 @@ describe('IntegrationGateway', () => {
     // Seen on the real node under load (test/cluster): the gateway listened ~45 s after its container started
     // (Redis, migrations, the first JWKS fetch), while liveness alone restarts it after 30 s of refusals.
     expect(container.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(60);
+    expect(
+      container.startupProbe.periodSeconds * container.startupProbe.failureThreshold,
+    ).toBeGreaterThanOrEqual(60);
   });
 
   it('takes connection strings from Secrets and names each replica by its pod', () => {
