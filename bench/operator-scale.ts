@@ -405,7 +405,13 @@ async function main(): Promise<void> {
         startedAt,
         async stop() {
           child.kill('SIGTERM');
-          await Promise.race([exited, sleep(30_000)]);
+          await Promise.race([exited, sleep(60_000)]);
+          // An operator that did not stop in a minute (a loaded machine, a profile being written) is killed,
+          // never left behind.
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill('SIGKILL');
+            await Promise.race([exited, sleep(5_000)]);
+          }
           children.delete(child);
         },
       };
