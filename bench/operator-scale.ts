@@ -123,6 +123,11 @@ async function main(): Promise<void> {
     kube: { crdDirs: [widgetCrdDir, path.join(repoRoot, 'crds')] },
   });
   const children = new Set<ChildProcess>();
+  // Ctrl-C or `kill` of the bench: its operators go with it (the harness stops its own processes).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
   const closers: (() => Promise<void>)[] = [];
   try {
     const k = env.kube as NonNullable<typeof env.kube>;
