@@ -101,8 +101,10 @@ describe('auth-service signing keys', () => {
       jwksCacheTTLSeconds: 120,
     });
     expect((await status(svc)).keysetHash).toBe(hashA); // the poll (1 h here) has not run
-    const reload = await fetch(`${svc.url}/keys/reload`, { method: 'POST' });
+    // On the admin port, where the operator sends it for a serviceRef; the API port's path stays (statusURL).
+    const reload = await fetch(`${svc.adminUrl}/keys/reload`, { method: 'POST' });
     expect(reload.status).toBe(202);
+    expect((await fetch(`${svc.url}/keys/reload`, { method: 'POST' })).status).toBe(202);
     const now = await waitUntil('the new key set to be loaded', async () => {
       const s = await status(svc);
       return s.keysetHash === hashB && s;

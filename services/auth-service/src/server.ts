@@ -188,6 +188,16 @@ export async function startAuthService(
     routes: [
       // /healthz (live) and /readyz (ready: database and key set), for the probes.
       ...healthRoutes(() => readiness({ db, keyring })),
+      // The operator's reload notification goes to the `admin` port of a serviceRef (docs/contracts.md); no
+      // body, no data: it only makes the service re-read Vault now. Also served on the API port (statusURL).
+      {
+        method: 'POST',
+        path: '/keys/reload',
+        handle: (_req, res) => {
+          void keyring.reload();
+          sendJson(res, 202, { reloading: true });
+        },
+      },
       // Operations (admin port only): seal rows written in clear; rewrap every row after a key rotation.
       {
         method: 'POST',
