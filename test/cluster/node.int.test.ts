@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeInstance, startNode } from '../harness/components/node.js';
 import { debianBaseLayer, nodeLtsLayer } from '../harness/node/base-image.js';
 import {
@@ -16,7 +16,9 @@ import {
   readSysctl,
 } from '../harness/node/host.js';
 import { buildImageArchive, kubectlImage } from '../harness/node/images.js';
+import { LEASE_WAIT_MS, nodeLease } from '../harness/node-lease.js';
 import { makeRunDir } from '../harness/process.js';
+import type { NodeLease } from '../harness/shared-node.js';
 import { waitUntil } from '../harness/wait.js';
 import { productChecks } from './product.js';
 
@@ -33,6 +35,14 @@ const NS = 'node-checks';
 let node: NodeInstance | undefined;
 let scratch: string | undefined;
 let child: { c: ChildProcess; exited: Promise<void> } | undefined;
+let lease: NodeLease | undefined;
+
+// This file starts (and kills) nodes of its own: the run's shared node, if a suite started it, is stopped
+// meanwhile and no other suite leases one until this file is done (test/harness/shared-node.ts).
+beforeAll(async () => {
+  const l = await nodeLease('own', import.meta.url);
+  if (typeof l !== 'string') lease = l;
+}, LEASE_WAIT_MS);
 
 afterAll(async () => {
   if (child && child.c.exitCode === null && child.c.signalCode === null) child.c.kill('SIGKILL');
@@ -40,6 +50,7 @@ afterAll(async () => {
   // A killed child's node when the run ended before the next start cleaned it.
   if (child) await child.exited;
   await cleanupAbandonedNode();
+  await lease?.release();
 }, 180_000);
 
 const kubectl = (args: readonly string[], input?: string) => node!.kubectl(args, input);

@@ -112,12 +112,19 @@ function log(line: string): void {
   process.stderr.write(`[node] ${line}\n`);
 }
 
+/** Whether `pid` runs: a zombie (exited, not yet reaped by its parent, e.g. a SIGKILLed owner) does not. */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) S ...", comm may hold spaces and parentheses: the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
