@@ -80,6 +80,14 @@ describe('the operator chart', () => {
     expect(value(env, 'VAULT_KUBERNETES_ROLE')).toBe('novapos-operator');
   });
 
+  it("caps the operator's young generation (RSS flat as objects grow: bench/README.md)", () => {
+    const env = one('Deployment', 'novapos-operator').spec.template.spec.containers[0].env as {
+      name: string;
+      value?: string;
+    }[];
+    expect(env.find((v) => v.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=8');
+  });
+
   it('grants only what the runtime uses, and Secrets only in its own namespace', () => {
     const clusterRules = one('ClusterRole').rules as {
       apiGroups: string[];
