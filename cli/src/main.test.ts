@@ -129,6 +129,6 @@ describe('completion', () => {
     expect(lines.at(-1)).toBe(directive);
     const got = lines.slice(0, -1);
     expect(got.length).toBe(want.length);
-    want.forEach((w, i) => expect(got[i]!.startsWith(w)).toBe(true));
+    for (const [i, w] of want.entries()) expect(got[i]!.startsWith(w)).toBe(true);
   });
 });

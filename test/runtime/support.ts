@@ -3,7 +3,6 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import {
