@@ -40,7 +40,7 @@ const OPERATOR_METRICS =
   /\b(novapos_signing_key_|novapos_secret_promotion_|novapos_drill_|novapos_tenant_rate_limit_applied|controller_runtime_|workqueue_|leader_election_)/;
 /** What the services (and the recording rules over their metrics) provide. */
 const SERVICE_METRICS =
-  /\b(auth_|http_request_duration_seconds|gateway_|gateway:|slo:auth_token_validation_latency|slo:gateway_requests_not_rate_limited|up\{)/;
+  /\b(auth_|http_request_duration_seconds|http_requests_total|gateway_|gateway:|slo:auth_token_validation_latency|slo:gateway_requests_not_rate_limited|up\{)/;
 
 const TENANT = 'dashco';
 
