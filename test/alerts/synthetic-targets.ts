@@ -131,6 +131,20 @@ function gatewayMetrics(registers: Registry[]) {
       help: 'Signature verification failures',
       registers,
     }),
+    // The fleet's token metrics, as the real gateway exports them (services/integration-gateway/src/metrics.ts).
+    jwtValidationFailures: new Counter({
+      name: 'auth_jwt_validation_failures_total',
+      help: 'Access tokens refused, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    jwtValidationDuration: new Histogram({
+      name: 'auth_jwt_validation_duration_seconds',
+      help: 'Time to validate an access token, by cache (hit, miss)',
+      labelNames: ['cache'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
+      registers,
+    }),
     ...httpMetrics(registers),
   };
 }
@@ -302,6 +316,12 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
     for (const mode of ['fail_open', 'fail_closed', 'local_fallback']) gateway.mode.set({ mode }, 0);
     gateway.apiKeyRequests.inc({ key_prefix: 'pk_smoke_01' }, 10);
     gateway.signatureFailures.inc(0);
+    // Series for every reason the dashboards read; no signature failure (below the alert's threshold).
+    for (const reason of ['signature_invalid', 'unknown_kid', 'alg_not_allowed'])
+      gateway.jwtValidationFailures.inc({ reason }, 0);
+    gateway.jwtValidationFailures.inc({ reason: 'expired' }, 1);
+    for (let i = 0; i < 20; i++)
+      gateway.jwtValidationDuration.observe({ cache: i % 4 === 0 ? 'miss' : 'hit' }, 0.0004 + i * 0.0002);
 
     const key = { namespace: 'smoke', name: 'pos-jwt' };
     const controller = 'signingkeyrotation';
