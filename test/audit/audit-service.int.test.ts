@@ -306,8 +306,21 @@ describe('audit-service', () => {
     expect((await pause(undefined, '30')).status).toBe(401);
     expect((await pause('wrong-token-wrong-token-wrong', '30')).status).toBe(401);
     expect((await pause(ADMIN_TOKEN, '99999')).status).toBe(400);
+    const readyz = async () => {
+      const res = await fetch(`${audit!.adminUrl}/readyz`);
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    expect(await readyz()).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { database: 'ok', consumer: 'running' } },
+    });
     expect((await pause(ADMIN_TOKEN, '30')).status).toBe(202);
     expect(await metric('audit_consumer_paused')).toBe(1);
+    // Paused on purpose (Kafka keeps the events): still ready, and the probe says why it is not consuming.
+    expect(await readyz()).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { database: 'ok', consumer: 'paused' } },
+    });
     const before = await chainLength();
     const auth = await publisher('auth-service');
     for (let i = 0; i < 10; i++)

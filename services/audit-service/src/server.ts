@@ -4,7 +4,12 @@ import type { IncomingMessage } from 'node:http';
 import type pino from 'pino';
 import { createRemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
-import { type AdminListener, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
+import {
+  type AdminListener,
+  healthRoutes,
+  sendJson,
+  startAdminListener,
+} from '../../../lib/service-kit/admin-listener.js';
 import { connectPostgres, type Db } from '../../../lib/service-kit/db.js';
 import { type HeadSigner, TransitHeadSigner } from './adapters/head-signer.js';
 import type { AuditConfig } from './config.js';
@@ -239,7 +244,18 @@ export async function startAuditService(
     host: config.adminHost,
     registry: metrics.registry,
     routes: [
-      { method: 'GET', path: '/healthz', handle: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+      // The probes' paths (docs/contracts.md, "Health"): ready while PostgreSQL answers; a paused consumer is
+      // still ready (the drill's catch-up step pauses it on purpose and Kafka keeps the events meanwhile).
+      ...healthRoutes(async () => {
+        const database = await db.query('SELECT 1').then(
+          () => 'ok',
+          () => 'error',
+        );
+        return {
+          ready: database === 'ok',
+          checks: { database, consumer: consumer.isHeld ? 'paused' : 'running' },
+        };
+      }),
       {
         // Recomputes the whole chain and names the first broken link (also: `audit verify`, src/verify-cli.ts).
         method: 'GET',
