@@ -5,6 +5,8 @@
 #   docker build --build-arg COMPONENT=operator            -t novapos/operator:0.1.0 .
 #   docker build --build-arg COMPONENT=auth-service        -t novapos/auth-service:0.1.0 .
 #   docker build --build-arg COMPONENT=integration-gateway -t novapos/integration-gateway:0.1.0 .
+#   docker build --build-arg COMPONENT=audit-service       -t novapos/audit-service:0.1.0 .
+#   docker build --build-arg COMPONENT=db-roles            -t novapos/db-roles:0.1.0 .
 ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -13,11 +15,11 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # No install scripts: argon2 loads its prebuilt binary (linux x64/arm64, glibc) at run time.
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY scripts/build-app.mjs ./scripts/
+COPY scripts/build-app.mjs scripts/db-roles.ts ./scripts/
 COPY lib ./lib
 COPY operator ./operator
 COPY services ./services
-RUN test -n "$COMPONENT" || { echo "--build-arg COMPONENT=operator|auth-service|integration-gateway is required" >&2; exit 1; } \
+RUN test -n "$COMPONENT" || { echo "--build-arg COMPONENT=operator|auth-service|integration-gateway|audit-service|db-roles is required" >&2; exit 1; } \
  && node scripts/build-app.mjs "$COMPONENT" /app
 
 # Runtime: the bundle and the few packages that cannot be bundled, nothing else. Non-root (numeric, so

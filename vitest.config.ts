@@ -1,10 +1,19 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirstSequencer from './test/harness/sequencer.js';
+
+/**
+ * Integration files at once. Most of the long files wait (a 5-minute alert window, an OpenBao outage, drill
+ * schedules, leases) rather than compute, so three fit 2 cores; NOVAPOS_TEST_WORKERS overrides it.
+ */
+const integrationWorkers = Number(process.env.NOVAPOS_TEST_WORKERS ?? 3);
 
 // Two tiers. Unit tests sit beside the code and need nothing running. Integration tests live under
 // test/ and get the real components from the harness: one shared environment started by the global
 // setup, and private ones for suites that kill or break a component.
 export default defineConfig({
   test: {
+    // The longest files first, from the last run's figures (test/harness/sequencer.ts).
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       {
         test: {
@@ -27,9 +36,9 @@ export default defineConfig({
           setupFiles: ['test/harness/setup-logs.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          // Integration suites share real servers; 2 cores: run files two at a time at most.
+          // Integration suites share real servers; see integrationWorkers above.
           fileParallelism: true,
-          maxWorkers: 2,
+          maxWorkers: integrationWorkers,
           pool: 'forks',
           sequence: { groupOrder: 1 },
         },

@@ -1,6 +1,6 @@
 // Integration gateway limiter and end-to-end throughput: `npx tsx bench/gateway-limiter.ts` (`--seconds 3`).
 // Starts a private Redis and measures, each for a few seconds with the same concurrency:
-//   1. the gateway's limiter (one EVALSHA of gcra.lua per check, ioredis) — checks/s and p50/p99;
+//   1. the gateway's limiter (gcra.lua over ioredis, checks batched per call) — checks/s and p50/p99;
 //   2. rate-limiter-flexible's RateLimiterRedis (its own Lua script, ioredis) — the same figures;
 //   3. redis-benchmark running the same EVALSHA — the ceiling of one Redis for this script;
 //   4. the whole gateway (JWT verification, limiter, response) with autocannon on /api/tenant/ping.
@@ -34,6 +34,7 @@ import {
 } from '../services/integration-gateway/src/limiter/redis-limiter.js';
 import { limiterRedisOptions, startGateway } from '../services/integration-gateway/src/server.js';
 import { startRedis } from '../test/harness/components/redis.js';
+import { type ClosedLoopResult, closedLoop as sharedClosedLoop } from './closed-loop.js';
 
 const run = promisify(execFile);
 const secondsArg = process.argv.indexOf('--seconds');
@@ -48,42 +49,11 @@ const BASELINE = baselineArg > 0 ? path.resolve(process.argv[baselineArg + 1]!) 
 const TENANTS = 100;
 const LIMIT = { requestsPerMinute: 1_000_000, burst: 0 };
 
-interface LoopResult {
-  readonly opsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly ops: number;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
+type LoopResult = ClosedLoopResult;
 
 /** `CONCURRENCY` callers each awaiting `op` back to back for `SECONDS`. */
-async function closedLoop(op: (i: number) => Promise<unknown>): Promise<LoopResult> {
-  const latencies: number[] = [];
-  const deadline = performance.now() + SECONDS * 1000;
-  let i = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        await op(i++);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  const sorted = Float64Array.from(latencies).sort();
-  const round = (x: number) => Math.round(x * 1000) / 1000;
-  return {
-    ops: latencies.length,
-    opsPerSecond: Math.round(latencies.length / elapsed),
-    p50Ms: round(percentile(sorted, 0.5)),
-    p99Ms: round(percentile(sorted, 0.99)),
-  };
-}
+const closedLoop = (op: (i: number) => Promise<unknown>): Promise<LoopResult> =>
+  sharedClosedLoop(op, { seconds: SECONDS, concurrency: CONCURRENCY });
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'novapos-bench-gateway-'));
@@ -138,7 +108,8 @@ async function main(): Promise<void> {
         '2',
         faultKey('bench-rb'),
         bucketKey('bench-rb'),
-        '1',
+        '1', // one bucket
+        '1', // cost
         String(intervalMs(LIMIT)),
         String(capacityOf(LIMIT)),
       ]);

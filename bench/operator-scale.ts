@@ -1,6 +1,8 @@
 // What the operator adds over the API server it runs against, measured in one run:
 //   npx tsx bench/operator-scale.ts [--n 1000,10000] [--kinds widget,tenantratelimit] [--levels 4,8,16,32,64]
 //                                   [--budget-min 60] [--profile] [--out bench/results/operator-scale.json]
+//                                   [--node-flags=...] [--operator-env=K=V,...] [--no-chart-node-options]
+// The operator runs with the NODE_OPTIONS of its chart (charts/dist/novapos-operator.yaml), as deployed.
 // For each kind and N, against one private kube-apiserver + etcd of the test harness:
 //  1. ceiling: a bare client (client-node, no operator) writes what the operator writes for N objects — a
 //     finalizer patch, a status patch and an Event per object, one object after the other on each of
@@ -21,10 +23,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, EventsV1Api, type KubernetesObject, Watch } from '@kubernetes/client-node';
 import { build } from 'esbuild';
-import { Redis } from 'ioredis';
-import { createLogger } from '../lib/log.js';
 import { mergePatch, microTime, ThrottleAwareKubeConfig } from '../operator/src/runtime/index.js';
-import { ConfigStore } from '../services/integration-gateway/src/limiter/config-store.js';
+import { startAckReplica } from '../test/gateway/ack-replica.js';
 import { startEnv } from '../test/harness/env.js';
 import { waitUntil } from '../test/harness/wait.js';
 import { apiserverGet, metricValue, widgetCrdDir } from '../test/runtime/support.js';
@@ -47,6 +47,19 @@ const operatorNodeFlags = (
 )
   .split(' ')
   .filter(Boolean);
+// The operator runs with the NODE_OPTIONS its chart gives it (charts/dist/novapos-operator.yaml), unless
+// --no-chart-node-options; --operator-env=K=V,K=V adds environment variables (e.g. MALLOC_ARENA_MAX=2).
+const chartNodeOptions = process.argv.includes('--no-chart-node-options')
+  ? ''
+  : (/- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(
+      readFileSync(path.join(repoRoot, 'charts/dist/novapos-operator.yaml'), 'utf8'),
+    )?.[1] ?? '');
+const operatorEnv = Object.fromEntries(
+  (process.argv.find((a) => a.startsWith('--operator-env='))?.slice('--operator-env='.length) ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const startedAt = Date.now();
 const left = () => budgetMs - (Date.now() - startedAt);
 
@@ -141,26 +154,8 @@ async function main(): Promise<void> {
     const profileDir = path.join(repoRoot, 'bench/results/profile');
 
     // A gateway replica for TenantRateLimits: the gateway's ConfigStore heartbeats and acknowledges.
-    const gwRedis = new Redis(redisUrl);
-    const gwSub = new Redis(redisUrl);
-    const gateway = new ConfigStore({
-      redis: gwRedis,
-      subscriber: gwSub,
-      replicaId: 'bench-gateway-0',
-      defaults: {
-        requestsPerMinute: 600,
-        burst: 10,
-        redisFailureMode: 'failOpen',
-        localFallback: { requestsPerMinute: 60, burst: 5 },
-      },
-      log: createLogger({ component: 'bench-gateway', level: 'warn' }),
-    });
-    await gateway.start();
-    closers.push(async () => {
-      await gateway.stop();
-      gwRedis.disconnect();
-      gwSub.disconnect();
-    });
+    const gateway = await startAckReplica(redisUrl, 'bench-gateway-0');
+    closers.push(() => gateway.stop());
 
     /** apiserver_request_total summed by "VERB resource[/subresource]" for the bench's kinds and Events. */
     const requestCounts = async (): Promise<Record<string, number>> => {
@@ -348,6 +343,16 @@ async function main(): Promise<void> {
       startedAt: number;
       stop(): Promise<void>;
     }
+    // The operator applies a TenantRateLimit only in the namespace its configuration names as the tenant's
+    // owner (tenantOwners, issue 19): each watched namespace owns the tenants its objects are named after
+    // (`c-00001` in cold-*, `h-00001` in hot-*: the first letter of the namespace).
+    const ownersFile = (namespaces: readonly string[]) => {
+      const file = path.join(os.tmpdir(), `novapos-bench-owners-${process.pid}-${namespaces.join('_')}.json`);
+      const tenantOwners = namespaces.map((ns) => ({ namespace: ns, tenants: [`${ns[0]}-*`] }));
+      writeFileSync(file, JSON.stringify({ tenantOwners }));
+      closers.push(async () => rmSync(file, { force: true }));
+      return file;
+    };
     const startOperator = async (
       kind: KindName,
       namespaces: string[],
@@ -371,7 +376,9 @@ async function main(): Promise<void> {
             ...(kind === 'tenantratelimit' && !opts.noControllers ? { REDIS_URL: redisUrl } : {}),
             NOVAPOS_BENCH_CONTROLLERS: opts.noControllers ? 'none' : kind === 'widget' ? 'widget' : '',
             VAULT_ADDR: '',
-            OPERATOR_CONNECTIONS_FILE: '',
+            OPERATOR_CONNECTIONS_FILE: ownersFile(namespaces),
+            NODE_OPTIONS: chartNodeOptions,
+            ...operatorEnv,
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
@@ -461,6 +468,8 @@ async function main(): Promise<void> {
             date: new Date().toISOString(),
             command: `npx tsx bench/operator-scale.ts ${process.argv.slice(2).join(' ')}`.trim(),
             operatorNodeFlags,
+            chartNodeOptions,
+            operatorEnv,
             machine: {
               cpus: os.cpus().length,
               node: process.version,

@@ -4,7 +4,8 @@
 // ioredis client each (auto-pipelining on, as the gateway runs it):
 //   - rate-limiter-flexible's RateLimiterRedis (fixed window, its own Lua script) on the single Redis: the
 //     baseline of issue 17's "limiter >= 1.0x rate-limiter-flexible";
-//   - the gateway's limiter (RedisLimiter: one EVALSHA of gcra.lua) with one bucket per check, single Redis;
+//   - the gateway's limiter (RedisLimiter: gcra.lua, the checks made while a call is in flight batched into
+//     the next call) with one bucket per check, single Redis;
 //   - the same with three buckets per check (tenant + route + API key; reported apart);
 //   - the gateway's limiter on the cluster, one bucket per check, 100 tenants spread over the masters, with
 //     the share of checks that needed a redirect (MOVED/ASK counted by the masters' `INFO errorstats`
@@ -26,6 +27,7 @@ import { limiterRedisOptions } from '../services/integration-gateway/src/limiter
 import { RedisLimiter } from '../services/integration-gateway/src/limiter/redis-limiter.js';
 import { startRedis } from '../test/harness/components/redis.js';
 import { startRedisCluster } from '../test/harness/components/redis-cluster.js';
+import { closedLoop } from './closed-loop.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -66,6 +68,8 @@ interface Sample {
   /** Node CPU of this process per check, µs. */
   readonly clientCpuUsPerCheck: number;
   readonly redirects?: number;
+  /** Checks per EVAL/EVALSHA the target Redis served during the measurement. */
+  readonly checksPerScriptCall?: number;
 }
 
 /** utime + stime of a process, in µs. */
@@ -75,38 +79,23 @@ function cpuUs(pid: number): number {
   return (ticks * 1_000_000) / 100;
 }
 
-async function closedLoop(
+/** The shared closed loop (bench/closed-loop.ts), with the Redis servers' and this process' CPU per check. */
+async function measuredLoop(
   op: (i: number) => Promise<unknown>,
   redisPids: readonly number[],
 ): Promise<Sample> {
-  const latencies: number[] = [];
-  const deadline = performance.now() + SECONDS * 1000;
-  let i = 0;
   const redisBefore = redisPids.reduce((t, p) => t + cpuUs(p), 0);
   const clientBefore = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        await op(i++);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
+  const loop = await closedLoop(op, { seconds: SECONDS, concurrency: CONCURRENCY });
   const client = process.cpuUsage(clientBefore);
   const redisCpu = redisPids.reduce((t, p) => t + cpuUs(p), 0) - redisBefore;
-  const sorted = Float64Array.from(latencies).sort();
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-  const r3 = (x: number) => Math.round(x * 1000) / 1000;
   return {
-    checks: latencies.length,
-    checksPerSecond: Math.round(latencies.length / elapsed),
-    p50Ms: r3(at(0.5)),
-    p99Ms: r3(at(0.99)),
-    redisCpuUsPerCheck: Math.round((redisCpu / latencies.length) * 10) / 10,
-    clientCpuUsPerCheck: Math.round(((client.user + client.system) / latencies.length) * 10) / 10,
+    checks: loop.ops,
+    checksPerSecond: loop.opsPerSecond,
+    p50Ms: loop.p50Ms,
+    p99Ms: loop.p99Ms,
+    redisCpuUsPerCheck: Math.round((redisCpu / loop.ops) * 10) / 10,
+    clientCpuUsPerCheck: Math.round(((client.user + client.system) / loop.ops) * 10) / 10,
   };
 }
 
@@ -116,6 +105,16 @@ async function redirectsSoFar(client: RedisClient): Promise<number> {
   for (const node of masters(client)) {
     const info = await node.info('errorstats');
     for (const m of info.matchAll(/errorstat_(?:MOVED|ASK):count=(\d+)/g)) total += Number(m[1]);
+  }
+  return total;
+}
+
+/** EVAL + EVALSHA calls a Redis has served so far (INFO commandstats): checks per script call. */
+async function scriptCallsSoFar(client: RedisClient): Promise<number> {
+  let total = 0;
+  for (const node of masters(client)) {
+    const info = await node.info('commandstats');
+    for (const m of info.matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)) total += Number(m[1]);
   }
   return total;
 }
@@ -207,10 +206,17 @@ async function main(): Promise<void> {
       for (let k = 0; k < names.length; k++) {
         const name = names[(k + round) % names.length]!;
         const s = scenarios[name]!;
+        const target = s.cluster ? clusterClient : oneRedis;
         const before = s.cluster ? await redirectsSoFar(clusterClient) : 0;
-        const sample = await closedLoop(s.op, s.pids);
+        const callsBefore = await scriptCallsSoFar(target);
+        const sample = await measuredLoop(s.op, s.pids);
         const redirects = s.cluster ? (await redirectsSoFar(clusterClient)) - before : undefined;
-        samples.get(name)!.push({ ...sample, ...(redirects !== undefined ? { redirects } : {}) });
+        const scriptCalls = (await scriptCallsSoFar(target)) - callsBefore;
+        samples.get(name)!.push({
+          ...sample,
+          checksPerScriptCall: Math.round((sample.checks / Math.max(1, scriptCalls)) * 10) / 10,
+          ...(redirects !== undefined ? { redirects } : {}),
+        });
       }
     }
     const summary = (name: string) => {
@@ -221,6 +227,7 @@ async function main(): Promise<void> {
         p99Ms: median(xs.map((x) => x.p99Ms)),
         redisCpuUsPerCheck: median(xs.map((x) => x.redisCpuUsPerCheck)),
         clientCpuUsPerCheck: median(xs.map((x) => x.clientCpuUsPerCheck)),
+        checksPerScriptCall: median(xs.map((x) => x.checksPerScriptCall ?? 0)),
         checks: xs.reduce((t, x) => t + x.checks, 0),
         ...(xs[0]?.redirects !== undefined
           ? { redirects: xs.reduce((t, x) => t + (x.redirects ?? 0), 0) }
@@ -269,7 +276,7 @@ async function main(): Promise<void> {
     };
     for (const [name, f] of Object.entries(figures))
       console.log(
-        `${name.padEnd(24)} ${String(f.checksPerSecond).padStart(7)} checks/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  redis ${f.redisCpuUsPerCheck} µs/check  client ${f.clientCpuUsPerCheck} µs/check${f.redirects !== undefined ? `  redirects ${f.redirects}/${f.checks}` : ''}`,
+        `${name.padEnd(24)} ${String(f.checksPerSecond).padStart(7)} checks/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  redis ${f.redisCpuUsPerCheck} µs/check  client ${f.clientCpuUsPerCheck} µs/check  ${f.checksPerScriptCall} checks/call${f.redirects !== undefined ? `  redirects ${f.redirects}/${f.checks}` : ''}`,
       );
     console.log('ratios (per-round median, min, max)', JSON.stringify(ratios));
     mkdirSync('bench/results', { recursive: true });

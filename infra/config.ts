@@ -96,12 +96,27 @@ export const StackConfigSchema = Type.Object(
         /** charts/dist/*.yaml (the cdk8s charts: operator, RBAC, services). */
         charts: Type.Boolean(),
         /**
-         * With `charts`: also charts/dist/novapos-services.yaml (auth-service, integration-gateway). Default
-         * true; false where their dependencies (OpenBao, PostgreSQL, Redis) are not reachable from the
-         * cluster and readiness is awaited (the node's test stack): only the operator's chart and the services'
-         * Namespace (the operator's chart grants Roles in it) are applied.
+         * With `charts`: also charts/dist/novapos-services.yaml (auth-service, integration-gateway,
+         * audit-service, the database-role Job). Default true; false where their dependencies (OpenBao,
+         * PostgreSQL, Redis, Kafka) are not reachable from the cluster and readiness is awaited: only the
+         * operator's chart and the services' Namespace (the operator's chart grants Roles in it) are applied.
+         * A list applies only those components (`app.kubernetes.io/component`: `auth-service`, `gateway`,
+         * `audit-service`, `db-roles`), e.g. where Kafka is not reachable from pods yet.
          */
-        services: Type.Optional(Type.Boolean()),
+        services: Type.Optional(
+          Type.Union([
+            Type.Boolean(),
+            Type.Array(
+              Type.Union([
+                Type.Literal('auth-service'),
+                Type.Literal('gateway'),
+                Type.Literal('audit-service'),
+                Type.Literal('db-roles'),
+              ]),
+              { uniqueItems: true },
+            ),
+          ]),
+        ),
       },
       { additionalProperties: false },
     ),

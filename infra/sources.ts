@@ -164,3 +164,18 @@ export function scrapedBy(files: readonly ManifestFile[]): Set<string> {
   );
   return new Set(names);
 }
+
+/**
+ * Whether an object of the services chart is applied: all with `features.services` true or unset; only the
+ * Namespace with false; with a list, the Namespace, objects of no component and the listed components'.
+ */
+export function appliesService(
+  services: boolean | readonly string[] | undefined,
+  o: { readonly kind?: string; readonly metadata?: { readonly [k: string]: unknown } },
+): boolean {
+  if (o.kind === 'Namespace' || services === undefined || services === true) return true;
+  if (services === false) return false;
+  const labels = o.metadata?.['labels'] as Record<string, string> | undefined;
+  const component = labels?.['app.kubernetes.io/component'];
+  return component === undefined || services.includes(component);
+}

@@ -96,7 +96,7 @@ describe.each(['dev', 'staging', 'prod'])('the %s stack', (stack) => {
     expect([...deployed].sort()).toEqual([...new Set(expected)].sort());
   });
 
-  it('scrapes auth-service on 9085 and integration-gateway on 9083 (admin ports), and the operator on 8080, once each', () => {
+  it('scrapes auth-service on 9085, integration-gateway on 9083 and the audit-service on 9087 (admin ports), and the operator on 8080, once each', () => {
     const prometheus = named(run(), 'Prometheus', 'novapos').inputs['spec'] as {
       serviceMonitorSelector: { matchExpressions: { key: string; values: string[] }[] };
     };
@@ -130,6 +130,7 @@ describe.each(['dev', 'staging', 'prod'])('the %s stack', (stack) => {
       'auth-service': [9085],
       // The services' charts scrape their admin listeners (docs/contracts.md, "Ports").
       'integration-gateway': [9083],
+      'audit-service': [9087],
       'novapos-operator': [8080],
     };
     expect(ports).toEqual(expected);
@@ -382,7 +383,7 @@ describe('differences between environments', () => {
 
   it('leaves the services chart out with features.services false, and only it', async () => {
     if (sources.charts.length === 0) return; // charts not synthesized: features.charts cannot be on
-    const withServices = (services?: boolean) => {
+    const withServices = (services?: boolean | string[]) => {
       const config = configOf('dev');
       const features = JSON.parse(config['novapos:features'] ?? '{}');
       return {
@@ -413,6 +414,36 @@ describe('differences between environments', () => {
     expect(deployments(off)).toContain('novapos-operator');
     // The services' Namespace stays: the operator's chart has Roles in it.
     expect(byKind(off, 'Namespace').map((r) => meta(r).name)).toContain('novapos');
+
+    // A list applies those components only (where Kafka is not reachable from pods: no audit-service).
+    const some = await runStackWithMocks({
+      stack: 'dev',
+      config: withServices(['auth-service', 'gateway']),
+      sources,
+      secrets: SECRETS,
+    });
+    expect(deployments(some)).toEqual(
+      expect.arrayContaining(['auth-service', 'integration-gateway', 'novapos-operator']),
+    );
+    expect(deployments(some)).not.toContain('audit-service');
+    expect(byKind(some, 'Job')).toEqual([]);
+    expect(byKind(all, 'Job').length).toBeGreaterThan(0);
+    expect(byKind(some, 'Namespace').map((r) => meta(r).name)).toContain('novapos');
+  });
+
+  it('refuses an unknown services component in the config, naming it', async () => {
+    const config = configOf('dev');
+    const features = JSON.parse(config['novapos:features'] ?? '{}');
+    const err = await runStackWithMocks({
+      stack: 'dev',
+      config: { ...config, 'novapos:features': JSON.stringify({ ...features, services: ['payments'] }) },
+      sources,
+      secrets: SECRETS,
+    }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/features/);
   });
 
   it('names a missing drill webhook token in the one missing-secrets error, with the Slack ones', async () => {

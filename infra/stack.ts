@@ -13,7 +13,7 @@ import { createGrafana } from './kube/grafana.js';
 import { applyManifests } from './kube/manifests.js';
 import { createPrometheus } from './kube/prometheus.js';
 import { createPagerDuty } from './pagerduty.js';
-import { type Sources, scrapedBy, withoutObjectsIn } from './sources.js';
+import { appliesService, type Sources, scrapedBy, withoutObjectsIn } from './sources.js';
 
 /**
  * The whole stack, built from the validated config, the secrets, the project's rendered files and the
@@ -69,7 +69,7 @@ export interface StackInputs {
   readonly alertmanagerConfig: AlertmanagerConfigFn;
 }
 
-/** The services chart (auth-service, integration-gateway) in charts/dist; `features.services: false` leaves it out. */
+/** The services chart in charts/dist; `features.services` says which of it is applied. */
 export const SERVICES_CHART_FILE = 'novapos-services.yaml';
 
 export function createStack({ cfg, secrets, sources, alertmanagerConfig }: StackInputs) {
@@ -112,14 +112,11 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
   const crds = cfg.features.crds ? applyManifests('crds', sources.crds, cfg.skipAwait, {}) : undefined;
   // The charts ship a copy of the CRDs and their own ServiceMonitors: each object gets one owner here.
   // Without the services, their chart's Namespace stays: the operator's chart grants Roles in it.
-  const chartSources =
-    cfg.features.services === false
-      ? sources.charts.map((f) =>
-          path.basename(f.file) === SERVICES_CHART_FILE
-            ? { ...f, objects: f.objects.filter((o) => o.kind === 'Namespace') }
-            : f,
-        )
-      : sources.charts;
+  const chartSources = sources.charts.map((f) =>
+    path.basename(f.file) === SERVICES_CHART_FILE
+      ? { ...f, objects: f.objects.filter((o) => appliesService(cfg.features.services, o)) }
+      : f,
+  );
   const chartFiles = cfg.features.crds ? withoutObjectsIn(chartSources, sources.crds) : chartSources;
   const prom = createPrometheus(ctx, sources.rules, cfg.features.charts ? scrapedBy(chartFiles) : new Set());
   const am = createAlertmanager(ctx, {

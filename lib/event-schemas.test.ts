@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES, eventProblem, eventTypesTable } from './event-schemas.js';
 import { SECURITY_TOPICS } from './kafka-topics.js';
@@ -11,8 +11,13 @@ describe('event schemas (one per type)', () => {
   });
 
   it('every type auth-service publishes is defined, on the topic it is published to', () => {
-    const src = read('services/auth-service/src/domain/auth-service.ts');
-    const used = [...src.matchAll(/event\(\s*'(mfa|audit)',\s*'([a-z_]+)'/g)].map(
+    // The use cases publish `{ topic: 'mfa' | 'audit', type: '...' }` (domain/use-cases/events.ts).
+    const dir = 'services/auth-service/src/domain/use-cases';
+    const src = readdirSync(new URL(`../${dir}`, import.meta.url))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .map((f) => read(`${dir}/${f}`))
+      .join('\n');
+    const used = [...src.matchAll(/topic:\s*'(mfa|audit)',\s*type:\s*'([a-z_]+)'/g)].map(
       (m) => [m[1], m[2]] as const,
     );
     // The one computed type: `result.ok ? 'mfa_verified' : 'mfa_failed'` on the mfa topic.

@@ -127,6 +127,24 @@ export const EVENT_TYPES = {
       { additionalProperties: false },
     ),
   },
+  // audit.events.v1 — partner webhooks the gateway verified (seed 001: partner activity)
+  partner_webhook_received: {
+    topic: 'audit',
+    version: 1,
+    producer: 'integration-gateway',
+    description:
+      'a partner webhook with a valid signature, in its time window, first seen (outcome `forwarded` or `accepted`); the body is not kept',
+    data: Type.Object(
+      {
+        partner: Type.String({ maxLength: 63 }),
+        event_id: Id,
+        event_type: Type.String({ maxLength: 64 }),
+        created_at: Type.String({ maxLength: 40 }),
+        request_id: Type.String({ maxLength: 128 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
   // security.alerts.v1 — the gateway's security alerts (lib/security-alerts.ts)
   gateway_signature_failures: {
     topic: 'alerts',

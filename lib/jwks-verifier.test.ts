@@ -39,12 +39,16 @@ async function aToken(
 
 /** A JWKS endpoint as a fetch function over a mutable key list: pure, nothing listens. */
 function aJwksEndpoint(initial: JWK[], cacheControl = 'max-age=60') {
-  const state = { keys: initial, calls: 0, fail: false, cacheControl };
+  const state = { keys: initial, calls: 0, fail: false, cacheControl, hash: undefined as string | undefined };
   const fetchFn = (async () => {
     state.calls++;
     if (state.fail) throw new Error('connect ECONNREFUSED');
     return new Response(JSON.stringify({ keys: state.keys }), {
-      headers: { 'content-type': 'application/json', 'cache-control': state.cacheControl },
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': state.cacheControl,
+        ...(state.hash ? { 'x-keyset-hash': state.hash } : {}),
+      },
     });
   }) as unknown as typeof fetch;
   return { state, fetchFn };
@@ -144,6 +148,59 @@ describe('jwks-verifier', () => {
     clock.ms += 5_000;
     expect((await v.verify(byK2)).kid).toBe('k2');
     expect(endpoint.state.calls).toBe(2);
+  });
+
+  it('reports as loadedAt when it first loaded the set: a refetch of the same set keeps it, a new set moves it', async () => {
+    const clock = { ms: t0 };
+    const endpoint = aJwksEndpoint([k1.publicJwk], 'max-age=2');
+    endpoint.state.hash = 'hash-1';
+    const v = aVerifier(endpoint, clock);
+    await v.refresh();
+    const first = v.keyStatus();
+    expect(first).toEqual({
+      keysetHash: 'hash-1',
+      kids: ['k1'],
+      activeKid: null,
+      loadedAt: new Date(t0).toISOString(),
+    });
+    // The cache expires under traffic, and a reload comes: the same set twice more.
+    clock.ms += 2_500;
+    await v.verify(await aToken(k1, { nowSec: clock.ms / 1000 }));
+    clock.ms += 1_000;
+    await v.refresh();
+    expect(endpoint.state.calls).toBe(3);
+    expect(v.keyStatus()).toEqual(first);
+    // A new set (the next key published) is a new load.
+    endpoint.state.keys = [k1.publicJwk, k2.publicJwk];
+    endpoint.state.hash = 'hash-2';
+    clock.ms += 1_000;
+    await v.refresh();
+    expect(v.keyStatus()).toMatchObject({ keysetHash: 'hash-2', loadedAt: new Date(clock.ms).toISOString() });
+  });
+
+  it('a reload asked while a fetch is under way fetches again after it; reloads meanwhile share that fetch', async () => {
+    const clock = { ms: t0 };
+    const state = { keys: [k1.publicJwk], calls: 0 };
+    let release: () => void = () => {};
+    const fetchFn = (async () => {
+      state.calls++;
+      const body = JSON.stringify({ keys: state.keys });
+      if (state.calls === 1) await new Promise<void>((r) => (release = r));
+      return new Response(body, { headers: { 'cache-control': 'max-age=60' } });
+    }) as unknown as typeof fetch;
+    const v = aVerifier({ state: state as never, fetchFn }, clock);
+    // A fetch (the cache expiring under traffic) is under way when the issuer's set changes and the
+    // operator's reload notification arrives: answering it with that fetch kept the older set.
+    const expiring = v.refresh();
+    state.keys = [k1.publicJwk, k2.publicJwk];
+    const notified = [v.reload(), v.reload()];
+    release();
+    await Promise.all([expiring, ...notified]);
+    expect(v.kids.sort()).toEqual(['k1', 'k2']);
+    expect(state.calls).toBe(2);
+    // With nothing under way, a reload is one fetch.
+    await v.reload();
+    expect(state.calls).toBe(3);
   });
 
   it('refuses to use an expired set when the refetch fails', async () => {

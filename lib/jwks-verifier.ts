@@ -201,6 +201,7 @@ export class RemoteJwksVerifier {
   private lastFetchAt = Number.NEGATIVE_INFINITY;
   private lastFetchFailed = false;
   private inFlight: Promise<JwksSnapshot> | undefined;
+  private reloadAfter: Promise<JwksSnapshot> | undefined;
   private readonly now: () => number;
   private readonly allowed: readonly string[];
 
@@ -254,6 +255,22 @@ export class RemoteJwksVerifier {
     return this.inFlight;
   }
 
+  /**
+   * `POST /keys/reload`: a fetch that starts now. A fetch already under way may have started before the
+   * issuer loaded what the notification is about, so the reload fetches once more after it (reloads asked
+   * meanwhile share that one).
+   */
+  reload(): Promise<JwksSnapshot> {
+    if (!this.inFlight) return this.refresh();
+    this.reloadAfter ??= this.inFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.reloadAfter = undefined;
+        return this.refresh();
+      });
+    return this.reloadAfter;
+  }
+
   private async current(): Promise<JwksSnapshot> {
     if (this.snapshot && this.now() < this.expiresAt) return this.snapshot;
     if (this.inFlight) return this.inFlight;
@@ -279,9 +296,14 @@ export class RemoteJwksVerifier {
       const cap = this.opts.maxCacheSeconds ?? 300;
       const maxAge = parseMaxAge(res.headers.get('cache-control')) ?? this.opts.defaultCacheSeconds ?? 60;
       const cacheSeconds = Math.max(0, Math.min(maxAge, cap));
+      const hash = res.headers.get('x-keyset-hash') ?? undefined;
+      // `loadedAt` is when this verifier first loaded the set it reports, as auth-service reports it: a
+      // refetch of the same set (its cache expiring under traffic, a reload) does not move it. The operator
+      // lets a next key sign once every listed service has held the set for jwksCacheTTL from its loadedAt;
+      // moved on every refetch, that wait restarted each TTL and, across replicas, never ended.
+      if (hash === undefined || hash !== this.snapshotHash) this.snapshotLoadedAt = this.now();
       this.snapshot = snap;
-      this.snapshotHash = res.headers.get('x-keyset-hash') ?? undefined;
-      this.snapshotLoadedAt = this.now();
+      this.snapshotHash = hash;
       // The issuer's max-age is honoured even when short (a key set's jwksCacheTTL is what lets a new key
       // sign after its lead time); `no-store` or max-age=0 falls back to the refetch interval, so it cannot
       // turn every request into a fetch.

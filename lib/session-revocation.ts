@@ -12,6 +12,8 @@
  * Both keys expire after REVOCATION_TTL_SECONDS, longer than any access token lives.
  */
 
+import { dropOldest } from './bounded-map.js';
+
 /** Longer than any access token's lifetime (capped by the key set's maxTokenTTLSeconds) plus clock skew. */
 export const REVOCATION_TTL_SECONDS = 86_400;
 
@@ -142,7 +144,7 @@ export class CachedRevocationCheck {
       this.cache.delete(key);
       this.cache.set(key, { revoked, at: Date.now() });
       const max = this.opts.maxEntries ?? 10_000;
-      while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value!);
+      dropOldest(this.cache, max);
       return revoked;
     } catch (err) {
       this.opts.onUnavailable?.(err);

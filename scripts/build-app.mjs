@@ -5,7 +5,7 @@
 // package-lock.json pins. Writes <out>/manifest.json: every file of the layer with its sha256, so the image
 // built here and the one `docker build` makes can be compared file by file.
 //
-//   node scripts/build-app.mjs <component> <out-dir>      component: operator | auth-service | integration-gateway
+//   node scripts/build-app.mjs <component> <out-dir>      component: a key of COMPONENTS below
 //
 // Plain JavaScript on purpose: the Dockerfiles run it with nothing but node and the repository's node_modules.
 import { createHash } from 'node:crypto';
@@ -26,6 +26,9 @@ export const COMPONENTS = {
   },
   // argon2 verifies API keys.
   'integration-gateway': { entry: 'services/integration-gateway/src/main.ts', external: ['argon2'] },
+  'audit-service': { entry: 'services/audit-service/src/main.ts', external: [] },
+  // The chart's Job that creates the services' PostgreSQL roles (scripts/db-roles.ts).
+  'db-roles': { entry: 'scripts/db-roles.ts', external: [] },
 };
 
 // Optional peers that the bundled packages only try to load (ws, pg): absent at run time, by design.
@@ -161,7 +164,7 @@ export async function buildApp(component, outDir) {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [component, out] = process.argv.slice(2);
   if (!component || !out) {
-    console.error('usage: node scripts/build-app.mjs <operator|auth-service|integration-gateway> <out-dir>');
+    console.error(`usage: node scripts/build-app.mjs <${Object.keys(COMPONENTS).join('|')}> <out-dir>`);
     process.exit(2);
   }
   const started = Date.now();

@@ -32,6 +32,8 @@ const invalidSetting: Record<string, [string, string]> = {
   operator: ['OPERATOR_RECONCILE_QPS', 'abc'],
   'auth-service': ['VAULT_ADDR', ''],
   'integration-gateway': ['GATEWAY_RATE_LIMIT_RPM', 'abc'],
+  'audit-service': ['KAFKA_BOOTSTRAP', 'not a host'],
+  'db-roles': ['DATABASE_ADMIN_URL', 'mysql://db/novapos'],
 };
 
 describe.each(Object.keys(COMPONENTS))('the %s application layer', (component) => {

@@ -1,27 +1,21 @@
 /**
  * The Kubernetes node side of `npm start` (when run as root): the harness's real node (startNode), this
- * project's images built here and imported into it, the operator chart as shipped running as pods, and the
- * plumbing between the node and the components the local stack runs on loopback:
+ * project's images built here and imported into it, the operator chart and the services chart as shipped
+ * running as pods, and the plumbing between the node and the components the local stack runs on loopback:
  *
  *   pods -> host     TCP forwarders on the node's bridge address (10.217.0.1) to the loopback components
- *                    (OpenBao, Redis, PostgreSQL, Alertmanager, and services still run as processes), named
- *                    in the cluster by selectorless Services where the charts expect a Service name
- *                    (alertmanager-operated.monitoring, auth-service.novapos, integration-gateway.novapos).
+ *                    (OpenBao, Redis, PostgreSQL, Alertmanager), named in the cluster by selectorless
+ *                    Services where the charts expect a Service name (alertmanager-operated.monitoring,
+ *                    vault.vault).
  *   host -> pods     TCP forwarders on loopback to a Service's ready pods (the host cannot reach a
  *                    ClusterIP), so the README's `curl localhost:8085 ...` and Prometheus's and
- *                    Alertmanager's loopback targets keep working whichever side a component runs on.
+ *                    Alertmanager's loopback targets keep working.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { type NodeInstance, startNode } from '../test/harness/components/node.js';
-import { debianBaseLayer, nodeLtsLayer } from '../test/harness/node/base-image.js';
-import { buildImageArchive } from '../test/harness/node/images.js';
-import { prometheusOperatorCrdDir } from '../test/harness/prometheus-operator-crds.js';
 import { type Forwarder, forwardTcp, roundRobin, type Target } from '../test/harness/tcp-forward.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,51 +30,10 @@ export function canRunNode(): string | undefined {
   return undefined;
 }
 
-/** This project's components that have an image (scripts/build-app.mjs's COMPONENTS). */
+/** This project's components that have an image (scripts/build-app.mjs's COMPONENTS) and run in npm start's node. */
 export type Component = 'operator' | 'auth-service' | 'integration-gateway';
 
-/**
- * Builds `component`'s image as the root Dockerfile does (scripts/build-app.mjs's layer at /app, non-root
- * 10001, node as PID 1), on the harness's Debian + Node LTS base layers, and imports it into the node.
- * Named by the application layer's manifest hash unless `name` is given: the same sources give the same name.
- */
-export async function buildAppImage(
-  node: { importImage(archive: string): Promise<void> },
-  component: Component,
-  /** The reference to import it as (a chart's own image name, so the chart runs unchanged); default above. */
-  name?: string,
-): Promise<string> {
-  const work = mkdtempSync(path.join(tmpdir(), 'novapos-image-'));
-  try {
-    const appDir = path.join(work, 'app');
-    execFileSync(process.execPath, [path.join(repoRoot, 'scripts/build-app.mjs'), component, appDir], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const manifest = readFileSync(path.join(appDir, 'manifest.json'));
-    const image =
-      name ??
-      `novapos.local/${component}:${createHash('sha256').update(manifest).digest('hex').slice(0, 12)}`;
-    const archive = buildImageArchive(
-      {
-        name: image,
-        baseLayers: [debianBaseLayer(), nodeLtsLayer()],
-        files: [],
-        trees: [{ from: appDir, to: '/app' }],
-        entrypoint: ['/usr/local/bin/node', '--enable-source-maps', 'main.js'],
-        workingDir: '/app',
-        env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'],
-        user: '10001:10001',
-      },
-      work,
-    );
-    await node.importImage(archive);
-    return image;
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
-interface K8sObject {
+export interface K8sObject {
   apiVersion?: string;
   kind?: string;
   metadata?: { name?: string; namespace?: string };
@@ -93,9 +46,23 @@ interface Container {
   env?: Record<string, unknown>[];
   volumeMounts?: Record<string, unknown>[];
 }
-interface PodSpec {
+export interface PodSpec {
   containers?: Container[];
   volumes?: Record<string, unknown>[];
+}
+
+/**
+ * A Deployment of a chart in charts/dist with the parts npm start sets (replicas, containers, volumes): its
+ * spec and pod spec, or an error naming the chart and the Deployment that lacks them.
+ */
+export function deploymentParts(
+  chart: string,
+  d: K8sObject,
+): { spec: NonNullable<K8sObject['spec']>; pod: PodSpec } {
+  const pod = d.spec?.template?.spec;
+  if (!d.spec || !pod)
+    throw new Error(`${chart}: Deployment ${d.metadata?.name ?? '(no name)'} has no spec.template.spec`);
+  return { spec: d.spec, pod };
 }
 
 /** The documents of a synthesized chart in charts/dist. */
@@ -157,10 +124,11 @@ const OPERATOR_NS = 'novapos-system';
  * local-development setting of operator/src/config.ts).
  */
 export function operatorManifests(s: OperatorSettings): K8sObject[] {
-  const docs = chartObjects('novapos-operator.yaml');
+  const chart = 'novapos-operator.yaml';
+  const docs = chartObjects(chart);
   for (const d of docs.filter((x) => x.kind === 'Deployment')) {
-    d.spec!.replicas = s.replicas;
-    const pod = d.spec!.template!.spec!;
+    const { spec, pod } = deploymentParts(chart, d);
+    spec.replicas = s.replicas;
     for (const c of pod.containers ?? []) {
       c.image = s.image;
       c.imagePullPolicy = 'Never';
@@ -209,6 +177,70 @@ export function operatorManifests(s: OperatorSettings): K8sObject[] {
   ];
 }
 
+/** The services chart's container name -> the component whose image it runs. */
+const SERVICE_CONTAINERS: Record<string, 'auth-service' | 'integration-gateway'> = {
+  'auth-service': 'auth-service',
+  gateway: 'integration-gateway',
+};
+
+/** The services npm start runs from the services chart; an object of another component is left out. */
+const RUN_SERVICES = ['auth-service', 'integration-gateway'] as const;
+
+/** Which of RUN_SERVICES an object of the services chart belongs to (by its name label or its name). */
+function serviceOf(o: K8sObject): string | undefined {
+  const labels = (o.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
+  const name = labels['app.kubernetes.io/name'] ?? o.metadata?.name ?? '';
+  return RUN_SERVICES.find((s) => name === s || name.startsWith(`${s}-`));
+}
+
+/**
+ * charts/dist/novapos-services.yaml as shipped for auth-service and integration-gateway, with only the
+ * images swapped for the ones built here (as the node suite does, test/cluster/product.ts) and `replicas`
+ * of each Deployment, plus the Secrets a user creates before installing it (docs/auth-service.md,
+ * docs/integration-gateway.md): the database and Redis URLs. OpenBao is the chart's own
+ * `vault.vault.svc:8200` with its Kubernetes auth role. `leftOut` names the chart's objects of other
+ * components (they need what the local stack does not run).
+ */
+export function servicesManifests(s: {
+  readonly images: Readonly<Record<'auth-service' | 'integration-gateway', string>>;
+  readonly replicas: number;
+  readonly databaseUrl: string;
+  /** The gateway's own least-privilege role (the chart's integration-gateway-database Secret). */
+  readonly gatewayDatabaseUrl: string;
+  readonly redisUrl: string;
+}): { objects: K8sObject[]; leftOut: string[] } {
+  const chart = 'novapos-services.yaml';
+  const all = chartObjects(chart);
+  const docs = all.filter((o) => o.kind === 'Namespace' || serviceOf(o));
+  const leftOut = all.filter((o) => !docs.includes(o)).map((o) => `${o.kind}/${o.metadata?.name}`);
+  for (const d of docs.filter((x) => x.kind === 'Deployment')) {
+    const { spec, pod } = deploymentParts(chart, d);
+    spec.replicas = s.replicas;
+    for (const c of pod.containers ?? []) {
+      const component = SERVICE_CONTAINERS[c.name];
+      if (!component) throw new Error(`container ${c.name} of ${d.metadata?.name}: no image built for it`);
+      c.image = s.images[component];
+      c.imagePullPolicy = 'Never';
+    }
+  }
+  const secret = (name: string, data: Record<string, string>): K8sObject =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: 'novapos' },
+      type: 'Opaque',
+      stringData: data,
+    }) as K8sObject;
+  const objects = [
+    ...docs,
+    secret('auth-service-database', { DATABASE_URL: s.databaseUrl }),
+    secret('integration-gateway-database', { DATABASE_URL: s.gatewayDatabaseUrl }),
+    secret('auth-service-redis', { REDIS_URL: s.redisUrl }),
+    secret('integration-gateway-redis', { REDIS_URL: s.redisUrl }),
+  ];
+  return { objects, leftOut };
+}
+
 /** Applies manifests server-side, retrying while a kind they use is not served yet (CRDs in the same apply). */
 export async function applyAll(node: NodeInstance, objects: readonly K8sObject[]): Promise<void> {
   const manifests = objects.map((o) => stringify(o)).join('---\n');
@@ -240,14 +272,11 @@ export function podTargets(node: NodeInstance, namespace: string, selector: stri
         status: { podIP?: string; conditions?: { type: string; status: string }[] };
       }[];
     };
-    return pods.items
-      .filter(
-        (p) =>
-          !p.metadata.deletionTimestamp &&
-          p.status.podIP &&
-          p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-      )
-      .map((p) => ({ host: p.status.podIP!, port }));
+    return pods.items.flatMap((p) => {
+      const host = p.status.podIP;
+      const ready = p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return host && ready && !p.metadata.deletionTimestamp ? [{ host, port }] : [];
+    });
   };
 }
 
@@ -302,4 +331,4 @@ export async function podRows(node: NodeInstance): Promise<PodRow[]> {
 }
 
 export type { NodeInstance };
-export { prometheusOperatorCrdDir, startNode };
+export { startNode };

@@ -1,8 +1,8 @@
 /**
  * `npm start`: the local stack. Starts the same real components the integration tests use (Redis,
  * PostgreSQL, Prometheus, Alertmanager with its PagerDuty/Slack sinks, OpenBao) on loopback and, as root,
- * the harness's real Kubernetes node (scripts/start-node.ts): the operator chart runs there as pods from the
- * image built here, and loopback ports are forwarded to them. Without root (or with NOVAPOS_START_NODE=0)
+ * the harness's real Kubernetes node (scripts/start-node.ts): the operator and services charts run there as
+ * pods from the images built here, and loopback ports are forwarded to them. Without root (or with NOVAPOS_START_NODE=0)
  * it says so in one line and runs a kube-apiserver + etcd without nodes and the project's processes on
  * loopback instead. Writes a kubeconfig and an env file for other shells, applies `examples/`, then starts
  * this project's own processes (`localProcesses` below; in the node, those that run as pods are not).
@@ -28,23 +28,37 @@ import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
 import { describeError } from '../lib/errors.js';
 import { VaultClient } from '../lib/vault.js';
 import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
+import type { AlertmanagerInstance } from '../test/harness/components/alertmanager.js';
 import type { KubeInstance } from '../test/harness/components/kube.js';
+import type { PostgresInstance } from '../test/harness/components/postgres.js';
+import type { PrometheusInstance } from '../test/harness/components/prometheus.js';
+import type { RedisInstance } from '../test/harness/components/redis.js';
+import type { Sink } from '../test/harness/components/sinks.js';
+import type { VaultInstance } from '../test/harness/components/vault.js';
 import { type Env, startEnv } from '../test/harness/env.js';
 import { importAppImages } from '../test/harness/node/app-images.js';
+import {
+  DATA_SERVICES,
+  externalServiceManifests,
+  vaultRoleForServiceAccount,
+} from '../test/harness/node/data-stores.js';
 import { ManagedProcess } from '../test/harness/process.js';
+import { prometheusOperatorCrdDir } from '../test/harness/prometheus-operator-crds.js';
 import { stopOnSignals } from '../test/harness/signals.js';
 import type { Forwarder } from '../test/harness/tcp-forward.js';
+import { enableVaultKubernetesAuth } from '../test/harness/vault-kube-auth.js';
 import {
   applyAll,
   canRunNode,
   forwardFromBridge,
   forwardToPods,
   hostService,
+  type K8sObject,
   type NodeInstance,
   operatorManifests,
   type PodRow,
   podRows,
-  prometheusOperatorCrdDir,
+  servicesManifests,
   startNode,
 } from './start-node.js';
 
@@ -56,11 +70,60 @@ const envFile = path.join(outDir, 'local-stack.env');
 const connectionsFile = path.join(outDir, 'local-stack.connections.yaml');
 const examplesDir = path.join(repoRoot, 'examples');
 
+/** The variables written to tmp/local-stack.env, in the file's order. */
+export interface StackVars {
+  readonly REDIS_URL: string;
+  readonly DATABASE_URL: string;
+  readonly VAULT_ADDR: string;
+  readonly VAULT_TOKEN: string;
+  readonly VAULT_STAGING_ADDR: string;
+  readonly VAULT_STAGING_TOKEN: string;
+  readonly KUBECONFIG: string;
+  readonly PROMETHEUS_URL: string;
+  readonly ALERTMANAGER_URL: string;
+  readonly PAGERDUTY_SINK_URL: string;
+  readonly SLACK_SINK_URL: string;
+  /** The gateway's own least-privilege database role (made by bootstrapDatabaseRoles). */
+  readonly GATEWAY_DATABASE_URL: string;
+}
+
 /** What a local process gets to configure itself from: the running components and their addresses. */
 export interface Stack {
   readonly env: Env;
-  /** The variables written to tmp/local-stack.env: VAULT_ADDR, VAULT_TOKEN, REDIS_URL, DATABASE_URL, KUBECONFIG, ... */
-  readonly vars: Readonly<Record<string, string>>;
+  readonly vars: StackVars;
+}
+
+/** The components npm start asks startEnv for, each one known to be running. */
+interface Components {
+  readonly redis: RedisInstance;
+  readonly postgres: PostgresInstance;
+  readonly prometheus: PrometheusInstance;
+  readonly alertmanager: AlertmanagerInstance;
+  readonly pagerduty: Sink;
+  readonly slack: Sink;
+  /** The operator's own OpenBao ("local"). */
+  readonly vault: VaultInstance;
+  /** The second OpenBao, standing in for staging (the example SecretPromotion's target). */
+  readonly staging: VaultInstance;
+}
+
+/** `value`, or an error naming what npm start expected and did not get. */
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`npm start: ${what} is missing`);
+  return value;
+}
+
+function componentsOf(e: Env): Components {
+  return {
+    redis: required(e.redis, 'Redis (startEnv)'),
+    postgres: required(e.postgres, 'PostgreSQL (startEnv)'),
+    prometheus: required(e.prometheus, 'Prometheus (startEnv)'),
+    alertmanager: required(e.alertmanager, 'Alertmanager (startEnv)'),
+    pagerduty: required(e.pagerduty, 'the PagerDuty sink (startEnv)'),
+    slack: required(e.slack, 'the Slack sink (startEnv)'),
+    vault: required(e.vaults[0], 'the local OpenBao (startEnv, vault 1 of 2)'),
+    staging: required(e.vaults[1], 'the staging OpenBao (startEnv, vault 2 of 2)'),
+  };
 }
 
 /** One of this project's own processes, started after the components, in list order. */
@@ -102,11 +165,11 @@ const localProcesses: readonly LocalProcess[] = [
     name: 'novapos-operator',
     ...tsNode('operator/src/main.ts'),
     env: (s) => ({
-      KUBECONFIG: s.vars.KUBECONFIG!,
-      VAULT_ADDR: s.vars.VAULT_ADDR!,
-      VAULT_TOKEN: s.vars.VAULT_TOKEN!,
-      REDIS_URL: s.vars.REDIS_URL!,
-      ALERTMANAGER_URL: s.vars.ALERTMANAGER_URL!,
+      KUBECONFIG: s.vars.KUBECONFIG,
+      VAULT_ADDR: s.vars.VAULT_ADDR,
+      VAULT_TOKEN: s.vars.VAULT_TOKEN,
+      REDIS_URL: s.vars.REDIS_URL,
+      ALERTMANAGER_URL: s.vars.ALERTMANAGER_URL,
       POD_NAMESPACE: 'novapos-system',
       OPERATOR_BIND_ADDRESS: '127.0.0.1',
       OPERATOR_METRICS_PORT: '8080',
@@ -120,7 +183,7 @@ const localProcesses: readonly LocalProcess[] = [
       DRILL_WEBHOOK_TOKEN_FILE: drillWebhookTokenFile,
       // The named Vault connections: "staging" is the second local OpenBao.
       OPERATOR_CONNECTIONS_FILE: connectionsFile,
-      VAULT_STAGING_TOKEN: s.vars.VAULT_STAGING_TOKEN!,
+      VAULT_STAGING_TOKEN: s.vars.VAULT_STAGING_TOKEN,
     }),
     ready: () => httpOk('http://127.0.0.1:8081/readyz'),
     url: 'http://127.0.0.1:8080/metrics',
@@ -133,11 +196,11 @@ const localProcesses: readonly LocalProcess[] = [
       HOST: '127.0.0.1',
       PORT: '8085',
       ADMIN_PORT: '9085',
-      DATABASE_URL: s.vars.DATABASE_URL!,
+      DATABASE_URL: s.vars.DATABASE_URL,
       // Session revocation: the same Redis the gateway reads (docs/contracts.md, "Session revocation").
-      REDIS_URL: s.vars.REDIS_URL!,
-      VAULT_ADDR: s.vars.VAULT_ADDR!,
-      VAULT_TOKEN: s.vars.VAULT_TOKEN!,
+      REDIS_URL: s.vars.REDIS_URL,
+      VAULT_ADDR: s.vars.VAULT_ADDR,
+      VAULT_TOKEN: s.vars.VAULT_TOKEN,
       SIGNING_KEYSET_PATH: 'secret/novapos/signing-keys/novapos/auth',
     }),
     ready: () => httpOk('http://127.0.0.1:8085/health/live'),
@@ -152,9 +215,9 @@ const localProcesses: readonly LocalProcess[] = [
       HOST: '127.0.0.1',
       PORT: '8083',
       ADMIN_PORT: '9083',
-      REDIS_URL: s.vars.REDIS_URL!,
+      REDIS_URL: s.vars.REDIS_URL,
       // Its own least-privilege role (API keys through a view, its own tables), not auth-service's.
-      DATABASE_URL: s.vars.GATEWAY_DATABASE_URL!,
+      DATABASE_URL: s.vars.GATEWAY_DATABASE_URL,
       JWKS_URL: 'http://127.0.0.1:8085/.well-known/jwks.json',
       JWT_ISSUER: 'https://auth.novapos.local',
       JWT_AUDIENCE: 'novapos-api',
@@ -190,8 +253,8 @@ async function pointExamplesAtLoopback(k: KubeInstance): Promise<void> {
       '-p',
       JSON.stringify({ spec: { services } }),
     ])
-    .catch((err: Error) =>
-      say(`examples: could not point the SigningKeyRotation at loopback: ${err.message}`),
+    .catch((err: unknown) =>
+      say(`examples: could not point the SigningKeyRotation at loopback: ${describeError(err)}`),
     );
 }
 
@@ -205,7 +268,7 @@ let stopping = false;
 // Why there is no node (not root, ...), or undefined: the node runs.
 const noNode = canRunNode();
 /** The processes started on loopback: all of them without a node; in the node, those without an image yet. */
-const inCluster = new Set(noNode ? [] : ['novapos-operator']);
+const inCluster = new Set(noNode ? [] : ['novapos-operator', 'auth-service', 'integration-gateway']);
 const processes = localProcesses.filter((p) => !inCluster.has(p.name));
 
 /**
@@ -230,20 +293,37 @@ async function stopAll(): Promise<void> {
   say('stopped');
 }
 
-function stackVars(e: Env): Record<string, string> {
+function stackVars(c: Components, gatewayDatabaseUrl: string): StackVars {
   return {
-    REDIS_URL: e.redis!.url,
-    DATABASE_URL: e.postgres!.url,
-    VAULT_ADDR: e.vault!.addr,
-    VAULT_TOKEN: e.vault!.rootToken,
-    VAULT_STAGING_ADDR: e.vaults[1]!.addr,
-    VAULT_STAGING_TOKEN: e.vaults[1]!.rootToken,
+    REDIS_URL: c.redis.url,
+    DATABASE_URL: c.postgres.url,
+    VAULT_ADDR: c.vault.addr,
+    VAULT_TOKEN: c.vault.rootToken,
+    VAULT_STAGING_ADDR: c.staging.addr,
+    VAULT_STAGING_TOKEN: c.staging.rootToken,
     KUBECONFIG: kubeconfigFile,
-    PROMETHEUS_URL: e.prometheus!.url,
-    ALERTMANAGER_URL: e.alertmanager!.url,
-    PAGERDUTY_SINK_URL: e.pagerduty!.url,
-    SLACK_SINK_URL: e.slack!.url,
+    PROMETHEUS_URL: c.prometheus.url,
+    ALERTMANAGER_URL: c.alertmanager.url,
+    PAGERDUTY_SINK_URL: c.pagerduty.url,
+    SLACK_SINK_URL: c.slack.url,
+    GATEWAY_DATABASE_URL: gatewayDatabaseUrl,
   };
+}
+
+/**
+ * The gateway's database role, made by the privileged bootstrap step with the admin credential (issue 18):
+ * the admin URL with the role's name and a fresh password.
+ */
+async function bootstrapGatewayRole(adminUrl: string): Promise<string> {
+  const gatewayDb = new URL(adminUrl);
+  gatewayDb.username = 'novapos_gateway';
+  gatewayDb.password = randomBytes(18).toString('base64url');
+  await bootstrapDatabaseRoles({
+    adminUrl,
+    gatewayRole: gatewayDb.username,
+    gatewayPassword: gatewayDb.password,
+  });
+  return gatewayDb.toString();
 }
 
 function alertRuleFiles(): string[] {
@@ -253,7 +333,7 @@ function alertRuleFiles(): string[] {
     .map((f) => path.join(dir, f));
 }
 
-function writeStackFiles(k: KubeInstance, vars: Record<string, string>): void {
+function writeStackFiles(k: KubeInstance, vars: StackVars): void {
   mkdirSync(outDir, { recursive: true });
   // A copy at a fixed path: the run directory's name changes on every start. Both files hold credentials.
   copyFileSync(k.kubeconfig, kubeconfigFile);
@@ -272,16 +352,17 @@ function writeStackFiles(k: KubeInstance, vars: Record<string, string>): void {
  * overrides in the staging one, and the operator's connection to staging (token by environment variable,
  * never in the file). Placeholder values, not credentials.
  */
-async function seedPromotionExample(e: Env, n: NodeInstance | undefined): Promise<void> {
-  const [local, staging] = e.vaults.map(
-    (v) => new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
-  );
-  await local!.kvWrite('secret', 'novapos/auth', {
+async function seedPromotionExample(c: Components, n: NodeInstance | undefined): Promise<void> {
+  const client = (v: VaultInstance) =>
+    new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } });
+  const local = client(c.vault);
+  const staging = client(c.staging);
+  await local.kvWrite('secret', 'novapos/auth', {
     KAFKA_BOOTSTRAP: 'kafka.local:9092',
-    REDIS_URL: e.redis!.url,
+    REDIS_URL: c.redis.url,
     SECURITY_MFA_ACTIVITY_TOPIC: 'security.mfa.activity',
   });
-  await staging!.kvWrite('secret', 'novapos/staging-overrides/auth', {
+  await staging.kvWrite('secret', 'novapos/staging-overrides/auth', {
     KAFKA_BOOTSTRAP: 'kafka.staging.local:9092',
     REDIS_URL: 'redis://redis.staging.local:6379',
   });
@@ -293,7 +374,7 @@ async function seedPromotionExample(e: Env, n: NodeInstance | undefined): Promis
         local: { promotion: { source: true, namespaces: ['novapos'] } },
         staging: {
           // From a pod, the staging OpenBao is reached through the node's bridge address.
-          address: n ? bridgeUrl(n, e.vaults[1]!.addr) : e.vaults[1]!.addr,
+          address: n ? bridgeUrl(n, c.staging.addr) : c.staging.addr,
           auth: { method: 'token', tokenEnv: 'VAULT_STAGING_TOKEN' },
           promotion: { target: true, namespaces: ['novapos'] },
         },
@@ -308,6 +389,9 @@ async function seedPromotionExample(e: Env, n: NodeInstance | undefined): Promis
             ]
           : ['http://127.0.0.1:8085', 'http://127.0.0.1:8083', 'http://127.0.0.1:9083'],
       },
+      // Without an entry no TenantRateLimit applies: examples/ puts acme's limits and the drill's
+      // synthetic tenant in novapos.
+      tenantOwners: [{ namespace: 'novapos', tenants: ['acme', 'drill-*'] }],
     }),
     { mode: 0o600 },
   );
@@ -355,35 +439,36 @@ function bridgeUrl(n: NodeInstance, url: string): string {
 
 function printTable(
   e: Env,
+  c: Components,
   k: KubeInstance,
-  vars: Record<string, string>,
+  vars: StackVars,
   examples: number,
   pods: readonly PodRow[],
 ): void {
   const rows: [string, string, string][] = [
-    ['redis', e.redis!.url, e.redis!.process.logFile],
-    ['postgres', e.postgres!.url, e.postgres!.process.logFile],
-    ['prometheus', e.prometheus!.url, e.prometheus!.process.logFile],
-    ['alertmanager', e.alertmanager!.url, e.alertmanager!.process.logFile],
-    ['pagerduty sink', `${e.pagerduty!.url}  (GET /_records)`, ''],
-    ['slack sink', `${e.slack!.url}  (GET /_records)`, ''],
+    ['redis', c.redis.url, c.redis.process.logFile],
+    ['postgres', c.postgres.url, c.postgres.process.logFile],
+    ['prometheus', c.prometheus.url, c.prometheus.process.logFile],
+    ['alertmanager', c.alertmanager.url, c.alertmanager.process.logFile],
+    ['pagerduty sink', `${c.pagerduty.url}  (GET /_records)`, ''],
+    ['slack sink', `${c.slack.url}  (GET /_records)`, ''],
     ['kube-apiserver', k.server, k.apiserver.logFile],
     ['etcd', k.etcdUrl, k.etcd.logFile],
-    ['vault (openbao)', e.vault!.addr, e.vault!.process?.logFile ?? '(external)'],
-    ['vault staging', e.vaults[1]!.addr, e.vaults[1]!.process?.logFile ?? ''],
+    ['vault (openbao)', c.vault.addr, c.vault.process?.logFile ?? '(external)'],
+    ['vault staging', c.staging.addr, c.staging.process?.logFile ?? ''],
     ...localProcesses.map((p): [string, string, string] => {
       const i = processes.indexOf(p);
       if (i === -1) return [p.name, p.url ?? '', '(a pod in the node, below; forwarded from loopback)'];
-      return [
-        p.name,
-        p.url ?? '',
-        `${running[i]?.logFile ?? ''}${node ? '  (a process: no image of it is built here yet)' : ''}`,
-      ];
+      return [p.name, p.url ?? '', running[i]?.logFile ?? ''];
     }),
   ];
+  // Each column as wide as its widest cell.
   const table = (r: readonly (readonly string[])[]) => {
-    const widths = r[0]!.map((_, c) => Math.max(...r.map((row) => row[c]!.length)));
-    return r.map((row) => `  ${row.map((v, c) => v.padEnd(widths[c]!)).join('  ')}`.trimEnd());
+    const widths: number[] = [];
+    for (const row of r) {
+      for (const [i, v] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, v.length);
+    }
+    return r.map((row) => `  ${row.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ')}`.trimEnd());
   };
   const podLines = node
     ? [
@@ -417,28 +502,27 @@ function printTable(
  * Services where the charts expect names; the operator chart runs from the image built here; loopback
  * ports the README and Prometheus/Alertmanager use are forwarded to its pods.
  */
-async function startClusterSide(n: NodeInstance, e: Env, vars: Record<string, string>): Promise<void> {
+async function startClusterSide(n: NodeInstance, c: Components, vars: StackVars): Promise<void> {
   const port = (url: string) => Number(new URL(url).port);
-  const amPort = port(e.alertmanager!.url);
+  const amPort = port(c.alertmanager.url);
   for (const p of [
-    port(e.vault!.addr),
-    port(e.vaults[1]!.addr),
-    port(e.redis!.url),
-    port(e.postgres!.url),
+    port(c.vault.addr),
+    port(c.staging.addr),
+    port(c.redis.url),
+    port(c.postgres.url),
     amPort,
-    // The services while they still run as processes: the operator reads their /keys/status and runs drills.
-    8085,
-    9085,
-    8083,
-    9083,
   ]) {
     forwarders.push(await forwardFromBridge(n, p));
   }
   const ip = n.network.nodeIp;
   // The harness's app images (test/harness/node/app-images.ts): the application layer is rebuilt only when
   // its inputs change, so a warm npm start builds nothing.
-  const image = (await importAppImages(n, ['operator'])).operator.image;
-  say(`operator image ${image} imported`);
+  const images = await importAppImages(n, ['operator', 'auth-service', 'integration-gateway']);
+  say(
+    `images ${Object.values(images)
+      .map((i) => i.image)
+      .join(', ')} imported`,
+  );
   // prometheus-operator's CRDs (the chart ships a ServiceMonitor), and the namespaces the charts expect.
   await n.kubectl([
     'apply',
@@ -454,34 +538,69 @@ async function startClusterSide(n: NodeInstance, e: Env, vars: Record<string, st
     ...hostService('alertmanager-operated', 'monitoring', ip, [
       { name: 'web', port: 9093, targetPort: amPort },
     ]),
-    ...hostService('auth-service', 'novapos', ip, [
-      { name: 'http', port: 8085, targetPort: 8085 },
-      { name: 'admin', port: 9085, targetPort: 9085 },
-    ]),
-    ...hostService('integration-gateway', 'novapos', ip, [
-      { name: 'http', port: 8083, targetPort: 8083 },
-      { name: 'admin', port: 9083, targetPort: 9083 },
-    ]),
+    // The services chart's VAULT_ADDR, http://vault.vault.svc:8200: the local OpenBao through the bridge.
+    ...(externalServiceManifests(DATA_SERVICES.vault, ip, port(c.vault.addr)) as K8sObject[]),
   ]);
+  // auth-service logs in to OpenBao as its chart says: Kubernetes auth, role auth-service, with its pod's
+  // projected token (audience vault), validated against the node's apiserver (test/harness/node/data-stores.ts).
+  await enableVaultKubernetesAuth(c.vault, n.kube);
+  await vaultRoleForServiceAccount(c.vault, {
+    name: 'auth-service',
+    policy: readFileSync(path.join(repoRoot, 'operator/vault-policies/auth-service.hcl'), 'utf8'),
+    namespace: 'novapos',
+    serviceAccount: 'auth-service',
+    audience: 'vault',
+  });
   await applyAll(
     n,
     operatorManifests({
-      image,
+      image: images.operator.image,
       // One replica locally: the chart's two compete for the lease on one node and a 2-core machine.
       replicas: 1,
-      vaultAddr: bridgeUrl(n, vars.VAULT_ADDR!),
-      vaultToken: vars.VAULT_TOKEN!,
-      vaultStagingToken: vars.VAULT_STAGING_TOKEN!,
-      redisUrl: bridgeUrl(n, vars.REDIS_URL!),
+      vaultAddr: bridgeUrl(n, vars.VAULT_ADDR),
+      vaultToken: vars.VAULT_TOKEN,
+      vaultStagingToken: vars.VAULT_STAGING_TOKEN,
+      redisUrl: bridgeUrl(n, vars.REDIS_URL),
       drillWebhookToken: readFileSync(drillWebhookTokenFile, 'utf8'),
       connectionsYaml: readFileSync(connectionsFile, 'utf8'),
     }),
   );
-  // Prometheus scrapes 127.0.0.1:8080 and Alertmanager posts drill alerts to 127.0.0.1:8082, as without a node.
-  const operatorPods = 'app.kubernetes.io/name=novapos-operator';
-  for (const p of [8080, 8081, 8082])
-    forwarders.push(await forwardToPods(n, p, 'novapos-system', operatorPods, p));
+  // The services chart as shipped for auth-service and the gateway (images swapped), with the database and
+  // Redis Secrets a user creates; the gateway's own role is the one bootstrapped above.
+  const services = servicesManifests({
+    images: {
+      'auth-service': images['auth-service'].image,
+      'integration-gateway': images['integration-gateway'].image,
+    },
+    // One replica each locally, as for the operator: a 2-core machine.
+    replicas: 1,
+    databaseUrl: bridgeUrl(n, vars.DATABASE_URL),
+    gatewayDatabaseUrl: bridgeUrl(n, vars.GATEWAY_DATABASE_URL),
+    redisUrl: bridgeUrl(n, vars.REDIS_URL),
+  });
+  if (services.leftOut.length > 0)
+    say(`services chart: left out ${services.leftOut.join(', ')} (not part of the local stack)`);
+  await applyAll(n, services.objects);
+  // Prometheus scrapes 127.0.0.1:8080/9085/9083 and Alertmanager posts drill alerts to 127.0.0.1:8082, and the
+  // README curls 8085/8083/9085, as without a node.
+  for (const [ns, selector, ports] of IN_CLUSTER_PORTS) {
+    for (const p of ports) forwarders.push(await forwardToPods(n, p, ns, selector, p));
+  }
 }
+
+/** The pods' loopback ports (the contracts' ports): namespace, pod selector, ports forwarded to them. */
+const IN_CLUSTER_PORTS: readonly [string, string, readonly number[]][] = [
+  ['novapos-system', 'app.kubernetes.io/name=novapos-operator', [8080, 8081, 8082]],
+  ['novapos', 'app.kubernetes.io/name=auth-service', [8085, 9085]],
+  ['novapos', 'app.kubernetes.io/name=integration-gateway', [8083, 9083]],
+];
+
+/** The Deployments npm start runs in the node, waited for before it says it is up. */
+const IN_CLUSTER_DEPLOYMENTS = [
+  ['novapos-system', 'novapos-operator'],
+  ['novapos', 'auth-service'],
+  ['novapos', 'integration-gateway'],
+] as const;
 
 async function main(): Promise<void> {
   // Registered first: a Ctrl-C while starting stops whatever is already up.
@@ -492,7 +611,7 @@ async function main(): Promise<void> {
     `starting redis, postgres, prometheus, alertmanager + sinks, ${noNode ? 'kube-apiserver + etcd' : 'the Kubernetes node'}, openbao (local + staging)`,
   );
   const scrape = Object.fromEntries(
-    localProcesses.filter((p) => p.metrics).map((p) => [p.name, [p.metrics!]]),
+    localProcesses.flatMap((p) => (p.metrics ? [[p.name, [p.metrics]]] : [])),
   );
   const [e, n] = await Promise.all([
     startEnv({
@@ -527,21 +646,12 @@ async function main(): Promise<void> {
         }),
   ]);
   // The API server examples go to: the node's, or the loopback one without a node.
-  const k = n ? n.kube : e.kube!;
-  const vars = stackVars(e);
-  // The gateway's database role, made by the privileged bootstrap step with the admin credential (issue 18).
-  const gatewayDb = new URL(vars.DATABASE_URL!);
-  gatewayDb.username = 'novapos_gateway';
-  gatewayDb.password = randomBytes(18).toString('base64url');
-  await bootstrapDatabaseRoles({
-    adminUrl: vars.DATABASE_URL!,
-    gatewayRole: gatewayDb.username,
-    gatewayPassword: gatewayDb.password,
-  });
-  vars.GATEWAY_DATABASE_URL = gatewayDb.toString();
+  const k = n ? n.kube : required(e.kube, 'the kube-apiserver + etcd (startEnv, no node)');
+  const c = componentsOf(e);
+  const vars = stackVars(c, await bootstrapGatewayRole(c.postgres.url));
   writeStackFiles(k, vars);
-  await seedPromotionExample(e, n);
-  if (n) await startClusterSide(n, e, vars);
+  await seedPromotionExample(c, n);
+  if (n) await startClusterSide(n, c, vars);
   // The approval policies the chart ships: without them a SecretPromotion approval is never stamped. In the
   // node the operator chart has installed them already.
   if (!n) await k.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
@@ -568,26 +678,21 @@ async function main(): Promise<void> {
       ),
     );
   }
+  // auth-service is ready once the example SigningKeyRotation's key set is in OpenBao (the operator makes it).
   if (n) {
-    await n.kubectl([
-      '-n',
-      'novapos-system',
-      'rollout',
-      'status',
-      'deployment/novapos-operator',
-      '--timeout=180s',
-    ]);
+    for (const [ns, name] of IN_CLUSTER_DEPLOYMENTS)
+      await n.kubectl(['-n', ns, 'rollout', 'status', `deployment/${name}`, '--timeout=240s']);
   }
   watchForCrashes([
-    ...[e.redis, e.postgres, e.prometheus, e.alertmanager].map((c) => c!.process),
+    ...[c.redis, c.postgres, c.prometheus, c.alertmanager].map((x) => x.process),
     k.apiserver,
     k.etcd,
-    ...(e.vault?.process ? [e.vault.process] : []),
+    ...(c.vault.process ? [c.vault.process] : []),
     ...(n ? n.processes : []),
     ...running,
   ]);
   say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  printTable(e, k, vars, examples, n ? await podRows(n) : []);
+  printTable(e, c, k, vars, examples, n ? await podRows(n) : []);
 }
 
 main().catch(async (err: unknown) => {

@@ -14,6 +14,12 @@ results="$(mktemp -t novapos-vitest-XXXXXX.json)"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
 echo "[test] done in $((SECONDS - started))s" >&2
+# This machine's figures per file, for the next run's order (test/harness/sequencer.ts: the longest first).
+cache="${NOVAPOS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/novapos}"
+if [[ -s "$results" ]] && mkdir -p "$cache"; then
+  cp "$results" "$cache/last-test-report.json"
+  npx tsx scripts/test-durations.ts "$results" "$cache/test-durations.json" || true
+fi
 # One plain summary line for tools that read the last lines of a run.
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

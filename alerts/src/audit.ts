@@ -4,6 +4,8 @@ import { alert, type RuleArea } from './model.js';
 export const AUDIT_CHAIN_GAP_SLO_SECONDS = 60;
 export const AUDIT_CONSUMER_LAG_RECORDS = 1000;
 export const OUTBOX_OLDEST_SECONDS = 300;
+/** Retention (seed 004) may miss this many of its intervals (AUDIT_RETENTION_CHECK_MS) before it alerts. */
+export const RETENTION_MISSED_INTERVALS = 3;
 
 /** issue 20: the security event pipeline (outbox → Kafka → audit-service) and the audit chain's integrity. */
 export const auditRules: RuleArea = {
@@ -41,6 +43,21 @@ export const auditRules: RuleArea = {
           team: 'sre',
           summary: 'audit-service behind on {{ $labels.topic }}',
           description: `{{ $value | humanize }} records of {{ $labels.topic }} not chained yet (threshold ${AUDIT_CONSUMER_LAG_RECORDS}).`,
+        }),
+        alert({
+          // The window follows the service's own interval (the gauge), so a changed AUDIT_RETENTION_CHECK_MS
+          // needs no rule change; 0 (never succeeded since start) counts as long ago.
+          name: 'AuditRetentionNotRunning',
+          expr:
+            'time() - max(audit_retention_last_success_timestamp_seconds) > ' +
+            `${RETENTION_MISSED_INTERVALS} * max(audit_retention_check_interval_seconds)`,
+          for: '10m',
+          severity: 'warning',
+          team: 'security',
+          summary: 'Audit retention has not succeeded within its window',
+          description:
+            'No audit-service replica has completed a retention run for {{ $value | humanizeDuration }} ' +
+            `(${RETENTION_MISSED_INTERVALS} intervals of AUDIT_RETENTION_CHECK_MS): rows past AUDIT_RETENTION_DAYS are kept and the table grows.`,
         }),
         alert({
           name: 'SecurityEventOutboxBacklog',

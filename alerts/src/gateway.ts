@@ -15,8 +15,15 @@ export const SIGNATURE_FAILURE_REASONS = [
   'missing_kid',
   'malformed',
 ] as const;
-/** The gateway's token signature failures in the trailing minute (the alert's left-hand side). */
-export const GATEWAY_SIGNATURE_FAILURES_1M_EXPR = `sum(increase(auth_jwt_validation_failures_total{job="integration-gateway", reason=~"${SIGNATURE_FAILURE_REASONS.join('|')}"}[1m]))`;
+/** The partner webhook outcomes that are signature failures (docs/contracts.md, "Partner webhooks"). */
+export const WEBHOOK_SIGNATURE_OUTCOMES = ['signature_invalid', 'signature_missing'] as const;
+/**
+ * The gateway's signature failures in the trailing minute (the alert's left-hand side): access tokens and
+ * partner webhooks, each side 0 when the gateway has no such series yet.
+ */
+export const GATEWAY_SIGNATURE_FAILURES_1M_EXPR =
+  `(sum(increase(auth_jwt_validation_failures_total{job="integration-gateway", reason=~"${SIGNATURE_FAILURE_REASONS.join('|')}"}[1m])) or vector(0))` +
+  ` + (sum(increase(gateway_partner_webhooks_total{job="integration-gateway", outcome=~"${WEBHOOK_SIGNATURE_OUTCOMES.join('|')}"}[1m])) or vector(0))`;
 /** Seed 001: "a key bursts above three times its seven-day P95". */
 export const API_KEY_BURST_FACTOR = 3;
 /** Below this a key is too quiet for its P95 to mean anything (3x of nearly nothing is noise). */
@@ -59,16 +66,15 @@ export const gatewayRules: RuleArea = {
         }),
         alert({
           name: 'GatewaySignatureVerificationFailures',
-          // The fleet metric (docs/contracts.md, "Metrics"); gateway_signature_verification_failures_total is
-          // deprecated for tokens and kept for partner webhook signatures.
+          // The fleet metric for tokens (docs/contracts.md, "Metrics") plus partner webhooks with a bad signature.
           expr: `${GATEWAY_SIGNATURE_FAILURES_1M_EXPR} > ${SIGNATURE_FAILURES_1M}`,
           for: '2m',
           severity: 'critical',
           team: 'security',
           summary: 'Gateway signature verification failures above 10 per minute',
           description:
-            '{{ $value | humanize }} access tokens refused by the gateway in the last minute because their signature, ' +
-            `key or algorithm did not verify (threshold ${SIGNATURE_FAILURES_1M}): forged tokens, or a signing key the gateway does not know.`,
+            '{{ $value | humanize }} access tokens and partner webhooks refused by the gateway in the last minute because their ' +
+            `signature, key or algorithm did not verify (threshold ${SIGNATURE_FAILURES_1M}): forged requests, or a key the gateway does not know.`,
         }),
         alert({
           name: 'GatewayApiKeyBurst',

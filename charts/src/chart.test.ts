@@ -89,7 +89,7 @@ describe('the operator chart', () => {
   });
 
   it('grants only what the runtime uses, and Secrets only in its own namespace', () => {
-    const clusterRules = one('ClusterRole').rules as {
+    const clusterRules = one('ClusterRole', 'novapos-operator').rules as {
       apiGroups: string[];
       resources: string[];
       verbs: string[];
@@ -130,13 +130,55 @@ describe('the operator chart', () => {
     expect(leaseRole.rules).toEqual([
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
     ]);
-    const kinds = one('ClusterRole').rules[0].resources;
+    const kinds = one('ClusterRole', 'novapos-operator').rules[0].resources;
     expect(kinds).toEqual([
       'disasterrecoverydrills',
       'secretpromotions',
       'signingkeyrotations',
       'tenantratelimits',
     ]);
+  });
+
+  it('ships user roles for the documented groups: view and edit aggregated into the built-in roles, on-call patches', () => {
+    type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+    const role = (r: string) => one('ClusterRole', `novapos-operator-${r}`);
+    const kindRule = (r: string) =>
+      (role(r).rules as Rule[]).find(
+        (x) => x.apiGroups[0] === 'security.novapos.io' && !x.resources[0]?.includes('/'),
+      );
+    const aggregateTo = (r: string) =>
+      Object.keys(role(r).metadata.labels ?? {})
+        .filter((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-'))
+        .map((l) => l.slice('rbac.authorization.k8s.io/aggregate-to-'.length))
+        .sort();
+    expect(aggregateTo('view')).toEqual(['admin', 'edit', 'view']);
+    expect(aggregateTo('edit')).toEqual(['admin', 'edit']);
+    expect(aggregateTo('oncall')).toEqual([]);
+    expect(kindRule('view')?.verbs).toEqual(['get', 'list', 'watch']);
+    // Bound directly to novapos:engineers, edit reads too: kubectl annotate/patch get the object first.
+    expect(kindRule('edit')?.verbs).toEqual([
+      'get',
+      'list',
+      'watch',
+      'create',
+      'update',
+      'patch',
+      'delete',
+      'deletecollection',
+    ]);
+    expect(kindRule('oncall')?.verbs).toEqual(['get', 'list', 'watch', 'patch']);
+    for (const r of ['view', 'edit', 'oncall'])
+      for (const rule of role(r).rules as Rule[]) {
+        expect(rule.resources.some((x) => x.startsWith('secrets'))).toBe(false);
+        expect(rule.verbs).not.toContain('*');
+      }
+    const bound = (r: string) =>
+      (one('ClusterRoleBinding', `novapos-operator-${r}`).subjects as { kind: string; name: string }[]).map(
+        (s) => `${s.kind}:${s.name}`,
+      );
+    expect(bound('view')).toEqual(['Group:novapos:viewers']);
+    expect(bound('edit')).toEqual(['Group:novapos:engineers']);
+    expect(bound('oncall')).toEqual(['Group:novapos:oncall', 'Group:novapos:approvers']);
   });
 
   it('scrapes the metrics Service with a ServiceMonitor', () => {

@@ -56,11 +56,25 @@ export const endpoints = {
     { 'app.kubernetes.io/name': 'integration-gateway', 'app.kubernetes.io/component': 'gateway' },
     '10.244.0.51',
   ),
+  auditService: pod(
+    'novapos',
+    { 'app.kubernetes.io/name': 'audit-service', 'app.kubernetes.io/component': 'audit-service' },
+    '10.244.0.52',
+  ),
+  dbRolesJob: pod(
+    'novapos',
+    { 'app.kubernetes.io/name': 'novapos-db-roles', 'app.kubernetes.io/component': 'db-roles' },
+    '10.244.0.53',
+  ),
   teamPod: pod('team-x', { app: 'anything' }, '10.244.0.60'),
   kafkaBroker: pod('kafka', { 'app.kubernetes.io/name': 'kafka' }, '10.244.0.70'),
   upstream: pod('orders', { app: 'orders' }, '10.244.0.80'),
   apiserver: { ip: '172.18.0.2' },
+  /** The kubelet probes from its node's address (the chart's default node network, 10.217.0.0/24). */
+  kubelet: { ip: '10.217.0.1' },
   metadataService: { ip: '169.254.169.254' },
+  /** A public address (TEST-NET-3: documentation only, never contacted). */
+  publicHost: { ip: '203.0.113.10' },
 } as const;
 
 const e = endpoints;
@@ -84,6 +98,20 @@ export const operatorFlows: readonly Flow[] = [
   { what: 'gateway /keys/status', from: e.operator, to: e.gateway, port: 8083, allowed: true },
   { what: 'gateway POST /keys/reload (admin)', from: e.operator, to: e.gateway, port: 9083, allowed: true },
   {
+    what: 'auth-service POST /keys/reload (admin)',
+    from: e.operator,
+    to: e.authService,
+    port: 9085,
+    allowed: true,
+  },
+  {
+    what: "the drill's auditCatchUp pauses and resumes the audit-service consumer (admin port)",
+    from: e.operator,
+    to: e.auditService,
+    port: 9087,
+    allowed: true,
+  },
+  {
     what: 'a drill fires its alert at Alertmanager',
     from: e.operator,
     to: e.alertmanager,
@@ -106,6 +134,42 @@ export const operatorFlows: readonly Flow[] = [
     allowed: false,
   },
   { what: 'the operator reaches PostgreSQL', from: e.operator, to: e.postgres, port: 5432, allowed: false },
+  {
+    what: 'the operator reaches the audit-service on another port than its admin port',
+    from: e.operator,
+    to: e.auditService,
+    port: 8087,
+    allowed: false,
+  },
+  // The egress names each peer's pods and ports (issue 19): nothing else in those namespaces, no public address.
+  {
+    what: "the operator reaches another novapos pod on Redis's port",
+    from: e.operator,
+    to: e.postgres,
+    port: 6379,
+    allowed: false,
+  },
+  {
+    what: "the operator reaches auth-service on the gateway's port",
+    from: e.operator,
+    to: e.authService,
+    port: 8083,
+    allowed: false,
+  },
+  {
+    what: 'the operator reaches Prometheus (only Alertmanager in monitoring)',
+    from: e.operator,
+    to: e.prometheus,
+    port: 9093,
+    allowed: false,
+  },
+  {
+    what: 'the operator reaches a public address on 443',
+    from: e.operator,
+    to: e.publicHost,
+    port: 443,
+    allowed: false,
+  },
   {
     what: 'the operator reaches the metadata service',
     from: e.operator,
@@ -217,6 +281,103 @@ export const serviceFlows: readonly Flow[] = [
   { what: 'the gateway writes Kafka', from: e.gateway, to: e.kafkaBroker, port: 9092, allowed: true },
   { what: 'the gateway proxies to the upstream', from: e.gateway, to: e.upstream, port: 8080, allowed: true },
   { what: 'the gateway reaches Vault', from: e.gateway, to: e.vault, port: 8200, allowed: false },
+  // The kubelet's probes (/healthz, /readyz) on each service's admin port, from the node's address.
+  {
+    what: 'the kubelet probes auth-service (admin)',
+    from: e.kubelet,
+    to: e.authService,
+    port: 9085,
+    allowed: true,
+  },
+  {
+    what: 'the kubelet probes the gateway (admin)',
+    from: e.kubelet,
+    to: e.gateway,
+    port: 9083,
+    allowed: true,
+  },
+  {
+    what: 'the kubelet probes the audit-service (admin)',
+    from: e.kubelet,
+    to: e.auditService,
+    port: 9087,
+    allowed: true,
+  },
+  // audit-service: its admin port only to monitoring, the operator and the kubelet.
+  {
+    what: 'Prometheus scrapes the audit-service',
+    from: e.prometheus,
+    to: e.auditService,
+    port: 9087,
+    allowed: true,
+  },
+  {
+    what: 'a namespace pod calls the audit-service admin port',
+    from: e.teamPod,
+    to: e.auditService,
+    port: 9087,
+    allowed: false,
+  },
+  {
+    what: 'the audit-service reads Kafka',
+    from: e.auditService,
+    to: e.kafkaBroker,
+    port: 9092,
+    allowed: true,
+  },
+  {
+    what: 'the audit-service uses PostgreSQL',
+    from: e.auditService,
+    to: e.postgres,
+    port: 5432,
+    allowed: true,
+  },
+  {
+    what: 'the audit-service fetches the JWKS',
+    from: e.auditService,
+    to: e.authService,
+    port: 8085,
+    allowed: true,
+  },
+  {
+    what: 'the audit-service resolves names',
+    from: e.auditService,
+    to: e.coredns,
+    port: 53,
+    protocol: 'UDP',
+    allowed: true,
+  },
+  { what: 'the audit-service reaches Redis', from: e.auditService, to: e.redis, port: 6379, allowed: false },
+  {
+    what: 'the audit-service signs chain heads in Vault',
+    from: e.auditService,
+    to: e.vault,
+    port: 8200,
+    allowed: true,
+  },
+  {
+    what: 'the audit-service reaches the metadata service',
+    from: e.auditService,
+    to: e.metadataService,
+    port: 80,
+    allowed: false,
+  },
+  // The role bootstrap Job: PostgreSQL and DNS only.
+  { what: 'the db-roles Job uses PostgreSQL', from: e.dbRolesJob, to: e.postgres, port: 5432, allowed: true },
+  {
+    what: 'the db-roles Job reaches Kafka',
+    from: e.dbRolesJob,
+    to: e.kafkaBroker,
+    port: 9092,
+    allowed: false,
+  },
+  {
+    what: 'a namespace pod reaches the db-roles Job',
+    from: e.teamPod,
+    to: e.dbRolesJob,
+    port: 8080,
+    allowed: false,
+  },
   {
     what: 'the gateway reaches the metadata service',
     from: e.gateway,

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { inCidr } from './constructs/operator-network-policy.js';
 import { synthesize } from './main.js';
-import { type Endpoint, type Flow, operatorFlows, type PodEndpoint, serviceFlows } from './network-flows.js';
+import {
+  type Endpoint,
+  endpoints,
+  type Flow,
+  operatorFlows,
+  type PodEndpoint,
+  serviceFlows,
+} from './network-flows.js';
 
 type Labels = Record<string, string>;
 interface Peer {
@@ -27,12 +35,6 @@ const policies = Object.values(synthesize())
 const isPod = (e: Endpoint): e is PodEndpoint => 'namespace' in e;
 const matches = (selector: Labels | undefined, labels: Labels) =>
   Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
-const ipNum = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-const inCidr = (ip: string, cidr: string) => {
-  const [base, bits] = cidr.split('/');
-  const size = 2 ** (32 - Number(bits));
-  return Math.floor(ipNum(ip) / size) === Math.floor(ipNum(base as string) / size);
-};
 
 function peerMatches(peer: Peer, policyNs: string, other: Endpoint): boolean {
   if (peer.ipBlock)
@@ -87,6 +89,22 @@ describe("the charts' NetworkPolicies against the committed flow table (charts/s
   it('has a default-deny policy for the operator in both directions', () => {
     const operator = policies.find((p) => p.metadata.name === 'novapos-operator');
     expect(operator?.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+  });
+
+  it("declares every egress rule of the operator's policy as a flow (the flow table is the single source)", () => {
+    const operator = policies.find((p) => p.metadata.name === 'novapos-operator');
+    const declared = operatorFlows.filter((f) => f.allowed && f.from === endpoints.operator);
+    const unused = (operator?.spec.egress ?? []).filter(
+      (rule) =>
+        !declared.some(
+          (f) =>
+            (rule.to ?? []).some((peer) => peerMatches(peer, 'novapos-system', f.to)) &&
+            (rule.ports ?? []).some(
+              (r) => r.port === f.port && (r.protocol ?? 'TCP') === (f.protocol ?? 'TCP'),
+            ),
+        ),
+    );
+    expect(unused, 'egress rules no declared flow needs').toEqual([]);
   });
 
   it.each(

@@ -47,6 +47,8 @@ export interface OperatorChartProps extends ChartProps {
     readonly authServiceUrl?: string;
     readonly gatewayUrl?: string;
     readonly alertmanagerUrl?: string;
+    /** The audit-service's admin port, for the auditCatchUp step's pause/resume (DRILL_AUDIT_SERVICE_URL). */
+    readonly auditServiceUrl?: string;
     readonly namespaces?: readonly string[];
     /** Names of the drills' credentials Secrets the operator may read there; default `drill-synthetic-credentials`. */
     readonly credentialsSecrets?: readonly string[];
@@ -56,6 +58,12 @@ export interface OperatorChartProps extends ChartProps {
    * with the Kubernetes auth role `novapos-operator`. Default `http://vault.vault.svc:8200`, as the services chart.
    */
   readonly vaultAddress?: string;
+  /**
+   * The Secret in the operator's namespace holding its connections file (OPERATOR_CONNECTIONS_FILE: Vault
+   * connections with their promotion policy, keyStatusEndpoints, tenantOwners), under `key`. Default
+   * `<name>-connections`, key `connections.yaml`, mounted optional; `false`: none mounted.
+   */
+  readonly connections?: { readonly secretName?: string; readonly key?: string } | false;
   /** Secrets in the operator's namespace holding Vault connection tokens (connections file, tokenSecret). */
   readonly connectionTokenSecrets?: readonly string[];
   /** Default true; off where prometheus-operator is not installed. */
@@ -101,6 +109,14 @@ export class OperatorChart extends Chart {
     });
     new OperatorDeployment(this, 'Deployment', {
       vaultAddress: props.vaultAddress ?? 'http://vault.vault.svc:8200',
+      ...(props.connections === false
+        ? {}
+        : {
+            connectionsSecret: {
+              name: props.connections?.secretName ?? `${name}-connections`,
+              key: props.connections?.key,
+            },
+          }),
       ...props.deployment,
       name,
       namespace,
@@ -112,6 +128,7 @@ export class OperatorChart extends Chart {
         // The gateway's /metrics is on its admin port (docs/contracts.md, "Ports").
         DRILL_GATEWAY_METRICS_URLS: 'http://integration-gateway.novapos.svc:9083/metrics',
         ALERTMANAGER_URL: props.drills?.alertmanagerUrl ?? 'http://alertmanager-operated.monitoring.svc:9093',
+        DRILL_AUDIT_SERVICE_URL: props.drills?.auditServiceUrl ?? 'http://audit-service.novapos.svc:9087',
         // V8 grows its young generation to 128 MiB in a burst of events and keeps it: with 8 MiB semi-spaces the
         // operator's RSS stays flat as objects grow (bench/README.md, "Operator throughput and memory").
         NODE_OPTIONS: '--max-semi-space-size=8',

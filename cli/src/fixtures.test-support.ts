@@ -1,4 +1,4 @@
-import { aSigningKeyRotationSpec } from '../../operator/src/api/fixtures.js';
+import { aSecretPromotionSpec, aSigningKeyRotationSpec } from '../../operator/src/api/fixtures.js';
 import type { DisasterRecoveryDrill } from '../../operator/src/api/v1alpha1/disasterrecoverydrill.js';
 import type { SecretPromotion } from '../../operator/src/api/v1alpha1/secretpromotion.js';
 import type {
@@ -110,16 +110,10 @@ export function aPromotion(
       resourceVersion: '42',
       generation: 1,
     },
-    spec: {
+    spec: aSecretPromotionSpec({
       source: { connection: 'dev', mount: 'secret', path: 'novapos/auth/config' },
       targets: [{ name: 'staging', connection: 'staging', mount: 'secret', path: 'novapos/auth/config' }],
-      requireApproval: true,
-      mode: 'oneShot',
-      interval: '5m',
-      prune: false,
-      deletionPolicy: 'Retain',
-      suspend: false,
-    } as SecretPromotion['spec'],
+    }),
     status: {
       phase: 'AwaitingApproval',
       plan: {

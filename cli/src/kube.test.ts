@@ -1,11 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadKubeConfig } from './kube.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cli-kubeconfig-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
 function kubeconfig(file: string, user: string, server: string): string {
   const p = path.join(dir, file);
   writeFileSync(

@@ -215,7 +215,7 @@ export function buildProgram(io: Io): Command {
       ),
     )
     .action((shell) => {
-      io.stdout.write(completionScript(shell, completionSpec(program)));
+      io.stdout.write(completionScript(shell));
     });
 
   return program;
@@ -236,6 +236,23 @@ export function completionSpec(program: Command): CompletionSpec {
 }
 
 /** Runs one command line; resolves the exit code. Errors are one line on stderr, never a stack. */
+/** A kid is an RFC 7638 thumbprint: 43 letters of base64url, and "-" is one of them. */
+const THUMBPRINT = /^-[A-Za-z0-9_-]{42}$/;
+
+/**
+ * One kid in 64 starts with "-", and the option parser would take it for an unknown option (or "-n…" for the
+ * namespace). revoke's kid is its last operand, so such a word goes after a "--", where only operands are.
+ */
+export function kidsAsOperands(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  const head = end < 0 ? [...argv] : argv.slice(0, end);
+  const tail = end < 0 ? [] : argv.slice(end + 1);
+  if (!head.includes('revoke')) return [...argv];
+  const kids = head.filter((w) => THUMBPRINT.test(w));
+  if (kids.length === 0) return [...argv];
+  return [...head.filter((w) => !THUMBPRINT.test(w)), '--', ...kids, ...tail];
+}
+
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const program = buildProgram(io);
   if (argv[0] === '__complete') {
@@ -248,7 +265,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return ExitCode.ok;
   }
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(kidsAsOperands(argv), { from: 'user' });
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -9,8 +9,9 @@ const all = dashboards();
 const queries = panelQueries(all);
 
 describe('dashboards', () => {
-  it('cover auth, gateway, key rotation, secret promotion, operator health and SLOs', () => {
+  it('cover the audit chain, auth, gateway, key rotation, secret promotion, operator health and SLOs', () => {
     expect(Object.keys(all).sort()).toEqual([
+      'audit',
       'auth',
       'gateway',
       'key-rotation',

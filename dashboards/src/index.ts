@@ -1,4 +1,5 @@
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import { auditDashboard } from './audit.js';
 import { authDashboard } from './auth.js';
 import { gatewayDashboard } from './gateway.js';
 import { keyRotationDashboard } from './key-rotation.js';
@@ -9,6 +10,7 @@ import { sloDashboard } from './slo.js';
 /** Every dashboard, keyed by the file it renders to (dashboards/<name>.json). */
 export function dashboards(): Record<string, Dashboard> {
   return {
+    audit: auditDashboard(),
     auth: authDashboard(),
     gateway: gatewayDashboard(),
     'key-rotation': keyRotationDashboard(),

@@ -7,6 +7,7 @@ import {
   type Readiness,
   startAdminListener,
 } from './admin-listener.js';
+import { ConfigError } from './env.js';
 
 describe('the admin listener', () => {
   let listener: AdminListener | undefined;
@@ -84,7 +85,10 @@ describe('ADMIN_PORT', () => {
   it('takes a valid port and refuses anything else with the variable named', () => {
     expect(adminPortFromEnv({ ADMIN_PORT: '19083' }, 'integration-gateway')).toBe(19083);
     expect(() => adminPortFromEnv({ ADMIN_PORT: 'abc' }, 'auth-service')).toThrow(/ADMIN_PORT/);
-    expect(() => adminPortFromEnv({ ADMIN_PORT: '70000' }, 'auth-service')).toThrow(/ADMIN_PORT/);
+    expect(() => adminPortFromEnv({ ADMIN_PORT: '70000' }, 'auth-service')).toThrow(
+      'ADMIN_PORT=70000: must be a port number 0-65535',
+    );
+    expect(() => adminPortFromEnv({ ADMIN_PORT: 'abc' }, 'auth-service')).toThrow(ConfigError);
   });
 });
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { type Env, envReader } from './env.js';
 
 /**
  * The admin listener: a second port that serves `/metrics` and the admin routes of a service, so that
@@ -41,15 +42,9 @@ export interface AdminListener {
   close(): Promise<void>;
 }
 
-/** Reads `ADMIN_PORT` (1–65535), or the service's default. Throws a plain Error naming the variable. */
-export function adminPortFromEnv(env: Record<string, string | undefined>, service: ServiceName): number {
-  const raw = env.ADMIN_PORT?.trim();
-  if (!raw) return ADMIN_PORT_DEFAULTS[service];
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`ADMIN_PORT must be a port number (0-65535), got "${raw}"`);
-  }
-  return port;
+/** Reads `ADMIN_PORT` (0–65535), or the service's default. Throws a `ConfigError` naming the variable. */
+export function adminPortFromEnv(env: Env, service: ServiceName): number {
+  return envReader(env).port('ADMIN_PORT', ADMIN_PORT_DEFAULTS[service]);
 }
 
 /** Writes a JSON body with the given status; the error envelope shape of both services. */

@@ -44,6 +44,25 @@ describe('envReader', () => {
     const read = () => env.positive('VAULT_TOKEN', 1);
     expect(read).toThrow('VAULT_TOKEN=[redacted]: must be a number above 0');
     expect(() => env.bool('REDIS_URL', false)).toThrow('REDIS_URL=[redacted]');
+    // Any database URL (the role Job's DATABASE_ADMIN_URL too): a malformed one can hold a password anywhere.
+    const admin = envReader({ DATABASE_ADMIN_URL: 'admin:s3cret-pw@db/x' });
+    expect(() => admin.url('DATABASE_ADMIN_URL', ['postgres:'])).toThrow('DATABASE_ADMIN_URL=[redacted]');
+    expect(() => admin.url('DATABASE_ADMIN_URL', ['postgres:'])).not.toThrow('s3cret');
+    expect(() => envReader({ UPSTREAM: 'ftp://user:s3cret@host/' }).url('UPSTREAM')).toThrow(
+      'UPSTREAM=ftp://[redacted]@host/: must be an http(s) URL',
+    );
+  });
+
+  it('reads URLs of the schemes a variable allows, naming them when refused', () => {
+    const redis = ['redis:', 'rediss:'];
+    expect(env.url('REDIS_URL', redis)).toBe('redis://:pw@127.0.0.1:1/0');
+    expect(() => env.url('REDIS_URL')).toThrow('REDIS_URL=[redacted]: must be an http(s) URL');
+    expect(() => env.url('UPSTREAM', redis)).toThrow(
+      'UPSTREAM=http://127.0.0.1:9000/: must be a redis: or rediss: URL',
+    );
+    expect(() => envReader({ JWKS_URL: 'not a url' }).url('JWKS_URL')).toThrow(
+      'JWKS_URL=not a url: must be an http(s) URL',
+    );
   });
 
   it('runs a parser and reports what it refused', () => {

@@ -11,12 +11,17 @@ export class ConfigError extends Error {
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Variables whose value is never quoted in an error: tokens, passwords, keys, credentials in URLs. */
-const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|BEARER|KEY|CREDENTIAL|DATABASE_URL|REDIS_URL)/i;
+const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|BEARER|KEY|CREDENTIAL|DATABASE_(\w+_)?URL|REDIS_URL)/i;
+
+/** `scheme://user:password@host` → `scheme://[redacted]@host`: a URL's credentials are never quoted either. */
+const URL_CREDENTIALS = /(\/\/)[^/@\s]*@/g;
 
 export function invalid(name: string, value: string, must: string): ConfigError {
-  const shown = SECRET_NAME.test(name) ? '[redacted]' : value;
+  const shown = SECRET_NAME.test(name) ? '[redacted]' : value.replace(URL_CREDENTIALS, '$1[redacted]@');
   return new ConfigError(`${name}=${shown}: ${must}`);
 }
+
+const HTTP: readonly string[] = ['http:', 'https:'];
 
 /** The readers over one environment. */
 export function envReader(env: Env) {
@@ -89,17 +94,21 @@ export function envReader(env: Env) {
         throw invalid(name, v, `must be one of ${choices.join(', ')}`);
       return v as T;
     },
-    /** An http(s) URL, trailing slashes removed. */
-    url(name: string): string | undefined {
+    /**
+     * A URL whose scheme is one of `protocols` (default http and https), trailing slashes removed. The
+     * message names the schemes: `REDIS_URL=[redacted]: must be a redis: or rediss: URL`.
+     */
+    url(name: string, protocols: readonly string[] = HTTP): string | undefined {
       const v = raw(name);
       if (v === undefined) return undefined;
+      const must = protocols === HTTP ? 'must be an http(s) URL' : `must be a ${protocols.join(' or ')} URL`;
       let u: URL;
       try {
         u = new URL(v);
       } catch {
-        throw invalid(name, v, 'must be an http(s) URL');
+        throw invalid(name, v, must);
       }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(name, v, 'must be an http(s) URL');
+      if (!protocols.includes(u.protocol)) throw invalid(name, v, must);
       return v.replace(/\/+$/, '');
     },
     /** A value a parser turns into T; the parser throws on anything it refuses. */

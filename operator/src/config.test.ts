@@ -240,6 +240,32 @@ describe('the Vault connections file', () => {
       'OPERATOR_CONNECTIONS_FILE=/nonexistent/connections.yaml: cannot read it (ENOENT)',
     );
   });
+
+  it("runs without the file when OPERATOR_CONNECTIONS_FILE_OPTIONAL is set and it is absent (the chart's optional Secret volume), and says so", () => {
+    const env = {
+      OPERATOR_CONNECTIONS_FILE: '/nonexistent/connections.yaml',
+      OPERATOR_CONNECTIONS_FILE_OPTIONAL: 'true',
+    };
+    const c = configFromEnv(env);
+    expect(c.connectionsFileAbsent).toBe(true);
+    expect(c.connections.size).toBe(0);
+    expect(c.file.tenantOwners).toBeUndefined();
+    // Present, it is read and checked as ever: optional is about absence, never about a bad file.
+    const p = file(
+      'optional-ok.yaml',
+      'connections:\n  staging: { address: "https://v", auth: { method: kubernetes, role: r } }\n',
+    );
+    const read = configFromEnv({ ...env, OPERATOR_CONNECTIONS_FILE: p });
+    expect(read.connectionsFileAbsent).toBe(false);
+    expect([...read.connections.keys()]).toEqual(['staging']);
+    const bad = file('optional-bad.yaml', 'connections: [unclosed\n');
+    expect(errorOf(() => configFromEnv({ ...env, OPERATOR_CONNECTIONS_FILE: bad }))).toContain(
+      'not valid YAML',
+    );
+    expect(errorOf(() => configFromEnv({ ...env, OPERATOR_CONNECTIONS_FILE_OPTIONAL: 'maybe' }))).toContain(
+      'OPERATOR_CONNECTIONS_FILE_OPTIONAL',
+    );
+  });
 });
 
 describe('what the controllers need from the configuration', () => {

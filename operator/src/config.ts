@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from './api/validation.js';
@@ -65,6 +66,11 @@ export interface OperatorConfig {
     readonly caCertFile?: string;
   };
   readonly connectionsFile?: string;
+  /**
+   * OPERATOR_CONNECTIONS_FILE_OPTIONAL=true and the file is not there (in a pod: the chart's optional Secret
+   * volume, Secret not created): the operator runs as without a file and says so at start.
+   */
+  readonly connectionsFileAbsent?: boolean;
   /** Other environments' Vaults, by name, from `connectionsFile`. */
   readonly connections: ReadonlyMap<string, VaultConnection>;
   /** The operator's own namespace (POD_NAMESPACE): its Secrets (fingerprint key, connection tokens) live here. */
@@ -213,7 +219,14 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
   const operatorNamespace = r.string('POD_NAMESPACE', 'novapos-system');
   if (!DNS_LABEL.test(operatorNamespace))
     throw invalid('POD_NAMESPACE', operatorNamespace, 'must be a namespace name');
-  const file = connectionsFile ? loadConnectionsFile(connectionsFile, env) : EMPTY_CONNECTIONS_FILE;
+  const connectionsFileAbsent =
+    connectionsFile !== undefined &&
+    r.bool('OPERATOR_CONNECTIONS_FILE_OPTIONAL', false) &&
+    !existsSync(connectionsFile);
+  const file =
+    connectionsFile && !connectionsFileAbsent
+      ? loadConnectionsFile(connectionsFile, env)
+      : EMPTY_CONNECTIONS_FILE;
   const vault = vaultFromEnv(r);
   const local = file.connections.get('local');
   if (local && !local.auth && vault?.auth.method === 'kubernetes')
@@ -263,6 +276,7 @@ export function configFromEnv(envIn: Env, argv: readonly string[] = []): Operato
     shutdownTimeoutMs: r.duration('OPERATOR_SHUTDOWN_TIMEOUT', '30s'),
     vault,
     connectionsFile,
+    connectionsFileAbsent,
     connections: file.connections,
     file: { keyStatusEndpoints: file.keyStatusEndpoints, tenantOwners: file.tenantOwners },
   };

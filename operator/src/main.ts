@@ -59,6 +59,11 @@ export async function main(
     throw err;
   }
   const log = createLogger({ component: 'operator', level: config.logLevel });
+  if (config.connectionsFileAbsent)
+    log.warn(
+      { file: config.connectionsFile },
+      'the connections file is not there (in a cluster: the Secret the chart mounts it from does not exist): running as without one (no SecretPromotion connections, no tenantOwners); create it and restart the operator',
+    );
   const wiring = factories ? undefined : await controllersFor(config, env, log);
   for (const { controller, why } of wiring?.skipped ?? [])
     log.warn({ controller, why }, 'controller not started');

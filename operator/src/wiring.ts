@@ -1,8 +1,12 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../../lib/log.js';
 import { parseClusterNodes } from '../../lib/redis-client.js';
 import { VaultClient } from '../../lib/vault.js';
-import { drillAdapters, drillSettingsFromEnv, startDrillWebhookServer } from './adapters/drill/index.js';
+import {
+  drillAdapters,
+  drillRedisClient,
+  drillSettingsFromEnv,
+  startDrillWebhookServer,
+} from './adapters/drill/index.js';
 import { RedisLimitPublisher } from './adapters/redis/index.js';
 import { vaultSigningKeyStores } from './adapters/vault/vault-signing-key-store.js';
 import { connectionsFromConfig } from './adapters/vault-connections/index.js';
@@ -86,10 +90,12 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
       clusterNodes: redisClusterNodes,
     });
     closers.push(() => limits.close());
-    controllers.push(tenantRateLimitController({ limits, tenantOwners: config.file.tenantOwners }));
+    // Deny unless owned (issue 19): without tenantOwners no namespace owns any tenant, so no TenantRateLimit
+    // applies (each says so in its TenantOwned condition); another namespace can never squat a tenant.
+    controllers.push(tenantRateLimitController({ limits, tenantOwners: config.file.tenantOwners ?? [] }));
     if (!config.file.tenantOwners)
       log.warn(
-        "no tenantOwners in the operator configuration: TenantRateLimits of any namespace may set any tenant's limits (set tenantOwners to tie each tenant to its namespace)",
+        'no tenantOwners in the operator configuration: no TenantRateLimit applies until tenantOwners names the namespace that owns its tenant (docs/api.md, TenantRateLimit)',
       );
   } else {
     skipped.push({ controller: 'tenantratelimit', why: 'REDIS_URL is not set' });
@@ -98,9 +104,9 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
   // Drills run inside the operator: they need the services they exercise, Alertmanager and Redis.
   let drills: DisasterRecoveryDrillReconciler | undefined;
   const drillSettings = drillSettingsFromEnv(env);
-  if (drillSettings && config.redisUrl) {
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
-    redis.on('error', () => {});
+  if (drillSettings && (config.redisUrl || redisClusterNodes)) {
+    // The fault keys go where the gateways' limiter reads them: the one Redis or the Redis Cluster.
+    const redis = drillRedisClient(config.redisUrl, redisClusterNodes);
     const adapters = drillAdapters({ kubeConfig: loadKubeConfig(env), redis, ...drillSettings });
     if (!drillSettings.webhookToken && !drillSettings.webhookTokenFile) {
       log.warn(
@@ -123,7 +129,7 @@ export async function controllersFor(config: OperatorConfig, env: Env, log: Logg
   } else {
     skipped.push({
       controller: 'disasterrecoverydrill',
-      why: 'needs DRILL_AUTH_SERVICE_URL, DRILL_GATEWAY_URL, ALERTMANAGER_URL and REDIS_URL',
+      why: 'needs DRILL_AUTH_SERVICE_URL, DRILL_GATEWAY_URL, ALERTMANAGER_URL and REDIS_URL (or REDIS_CLUSTER_NODES)',
     });
   }
 

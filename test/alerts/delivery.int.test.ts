@@ -10,6 +10,7 @@ import { runbookUrl } from '../../alerts/src/model.js';
 import { type RecordedRequest, type Sink, startSink } from '../harness/components/sinks.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { sleep, waitUntil } from '../harness/wait.js';
+import { pagerDutyEventsFor, pagerDutyTriggers, type SlackMessage } from './real-services.js';
 import { writeTestProfileRules } from './rule-files.js';
 import { type SyntheticTargets, startSyntheticTargets } from './synthetic-targets.js';
 
@@ -19,24 +20,8 @@ import { type SyntheticTargets, startSyntheticTargets } from './synthetic-target
  * configuration (test timings) → PagerDuty Events v2 / Slack / drill webhook recording sinks.
  */
 
-interface PagerDutyEvent {
-  routing_key: string;
-  dedup_key: string;
-  event_action: 'trigger' | 'resolve';
-  links?: { href: string; text: string }[];
-  payload: { summary: string; severity: string; class: string; custom_details: Record<string, string> };
-}
-
-interface SlackMessage {
-  channel: string;
-  attachments: { title: string; title_link: string; text: string }[];
-}
-
-const pagerDutyEvents = (sink: Sink) => sink.records.map((r) => r.body as PagerDutyEvent);
 const slackMessages = (sink: Sink, path?: string) =>
   sink.records.filter((r: RecordedRequest) => !path || r.path === path).map((r) => r.body as SlackMessage);
-const eventsFor = (sink: Sink, alertname: string) =>
-  pagerDutyEvents(sink).filter((e) => e.payload?.class === alertname);
 const slackFor = (sink: Sink, alertname: string) =>
   slackMessages(sink).filter((m) => m.attachments?.some((a) => a.title.includes(alertname)));
 
@@ -115,16 +100,7 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
       FAILED_LOGINS_PER_TENANT_5M + 10,
     );
     targets.gateway.rejections.inc({ tenant: globex }, REJECTIONS_PER_TENANT_1M * 2);
-    const [event] = await waitUntil(
-      'a PagerDuty trigger for AuthFailedLoginSpike',
-      () => {
-        const e = eventsFor(env.pagerduty!, 'AuthFailedLoginSpike').filter(
-          (x) => x.event_action === 'trigger',
-        );
-        return e.length ? e : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+    const [event] = await pagerDutyTriggers(env.pagerduty!, 'AuthFailedLoginSpike');
     process.stderr.write(
       `[alerts] AuthFailedLoginSpike reached PagerDuty ${Date.now() - started} ms after the spike\n`,
     );
@@ -135,7 +111,7 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
     expect(event!.payload.severity).toBe('critical');
     expect(event!.payload.summary).toContain(`Failed logins spiking for tenant ${acme}`);
     // 60 is under the per-source threshold (100) and the fleet one (1000); it pages once, and not on Slack.
-    expect(eventsFor(env.pagerduty!, 'AuthFailedLoginsTenantBurst')).toEqual([]);
+    expect(pagerDutyEventsFor(env.pagerduty!, 'AuthFailedLoginsTenantBurst')).toEqual([]);
     expect(slackFor(env.slack!, 'AuthFailedLoginSpike')).toEqual([]);
   });
 
@@ -163,7 +139,7 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
         m.attachments[0]!.title.startsWith('[RESOLVED]'),
       ),
     );
-    expect(eventsFor(env.pagerduty!, 'GatewayRateLimiterDegraded')).toEqual([]);
+    expect(pagerDutyEventsFor(env.pagerduty!, 'GatewayRateLimiterDegraded')).toEqual([]);
   });
 
   it('delivers info alerts to nobody', async () => {
@@ -176,7 +152,7 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
       return ((await res.json()) as unknown[]).length > 0;
     });
     await sleep(3_000); // several group intervals: anything routed would have been sent by now
-    expect(eventsFor(env.pagerduty!, 'SigningKeyRotated')).toEqual([]);
+    expect(pagerDutyEventsFor(env.pagerduty!, 'SigningKeyRotated')).toEqual([]);
     expect(slackFor(env.slack!, 'SigningKeyRotated')).toEqual([]);
     expect(drillSink.records).toEqual([]);
   });
@@ -208,7 +184,7 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
     expect(body.receiver).toBe('drill');
     expect(body.alerts[0]!.labels.drill).toBe('e2e-quarterly');
     await sleep(2_000);
-    expect(eventsFor(env.pagerduty!, 'NovaposDrillSyntheticAlert')).toEqual([]);
+    expect(pagerDutyEventsFor(env.pagerduty!, 'NovaposDrillSyntheticAlert')).toEqual([]);
     expect(slackFor(env.slack!, 'NovaposDrillSyntheticAlert')).toEqual([]);
   });
 
@@ -273,14 +249,19 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
 
   it('resolves the PagerDuty incident once the 1-minute rejection window has drained', async () => {
     const trigger = await waitUntil('a PagerDuty trigger for GatewayRateLimitRejections', () =>
-      eventsFor(env.pagerduty!, 'GatewayRateLimitRejections').find((e) => e.event_action === 'trigger'),
+      pagerDutyEventsFor(env.pagerduty!, 'GatewayRateLimitRejections').find(
+        (e) => e.event_action === 'trigger',
+      ),
     );
     expect(trigger.links![0]!.href).toBe(runbookUrl('GatewayRateLimitRejections'));
     expect(trigger.payload.custom_details.tenant).toBe(globex);
     const started = Date.now();
     const resolve = await waitUntil(
       'a PagerDuty resolve for GatewayRateLimitRejections',
-      () => eventsFor(env.pagerduty!, 'GatewayRateLimitRejections').find((e) => e.event_action === 'resolve'),
+      () =>
+        pagerDutyEventsFor(env.pagerduty!, 'GatewayRateLimitRejections').find(
+          (e) => e.event_action === 'resolve',
+        ),
       { timeoutMs: 100_000, intervalMs: 500 },
     );
     process.stderr.write(

@@ -17,6 +17,7 @@ import {
   errorCode,
   type PagerDutyEvent,
   pagerDutyEventsFor,
+  pagerDutyTriggers,
   request,
   type SlackMessage,
   slackRecordsFor,
@@ -167,14 +168,7 @@ describe('alerts end to end with the real auth-service', () => {
       `[alerts-real] ${total - 2} failed logins (+2 locked) sent in ${burstEnded - started} ms from ${SOURCES.length} IPs\n`,
     );
 
-    const [event] = await waitUntil(
-      'a PagerDuty trigger for AuthFailedLoginSpike',
-      () => {
-        const e = pagerDuty('AuthFailedLoginSpike').filter((x) => x.event_action === 'trigger');
-        return e.length ? e : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 250 },
-    );
+    const [event] = await pagerDutyTriggers(alerting.pagerduty!, 'AuthFailedLoginSpike');
     process.stderr.write(
       `[alerts-real] AuthFailedLoginSpike reached PagerDuty ${Date.now() - burstEnded} ms after the last failed login\n`,
     );

@@ -18,6 +18,7 @@ import {
   writeKeyTree,
 } from '../auth-service/helpers.js';
 import type { RecordedRequest, Sink } from '../harness/components/sinks.js';
+import { waitUntil } from '../harness/wait.js';
 
 export interface PagerDutyEvent {
   routing_key: string;
@@ -36,6 +37,20 @@ export const pagerDutyEvents = (sink: Sink): PagerDutyEvent[] =>
   sink.records.map((r) => r.body as PagerDutyEvent);
 export const pagerDutyEventsFor = (sink: Sink, alertname: string): PagerDutyEvent[] =>
   pagerDutyEvents(sink).filter((e) => e.payload?.class === alertname);
+/** Every PagerDuty trigger for `alertname` so far, once there is one (waits at most `timeoutMs`). */
+export const pagerDutyTriggers = (
+  sink: Sink,
+  alertname: string,
+  timeoutMs = 60_000,
+): Promise<PagerDutyEvent[]> =>
+  waitUntil(
+    `a PagerDuty trigger for ${alertname}`,
+    () => {
+      const triggers = pagerDutyEventsFor(sink, alertname).filter((e) => e.event_action === 'trigger');
+      return triggers.length ? triggers : undefined;
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
 export const slackRecordsFor = (sink: Sink, alertname: string): RecordedRequest[] =>
   sink.records.filter((r) =>
     (r.body as SlackMessage).attachments?.some((a) => a.title.includes(` ${alertname} `)),

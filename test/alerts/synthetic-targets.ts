@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AuditMetrics } from '../../services/audit-service/src/metrics.js';
 
 export interface Target {
   readonly registry: Registry;
@@ -269,6 +270,8 @@ export interface SyntheticTargets {
   readonly auth: ReturnType<typeof authMetrics>;
   readonly gateway: ReturnType<typeof gatewayMetrics>;
   readonly operator: ReturnType<typeof operatorMetrics>;
+  /** The audit-service's own metrics class (its names and labels as shipped). */
+  readonly audit: AuditMetrics;
   /** A healthy system: every series the dashboards read exists, nothing above an alert threshold. */
   smokeTraffic(): void;
   stop(): Promise<void>;
@@ -279,12 +282,14 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
   const auth = authMetrics([registries.auth]);
   const gateway = gatewayMetrics([registries.gateway]);
   const operator = operatorMetrics([registries.operator]);
+  const audit = new AuditMetrics();
   const servers = await Promise.all([
     serve(registries.auth),
     serve(registries.gateway),
     serve(registries.operator),
+    serve(audit.registry),
   ]);
-  const [authServer, gatewayServer, operatorServer] = servers;
+  const [authServer, gatewayServer, operatorServer, auditServer] = servers;
 
   function smokeTraffic(): void {
     const now = Date.now() / 1000;
@@ -347,6 +352,12 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
     operator.drillLastSuccess.set(drill, now - 3600);
     for (const step of ['rotate-under-load', 'redis-outage', 'alert-delivery'])
       operator.drillStep.set({ ...drill, step }, 1);
+    // A healthy audit-service: verified, caught up, retention run within its hour.
+    audit.lastVerifyOk.set(1);
+    for (const topic of ['audit.events.v1', 'security.mfa.activity']) audit.lag.set({ topic }, 0);
+    audit.retentionInterval.set(3600);
+    audit.retentionRuns.inc({ outcome: 'success' });
+    audit.retentionLastSuccess.set(now - 60);
   }
 
   return {
@@ -354,10 +365,12 @@ export async function startSyntheticTargets(): Promise<SyntheticTargets> {
       'auth-service': [authServer.address],
       'integration-gateway': [gatewayServer.address],
       'novapos-operator': [operatorServer.address],
+      'audit-service': [auditServer.address],
     },
     auth,
     gateway,
     operator,
+    audit,
     smokeTraffic,
     async stop() {
       await Promise.all(

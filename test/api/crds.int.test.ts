@@ -321,7 +321,7 @@ const rejected: [string, string, (d: Doc) => void, RegExp][] = [
     'a drill without steps',
     'DisasterRecoveryDrill',
     (d) => (d.spec.steps = {}),
-    /spec\.steps: Required value: spec\.steps needs at least one of keyRotation, redisOutage or alertDelivery/,
+    /spec\.steps: Required value: spec\.steps needs at least one of keyRotation, redisOutage, auditCatchUp or alertDelivery/,
   ],
   [
     'an outage naming both a TenantRateLimit and a tenant',
@@ -334,6 +334,19 @@ const rejected: [string, string, (d: Doc) => void, RegExp][] = [
     'DisasterRecoveryDrill',
     (d) => (d.spec.steps.keyRotation.leadTimeOverride = '10m'),
     /spec\.steps\.keyRotation\.leadTimeOverride: Invalid value: .*must be shorter than steps\.keyRotation\.duration/,
+  ],
+  [
+    'an odd number of audit catch-up events (each API key gives two)',
+    'DisasterRecoveryDrill',
+    (d) => (d.spec.steps.auditCatchUp = { adminTokenSecretRef: { name: 'drill-audit-admin' }, events: 7 }),
+    /spec\.steps\.auditCatchUp\.events: Invalid value: 7: spec\.steps\.auditCatchUp\.events in body should be a multiple of 2/,
+  ],
+  [
+    'an audit pause longer than the audit-service allows',
+    'DisasterRecoveryDrill',
+    (d) =>
+      (d.spec.steps.auditCatchUp = { adminTokenSecretRef: { name: 'drill-audit-admin' }, maxPause: '2h' }),
+    /spec\.steps\.auditCatchUp\.maxPause: Invalid value: .*must be between 1s and 1h/,
   ],
   [
     'an unknown concurrency policy',

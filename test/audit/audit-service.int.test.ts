@@ -312,14 +312,14 @@ describe('audit-service', () => {
     };
     expect(await readyz()).toEqual({
       status: 200,
-      body: { status: 'ready', checks: { database: 'ok', consumer: 'running' } },
+      body: { status: 'ready', checks: { database: 'ok', consumer: 'running', signing: 'off' } },
     });
     expect((await pause(ADMIN_TOKEN, '30')).status).toBe(202);
     expect(await metric('audit_consumer_paused')).toBe(1);
     // Paused on purpose (Kafka keeps the events): still ready, and the probe says why it is not consuming.
     expect(await readyz()).toEqual({
       status: 200,
-      body: { status: 'ready', checks: { database: 'ok', consumer: 'paused' } },
+      body: { status: 'ready', checks: { database: 'ok', consumer: 'paused', signing: 'off' } },
     });
     const before = await chainLength();
     const auth = await publisher('auth-service');

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaEventPublisher, kafkaConfigFromEnv } from '../../lib/kafka-events.js';
 import { SECURITY_TOPICS } from '../../lib/kafka-topics.js';
@@ -8,15 +7,15 @@ import { connectPostgres, type Db } from '../../lib/service-kit/db.js';
 import { type KafkaInstance, startKafka } from '../harness/components/kafka.js';
 import { type PostgresInstance, startPostgres } from '../harness/components/postgres.js';
 import { freePort } from '../harness/ports.js';
-import { ManagedProcess, makeRunDir, removeRunDir } from '../harness/process.js';
+import { type ManagedProcess, makeRunDir, removeRunDir } from '../harness/process.js';
 import { waitUntil } from '../harness/wait.js';
+import { auditServiceEnv, startAuditProcess } from './support.js';
 
 /**
  * Crashes under traffic (issue 20, "Done when"): the real audit-service process (main.ts) SIGKILLed in the
  * middle of its batches, then Kafka SIGKILLed while auth-service's outbox keeps publishing. Afterwards every
  * event is chained exactly once, the producer's sequence has no hole, and the chain verifies.
  */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir: string;
 let kafka: KafkaInstance;
 let pgi: PostgresInstance;
@@ -25,27 +24,15 @@ let auditProc: ManagedProcess | undefined;
 let adminPort: number;
 const logger = createLogger({ component: 'crash-test', destination: { write: () => {} } });
 
-async function startAuditProcess(): Promise<ManagedProcess> {
-  return ManagedProcess.start(
+function startAudit(): Promise<ManagedProcess> {
+  return startAuditProcess(
+    'audit-service',
+    adminPort,
     {
-      name: 'audit-service',
-      command: process.execPath,
-      args: ['--import', 'tsx', 'services/audit-service/src/main.ts'],
-      cwd: repoRoot,
-      env: {
-        DATABASE_URL: pgi.url,
-        KAFKA_BOOTSTRAP: kafka.bootstrap,
-        KAFKA_USERNAME: kafka.services['audit-service'].username,
-        KAFKA_PASSWORD: kafka.services['audit-service'].password,
-        ADMIN_PORT: String(adminPort),
-        ADMIN_HOST: '127.0.0.1',
-        // Small batches: many transactions and offset commits to die between.
-        AUDIT_BATCH_SIZE: '10',
-        AUDIT_GAP_SLO_SECONDS: '60',
-      },
-      ready: async () =>
-        (await fetch(`http://127.0.0.1:${adminPort}/healthz`).catch(() => undefined))?.ok ?? false,
-      readyTimeoutMs: 60_000,
+      ...auditServiceEnv(kafka, pgi),
+      // Small batches: many transactions and offset commits to die between.
+      AUDIT_BATCH_SIZE: '10',
+      AUDIT_GAP_SLO_SECONDS: '60',
     },
     path.join(dir, 'logs'),
   );
@@ -61,7 +48,7 @@ beforeAll(async () => {
   [kafka, pgi] = await Promise.all([startKafka(dir), startPostgres(dir)]);
   db = connectPostgres(pgi.url);
   adminPort = await freePort();
-  auditProc = await startAuditProcess();
+  auditProc = await startAudit();
 });
 
 afterAll(async () => {
@@ -110,7 +97,7 @@ describe('crashes under traffic', () => {
     await kafka.crash();
     await publish(100); // into the outbox only: Kafka is down
     await kafka.startServer();
-    auditProc = await startAuditProcess();
+    auditProc = await startAudit();
     await publish(50);
     await auth.flush();
     await waitUntil(`all ${published} events chained`, async () => (await chained()) >= published, {

@@ -2,16 +2,15 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type Db } from '../../lib/service-kit/db.js';
+import { VaultClient } from '../../lib/vault.js';
 import { TransitHeadSigner } from '../../services/audit-service/src/adapters/head-signer.js';
-import {
-  AuditRepository,
-  type IncomingEvent,
-  migrate,
-} from '../../services/audit-service/src/storage/repo.js';
+import { AuditRepository, migrate } from '../../services/audit-service/src/storage/repo.js';
 import { verifyAudit } from '../../services/audit-service/src/verify.js';
 import { type PostgresInstance, startPostgres } from '../harness/components/postgres.js';
 import { startVault, type VaultInstance } from '../harness/components/vault.js';
 import { makeRunDir, removeRunDir } from '../harness/process.js';
+import { anEvent } from './events.js';
+import { createChainKey } from './support.js';
 
 /**
  * Retention with a signed checkpoint (issue 20, seed 004 AUDIT_RETENTION_DAYS), against real PostgreSQL and
@@ -26,21 +25,6 @@ let db: Db;
 let repo: AuditRepository;
 let signer: TransitHeadSigner;
 
-const anEvent = (i: number): IncomingEvent => ({
-  event_id: randomUUID(),
-  topic: 'audit.events.v1',
-  event_type: 'login_failed',
-  schema_version: 1,
-  tenant_id: 'acme',
-  user_id: `u${i}`,
-  actor_role: null,
-  trace_id: `t${i}`,
-  producer: 'auth-service',
-  producer_seq: i,
-  occurred_at: new Date().toISOString(),
-  payload: JSON.stringify({ n: i }),
-});
-
 async function asOwner<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: pgi.url });
   await c.connect();
@@ -54,18 +38,12 @@ async function asOwner<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 beforeAll(async () => {
   dir = makeRunDir('audit-retention');
   [pgi, vault] = await Promise.all([startPostgres(dir), startVault(dir)]);
-  expect([200, 204, 400]).toContain(
-    (await vault.request('POST', 'sys/mounts/transit', { type: 'transit' })).status,
-  );
-  expect(
-    (await vault.request('POST', 'transit/keys/novapos-audit-chain', { type: 'ed25519' })).status,
-  ).toBeLessThan(300);
+  await createChainKey(vault);
   db = connectPostgres(pgi.url);
   await migrate(db);
   repo = new AuditRepository(db);
   signer = new TransitHeadSigner({
-    addr: vault.addr,
-    token: () => vault.rootToken,
+    vault: new VaultClient({ addr: vault.addr, auth: { method: 'token', token: vault.rootToken } }),
     transitMount: 'transit',
     key: 'novapos-audit-chain',
     kvMount: 'secret',

@@ -12,6 +12,7 @@ import { type PostgresInstance, startPostgres } from '../harness/components/post
 import { startVault, type VaultInstance } from '../harness/components/vault.js';
 import { makeRunDir, removeRunDir } from '../harness/process.js';
 import { waitUntil } from '../harness/wait.js';
+import { auditServiceEnv, createChainKey } from './support.js';
 
 /**
  * Tamper evidence against someone who can write the database (issue 20): they edit a row AND recompute every
@@ -31,19 +32,10 @@ beforeAll(async () => {
   dir = makeRunDir('audit-signed');
   [kafka, pgi, vault] = await Promise.all([startKafka(dir), startPostgres(dir), startVault(dir)]);
   db = connectPostgres(pgi.url);
-  // 400: transit/ is mounted already (the harness's OpenBao has it for auth-service).
-  expect([200, 204, 400]).toContain(
-    (await vault.request('POST', 'sys/mounts/transit', { type: 'transit' })).status,
-  );
-  expect(
-    (await vault.request('POST', 'transit/keys/novapos-audit-chain', { type: 'ed25519' })).status,
-  ).toBeLessThan(300);
+  await createChainKey(vault);
   audit = await startAuditService(
     configFromEnv({
-      DATABASE_URL: pgi.url,
-      KAFKA_BOOTSTRAP: kafka.bootstrap,
-      KAFKA_USERNAME: kafka.services['audit-service'].username,
-      KAFKA_PASSWORD: kafka.services['audit-service'].password,
+      ...auditServiceEnv(kafka, pgi),
       ADMIN_PORT: '0',
       ADMIN_HOST: '127.0.0.1',
       VAULT_ADDR: vault.addr,

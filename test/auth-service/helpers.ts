@@ -7,7 +7,11 @@ import { expect } from 'vitest';
 import { VaultClient } from '../../lib/vault.js';
 import { configFromEnv } from '../../services/auth-service/src/config.js';
 import { computeKeysetHash } from '../../services/auth-service/src/domain/keyring.js';
+import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import { type RunningAuthService, startAuthService } from '../../services/auth-service/src/server.js';
+import { connectPostgres } from '../../services/auth-service/src/storage/db.js';
+import { migrate } from '../../services/auth-service/src/storage/migrate.js';
+import { AuthRepository } from '../../services/auth-service/src/storage/repo.js';
 import type { EnvDescriptor } from '../harness/env.js';
 
 export const ISSUER = 'https://auth.novapos.local';
@@ -288,3 +292,30 @@ export async function startServiceWithKeys(
 /** The stable error code of a service answer (`{error:{code}}`), or undefined. */
 export const errorCode = (res: { body: Record<string, unknown> }): string | undefined =>
   (res.body['error'] as { code?: string } | undefined)?.code;
+
+/**
+ * Tenant acme and one cashier in it, written with auth-service's own repository and its production Argon2
+ * settings: the user a deployed auth-service logs in (the README's login examples). `migrate` sets the
+ * schema up first, for a database no auth-service has started on yet.
+ */
+export async function seedAcmeCashier(
+  databaseUrl: string,
+  user: { readonly email: string; readonly password: string },
+  opts: { readonly migrate?: boolean } = {},
+): Promise<void> {
+  const db = connectPostgres(databaseUrl);
+  try {
+    if (opts.migrate) await migrate(db);
+    const repo = new AuthRepository(db);
+    await repo.createTenant('acme', 'Acme');
+    const hasher = new PasswordHasher({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+    await repo.createUser({
+      tenantId: 'acme',
+      email: user.email,
+      passwordHash: await hasher.hash(user.password),
+      roles: ['cashier'],
+    });
+  } finally {
+    await db.close();
+  }
+}

@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { aRotation } from '../signing-keys/support.js';
-import { krewBinary, repoRoot } from './support.js';
+import { krewBinary, repoRoot, scratchDir } from './support.js';
 
 const run = promisify(execFile);
 
@@ -19,10 +18,7 @@ describe('kubectl-novapos through krew', () => {
   const env = inject('env');
   const version = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version as string;
   const archiveName = `kubectl-novapos-v${version}.tar.gz`;
-  const out = [
-    mkdtempSync(path.join(tmpdir(), 'krew-pkg-a-')),
-    mkdtempSync(path.join(tmpdir(), 'krew-pkg-b-')),
-  ];
+  const out = [scratchDir('krew-pkg-a-'), scratchDir('krew-pkg-b-')];
   let krew: string;
 
   beforeAll(async () => {
@@ -58,7 +54,7 @@ describe('kubectl-novapos through krew', () => {
   });
 
   it('krew installs it and kubectl runs it as kubectl novapos', async () => {
-    const krewRoot = mkdtempSync(path.join(tmpdir(), 'krew-root-'));
+    const krewRoot = scratchDir('krew-root-');
     const base = {
       PATH: [
         path.join(krewRoot, 'bin'),

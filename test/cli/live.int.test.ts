@@ -3,7 +3,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { VaultClient } from '../../lib/vault.js';
 import { HttpKeyStatusProbe } from '../../operator/src/adapters/services/index.js';
 import { Annotations, type SigningKeyRotation, type TenantRateLimit } from '../../operator/src/api/index.js';
 import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
@@ -19,7 +18,12 @@ import { type Env, privateRedisDb, startEnv } from '../harness/env.js';
 import { freePort } from '../harness/ports.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
-import { aRotation, type InProcessOperator, startInProcessOperator } from '../signing-keys/support.js';
+import {
+  aRotation,
+  type InProcessOperator,
+  rootVaultClient,
+  startInProcessOperator,
+} from '../signing-keys/support.js';
 import {
   buildPlugin,
   endpointSlice,
@@ -119,29 +123,17 @@ describe('kubectl novapos against the services, through the apiserver', () => {
     operator = await startInProcessOperator({
       kubeconfig: env.kube!.kubeconfig,
       namespaces: [ns],
-      vault: new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
+      vault: rootVaultClient(v),
       controller: {
         timing: { clockSkewMs: 1_000, servicePollMs: 500, serviceWaitPollMs: 300 },
-        services: new HttpKeyStatusProbe({ fetch: viaPodNetworkTwin }),
+        services: new HttpKeyStatusProbe({ fetch: viaPodNetworkTwin(twin) }),
       },
     });
     limits = await startRateLimitOperator(env.kube!.kubeconfig, redisUrl, ns);
-    await kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify(
-        aRotation(ns, 'auth', {
-          rotationInterval: '1h',
-          leadTime: '10m',
-          maxTokenTTL: '3s',
-          jwksCacheTTL: '2s',
-          services: [
-            { name: 'auth-service', serviceRef: { name: 'auth-service' } },
-            { name: 'integration-gateway', serviceRef: { name: 'integration-gateway' } },
-          ],
-        }),
-      ),
-    );
-    await waitUntil('the first key', async () => (await skr()).status?.activeKid, { timeoutMs: 60_000 });
+    await aRotationWithItsFirstKey('auth', [
+      { name: 'auth-service', serviceRef: { name: 'auth-service' } },
+      { name: 'integration-gateway', serviceRef: { name: 'integration-gateway' } },
+    ]);
 
     // auth-service serves the operator's key set; two gateway replicas verify against its JWKS.
     const databaseUrl = await aDatabase(shared.postgresUrl!, `clilive${suffix}`);
@@ -195,10 +187,26 @@ describe('kubectl novapos against the services, through the apiserver', () => {
     await twin?.close();
   });
 
-  it('revoke --wait returns once no replica of any service serves the kid, read through the apiserver', async () => {
-    await kubectl(['annotate', '--overwrite', 'skr', 'auth', '-n', ns, `${Annotations.rotateNow}=live-1`]);
+  /** A SigningKeyRotation on this suite's short timings, once the operator has made its first key. */
+  async function aRotationWithItsFirstKey(name: string, services: SigningKeyRotation['spec']['services']) {
+    const spec = { rotationInterval: '1h', leadTime: '10m', maxTokenTTL: '3s', jwksCacheTTL: '2s', services };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(aRotation(ns, name, spec)));
+    await waitUntil('the first key', async () => (await skr(name)).status?.activeKid, { timeoutMs: 60_000 });
+  }
+
+  /** Starts a rotation of skr/auth and resolves the next kid once auth-service and every gateway serve it. */
+  async function aNextKeyServedEverywhere(rotateNow: string): Promise<string> {
+    await kubectl([
+      'annotate',
+      '--overwrite',
+      'skr',
+      'auth',
+      '-n',
+      ns,
+      `${Annotations.rotateNow}=${rotateNow}`,
+    ]);
     let seen = '';
-    const next = await waitUntil(
+    return waitUntil(
       'a next key every replica serves',
       async () => {
         const kid = (await skr()).status?.nextKid;
@@ -211,6 +219,10 @@ describe('kubectl novapos against the services, through the apiserver', () => {
     ).catch((err: Error) => {
       throw new Error(`${err.message}; ${seen}`);
     });
+  }
+
+  it('revoke --wait returns once no replica of any service serves the kid, read through the apiserver', async () => {
+    const next = await aNextKeyServedEverywhere('live-1');
     twin.requests.length = 0;
     const r = await plugin(['revoke', 'skr/auth', next, '--yes', '--wait', '--timeout', '60s']);
     expect(r.code, r.stderr).toBe(0);
@@ -255,6 +267,66 @@ describe('kubectl novapos against the services, through the apiserver', () => {
       expect(await kidsOf(url)).not.toContain(active);
   });
 
+  it('revoke --wait reads deprecated statusURL entries: a loopback URL directly, an in-cluster Service name through services/NAME:PORT/proxy', async () => {
+    const next = await aNextKeyServedEverywhere('live-3');
+    // Endpoints for the Service proxy (the apiserver resolves services/NAME:PORT/proxy through them).
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Endpoints',
+        metadata: { name: 'integration-gateway', namespace: ns },
+        subsets: [
+          {
+            addresses: gateways.map((_, i) => ({
+              ip: `10.99.0.${2 + i}`,
+              targetRef: { kind: 'Pod', name: `integration-gateway-${i}`, namespace: ns },
+            })),
+            ports: [{ name: 'http', port: port(gateways[0]!.url) }],
+          },
+        ],
+      }),
+    );
+    // The Service's ports 8000 (http) and 8001 (admin) reach the second replica, as a virtual IP would.
+    twin.services.set('integration-gateway:8000', { host: '127.0.0.3', port: gateways[1]!.port });
+    twin.services.set('integration-gateway:8001', { host: '127.0.0.3', port: gateways[1]!.adminPort });
+    const services = (entries: unknown[]) =>
+      kubectl([
+        'patch',
+        'skr',
+        'auth',
+        '-n',
+        ns,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { services: entries } }),
+      ]);
+    await services([
+      { name: 'auth-service', statusURL: `${auth.url}/keys/status` },
+      {
+        name: 'integration-gateway',
+        statusURL: `http://integration-gateway.${ns}.svc:8000/keys/status`,
+        reloadURL: `http://integration-gateway.${ns}.svc:8001/keys/reload`,
+      },
+    ]);
+    try {
+      twin.requests.length = 0;
+      const r = await plugin(['revoke', 'skr/auth', next, '--yes', '--wait', '--timeout', '60s']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(
+        `${next} is revoked and out of the JWKS of auth-service (1 replica), integration-gateway (1 replica)`,
+      );
+      expect(twin.requests.some((q) => q.startsWith('svc/integration-gateway:8000/keys/status'))).toBe(true);
+      // What the Service reaches (one replica: why statusURL is deprecated) no longer serves it.
+      for (const url of [auth.url, gateways[1]!.url]) expect(await kidsOf(url)).not.toContain(next);
+    } finally {
+      await services([
+        { name: 'auth-service', serviceRef: { name: 'auth-service' } },
+        { name: 'integration-gateway', serviceRef: { name: 'integration-gateway' } },
+      ]);
+    }
+  });
+
   it('revoke --wait gives up with exit 6 naming the replica that still serves the kid', async () => {
     // A replica whose JWKS never changes: it keeps serving whatever the test says.
     frozen = http.createServer((_req, res) => {
@@ -263,23 +335,7 @@ describe('kubectl novapos against the services, through the apiserver', () => {
     });
     await new Promise<void>((r) => frozen.listen(0, '127.0.0.9', r));
     await service('frozen', [9], { http: (frozen.address() as AddressInfo).port });
-    await kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify(
-        aRotation(ns, 'stale', {
-          rotationInterval: '1h',
-          leadTime: '10m',
-          maxTokenTTL: '3s',
-          jwksCacheTTL: '2s',
-          services: [{ name: 'frozen', serviceRef: { name: 'frozen' } }],
-        }),
-        undefined,
-        undefined,
-      ),
-    );
-    await waitUntil('the first key', async () => (await skr('stale')).status?.activeKid, {
-      timeoutMs: 60_000,
-    });
+    await aRotationWithItsFirstKey('stale', [{ name: 'frozen', serviceRef: { name: 'frozen' } }]);
     await kubectl(['annotate', '--overwrite', 'skr', 'stale', '-n', ns, `${Annotations.rotateNow}=live-2`]);
     const next = await waitUntil('a next key', async () => (await skr('stale')).status?.nextKid);
     frozenKids = [(await skr('stale')).status!.activeKid!, next];
@@ -333,6 +389,7 @@ describe('kubectl novapos against the services, through the apiserver', () => {
     expect(token).toBeTruthy();
     let sent = 0;
     let rejected = 0;
+    const sentAt: number[] = [];
     const statuses: Record<number, number> = {};
     let stop = false;
     const started = Date.now();
@@ -344,6 +401,7 @@ describe('kubectl novapos against the services, through the apiserver', () => {
         });
         await res.arrayBuffer();
         sent++;
+        sentAt.push(Date.now());
         statuses[res.status] = (statuses[res.status] ?? 0) + 1;
         if (res.status === 429) rejected++;
         await sleep(50);
@@ -359,7 +417,13 @@ describe('kubectl novapos against the services, through the apiserver', () => {
         '--usage-sample',
         '4s',
       ]);
-      const perMinute = (sent / (Date.now() - started)) * 60_000;
+      // The rate the test sent at, per minute, over each 4 s window of the run: on a loaded machine it
+      // varies, and the plugin's two reads fall in a window the test cannot see.
+      const ended = Date.now();
+      const windows: number[] = [];
+      for (let from = started; from + 4_000 <= ended; from += 500)
+        windows.push((sentAt.filter((t) => t >= from && t < from + 4_000).length / 4_000) * 60_000);
+      const [slowest, fastest] = [Math.min(...windows), Math.max(...windows)];
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Gateway: generation 1 acknowledged by 2 replica\(s\)/);
@@ -369,8 +433,8 @@ describe('kubectl novapos against the services, through the apiserver', () => {
       expect(m, r.stdout).not.toBeNull();
       const [usage, refused] = [Number(m![1]), Number(m![2])];
       // Within a factor of the rate the test sent at (the two reads and the traffic are not aligned).
-      expect(usage).toBeGreaterThan(perMinute * 0.5);
-      expect(usage).toBeLessThan(perMinute * 1.5);
+      expect(usage, `sent ${slowest.toFixed(0)}–${fastest.toFixed(0)}/min`).toBeGreaterThan(slowest * 0.5);
+      expect(usage, `sent ${slowest.toFixed(0)}–${fastest.toFixed(0)}/min`).toBeLessThan(fastest * 1.5);
       // Over 30/min without burst: most are refused, and the plugin says so.
       expect(refused, `${r.stdout}\nanswers: ${JSON.stringify(statuses)}`).toBeGreaterThan(0);
       expect(refused).toBeLessThanOrEqual(usage);

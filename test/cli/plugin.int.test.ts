@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { Annotations, APPROVERS_GROUP } from '../../operator/src/api/meta.js';
 import { examples, type Kubectl, kubectlAs, yaml } from '../api/kubectl.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
-import { buildPlugin, copyAlone, repoRoot, runPipedUntil, runPlugin } from './support.js';
+import { buildPlugin, copyAlone, repoRoot, runPipedUntil, runPlugin, scratchDir } from './support.js';
 
 /**
  * kubectl-novapos as a process against a real kube-apiserver with the CRDs from crds/, the admission
@@ -279,8 +279,10 @@ describe('status', () => {
     expect(m, r.stdout).not.toBeNull();
     const [requests, rejected] = [Number(m![1]), Number(m![2])];
     expect(requests).toBeGreaterThan(0);
-    expect(rejected / requests).toBeGreaterThan(0.15);
-    expect(rejected / requests).toBeLessThan(0.35);
+    // Around 0.25; a few seconds of scrapes under load put the two counters' last samples one increment
+    // apart (0.14 seen in a full run), so the band is wide: what it tells apart is the right counter (0 or 1).
+    expect(rejected / requests).toBeGreaterThan(0.1);
+    expect(rejected / requests).toBeLessThan(0.4);
     const viaEnv = await plugin(['status', 'trl/acme', '-n', ns], {
       env: { NOVAPOS_PROMETHEUS_URL: prometheus },
     });
@@ -373,7 +375,7 @@ describe('who the user is', () => {
   });
 
   it('gets its token from an exec credential plugin', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'cli-exec-'));
+    const dir = scratchDir('cli-exec-');
     const helper = path.join(dir, 'credential-helper');
     const token = env.kube!.adminToken;
     writeFileSync(

@@ -86,34 +86,26 @@ beforeAll(async () => {
       ],
     }),
   ));
-  await admin(
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'security.novapos.io/v1alpha1',
-      kind: 'SecretPromotion',
-      metadata: { name: 'auth', namespace: ns },
-      spec: {
-        source: { connection: 'local', mount: 'secret', path: source },
-        targets: [{ name: 'staging', connection: 'staging', mount: 'secret', path: target }],
-        requireApproval: true,
-      },
-    }),
-  );
+  const applyPromotion = (name: string, spec: Record<string, unknown>) =>
+    admin(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'security.novapos.io/v1alpha1',
+        kind: 'SecretPromotion',
+        metadata: { name, namespace: ns },
+        spec: { source: { connection: 'local', mount: 'secret', path: source }, ...spec },
+      }),
+    );
+  await applyPromotion('auth', {
+    targets: [{ name: 'staging', connection: 'staging', mount: 'secret', path: target }],
+    requireApproval: true,
+  });
   await waitUntil('a plan', async () => !!(await get()).status?.plan, { timeoutMs: 60_000 });
   // The admission policies act asynchronously: wait until they stamp an approval (on another object).
-  await admin(
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'security.novapos.io/v1alpha1',
-      kind: 'SecretPromotion',
-      metadata: { name: 'probe', namespace: ns },
-      spec: {
-        source: { connection: 'local', mount: 'secret', path: source },
-        targets: [{ name: 'x', connection: 'staging', mount: 'secret', path: `${run}/probe` }],
-        suspend: true,
-      },
-    }),
-  );
+  await applyPromotion('probe', {
+    targets: [{ name: 'x', connection: 'staging', mount: 'secret', path: `${run}/probe` }],
+    suspend: true,
+  });
   let n = 0;
   const alice = kubectlAs(kube.kubectlPath, aliceConfig);
   await waitUntil(

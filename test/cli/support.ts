@@ -1,12 +1,32 @@
-import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const scratch: string[] = [];
+
+/**
+ * A fresh directory under the system temp dir (`PREFIX-XXXXXX`), removed with everything in it after the
+ * test file that made it: importing this module registers the afterAll that removes them.
+ */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+
+/** Removes every scratchDir made so far (run after each test file that imports this module). */
+export function removeScratchDirs(): void {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+afterAll(removeScratchDirs);
 
 export interface Run {
   readonly code: number;
@@ -19,7 +39,7 @@ export interface Run {
  * there: the bundle must run on its own.
  */
 export async function buildPlugin(): Promise<string> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kubectl-novapos-'));
+  const dir = scratchDir('kubectl-novapos-');
   const out = path.join(dir, 'bin', 'kubectl-novapos');
   await new Promise<void>((resolve, reject) =>
     execFile(
@@ -34,7 +54,7 @@ export async function buildPlugin(): Promise<string> {
 
 /** A copy of the bundle alone in a fresh directory, for the "runs without the repository" check. */
 export function copyAlone(bundle: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kubectl-novapos-alone-'));
+  const dir = scratchDir('kubectl-novapos-alone-');
   const out = path.join(dir, 'kubectl-novapos');
   cpSync(bundle, out);
   return out;
@@ -80,58 +100,63 @@ export function runPlugin(
   });
 }
 
-/**
- * Runs the plugin under a pseudo terminal (util-linux `script`), for colour and --watch redraws; stops it
- * once `until` holds for what it printed, or after `timeoutMs`.
- */
-export function runInTerminal(
-  bundle: string,
-  args: readonly string[],
-  opts: {
-    kubeconfig: string;
-    until: (out: string) => boolean;
-    onOutput?: (out: string) => void;
-    timeoutMs?: number;
-  },
-): Promise<string> {
-  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  const command = [bundle, ...args].map(quote).join(' ');
+/** What runInTerminal and runPipedUntil read until. */
+interface Until {
+  kubeconfig: string;
+  until: (out: string) => boolean;
+  onOutput?: (out: string) => void;
+  timeoutMs?: number;
+}
+
+/** Collects the child's stdout until `opts.until` holds (then `stop`s it), or fails after `timeoutMs`. */
+function readUntil(child: ChildProcess, stop: () => void, opts: Until, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/root',
-        KUBECONFIG: opts.kubeconfig,
-        TERM: 'xterm-256color',
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
     let out = '';
-    const stop = () => {
+    const end = () => {
       clearTimeout(timer);
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        // already gone
-      }
+      stop();
     };
     const timer = setTimeout(() => {
-      stop();
-      reject(
-        new Error(`the plugin under a terminal did not print what was expected in time; it printed:\n${out}`),
-      );
+      end();
+      reject(new Error(`${what} did not print what was expected in time; it printed:\n${out}`));
     }, opts.timeoutMs ?? 60_000);
-    child.stdout.on('data', (c) => {
+    child.stdout!.on('data', (c) => {
       out += c;
       opts.onOutput?.(out);
       if (opts.until(out)) {
-        stop();
+        end();
         resolve(out);
       }
     });
     child.on('error', reject);
   });
+}
+
+/**
+ * Runs the plugin under a pseudo terminal (util-linux `script`), for colour and --watch redraws; stops it
+ * once `until` holds for what it printed, or after `timeoutMs`.
+ */
+export function runInTerminal(bundle: string, args: readonly string[], opts: Until): Promise<string> {
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const command = [bundle, ...args].map(quote).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      KUBECONFIG: opts.kubeconfig,
+      TERM: 'xterm-256color',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  return readUntil(child, stop, opts, 'the plugin under a terminal');
 }
 
 export const KREW_VERSION = 'v0.4.3';
@@ -168,37 +193,12 @@ export async function krewBinary(): Promise<string> {
 }
 
 /** Runs the plugin with piped output until `until` holds for its stdout (for --watch when piped). */
-export function runPipedUntil(
-  bundle: string,
-  args: readonly string[],
-  opts: {
-    kubeconfig: string;
-    until: (out: string) => boolean;
-    onOutput?: (out: string) => void;
-    timeoutMs?: number;
-  },
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bundle, [...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', KUBECONFIG: opts.kubeconfig },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`the plugin did not print what was expected in time; it printed:\n${out}`));
-    }, opts.timeoutMs ?? 60_000);
-    child.stdout.on('data', (c) => {
-      out += c;
-      opts.onOutput?.(out);
-      if (opts.until(out)) {
-        clearTimeout(timer);
-        child.kill('SIGTERM');
-        resolve(out);
-      }
-    });
-    child.on('error', reject);
+export function runPipedUntil(bundle: string, args: readonly string[], opts: Until): Promise<string> {
+  const child = spawn(bundle, [...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', KUBECONFIG: opts.kubeconfig },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return readUntil(child, () => child.kill('SIGTERM'), opts, 'the plugin');
 }
 
 /**
@@ -209,35 +209,56 @@ export function runPipedUntil(
  * from the X-Forwarded-Uri the apiserver adds (`…/pods/NAME:PORT/proxy/…`) and sends the request to that
  * pod's twin address (`pods`, filled by the test) on that port. Everything between the plugin and the
  * apiserver, and the apiserver's pods/NAME:PORT/proxy itself (the pod looked up, its address checked), is
- * real. Records each request as `NAME:PORT/path`.
+ * real. Records each request as `NAME:PORT/path`. A Service proxy request (services/NAME:PORT/proxy, the
+ * apiserver having resolved the Service's endpoints) goes to the twin `services` names and is recorded as
+ * `svc/NAME:PORT/path`.
  */
 export interface PodNetworkTwin {
   readonly url: string;
   readonly requests: string[];
   /** Pod name → its loopback twin address. */
   readonly pods: Map<string, string>;
+  /**
+   * `SERVICE:PORT` (a Service port) → the twin address and port behind it, for the apiserver's Service
+   * proxy (services/NAME:PORT/proxy: which endpoint it picked is not visible through an HTTP proxy, so the
+   * test names one) and for viaPodNetworkTwin.
+   */
+  readonly services: Map<string, { host: string; port: number }>;
   close(): Promise<void>;
 }
 
 export async function startPodNetworkTwin(): Promise<PodNetworkTwin> {
   const requests: string[] = [];
   const pods = new Map<string, string>();
+  const services = new Map<string, { host: string; port: number }>();
   const server = http.createServer((req, res) => {
     const forwarded = String(req.headers['x-forwarded-uri'] ?? '');
     const m = /\/pods\/([^/:]+):(\d+)\/proxy(\/[^?]*)?/.exec(forwarded);
-    if (!m) {
+    const svc = /\/services\/([^/:]+):([^/]+)\/proxy(\/[^?]*)?/.exec(forwarded);
+    let host: string | undefined;
+    let port: string | undefined;
+    if (m) {
+      const [, pod, podPort, path] = m;
+      host = pods.get(pod!);
+      port = podPort;
+      if (host) requests.push(`${pod}:${port}${path ?? '/'}`);
+    } else if (svc) {
+      const [, name, svcPort, path] = svc;
+      const target = services.get(`${name}:${svcPort}`);
+      [host, port] = target ? [target.host, String(target.port)] : [];
+      if (host) requests.push(`svc/${name}:${svcPort}${path ?? '/'}`);
+    } else {
       res
         .writeHead(403)
-        .end(`the twin forwards only pods/NAME:PORT/proxy requests, not ${forwarded || req.url}`);
+        .end(
+          `the twin forwards only pods/ and services/NAME:PORT/proxy requests, not ${forwarded || req.url}`,
+        );
       return;
     }
-    const [, pod, port, path] = m;
-    const host = pods.get(pod!);
     if (!host) {
-      res.writeHead(502).end(`no twin for pod ${pod}`);
+      res.writeHead(502).end(`no twin for ${forwarded}`);
       return;
     }
-    requests.push(`${pod}:${port}${path ?? '/'}`);
     const target = new URL(req.url ?? '/', 'http://x');
     const upstream = http.request(
       {
@@ -263,6 +284,7 @@ export async function startPodNetworkTwin(): Promise<PodNetworkTwin> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     pods,
+    services,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -271,9 +293,19 @@ export async function startPodNetworkTwin(): Promise<PodNetworkTwin> {
   };
 }
 
-/** The operator's fetch to pod addresses 10.99.0.N, sent to their loopback twins 127.0.0.N. */
-export const viaPodNetworkTwin: typeof fetch = (input, init) =>
-  fetch(String(input).replace(/^http:\/\/10\.99\.0\.(\d+):/, 'http://127.0.0.$1:'), init);
+/**
+ * The operator's fetch through the twin's network: pod addresses 10.99.0.N to their loopback twins
+ * 127.0.0.N, and an in-cluster Service name (`NAME.NS.svc:PORT`, a deprecated statusURL or reloadURL) to the
+ * twin `twin.services` names for `NAME:PORT`, as cluster DNS and the Service's virtual IP would.
+ */
+export function viaPodNetworkTwin(twin: PodNetworkTwin): typeof fetch {
+  return (input, init) => {
+    const url = String(input).replace(/^http:\/\/10\.99\.0\.(\d+):/, 'http://127.0.0.$1:');
+    const svc = /^http:\/\/([a-z0-9-]+)\.[a-z0-9-]+\.svc(?:\.cluster\.local)?:(\d+)(\/.*)?$/.exec(url);
+    const target = svc && twin.services.get(`${svc[1]}:${svc[2]}`);
+    return fetch(target ? `http://${target.host}:${target.port}${svc[3] ?? '/'}` : url, init);
+  };
+}
 
 /**
  * A pod as the apiserver knows it without a node: the object, and its status written as a kubelet would

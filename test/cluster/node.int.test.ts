@@ -1,8 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeInstance, startNode } from '../harness/components/node.js';
 import { debianBaseLayer, nodeLtsLayer } from '../harness/node/base-image.js';
@@ -16,6 +15,7 @@ import {
   readSysctl,
 } from '../harness/node/host.js';
 import { buildImageArchive, kubectlImage } from '../harness/node/images.js';
+import { type NodeChild, spawnNodeChild } from '../harness/node/spawn-child.js';
 import { LEASE_WAIT_MS, nodeLease } from '../harness/node-lease.js';
 import { makeRunDir } from '../harness/process.js';
 import type { NodeLease } from '../harness/shared-node.js';
@@ -28,13 +28,11 @@ import { productChecks } from './product.js';
 // API server with its ServiceAccount token, no packet tried to leave the bridge, and stop leaves the
 // machine as it was.
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const childScript = path.join(repoRoot, 'test/harness/node/child.ts');
 const NS = 'node-checks';
 
 let node: NodeInstance | undefined;
 let scratch: string | undefined;
-let child: { c: ChildProcess; exited: Promise<void> } | undefined;
+let child: NodeChild | undefined;
 let lease: NodeLease | undefined;
 
 // This file starts (and kills) nodes of its own: the run's shared node, if a suite started it, is stopped
@@ -101,23 +99,11 @@ function shells(cmd: string): string {
   }
 }
 
-/** The child that starts a node (test/harness/node/child.ts), run by node + tsx's loader directly so a SIGKILL reaches the node's owner itself. */
-function spawnChild(): { c: ChildProcess; exited: Promise<void>; output(): string } {
-  const c = spawn(process.execPath, ['--import', 'tsx', childScript], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  c.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString('utf8');
-  });
-  c.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString('utf8');
-  });
-  const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-  child = { c, exited };
-  return { c, exited, output: () => `${stdout}\nstderr:\n${stderr}` };
+/** The child that starts a node (test/harness/node/child.ts) and waits to be killed. */
+function spawnChild(): NodeChild {
+  const nodeChild = spawnNodeChild();
+  child = nodeChild;
+  return nodeChild;
 }
 
 describe('a real Kubernetes node', () => {

@@ -14,18 +14,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
-import { connectPostgres } from '../../services/auth-service/src/storage/db.js';
-import { migrate } from '../../services/auth-service/src/storage/migrate.js';
-import { AuthRepository } from '../../services/auth-service/src/storage/repo.js';
+import { seedAcmeCashier } from '../auth-service/helpers.js';
 import type { NodeInstance } from '../harness/components/node.js';
 import { type PrometheusInstance, startPrometheus } from '../harness/components/prometheus.js';
 import { type AppComponent, type AppImage, importAppImages } from '../harness/node/app-images.js';
 import {
   applyObjects,
+  chartVaultRoles,
   type NodeDataStores,
+  servicesSecrets,
   startNodeDataStores,
-  vaultRoleForServiceAccount,
+  stringDataSecret,
 } from '../harness/node/data-stores.js';
 import {
   type EndpointSliceObject,
@@ -35,6 +34,7 @@ import {
 } from '../harness/node/service-monitors.js';
 import { prometheusOperatorCrdDir } from '../harness/prometheus-operator-crds.js';
 import { waitUntil } from '../harness/wait.js';
+import { promotionDrillChecks } from './promotion-drill.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLIENT_NS = 'product-checks';
@@ -42,7 +42,7 @@ const CLIENT_NS = 'product-checks';
 type Obj = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, read field by field
   [k: string]: any;
 };
@@ -60,7 +60,13 @@ interface PodJson {
   };
   status: {
     phase: string;
-    containerStatuses?: { name: string; ready: boolean; restartCount: number; started?: boolean }[];
+    containerStatuses?: {
+      name: string;
+      ready: boolean;
+      restartCount: number;
+      started?: boolean;
+      lastState?: { terminated?: { reason?: string; exitCode?: number; finishedAt?: string } };
+    }[];
   };
 }
 
@@ -116,7 +122,12 @@ export function productChecks(
   const node = () => getNode();
   const kubectl = (args: readonly string[], input?: string) => node().kubectl(args, input);
   const operatorChart = chartObjects('novapos-operator.yaml');
-  const servicesChart = chartObjects('novapos-services.yaml');
+  // The audit-service and the database-role Job are not installed here yet: the audit-service needs Kafka
+  // reachable from pods, which the node does not offer yet (docs/audit-service.md, "Not done yet").
+  const notYetOnTheNode = new Set(['audit-service', 'db-roles']);
+  const servicesChart = chartObjects('novapos-services.yaml').filter(
+    (o) => !notYetOnTheNode.has(o.metadata.labels?.['app.kubernetes.io/component'] ?? ''),
+  );
 
   // Each check builds on the ones before: after a failure the rest fail at once, naming it, instead of each
   // waiting out its own timeout.
@@ -225,58 +236,41 @@ export function productChecks(
     'gives pods OpenBao, Redis and PostgreSQL by name, and the accounts they use',
     async () => {
       stores = await startNodeDataStores(node(), path.join(scratchDir(), 'data'));
-      const policy = (file: string) =>
-        readFileSync(path.join(repoRoot, 'operator/vault-policies', file), 'utf8');
-      // Vault Kubernetes auth roles as docs/signing-keys.md and docs/auth-service.md set them up: the operator
-      // with its pod's ServiceAccount token, auth-service with the projected token of audience `vault`.
-      await vaultRoleForServiceAccount(stores.vault, {
-        name: 'novapos-operator',
-        policy: policy('signing-key-operator.hcl'),
-        namespace: 'novapos-system',
-        serviceAccount: 'novapos-operator',
-      });
-      await vaultRoleForServiceAccount(stores.vault, {
-        name: 'auth-service',
-        policy: policy('auth-service.hcl'),
-        namespace: 'novapos',
-        serviceAccount: 'auth-service',
-        audience: 'vault',
-      });
+      await chartVaultRoles(stores.vault);
       // The Secrets a user creates before installing (docs/auth-service.md, docs/integration-gateway.md).
-      const secret = (namespace: string, name: string, data: Record<string, string>) => ({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name, namespace },
-        stringData: data,
-      });
       await applyObjects(node(), [
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'novapos-system' } },
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'novapos' } },
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CLIENT_NS } },
-        secret('novapos-system', 'novapos-operator-redis', { REDIS_URL: stores.redisUrl(0) }),
-        secret('novapos', 'auth-service-redis', { REDIS_URL: stores.redisUrl(0) }),
-        secret('novapos', 'integration-gateway-redis', { REDIS_URL: stores.redisUrl(0) }),
-        secret('novapos', 'auth-service-database', { DATABASE_URL: stores.postgresUrl() }),
+        stringDataSecret('novapos-system', 'novapos-operator-redis', { REDIS_URL: stores.redisUrl(0) }),
+        ...servicesSecrets(stores),
       ]);
       // A user of tenant acme (auth-service's own migrations and repository, from the host).
-      const db = connectPostgres(stores.postgres.url);
-      try {
-        await migrate(db);
-        const repo = new AuthRepository(db);
-        await repo.createTenant('acme', 'Acme');
-        const hasher = new PasswordHasher({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
-        await repo.createUser({
-          tenantId: 'acme',
-          email: user.email,
-          passwordHash: await hasher.hash(user.password),
-          roles: ['cashier'],
-        });
-      } finally {
-        await db.close();
-      }
+      await seedAcmeCashier(stores.postgres.url, user, { migrate: true });
     },
     180_000,
   );
+
+  // The SecretPromotion into a staging OpenBao and the drill (promotion-drill.ts): what a user sets up before
+  // installing comes here, the checks after the login and limits.
+  const promotionDrill = promotionDrillChecks({
+    node,
+    stores: () => stores,
+    operatorImage: () => images.operator.image,
+    scratchDir,
+    step,
+    check: (name, fn, timeoutMs) =>
+      it(
+        name,
+        async () => {
+          if (broken) throw new Error(`not checked: an earlier step failed ("${broken}")`);
+          await fn();
+        },
+        timeoutMs,
+      ),
+    log,
+  });
+  promotionDrill.registerSetup();
 
   step(
     'installs crds/, the operator chart and the services chart as shipped, and every Deployment becomes Available',
@@ -502,6 +496,8 @@ export function productChecks(
     expect(r.bodies['429']?.retryAfter).toMatch(/^\d+$/);
   });
 
+  promotionDrill.registerChecks();
+
   step(
     "runs every pod as the charts say: probes pass, non-root, read-only root filesystem, the charts' resource requests",
     async () => {
@@ -689,7 +685,13 @@ export function productChecks(
   step('restarted no container during the suite', async () => {
     for (const d of DEPLOYMENTS) {
       for (const p of await pods(d.namespace, d.selector)) {
-        expect(p.status.containerStatuses?.[0]?.restartCount, p.metadata.name).toBe(0);
+        const c = p.status.containerStatuses?.[0];
+        // On a failure, why the container last ended (exit code, reason) names the restart's cause.
+        const last = c?.lastState?.terminated;
+        expect(
+          c?.restartCount,
+          `${p.metadata.name}${last ? `: last ended ${last.reason} (exit ${last.exitCode}) at ${last.finishedAt}` : ''}`,
+        ).toBe(0);
       }
     }
     log(`product checks took ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -698,6 +700,7 @@ export function productChecks(
   return {
     async cleanup() {
       await prometheus?.process.stop();
+      await promotionDrill.cleanup();
       await stores?.stop();
     },
   };

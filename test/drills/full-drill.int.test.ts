@@ -1,244 +1,44 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { alertmanagerConfig } from '../../alerts/alertmanager/config.js';
-import { createLogger } from '../../lib/log.js';
-import type { VaultClient } from '../../lib/vault.js';
-import {
-  type DrillWebhookServer,
-  RESTORE_LEAD_TIME_ANNOTATION,
-  RedisDeliveryLog,
-  startDrillWebhookServer,
-} from '../../operator/src/adapters/drill/index.js';
-import { vaultSigningKeyStores } from '../../operator/src/adapters/vault/index.js';
-import { Annotations, type SigningKeyRotation } from '../../operator/src/api/index.js';
-import { signingKeyRotationController } from '../../operator/src/controllers/signing-key-rotation/index.js';
-import { expectNoSecrets, startTestService, type TestService } from '../auth-service/helpers.js';
+import { RESTORE_LEAD_TIME_ANNOTATION } from '../../operator/src/adapters/drill/index.js';
+import { Annotations } from '../../operator/src/api/index.js';
+import { expectNoSecrets } from '../auth-service/helpers.js';
 import { startTestGateway, type TestGateway } from '../gateway/support.js';
-import { type Env, startEnv } from '../harness/env.js';
-import { freePort } from '../harness/ports.js';
 import { waitUntil } from '../harness/wait.js';
-import { type Kubectl, kubectlFor } from '../runtime/support.js';
-import { aRotation, kubernetesVaultIdentity, vaultAdmin } from '../signing-keys/support.js';
-import {
-  aDrill,
-  DRILL_PASSWORD,
-  type DrillOperator,
-  finishedRun,
-  getDrill,
-  type SyntheticTenantSetup,
-  sample,
-  setUpSyntheticTenant,
-  startDrillOperator,
-} from './support.js';
+import { type DrillEnvironment, startDrillEnvironment } from './full-drill-environment.js';
+import { aDrill, DRILL_PASSWORD, finishedRun, getDrill, sample } from './support.js';
 
 /**
  * The whole drill against the real apiserver, OpenBao, Redis, Alertmanager, auth-service and gateway, with
  * the SigningKeyRotation and TenantRateLimit controllers on the same Manager: a drill on a short schedule
  * runs all three steps and reports pass with figures; a gateway whose JWKS never refreshes (a stale cache
- * in front of auth-service's JWKS) fails exactly the key rotation step.
+ * in front of auth-service's JWKS) fails exactly the key rotation step. The setup:
+ * full-drill-environment.ts (the plugin's test/cli/drill-pass.int.test.ts starts the same).
  */
 describe('drill: all three steps', () => {
   const env = inject('env');
-  const suffix = randomBytes(3).toString('hex');
-  const ns = `drill-full-${suffix}`;
-  const tenant = `drill-f-${suffix}`;
-  const dir = mkdtempSync(path.join(tmpdir(), 'drill-full-'));
-  let kubectl: Kubectl;
-  let redis: Redis;
-  let am: Env;
-  let webhook: DrillWebhookServer;
-  let svc: TestService;
-  let gateway: TestGateway;
+  let drillEnv: DrillEnvironment;
   let staleGateway: TestGateway | undefined;
   let staleJwks: http.Server | undefined;
-  let operator: DrillOperator;
-  let setup: SyntheticTenantSetup;
-  let operatorVault: VaultClient;
-  let databaseUrl: string;
-
-  const skr = async () =>
-    JSON.parse(
-      await kubectl(['get', 'signingkeyrotation', 'auth', '-n', ns, '-o', 'json']),
-    ) as SigningKeyRotation;
-
-  const start = (gatewayUrl: string, authServiceUrl = svc.url, gatewayAdminUrl?: string) =>
-    startDrillOperator({
-      kubeconfig: env.kube!.kubeconfig,
-      namespace: ns,
-      redisUrl: env.redisUrl!,
-      authServiceUrl,
-      gatewayUrl,
-      gatewayMetricsUrls: gatewayAdminUrl ? [`${gatewayAdminUrl}/metrics`] : undefined,
-      alertmanagerUrl: am.alertmanager!.url,
-      extra: [
-        signingKeyRotationController({
-          vault: vaultSigningKeyStores(new Map([['local', operatorVault]])),
-          // The test's services listen on loopback ports chosen at run time.
-          endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
-          timing: {
-            clockSkewMs: 1_000,
-            servicePollMs: 500,
-            serviceWaitPollMs: 200,
-            serviceLoadTimeoutMs: 10_000,
-          },
-        }),
-      ],
-    });
-
-  const synthetic = () => ({
-    tenant,
-    credentialsSecretRef: { name: `${tenant}-credentials` },
-    requestsPerMinute: 6000,
-    redisFailureMode: 'localFallback' as const,
-    localFallbackRequestsPerMinute: 6000,
-  });
 
   beforeAll(async () => {
-    const kube = env.kube!;
-    kubectl = kubectlFor(kube.kubectlPath, kube.kubeconfig);
-    redis = new Redis(env.redisUrl!);
-    webhook = await startDrillWebhookServer({
-      port: await freePort(),
-      host: '127.0.0.1',
-      deliveries: new RedisDeliveryLog(redis),
-      log: createLogger({ component: 'drill-webhook', level: 'warn' }),
-    });
-    am = await startEnv({
-      label: 'drill-full-am',
-      alertmanager: {
-        config: (sinks) => {
-          const file = path.join(dir, 'secret');
-          writeFileSync(file, `${sinks.slack}/x`, { mode: 0o600 });
-          return alertmanagerConfig({
-            pagerduty: { routingKeyFile: file, url: `${sinks.pagerduty}/v2/enqueue` },
-            slack: {
-              security: { apiUrlFile: file, channel: '#s' },
-              sre: { apiUrlFile: file, channel: '#r' },
-            },
-            drillWebhookUrl: webhook.url,
-            timings: { groupWait: '1s', groupInterval: '2s', repeatInterval: '1h' },
-          });
-        },
-      },
-    });
-    await kubectl(['create', 'namespace', ns]);
-
-    // Vault: the operator writes the key tree, auth-service reads it (Kubernetes auth, repo policies).
-    const v = env.vaults[0]!;
-    const admin = vaultAdmin(v.addr, v.rootToken);
-    const mount = `k8s-${ns}`;
-    const opId = await kubernetesVaultIdentity(admin, kube, {
-      mount,
-      namespace: ns,
-      serviceAccount: 'novapos-operator',
-      policyFile: 'signing-key-operator.hcl',
-      dir,
-    });
-    operatorVault = opId.client;
-    const authId = await kubernetesVaultIdentity(admin, kube, {
-      mount,
-      namespace: ns,
-      serviceAccount: 'auth-service',
-      policyFile: 'auth-service.hcl',
-      tree: { namespace: ns, name: 'auth' },
-      dir,
-    });
-    const pg = await import('pg');
-    const dbName = `drill_full_${suffix}`;
-    const adminDb = new pg.default.Client({ connectionString: env.postgresUrl });
-    await adminDb.connect();
-    await adminDb.query(`CREATE DATABASE ${dbName}`);
-    await adminDb.end();
-    const dbUrl = new URL(env.postgresUrl!);
-    dbUrl.pathname = `/${dbName}`;
-    databaseUrl = dbUrl.toString();
-
-    // The SigningKeyRotation first (the operator makes the first key), then the service that loads it.
-    // Its own lead time is long; the drill shortens it for its rotation and puts it back. jwksCacheTTL is
-    // 10 s, not less: the gateway's verifier never caches the JWKS for less than its 10 s refetch interval,
-    // and with a shorter TTL the drill (rightly) fails: tokens of the new key are rejected for a few seconds.
-    await kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify(aRotation(ns, 'auth', { leadTime: '2m', jwksCacheTTL: '10s', maxTokenTTL: '15m' })),
-    );
-    operator = await start('http://127.0.0.1:9', 'http://127.0.0.1:9'); // the gateway comes next; no drill runs before it
-    await waitUntil('the first key', async () => (await skr()).status?.activeKid, { timeoutMs: 60_000 });
-    svc = await startTestService({
-      DATABASE_URL: dbUrl.toString(),
-      VAULT_ADDR: v.addr,
-      VAULT_AUTH_METHOD: 'kubernetes',
-      VAULT_K8S_ROLE: authId.role,
-      VAULT_K8S_MOUNT: mount,
-      VAULT_K8S_TOKEN_PATH: authId.jwtPath,
-      SIGNING_KEYSET_PATH: `secret/novapos/signing-keys/${ns}/auth`,
-      SIGNING_KEYSET_POLL_SECONDS: '1',
-      LOG_LEVEL: 'warn',
-      AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
-      AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '1000',
-    });
-    await kubectl([
-      'patch',
-      'signingkeyrotation',
-      'auth',
-      '-n',
-      ns,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec: { services: [{ name: 'auth-service', statusURL: `${svc.url}/keys/status` }] } }),
-    ]);
-    gateway = await startTestGateway({
-      REDIS_URL: env.redisUrl,
-      DATABASE_URL: dbUrl.toString(),
-      JWKS_URL: `${svc.url}/.well-known/jwks.json`,
-      JWKS_MAX_CACHE_SECONDS: '10',
-      GATEWAY_RATE_LIMIT_RPM: '6000',
-      LOG_LEVEL: 'warn',
-    });
-    await operator.stop();
-    operator = await start(gateway.url, svc.url, gateway.adminUrl);
-    setup = await setUpSyntheticTenant({ authUrl: svc.url, db: svc.db, kubectl, namespace: ns, tenant });
-    await waitUntil('auth-service to load the key set', async () =>
-      (await skr()).status?.conditions?.find((c) => c.type === 'ServicesLoaded')?.status === 'True'
-        ? true
-        : undefined,
-    );
+    drillEnv = await startDrillEnvironment(env, 'drill-full', 'f');
   }, 180_000);
 
   afterAll(async () => {
-    await operator?.stop();
+    await drillEnv?.stop();
     await staleGateway?.close();
     staleJwks?.close();
-    await gateway?.close();
-    await svc?.close();
-    await webhook?.close();
-    await am?.stop();
-    redis?.disconnect();
-    await kubectl?.(['delete', 'namespace', ns, '--wait=false']).catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs all three steps on its schedule and reports pass with figures', async () => {
+    const { ns, kubectl, skr, synthetic, operator, setup } = drillEnv;
     const before = await skr();
     const drill = aDrill(ns, 'quarterly', {
       schedule: '* * * * *',
       syntheticTenant: synthetic(),
-      steps: {
-        keyRotation: {
-          signingKeyRotationRef: { name: 'auth' },
-          leadTimeOverride: '12s',
-          syntheticRps: 10,
-          duration: '35s',
-          maxFailedRequests: 0,
-        },
-        redisOutage: { tenant, duration: '4s', syntheticRps: 10 },
-        alertDelivery: { receiver: 'drill', timeout: '15s' },
-      },
+      steps: drillEnv.threeSteps(),
     });
     await kubectl(['apply', '-f', '-'], JSON.stringify(drill));
     const { run, drill: after } = await waitUntil(
@@ -310,6 +110,7 @@ describe('drill: all three steps', () => {
   }, 200_000);
 
   it('fails exactly the key rotation step when a verifier never refreshes its JWKS', async () => {
+    const { ns, kubectl, skr, svc, synthetic, databaseUrl } = drillEnv;
     // A stale cache in front of auth-service's JWKS: the key set as it is now, forever.
     const frozen = await (await fetch(`${svc.url}/.well-known/jwks.json`)).text();
     staleJwks = http.createServer((_req, res) => {
@@ -325,8 +126,7 @@ describe('drill: all three steps', () => {
       GATEWAY_RATE_LIMIT_RPM: '6000',
       LOG_LEVEL: 'warn',
     });
-    await operator.stop();
-    operator = await start(staleGateway.url, svc.url, staleGateway.adminUrl);
+    await drillEnv.restartOperator(staleGateway.url, staleGateway.adminUrl);
 
     const drill = aDrill(
       ns,

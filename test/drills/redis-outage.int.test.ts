@@ -17,12 +17,13 @@ import {
   aDrill,
   DRILL_PASSWORD,
   type DrillOperator,
-  finishedRun,
+  drillRuns,
   getDrill,
   type SyntheticTenantSetup,
   sample,
   setUpSyntheticTenant,
   startDrillOperator,
+  syntheticAdminLeftovers,
 } from './support.js';
 
 /**
@@ -39,13 +40,12 @@ describe('drill: Redis outage for the synthetic tenant', () => {
   const ns = `drill-outage-${suffix}`;
   const tenant = `drill-${suffix}`;
   const realTenant = `acme-${suffix}`;
-  let kubectl: Kubectl;
+  const kubectl: Kubectl = kubectlFor(env.kube!.kubectlPath, env.kube!.kubeconfig);
   let auth: AuthFixture;
   let gateway: TestGateway;
   let operator: DrillOperator;
   let redis: Redis;
   let setup: SyntheticTenantSetup;
-  let runs = 0;
 
   const drill = (runNow: string, duration = '4s') =>
     aDrill(
@@ -63,14 +63,8 @@ describe('drill: Redis outage for the synthetic tenant', () => {
       { [Annotations.runNow]: runNow },
     );
 
-  const runDrill = async (runNow: string, duration?: string) => {
-    await kubectl(['apply', '-f', '-'], JSON.stringify(drill(runNow, duration)));
-    const done = await waitUntil('the run to finish', () => finishedRun(kubectl, ns, 'outage', runs), {
-      timeoutMs: 90_000,
-    });
-    runs++;
-    return done;
-  };
+  const runs = drillRuns(kubectl, ns, 'outage');
+  const runDrill = (runNow: string, duration?: string) => runs(drill(runNow, duration));
 
   /** Nothing synthetic is left: no fault key, no drill TenantRateLimit, no live drill API key, no session. */
   const expectCleanedUp = async () => {
@@ -82,19 +76,11 @@ describe('drill: Redis outage for the synthetic tenant', () => {
         ? undefined
         : true,
     );
-    const keys = await auth.svc.repo.listApiKeys(tenant);
-    expect(keys.filter((k) => !k.revokedAt)).toEqual([]);
-    const sessions = await auth.svc.db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM auth_refresh_tokens
-        WHERE tenant_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > now()`,
-      [tenant],
-    );
-    expect(Number(sessions.rows[0]?.n)).toBe(0);
+    expect(await syntheticAdminLeftovers(auth.svc, tenant)).toEqual({ liveApiKeys: [], sessions: 0 });
   };
 
   beforeAll(async () => {
     const kube = env.kube!;
-    kubectl = kubectlFor(kube.kubectlPath, kube.kubeconfig);
     redis = new Redis(env.redisUrl!);
     auth = await startAuth(env, `drill-${suffix}`);
     gateway = await startTestGateway({
@@ -202,11 +188,7 @@ describe('drill: Redis outage for the synthetic tenant', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    await kubectl(['apply', '-f', '-'], JSON.stringify(drill('guard', '30s')));
-    const { run } = await waitUntil('the run to finish', () => finishedRun(kubectl, ns, 'outage', runs), {
-      timeoutMs: 60_000,
-    });
-    runs++;
+    const { run } = await runDrill('guard', '30s');
     stop.abort();
     await noise;
     expect(run.result).toBe('Failed');

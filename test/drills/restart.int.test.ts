@@ -16,6 +16,7 @@ import {
   getDrill,
   setUpSyntheticTenant,
   startDrillOperator,
+  syntheticAdminLeftovers,
 } from './support.js';
 
 /**
@@ -150,13 +151,7 @@ describe('drill: operator killed mid-drill', () => {
     await waitUntil('the synthetic TenantRateLimit to be gone', async () =>
       (await kubectl(['get', 'tenantratelimits', '-n', ns, '-o', 'name'])).trim() === '' ? true : undefined,
     );
-    expect((await auth.svc.repo.listApiKeys(tenant)).filter((k) => !k.revokedAt)).toEqual([]);
-    const sessions = await auth.svc.db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM auth_refresh_tokens
-        WHERE tenant_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > now()`,
-      [tenant],
-    );
-    expect(Number(sessions.rows[0]?.n)).toBe(0);
+    expect(await syntheticAdminLeftovers(auth.svc, tenant)).toEqual({ liveApiKeys: [], sessions: 0 });
     // The tenant is served normally again.
     const res = await fetch(`${gateway.url}/api/tenant/ping`, {
       headers: { 'x-tenant-id': tenant, authorization: `Bearer ${await auth.token(tenant)}` },

@@ -17,6 +17,8 @@ import { tenantRateLimitController } from '../../operator/src/controllers/tenant
 import { type ControllerFactory, Manager } from '../../operator/src/runtime/index.js';
 import { PasswordHasher } from '../../services/auth-service/src/domain/passwords.js';
 import { seedDemo } from '../../services/auth-service/src/seed.js';
+import type { TestService } from '../auth-service/helpers.js';
+import { waitUntil } from '../harness/wait.js';
 import type { Kubectl } from '../runtime/support.js';
 
 export const DRILL_PASSWORD = 'Drill-Synthetic-Admin-77!';
@@ -55,6 +57,8 @@ export async function startDrillOperator(opts: {
   /** The gateway's `/metrics` on its admin port (default `<gatewayUrl>/metrics`). */
   gatewayMetricsUrls?: readonly string[];
   alertmanagerUrl: string;
+  /** The audit-service's admin port (DRILL_AUDIT_SERVICE_URL), for the auditCatchUp step. */
+  auditServiceUrl?: string;
   controller?: Partial<DisasterRecoveryDrillControllerOptions>;
   extra?: readonly ControllerFactory[];
   rateLimitController?: boolean;
@@ -82,6 +86,7 @@ export async function startDrillOperator(opts: {
     gatewayUrl: opts.gatewayUrl,
     gatewayMetricsUrls: opts.gatewayMetricsUrls,
     alertmanagerUrl: opts.alertmanagerUrl,
+    auditServiceUrl: opts.auditServiceUrl,
   });
   const limits = new RedisLimitPublisher(opts.redisUrl);
   await limits.ready();
@@ -165,6 +170,22 @@ export async function finishedRun(kubectl: Kubectl, namespace: string, name: str
   return done.length > afterRuns && !d.status?.activeRuns?.length ? { drill: d, run: done[0]! } : undefined;
 }
 
+/**
+ * Runs of one drill, one after another: `run(drill)` applies it (its run-now annotation starts a run) and
+ * waits for that run to finish, counting the runs so each wait is for the new one.
+ */
+export function drillRuns(kubectl: Kubectl, namespace: string, name: string, timeoutMs = 90_000) {
+  let runs = 0;
+  return async (drill: DisasterRecoveryDrill) => {
+    await kubectl(['apply', '-f', '-'], JSON.stringify(drill));
+    const done = await waitUntil('the run to finish', () => finishedRun(kubectl, namespace, name, runs), {
+      timeoutMs,
+    });
+    runs++;
+    return done;
+  };
+}
+
 export interface SyntheticTenantSetup {
   readonly tenant: string;
   readonly email: string;
@@ -235,4 +256,21 @@ export function sample(text: string, name: string, labels: Record<string, string
       return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return undefined;
+}
+
+/**
+ * What the synthetic admin still holds after a run's cleanup: API keys not revoked and live sessions
+ * (refresh tokens neither revoked, used nor expired). Both must be empty.
+ */
+export async function syntheticAdminLeftovers(
+  svc: Pick<TestService, 'repo' | 'db'>,
+  tenant: string,
+): Promise<{ liveApiKeys: unknown[]; sessions: number }> {
+  const keys = await svc.repo.listApiKeys(tenant);
+  const sessions = await svc.db.query<{ n: string }>(
+    `SELECT count(*) AS n FROM auth_refresh_tokens
+      WHERE tenant_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > now()`,
+    [tenant],
+  );
+  return { liveApiKeys: keys.filter((k) => !k.revokedAt), sessions: Number(sessions.rows[0]?.n) };
 }

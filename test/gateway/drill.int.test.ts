@@ -167,7 +167,8 @@ describe('integration-gateway: the rate-limit drill with a TenantRateLimit', () 
     ).toContain(`tenant="${tenant}"} 1`);
     const events = await kubectl(['get', 'events.events.k8s.io', '-n', namespace, '-o', 'json']);
     const reasons = (JSON.parse(events) as { items: { reason: string }[] }).items.map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['Published', 'Acknowledged']));
+    // One Event for the generation: published and acknowledged within the same reconcile (issue 22).
+    expect(reasons).toContain('Acknowledged');
   });
 
   it('a change of the resource is enforced within a second, under traffic, without restarting the gateway', async () => {

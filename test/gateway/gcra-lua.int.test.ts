@@ -87,4 +87,59 @@ describe('gcra.lua', () => {
     // Within a double's resolution at today's epoch ms (2^-12); Lua's %.14g would give 0 or 0.1.
     expect(second - first).toBeCloseTo(0.06, 3);
   });
+
+  it('decides checks made together in one call, one after the other, exactly as separate calls', async () => {
+    // Every EVALSHA/EVAL naming this test's keys, seen by the real Redis (MONITOR).
+    const monitor = await redis.monitor();
+    const calls: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (/^eval/i.test(args[0] ?? '') && args.some((a) => a.includes(`together-${id}`)))
+        calls.push(args[0]!);
+    });
+    const bucket: Bucket = {
+      policy: 'tenant',
+      id: `together-${id}`,
+      limit: { requestsPerMinute: 1, burst: 9 },
+    };
+    const results = await Promise.all(
+      Array.from({ length: 15 }, () => limiter.check(`together-${id}`, [bucket])),
+    );
+    // In the callers' order: the first 10 take the bucket down to 0, the other 5 wait about a minute.
+    expect(results.map((r) => r.status)).toEqual([
+      ...Array(10).fill('allowed'),
+      ...Array(5).fill('rejected'),
+    ]);
+    expect(results.slice(0, 10).map((r) => r.status !== 'fault' && r.remaining)).toEqual([
+      9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+    ]);
+    const last = results.at(-1)!;
+    expect(last.status === 'rejected' && last.retryAfterMs).toBeGreaterThan(55_000);
+    await new Promise((r) => setTimeout(r, 200));
+    monitor.disconnect();
+    expect(calls).toHaveLength(1);
+    // The bucket holds ten requests' worth of debt: the next check alone is rejected too.
+    expect((await limiter.check(`together-${id}`, [bucket])).status).toBe('rejected');
+  });
+
+  it('answers each check of one call for its own tenant: a fault, a rejection and an allowed check', async () => {
+    await redis.set(faultKey(`mixf-${id}`), '1', 'PX', 5000);
+    const one = (t: string, rpm: number): Bucket[] => [
+      { policy: 'tenant', id: t, limit: { requestsPerMinute: rpm, burst: 0 } },
+    ];
+    const [fault, first, second, other] = await Promise.all([
+      limiter.check(`mixf-${id}`, one(`mixf-${id}`, 1)),
+      limiter.check(`mixa-${id}`, one(`mixa-${id}`, 1)),
+      limiter.check(`mixa-${id}`, one(`mixa-${id}`, 1)),
+      limiter.check(`mixb-${id}`, one(`mixb-${id}`, 600)),
+    ]);
+    expect(fault).toEqual({ status: 'fault' });
+    expect(first).toMatchObject({ status: 'allowed', remaining: 0 });
+    expect(second).toMatchObject({ status: 'rejected', bucket: 0 });
+    expect(other).toMatchObject({ status: 'allowed', remaining: 599 });
+    expect(await redis.exists(bucketKey(`mixf-${id}`))).toBe(0);
+    // Charged once (the rejected check charged nothing): one interval of debt, 60 s at 1/min.
+    expect(await redis.pttl(bucketKey(`mixa-${id}`))).toBeGreaterThan(55_000);
+    expect(await redis.pttl(bucketKey(`mixa-${id}`))).toBeLessThanOrEqual(61_000);
+    await redis.del(faultKey(`mixf-${id}`));
+  });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { VaultClient } from '../../lib/vault.js';
 import { aSigningKey, writeKeyTree } from '../auth-service/helpers.js';
@@ -30,6 +31,16 @@ describe('integration-gateway: /keys/status and /keys/reload', () => {
   afterAll(async () => {
     await gateway?.close();
     await auth?.close();
+  });
+
+  it('serves its OpenAPI document on its port, the committed one', async () => {
+    const res = await fetch(`${gateway.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const committed = readFileSync(
+      new URL('../../services/integration-gateway/openapi.json', import.meta.url),
+      'utf8',
+    );
+    expect(await res.json()).toEqual(JSON.parse(committed));
   });
 
   it('reports the hash of the key set it loaded from the JWKS, and follows a new set on reload', async () => {

@@ -219,13 +219,32 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
 
   it('writes again a generation that a failover lost (the master killed right after the write, before its replica had it)', async () => {
     const t = `lost-${suffix}`;
-    await applied('lost', await apply('lost', { tenant: t, requestsPerMinute: 60, burst: 0 }));
+    const first = await apply('lost', { tenant: t, requestsPerMinute: 60, burst: 0 });
+    await applied('lost', first);
     const masterPort = await cluster.masterOf(configKey(t));
     const nodes = await cluster.nodes();
     const masterId = nodes.find((m) => m.port === masterPort)?.id;
     const replicaPort = nodes.find((n) => n.masterId === masterId)?.port;
     expect(replicaPort).toBeDefined();
     const replica = cluster.servers.get(replicaPort!)!.process;
+    /** The generation the replica's own copy holds (READONLY), or undefined. */
+    const onReplica = async () => {
+      const raw = (
+        await execFileAsync('sh', [
+          '-c',
+          `printf 'READONLY\\nGET %s\\n' '${configKey(t)}' | redis-cli -h 127.0.0.1 -p ${replicaPort}`,
+        ])
+      ).stdout
+        .split('\n')
+        .find((l) => l.startsWith('{'));
+      return raw ? parseLimitDocument(raw).generation : undefined;
+    };
+    // Replication is asynchronous: the first generation is acknowledged by the gateways (through the master)
+    // before the replica may have it. The scenario starts from a replica that does.
+    await waitUntil(`generation ${first} on the replica`, async () => (await onReplica()) === first, {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+    });
     // Replication stops: the replica frozen and its link closed by the master (bytes already in the frozen
     // replica's socket would still arrive); the next generation reaches the master only.
     process.kill(replica.pid, 'SIGSTOP');
@@ -246,15 +265,7 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
     }
     // What the replica holds (READONLY: its own copy, before the operator can write again): the generation
     // before. The write the master acknowledged is lost.
-    const raw = (
-      await execFileAsync('sh', [
-        '-c',
-        `printf 'READONLY\\nGET %s\\n' '${configKey(t)}' | redis-cli -h 127.0.0.1 -p ${replicaPort}`,
-      ])
-    ).stdout
-      .split('\n')
-      .find((l) => l.startsWith('{'));
-    expect(raw && parseLimitDocument(raw).generation).toBe(generation - 1);
+    expect(await onReplica()).toBe(generation - 1);
     // The replica takes over with the generation before: the write the master acknowledged is gone.
     await waitUntil(
       'the replica promoted',

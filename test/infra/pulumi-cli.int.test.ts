@@ -1,111 +1,61 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { REPO_ROOT } from '../../infra/sources.js';
-import { stackFile, stackFileConfig } from '../../infra/testing/mock-stack.js';
+import { stackFileConfig } from '../../infra/testing/mock-stack.js';
 import { type Env, startEnv } from '../harness/env.js';
 import { prometheusOperatorCrdDir } from '../harness/prometheus-operator-crds.js';
+import { type PulumiStack, preparePulumiStack } from './pulumi-stack.js';
 
 /**
  * A real `pulumi preview`, `pulumi up`, a second preview (no changes), and `pulumi destroy` of the program
  * against a private kube-apiserver, with the Pulumi CLI, a Node.js language host and the Kubernetes
  * provider built from the Go module proxy (test/bins/pulumi/build.sh), a local file backend and the
- * passphrase secrets provider.
+ * passphrase secrets provider (the project and its backend: ./pulumi-stack.ts).
  *
  * The stack is dev's config with a namespace of its own and `pagerduty.enabled: false`: the PagerDuty
  * provider cannot reach PagerDuty from here (and is not built). The PagerDuty resources and the routing-key
  * Secret are covered by the runtime-mock tests (infra/stack.test.ts).
- *
- * The project lives in a temporary directory (Pulumi.yaml with `main:` pointing at this repository's
- * infra/), so the stack file and its encryption salt never land in the repository.
  */
 
-const run = promisify(execFile);
 const SECRET_URL = 'https://hooks.slack.example/services/T0/B0/cli-test-SECRET-9f';
 
 let env: Env;
-let binDir: string;
-let work: string;
-let project: string;
-let cliEnv: NodeJS.ProcessEnv;
+let stack: PulumiStack;
 
-async function pulumi(args: string[], timeoutMs = 300_000): Promise<string> {
-  try {
-    const { stdout } = await run('pulumi', [...args, '--non-interactive'], {
-      cwd: project,
-      env: cliEnv,
-      timeout: timeoutMs,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`pulumi ${args.join(' ')} failed:\n${e.stdout ?? ''}\n${e.stderr ?? e.message}`);
-  }
-}
-
+const pulumi = (args: string[], timeoutMs?: number) => stack.pulumi(args, timeoutMs);
 const kubectl = (args: string[]) => env.kube!.kubectl(args);
 
 beforeAll(async () => {
-  // Cold: the Go builds (~15 min on 2 cores); warm: instant.
-  const out = execFileSync('bash', [path.join(REPO_ROOT, 'test/bins/pulumi/build.sh')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).toString();
-  binDir = out.match(/^PULUMI_BIN_DIR=(.*)$/m)?.[1] ?? '';
-  expect(binDir, 'build.sh printed PULUMI_BIN_DIR').not.toBe('');
-
   // Only prometheus-operator's CRDs (a prerequisite of the cluster): the stack creates the operator's own.
   env = await startEnv({ kube: { crdDirs: [prometheusOperatorCrdDir] }, label: 'infra-pulumi-cli' });
-
-  work = mkdtempSync(path.join(tmpdir(), 'novapos-pulumi-'));
-  project = path.join(work, 'project');
-  for (const dir of [project, path.join(work, 'state'), path.join(work, 'home')])
-    mkdirSync(dir, { recursive: true });
-  const projectFile = parse(readFileSync(path.join(REPO_ROOT, 'Pulumi.yaml'), 'utf8'));
-  projectFile.main = path.relative(project, path.join(REPO_ROOT, 'infra'));
-  writeFileSync(path.join(project, 'Pulumi.yaml'), stringify(projectFile));
-
-  cliEnv = {
-    ...process.env,
-    PATH: `${binDir}:${process.env['PATH']}`,
-    PULUMI_HOME: path.join(work, 'home'),
-    PULUMI_BACKEND_URL: `file://${path.join(work, 'state')}`,
-    PULUMI_CONFIG_PASSPHRASE: 'novapos-infra-test-passphrase',
-    PULUMI_SKIP_UPDATE_CHECK: 'true',
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
-    KUBECONFIG: env.kube!.kubeconfig,
-    NO_COLOR: '1',
-  };
-
-  await pulumi(['stack', 'init', 'local']);
   // dev's config, in a namespace of its own, without PagerDuty; secrets through `config set --secret`.
-  const stackPath = path.join(project, 'Pulumi.local.yaml');
-  const stackDoc = parse(readFileSync(stackPath, 'utf8')) as Record<string, unknown>;
-  const devConfig = parse(readFileSync(stackFile('dev'), 'utf8')).config as Record<string, unknown>;
-  const pagerduty = structuredClone(devConfig['novapos:pagerduty']) as { enabled: boolean };
-  pagerduty.enabled = false;
-  stackDoc['config'] = {
-    ...devConfig,
-    'novapos:monitoringNamespace': 'novapos-monitoring-cli',
-    'novapos:pagerduty': pagerduty,
-  };
-  writeFileSync(stackPath, stringify(stackDoc));
-  await pulumi(['config', 'set', '--secret', 'novapos:slackSecurityWebhookUrl', SECRET_URL]);
-  await pulumi(['config', 'set', '--secret', 'novapos:slackSreWebhookUrl', `${SECRET_URL}-sre`]);
-  await pulumi(['config', 'set', '--secret', 'novapos:grafanaAdminPassword', 'cli-test-grafana-SECRET']);
-  // Starts with SECRET_URL: every "never printed" check below covers the token too.
-  await pulumi(['config', 'set', '--secret', 'novapos:drillWebhookToken', `${SECRET_URL}-drill-token`]);
-  expect(readFileSync(stackPath, 'utf8'), 'secrets are stored encrypted').not.toContain('SECRET');
-  expect(stackFileConfig(stackPath)['novapos:environment']).toBe('dev');
+  // Cold: the Pulumi Go builds (~15 min on 2 cores); warm: instant.
+  stack = await preparePulumiStack({
+    label: 'pulumi-cli',
+    stack: 'local',
+    kubeconfig: env.kube!.kubeconfig,
+    defaultTimeoutMs: 300_000,
+    config: (dev) => ({
+      ...dev,
+      'novapos:monitoringNamespace': 'novapos-monitoring-cli',
+      'novapos:pagerduty': { ...dev['novapos:pagerduty'], enabled: false },
+    }),
+    secrets: {
+      'novapos:slackSecurityWebhookUrl': SECRET_URL,
+      'novapos:slackSreWebhookUrl': `${SECRET_URL}-sre`,
+      'novapos:grafanaAdminPassword': 'cli-test-grafana-SECRET',
+      // Starts with SECRET_URL: every "never printed" check below covers the token too.
+      'novapos:drillWebhookToken': `${SECRET_URL}-drill-token`,
+    },
+  });
+  expect(readFileSync(stack.stackPath, 'utf8'), 'secrets are stored encrypted').not.toContain('SECRET');
+  expect(stackFileConfig(stack.stackPath)['novapos:environment']).toBe('dev');
 }, 1_800_000);
 
 afterAll(async () => {
   await env?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  stack?.remove();
 });
 
 describe('pulumi preview, up and destroy against a real apiserver', () => {

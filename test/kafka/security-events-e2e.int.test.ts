@@ -1,15 +1,27 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
 import { generate } from 'otplib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localAlertmanagerConfig } from '../../alerts/alertmanager/local.js';
+import { runbookUrl } from '../../alerts/src/model.js';
 import { SECURITY_TOPICS } from '../../lib/kafka-topics.js';
+import { VaultClient } from '../../lib/vault.js';
+import { signWebhook } from '../../services/integration-gateway/src/domain/partner-webhooks.js';
+import { pagerDutyTriggers, slackRecordsFor } from '../alerts/real-services.js';
+import { writeTestProfileRules } from '../alerts/rule-files.js';
 import { aSigningKey } from '../auth-service/helpers.js';
 import { type KafkaInstance, startKafka } from '../harness/components/kafka.js';
 import { type PostgresInstance, startPostgres } from '../harness/components/postgres.js';
 import { type RedisInstance, startRedis } from '../harness/components/redis.js';
+import { type Sink, startSink } from '../harness/components/sinks.js';
 import { startVault, type VaultInstance } from '../harness/components/vault.js';
+import { type Env, startEnv } from '../harness/env.js';
 import { freePort } from '../harness/ports.js';
 import { ManagedProcess, makeRunDir, removeRunDir } from '../harness/process.js';
 import { waitUntil } from '../harness/wait.js';
@@ -31,13 +43,19 @@ import {
  * Kafka (SASL/SCRAM, ACLs), PostgreSQL and OpenBao. A synthetic sign-in, a failed one, an MFA enrollment and a
  * wrong MFA code, and forged tokens at the gateway produce the expected events on `audit.events.v1`,
  * `security.mfa.activity` and `security.alerts.v1` (read back from the broker), the audit-service chains each
- * of them once, and `audit verify` (the CLI) verifies the chain.
+ * of them once, and `audit verify` (the CLI) verifies the chain. Seed 001's verification checklist ("synthetic
+ * login and webhook tests fire and produce the expected Kafka events plus alert notifications"): a signed
+ * partner webhook reaches `audit.events.v1` and the chain, and forged ones page PagerDuty through a real
+ * Prometheus (the project's rules, `for:` capped at 2 s) and Alertmanager (the project's routing).
  */
 const run = promisify(execFile);
 const TENANT = 'e2e';
 const EMAIL = 'manager@e2e.test';
 const PASSWORD = 'Synthetic-Login-42!';
 const CASHIER = 'cashier@e2e.test';
+/** The tenant's shared secret with the partner (seed 001: Coinbase webhooks), in OpenBao. */
+const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('hex')}`;
+const ROUTING_KEY = `e2e-${randomBytes(12).toString('hex')}`;
 
 let dir: string;
 let kafka: KafkaInstance;
@@ -54,6 +72,10 @@ let auditAdmin: string;
 let auditDbUrl: string;
 let auditDb: pg.Client;
 let userId: string;
+/** Prometheus (the project's rules, test profile), Alertmanager (the project's routing), PagerDuty/Slack sinks. */
+let alerting: Env;
+let drillSink: Sink;
+let secretsDir: string;
 
 async function createDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: pgi.url });
@@ -131,6 +153,10 @@ beforeAll(async () => {
         // Shortened for the test: one forged token is an alert, looked at every second.
         SECURITY_ALERT_SIGNATURE_FAILURES: '1',
         SECURITY_ALERT_CHECK_SECONDS: '1',
+        // Partner webhooks: the tenant's secret in OpenBao; no upstream, so a verified one is answered 202.
+        GATEWAY_WEBHOOK_PARTNERS: 'coinbase',
+        VAULT_ADDR: vault.addr,
+        VAULT_TOKEN: vault.rootToken,
       },
       ready: async () =>
         (await fetch(`http://127.0.0.1:${gwAdmin}/metrics`).catch(() => undefined))?.ok ?? false,
@@ -140,9 +166,37 @@ beforeAll(async () => {
   );
   auditDb = new pg.Client({ connectionString: auditDbUrl });
   await auditDb.connect();
+  await new VaultClient({ addr: vault.addr, auth: { method: 'token', token: vault.rootToken } }).kvWrite(
+    'secret',
+    `novapos/partners/coinbase/${TENANT}`,
+    { webhook_secret: WEBHOOK_SECRET },
+  );
+
+  // The alerting path as shipped, intervals shortened by the generator that makes the shipped rules.
+  drillSink = await startSink('webhook');
+  secretsDir = mkdtempSync(path.join(os.tmpdir(), 'novapos-am-secrets-'));
+  alerting = await startEnv({
+    label: 'security-events-e2e',
+    prometheus: {
+      scrape: {
+        'integration-gateway': [new URL(gatewayAdmin).host],
+        'auth-service': [new URL(auth.adminUrl).host],
+      },
+      ruleFiles: writeTestProfileRules('2s'),
+      evaluationInterval: '1s',
+    },
+    alertmanager: {
+      config: localAlertmanagerConfig(secretsDir, ROUTING_KEY, {
+        url: `${drillSink.url}/drills/alert-delivery`,
+      }),
+    },
+  });
 }, 300_000);
 
 afterAll(async () => {
+  await alerting?.stop();
+  await drillSink?.stop();
+  if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
   await auditDb?.end().catch(() => {});
   await Promise.all([gateway?.stop(), auth?.proc.stop(), audit?.stop()]);
   await Promise.all([kafka?.stop(), pgi?.process.stop(), vault?.process?.stop(), redis?.process.stop()]);
@@ -260,6 +314,82 @@ describe('security events: services → Kafka → audit-service', () => {
     });
     expect(alert.raw).not.toContain(token);
   }, 60_000);
+
+  it('a signed partner webhook reaches audit.events.v1; forged ones page PagerDuty through Prometheus and Alertmanager', async () => {
+    const delivery = (id: string) =>
+      Buffer.from(
+        JSON.stringify({
+          id: 1,
+          event: {
+            id,
+            type: 'charge:confirmed',
+            created_at: new Date().toISOString(),
+            data: { code: 'CHG1' },
+          },
+        }),
+      );
+    const send = (body: Buffer, signature: string) =>
+      fetch(`${gatewayUrl}/webhooks/coinbase/${TENANT}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-cc-webhook-signature': signature },
+        body,
+      });
+    const good = delivery('evt-e2e-1');
+    const accepted = await send(good, signWebhook(good, WEBHOOK_SECRET));
+    expect(accepted.status).toBe(202);
+    expected.push({
+      topic: SECURITY_TOPICS.audit.name,
+      type: 'partner_webhook_received',
+      outcome: 'accepted',
+    });
+    const [received] = unique(
+      await readBack(kafka, [SECURITY_TOPICS.audit.name], (m) =>
+        m.some((x) => x.value['type'] === 'partner_webhook_received'),
+      ),
+    ).filter((m) => m.value['type'] === 'partner_webhook_received');
+    expect(received?.key).toBe(TENANT);
+    expect(received?.value).toMatchObject({
+      producer: 'integration-gateway',
+      tenant_id: TENANT,
+      actor_role: 'partner',
+      data: { partner: 'coinbase', event_id: 'evt-e2e-1', event_type: 'charge:confirmed' },
+    });
+    expect(received?.raw).not.toContain(WEBHOOK_SECRET);
+    expect(received?.raw).not.toContain('CHG1');
+
+    // Forged webhooks: one first, so Prometheus holds the series before the burst (increase() needs a
+    // sample before it), then 11 more: above the runbook's ten a minute.
+    const forged = (n: number) => {
+      const body = delivery(`evt-forged-${n}`);
+      return send(body, signWebhook(body, 'not-the-tenant-secret'));
+    };
+    expect((await forged(0)).status).toBe(401);
+    const promValue = async (expr: string) => Number((await alerting.prometheus!.query(expr))[0]?.value[1]);
+    await waitUntil(
+      'Prometheus to scrape the forged webhook',
+      async () =>
+        (await promValue(
+          'sum(gateway_partner_webhooks_total{job="integration-gateway",outcome="signature_invalid"})',
+        )) === 1,
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const burst = await Promise.all(Array.from({ length: 11 }, (_, i) => forged(i + 1)));
+    expect(burst.map((r) => r.status)).toEqual(Array(11).fill(401));
+    const sent = Date.now();
+    const [page] = await pagerDutyTriggers(alerting.pagerduty!, 'GatewaySignatureVerificationFailures');
+    process.stderr.write(
+      `[security-events-e2e] GatewaySignatureVerificationFailures reached PagerDuty ${Date.now() - sent} ms after the forged webhooks\n`,
+    );
+    expect(page?.routing_key).toBe(ROUTING_KEY);
+    expect(page?.payload.severity).toBe('critical');
+    expect(page?.links).toEqual([
+      { href: runbookUrl('GatewaySignatureVerificationFailures'), text: 'Runbook' },
+    ]);
+    // A page is not also a Slack message; the shared secret and the routing key reached no sink.
+    expect(slackRecordsFor(alerting.slack!, 'GatewaySignatureVerificationFailures')).toEqual([]);
+    const delivered = JSON.stringify([...alerting.pagerduty!.records, ...alerting.slack!.records]);
+    expect(delivered).not.toContain(WEBHOOK_SECRET);
+  }, 120_000);
 
   it('the audit-service chains every one of them once, and `audit verify` verifies the chain', async () => {
     await waitUntil(

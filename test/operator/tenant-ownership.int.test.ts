@@ -4,9 +4,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { configKey } from '../../lib/ratelimit-contract.js';
 import { RedisLimitPublisher } from '../../operator/src/adapters/redis/index.js';
+import { configFromEnv } from '../../operator/src/config.js';
 import type { TenantOwner } from '../../operator/src/connections-file.js';
 import { tenantRateLimitController } from '../../operator/src/controllers/tenant-rate-limit/index.js';
 import { Manager } from '../../operator/src/runtime/index.js';
+import { controllersFor } from '../../operator/src/wiring.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 import { capturedLogger } from '../promotion/support.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
@@ -34,14 +36,12 @@ let kubectl: Kubectl;
 let redis: Redis;
 let stopOperator: (() => Promise<void>) | undefined;
 
-/** The TenantRateLimit controller alone, watching only this suite's namespaces. */
-async function startOperator(tenantOwners?: readonly TenantOwner[]) {
+function managerFor(log = capturedLogger('warn').log) {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(env.kube!.kubeconfig);
-  const limits = new RedisLimitPublisher(env.redisUrl!);
-  const manager = new Manager({
+  return new Manager({
     kubeConfig,
-    log: capturedLogger('warn').log,
+    log,
     identity: `trl-owner-test-${process.pid}`,
     watchNamespaces: [ownerNs, squatNs],
     leaderElection: false,
@@ -50,6 +50,12 @@ async function startOperator(tenantOwners?: readonly TenantOwner[]) {
     backoff: { baseMs: 200, maxMs: 3_000 },
     shutdownTimeoutMs: 5_000,
   });
+}
+
+/** The TenantRateLimit controller alone, watching only this suite's namespaces. */
+async function startOperator(tenantOwners?: readonly TenantOwner[]) {
+  const limits = new RedisLimitPublisher(env.redisUrl!);
+  const manager = managerFor();
   manager.register(tenantRateLimitController({ limits, tenantOwners }));
   await manager.start();
   stopOperator = async () => {
@@ -69,6 +75,16 @@ const trl = (namespace: string, name: string, forTenant: string, spec: Record<st
 const get = async (namespace: string, name: string) =>
   JSON.parse(await kubectl(['get', 'trl', name, '-n', namespace, '-o', 'json'])) as Trl;
 const cond = (o: Trl, type: string) => o.status?.conditions?.find((c) => c.type === type);
+/** The TenantRateLimit once its TenantOwned condition says False (its tenant refused to its namespace). */
+const refusedOwnership = (namespace: string, name: string) =>
+  waitUntil(
+    `${name} refused`,
+    async () => {
+      const o = await get(namespace, name);
+      return cond(o, 'TenantOwned')?.status === 'False' ? o : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
 const published = async (forTenant: string) => {
   const raw = await redis.get(configKey(forTenant));
   return raw
@@ -85,7 +101,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopOperator?.();
-  for (const t of [tenant, drillTenant, unlisted]) await redis.del(configKey(t));
+  for (const t of [tenant, drillTenant, unlisted, `initech-${suffix}`]) await redis.del(configKey(t));
   redis?.disconnect();
   for (const ns of [ownerNs, squatNs])
     await kubectl(['delete', 'namespace', ns, '--wait=false']).catch(() => {});
@@ -111,14 +127,7 @@ describe('tenant ownership (issue 19: another namespace could squat a tenant)', 
 
     // With tenantOwners the squatter's limits are withdrawn at once (default restored), then the owner's apply.
     await startOperator(owners);
-    const refused = await waitUntil(
-      'the squatter refused',
-      async () => {
-        const o = await get(squatNs, 'squat');
-        return cond(o, 'TenantOwned')?.status === 'False' ? o : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    const refused = await refusedOwnership(squatNs, 'squat');
     expect(cond(refused, 'TenantOwned')).toMatchObject({ reason: 'TenantNotOwned' });
     expect(cond(refused, 'TenantOwned')?.message).toContain(
       `tenant ${tenant} is owned by namespace ${ownerNs}`,
@@ -144,14 +153,7 @@ describe('tenant ownership (issue 19: another namespace could squat a tenant)', 
 
   it("a squatter created after the owner changes nothing, and deleting it leaves the owner's limits", async () => {
     await kubectl(['apply', '-f', '-'], trl(squatNs, 'squat-2', tenant, { requestsPerMinute: 1 }));
-    await waitUntil(
-      'squat-2 refused',
-      async () => cond(await get(squatNs, 'squat-2'), 'TenantOwned')?.status === 'False',
-      {
-        timeoutMs: 30_000,
-        intervalMs: 200,
-      },
-    );
+    await refusedOwnership(squatNs, 'squat-2');
     await kubectl(['delete', 'trl', 'squat-2', '-n', squatNs, '--timeout=30s']);
     await kubectl(['delete', 'trl', 'squat', '-n', squatNs, '--timeout=30s']);
     await sleep(500);
@@ -162,14 +164,7 @@ describe('tenant ownership (issue 19: another namespace could squat a tenant)', 
     await kubectl(['apply', '-f', '-'], trl(ownerNs, 'globex', unlisted));
     await kubectl(['apply', '-f', '-'], trl(squatNs, 'drill', drillTenant));
     await kubectl(['apply', '-f', '-'], trl(ownerNs, 'drill', drillTenant, { requestsPerMinute: 6000 }));
-    const globex = await waitUntil(
-      'globex refused',
-      async () => {
-        const o = await get(ownerNs, 'globex');
-        return cond(o, 'TenantOwned')?.status === 'False' ? o : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    const globex = await refusedOwnership(ownerNs, 'globex');
     expect(cond(globex, 'TenantOwned')?.message).toContain(`no namespace owns tenant ${unlisted}`);
     await waitUntil(
       'the drill tenant published by its owner',
@@ -181,6 +176,38 @@ describe('tenant ownership (issue 19: another namespace could squat a tenant)', 
     );
     expect(cond(await get(squatNs, 'drill'), 'TenantOwned')?.status).toBe('False');
     expect(await published(unlisted)).toBeUndefined();
+  });
+
+  it('the operator as shipped, with no tenantOwners in its configuration, applies no TenantRateLimit and says what to set', async () => {
+    await stopOperator?.();
+    stopOperator = undefined;
+    // The operator's own wiring from its environment (no connections file): what a pod runs by default.
+    const { log, lines } = capturedLogger('warn');
+    const wiring = await controllersFor(
+      configFromEnv({ REDIS_URL: env.redisUrl!, KUBECONFIG: env.kube!.kubeconfig }),
+      {},
+      log,
+    );
+    const manager = managerFor(log);
+    for (const factory of wiring.controllers) manager.register(factory);
+    await manager.start();
+    stopOperator = async () => {
+      await manager.stop();
+      await wiring.close();
+    };
+    const fresh = `initech-${suffix}`;
+    await kubectl(['apply', '-f', '-'], trl(ownerNs, 'initech', fresh));
+    const refused = await refusedOwnership(ownerNs, 'initech');
+    expect(cond(refused, 'Ready')).toMatchObject({ status: 'False', reason: 'TenantNotOwned' });
+    expect(cond(refused, 'TenantOwned')?.message).toContain(`no namespace owns tenant ${fresh}`);
+    expect(cond(refused, 'TenantOwned')?.message).toContain(
+      `add { namespace: ${ownerNs}, tenants: [${fresh}] } to tenantOwners`,
+    );
+    expect(await published(fresh)).toBeUndefined();
+    expect(lines.join('\n')).toContain(
+      'no tenantOwners in the operator configuration: no TenantRateLimit applies',
+    );
+    await kubectl(['delete', 'trl', 'initech', '-n', ownerNs, '--timeout=30s']);
   });
 
   it("the schema takes only auth-service's tenant id shape (lower case)", async () => {

@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { VaultClient } from '../../lib/vault.js';
 import { aDatabase, startTestService, type TestService } from '../auth-service/helpers.js';
 import { startTestGateway, type TestGateway } from '../gateway/support.js';
 import { freePort } from '../harness/ports.js';
 import { waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
-import { aRotation, type InProcessOperator, startInProcessOperator } from './support.js';
+import { aRotation, type InProcessOperator, startSharedEnvOperator } from './support.js';
 
 type Cond = { type: string; status: string; reason: string };
 
@@ -28,16 +27,10 @@ describe('signing keys: a service that missed the reload notification catches up
   beforeAll(async () => {
     kubectl = kubectlFor(env.kube!.kubectlPath, env.kube!.kubeconfig);
     await kubectl(['create', 'namespace', ns]);
-    const v = env.vaults[0]!;
-    operator = await startInProcessOperator({
-      kubeconfig: env.kube!.kubeconfig,
-      namespaces: [ns],
-      vault: new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
-      controller: {
-        timing: { clockSkewMs: 1_000, servicePollMs: 1_000, serviceWaitPollMs: 300 },
-        // The test's services listen on loopback ports chosen at run time.
-        endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
-      },
+    operator = await startSharedEnvOperator(env, [ns], {
+      timing: { clockSkewMs: 1_000, servicePollMs: 1_000, serviceWaitPollMs: 300 },
+      // The test's services listen on loopback ports chosen at run time.
+      endpoints: { allowedOrigins: ['http://127.0.0.1:*'] },
     });
     authPort = await freePort();
     // The gateway runs; the auth-service whose JWKS it verifies through is not up yet.

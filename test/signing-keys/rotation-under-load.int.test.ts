@@ -17,12 +17,11 @@ import { type Kubectl, kubectlFor } from '../runtime/support.js';
 import {
   aRotation,
   type InProcessOperator,
-  kubernetesVaultIdentity,
   leakedIn,
   readKeyTree,
   repoRoot,
+  rotationIdentities,
   startInProcessOperator,
-  vaultAdmin,
 } from './support.js';
 
 const VERIFIERS = 3;
@@ -97,27 +96,11 @@ describe('signing keys: rotation under load', () => {
     kubectl = kubectlFor(kube.kubectlPath, kube.kubeconfig);
     const v = env.vaults[0]!;
     root = new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } });
-    const admin = vaultAdmin(v.addr, v.rootToken);
-    const mount = `k8s-${ns}`;
-    const opIdentity = await kubernetesVaultIdentity(admin, kube, {
-      mount,
-      namespace: ns,
-      serviceAccount: 'novapos-operator',
-      policyFile: 'signing-key-operator.hcl',
-      dir,
-    });
-    const authIdentity = await kubernetesVaultIdentity(admin, kube, {
-      mount,
-      namespace: ns,
-      serviceAccount: 'auth-service',
-      policyFile: 'auth-service.hcl',
-      tree: { namespace: ns, name },
-      dir,
-    });
+    const identities = await rotationIdentities(v, kube, { namespace: ns, name, dir });
     operator = await startInProcessOperator({
       kubeconfig: kube.kubeconfig,
       namespaces: [ns],
-      vault: opIdentity.client,
+      vault: identities.operator.client,
       controller: {
         timing: {
           clockSkewMs: 2_000,
@@ -135,14 +118,12 @@ describe('signing keys: rotation under load', () => {
     svc = await startAuthService(
       configFromEnv({
         PORT: '0',
+        // A free admin port, never the default 9085: npm start's test forwards loopback 9085 meanwhile.
+        ADMIN_PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
         DATABASE_URL: await aDatabase(env.postgresUrl!),
-        VAULT_ADDR: v.addr,
-        VAULT_AUTH_METHOD: 'kubernetes',
-        VAULT_K8S_ROLE: authIdentity.role,
-        VAULT_K8S_MOUNT: mount,
-        VAULT_K8S_TOKEN_PATH: authIdentity.jwtPath,
+        ...identities.authServiceEnv,
         SIGNING_KEYSET_PATH: `secret/novapos/signing-keys/${ns}/${name}`,
         SIGNING_KEYSET_POLL_SECONDS: '2',
         ACCESS_TOKEN_TTL_SECONDS: '900',

@@ -2,13 +2,18 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { VaultClient } from '../../lib/vault.js';
 import { HttpKeyStatusProbe } from '../../operator/src/adapters/services/index.js';
 import type { SigningKeyRotation } from '../../operator/src/api/index.js';
 import { freePort } from '../harness/ports.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
-import { aRotation, type InProcessOperator, startInProcessOperator } from './support.js';
+import {
+  aRotation,
+  type InProcessOperator,
+  podAddress,
+  startSharedEnvOperator,
+  viaLoopbackTwin,
+} from './support.js';
 
 /**
  * Issue 19: services in a SigningKeyRotation are Kubernetes Services (serviceRef), not free URLs. The
@@ -21,9 +26,6 @@ import { aRotation, type InProcessOperator, startInProcessOperator } from './sup
  * HTTP client maps each to its loopback twin: everything else (the apiserver's EndpointSlices, the
  * operator's resolution, the HTTP calls) is real.
  */
-const podAddress = (n: number) => `10.99.0.${n}`;
-const viaLoopback: typeof fetch = (input, init) =>
-  fetch(String(input).replace(/^http:\/\/10\.99\.0\.(\d+):/, 'http://127.0.0.$1:'), init);
 
 interface Replica {
   hash: string | null;
@@ -130,15 +132,9 @@ describe('signing keys: services referenced as Kubernetes Services', () => {
     ];
     await kubectl(['apply', '-f', '-'], service(ns, 'auth', [podAddress(1), podAddress(2)], [podAddress(3)]));
     await kubectl(['apply', '-f', '-'], service(otherNs, 'auth', [podAddress(3)]));
-    const v = env.vaults[0]!;
-    operator = await startInProcessOperator({
-      kubeconfig: env.kube!.kubeconfig,
-      namespaces: [ns],
-      vault: new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
-      controller: {
-        timing: { clockSkewMs: 1_000, servicePollMs: 300, serviceWaitPollMs: 200 },
-        services: new HttpKeyStatusProbe({ fetch: viaLoopback }),
-      },
+    operator = await startSharedEnvOperator(env, [ns], {
+      timing: { clockSkewMs: 1_000, servicePollMs: 300, serviceWaitPollMs: 200 },
+      services: new HttpKeyStatusProbe({ fetch: viaLoopbackTwin }),
     });
   });
 

@@ -3,11 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { VaultClient } from '../../lib/vault.js';
 import type { SigningKeyRotation } from '../../operator/src/api/index.js';
 import { sleep, waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor } from '../runtime/support.js';
-import { aRotation, type InProcessOperator, startInProcessOperator } from './support.js';
+import { aRotation, type InProcessOperator, startSharedEnvOperator } from './support.js';
 
 /**
  * Issue 19, SSRF: a SigningKeyRotation is written by a namespace user, and the operator used to GET any
@@ -64,16 +63,10 @@ describe('signing keys: the operator calls only allowed service endpoints', () =
     await kubectl(['create', 'namespace', ns]);
     internal = await canary();
     allowedService = await canary();
-    const v = env.vaults[0]!;
-    operator = await startInProcessOperator({
-      kubeconfig: env.kube!.kubeconfig,
-      namespaces: [ns],
-      vault: new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } }),
-      controller: {
-        timing: { clockSkewMs: 1_000, servicePollMs: 500, serviceWaitPollMs: 200 },
-        // The operator configuration allows one loopback origin (as for local development), no other.
-        endpoints: { serviceNamespaces: [], allowedOrigins: [allowedService.origin] },
-      },
+    operator = await startSharedEnvOperator(env, [ns], {
+      timing: { clockSkewMs: 1_000, servicePollMs: 500, serviceWaitPollMs: 200 },
+      // The operator configuration allows one loopback origin (as for local development), no other.
+      endpoints: { serviceNamespaces: [], allowedOrigins: [allowedService.origin] },
     });
   });
 

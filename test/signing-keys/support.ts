@@ -20,6 +20,7 @@ import {
 } from '../../operator/src/controllers/signing-key-rotation/keys.js';
 import { Manager } from '../../operator/src/runtime/index.js';
 import type { VaultInstance, VaultResponse } from '../harness/components/vault.js';
+import type { EnvDescriptor } from '../harness/env.js';
 import {
   enableVaultKubernetesAuth,
   serviceAccountToken,
@@ -118,6 +119,49 @@ export async function kubernetesVaultIdentity(
     auth: { method: 'kubernetes', role, jwtPath, mountPath: opts.mount },
   });
   return { client, role, mount: opts.mount, jwtPath };
+}
+
+/** A rotation's two Vault identities, and auth-service's Vault settings for its own. */
+export interface RotationIdentities {
+  /** The operator's (signing-key-operator.hcl): writes the key tree. */
+  readonly operator: VaultIdentity;
+  /** auth-service's (auth-service.hcl on the rotation's tree): reads it. */
+  readonly auth: VaultIdentity;
+  /** auth-service's VAULT_* variables for `auth` (services/auth-service/src/config.ts). */
+  readonly authServiceEnv: Readonly<Record<string, string>>;
+}
+
+/**
+ * A rotation's Vault identities as docs/signing-keys.md sets them up, with Kubernetes auth at a mount of the
+ * namespace's own (`k8s-<namespace>`): the operator's ServiceAccount with the operator policy, auth-service's
+ * with its policy on the tree of the rotation `name`.
+ */
+export async function rotationIdentities(
+  vault: { readonly addr: string; readonly rootToken: string },
+  kube: KubeAccess,
+  opts: { namespace: string; name: string; dir: string },
+): Promise<RotationIdentities> {
+  const admin = vaultAdmin(vault.addr, vault.rootToken);
+  const common = { mount: `k8s-${opts.namespace}`, namespace: opts.namespace, dir: opts.dir };
+  const operator = await kubernetesVaultIdentity(admin, kube, {
+    ...common,
+    serviceAccount: 'novapos-operator',
+    policyFile: 'signing-key-operator.hcl',
+  });
+  const auth = await kubernetesVaultIdentity(admin, kube, {
+    ...common,
+    serviceAccount: 'auth-service',
+    policyFile: 'auth-service.hcl',
+    tree: { namespace: opts.namespace, name: opts.name },
+  });
+  const authServiceEnv = {
+    VAULT_ADDR: vault.addr,
+    VAULT_AUTH_METHOD: 'kubernetes',
+    VAULT_K8S_ROLE: auth.role,
+    VAULT_K8S_MOUNT: auth.mount,
+    VAULT_K8S_TOKEN_PATH: auth.jwtPath,
+  };
+  return { operator, auth, authServiceEnv };
 }
 
 /** A SigningKeyRotation object as a user would apply it (a copy of examples/ with test durations). */
@@ -229,6 +273,36 @@ export async function startInProcessOperator(opts: {
   await manager.start();
   return { manager, lines, keys, stop: () => manager.stop() };
 }
+
+/** A client of a Vault known by address and root token (test setup and inspection only). */
+export const rootVaultClient = (v: { readonly addr: string; readonly rootToken: string }): VaultClient =>
+  new VaultClient({ addr: v.addr, auth: { method: 'token', token: v.rootToken } });
+
+/** The in-process operator on the shared env: its apiserver and its first Vault with the root token. */
+export function startSharedEnvOperator(
+  env: EnvDescriptor,
+  namespaces: readonly string[],
+  controller?: Partial<SigningKeyRotationControllerOptions>,
+): Promise<InProcessOperator> {
+  const kube = env.kube;
+  const vault = env.vaults[0];
+  if (!kube || !vault) throw new Error('the shared env has no apiserver or no Vault');
+  return startInProcessOperator({
+    kubeconfig: kube.kubeconfig,
+    namespaces,
+    vault: rootVaultClient(vault),
+    controller,
+  });
+}
+
+/**
+ * Replicas as loopback servers behind a Service: the apiserver refuses loopback addresses in an EndpointSlice,
+ * so the slice names pod-network addresses (10.99.0.N) and the operator's HTTP client, `viaLoopbackTwin`,
+ * maps each to its loopback twin 127.0.0.N.
+ */
+export const podAddress = (n: number): string => `10.99.0.${n}`;
+export const viaLoopbackTwin: typeof fetch = (input, init) =>
+  fetch(String(input).replace(/^http:\/\/10\.99\.0\.(\d+):/, 'http://127.0.0.$1:'), init);
 
 export interface KeyTree {
   readonly keyset?: Record<string, unknown> & {

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../operator/src/api/meta.js';
 import { kubectlAs, yaml } from '../api/kubectl.js';
+import { seedAcmeCashier } from '../auth-service/helpers.js';
 import { bridgeExists } from '../harness/node/host.js';
 import { LEASE_WAIT_MS, nodeLease, nodeUnavailable } from '../harness/node-lease.js';
 import { isListening } from '../harness/ports.js';
@@ -16,9 +18,10 @@ import { waitUntil } from '../harness/wait.js';
 
 // `npm start` without the bootstrap step (the test run has done it): scripts/start.ts brings the stack up,
 // writes its env file and kubeconfig, prints no credentials, and leaves nothing behind on Ctrl-C. As root it
-// runs the real Kubernetes node (the operator as pods from the image built here, `kubectl get pods -A` all
-// Running, loopback ports forwarded to them); without root it says so in one line and runs processes. The
-// README's commands run as written, in both.
+// runs the real Kubernetes node (the operator, auth-service and the gateway as pods from the images built
+// here, `kubectl get pods -A` all Running, loopback ports forwarded to them); without root it says so in one
+// line and runs processes. The README's commands run as written, and a login through loopback 8085 gives a
+// token loopback 8083 accepts, in both.
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // The stack's files go to <scratch>/tmp, and the README's commands run in <scratch>: `tmp/local-stack.env`
@@ -26,7 +29,8 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'local-stack-test-'));
 const outDir = path.join(scratch, 'tmp');
 mkdirSync(outDir);
-const nodeMode = nodeUnavailable() === undefined;
+// NOVAPOS_START_NODE=0 runs npm start without the node as root too (as start.ts does): the loopback stack.
+const nodeMode = nodeUnavailable() === undefined && process.env.NOVAPOS_START_NODE !== '0';
 let child: ChildProcess | undefined;
 let lease: NodeLease | undefined;
 
@@ -129,8 +133,8 @@ describe('npm start', () => {
     const up = await waitUntil(
       'the local stack to be up',
       () => (proc.exitCode !== null ? 'exited' : output.includes('Ctrl-C to stop') && 'up'),
-      // The node: its start, the operator image's build and its rollout.
-      { timeoutMs: nodeMode ? 480_000 : 100_000 },
+      // The node: its start, the images' build and the three rollouts (auth-service waits for its key set).
+      { timeoutMs: nodeMode ? 600_000 : 240_000 },
     );
     expect(up, `start.ts exited with ${proc.exitCode} before the stack was up:\n${output}`).toBe('up');
     const upAfter = /\[start\] up in (\S+) s/.exec(output)?.[1];
@@ -181,13 +185,24 @@ describe('npm start', () => {
     const kubectl = kubectlAs(kubectlPath!, vars.KUBECONFIG!);
 
     if (nodeMode) {
-      // The printed table lists the pods, the operator's Running from the image built here.
+      // The printed table lists the pods, the operator and both services Running from the images built here,
+      // and says they are pods.
       expect(output).toContain('Pods in the node novapos-node');
-      expect(output).toMatch(
-        /novapos-system\s+novapos-operator-\S+\s+1\/1\s+Running\s+10\.217\.0\.\d+\s+novapos\.local\/operator:/,
-      );
-      // Until their images are built here, the services run as processes, and the table says so.
-      expect(output).toMatch(/auth-service .*\(a process: no image of it is built here yet\)/);
+      for (const [ns, pod, image] of [
+        ['novapos-system', 'novapos-operator', 'operator'],
+        ['novapos', 'auth-service', 'auth-service'],
+        ['novapos', 'integration-gateway', 'integration-gateway'],
+      ]) {
+        expect(output).toMatch(
+          new RegExp(
+            `${ns}\\s+${pod}-\\S+\\s+1/1\\s+Running\\s+10\\.217\\.0\\.\\d+\\s+novapos\\.local/${image}:`,
+          ),
+        );
+        expect(output).toMatch(
+          new RegExp(`\\n\\s+${pod}\\s.*\\(a pod in the node, below; forwarded from loopback\\)`),
+        );
+      }
+      expect(output).not.toContain('(a process');
       // kubectl get pods -A with the kubeconfig npm start wrote: every pod Running and ready.
       const pods = (await kubectl(['get', 'pods', '-A', '--no-headers'])).trim().split('\n');
       expect(pods.some((l) => /^novapos-system\s+novapos-operator-/.test(l))).toBe(true);
@@ -289,6 +304,53 @@ describe('npm start', () => {
     expect(outB[2]).toMatch(/mfa/i);
     expect(outB[3]).toMatch(/^auth_login_attempts_total\{/m);
 
+    // A login through loopback 8085 gives a token that loopback 8083 accepts (forged or missing: 401): in the
+    // node, auth-service's and the gateway's pods through the forwarders, without a node their processes.
+    const user = {
+      email: 'cashier@acme.example',
+      password: `Pw-${randomBytes(12).toString('base64url')}7#a`,
+    };
+    await seedAcmeCashier(vars.DATABASE_URL!, user);
+    const login = await fetch('http://localhost:8085/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant-id': 'acme' },
+      body: JSON.stringify(user),
+    });
+    const tokens = (await login.json()) as { accessToken?: string };
+    expect(login.status, JSON.stringify(tokens)).toBe(200);
+    expect(typeof tokens.accessToken).toBe('string');
+    const ping = async (token?: string) => {
+      const r = await fetch('http://localhost:8083/api/tenant/ping', {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      await r.text();
+      return r.status;
+    };
+    expect(await ping(tokens.accessToken)).toBe(200);
+    expect(await ping(`${tokens.accessToken!.slice(0, -4)}AAAA`)).toBe(401);
+    expect(await ping()).toBe(401);
+
+    if (nodeMode) {
+      // Everything above went through the services' pods: each still Running and ready, never restarted.
+      const pods = JSON.parse(await kubectl(['get', 'pods', '-n', 'novapos', '-o', 'json'])) as {
+        items: {
+          metadata: { name: string };
+          status: { phase: string; containerStatuses?: { ready: boolean; restartCount: number }[] };
+        }[];
+      };
+      for (const name of ['auth-service-', 'integration-gateway-']) {
+        const mine = pods.items.filter((p) => p.metadata.name.startsWith(name));
+        expect(mine.length, name).toBeGreaterThan(0);
+        for (const p of mine) {
+          expect(p.status.phase, p.metadata.name).toBe('Running');
+          expect(
+            p.status.containerStatuses?.every((c) => c.ready && c.restartCount === 0),
+            p.metadata.name,
+          ).toBe(true);
+        }
+      }
+    }
+
     proc.kill('SIGINT');
     expect(await exited, output).toBe(130);
     // The node stopped leaving the machine as it was (its stop() checks that and no packet left the bridge).
@@ -308,5 +370,5 @@ describe('npm start', () => {
     expect(existsSync(envFile)).toBe(false);
     expect(existsSync(vars.KUBECONFIG!)).toBe(false);
     expect(existsSync(runDir!)).toBe(false);
-  }, 900_000);
+  }, 1_200_000);
 });

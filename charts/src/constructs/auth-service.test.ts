@@ -1,19 +1,15 @@
-import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { AuthService } from './auth-service.js';
+import { type Manifest, synthConstruct } from './test-app.test-support.js';
 
 function synth(props: Partial<ConstructorParameters<typeof AuthService>[2]> = {}) {
-  const app = Testing.app();
-  const chart = new Chart(app, 'test');
-  new AuthService(chart, 'auth', {
+  return synthConstruct(AuthService, 'auth', {
     namespace: 'novapos',
     image: 'ghcr.io/novapos/auth-service:0.1.0',
     vaultAddress: 'https://vault.internal:8200',
     signingKeysetPath: 'secret/novapos/signing-keys/novapos/auth-issuer',
     ...props,
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: synthesized manifests are untyped JSON
-  return Testing.synth(chart) as { kind: string; spec: Record<string, any>; metadata: { name: string } }[];
+  }) as { kind: string; spec: Record<string, Manifest>; metadata: { name: string } }[];
 }
 
 describe('AuthService construct', () => {
@@ -35,8 +31,10 @@ describe('AuthService construct', () => {
       { name: 'http', containerPort: 8085, protocol: 'TCP' },
       { name: 'admin', containerPort: 9085, protocol: 'TCP' },
     ]);
-    expect(c.readinessProbe.httpGet.path).toBe('/health');
-    expect(c.livenessProbe.httpGet.path).toBe('/health/live');
+    // docs/contracts.md "Health": the probes' paths on the admin listener.
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     const env = Object.fromEntries(
       c.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [
         e.name,

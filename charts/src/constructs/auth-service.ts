@@ -1,7 +1,12 @@
-import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { httpProbe, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './hardening.js';
+import {
+  adminServiceMonitor,
+  namedServicePort,
+  resources,
+  serviceDeployment,
+  vaultKubernetesEnv,
+} from './service-parts.js';
 
 export interface AuthServiceProps {
   /** Default `auth-service`. */
@@ -50,7 +55,7 @@ export interface AuthServiceProps {
 
 /**
  * auth-service: ServiceAccount (its token logs in to Vault), Deployment (non-root, read-only root
- * filesystem, probes on /health/live and /health), ClusterIP Service on the runbook port, and a
+ * filesystem, probes on /healthz and /readyz of the admin port), ClusterIP Service on the runbook port, and a
  * prometheus-operator ServiceMonitor for /metrics on the admin port (9085).
  */
 export class AuthService extends Construct {
@@ -67,8 +72,6 @@ export class AuthService extends Construct {
     const labels = { ...props.labels, ...selector, 'app.kubernetes.io/part-of': 'novapos-security' };
     this.serviceLabels = labels;
     const metadata = { name, namespace: props.namespace, labels };
-
-    new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata, automountServiceAccountToken: false });
 
     const env: k8s.EnvVar[] = [
       { name: 'PORT', value: String(port) },
@@ -93,11 +96,11 @@ export class AuthService extends Construct {
           },
         },
       },
-      { name: 'VAULT_ADDR', value: props.vaultAddress },
-      { name: 'VAULT_AUTH_METHOD', value: 'kubernetes' },
-      { name: 'VAULT_K8S_ROLE', value: props.vaultRole ?? 'auth-service' },
-      { name: 'VAULT_K8S_MOUNT', value: props.vaultAuthMount ?? 'kubernetes' },
-      { name: 'VAULT_K8S_TOKEN_PATH', value: '/var/run/secrets/vault/token' },
+      ...vaultKubernetesEnv({
+        address: props.vaultAddress,
+        role: props.vaultRole ?? 'auth-service',
+        mount: props.vaultAuthMount,
+      }),
       { name: 'SIGNING_KEYSET_PATH', value: props.signingKeysetPath },
       {
         name: 'DATABASE_URL',
@@ -117,72 +120,25 @@ export class AuthService extends Construct {
       ...Object.entries(props.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
     ];
 
-    new k8s.KubeDeployment(this, 'Deployment', {
+    serviceDeployment(this, {
       metadata,
-      spec: {
-        replicas: props.replicas ?? 2,
-        selector: { matchLabels: selector },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: name,
-            automountServiceAccountToken: false,
-            securityContext: restrictedPodSecurityContext(),
-            containers: [
-              {
-                name: 'auth-service',
-                image: props.image,
-                imagePullPolicy: 'IfNotPresent',
-                env,
-                ports: [
-                  { name: 'http', containerPort: port, protocol: 'TCP' },
-                  { name: 'admin', containerPort: adminPort, protocol: 'TCP' },
-                ],
-                livenessProbe: httpProbe('/health/live', 'http', 10),
-                // Ready only with the database reachable and a signing key set loaded.
-                readinessProbe: httpProbe('/health', 'http', 5),
-                startupProbe: httpProbe('/health/live', 'http', 2, 30),
-                resources: props.resources ?? {
-                  requests: {
-                    cpu: k8s.Quantity.fromString('250m'),
-                    memory: k8s.Quantity.fromString('256Mi'),
-                  },
-                  limits: { cpu: k8s.Quantity.fromString('1'), memory: k8s.Quantity.fromString('512Mi') },
-                },
-                securityContext: restrictedContainerSecurityContext(),
-                volumeMounts: [
-                  { name: 'vault-token', mountPath: '/var/run/secrets/vault', readOnly: true },
-                  { name: 'tmp', mountPath: '/tmp' },
-                  ...(props.bootstrapTokenSecretName
-                    ? [
-                        {
-                          name: 'bootstrap-token',
-                          mountPath: '/var/run/secrets/novapos/bootstrap',
-                          readOnly: true,
-                        },
-                      ]
-                    : []),
-                ],
-              },
+      selector,
+      replicas: props.replicas ?? 2,
+      container: 'auth-service',
+      image: props.image,
+      env,
+      ports: { http: port, admin: adminPort },
+      // Ready only with the database reachable and a signing key set loaded (/readyz on admin).
+      resources: props.resources ?? resources(['250m', '256Mi'], ['1', '512Mi']),
+      vaultLogin: true,
+      ...(props.bootstrapTokenSecretName
+        ? {
+            volumeMounts: [
+              { name: 'bootstrap-token', mountPath: '/var/run/secrets/novapos/bootstrap', readOnly: true },
             ],
-            volumes: [
-              // A short-lived, audience-bound token for Vault only (not the API server's default token).
-              {
-                name: 'vault-token',
-                projected: {
-                  sources: [
-                    { serviceAccountToken: { path: 'token', audience: 'vault', expirationSeconds: 3600 } },
-                  ],
-                },
-              },
-              { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } },
-              ...(props.bootstrapTokenSecretName
-                ? [{ name: 'bootstrap-token', secret: { secretName: props.bootstrapTokenSecretName } }]
-                : []),
-            ],
-          },
-        },
-      },
+            volumes: [{ name: 'bootstrap-token', secret: { secretName: props.bootstrapTokenSecretName } }],
+          }
+        : {}),
     });
 
     new k8s.KubeService(this, 'Service', {
@@ -190,28 +146,11 @@ export class AuthService extends Construct {
       spec: {
         type: 'ClusterIP',
         selector,
-        ports: [
-          { name: 'http', port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' },
-          // Metrics and the per-tenant gauges: scraped here, never on the API port.
-          {
-            name: 'admin',
-            port: adminPort,
-            targetPort: k8s.IntOrString.fromString('admin'),
-            protocol: 'TCP',
-          },
-        ],
+        // Metrics and the per-tenant gauges: scraped on `admin`, never on the API port.
+        ports: [namedServicePort('http', port), namedServicePort('admin', adminPort)],
       },
     });
 
-    new ApiObject(this, 'ServiceMonitor', {
-      apiVersion: 'monitoring.coreos.com/v1',
-      kind: 'ServiceMonitor',
-      metadata,
-      spec: {
-        selector: { matchLabels: selector },
-        namespaceSelector: { matchNames: [props.namespace] },
-        endpoints: [{ port: 'admin', path: '/metrics', interval: props.scrapeInterval ?? '30s' }],
-      },
-    });
+    adminServiceMonitor(this, { metadata, selector, interval: props.scrapeInterval });
   }
 }

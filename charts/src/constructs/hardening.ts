@@ -44,6 +44,22 @@ export function httpProbe(
   return { httpGet: { path, port: IntOrString.fromString(portName) }, periodSeconds, failureThreshold };
 }
 
+/**
+ * The services' probes (docs/contracts.md, "Health"): liveness and startup on `/healthz`, readiness on
+ * `/readyz`, all on the admin listener (a port only monitoring, the operator and the kubelet reach: the
+ * NetworkPolicies admit the node's addresses there). A minute to start (migrations, the first connections)
+ * before liveness applies; `/healthz` checks no dependency, so an outage of one never restarts pods.
+ */
+export function adminProbes(
+  portName = 'admin',
+): Required<Pick<k8s.Container, 'livenessProbe' | 'readinessProbe' | 'startupProbe'>> {
+  return {
+    livenessProbe: httpProbe('/healthz', portName, 10),
+    readinessProbe: httpProbe('/readyz', portName, 5),
+    startupProbe: httpProbe('/healthz', portName, 2, 30),
+  };
+}
+
 /** Replicas on different nodes where the scheduler can: losing one node does not take every replica. */
 export function spreadOverNodes(selector: Record<string, string>): k8s.Affinity {
   return {

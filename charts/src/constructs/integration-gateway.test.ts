@@ -1,10 +1,9 @@
-import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { IntegrationGateway } from './integration-gateway.js';
+import { synthConstruct } from './test-app.test-support.js';
 
 function synth(props: Partial<ConstructorParameters<typeof IntegrationGateway>[2]> = {}) {
-  const chart = new Chart(Testing.app(), 'test');
-  new IntegrationGateway(chart, 'gateway', {
+  return synthConstruct(IntegrationGateway, 'gateway', {
     namespace: 'novapos',
     image: 'novapos/integration-gateway:1.0.0',
     jwksUrl: 'http://auth-service:8085/.well-known/jwks.json',
@@ -12,8 +11,6 @@ function synth(props: Partial<ConstructorParameters<typeof IntegrationGateway>[2
     databaseUrlSecret: { name: 'gateway-db', key: 'url' },
     ...props,
   });
-  // biome-ignore lint/suspicious/noExplicitAny: synthesized manifests, read field by field
-  return Testing.synth(chart) as any[];
 }
 
 describe('IntegrationGateway', () => {
@@ -25,7 +22,7 @@ describe('IntegrationGateway', () => {
     expect(objects).toMatchSnapshot();
   });
 
-  it('runs non-root with a read-only root filesystem, no capabilities and probes on its port', () => {
+  it('runs non-root with a read-only root filesystem, no capabilities and probes on its admin port', () => {
     expect(deployment.spec.template.spec.securityContext).toMatchObject({
       runAsNonRoot: true,
       runAsUser: 10001,
@@ -39,14 +36,14 @@ describe('IntegrationGateway', () => {
       { name: 'http', containerPort: 8083, protocol: 'TCP' },
       { name: 'admin', containerPort: 9083, protocol: 'TCP' },
     ]);
-    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
-    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
   });
 
   it('gives a slow start a minute before the liveness probe may restart it (a startup probe, as auth-service)', () => {
     // Seen on the real node under load (test/cluster): the gateway listened ~45 s after its container started
     // (Redis, migrations, the first JWKS fetch), while liveness alone restarts it after 30 s of refusals.
-    expect(container.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(
       container.startupProbe.periodSeconds * container.startupProbe.failureThreshold,
     ).toBeGreaterThanOrEqual(60);
@@ -85,6 +82,15 @@ describe('IntegrationGateway', () => {
         ports: [{ port: 9083, protocol: 'TCP' }],
       },
     ]);
+  });
+
+  it("admits the kubelet's probes to the admin port from the nodes' addresses only, never from everywhere", () => {
+    const policy = synth({ probeSourceCidrs: ['10.0.16.0/20'] }).find((o) => o.kind === 'NetworkPolicy');
+    expect(policy.spec.ingress.at(-1)).toEqual({
+      from: [{ ipBlock: { cidr: '10.0.16.0/20' } }],
+      ports: [{ port: 9083, protocol: 'TCP' }],
+    });
+    expect(() => synth({ probeSourceCidrs: ['0.0.0.0/0'] })).toThrow(/narrower than \/0/);
   });
 
   it('refuses two sources for REDIS_URL', () => {

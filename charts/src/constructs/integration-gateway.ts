@@ -1,12 +1,7 @@
-import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import {
-  httpProbe,
-  restrictedContainerSecurityContext,
-  restrictedPodSecurityContext,
-  spreadOverNodes,
-} from './hardening.js';
+import { kubeletProbes } from './service-network-policy.js';
+import { adminServiceMonitor, namedServicePort, resources, serviceDeployment } from './service-parts.js';
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -30,6 +25,12 @@ export interface IntegrationGatewayProps {
    * Default `monitoring` and `novapos-system`.
    */
   readonly adminClientNamespaces?: readonly string[];
+  /**
+   * The nodes' address blocks: the kubelet probes `/healthz` and `/readyz` on the admin port from its node's
+   * address (services-chart.ts `network.nodeCidrs`). Default none: only a CNI that admits a pod's own node
+   * lets the probes through.
+   */
+  readonly probeSourceCidrs?: readonly string[];
   /** `REDIS_URL` as a plain value (no password in it); or use `redisUrlSecret`. */
   readonly redisUrl?: string;
   /** `REDIS_URL` from a Secret (when the URL carries a password). */
@@ -67,10 +68,11 @@ export function gatewaySelectorLabels(name: string): Record<string, string> {
 
 /**
  * The integration gateway: a Deployment (non-root, read-only root filesystem, no capabilities,
- * RuntimeDefault seccomp, liveness on /healthz, readiness on /readyz), a ClusterIP Service with the API
- * port `http` (8083) and the admin port `admin` (9083: /metrics, POST /keys/reload), a prometheus-operator
- * ServiceMonitor scraping `admin`, and a NetworkPolicy that lets only the monitoring and operator
- * namespaces reach `admin`. Each pod's name is its replica id in the acknowledgement hashes the
+ * RuntimeDefault seccomp, liveness on /healthz, readiness on /readyz, both on the admin port), a ClusterIP
+ * Service with the API port `http` (8083) and the admin port `admin` (9083: /metrics, POST /keys/reload,
+ * the probes), a prometheus-operator ServiceMonitor scraping `admin`, and a NetworkPolicy that lets only the
+ * monitoring and operator namespaces (and the kubelet, from `probeSourceCidrs`) reach `admin`. Each pod's
+ * name is its replica id in the acknowledgement hashes the
  * TenantRateLimit controller reads.
  */
 export class IntegrationGateway extends Construct {
@@ -111,48 +113,18 @@ export class IntegrationGateway extends Construct {
         : []),
     ];
 
-    new k8s.KubeDeployment(this, 'Deployment', {
+    serviceDeployment(this, {
       metadata: { name, namespace: props.namespace, labels },
-      spec: {
-        replicas: props.replicas ?? 2,
-        selector: { matchLabels: selector },
-        template: {
-          metadata: { labels },
-          spec: {
-            automountServiceAccountToken: false,
-            // Longer than a request's upstream timeout would be wasteful; long enough to flush usage counts.
-            terminationGracePeriodSeconds: 30,
-            securityContext: restrictedPodSecurityContext(),
-            affinity: spreadOverNodes(selector),
-            containers: [
-              {
-                name: 'gateway',
-                image: props.image,
-                imagePullPolicy: 'IfNotPresent',
-                env,
-                ports: [
-                  { name: 'http', containerPort: port, protocol: 'TCP' },
-                  { name: 'admin', containerPort: adminPort, protocol: 'TCP' },
-                ],
-                livenessProbe: httpProbe('/healthz', 'http', 10),
-                readinessProbe: httpProbe('/readyz', 'http', 5),
-                // Up to a minute to start (Redis, migrations, the first JWKS fetch) before liveness applies.
-                startupProbe: httpProbe('/healthz', 'http', 2, 30),
-                resources: props.resources ?? {
-                  requests: {
-                    cpu: k8s.Quantity.fromString('100m'),
-                    memory: k8s.Quantity.fromString('128Mi'),
-                  },
-                  limits: { cpu: k8s.Quantity.fromString('1'), memory: k8s.Quantity.fromString('512Mi') },
-                },
-                securityContext: restrictedContainerSecurityContext(),
-                volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-              },
-            ],
-            volumes: [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } }],
-          },
-        },
-      },
+      selector,
+      replicas: props.replicas ?? 2,
+      container: 'gateway',
+      image: props.image,
+      env,
+      ports: { http: port, admin: adminPort },
+      resources: props.resources ?? resources(['100m', '128Mi'], ['1', '512Mi']),
+      // Longer than a request's upstream timeout would be wasteful; long enough to flush usage counts.
+      terminationGracePeriodSeconds: 30,
+      spreadOverNodes: true,
     });
 
     new k8s.KubeService(this, 'Service', {
@@ -160,27 +132,14 @@ export class IntegrationGateway extends Construct {
       spec: {
         type: 'ClusterIP',
         selector,
-        ports: [
-          { name: 'http', port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' },
-          {
-            name: 'admin',
-            port: adminPort,
-            targetPort: k8s.IntOrString.fromString('admin'),
-            protocol: 'TCP',
-          },
-        ],
+        ports: [namedServicePort('http', port), namedServicePort('admin', adminPort)],
       },
     });
 
-    new ApiObject(this, 'ServiceMonitor', {
-      apiVersion: 'monitoring.coreos.com/v1',
-      kind: 'ServiceMonitor',
+    adminServiceMonitor(this, {
       metadata: { name, namespace: props.namespace, labels },
-      spec: {
-        selector: { matchLabels: selector },
-        namespaceSelector: { matchNames: [props.namespace] },
-        endpoints: [{ port: 'admin', path: '/metrics', interval: props.scrapeInterval ?? '30s' }],
-      },
+      selector,
+      interval: props.scrapeInterval,
     });
 
     // The API port is open to whoever reaches the Service; the admin port only to the listed namespaces.
@@ -197,6 +156,11 @@ export class IntegrationGateway extends Construct {
             })),
             ports: [{ port: k8s.IntOrString.fromNumber(adminPort), protocol: 'TCP' }],
           },
+          // The kubelet's probes, from the nodes' addresses (validated: never every address).
+          ...kubeletProbes(props.probeSourceCidrs ?? [], adminPort).map((r) => ({
+            from: r.peers?.flatMap((p) => p.cidrs ?? []).map((cidr) => ({ ipBlock: { cidr } })),
+            ports: [{ port: k8s.IntOrString.fromNumber(adminPort), protocol: 'TCP' }],
+          })),
         ],
       },
     });

@@ -10,6 +10,10 @@ import { selectorLabels } from './labels.js';
 
 /** Where the operator reads the drill webhook's bearer token (Secret `<name>-drill-webhook`, key `token`). */
 const DRILL_WEBHOOK_DIR = '/etc/novapos/drill-webhook';
+/** Where the operator reads its connections file (OPERATOR_CONNECTIONS_FILE), from the connections Secret. */
+const CONNECTIONS_DIR = '/etc/novapos/connections';
+const CONNECTIONS_FILE_NAME = 'connections.yaml';
+export const CONNECTIONS_FILE = `${CONNECTIONS_DIR}/${CONNECTIONS_FILE_NAME}`;
 
 export interface OperatorDeploymentProps {
   readonly name: string;
@@ -31,8 +35,17 @@ export interface OperatorDeploymentProps {
   readonly vaultAddress?: string;
   /** Vault Kubernetes auth role; default `novapos-operator` when `vaultAddress` is set. */
   readonly vaultRole?: string;
-  /** ConfigMap holding `connections.yaml` (named Vault connections); default none. */
-  readonly connectionsConfigMap?: string;
+  /**
+   * The operator's connections file (named Vault connections, promotion policy, keyStatusEndpoints,
+   * tenantOwners: operator/src/connections-file.ts) from a Secret the user creates, or External Secrets /
+   * the Vault Secrets Operator syncs; the chart names it, never holds it. Mounted optional: without the
+   * Secret the operator runs as without a file and logs so; it reads the file at start (restart it after a
+   * change). Default none.
+   */
+  readonly connectionsSecret?: {
+    readonly name: string /** Default `connections.yaml`. */;
+    readonly key?: string;
+  };
   /** Further plain settings (drill endpoints, ALERTMANAGER_URL); default none. */
   readonly env?: Readonly<Record<string, string>>;
   /** Secret with key `REDIS_URL` (TenantRateLimits, drills); optional in the pod. Default `<name>-redis`. */
@@ -67,8 +80,11 @@ export class OperatorDeployment extends Construct {
             { name: 'VAULT_KUBERNETES_ROLE', value: props.vaultRole ?? 'novapos-operator' },
           ]
         : []),
-      ...(props.connectionsConfigMap
-        ? [{ name: 'OPERATOR_CONNECTIONS_FILE', value: '/etc/novapos/connections/connections.yaml' }]
+      ...(props.connectionsSecret
+        ? [
+            { name: 'OPERATOR_CONNECTIONS_FILE', value: CONNECTIONS_FILE },
+            { name: 'OPERATOR_CONNECTIONS_FILE_OPTIONAL', value: 'true' },
+          ]
         : []),
       {
         name: 'REDIS_URL',
@@ -96,9 +112,18 @@ export class OperatorDeployment extends Construct {
       secret: { secretName: `${props.name}-drill-webhook`, optional: true, defaultMode: 0o440 },
     });
     mounts.push({ name: 'drill-webhook', mountPath: DRILL_WEBHOOK_DIR, readOnly: true });
-    if (props.connectionsConfigMap) {
-      volumes.push({ name: 'connections', configMap: { name: props.connectionsConfigMap } });
-      mounts.push({ name: 'connections', mountPath: '/etc/novapos/connections', readOnly: true });
+    if (props.connectionsSecret) {
+      // Group-readable by the pod's fsGroup (10001), the file name fixed whatever the Secret's key.
+      volumes.push({
+        name: 'connections',
+        secret: {
+          secretName: props.connectionsSecret.name,
+          optional: true,
+          defaultMode: 0o440,
+          items: [{ key: props.connectionsSecret.key ?? 'connections.yaml', path: CONNECTIONS_FILE_NAME }],
+        },
+      });
+      mounts.push({ name: 'connections', mountPath: CONNECTIONS_DIR, readOnly: true });
     }
     new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: { ...props.labels } },

@@ -20,22 +20,37 @@ export interface OperatorNetworkPolicyProps {
   readonly podSelector: Readonly<Record<string, string>>;
   /** Prometheus (scrapes 8080) and Alertmanager (posts drill alerts to 8082, answers on 9093). Default `monitoring`. */
   readonly monitoringNamespace?: string;
+  /** Alertmanager's pod labels (prometheus-operator's). Default `app.kubernetes.io/name: alertmanager`. */
+  readonly alertmanagerPodLabels?: Readonly<Record<string, string>>;
   /** Namespaces of the services the operator probes (/keys/status, /keys/reload) and drills. Default `novapos`. */
   readonly serviceNamespaces?: readonly string[];
   /**
-   * The apiserver's addresses (it is not a pod: an ipBlock). Default `0.0.0.0/0` on 443 and 6443: narrow
-   * it to the control plane's endpoints where they are known.
+   * The services' pods there and the ports the operator calls on each: `http` for /keys/status and a drill's
+   * traffic, `admin` for POST /keys/reload (docs/contracts.md). Default SERVICE_PORTS.
+   */
+  readonly services?: readonly ServicePorts[];
+  /**
+   * The apiserver's addresses (it is not a pod: an ipBlock), on 443 and 6443. Default the private address
+   * ranges (no public address, never the metadata service): narrow it to the control plane's endpoints.
    */
   readonly apiServerCidrs?: readonly string[];
-  /** Vault: in-cluster namespace (default `vault`, port 8200) and/or the other environments' addresses. */
+  /**
+   * Vault: in-cluster pods (namespace default `vault`, labels default `app.kubernetes.io/name: vault`, port
+   * 8200) and/or the other environments' addresses (`cidrs`); `namespace: false` for none in the cluster.
+   */
   readonly vault?: {
-    readonly namespace?: string;
+    readonly namespace?: string | false;
+    readonly podLabels?: Readonly<Record<string, string>>;
     readonly cidrs?: readonly string[];
     readonly port?: number;
   };
-  /** Redis the gateway limiter reads (TenantRateLimits, drill faults). Default namespace `novapos`, port 6379. */
+  /**
+   * Redis the gateway limiter reads (TenantRateLimits, drill faults): pods (namespace default `novapos`,
+   * labels default `app.kubernetes.io/name: redis`, port 6379) and/or addresses; `namespace: false` for none.
+   */
   readonly redis?: {
-    readonly namespace?: string;
+    readonly namespace?: string | false;
+    readonly podLabels?: Readonly<Record<string, string>>;
     readonly cidrs?: readonly string[];
     readonly port?: number;
   };
@@ -44,11 +59,31 @@ export interface OperatorNetworkPolicyProps {
 
 const DNS_PORT = 53;
 
+/** A service's pods and the ports the operator calls there. */
+export interface ServicePorts {
+  readonly podLabels: Readonly<Record<string, string>>;
+  readonly ports: readonly number[];
+}
+
+/**
+ * auth-service: http 8085, admin 9085; the gateway: http 8083, admin 9083; the audit-service: admin 9087 only
+ * (the drill's auditCatchUp pauses and resumes its consumer there) (the services chart's ports).
+ */
+export const SERVICE_PORTS: readonly ServicePorts[] = [
+  { podLabels: { 'app.kubernetes.io/name': 'auth-service' }, ports: [8085, 9085] },
+  { podLabels: { 'app.kubernetes.io/name': 'integration-gateway' }, ports: [8083, 9083] },
+  { podLabels: { 'app.kubernetes.io/name': 'audit-service' }, ports: [9087] },
+];
+
+/** Where an apiserver of the supported clusters listens: private addresses, never a public one. */
+export const PRIVATE_CIDRS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] as const;
+
 /**
  * Default deny for the operator pods, then exactly their flows (docs/network-policies.md):
  * in: metrics 8080 and the drill webhook 8082 from the monitoring namespace, probes 8081 (kubelet);
- * out: DNS, the apiserver, Vault, Redis, the services' key endpoints and drill targets (8083, 8085, 9083, 9085),
- * Alertmanager 9093.
+ * out: DNS (CoreDNS pods), the apiserver (private addresses by default), Vault's and Redis's pods (or
+ * addresses), each service's pods on its own http and admin ports (auth-service 8085/9085, the gateway
+ * 8083/9083, the audit-service's admin port 9087), Alertmanager's pods on 9093. Nothing else: no other pod of those namespaces, no public address.
  */
 export class OperatorNetworkPolicy extends Construct {
   /** The egress flows, for the flow-table test. */
@@ -59,6 +94,18 @@ export class OperatorNetworkPolicy extends Construct {
     const monitoring = props.monitoringNamespace ?? 'monitoring';
     const vault = props.vault ?? {};
     const redis = props.redis ?? {};
+    const inCluster = (
+      peer: { namespace?: string | false; podLabels?: Readonly<Record<string, string>> },
+      namespace: string,
+      podLabels: Record<string, string>,
+      port: number,
+    ): EgressPeer[] =>
+      peer.namespace === false
+        ? []
+        : [{ namespace: peer.namespace ?? namespace, podLabels: peer.podLabels ?? podLabels, ports: [port] }];
+    const blocks = (cidrs: readonly string[] | undefined, port: number): EgressPeer[] =>
+      cidrs?.length ? [{ cidrs, ports: [port] }] : [];
+    // Each entry is a flow of charts/src/network-flows.ts (network-policies.test.ts checks both ways).
     this.egress = [
       {
         namespace: 'kube-system',
@@ -66,16 +113,23 @@ export class OperatorNetworkPolicy extends Construct {
         ports: [DNS_PORT],
         protocols: ['UDP', 'TCP'],
       },
-      { cidrs: props.apiServerCidrs ?? ['0.0.0.0/0'], ports: [443, 6443] },
-      ...(vault.cidrs?.length ? [{ cidrs: vault.cidrs, ports: [vault.port ?? 8200] }] : []),
-      { namespace: vault.namespace ?? 'vault', ports: [vault.port ?? 8200] },
-      ...(redis.cidrs?.length ? [{ cidrs: redis.cidrs, ports: [redis.port ?? 6379] }] : []),
-      { namespace: redis.namespace ?? 'novapos', ports: [redis.port ?? 6379] },
-      ...(props.serviceNamespaces ?? ['novapos']).map((namespace) => ({
-        namespace,
-        ports: [8083, 8085, 9083, 9085],
-      })),
-      { namespace: monitoring, ports: [9093] },
+      { cidrs: props.apiServerCidrs ?? PRIVATE_CIDRS, ports: [443, 6443] },
+      ...blocks(vault.cidrs, vault.port ?? 8200),
+      ...inCluster(vault, 'vault', { 'app.kubernetes.io/name': 'vault' }, vault.port ?? 8200),
+      ...blocks(redis.cidrs, redis.port ?? 6379),
+      ...inCluster(redis, 'novapos', { 'app.kubernetes.io/name': 'redis' }, redis.port ?? 6379),
+      ...(props.serviceNamespaces ?? ['novapos']).flatMap((namespace) =>
+        (props.services ?? SERVICE_PORTS).map((svc) => ({
+          namespace,
+          podLabels: svc.podLabels,
+          ports: svc.ports,
+        })),
+      ),
+      {
+        namespace: monitoring,
+        podLabels: props.alertmanagerPodLabels ?? { 'app.kubernetes.io/name': 'alertmanager' },
+        ports: [9093],
+      },
     ];
     const fromNamespace = (ns: string) => ({
       namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
@@ -98,7 +152,7 @@ export class OperatorNetworkPolicy extends Construct {
           to: e.cidrs
             ? e.cidrs.map((cidr) => ({
                 // Never the cloud metadata service, whatever the block.
-                ipBlock: { cidr, ...(cidr.endsWith('/0') ? { except: ['169.254.0.0/16'] } : {}) },
+                ipBlock: { cidr, ...(inCidr('169.254.169.254', cidr) ? { except: ['169.254.0.0/16'] } : {}) },
               }))
             : [
                 {
@@ -111,4 +165,12 @@ export class OperatorNetworkPolicy extends Construct {
       },
     });
   }
+}
+
+/** Whether an IPv4 address is inside a CIDR block. */
+export function inCidr(ip: string, cidr: string): boolean {
+  const num = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  const [base, bits] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(num(ip) / size) === Math.floor(num(base as string) / size);
 }

@@ -20,8 +20,30 @@ export interface OperatorRbacProps {
   readonly fingerprintKeySecret: string;
   /** Secrets in the operator's namespace holding Vault connection tokens (`auth.method: tokenSecret`). Default none. */
   readonly connectionTokenSecrets?: readonly string[];
+  /**
+   * The user groups bound to the chart's user roles (ClusterRoleBindings), or `false` to bind none (then bind
+   * the ClusterRoles yourself, per namespace with RoleBindings if you prefer). Default USER_GROUPS.
+   */
+  readonly userGroups?: false | Partial<Readonly<Record<UserRole, readonly string[]>>>;
   readonly labels?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The user roles of the operator's kinds (docs/operator-access.md):
+ * - `view`: read the four kinds and their status, and Events (aggregated into the built-in `view`, `edit`
+ *   and `admin` roles, like cert-manager's and prometheus-operator's);
+ * - `edit`: create, change and delete them (aggregated into `edit` and `admin`);
+ * - `oncall`: read, and patch, which is what the plugin's rotate, revoke, approve, rollback and drill run do.
+ *   Approving a plan also needs membership of novapos:approvers (the admission policy), never RBAC alone.
+ */
+export type UserRole = 'view' | 'edit' | 'oncall';
+
+/** The groups the docs name (docs/operator-access.md), by role. */
+export const USER_GROUPS: Readonly<Record<UserRole, readonly string[]>> = {
+  view: ['novapos:viewers'],
+  edit: ['novapos:engineers'],
+  oncall: ['novapos:oncall', 'novapos:approvers'],
+};
 
 /**
  * Least privilege for what the runtime does: watch its kinds, patch them (finalizers) and their /status,
@@ -92,6 +114,15 @@ export class OperatorRbac extends Construct {
       });
     }
 
+    if (props.userGroups !== false)
+      new OperatorUserRoles(this, 'UserRoles', {
+        name: props.name,
+        group,
+        resources,
+        groups: { ...USER_GROUPS, ...props.userGroups },
+        labels,
+      });
+
     // Secrets in the operator's own namespace, by name only: the SecretPromotion fingerprint (HMAC) key,
     // which the chart creates empty and the first replica fills once (update), and the tokens of named Vault
     // connections (read). Nothing cluster-wide, no create, no list.
@@ -115,5 +146,71 @@ export class OperatorRbac extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: secrets.name },
       subjects: [subject],
     });
+  }
+}
+
+/** The user roles (UserRole) as ClusterRoles `<name>-view|edit|oncall`, each bound to its groups. */
+class OperatorUserRoles extends Construct {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: {
+      name: string;
+      group: string;
+      resources: string[];
+      groups: Partial<Readonly<Record<UserRole, readonly string[]>>>;
+      labels: Record<string, string>;
+    },
+  ) {
+    super(scope, id);
+    const { group, resources } = props;
+    const read = ['get', 'list', 'watch'];
+    const events = [
+      { apiGroups: [''], resources: ['events'], verbs: read },
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: read },
+    ];
+    const readKinds = [
+      { apiGroups: [group], resources, verbs: read },
+      { apiGroups: [group], resources: resources.map((r) => `${r}/status`), verbs: read },
+    ];
+    const aggregate = (to: string[]) =>
+      Object.fromEntries(to.map((r) => [`rbac.authorization.k8s.io/aggregate-to-${r}`, 'true']));
+    const roles: Record<UserRole, { rules: k8s.PolicyRule[]; aggregateTo: string[] }> = {
+      view: { rules: [...readKinds, ...events], aggregateTo: ['view', 'edit', 'admin'] },
+      // Bound directly (novapos:engineers) it must read what it edits: kubectl gets before it patches.
+      edit: {
+        rules: [
+          {
+            apiGroups: [group],
+            resources,
+            verbs: [...read, 'create', 'update', 'patch', 'delete', 'deletecollection'],
+          },
+          readKinds[1]!,
+          ...events,
+        ],
+        aggregateTo: ['edit', 'admin'],
+      },
+      oncall: {
+        rules: [{ apiGroups: [group], resources, verbs: [...read, 'patch'] }, readKinds[1]!, ...events],
+        aggregateTo: [],
+      },
+    };
+    for (const [role, { rules, aggregateTo }] of Object.entries(roles) as [
+      UserRole,
+      (typeof roles)[UserRole],
+    ][]) {
+      const name = `${props.name}-${role}`;
+      const clusterRole = new k8s.KubeClusterRole(this, `ClusterRole-${role}`, {
+        metadata: { name, labels: { ...props.labels, ...aggregate(aggregateTo) } },
+        rules,
+      });
+      const groups = props.groups[role] ?? [];
+      if (groups.length)
+        new k8s.KubeClusterRoleBinding(this, `ClusterRoleBinding-${role}`, {
+          metadata: { name, labels: props.labels },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.name },
+          subjects: groups.map((g) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: g })),
+        });
+    }
   }
 }

@@ -72,3 +72,16 @@ export class ServiceNetworkPolicy extends Construct {
     });
   }
 }
+
+/**
+ * The kubelet's probes reach a pod from its node's address, not from a pod: an ipBlock of the node network on
+ * the probed port (docs/operator-access.md, "Network"). None for an empty list (a CNI that always admits a
+ * pod's own node needs no rule). A block of every address would open the port to everyone, so it is refused.
+ */
+export function kubeletProbes(nodeCidrs: readonly string[], port: number): NetworkFlowRule[] {
+  for (const cidr of nodeCidrs) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/([1-9]|[12]\d|3[0-2])$/.test(cidr))
+      throw new Error(`node CIDR ${cidr}: must be an IPv4 block narrower than /0 (the nodes' network)`);
+  }
+  return nodeCidrs.length ? [{ peers: [{ cidrs: nodeCidrs }], ports: [port] }] : [];
+}

@@ -1,7 +1,8 @@
-import type {
-  DisasterRecoveryDrill,
-  DrillRun,
-  StepReport,
+import {
+  type DisasterRecoveryDrill,
+  DRILL_STEPS,
+  type DrillRun,
+  type StepReport,
 } from '../../../operator/src/api/v1alpha1/disasterrecoverydrill.js';
 import { humanDuration, relative, shortTime, table } from '../format.js';
 import type { Style } from '../style.js';
@@ -67,7 +68,8 @@ export function renderDrill(
 ): string {
   const sp = drill.spec;
   const st = drill.status ?? {};
-  const steps = Object.keys(sp.steps).join(', ');
+  // In run order (keyRotation, redisOutage, auditCatchUp, alertDelivery), whatever order the YAML had.
+  const steps = DRILL_STEPS.filter((name) => sp.steps[name] !== undefined).join(', ');
   const out: string[] = [];
   out.push(
     `${heading('DisasterRecoveryDrill', drill.metadata.namespace, drill.metadata.name, s)}  schedule "${sp.schedule}"${sp.timeZone ? ` ${sp.timeZone}` : ''}${sp.suspend ? s.yellow('  (suspended)') : ''}`,

@@ -9,53 +9,71 @@ export interface CompletionSpec {
 }
 
 /**
- * A bash completion script for kubectl-novapos (and `kubectl novapos` through kubectl's plugin completion,
- * kubectl_complete-novapos). Resource names come from `kubectl get KIND` at completion time.
+ * A bash completion script for kubectl-novapos typed directly. It asks `kubectl-novapos __complete WORD…`,
+ * the same answer kubectl ≥ 1.26 gets through kubectl_complete-novapos for `kubectl novapos …`, so both
+ * complete alike: verbs, flags, KIND/ and names from the apiserver under the words' own --context, -n,
+ * --kubeconfig.
  */
-export function bashCompletion(spec: CompletionSpec): string {
-  const cases = spec.verbs
-    .map((v) => `    ${v.name}) flags="${v.flags.join(' ')}"; subverbs="${v.subverbs.join(' ')}" ;;`)
-    .join('\n');
+export function bashCompletion(): string {
   return `# bash completion for kubectl-novapos; load with: source <(kubectl-novapos completion bash)
 _kubectl_novapos() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}"
-  local verb="\${COMP_WORDS[1]}"
-  local global="${spec.globalFlags.join(' ')}"
-  local flags="" subverbs=""
+  local out line directive
   COMPREPLY=()
-  if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=( $(compgen -W "${spec.verbs.map((v) => v.name).join(' ')}" -- "$cur") )
-    return
+  out=$(kubectl-novapos __complete "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null) || return 0
+  directive=\${out##*:}
+  while IFS= read -r line; do
+    [[ -z $line || $line == :* ]] && continue
+    COMPREPLY+=("\${line%%$'\\t'*}")
+  done <<<"$out"
+  (( directive & 2 )) && compopt -o nospace 2>/dev/null
+  if (( \${#COMPREPLY[@]} == 0 && !(directive & 4) )); then
+    COMPREPLY=( $(compgen -f -- "\${COMP_WORDS[COMP_CWORD]}") )
   fi
-  case "$verb" in
-${cases}
-  esac
-  if [[ "$cur" == -* ]]; then
-    COMPREPLY=( $(compgen -W "$flags $global" -- "$cur") )
-  elif [[ -n "$subverbs" && $COMP_CWORD -eq 2 ]]; then
-    COMPREPLY=( $(compgen -W "$subverbs" -- "$cur") )
-  elif [[ "$cur" == */* ]]; then
-    local kind="\${cur%%/*}"
-    COMPREPLY=( $(compgen -W "$(kubectl get "$kind" -o custom-columns=:metadata.name --no-headers 2>/dev/null | sed "s|^|$kind/|")" -- "$cur") )
-  else
-    compopt -o nospace 2>/dev/null
-    COMPREPLY=( $(compgen -W "${spec.kinds.map((k) => `${k}/`).join(' ')}" -- "$cur") )
-  fi
+  return 0
 }
 complete -F _kubectl_novapos kubectl-novapos
 `;
 }
 
-/** zsh runs the bash script through bashcompinit. */
-export function zshCompletion(spec: CompletionSpec): string {
+/**
+ * A zsh completion script for kubectl-novapos typed directly: native zsh (with the plugin's descriptions),
+ * asking `kubectl-novapos __complete` like the bash one. It works sourced and saved as _kubectl-novapos in a
+ * directory of $fpath.
+ */
+export function zshCompletion(): string {
   return `#compdef kubectl-novapos
 # zsh completion for kubectl-novapos; load with: source <(kubectl-novapos completion zsh)
-autoload -U +X bashcompinit && bashcompinit
-${bashCompletion(spec)}`;
+_kubectl-novapos() {
+  local out line directive
+  local -a lines described plain nospace
+  out=$(kubectl-novapos __complete "\${(@)words[2,CURRENT]}" 2>/dev/null) || return 1
+  lines=("\${(@f)out}")
+  directive=\${\${lines[-1]}#:}
+  for line in "\${(@)lines[1,-2]}"; do
+    [[ -z $line ]] && continue
+    if [[ $line == *$'\\t'* ]]; then
+      described+=("\${\${line%%$'\\t'*}//:/\\\\:}:\${line#*$'\\t'}")
+    else
+      plain+=("$line")
+    fi
+  done
+  (( directive & 2 )) && nospace=(-S '')
+  (( \${#described} )) && _describe -t commands 'kubectl-novapos' described "\${(@)nospace}"
+  (( \${#plain} )) && compadd "\${(@)nospace}" -a plain
+  if (( \${#described} + \${#plain} == 0 && !(directive & 4) )); then
+    _files
+  fi
+}
+if [[ "\${funcstack[1]}" == _kubectl-novapos ]]; then
+  _kubectl-novapos "$@"
+else
+  compdef _kubectl-novapos kubectl-novapos
+fi
+`;
 }
 
-export function completionScript(shell: string, spec: CompletionSpec): string {
-  if (shell === 'bash') return bashCompletion(spec);
-  if (shell === 'zsh') return zshCompletion(spec);
+export function completionScript(shell: string): string {
+  if (shell === 'bash') return bashCompletion();
+  if (shell === 'zsh') return zshCompletion();
   throw new CliError(`no completion for shell "${shell}"`, ExitCode.usage, 'use bash or zsh');
 }

@@ -246,10 +246,12 @@ export function validateDisasterRecoveryDrillSpec(spec: DisasterRecoveryDrillSpe
     return problems;
   }
   // The steps run one after another; a run that outlasts the gap to the next run would overlap it.
-  const { keyRotation, redisOutage, alertDelivery } = spec.steps;
+  const { keyRotation, redisOutage, auditCatchUp, alertDelivery } = spec.steps;
   const parts: [string, string | undefined][] = [
     ['steps.keyRotation.duration', keyRotation?.duration],
     ['steps.redisOutage.duration', redisOutage?.duration],
+    ['steps.auditCatchUp.maxPause', auditCatchUp?.maxPause],
+    ['steps.auditCatchUp.timeout', auditCatchUp?.timeout],
     ['steps.alertDelivery.timeout', alertDelivery?.timeout],
   ];
   const present = parts.filter((p): p is [string, string] => p[1] !== undefined);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../lib/service-kit/env.js';
 import { configFromEnv } from './config.js';
 
 const base = {
@@ -31,4 +32,52 @@ describe('audit-service config', () => {
     expect(() => configFromEnv({ ...base, KAFKA_BOOTSTRAP: '' })).toThrow(/KAFKA_BOOTSTRAP is required/);
     expect(() => configFromEnv({ ...base, AUDIT_GAP_SLO_SECONDS: 'soon' })).toThrow(/AUDIT_GAP_SLO_SECONDS/);
   });
+
+  it('signs heads with the Vault login of the other services: Kubernetes auth as the chart sets it, or a token', () => {
+    expect(configFromEnv(base).signing).toBeUndefined();
+    expect(
+      configFromEnv({
+        ...base,
+        VAULT_ADDR: 'http://vault.vault.svc:8200',
+        VAULT_AUTH_METHOD: 'kubernetes',
+        VAULT_K8S_ROLE: 'audit-service',
+        VAULT_K8S_TOKEN_PATH: '/var/run/secrets/vault/token',
+      }).signing,
+    ).toMatchObject({
+      addr: 'http://vault.vault.svc:8200',
+      auth: {
+        method: 'kubernetes',
+        role: 'audit-service',
+        jwtPath: '/var/run/secrets/vault/token',
+        mountPath: 'kubernetes',
+      },
+      transitMount: 'transit',
+      key: 'novapos-audit-chain',
+      kvMount: 'secret',
+      path: 'novapos/audit-checkpoints',
+    });
+    expect(
+      configFromEnv({ ...base, VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 'dev-root' }).signing?.auth,
+    ).toEqual({ method: 'token', token: 'dev-root' });
+  });
+
+  it.each([
+    [{ ADMIN_PORT: '99999' }, 'ADMIN_PORT=99999: must be a port number 0-65535'],
+    [{ AUDIT_GAP_SLO_SECONDS: 'soon' }, 'AUDIT_GAP_SLO_SECONDS=soon: must be a whole number from 1 to 86400'],
+    [{ AUDIT_BATCH_SIZE: '0' }, 'AUDIT_BATCH_SIZE=0: must be a whole number from 1 to 5000'],
+    [{ AUDIT_JWKS_URL: 'jwks.json' }, 'AUDIT_JWKS_URL=jwks.json: must be an http(s) URL'],
+    [{ VAULT_ADDR: 'http://bao:8200' }, 'VAULT_TOKEN is required when VAULT_AUTH_METHOD=token'],
+    [
+      { VAULT_ADDR: 'http://bao:8200', VAULT_AUTH_METHOD: 'kubernetes' },
+      'VAULT_K8S_ROLE is required when VAULT_AUTH_METHOD=kubernetes',
+    ],
+    [{ AUDIT_ADMIN_TOKEN: 'short' }, 'AUDIT_ADMIN_TOKEN must be at least 24 characters'],
+  ])(
+    "refuses a bad value with the service kit's ConfigError, one line naming the variable (%o)",
+    (bad, message) => {
+      const read = () => configFromEnv({ ...base, ...bad });
+      expect(read).toThrow(ConfigError);
+      expect(read).toThrow(message);
+    },
+  );
 });

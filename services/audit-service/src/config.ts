@@ -3,6 +3,8 @@ import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-e
 import { AUDIT_CONSUMER_GROUP, SECURITY_TOPICS } from '../../../lib/kafka-topics.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import { ConfigError, type Env, envReader } from '../../../lib/service-kit/env.js';
+import { vaultAuthFromEnv } from '../../../lib/service-kit/vault-env.js';
+import type { VaultAuth } from '../../../lib/vault.js';
 
 /** Typed configuration of the audit-service (docs/audit-service.md). */
 export interface AuditConfig {
@@ -43,12 +45,16 @@ export interface AuditConfig {
   readonly retentionCheckMs: number;
   /** The longest pause a caller may ask for; the consumer resumes by itself after it. */
   readonly maxPauseSeconds: number;
-  /** Signed chain heads (src/adapters/head-signer.ts): on when VAULT_ADDR is set. */
+  /**
+   * Signed chain heads (src/adapters/head-signer.ts): on when VAULT_ADDR is set. Vault login as the other
+   * services (lib/service-kit/vault-env.ts): `VAULT_AUTH_METHOD=kubernetes` with `VAULT_K8S_ROLE` (the chart),
+   * or a `VAULT_TOKEN` for development.
+   */
   readonly signing:
     | {
         readonly addr: string;
-        readonly token: string | undefined;
-        readonly tokenFile: string | undefined;
+        readonly auth: VaultAuth;
+        readonly namespace: string | undefined;
         readonly transitMount: string;
         readonly key: string;
         readonly kvMount: string;
@@ -60,12 +66,6 @@ export interface AuditConfig {
 
 export function configFromEnv(env: Env): AuditConfig {
   const r = envReader(env);
-  let adminPort: number;
-  try {
-    adminPort = adminPortFromEnv(env, 'audit-service');
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
   const kafka = kafkaConfigFromEnv(env);
   if (!kafka)
     throw new ConfigError('KAFKA_BOOTSTRAP is required: the audit-service consumes the security topics');
@@ -77,7 +77,7 @@ export function configFromEnv(env: Env): AuditConfig {
   const topics = r.list('AUDIT_TOPICS', defaults);
   if (topics.length === 0) throw new ConfigError('AUDIT_TOPICS must name at least one topic');
   return {
-    adminPort,
+    adminPort: adminPortFromEnv(env, 'audit-service'),
     adminHost: r.string('ADMIN_HOST', r.string('HOST', '0.0.0.0')),
     logLevel: r.string('LOG_LEVEL', 'info'),
     databaseUrl: r.required('DATABASE_URL'),
@@ -100,14 +100,10 @@ export function configFromEnv(env: Env): AuditConfig {
 export function signingFromEnv(r: ReturnType<typeof envReader>): AuditConfig['signing'] {
   const addr = r.url('VAULT_ADDR');
   if (!addr) return undefined;
-  const token = r.optional('VAULT_TOKEN');
-  const tokenFile = r.optional('VAULT_TOKEN_FILE');
-  if (!token && !tokenFile)
-    throw new ConfigError('VAULT_TOKEN or VAULT_TOKEN_FILE is required with VAULT_ADDR');
   return {
     addr,
-    token,
-    tokenFile,
+    auth: vaultAuthFromEnv(r),
+    namespace: r.optional('VAULT_NAMESPACE'),
     transitMount: r.string('AUDIT_TRANSIT_MOUNT', 'transit'),
     key: r.string('AUDIT_TRANSIT_KEY', 'novapos-audit-chain'),
     kvMount: r.string('AUDIT_CHECKPOINT_KV_MOUNT', 'secret'),

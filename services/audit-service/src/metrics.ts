@@ -1,5 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
+export const SIGNING_STATES = ['ok', 'refused', 'unavailable', 'pending', 'off'] as const;
+export type SigningState = (typeof SIGNING_STATES)[number];
+
 /** The audit-service's metrics (docs/contracts.md, "Metrics"; seed 001: processed and gap counters). */
 export class AuditMetrics {
   readonly registry = new Registry();
@@ -12,7 +15,13 @@ export class AuditMetrics {
   readonly verifyFailures: Counter;
   readonly lastVerifyOk: Gauge;
   readonly signedSeq: Gauge;
+  readonly signingState: Gauge<'state'>;
+  readonly signingFailures: Counter<'reason'>;
   readonly paused: Gauge;
+  readonly retentionRuns: Counter<'outcome'>;
+  readonly retentionLastSuccess: Gauge;
+  readonly retentionRemoved: Counter;
+  readonly retentionInterval: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -66,10 +75,50 @@ export class AuditMetrics {
       help: 'The seq of the newest chain head signed with the transit key (checkpoints kept in Vault).',
       registers,
     });
+    this.signingState = new Gauge({
+      name: 'audit_head_signing_state',
+      help: "The chain-head signer's state, 1 for the current one: ok, refused (Vault refused the login or the policy: not ready), unavailable (Vault unreachable: retried), pending (first login not answered yet), off (VAULT_ADDR unset).",
+      labelNames: ['state'],
+      registers,
+    });
+    this.signingFailures = new Counter({
+      name: 'audit_head_signing_failures_total',
+      help: "Failed logins or signings of the chain head, by Vault's error code (login_failed, forbidden, unavailable, ...).",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.retentionRuns = new Counter({
+      name: 'audit_retention_runs_total',
+      help: 'Retention runs (AUDIT_RETENTION_DAYS), by outcome: success (rows removed or none due), failure.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.retentionLastSuccess = new Gauge({
+      name: 'audit_retention_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful retention run; 0 until the first one (it runs at start).',
+      registers,
+    });
+    this.retentionRemoved = new Counter({
+      name: 'audit_retention_rows_removed_total',
+      help: 'Audit rows removed by retention (above a signed base).',
+      registers,
+    });
+    this.retentionInterval = new Gauge({
+      name: 'audit_retention_check_interval_seconds',
+      help: 'How often retention runs (AUDIT_RETENTION_CHECK_MS): the alert allows three intervals without a success.',
+      registers,
+    });
+    for (const outcome of ['success', 'failure']) this.retentionRuns.inc({ outcome }, 0);
+    this.setSigningState('off');
+    this.retentionLastSuccess.set(0);
     this.lastVerifyOk = new Gauge({
       name: 'audit_verify_ok',
       help: '1 when the last chain verification passed, 0 when it found a broken link.',
       registers,
     });
+  }
+
+  setSigningState(current: SigningState): void {
+    for (const state of SIGNING_STATES) this.signingState.set({ state }, state === current ? 1 : 0);
   }
 }

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type pino from 'pino';
 import { createRemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
@@ -11,12 +10,14 @@ import {
   startAdminListener,
 } from '../../../lib/service-kit/admin-listener.js';
 import { connectPostgres, type Db } from '../../../lib/service-kit/db.js';
-import { type HeadSigner, TransitHeadSigner } from './adapters/head-signer.js';
+import { VaultClient, VaultError } from '../../../lib/vault.js';
+import { type HeadSigner, isRefusal, TransitHeadSigner } from './adapters/head-signer.js';
 import type { AuditConfig } from './config.js';
 import { ChainConsumer } from './consumer.js';
 import { GapTracker } from './domain/gaps.js';
-import { AuditMetrics } from './metrics.js';
+import { AuditMetrics, type SigningState } from './metrics.js';
 import { QueryAuthError, QueryAuthorizer } from './query-auth.js';
+import { type PruneOutcome, RetentionRunner } from './retention.js';
 import { AuditRepository, migrate, type VerifyResult } from './storage/repo.js';
 import { verifyAudit } from './verify.js';
 
@@ -33,6 +34,8 @@ export interface RunningAuditService {
   signHead(): Promise<number | undefined>;
   /** The chain, then every signed head against it. */
   verify(): Promise<VerifyResult>;
+  /** One retention run now (as the timer's): the removed rows, undefined when none was due or it failed. */
+  runRetention(): Promise<PruneOutcome | undefined>;
   close(): Promise<void>;
 }
 
@@ -146,26 +149,69 @@ export async function startAuditService(
   }, config.checkIntervalMs);
   timer.unref();
 
+  // Signed heads: the signer logs in at start and signs the head every AUDIT_SIGN_INTERVAL_MS. Vault
+  // refusing it (a wrong role, ServiceAccount or policy) is never a silent "unsigned": the service is not
+  // ready, says why in one log line and in audit_head_signing_state, and tries again at each interval.
   const signing = config.signing;
   const signer = headSigner(config.signing);
+  let signingState: SigningState = signer ? 'pending' : 'off';
+  metrics.setSigningState(signingState);
+  if (!signer)
+    logger.warn(
+      { event: 'audit_heads_unsigned' },
+      'VAULT_ADDR is unset: chain heads are not signed (development only)',
+    );
+  const signingFailed = (err: unknown) => {
+    const next: SigningState = isRefusal(err) ? 'refused' : 'unavailable';
+    const code = err instanceof VaultError ? err.code : 'error';
+    metrics.signingFailures.inc({ reason: code });
+    if (next !== signingState) {
+      // Logged when the state changes, not at every retry.
+      const auth = signing?.auth;
+      const where = {
+        event: next === 'refused' ? 'audit_head_signer_refused' : 'audit_head_sign_failed',
+        // Not `code`: the logger redacts fields of that name (MFA codes).
+        vault_error: code,
+        error: err instanceof Error ? err.message : String(err),
+        auth_method: auth?.method,
+        ...(auth?.method === 'kubernetes' ? { role: auth.role, mount: auth.mountPath } : {}),
+      };
+      if (next === 'refused')
+        logger.error(
+          where,
+          "Vault refused the audit-service's chain-head signer: heads are not signed and the service is not ready; check VAULT_K8S_ROLE, the ServiceAccount and namespace the role is bound to, and its policy",
+        );
+      else logger.warn(where, 'chain head not signed (Vault unreachable); retrying');
+    }
+    signingState = next;
+    metrics.setSigningState(next);
+  };
   let lastSigned = 0;
   const signHead = async (): Promise<number | undefined> => {
     if (!signer) return undefined;
     const head = await repo.newest();
-    if (!head.hash || head.seq <= lastSigned) return lastSigned || undefined;
-    await signer.sign(head.seq, head.hash);
-    lastSigned = head.seq;
-    metrics.signedSeq.set(head.seq);
-    return head.seq;
+    try {
+      if (signingState !== 'ok') await signer.login();
+      if (head.hash && head.seq > lastSigned) {
+        await signer.sign(head.seq, head.hash);
+        lastSigned = head.seq;
+        metrics.signedSeq.set(head.seq);
+      }
+    } catch (err) {
+      signingFailed(err);
+      throw err;
+    }
+    if (signingState !== 'ok')
+      logger.info({ event: 'audit_head_signer_ready' }, 'chain-head signer logged in');
+    signingState = 'ok';
+    metrics.setSigningState(signingState);
+    return lastSigned || undefined;
   };
+  // The first attempt before the service reports ready, so /readyz tells a refused signer from the start.
+  if (signer) await signHead().catch(() => {});
   const signTimer = signing
     ? setInterval(() => {
-        signHead().catch((err: unknown) =>
-          logger.warn(
-            { event: 'audit_head_sign_failed', error: (err as Error).name },
-            'chain head not signed; retrying',
-          ),
-        );
+        signHead().catch(() => {});
       }, signing.intervalMs)
     : undefined;
   signTimer?.unref();
@@ -181,33 +227,20 @@ export async function startAuditService(
   };
 
   // Retention (seed 004): rows chained more than AUDIT_RETENTION_DAYS ago are removed above a base that is
-  // signed first (when heads are signed), so what remains still verifies and a forged base does not.
-  const prune = async () => {
-    const cutoff = new Date(now() - config.retentionDays * 86_400_000);
-    const result = await new AuditRepository(owner).prune(cutoff, async (base) => {
-      if (signer) await signer.sign(base.seq, base.hash);
-    });
-    if (result)
-      logger.info(
-        {
-          event: 'audit_retention',
-          base_seq: result.base.seq,
-          removed: result.removed,
-          cutoff: cutoff.toISOString(),
-        },
-        'audit rows past retention removed',
-      );
-    return result;
-  };
-  const retentionTimer = setInterval(() => {
-    prune().catch((err: unknown) =>
-      logger.warn(
-        { event: 'audit_retention_failed', error: (err as Error).name },
-        'retention not applied; retried',
-      ),
-    );
-  }, config.retentionCheckMs);
-  retentionTimer.unref();
+  // signed first (when heads are signed), so what remains still verifies and a forged base does not. At start,
+  // then every AUDIT_RETENTION_CHECK_MS, each run counted (src/retention.ts).
+  const retention = new RetentionRunner({
+    prune: (cutoff) =>
+      new AuditRepository(owner).prune(cutoff, async (base) => {
+        if (signer) await signer.sign(base.seq, base.hash);
+      }),
+    retentionDays: config.retentionDays,
+    intervalMs: config.retentionCheckMs,
+    metrics,
+    logger,
+    now,
+  });
+  retention.start();
 
   const tokenDigest = config.adminToken ? createHash('sha256').update(config.adminToken).digest() : undefined;
   const authorized = (req: IncomingMessage): boolean => {
@@ -244,16 +277,17 @@ export async function startAuditService(
     host: config.adminHost,
     registry: metrics.registry,
     routes: [
-      // The probes' paths (docs/contracts.md, "Health"): ready while PostgreSQL answers; a paused consumer is
-      // still ready (the drill's catch-up step pauses it on purpose and Kafka keeps the events meanwhile).
+      // The probes' paths (docs/contracts.md, "Health"): ready while PostgreSQL answers and Vault does not refuse
+      // the signer; a paused consumer is still ready (the drill's catch-up step pauses it on purpose and Kafka keeps the events meanwhile).
       ...healthRoutes(async () => {
         const database = await db.query('SELECT 1').then(
           () => 'ok',
           () => 'error',
         );
         return {
-          ready: database === 'ok',
-          checks: { database, consumer: consumer.isHeld ? 'paused' : 'running' },
+          // Not ready while Vault refuses the signer (or before its first login answered): heads unsigned.
+          ready: database === 'ok' && signingState !== 'refused' && signingState !== 'pending',
+          checks: { database, consumer: consumer.isHeld ? 'paused' : 'running', signing: signingState },
         };
       }),
       {
@@ -261,7 +295,19 @@ export async function startAuditService(
         method: 'GET',
         path: '/audit/verify',
         handle: async (_req, res) => {
-          const result = await verify();
+          let result: VerifyResult;
+          try {
+            result = await verify();
+          } catch (err) {
+            if (!(err instanceof VaultError)) throw err;
+            // The chain may be fine, but without Vault its signed heads cannot be checked: no verdict.
+            return sendJson(res, 503, {
+              error: {
+                code: 'signed_heads_unavailable',
+                message: `Vault answered ${err.code}: the signed heads cannot be checked (see /readyz, checks.signing)`,
+              },
+            });
+          }
           sendJson(res, result.ok ? 200 : 409, result);
         },
       },
@@ -343,10 +389,11 @@ export async function startAuditService(
     check,
     signHead,
     verify,
+    runRetention: () => retention.run(),
     close: () =>
       (closing ??= (async () => {
         clearInterval(timer);
-        clearInterval(retentionTimer);
+        await retention.stop();
         if (signTimer) clearInterval(signTimer);
         if (resumeTimer) clearTimeout(resumeTimer);
         await admin.close();
@@ -361,8 +408,8 @@ export async function startAuditService(
 export function headSigner(signing: AuditConfig['signing']): HeadSigner | undefined {
   return signing
     ? new TransitHeadSigner({
-        addr: signing.addr,
-        token: () => signing.token ?? readFileSync(signing.tokenFile!, 'utf8').trim(),
+        vault: new VaultClient({ addr: signing.addr, auth: signing.auth, namespace: signing.namespace }),
+        namespace: signing.namespace,
         transitMount: signing.transitMount,
         key: signing.key,
         kvMount: signing.kvMount,

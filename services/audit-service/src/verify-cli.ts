@@ -1,5 +1,6 @@
 // `audit verify`: recomputes the audit chain in DATABASE_URL and names the first broken link; with VAULT_ADDR
-// (+ VAULT_TOKEN or VAULT_TOKEN_FILE, AUDIT_TRANSIT_KEY...) it also checks every signed chain head.
+// (+ the Vault login of the service: VAULT_AUTH_METHOD=kubernetes with VAULT_K8S_ROLE, or VAULT_TOKEN; AUDIT_TRANSIT_KEY...)
+// it also checks every signed chain head.
 //   DATABASE_URL=postgres://... npx tsx services/audit-service/src/verify-cli.ts
 // Prints the result as JSON; exits 0 when the chain verifies, 1 when a link is broken, 2 on bad usage.
 import { connectPostgres } from '../../../lib/service-kit/db.js';

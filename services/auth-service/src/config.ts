@@ -1,6 +1,7 @@
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
-import { ConfigError, type Env, type EnvReader, envReader } from '../../../lib/service-kit/env.js';
+import { ConfigError, type Env, envReader } from '../../../lib/service-kit/env.js';
+import { vaultAuthFromEnv } from '../../../lib/service-kit/vault-env.js';
 import type { VaultAuth } from '../../../lib/vault.js';
 
 /** Typed configuration of auth-service, built once from an env object (never read deep in the code). */
@@ -107,26 +108,6 @@ export interface AuthConfig {
 
 export { ConfigError };
 
-function vaultAuth(r: EnvReader): VaultAuth {
-  const method = r.string('VAULT_AUTH_METHOD', 'token');
-  if (method === 'token') {
-    const token = r.optional('VAULT_TOKEN');
-    if (!token) throw new ConfigError('VAULT_TOKEN is required when VAULT_AUTH_METHOD=token');
-    return { method: 'token', token };
-  }
-  if (method === 'kubernetes') {
-    const role = r.optional('VAULT_K8S_ROLE');
-    if (!role) throw new ConfigError('VAULT_K8S_ROLE is required when VAULT_AUTH_METHOD=kubernetes');
-    return {
-      method: 'kubernetes',
-      role,
-      jwtPath: r.string('VAULT_K8S_TOKEN_PATH', '/var/run/secrets/kubernetes.io/serviceaccount/token'),
-      mountPath: r.string('VAULT_K8S_MOUNT', 'kubernetes'),
-    };
-  }
-  throw new ConfigError('VAULT_AUTH_METHOD must be token or kubernetes');
-}
-
 /** Builds the configuration from `env` (pass `process.env` in main). Throws ConfigError naming the variable. */
 export function configFromEnv(env: Env): AuthConfig {
   const r = envReader(env);
@@ -148,7 +129,7 @@ export function configFromEnv(env: Env): AuthConfig {
     logLevel: r.string('LOG_LEVEL', 'info'),
     databaseUrl: r.optional('DATABASE_URL'),
     pgliteDataDir: r.optional('PGLITE_DATA_DIR'),
-    vault: { addr: vaultAddr, auth: vaultAuth(r), namespace: r.optional('VAULT_NAMESPACE') },
+    vault: { addr: vaultAddr, auth: vaultAuthFromEnv(r), namespace: r.optional('VAULT_NAMESPACE') },
     signingKeys: {
       keysetPath: keysetPath.replace(/^\/+|\/+$/g, ''),
       pollSeconds: r.int('SIGNING_KEYSET_POLL_SECONDS', 30, { min: 1 }),

@@ -1,3 +1,4 @@
+import { errorResponses, operationId, schemaComponents } from '../../../lib/service-kit/openapi.js';
 import { ERRORS, type ErrorCode } from './domain/errors.js';
 import { COMMON_ERRORS, OPERATIONS, type Operation, Schemas } from './routes/api.js';
 import { VERSION } from './routes/health.js';
@@ -9,7 +10,6 @@ import { VERSION } from './routes/health.js';
  * test fails on drift). Each operation lists every error code it can answer, grouped by status.
  */
 export function openApiDocument(): Record<string, unknown> {
-  const strip = (schema: unknown): unknown => JSON.parse(JSON.stringify(schema)); // TypeBox symbols out
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of OPERATIONS) {
@@ -25,7 +25,7 @@ export function openApiDocument(): Record<string, unknown> {
     },
     servers: [{ url: 'http://127.0.0.1:8085' }],
     components: {
-      schemas: Object.fromEntries(Object.entries(Schemas).map(([k, v]) => [k, strip(v)])),
+      schemas: schemaComponents(Schemas),
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         bootstrapToken: { type: 'apiKey', in: 'header', name: 'X-Bootstrap-Token' },
@@ -50,30 +50,17 @@ export function openApiDocument(): Record<string, unknown> {
 }
 
 function operation(op: Operation, ref: (name: string) => unknown): Record<string, unknown> {
-  const codes: ErrorCode[] = [
-    ...new Set([...(op.tenant ? COMMON_ERRORS : ['internal_error' as const]), ...op.errors]),
-  ];
-  const byStatus = new Map<number, ErrorCode[]>();
-  for (const c of codes) byStatus.set(ERRORS[c][0], [...(byStatus.get(ERRORS[c][0]) ?? []), c]);
+  const codes = new Set<ErrorCode>([
+    ...(op.tenant ? COMMON_ERRORS : ['internal_error' as const]),
+    ...op.errors,
+  ]);
   const responses: Record<string, unknown> = {
     [String(op.success.status)]: {
       description: 'Success.',
       ...(op.success.schema ? { content: { 'application/json': { schema: ref(op.success.schema) } } } : {}),
     },
+    ...errorResponses(codes, (c) => ERRORS[c][0]),
   };
-  for (const [status, list] of [...byStatus.entries()].sort((a, b) => a[0] - b[0])) {
-    responses[String(status)] = {
-      description: `Error codes: ${list.sort().join(', ')}.`,
-      content: {
-        'application/json': {
-          schema: {
-            allOf: [ref('Error')],
-            properties: { error: { properties: { code: { enum: list.sort() } } } },
-          },
-        },
-      },
-    };
-  }
   const params: unknown[] = [{ $ref: '#/components/parameters/requestId' }];
   if (op.tenant) params.unshift({ $ref: '#/components/parameters/tenant' });
   const id = /\{id\}/.test(op.path);
@@ -81,7 +68,7 @@ function operation(op: Operation, ref: (name: string) => unknown): Record<string
   const security =
     op.auth === 'none' ? [] : op.auth === 'bootstrap_token' ? [{ bootstrapToken: [] }] : [{ bearer: [] }];
   return {
-    operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+    operationId: operationId(op.method, op.path),
     summary: op.summary,
     'x-auth': op.auth,
     parameters: params,

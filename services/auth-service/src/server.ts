@@ -11,7 +11,8 @@ import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/se
 import { VaultClient } from '../../../lib/vault.js';
 import { createApp } from './app.js';
 import type { AuthConfig } from './config.js';
-import { AuthService } from './domain/auth-service.js';
+import { createAuthService } from './domain/auth-service.js';
+import { type Clock, systemClock } from './domain/clock.js';
 import { KeyRing, type KeysetSource } from './domain/keyring.js';
 import { PasswordHasher } from './domain/passwords.js';
 import { SuspiciousLoginDetector, SuspiciousWebhook } from './domain/suspicious.js';
@@ -43,6 +44,8 @@ export interface StartOptions {
   readonly events?: EventPublisher;
   /** Key material from somewhere other than Vault (benchmarks); Vault per config otherwise. */
   readonly keysetSource?: KeysetSource;
+  /** The domain's clock (lockout windows, TOTP steps, token expiry); the system clock by default. */
+  readonly clock?: Clock;
 }
 
 export async function openDatabase(config: AuthConfig): Promise<Db> {
@@ -154,8 +157,10 @@ export async function startAuthService(
   redis?.on('error', () => {}); // each command reports its own failure (503 session_check_unavailable)
   if (redis) await waitForRedis(redis, 3000);
   const sessions = redis ? new RedisSessionRevocation(redis) : new MemorySessionRevocation();
-  const service = new AuthService({
+  const clock = opts.clock ?? systemClock;
+  const service = createAuthService({
     config,
+    clock,
     mfaCipher,
     sessions,
     bootstrapToken,
@@ -165,7 +170,7 @@ export async function startAuthService(
     metrics,
     events,
     logger,
-    detector: new SuspiciousLoginDetector(config.suspicious),
+    detector: new SuspiciousLoginDetector(config.suspicious, () => clock.now()),
     webhook: new SuspiciousWebhook({
       url: config.suspicious.webhookUrl,
       bearer: config.suspicious.webhookBearer,

@@ -18,13 +18,16 @@ import {
   type Principal,
 } from './domain/authenticate.js';
 import type { TenantLimits } from './domain/limits.js';
+import { WEBHOOK_SEGMENT } from './domain/partner-webhooks.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
 import { holdsScope, type RouteScope, requiredScope, scopesOfRoles } from './domain/scopes.js';
 import type { UsageTracker } from './domain/usage.js';
 import { type ClientChain, clientChain, clientProto, upstreamHeaders } from './http/forwarding.js';
 import { type OriginTarget, parseTarget } from './http/target.js';
 import type { GatewayMetrics } from './metrics.js';
+import { gatewayOpenApiDocument } from './openapi.js';
 import type { UpstreamProxy } from './routes/proxy.js';
+import { handlePartnerWebhook, type PartnerWebhookDeps } from './routes/webhooks.js';
 
 export interface AppDeps {
   readonly authenticator: Authenticator;
@@ -51,6 +54,8 @@ export interface AppDeps {
   readonly throttleRetryAfterSeconds?: number;
   /** Whether a credential is already known (cached good or bad): it is answered without a verify. */
   readonly isKnownCredential?: (h: CredentialHeaders) => boolean;
+  /** Partner webhooks (`POST /webhooks/<partner>/<tenant>`); absent: every webhook path is a 404. */
+  readonly webhooks?: PartnerWebhookDeps;
 }
 
 export interface GatewayHandler {
@@ -63,7 +68,20 @@ export interface GatewayHandler {
 const PING_PATH = '/api/tenant/ping';
 const NO_SCOPES: readonly string[] = [];
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-type RouteLabel = 'ping' | 'proxy' | 'other' | 'health' | 'keys_status' | 'not_found' | 'invalid';
+/** The methods of the document's /api/ operations (HEAD is GET without the body); any other is 405 there. */
+const API_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+const API_ALLOW = [...API_METHODS].join(', ');
+const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+type RouteLabel =
+  | 'ping'
+  | 'proxy'
+  | 'other'
+  | 'health'
+  | 'keys_status'
+  | 'openapi'
+  | 'webhook'
+  | 'not_found'
+  | 'invalid';
 
 /**
  * The HTTP layer on plain node:http (docs/adr/0005): every request target is parsed once (origin-form only,
@@ -74,6 +92,7 @@ type RouteLabel = 'ping' | 'proxy' | 'other' | 'health' | 'keys_status' | 'not_f
  */
 export function createHandler(deps: AppDeps): GatewayHandler {
   const { metrics, logger } = deps;
+  let openApi: Record<string, unknown> | undefined;
 
   async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
     const started = performance.now();
@@ -99,6 +118,27 @@ export function createHandler(deps: AppDeps): GatewayHandler {
         );
     });
 
+    if (!oneHost(req)) {
+      res.setHeader('Connection', 'close');
+      return sendError(res, 400, 'malformed_request', 'an HTTP/1.1 request has exactly one Host field');
+    }
+    // RFC 9112 6.3: with Transfer-Encoding, chunked must be the last coding, else the body's end is unknown
+    // (node's parser lets `Transfer-Encoding: gzip` through; found by test/gateway/fuzz.int.test.ts).
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && !CHUNKED_LAST.test(te)) {
+      res.setHeader('Connection', 'close');
+      return sendError(res, 400, 'malformed_request', 'Transfer-Encoding must end with chunked');
+    }
+    // The gateway never switches protocols, and after an Upgrade field node's parser reports no error in
+    // the body that follows (a bad chunk left the request, and its upstream exchange, open for ever; found by
+    // the fuzz): a body sent with Upgrade is refused. An Upgrade without a body is served, the field dropped.
+    if (
+      req.headers.upgrade !== undefined &&
+      (te !== undefined || (req.headers['content-length'] ?? '0') !== '0')
+    ) {
+      res.setHeader('Connection', 'close');
+      return sendError(res, 400, 'malformed_request', 'a request with Upgrade carries no body here');
+    }
     const target = parseTarget(req.url ?? '');
     if (typeof target === 'string') {
       return sendError(
@@ -110,16 +150,34 @@ export function createHandler(deps: AppDeps): GatewayHandler {
           : 'the request path is malformed or ambiguous',
       );
     }
-    if (method === 'TRACE' || method === 'TRACK' || method === 'CONNECT') {
-      res.setHeader('Allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    const inApi = target.path.startsWith('/api/');
+    // Before any route or method: a path that left /api/ is not served as the route it landed on.
+    if (target.claimsApi && !inApi) {
+      return sendError(res, 400, 'path_outside_api', 'the request path leaves /api/ once normalised');
+    }
+    if (
+      method === 'TRACE' ||
+      method === 'TRACK' ||
+      method === 'CONNECT' ||
+      (inApi && !API_METHODS.has(method))
+    ) {
+      res.setHeader('Allow', API_ALLOW);
       return sendError(res, 405, 'method_not_allowed', 'method not allowed');
     }
-    if (target.path.startsWith('/api/')) {
+    if (inApi) {
       route = target.path === PING_PATH ? 'ping' : deps.proxy ? 'proxy' : 'other';
       return api(req, res, target, ctx, expectContinue);
     }
-    if (target.claimsApi) {
-      return sendError(res, 400, 'path_outside_api', 'the request path leaves /api/ once normalised');
+    if (target.path.startsWith('/webhooks/')) {
+      // Partners sign their bodies (routes/webhooks.ts): no token, no tenant limits, only configured names.
+      const [partner = '', tenant = '', ...rest] = target.path.slice('/webhooks/'.length).split('/');
+      const webhooks = deps.webhooks;
+      if (webhooks?.partners.has(partner) && WEBHOOK_SEGMENT.test(tenant) && rest.length === 0) {
+        route = 'webhook';
+        return handlePartnerWebhook(req, res, partner, tenant, ctx, webhooks);
+      }
+      route = 'not_found';
+      return sendError(res, 404, 'not_found', 'no such route');
     }
     if (method === 'GET' || method === 'HEAD') {
       switch (target.path) {
@@ -131,6 +189,11 @@ export function createHandler(deps: AppDeps): GatewayHandler {
           const ready = deps.ready();
           return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'starting' });
         }
+        case '/openapi.json':
+          // This port's OpenAPI 3.1 document (openapi.ts; committed as openapi.json, drift-checked).
+          route = 'openapi';
+          openApi ??= gatewayOpenApiDocument();
+          return sendJson(res, 200, openApi);
         case '/keys/status':
           route = 'keys_status';
           return sendJson(
@@ -280,6 +343,9 @@ export function createHandler(deps: AppDeps): GatewayHandler {
       });
     }
     if (!deps.proxy) return sendError(res, 404, 'not_found', 'no such route');
+    // node's parser may have refused the body meanwhile (a bad chunk: the clientError answer went out and
+    // ended the socket) while this request was authenticated: it is not forwarded (found by the fuzz).
+    if (req.destroyed || req.socket.writableEnded) return;
     if (expectContinue) res.writeContinue();
     await deps.proxy.forward(req, res, {
       pathAndQuery: target.path + target.query,
@@ -345,6 +411,20 @@ export function createHandler(deps: AppDeps): GatewayHandler {
   return Object.assign((req: IncomingMessage, res: ServerResponse) => run(req, res, false), {
     withContinue: (req: IncomingMessage, res: ServerResponse) => run(req, res, true),
   });
+}
+
+/**
+ * RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host field (HTTP/1.0 may carry none). node:http's
+ * own check (`requireHostHeader`, off in server.ts) answers a bare 400 and does not see a second field.
+ */
+function oneHost(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  return hosts === 1 || (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
 }
 
 /** A field sent more than once is not a credential the gateway will guess about. */

@@ -1,9 +1,12 @@
 import { hostname } from 'node:os';
-import { describeError } from '../../../lib/errors.js';
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
 import { type ClusterNode, parseClusterNodes, RedisClusterNodesError } from '../../../lib/redis-client.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
+import { ConfigError, type Env, type EnvReader, envReader, invalid } from '../../../lib/service-kit/env.js';
+import { vaultAuthFromEnv } from '../../../lib/service-kit/vault-env.js';
+import type { VaultAuth } from '../../../lib/vault.js';
+import { WEBHOOK_SEGMENT } from './domain/partner-webhooks.js';
 import { parseRoleScopes, parseRouteScopes, type RouteScope, ScopeConfigError } from './domain/scopes.js';
 
 /** Typed configuration of the integration gateway, built once from an env object. */
@@ -79,143 +82,133 @@ export interface GatewayConfig {
   readonly trustProxyHops: number;
   /** KAFKA_BOOTSTRAP + credentials: security events also go to Kafka through an outbox (lib/kafka-events.ts); log only when unset. */
   readonly kafka: KafkaClientConfig | undefined;
+  /** Partner webhooks, `POST /webhooks/<partner>/<tenant>` (docs/contracts.md "Partner webhooks"). */
+  readonly webhooks: WebhookConfig;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'invalid_config';
+export interface WebhookConfig {
+  /** `GATEWAY_WEBHOOK_PARTNERS`: the partners taken; none by default (every webhook path is a 404). */
+  readonly partners: readonly string[];
+  /** `GATEWAY_WEBHOOK_TOLERANCE_SECONDS` (300): how far `event.created_at` may be from now. */
+  readonly toleranceSeconds: number;
+  /** `GATEWAY_WEBHOOK_MAX_BYTES` (262144): a larger body is refused with 413 before it is verified. */
+  readonly maxBodyBytes: number;
+  /** The tenants' shared secrets: KV v2 `<mount>/<prefix>/<partner>/<tenant>`, fields `webhook_secret` and, during a rotation, `previous_webhook_secret`. */
+  readonly secretMount: string;
+  readonly secretPrefix: string;
+  /** Where the secrets are read (VAULT_ADDR, VAULT_AUTH_METHOD...): required when partners are set. */
+  readonly vault: { readonly addr: string; readonly auth: VaultAuth } | undefined;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const present = (env: Env, name: string) => {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-};
-
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const v = present(env, name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}`);
-  return n;
-}
-
-function url(env: Env, name: string): string | undefined {
-  const v = present(env, name);
-  if (v === undefined) return undefined;
-  try {
-    new URL(v);
-  } catch {
-    throw new ConfigError(`${name} must be a URL`);
-  }
-  return v;
-}
-
-function clusterNodes(env: Env): ClusterNode[] | undefined {
-  try {
-    return parseClusterNodes(env['REDIS_CLUSTER_NODES']);
-  } catch (err) {
-    if (err instanceof RedisClusterNodesError) throw new ConfigError(err.message);
-    throw err;
-  }
-}
+export { ConfigError };
 
 const FAILURE_MODES: readonly RedisFailureMode[] = ['failOpen', 'failClosed', 'localFallback'];
+const REDIS_SCHEMES = ['redis:', 'rediss:'];
+const POSTGRES_SCHEMES = ['postgres:', 'postgresql:'];
 
 /** The upstream is an origin only: requests are sent to it with their own (normalised) path. */
-function upstreamOrigin(env: Env): string | undefined {
-  const v = url(env, 'GATEWAY_UPSTREAM_URL');
+function upstreamOrigin(r: EnvReader): string | undefined {
+  const v = r.url('GATEWAY_UPSTREAM_URL');
   if (v === undefined) return undefined;
   const u = new URL(v);
-  if (
-    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
-    u.username ||
-    u.password ||
-    (u.pathname !== '/' && u.pathname !== '') ||
-    u.search ||
-    u.hash
-  ) {
-    throw new ConfigError('GATEWAY_UPSTREAM_URL must be an http(s) origin: scheme, host and port, no path');
+  if (u.username || u.password || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) {
+    throw invalid('GATEWAY_UPSTREAM_URL', v, 'must be an http(s) origin: scheme, host and port, no path');
   }
   return u.origin;
 }
 
-function scopesFromEnv(env: Env): GatewayConfig['scopes'] {
+/** A parser's own error (it names the entry and the format) becomes the one ConfigError a service exits on. */
+function asConfigError<T>(read: () => T, own: new (...args: never[]) => Error): T {
   try {
-    return {
-      routes: parseRouteScopes(present(env, 'GATEWAY_ROUTE_SCOPES') ?? ''),
-      roles: parseRoleScopes(present(env, 'GATEWAY_ROLE_SCOPES') ?? ''),
-    };
+    return read();
   } catch (err) {
-    if (err instanceof ScopeConfigError) throw new ConfigError(err.message);
+    if (err instanceof own) throw new ConfigError(err.message);
     throw err;
   }
 }
 
-function adminPort(env: Env): number {
-  try {
-    return adminPortFromEnv(env, 'integration-gateway');
-  } catch (err) {
-    throw new ConfigError(describeError(err));
-  }
-}
-
 export function configFromEnv(env: Env): GatewayConfig {
-  const failureMode = present(env, 'GATEWAY_REDIS_FAILURE_MODE') ?? 'failOpen';
-  if (!FAILURE_MODES.includes(failureMode as RedisFailureMode)) {
-    throw new ConfigError(`GATEWAY_REDIS_FAILURE_MODE must be one of ${FAILURE_MODES.join(', ')}`);
-  }
-  const rpm = int(env, 'GATEWAY_RATE_LIMIT_RPM', 600, 1);
-  const host = present(env, 'HOST') ?? '0.0.0.0';
+  const r = envReader(env);
+  const rpm = r.int('GATEWAY_RATE_LIMIT_RPM', 600, { min: 1 });
+  const host = r.string('HOST', '0.0.0.0');
   return {
-    port: int(env, 'PORT', 8083),
+    port: r.port('PORT', 8083),
     host,
-    adminPort: adminPort(env),
-    adminHost: present(env, 'ADMIN_HOST') ?? host,
-    logLevel: present(env, 'LOG_LEVEL') ?? 'info',
-    replicaId:
-      present(env, 'POD_NAME') ?? present(env, 'GATEWAY_REPLICA_ID') ?? `${hostname()}-${process.pid}`,
-    redisUrl: url(env, 'REDIS_URL') ?? 'redis://127.0.0.1:6379/0',
-    redisClusterNodes: clusterNodes(env),
-    redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_COMMAND_TIMEOUT_MS', 500, 10),
-    databaseUrl: url(env, 'DATABASE_URL'),
+    adminPort: adminPortFromEnv(env, 'integration-gateway'),
+    adminHost: r.string('ADMIN_HOST', host),
+    logLevel: r.string('LOG_LEVEL', 'info'),
+    replicaId: r.optional('POD_NAME') ?? r.string('GATEWAY_REPLICA_ID', `${hostname()}-${process.pid}`),
+    redisUrl: r.url('REDIS_URL', REDIS_SCHEMES) ?? 'redis://127.0.0.1:6379/0',
+    redisClusterNodes: asConfigError(
+      () => parseClusterNodes(r.optional('REDIS_CLUSTER_NODES')),
+      RedisClusterNodesError,
+    ),
+    redisCommandTimeoutMs: r.int('GATEWAY_REDIS_COMMAND_TIMEOUT_MS', 500, { min: 10 }),
+    databaseUrl: r.url('DATABASE_URL', POSTGRES_SCHEMES),
     jwt: {
-      jwksUrl: url(env, 'JWKS_URL'),
-      issuer: present(env, 'JWT_ISSUER') ?? 'https://auth.novapos.local',
-      audience: present(env, 'JWT_AUDIENCE') ?? 'novapos-api',
-      clockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 30),
-      jwksMaxCacheSeconds: int(env, 'JWKS_MAX_CACHE_SECONDS', 300),
-      tokenCacheSize: int(env, 'GATEWAY_TOKEN_CACHE_SIZE', 10_000),
+      jwksUrl: r.url('JWKS_URL'),
+      issuer: r.string('JWT_ISSUER', 'https://auth.novapos.local'),
+      audience: r.string('JWT_AUDIENCE', 'novapos-api'),
+      clockToleranceSeconds: r.int('JWT_CLOCK_TOLERANCE_SECONDS', 30),
+      jwksMaxCacheSeconds: r.int('JWKS_MAX_CACHE_SECONDS', 300),
+      tokenCacheSize: r.int('GATEWAY_TOKEN_CACHE_SIZE', 10_000),
     },
-    scopes: scopesFromEnv(env),
+    scopes: asConfigError(
+      () => ({
+        routes: parseRouteScopes(r.string('GATEWAY_ROUTE_SCOPES', '')),
+        roles: parseRoleScopes(r.string('GATEWAY_ROLE_SCOPES', '')),
+      }),
+      ScopeConfigError,
+    ),
     authFailures: {
-      perAddress: int(env, 'GATEWAY_AUTH_FAILURES_PER_ADDRESS', 30, 1),
-      perKeyPrefix: int(env, 'GATEWAY_AUTH_FAILURES_PER_KEY_PREFIX', 10, 1),
-      windowSeconds: int(env, 'GATEWAY_AUTH_FAILURE_WINDOW_SECONDS', 60, 1),
+      perAddress: r.int('GATEWAY_AUTH_FAILURES_PER_ADDRESS', 30, { min: 1 }),
+      perKeyPrefix: r.int('GATEWAY_AUTH_FAILURES_PER_KEY_PREFIX', 10, { min: 1 }),
+      windowSeconds: r.int('GATEWAY_AUTH_FAILURE_WINDOW_SECONDS', 60, { min: 1 }),
     },
     apiKeys: {
-      revalidateSeconds: int(env, 'GATEWAY_API_KEY_REVALIDATE_SECONDS', 30, 1),
-      cacheSize: int(env, 'GATEWAY_API_KEY_CACHE_SIZE', 10_000, 1),
+      revalidateSeconds: r.int('GATEWAY_API_KEY_REVALIDATE_SECONDS', 30, { min: 1 }),
+      cacheSize: r.int('GATEWAY_API_KEY_CACHE_SIZE', 10_000, { min: 1 }),
     },
     limits: {
       defaultRequestsPerMinute: rpm,
-      defaultBurst: int(env, 'GATEWAY_RATE_LIMIT_BURST', 0),
-      defaultRedisFailureMode: failureMode as RedisFailureMode,
-      defaultLocalFallbackRpm: int(env, 'GATEWAY_LOCAL_FALLBACK_RPM', rpm, 1),
+      defaultBurst: r.int('GATEWAY_RATE_LIMIT_BURST', 0),
+      defaultRedisFailureMode: r.oneOf('GATEWAY_REDIS_FAILURE_MODE', FAILURE_MODES, 'failOpen'),
+      defaultLocalFallbackRpm: r.int('GATEWAY_LOCAL_FALLBACK_RPM', rpm, { min: 1 }),
     },
-    metricTenants: (present(env, 'GATEWAY_METRIC_TENANTS') ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    upstreamUrl: upstreamOrigin(env),
-    upstreamTimeoutMs: int(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
+    metricTenants: r.list('GATEWAY_METRIC_TENANTS', []),
+    upstreamUrl: upstreamOrigin(r),
+    upstreamTimeoutMs: r.int('GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, { min: 1 }),
     usage: {
-      flushSeconds: int(env, 'GATEWAY_USAGE_FLUSH_SECONDS', 300, 1),
-      summarySeconds: int(env, 'GATEWAY_USAGE_SUMMARY_SECONDS', 3600, 1),
-      auditTopic: present(env, 'SECURITY_AUDIT_TOPIC') ?? 'audit.events.v1',
+      flushSeconds: r.int('GATEWAY_USAGE_FLUSH_SECONDS', 300, { min: 1 }),
+      summarySeconds: r.int('GATEWAY_USAGE_SUMMARY_SECONDS', 3600, { min: 1 }),
+      auditTopic: r.string('SECURITY_AUDIT_TOPIC', 'audit.events.v1'),
     },
-    trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
+    trustProxyHops: r.int('TRUST_PROXY_HOPS', 0),
     kafka: kafkaConfigFromEnv(env),
+    webhooks: webhookConfig(r),
+  };
+}
+
+function webhookConfig(r: EnvReader): WebhookConfig {
+  const partners = r.list('GATEWAY_WEBHOOK_PARTNERS', []);
+  for (const p of partners)
+    if (!WEBHOOK_SEGMENT.test(p))
+      throw invalid(
+        'GATEWAY_WEBHOOK_PARTNERS',
+        partners.join(','),
+        `${p} must be lowercase letters, digits and -`,
+      );
+  const addr = r.url('VAULT_ADDR');
+  if (partners.length && !addr)
+    throw new ConfigError(
+      'VAULT_ADDR is required when GATEWAY_WEBHOOK_PARTNERS is set (the webhook secrets are in Vault)',
+    );
+  return {
+    partners,
+    toleranceSeconds: r.int('GATEWAY_WEBHOOK_TOLERANCE_SECONDS', 300, { min: 1, max: 86_400 }),
+    maxBodyBytes: r.int('GATEWAY_WEBHOOK_MAX_BYTES', 262_144, { min: 1024, max: 10 * 1024 * 1024 }),
+    secretMount: r.string('GATEWAY_WEBHOOK_SECRET_MOUNT', 'secret'),
+    secretPrefix: r.string('GATEWAY_WEBHOOK_SECRET_PREFIX', 'novapos/partners'),
+    vault: partners.length && addr ? { addr, auth: vaultAuthFromEnv(r) } : undefined,
   };
 }

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { dropOldest } from '../../../lib/bounded-map.js';
 import { type CheckOutcome, LIMITER_MODES, type LimiterMode } from './domain/rate-limiter.js';
 import { RequestMetrics } from './http/request-metrics.js';
 
@@ -149,6 +150,6 @@ export class GatewayMetrics {
     this.hits.inc({ tenant: label });
     if (rejected) this.rejections.inc({ tenant: label });
     this.lastMode.set(tenant, { mode, at: this.now() });
-    if (this.lastMode.size > 10_000) this.lastMode.delete(this.lastMode.keys().next().value!);
+    dropOldest(this.lastMode, 10_000);
   }
 }

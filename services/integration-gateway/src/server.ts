@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { AddressInfo, Socket } from 'node:net';
 import type pg from 'pg';
 import type pino from 'pino';
 import { describeError } from '../../../lib/errors.js';
@@ -18,6 +17,7 @@ import {
 import { postgresDb } from '../../../lib/service-kit/db.js';
 import { answerClientError, rawErrorResponse } from '../../../lib/service-kit/http.js';
 import { CachedRevocationCheck, RedisSessionRevocation } from '../../../lib/session-revocation.js';
+import { VaultClient } from '../../../lib/vault.js';
 import { createHandler } from './app.js';
 import type { GatewayConfig } from './config.js';
 import { ApiKeyAuthenticator } from './domain/api-keys.js';
@@ -33,10 +33,16 @@ import { limiterConnections, revocationCommands } from './limiter/connections.js
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { GatewayMetrics } from './metrics.js';
 import { createProxy, type UpstreamProxy } from './routes/proxy.js';
+import { type PartnerWebhookDeps, partnerWebhookCounter } from './routes/webhooks.js';
 import { PgApiKeyStore } from './storage/api-keys.js';
 import { createPool } from './storage/db.js';
 import { migrate } from './storage/migrate.js';
 import { PgUsageStore } from './storage/usage.js';
+import {
+  RedisWebhookReplay,
+  upstreamWebhookForwarder,
+  VaultWebhookSecrets,
+} from './storage/webhook-stores.js';
 
 export interface RunningGateway {
   readonly url: string;
@@ -228,7 +234,43 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       })
     : undefined;
 
+  // Partner webhooks (seed 001): the tenants' secrets in Vault, replays refused through Redis, verified
+  // bodies forwarded to the upstream and published on the audit topic.
+  const hooks = config.webhooks;
+  let webhooks: PartnerWebhookDeps | undefined;
+  if (hooks.vault && hooks.partners.length) {
+    const secrets = new VaultWebhookSecrets({
+      vault: new VaultClient(hooks.vault),
+      mount: hooks.secretMount,
+      prefix: hooks.secretPrefix,
+    });
+    const replay = new RedisWebhookReplay(redis);
+    const counter = partnerWebhookCounter(metrics.registry);
+    webhooks = {
+      partners: new Set(hooks.partners),
+      secrets: (partner, tenant) => secrets.get(partner, tenant),
+      markSeen: (partner, tenant, id, ttlMs) => replay.markSeen(partner, tenant, id, ttlMs),
+      unmarkSeen: (partner, tenant, id) => replay.unmarkSeen(partner, tenant, id),
+      forward: config.upstreamUrl
+        ? upstreamWebhookForwarder(config.upstreamUrl, config.upstreamTimeoutMs)
+        : undefined,
+      publish: (event) => events.publish(config.usage.auditTopic, event),
+      count: (partner, outcome) => {
+        counter.inc({ partner, outcome });
+        // The runbook's signature alert (> 10 per minute) counts forged webhooks too.
+        if (outcome === 'signature_invalid' || outcome === 'signature_missing')
+          metrics.signatureFailures.inc();
+        if (outcome !== 'forwarded' && outcome !== 'accepted')
+          logger.info({ event: 'webhook_refused', partner, outcome }, 'partner webhook refused');
+      },
+      toleranceSeconds: hooks.toleranceSeconds,
+      maxBodyBytes: hooks.maxBodyBytes,
+      now: () => new Date(),
+    };
+  }
+
   const handler = createHandler({
+    webhooks,
     keys: jwt,
     authenticator: new Authenticator({ jwt: timedTokens, apiKeys, sessions: revocation }),
     limits: store,
@@ -248,10 +290,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       return h.apiKey !== undefined && (apiKeys?.isKnown(h.apiKey) ?? false);
     },
   });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  // The Host rule is the handler's (app.ts oneHost), answered with the error envelope.
+  const server: Server = createServer({ keepAliveTimeout: 65_000, requireHostHeader: false }, handler);
   server.on('checkContinue', handler.withContinue);
-  // CONNECT (authority-form) is not a request this gateway serves: a 400 on the socket, then close.
-  server.on('connect', (_req, socket: Duplex) => {
+  // CONNECT (authority-form) is not a request this gateway serves: a 400 on the socket, then close. The
+  // socket has left node:http's hands: what the client still sends is read and dropped, so that its close
+  // is seen (a paused socket never saw it and stayed open for ever, and so did server.close(); found by
+  // test/gateway/fuzz.int.test.ts), and it is cut after 5 s at most.
+  server.on('connect', (_req, socket: Socket) => {
+    socket.on('error', () => {});
+    socket.resume();
+    socket.setTimeout(5000, () => socket.destroy());
     socket.end(
       rawErrorResponse(
         400,
@@ -284,7 +333,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         method: 'POST',
         path: '/keys/reload',
         handle: (_req, res) => {
-          jwt?.refresh().catch(() => {
+          jwt?.reload().catch(() => {
             // A failed refetch is logged by the verifier; the cached set keeps serving within its age.
           });
           sendJson(res, 202, { status: 'reloading' });

@@ -1,7 +1,9 @@
 /**
  * A real single-node Kubernetes cluster for the harness: its own etcd and kube-apiserver (on the node's
  * bridge address, ServiceAccount admission on), kube-controller-manager, kube-scheduler, containerd 2 with
- * runc, the kubelet, kube-proxy (iptables mode) and CoreDNS as a pod. One node per machine; needs root.
+ * runc, the kubelet, kube-proxy (iptables mode), CoreDNS as a pod and, with `networkPolicy`, a NetworkPolicy
+ * enforcer (kube-router's firewall, or kube-network-policies where the kernel can queue packets to it). One
+ * node per machine; needs root.
  *
  * The network rule comes first: the node lives on a bridge the harness creates, and before anything else an
  * iptables rule rejects and counts every packet from the bridge to an address that is neither on the bridge
@@ -9,12 +11,14 @@
  * See REAL-COMPONENTS.md ("A real node") for why each setting is what it is.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { release } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
 import { componentBinaries, nodeBinaries } from '../bins.js';
 import { makeNodeCerts } from '../node/certs.js';
@@ -102,6 +106,127 @@ function log(line: string): void {
   process.stderr.write(`[node] ${line}\n`);
 }
 
+/**
+ * The NetworkPolicy enforcers the node can run beside kube-proxy:
+ * - `kube-router`: kube-router's firewall alone (`--run-firewall`, no routing, no service proxy; test/bins/
+ *   kube-router, `build.sh kube-router`): iptables chains and ipsets, which the host cleanup removes (stop,
+ *   and a killed run's at the next start). Needs ipset and xt_set; runs on this project's machines.
+ * - `kube-network-policies` (test/bins/netpol, `build.sh netpol`): nftables with the packets queued to it,
+ *   which needs CONFIG_NFT_QUEUE (this project's machines lack it: see docs/adr/0006-networkpolicy-enforcer.md).
+ */
+export type NetworkPolicyEnforcer = 'kube-router' | 'kube-network-policies';
+
+export interface NodeOptions {
+  /** Enforce NetworkPolicy: `true` is kube-router (above). Default off. */
+  readonly networkPolicy?: boolean | NetworkPolicyEnforcer;
+}
+
+const buildScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bins/build.sh');
+
+/** The `KEY=` path `test/bins/build.sh what` prints (undefined when it prints none). */
+function builtBinary(what: string, key: string): string | undefined {
+  const out = execFileSync('bash', [buildScript, what], { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  return out
+    .split('\n')
+    .find((l) => l.startsWith(`${key}=`))
+    ?.slice(key.length + 1)
+    .trim();
+}
+
+/**
+ * kube-network-policies' binary: `netpol` builds it on first use (cached by version), `netpol-cached` only
+ * finds one built before (undefined when none: then it never ran here).
+ */
+function netpolBinary(what: 'netpol' | 'netpol-cached'): string | undefined {
+  const binary = builtBinary(what, 'NETPOL_BINARY');
+  if (!binary && what === 'netpol') throw new Error('test/bins/build.sh netpol printed no NETPOL_BINARY');
+  return binary;
+}
+
+/** kube-router's firewall binary (`build.sh kube-router` builds it on first use, cached by version). */
+function kubeRouterBinary(): string {
+  const binary = builtBinary('kube-router', 'KUBE_ROUTER_BINARY');
+  if (!binary) throw new Error('test/bins/build.sh kube-router printed no KUBE_ROUTER_BINARY');
+  return binary;
+}
+
+/** The kernel options each enforcer cannot do without (read from /proc/config.gz when the kernel has it). */
+const ENFORCER_KERNEL: Record<NetworkPolicyEnforcer, readonly [string, string][]> = {
+  // kube-network-policies queues packets with nftables' `queue` expression. Without it every rule sync fails
+  // with "netlink receive: no such file or directory" and nothing is enforced (kernel 6.18 "-fc" here).
+  'kube-network-policies': [['CONFIG_NFT_QUEUE', 'nftables queue expression']],
+  // kube-router matches pods in ipsets, bridged packets with physdev, and logs drops with NFLOG.
+  'kube-router': [
+    ['CONFIG_IP_SET', 'ipset'],
+    ['CONFIG_NETFILTER_XT_SET', 'the iptables set match'],
+    ['CONFIG_NETFILTER_XT_MATCH_PHYSDEV', 'the iptables physdev match'],
+    ['CONFIG_NETFILTER_XT_TARGET_NFLOG', 'the iptables NFLOG target'],
+  ],
+};
+
+const enforcerOf = (opt: NodeOptions['networkPolicy']): NetworkPolicyEnforcer | undefined =>
+  opt === true ? 'kube-router' : opt || undefined;
+
+/** Why this machine's kernel cannot run `enforcer`, or undefined. */
+export function networkPolicyUnsupported(
+  enforcer: NetworkPolicyEnforcer = 'kube-router',
+): string | undefined {
+  if (!existsSync('/proc/config.gz')) return undefined;
+  const config = gunzipSync(readFileSync('/proc/config.gz')).toString();
+  const missing = ENFORCER_KERNEL[enforcer].filter(([opt]) => !new RegExp(`^${opt}=[ym]$`, 'm').test(config));
+  if (!missing.length) return undefined;
+  return `the kernel (${release()}) lacks ${missing.map(([opt, what]) => `${what} (${opt} is not set)`).join(', ')}: ${enforcer} cannot enforce NetworkPolicy here`;
+}
+
+/** Removes the enforcer's nftables table (idempotent), then fails if it is still there. */
+async function cleanupNetpol(binary: string): Promise<void> {
+  await run(binary, ['--cleanup'], { timeout: 30_000 });
+  await run(binary, ['--check'], { timeout: 30_000 }).catch((e: { stdout?: string; message: string }) => {
+    throw new Error(`the NetworkPolicy enforcer left state on the machine: ${e.stdout?.trim() || e.message}`);
+  });
+}
+
+/**
+ * kube-router's NetworkPolicy firewall alone: no BGP routing, no service proxy (kube-proxy keeps that), IPv4.
+ * It keeps its chains first in filter's INPUT/FORWARD/OUTPUT (the egress guard is in mangle too, see host.ts).
+ * Ready when its health endpoint answers and its top-level chain is in place.
+ */
+async function startKubeRouter(
+  binary: string,
+  o: { kubeconfig: string; net: NodeNetwork; healthPort: number; logDir: string },
+): Promise<ManagedProcess> {
+  const chainReady = () =>
+    run('iptables', ['-w', '-t', 'filter', '-S', 'KUBE-ROUTER-FORWARD'], { timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    );
+  return ManagedProcess.start(
+    {
+      name: 'kube-router',
+      command: binary,
+      args: [
+        `--kubeconfig=${o.kubeconfig}`,
+        `--hostname-override=${NODE_NAME}`,
+        '--run-firewall=true',
+        '--run-router=false',
+        '--run-service-proxy=false',
+        '--run-loadbalancer=false',
+        '--enable-ipv4=true',
+        '--enable-ipv6=false',
+        `--service-cluster-ip-range=${o.net.serviceRange}`,
+        `--health-port=${o.healthPort}`,
+        '--v=1',
+      ],
+      // iptables, iptables-save/-restore and ipset from Debian.
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      ready: async () =>
+        (await get(`http://127.0.0.1:${o.healthPort}/healthz`)) === 200 && (await chainReady()),
+      readyTimeoutMs: 60_000,
+    },
+    o.logDir,
+  );
+}
+
 /** Installs runc, the CNI plugins, iptables and busybox-static from Debian when missing. */
 function ensureNodePackages(): void {
   execFileSync('bash', [ensureSystem, 'node'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -112,18 +237,36 @@ function ensureNodePackages(): void {
  * error (one per machine). Resolves once the node is Ready, the default ServiceAccount exists and CoreDNS
  * answers.
  */
-export async function startNode(): Promise<NodeInstance> {
+export async function startNode(opts: NodeOptions = {}): Promise<NodeInstance> {
   const started = Date.now();
   ensureNodePackages();
+  const enforcer = enforcerOf(opts.networkPolicy);
+  const unsupported = enforcer ? networkPolicyUnsupported(enforcer) : undefined;
+  if (unsupported) throw new Error(unsupported);
+  const netpol = enforcer === 'kube-network-policies' ? netpolBinary('netpol') : undefined;
+  const kubeRouter = enforcer === 'kube-router' ? kubeRouterBinary() : undefined;
+  // Every node's start clears the table a killed enforcer left (with any enforcer built here before).
+  const netpolCleaner = netpol ?? netpolBinary('netpol-cached');
   const { kubebuilderAssets } = componentBinaries('k8s');
   if (!kubebuilderAssets)
     throw new Error('no kube-apiserver binaries: test/bins/build.sh k8s printed nothing');
   const bins = nodeBinaries();
   const net = nodeNetwork();
   const { record, runDir } = await takeOverHost(net, {
-    own: [bins.kubeNodeDir, bins.containerdDir, path.dirname(bins.corednsBinary)],
+    // kube-router's directory: a killed run's kube-router is ended by the next start like the kubelet.
+    own: [
+      bins.kubeNodeDir,
+      bins.containerdDir,
+      path.dirname(bins.corednsBinary),
+      ...(kubeRouter ? [path.dirname(kubeRouter)] : []),
+    ],
     shared: [kubebuilderAssets],
   });
+  if (netpol) await cleanupNetpol(netpol);
+  else if (netpolCleaner)
+    await cleanupNetpol(netpolCleaner).catch((e: Error) =>
+      log(`NetworkPolicy enforcer cleanup: ${e.message}`),
+    );
   const paths = nodePaths(runDir);
   const logDir = path.join(runDir, 'logs');
   const procs: ManagedProcess[] = [];
@@ -143,7 +286,7 @@ export async function startNode(): Promise<NodeInstance> {
 
   try {
     // 1. Nothing may leave the bridge: the guard goes in before the bridge exists.
-    installEgressGuard(net);
+    installEgressGuard(net, { enforcer: !!kubeRouter });
     createBridge(net);
     // Pods reach each other's Service addresses through the host: the DNATed packet is forwarded back onto
     // the bridge (and the bridge's traffic must pass iptables for kube-proxy's rules to apply).
@@ -220,13 +363,8 @@ export async function startNode(): Promise<NodeInstance> {
     // 4. The rest of the control plane and the node, all with the admin kubeconfig.
     const kubeconfig = k.kubeconfig;
     const bin = (name: string) => path.join(bins.kubeNodeDir, name);
-    const [kcmPort, schedPort, kubeletHealthz, proxyHealthz, proxyMetrics] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
+    const [kcmPort, schedPort, kubeletHealthz, proxyHealthz, proxyMetrics, netpolMetrics, routerHealth] =
+      await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     writeFileSync(
       paths.kubeletConfig,
       kubeletConfig(net, paths, { healthzPort: kubeletHealthz, clientCaFile: certs.caCert }),
@@ -307,6 +445,25 @@ export async function startNode(): Promise<NodeInstance> {
         },
         logDir,
       ),
+      ...(netpol
+        ? [
+            ManagedProcess.start(
+              {
+                name: 'netpol',
+                command: netpol,
+                args: [
+                  `--kubeconfig=${kubeconfig}`,
+                  `--hostname-override=${NODE_NAME}`,
+                  `--metrics-bind-address=127.0.0.1:${netpolMetrics}`,
+                  '--v=1',
+                ],
+                ready: async () => (await get(`http://127.0.0.1:${netpolMetrics}/metrics`)) === 200,
+                readyTimeoutMs: 60_000,
+              },
+              logDir,
+            ),
+          ]
+        : []),
     ]);
     procs.push(...started4);
 
@@ -325,6 +482,9 @@ export async function startNode(): Promise<NodeInstance> {
         ).trim() === 'True',
       { timeoutMs: 60_000, intervalMs: 250 },
     );
+    // kube-router reads its Node object at start: it runs once the node is registered.
+    if (kubeRouter)
+      procs.push(await startKubeRouter(kubeRouter, { kubeconfig, net, healthPort: routerHealth, logDir }));
     await waitUntil(
       'the default ServiceAccount in namespace default',
       async () => (await k.kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])).includes('default'),
@@ -368,6 +528,7 @@ export async function startNode(): Promise<NodeInstance> {
         await stopProcesses();
         const t1 = Date.now();
         await cleanupHost(record);
+        if (netpol) await cleanupNetpol(netpol);
         log(
           `stopped: processes ${((t1 - t0) / 1000).toFixed(1)} s, host cleanup ${((Date.now() - t1) / 1000).toFixed(1)} s`,
         );
@@ -387,6 +548,8 @@ export async function startNode(): Promise<NodeInstance> {
       .join('\n');
     await stopProcesses().catch(() => {});
     await cleanupHost(record).catch((e: Error) => log(`cleanup after a failed start: ${e.message}`));
+    if (netpol)
+      await cleanupNetpol(netpol).catch((e: Error) => log(`cleanup after a failed start: ${e.message}`));
     throw new Error(`${(err as Error).message}\n${tails}`);
   }
 }

@@ -18,6 +18,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -31,7 +32,13 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const appCacheDir = path.join(imageCacheDir, 'app');
 
 /** The components scripts/build-app.mjs builds (its COMPONENTS), each one image. */
-export const APP_COMPONENTS = ['operator', 'auth-service', 'integration-gateway'] as const;
+export const APP_COMPONENTS = [
+  'operator',
+  'auth-service',
+  'integration-gateway',
+  'audit-service',
+  'db-roles',
+] as const;
 export type AppComponent = (typeof APP_COMPONENTS)[number];
 
 /** build-app.mjs's manifest.json: every file of the application layer with its sha256. */
@@ -62,6 +69,9 @@ const INPUT_ROOTS: Record<AppComponent, readonly string[]> = {
   operator: ['lib', 'operator'],
   'auth-service': ['lib', 'services/auth-service'],
   'integration-gateway': ['lib', 'services/integration-gateway'],
+  'audit-service': ['lib', 'services/audit-service'],
+  // scripts/db-roles.ts bootstraps the roles of both databases (the two services' storage/roles.ts).
+  'db-roles': ['lib', 'services/auth-service/src/storage', 'services/audit-service', 'scripts/db-roles.ts'],
 };
 const INPUT_FILES = ['package-lock.json', 'scripts/build-app.mjs', 'tsconfig.json'];
 
@@ -75,7 +85,10 @@ function inputFiles(component: AppComponent): string[] {
       } else if (e.isFile() && !/\.test\.ts$/.test(e.name)) out.push(child);
     }
   };
-  for (const r of INPUT_ROOTS[component]) walk(r);
+  for (const r of INPUT_ROOTS[component]) {
+    if (statSync(path.join(repoRoot, r)).isDirectory()) walk(r);
+    else out.push(r);
+  }
   for (const f of INPUT_FILES) if (existsSync(path.join(repoRoot, f))) out.push(f);
   return out.sort();
 }

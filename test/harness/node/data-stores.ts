@@ -10,8 +10,9 @@
  * OpenBao's Kubernetes auth method validates pods' ServiceAccount tokens against the node's own apiserver
  * (TokenReview, with a reviewer ServiceAccount bound to system:auth-delegator), as in a cluster.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { NodeInstance } from '../components/node.js';
 import { type PostgresInstance, startPostgres } from '../components/postgres.js';
 import { type RedisInstance, startRedis } from '../components/redis.js';
@@ -21,6 +22,8 @@ import { enableVaultKubernetesAuth, vaultKubernetesRole } from '../vault-kube-au
 /** The in-cluster names (namespace, Service, port) the data stores answer on. */
 export const DATA_SERVICES = {
   vault: { namespace: 'vault', name: 'vault', port: 8200 },
+  /** A second OpenBao, another environment's Vault (a SecretPromotion's `staging` connection). */
+  vaultStaging: { namespace: 'vault', name: 'vault-staging', port: 8200 },
   redis: { namespace: 'novapos-data', name: 'redis', port: 6379 },
   postgres: { namespace: 'novapos-data', name: 'postgres', port: 5432 },
 } as const;
@@ -38,6 +41,8 @@ export interface NodeDataStores {
   postgresUrl(database?: string): string;
   stop(): Promise<void>;
 }
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** In-cluster DNS name of a Service. */
 export const serviceHost = (s: { namespace: string; name: string }) => `${s.name}.${s.namespace}.svc`;
@@ -154,4 +159,77 @@ export async function vaultRoleForServiceAccount(
     });
     if (res.status >= 300) throw new Error(`role ${role.name}: ${res.status} ${JSON.stringify(res.body)}`);
   }
+}
+
+/**
+ * The Vault Kubernetes auth roles docs/signing-keys.md and docs/auth-service.md set up for the charts' pods:
+ * the operator with its pod's ServiceAccount token, auth-service with the projected token of audience `vault`.
+ */
+export async function chartVaultRoles(vault: VaultInstance): Promise<void> {
+  const policy = (file: string) => readFileSync(path.join(repoRoot, 'operator/vault-policies', file), 'utf8');
+  await vaultRoleForServiceAccount(vault, {
+    name: 'novapos-operator',
+    policy: policy('signing-key-operator.hcl'),
+    namespace: 'novapos-system',
+    serviceAccount: 'novapos-operator',
+  });
+  await vaultRoleForServiceAccount(vault, {
+    name: 'auth-service',
+    policy: policy('auth-service.hcl'),
+    namespace: 'novapos',
+    serviceAccount: 'auth-service',
+    audience: 'vault',
+  });
+}
+
+/** A Secret as a user writes it (`stringData`). */
+export const stringDataSecret = (namespace: string, name: string, data: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace },
+  stringData: data,
+});
+
+/**
+ * The Secrets a user creates in `novapos` before installing the services chart (docs/auth-service.md,
+ * docs/integration-gateway.md), naming these stores. The gateway's database Secret carries the same owner
+ * URL as auth-service's: its least-privilege role comes from the role Job, which the node does not run.
+ */
+export function servicesSecrets(stores: NodeDataStores): ReturnType<typeof stringDataSecret>[] {
+  return [
+    stringDataSecret('novapos', 'auth-service-redis', { REDIS_URL: stores.redisUrl(0) }),
+    stringDataSecret('novapos', 'integration-gateway-redis', { REDIS_URL: stores.redisUrl(0) }),
+    stringDataSecret('novapos', 'auth-service-database', { DATABASE_URL: stores.postgresUrl() }),
+    stringDataSecret('novapos', 'integration-gateway-database', { DATABASE_URL: stores.postgresUrl() }),
+  ];
+}
+
+/**
+ * A second OpenBao on the node's bridge address, named `vault-staging.vault.svc:8200` in the cluster the same
+ * way as the first (a Service without a selector and its EndpointSlice), with its own Kubernetes auth method
+ * against the node's apiserver: another environment's Vault, as a SecretPromotion's `staging` connection
+ * sees it. In the `vault` namespace, so the operator chart's NetworkPolicy (egress to `vault`:8200) covers it
+ * as it covers the first.
+ */
+export async function startStagingVault(
+  node: NodeInstance,
+  dir: string,
+): Promise<{ vault: VaultInstance; url: string; stop(): Promise<void> }> {
+  const host = node.network.nodeIp;
+  const vault = await startVault(path.join(dir, 'vault-staging'), 'openbao-node-staging', { host });
+  try {
+    await applyObjects(
+      node,
+      externalServiceManifests(DATA_SERVICES.vaultStaging, host, Number(new URL(vault.addr).port)),
+    );
+    await enableVaultKubernetesAuth(vault, node.kube);
+  } catch (err) {
+    await vault.stop();
+    throw err;
+  }
+  return {
+    vault,
+    url: `http://${serviceHost(DATA_SERVICES.vaultStaging)}:${DATA_SERVICES.vaultStaging.port}`,
+    stop: () => vault.stop(),
+  };
 }

@@ -1,10 +1,11 @@
 /**
  * What the harness's Kubernetes node changes on the machine, and how it is undone: the bridge and the
  * blackhole route, the egress guard, the sysctls the kubelet and the CNI plugins set, the iptables chains of
- * kube-proxy and the kubelet, the kubelet's cgroups, the mounts of containerd and the kubelet, the directories
- * they write outside the node's own, and the processes (containerd's shims and the containers outlive a
- * SIGKILLed harness). Before it changes anything the harness records the machine's state in a file; whoever
- * starts the next node finds that file when the last one was killed and puts the machine back first.
+ * kube-proxy, the kubelet and the NetworkPolicy enforcer (and kube-router's ipsets), the kubelet's cgroups,
+ * the mounts of containerd and the kubelet, the directories they write outside the node's own, and the
+ * processes (containerd's shims and the containers outlive a SIGKILLed harness). Before it changes anything
+ * the harness records the machine's state in a file; whoever starts the next node finds that file when the
+ * last one was killed and puts the machine back first.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -243,47 +244,65 @@ export function hostAddresses(): HostAddress[] {
 const ipt = (v6: boolean) => (v6 ? 'ip6tables' : 'iptables');
 
 /**
+ * Where the guard sits: the filter table (REJECT) always. A NetworkPolicy enforcer that ACCEPTs what the
+ * policies allow from a chain it keeps first in filter's FORWARD/INPUT (kube-router) would pass a pod's
+ * packet before the guard saw it, so with one the guard also sits in the mangle table, which the kernel runs
+ * before filter at the same hooks (DROP: mangle cannot REJECT).
+ */
+const GUARD_TABLES = [
+  { table: 'filter', verdict: 'REJECT' },
+  { table: 'mangle', verdict: 'DROP' },
+] as const;
+
+/**
  * Installed before anything else: every packet from the bridge to an address that is neither on the bridge
  * nor loopback is rejected and counted (IPv4 and IPv6; IPv6 link-local and link-scope multicast stay on the
- * bridge and are let through). The count must be 0 at teardown.
+ * bridge and are let through). The count must be 0 at teardown. `enforcer`: also in the mangle table (above).
  */
-export function installEgressGuard(net: NodeNetwork): void {
+export function installEgressGuard(net: NodeNetwork, opts: { enforcer?: boolean } = {}): void {
   for (const v6 of [false, true]) {
     const cmd = ipt(v6);
     removeEgressGuard(v6);
-    sh(cmd, ['-w', '-N', EGRESS_CHAIN]);
-    const allowed = v6 ? ['::1/128', 'fe80::/10', 'ff02::/16'] : [net.subnet, '127.0.0.0/8'];
-    for (const dst of allowed) sh(cmd, ['-w', '-A', EGRESS_CHAIN, '-d', dst, '-j', 'RETURN']);
-    sh(cmd, [
-      '-w',
-      '-A',
-      EGRESS_CHAIN,
-      '-m',
-      'comment',
-      '--comment',
-      'novapos node: traffic leaving the bridge',
-      '-j',
-      'REJECT',
-    ]);
-    for (const hook of ['FORWARD', 'INPUT']) {
-      sh(cmd, ['-w', '-I', hook, '1', '-i', net.bridge, '-j', EGRESS_CHAIN]);
+    for (const { table, verdict } of GUARD_TABLES) {
+      if (table === 'mangle' && !opts.enforcer) continue;
+      sh(cmd, ['-w', '-t', table, '-N', EGRESS_CHAIN]);
+      const allowed = v6 ? ['::1/128', 'fe80::/10', 'ff02::/16'] : [net.subnet, '127.0.0.0/8'];
+      for (const dst of allowed) sh(cmd, ['-w', '-t', table, '-A', EGRESS_CHAIN, '-d', dst, '-j', 'RETURN']);
+      sh(cmd, [
+        '-w',
+        '-t',
+        table,
+        '-A',
+        EGRESS_CHAIN,
+        '-m',
+        'comment',
+        '--comment',
+        'novapos node: traffic leaving the bridge',
+        '-j',
+        verdict,
+      ]);
+      for (const hook of ['FORWARD', 'INPUT']) {
+        sh(cmd, ['-w', '-t', table, '-I', hook, '1', '-i', net.bridge, '-j', EGRESS_CHAIN]);
+      }
     }
   }
 }
 
-/** Packets the guard rejected so far (IPv4 + IPv6); 0 when it is not installed. */
+/** Packets the guard rejected (or dropped) so far (IPv4 + IPv6, every table); 0 when it is not installed. */
 export function egressRejected(): number {
   let total = 0;
   for (const v6 of [false, true]) {
-    let out: string;
-    try {
-      out = sh(ipt(v6), ['-w', '-L', EGRESS_CHAIN, '-n', '-v', '-x']);
-    } catch {
-      continue;
-    }
-    for (const line of out.split('\n')) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[2] === 'REJECT') total += Number(cols[0]);
+    for (const { table, verdict } of GUARD_TABLES) {
+      let out: string;
+      try {
+        out = sh(ipt(v6), ['-w', '-t', table, '-L', EGRESS_CHAIN, '-n', '-v', '-x']);
+      } catch {
+        continue;
+      }
+      for (const line of out.split('\n')) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[2] === verdict) total += Number(cols[0]);
+      }
     }
   }
   return total;
@@ -291,13 +310,15 @@ export function egressRejected(): number {
 
 function removeEgressGuard(v6: boolean): void {
   const cmd = ipt(v6);
-  for (const rule of listRules(cmd, 'filter')) {
-    if (rule.jumpsTo === EGRESS_CHAIN && rule.chain !== EGRESS_CHAIN) {
-      trySh(cmd, ['-w', '-t', 'filter', '-D', ...rule.spec]);
+  for (const { table } of GUARD_TABLES) {
+    for (const rule of listRules(cmd, table)) {
+      if (rule.jumpsTo === EGRESS_CHAIN && rule.chain !== EGRESS_CHAIN) {
+        trySh(cmd, ['-w', '-t', table, '-D', ...rule.spec]);
+      }
     }
+    trySh(cmd, ['-w', '-t', table, '-F', EGRESS_CHAIN]);
+    trySh(cmd, ['-w', '-t', table, '-X', EGRESS_CHAIN]);
   }
-  trySh(cmd, ['-w', '-F', EGRESS_CHAIN]);
-  trySh(cmd, ['-w', '-X', EGRESS_CHAIN]);
 }
 
 // ---- iptables ----------------------------------------------------------------------------------------
@@ -362,6 +383,34 @@ export function removeKubeChains(): void {
       for (const c of chains) trySh(cmd, ['-w', '-t', table, '-X', c]);
     }
   }
+}
+
+// ---- ipsets (kube-router's NetworkPolicy firewall) ------------------------------------------------------
+
+/** kube-router's sets: KUBE-SRC-/KUBE-DST- per policy, TMP- while it swaps one, `inet6:` for IPv6. */
+const KUBE_ROUTER_IPSET = /^(inet6:)?(KUBE-|TMP-)/;
+
+function ipsetNames(): string[] | undefined {
+  try {
+    return sh('ipset', ['list', '-n'])
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+  } catch {
+    return undefined; // no ipset binary (no enforcer ever ran here) or no kernel support
+  }
+}
+
+/** Destroys kube-router's ipsets (after the iptables rules that name them are gone). */
+export function removeKubeIpsets(): void {
+  for (const name of ipsetNames()?.filter((n) => KUBE_ROUTER_IPSET.test(n)) ?? []) {
+    if (!trySh('ipset', ['destroy', name])) log(`cannot destroy ipset ${name}`);
+  }
+}
+
+/** kube-router's ipsets still on the machine: empty on a clean one. */
+export function kubeIpsetsLeft(): string[] {
+  return (ipsetNames() ?? []).filter((n) => KUBE_ROUTER_IPSET.test(n)).map((n) => `ipset ${n}`);
 }
 
 /** `iptables -S` lines (all tables, IPv4 and IPv6) that mention KUBE-: empty on a clean machine. */
@@ -592,6 +641,7 @@ export async function cleanupHost(record: HostRecord): Promise<void> {
   await unmountAll(foreign);
   await removeKubepodsCgroups();
   removeKubeChains();
+  removeKubeIpsets();
   removeEgressGuard(false);
   removeEgressGuard(true);
   // ip_forward first: writing it resets every interface's forwarding, which the other entries then restore.
@@ -626,6 +676,7 @@ export function leftovers(record: HostRecord): string[] {
   for (const m of nodeMounts(record.absentPaths)) left.push(`mount ${m}`);
   for (const c of kubepodsLeft()) left.push(`cgroup ${c}`);
   left.push(...kubeIptablesLeft());
+  left.push(...kubeIpsetsLeft());
   for (const [name, value] of Object.entries(record.sysctls)) {
     const now = readSysctl(name);
     if (now !== undefined && now !== value) left.push(`sysctl ${name}=${now} (was ${value})`);

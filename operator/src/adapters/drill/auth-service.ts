@@ -1,19 +1,20 @@
 import { generate } from 'otplib';
-import { errorClass } from '../../../../lib/errors.js';
-import type { CreatedApiKey, SyntheticCredentials, SyntheticSession, SyntheticTenantAdmin } from './ports.js';
+import { callService } from './http.js';
+import {
+  type CreatedApiKey,
+  ServiceAnswerError,
+  type SyntheticCredentials,
+  type SyntheticSession,
+  type SyntheticTenantAdmin,
+} from './ports.js';
 
 const TOTP_PERIOD_SECONDS = 30;
-const REQUEST_TIMEOUT_MS = 10_000;
 
 /** An auth-service answer that was not a success: status and error code, never the body's secrets. */
-export class AuthServiceError extends Error {
+export class AuthServiceError extends ServiceAnswerError {
   override readonly name = 'AuthServiceError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    what: string,
-  ) {
-    super(`auth-service ${what}: HTTP ${status} ${code}`);
+  constructor(status: number, code: string, what: string) {
+    super(status, code, `auth-service ${what}: HTTP ${status} ${code}`);
   }
 }
 
@@ -43,32 +44,18 @@ export class HttpSyntheticTenantAdmin implements SyntheticTenantAdmin {
     const headers: Record<string, string> = { 'x-tenant-id': tenant };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
-    const signal = opts.signal
-      ? AbortSignal.any([opts.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)])
-      : AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.baseUrl}${path}`, {
+    const { text } = await callService(
+      this.fetchImpl,
+      `${this.baseUrl}${path}`,
+      `auth-service ${what}`,
+      {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal,
-      });
-    } catch (err) {
-      throw new Error(
-        `auth-service ${what}: ${errorClass(err) === 'TimeoutError' ? 'timed out' : 'unreachable'}`,
-      );
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      let code = 'error';
-      try {
-        code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? code;
-      } catch {
-        // not the JSON error envelope
-      }
-      throw new AuthServiceError(res.status, code, what);
-    }
+        signal: opts.signal,
+      },
+      (status, code) => new AuthServiceError(status, code, what),
+    );
     return (text ? JSON.parse(text) : {}) as T;
   }
 

@@ -9,6 +9,7 @@ import type {
   RateLimitView,
   RotationTrigger,
   RotationView,
+  SecretValues,
   SyntheticCredentials,
   SyntheticLimits,
 } from './ports.js';
@@ -26,6 +27,28 @@ const conditionTrue = (
   conditions?.some((c) => c.type === type && c.status === 'True' && c.observedGeneration === generation) ??
   false;
 
+/** A Secret's decoded data; an error naming the Secret and `what` it is for (never a value). */
+async function readSecretData(
+  core: CoreV1Api,
+  namespace: string,
+  secretName: string,
+  what: string,
+): Promise<(key: string) => string | undefined> {
+  let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
+  try {
+    secret = await core.readNamespacedSecret({ name: secretName, namespace });
+  } catch (err) {
+    if (isNotFound(err)) throw new Error(`Secret ${namespace}/${secretName} (${what}) not found`);
+    throw new Error(
+      `could not read Secret ${namespace}/${secretName} (${what}): HTTP ${(err as { code?: number }).code ?? '?'}`,
+    );
+  }
+  return (k: string) => {
+    const v = secret.data?.[k];
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  };
+}
+
 /** The synthetic admin's credentials from a Secret (keys email, password, totpSecret). */
 export class KubeCredentialsSource implements CredentialsSource {
   private readonly core: CoreV1Api;
@@ -34,25 +57,26 @@ export class KubeCredentialsSource implements CredentialsSource {
   }
 
   async read(namespace: string, secretName: string): Promise<SyntheticCredentials> {
-    let secret: Awaited<ReturnType<CoreV1Api['readNamespacedSecret']>>;
-    try {
-      secret = await this.core.readNamespacedSecret({ name: secretName, namespace });
-    } catch (err) {
-      if (isNotFound(err))
-        throw new Error(`Secret ${namespace}/${secretName} (synthetic tenant credentials) not found`);
-      throw new Error(
-        `could not read Secret ${namespace}/${secretName}: HTTP ${(err as { code?: number }).code ?? '?'}`,
-      );
-    }
-    const field = (k: string) => {
-      const v = secret.data?.[k];
-      return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
-    };
+    const field = await readSecretData(this.core, namespace, secretName, 'synthetic tenant credentials');
     const email = field('email');
     const password = field('password');
     if (!email || !password)
       throw new Error(`Secret ${namespace}/${secretName} needs the keys email and password (and totpSecret)`);
     return { email, password, totpSecret: field('totpSecret') };
+  }
+}
+
+/** One key of a Secret (the audit-service admin token), trimmed; an error when it is missing or empty. */
+export class KubeSecretValues implements SecretValues {
+  private readonly core: CoreV1Api;
+  constructor(kubeConfig: KubeConfig) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async read(namespace: string, name: string, key: string): Promise<string> {
+    const value = (await readSecretData(this.core, namespace, name, `key ${key}`))(key)?.trim();
+    if (!value) throw new Error(`Secret ${namespace}/${name} has no key ${key} (or it is empty)`);
+    return value;
   }
 }
 

@@ -6,6 +6,20 @@
 
 import type { RedisFailureMode } from '../../../../lib/ratelimit-contract.js';
 
+/**
+ * A service answered a drill adapter with an error: its HTTP status and error code (never a body, token or
+ * key). The steps decide on these (401: a wrong token; `reauthentication_required`: sign in again).
+ */
+export class ServiceAnswerError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The synthetic tenant admin, from the Secret named by spec.syntheticTenant.credentialsSecretRef. */
 export interface SyntheticCredentials {
   readonly email: string;
@@ -170,6 +184,51 @@ export interface GatewayHealth {
   counters(): Promise<GatewayCounters>;
 }
 
+/** A single value of a Secret (the audit-service admin token), read when a step needs it and kept in memory. */
+export interface SecretValues {
+  /** The value of `key` in Secret `namespace/name`; an error naming the Secret and key (never the value). */
+  read(namespace: string, name: string, key: string): Promise<string>;
+}
+
+/** One chained event of the audit log, as the drill needs it: where it is and what it records. */
+export interface ChainedEvent {
+  readonly seq: number;
+  readonly type: string;
+  /** `data.api_key_id` of api_key_created / api_key_revoked events. */
+  readonly apiKeyId?: string;
+}
+
+export interface AuditVerification {
+  readonly ok: boolean;
+  readonly checked: number;
+  readonly firstBroken?: { readonly seq: number; readonly reason: string };
+}
+
+/** What the audit-service's /metrics says about its consumer. */
+export interface AuditConsumerState {
+  /** Records not consumed yet, summed over the chained topics (audit_consumer_lag). */
+  readonly lag: number;
+  /** The chain's head seq (audit_chain_length). */
+  readonly head: number;
+  /** audit_consumer_paused. */
+  readonly paused: boolean;
+}
+
+/**
+ * The audit-service's admin port (docs/audit-service.md): pause/resume of its consumer (bearer
+ * AUDIT_ADMIN_TOKEN), its metrics, the chained events of a tenant, and `audit verify`. The token is passed
+ * in by the step and never appears in an error.
+ */
+export interface AuditAdmin {
+  /** Pauses chaining for at most `seconds`; the audit-service resumes by itself after it. */
+  pause(token: string, seconds: number, signal?: AbortSignal): Promise<void>;
+  resume(token: string, signal?: AbortSignal): Promise<void>;
+  state(signal?: AbortSignal): Promise<AuditConsumerState>;
+  /** The tenant's events chained after `afterSeq`, oldest first. */
+  chained(token: string, tenant: string, afterSeq: number, signal?: AbortSignal): Promise<ChainedEvent[]>;
+  verify(signal?: AbortSignal): Promise<AuditVerification>;
+}
+
 export interface DrillAdapters {
   readonly credentials: CredentialsSource;
   readonly tenants: SyntheticTenantAdmin;
@@ -179,4 +238,7 @@ export interface DrillAdapters {
   readonly rotation: RotationTrigger;
   readonly alerts: AlertProbe;
   readonly gateway: GatewayHealth;
+  readonly secrets?: SecretValues;
+  /** Undefined when the operator has no DRILL_AUDIT_SERVICE_URL: the auditCatchUp step then fails saying so. */
+  readonly audit?: AuditAdmin;
 }

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { faultKey } from '../../../../lib/ratelimit-contract.js';
+import type { RedisClient } from '../../../../lib/redis-client.js';
 import { isSyntheticTenant } from '../../api/v1alpha1/disasterrecoverydrill.js';
 import type { AlertDelivery, FaultInjector } from './ports.js';
 
@@ -9,9 +9,13 @@ function requireSynthetic(tenant: string): void {
     throw new Error(`refusing to inject a fault for "${tenant}": not a synthetic (drill-) tenant`);
 }
 
-/** novapos:ratelimit:fault:<tenant> with a TTL (docs/contracts.md), synthetic tenants only. */
+/**
+ * `novapos:ratelimit:fault:{<tenant>}` with a TTL (docs/contracts.md), synthetic tenants only, on the Redis or
+ * Redis Cluster the gateways' limiter uses (lib/redis-client.ts): the key carries the tenant's hash tag, so on
+ * a cluster it lands in the slot the limiter's script reads.
+ */
 export class RedisFaultInjector implements FaultInjector {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async inject(tenant: string, ttlMs: number): Promise<void> {
     requireSynthetic(tenant);
@@ -46,7 +50,7 @@ const MAX_RECEIVER_LENGTH = 64;
  * webhook reaches, the replica running the drill sees them.
  */
 export class RedisDeliveryLog {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   /** The run is in flight for `ttlMs`: deliveries naming it are recorded until then. */
   async expect(runId: string, ttlMs: number): Promise<void> {

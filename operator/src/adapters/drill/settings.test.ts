@@ -32,8 +32,10 @@ describe('drillSettingsFromEnv', () => {
       DRILL_GATEWAY_METRICS_URLS: 'http://gw-0:9083/metrics, http://gw-1:9083/metrics,',
       DRILL_WEBHOOK_PORT: '0',
       DRILL_WEBHOOK_TOKEN_FILE: '/var/run/secrets/drill/token',
+      DRILL_AUDIT_SERVICE_URL: 'http://audit-service.novapos.svc:9087/',
     });
     expect(s).toMatchObject({
+      auditServiceUrl: 'http://audit-service.novapos.svc:9087',
       gatewayMetricsUrls: ['http://gw-0:9083/metrics', 'http://gw-1:9083/metrics'],
       webhookPort: 0,
       webhookTokenFile: '/var/run/secrets/drill/token',

@@ -10,6 +10,8 @@ export interface DrillSettings {
   readonly gatewayUrl: string;
   readonly gatewayMetricsUrls: readonly string[];
   readonly alertmanagerUrl: string;
+  /** The audit-service's admin port (9087), for the auditCatchUp step's pause/resume; optional. */
+  readonly auditServiceUrl?: string;
   /** Port of the drill webhook (Alertmanager's drill receiver), 8082. */
   readonly webhookPort: number;
   /** Bearer token Alertmanager's drill receiver sends, if configured. */
@@ -30,6 +32,7 @@ export function drillSettingsFromEnv(env: Env): DrillSettings | undefined {
   const authServiceUrl = url('DRILL_AUTH_SERVICE_URL');
   const gatewayUrl = url('DRILL_GATEWAY_URL');
   const alertmanagerUrl = url('ALERTMANAGER_URL');
+  const auditServiceUrl = url('DRILL_AUDIT_SERVICE_URL');
   if (!authServiceUrl || !gatewayUrl || !alertmanagerUrl) return undefined;
   const metrics = r.parsed(
     'DRILL_GATEWAY_METRICS_URLS',
@@ -47,6 +50,7 @@ export function drillSettingsFromEnv(env: Env): DrillSettings | undefined {
     gatewayUrl,
     gatewayMetricsUrls: metrics.length ? metrics : [`${gatewayUrl}/metrics`],
     alertmanagerUrl,
+    ...(auditServiceUrl ? { auditServiceUrl } : {}),
     webhookPort: r.port('DRILL_WEBHOOK_PORT', 8082),
     webhookToken: r.optional('DRILL_WEBHOOK_TOKEN'),
     webhookTokenFile: r.optional('DRILL_WEBHOOK_TOKEN_FILE'),

@@ -4,6 +4,8 @@ import type { DiscoveryV1Api } from '@kubernetes/client-node';
 export interface ServiceEndpoints {
   /** One address per ready endpoint. */
   readonly ready: readonly string[];
+  /** The pod behind an address, when the EndpointSlice names it (`targetRef`): for messages. */
+  readonly pods?: ReadonlyMap<string, string>;
   /** Port named `http`: GET /keys/status. */
   readonly httpPort?: number;
   /** Port named `admin`: POST /keys/reload (and /metrics). */
@@ -25,6 +27,7 @@ export class KubernetesServiceEndpoints implements ServiceEndpointsResolver {
       labelSelector: `kubernetes.io/service-name=${name}`,
     });
     const ready = new Set<string>();
+    const pods = new Map<string, string>();
     let httpPort: number | undefined;
     let adminPort: number | undefined;
     for (const slice of list.items) {
@@ -36,9 +39,12 @@ export class KubernetesServiceEndpoints implements ServiceEndpointsResolver {
       for (const e of slice.endpoints ?? []) {
         if (e.conditions?.ready === false) continue;
         const address = e.addresses[0];
-        if (address) ready.add(slice.addressType === 'IPv6' ? `[${address}]` : address);
+        if (!address) continue;
+        const shown = slice.addressType === 'IPv6' ? `[${address}]` : address;
+        ready.add(shown);
+        if (e.targetRef?.kind === 'Pod' && e.targetRef.name) pods.set(shown, e.targetRef.name);
       }
     }
-    return { ready: [...ready].sort(), httpPort, adminPort };
+    return { ready: [...ready].sort(), pods, httpPort, adminPort };
   }
 }

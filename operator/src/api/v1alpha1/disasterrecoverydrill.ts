@@ -24,7 +24,7 @@ import {
 import { REDIS_FAILURE_MODES } from './tenantratelimit.js';
 
 export const CONCURRENCY_POLICIES = ['Forbid', 'Allow'] as const;
-export const DRILL_STEPS = ['keyRotation', 'redisOutage', 'alertDelivery'] as const;
+export const DRILL_STEPS = ['keyRotation', 'redisOutage', 'auditCatchUp', 'alertDelivery'] as const;
 export const RUN_RESULTS = ['Running', 'Succeeded', 'Failed'] as const;
 export const STEP_RESULTS = ['Running', 'Passed', 'Failed', 'Skipped'] as const;
 export const RUN_TRIGGERS = ['schedule', 'runNow'] as const;
@@ -74,9 +74,12 @@ export const RedisOutageStepSchema = Type.Object(
         pattern: '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$',
       }),
     ),
-    duration: Duration('How long the simulated outage lasts (the TTL of novapos:ratelimit:fault:<tenant>).', {
-      default: '1m',
-    }),
+    duration: Duration(
+      'How long the simulated outage lasts (the TTL of novapos:ratelimit:fault:{<tenant>}).',
+      {
+        default: '1m',
+      },
+    ),
     syntheticRps: Type.Optional(
       Type.Integer({
         description: 'Synthetic requests per second through the gateway during the outage (default 5).',
@@ -106,6 +109,61 @@ export const AlertDeliveryStepSchema = Type.Object(
     timeout: Duration('How long to wait for delivery before the step fails.', { default: '2m' }),
   },
   { description: 'Fire a synthetic alert and confirm the receiver got it.' },
+);
+
+/** The key of the admin token Secret the auditCatchUp step reads unless `key` says otherwise. */
+export const AUDIT_ADMIN_TOKEN_KEY = 'token';
+
+export const AuditCatchUpStepSchema = Type.Object(
+  {
+    adminTokenSecretRef: Type.Object(
+      {
+        name: Type.String({
+          description: 'Name of the Secret, in the same namespace as the drill.',
+          minLength: 1,
+          maxLength: 253,
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+        }),
+        key: Type.String({
+          description: `Key in the Secret holding the token (default "${AUDIT_ADMIN_TOKEN_KEY}").`,
+          minLength: 1,
+          maxLength: 253,
+          pattern: '^[-._a-zA-Z0-9]+$',
+          default: AUDIT_ADMIN_TOKEN_KEY,
+        }),
+      },
+      {
+        description:
+          "A Secret (same namespace) holding the audit-service's AUDIT_ADMIN_TOKEN, the bearer token of its pause/resume routes. The operator must be allowed to read it (the chart's drills.credentialsSecrets).",
+      },
+    ),
+    events: Type.Integer({
+      description:
+        'Synthetic security events produced while the consumer is paused: the synthetic admin creates and revokes events/2 API keys through auth-service (api_key_created and api_key_revoked on audit.events.v1).',
+      minimum: 2,
+      maximum: 200,
+      multipleOf: 2,
+      default: 20,
+    }),
+    maxPause: Duration(
+      "The longest the consumer stays paused: the pause the audit-service is asked for (it resumes by itself after it, even if the operator dies). Producing the events must fit in it; at most the audit-service's AUDIT_MAX_PAUSE_SECONDS.",
+      { default: '1m' },
+    ),
+    timeout: Duration(
+      'After the resume, how long the consumer has to chain every synthetic event and bring its lag back down.',
+      { default: '2m' },
+    ),
+  },
+  {
+    description:
+      "Pause the audit-service's consumer through its authenticated admin route (never by stopping Kafka), let the synthetic admin produce security events, resume, and check every one is chained, the lag is back down and the chain verifies within the timeout.",
+    ...cel({
+      rule: `!has(self.maxPause) || !(${durationsParse('self.maxPause')}) || (duration(self.maxPause) >= duration('1s') && duration(self.maxPause) <= duration('1h'))`,
+      message:
+        'steps.auditCatchUp.maxPause must be between 1s and 1h (the audit-service refuses pauses longer than its AUDIT_MAX_PAUSE_SECONDS, at most 3600)',
+      fieldPath: '.maxPause',
+    }),
+  },
 );
 
 /** The synthetic tenant's id always starts with this, so a drill can never touch a real tenant. */
@@ -152,7 +210,7 @@ export const SyntheticTenantSchema = Type.Object(
   },
   {
     description:
-      'The synthetic tenant the keyRotation and redisOutage steps send traffic for. Required by those steps. The drill creates its TenantRateLimit and an API key for each run and removes them afterwards.',
+      'The synthetic tenant the keyRotation, redisOutage and auditCatchUp steps act as. Required by those steps. The drill creates its TenantRateLimit and an API key for each run and removes them afterwards.',
   },
 );
 
@@ -179,13 +237,15 @@ export const DisasterRecoveryDrillSpecSchema = Type.Object(
       {
         keyRotation: Type.Optional(KeyRotationStepSchema),
         redisOutage: Type.Optional(RedisOutageStepSchema),
+        auditCatchUp: Type.Optional(AuditCatchUpStepSchema),
         alertDelivery: Type.Optional(AlertDeliveryStepSchema),
       },
       {
-        description: 'The steps, run in this order: keyRotation, redisOutage, alertDelivery. At least one.',
+        description:
+          'The steps, run in this order: keyRotation, redisOutage, auditCatchUp, alertDelivery. At least one.',
         ...cel({
-          rule: 'has(self.keyRotation) || has(self.redisOutage) || has(self.alertDelivery)',
-          message: 'spec.steps needs at least one of keyRotation, redisOutage or alertDelivery',
+          rule: 'has(self.keyRotation) || has(self.redisOutage) || has(self.auditCatchUp) || has(self.alertDelivery)',
+          message: 'spec.steps needs at least one of keyRotation, redisOutage, auditCatchUp or alertDelivery',
           reason: 'FieldValueRequired',
         }),
       },
@@ -206,7 +266,7 @@ export const StepReportSchema = Type.Object(
     figures: Type.Optional(
       StringMap(Type.Number(), {
         description:
-          'Measured figures, e.g. requests, failedRequests, p99LatencySeconds, rejected, deliverySeconds.',
+          'Measured figures, e.g. requests, failedRequests, p99LatencySeconds, rejected, deliverySeconds, events, catchUpSeconds, maxLag.',
       }),
     ),
   },
@@ -280,6 +340,7 @@ export type DrillRun = Static<typeof DrillRunSchema>;
 export type StepReport = Static<typeof StepReportSchema>;
 export type DrillStepName = StepReport['name'];
 export type SyntheticTenant = Static<typeof SyntheticTenantSchema>;
+export type AuditCatchUpStep = Static<typeof AuditCatchUpStepSchema>;
 
 export interface DisasterRecoveryDrill {
   apiVersion: typeof API_VERSION;
@@ -295,7 +356,7 @@ export const disasterRecoveryDrill: KindDefinition = {
   singular: 'disasterrecoverydrill',
   shortNames: ['drdrill'],
   description:
-    'DisasterRecoveryDrill runs a scheduled drill: rotate signing keys under synthetic load, simulate a Redis outage for one tenant at the gateway, fire a synthetic alert and confirm delivery. Each step is reported pass/fail with figures in status, Events and metrics. security.novapos.io/run-now starts a run at once.',
+    'DisasterRecoveryDrill runs a scheduled drill: rotate signing keys under synthetic load, simulate a Redis outage for one tenant at the gateway, pause the audit-service consumer and confirm it catches up, fire a synthetic alert and confirm delivery. Each step is reported pass/fail with figures in status, Events and metrics. security.novapos.io/run-now starts a run at once.',
   spec: DisasterRecoveryDrillSpecSchema,
   status: DisasterRecoveryDrillStatusSchema,
   printerColumns: [

@@ -133,7 +133,7 @@ export const TenantRateLimitStatusSchema = Type.Object(
     conditions: Type.Optional(ConditionsSchema),
     appliedGeneration: Type.Optional(
       Type.Integer({
-        description: 'The generation last written to Redis (novapos:ratelimit:config:<tenant>).',
+        description: 'The generation last written to Redis (novapos:ratelimit:config:{<tenant>}).',
         minimum: 0,
       }),
     ),

@@ -2,6 +2,7 @@ import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { DrillAdapters, SyntheticSession } from '../../adapters/drill/ports.js';
 import {
+  AUDIT_ADMIN_TOKEN_KEY,
   type DisasterRecoveryDrillSpec,
   type DrillRun,
   isSyntheticTenant,
@@ -21,7 +22,7 @@ export interface CleanupInput {
 
 /**
  * Puts back everything a run may have changed, whether it finished, failed, was aborted or was interrupted
- * by a restart: the fault key, the synthetic alert, the synthetic API keys and sessions, the synthetic
+ * by a restart: the fault key, a paused audit consumer, the synthetic alert, the synthetic API keys and sessions, the synthetic
  * TenantRateLimit, a shortened lead time. Every action is idempotent and attempted even when an earlier
  * one failed. Returns what could not be undone (empty when all is clean); never throws.
  */
@@ -44,6 +45,21 @@ export async function cleanupRun(adapters: DrillAdapters, input: CleanupInput): 
     await attempt('resolve the synthetic alert', () =>
       adapters.alerts.resolve({ drillNamespace: namespace, drillName, runId: run.id, endsAt: new Date() }),
     );
+  }
+  // A run interrupted while its auditCatchUp step ran (operator restart, drill deleted): resume the
+  // audit-service's consumer now rather than when its pause ends by itself.
+  const audit = adapters.audit;
+  const catchUp = spec.steps.auditCatchUp;
+  if (audit && catchUp && run.steps.some((s) => s.name === 'auditCatchUp' && s.result === 'Running')) {
+    await attempt("resume the audit-service's consumer", async () => {
+      const ref = catchUp.adminTokenSecretRef;
+      const secrets = adapters.secrets;
+      if (!secrets) throw new Error('no Secret reader');
+      await audit.resume(
+        await secrets.read(namespace, ref.name, ref.key ?? AUDIT_ADMIN_TOKEN_KEY),
+        input.signal,
+      );
+    });
   }
   if (run.touched?.signingKeyRotation) {
     const ref = run.touched.signingKeyRotation;

@@ -59,13 +59,13 @@ export function stepsOf(spec: DisasterRecoveryDrillSpec): DrillStepName[] {
 /** Spec checks beyond the CRD's: the shared ones, plus the synthetic tenant the traffic steps need. */
 export function specProblems(spec: DisasterRecoveryDrillSpec, now: Date): SpecProblem[] {
   const problems = validateDisasterRecoveryDrillSpec(spec, now);
-  const { keyRotation, redisOutage } = spec.steps;
+  const { keyRotation, redisOutage, auditCatchUp } = spec.steps;
   const synthetic = spec.syntheticTenant;
-  if ((keyRotation || redisOutage) && !synthetic) {
+  if ((keyRotation || redisOutage || auditCatchUp) && !synthetic) {
     problems.push({
       field: 'spec.syntheticTenant',
       message:
-        'is required by the keyRotation and redisOutage steps: name the synthetic tenant and the Secret with its admin credentials (docs/drills.md, "Setup")',
+        'is required by the keyRotation, redisOutage and auditCatchUp steps: name the synthetic tenant and the Secret with its admin credentials (docs/drills.md, "Setup")',
     });
   }
   if (synthetic && !isSyntheticTenant(synthetic.tenant)) {
@@ -117,9 +117,11 @@ export function newRun(opts: {
 }): DrillRun {
   const { spec } = opts;
   const touched: NonNullable<DrillRun['touched']> = {};
-  if (spec.syntheticTenant && (spec.steps.keyRotation || spec.steps.redisOutage)) {
+  const { keyRotation, redisOutage, auditCatchUp } = spec.steps;
+  if (spec.syntheticTenant && (keyRotation || redisOutage || auditCatchUp)) {
+    // auditCatchUp alone signs the synthetic admin in (API keys, sessions to clean up), no TenantRateLimit.
     touched.tenant = spec.syntheticTenant.tenant;
-    if (!spec.steps.redisOutage?.tenantRateLimitRef)
+    if ((keyRotation || redisOutage) && !redisOutage?.tenantRateLimitRef)
       touched.tenantRateLimit = syntheticRateLimitName(opts.drillName);
   }
   if (spec.steps.keyRotation) touched.signingKeyRotation = spec.steps.keyRotation.signingKeyRotationRef.name;
@@ -284,6 +286,13 @@ export function stepDeadlineMs(spec: DisasterRecoveryDrillSpec, step: DrillStepN
       return parseDuration(spec.steps.keyRotation?.duration ?? '2m') + 60_000;
     case 'redisOutage':
       return parseDuration(spec.steps.redisOutage?.duration ?? '1m') + 45_000;
+    case 'auditCatchUp':
+      // The pause, the catch-up timeout, and room for the sign-in and the final `audit verify`.
+      return (
+        parseDuration(spec.steps.auditCatchUp?.maxPause ?? '1m') +
+        parseDuration(spec.steps.auditCatchUp?.timeout ?? '2m') +
+        60_000
+      );
     case 'alertDelivery':
       return 2 * parseDuration(spec.steps.alertDelivery?.timeout ?? '2m') + 15_000;
   }

@@ -20,6 +20,7 @@ import {
   syntheticRateLimitName,
 } from './desired.js';
 import { alertDeliveryStep } from './steps/alert-delivery.js';
+import { auditCatchUpStep } from './steps/audit-catch-up.js';
 import {
   DEFAULT_RUNNER_TIMING,
   OwnTraffic,
@@ -36,6 +37,7 @@ export type StepFunction = (c: StepContext) => Promise<StepOutcome>;
 export const STEP_FUNCTIONS: Record<DrillStepName, StepFunction> = {
   keyRotation: keyRotationStep,
   redisOutage: redisOutageStep,
+  auditCatchUp: auditCatchUpStep,
   alertDelivery: alertDeliveryStep,
 };
 
@@ -183,19 +185,30 @@ export class DrillRunner {
     return run;
   }
 
-  /** The synthetic tenant's TenantRateLimit (acknowledged by the gateway), session and API key. */
+  /**
+   * The synthetic tenant's TenantRateLimit (acknowledged by the gateway), session and API key; for the
+   * auditCatchUp step alone, only the session (its events come from the synthetic admin, not the gateway).
+   */
   private async setUp(req: RunRequest, log: Logger): Promise<Setup> {
     const { spec, namespace, drillName } = req;
-    const { keyRotation, redisOutage } = spec.steps;
-    if (!keyRotation && !redisOutage) return {};
+    const { keyRotation, redisOutage, auditCatchUp } = spec.steps;
+    if (!keyRotation && !redisOutage && !auditCatchUp) return {};
     const synthetic = spec.syntheticTenant;
     if (!synthetic)
-      throw new Error('spec.syntheticTenant is required by the keyRotation and redisOutage steps');
+      throw new Error(
+        'spec.syntheticTenant is required by the keyRotation, redisOutage and auditCatchUp steps',
+      );
     const tenant = synthetic.tenant;
     if (!isSyntheticTenant(tenant))
       throw new Error(`refusing tenant "${tenant}": not a synthetic (drill-) tenant`);
     const adapters = this.deps.adapters;
     const signal = AbortSignal.any([req.signal, AbortSignal.timeout(this.timing.appliedTimeoutMs + 60_000)]);
+    if (!keyRotation && !redisOutage) {
+      const credentials = await adapters.credentials.read(namespace, synthetic.credentialsSecretRef.name);
+      const session = await adapters.tenants.signIn(tenant, credentials, signal);
+      log.info({ tenant }, 'drill setup done (synthetic admin signed in)');
+      return { tenant, session };
+    }
 
     let limitName: string;
     if (redisOutage?.tenantRateLimitRef) {
@@ -256,7 +269,9 @@ export class DrillRunner {
     const signal = AbortSignal.any([req.signal, stepAbort.signal]);
     const own = new OwnTraffic();
     const guardStop = new AbortController();
-    const guard = step === 'alertDelivery' ? Promise.resolve() : this.guard(own, stepAbort, guardStop.signal);
+    // The guard watches the gateway while a step sends traffic through it; these two send none.
+    const quiet = step === 'alertDelivery' || step === 'auditCatchUp';
+    const guard = quiet ? Promise.resolve() : this.guard(own, stepAbort, guardStop.signal);
     let outcome: StepOutcome;
     try {
       outcome = await this.steps[step]({

@@ -1,32 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprintKeyFrom } from '../../adapters/hmac-key/index.js';
 import { aSecretPromotion } from '../../api/fixtures.js';
 import { provenanceOf } from './apply.js';
+import { aPlan } from './fixtures.test-support.js';
 import { Provenance } from './gather.js';
-import { computePlan, type PlannedWrite } from './plan.js';
+import type { PlannedWrite } from './plan.js';
 
-const key = fingerprintKeyFrom(Buffer.alloc(32, 1));
 const p = aSecretPromotion();
 p.metadata.namespace = 'promotions';
 const target = p.spec.targets[0] as (typeof p.spec.targets)[number];
-const planOf = (action: 'promote' | 'rollback') =>
-  computePlan({
-    action,
-    pairs: [
-      {
-        target: 'staging',
-        sourcePath: 'novapos/auth',
-        sourceVersion: 2,
-        sourceData: { A: '1' },
-        targetPath: 'novapos/auth',
-        targetVersion: 1,
-        targetData: { A: '0' },
-      },
-    ],
-    prune: false,
-    key,
-    now: new Date('2025-06-01T10:00:00Z'),
-  }).plan;
+const planOf = (action: 'promote' | 'rollback') => aPlan({}, action);
 const aWrite = (expectedVersion: number): PlannedWrite => ({
   target: 'staging',
   targetPath: 'novapos/auth',

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprintKeyFrom } from '../../adapters/hmac-key/index.js';
 import { type Condition, ConditionType, Reason } from '../../api/conditions.js';
-import { aSecretPromotion } from '../../api/fixtures.js';
 import { Annotations } from '../../api/meta.js';
-import type {
-  PromotionPlan,
-  SecretPromotion,
-  SecretPromotionSpec,
-  SecretPromotionStatus,
-} from '../../api/v1alpha1/secretpromotion.js';
+import type { PromotionPlan, SecretPromotionStatus } from '../../api/v1alpha1/secretpromotion.js';
 import {
   adoptPolledPlan,
   approvalFor,
@@ -19,31 +12,9 @@ import {
   requeueAfter,
   type Step,
 } from './desired.js';
-import { computePlan, type PairSnapshot, sameSource } from './plan.js';
+import { aPlan, aPromotionGiven, now } from './fixtures.test-support.js';
+import { sameSource } from './plan.js';
 
-const key = fingerprintKeyFrom(Buffer.alloc(32, 1));
-const now = new Date('2025-06-01T10:00:00Z');
-
-function aPlan(pair: Partial<PairSnapshot> = {}, action: 'promote' | 'rollback' = 'promote'): PromotionPlan {
-  return computePlan({
-    action,
-    pairs: [
-      {
-        target: 'staging',
-        sourcePath: 'novapos/auth',
-        sourceVersion: 2,
-        sourceData: { A: '1' },
-        targetPath: 'novapos/auth',
-        targetVersion: 1,
-        targetData: { A: '0' },
-        ...pair,
-      },
-    ],
-    prune: false,
-    key,
-    now,
-  }).plan;
-}
 const noChangePlan = aPlan({ targetData: { A: '1' } });
 const plan = aPlan();
 
@@ -56,20 +27,8 @@ const planned = (generation = 1): Condition => ({
   message: '',
 });
 
-interface Given {
-  spec?: Partial<SecretPromotionSpec>;
-  status?: SecretPromotionStatus;
-  annotations?: Record<string, string>;
-  generation?: number;
-}
-
-function given(g: Given): SecretPromotion {
-  const p = aSecretPromotion(g.spec);
-  p.metadata.generation = g.generation ?? 1;
-  p.metadata.annotations = g.annotations;
-  p.status = g.status;
-  return p;
-}
+const given = aPromotionGiven;
+type Given = Parameters<typeof given>[0];
 
 const withPlan = (extra: Partial<SecretPromotionStatus> = {}, thePlan = plan): SecretPromotionStatus => ({
   plan: thePlan,

@@ -1,42 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { fingerprintKeyFrom } from '../../adapters/hmac-key/index.js';
 import { type Condition, ConditionType, getCondition, Reason } from '../../api/conditions.js';
-import { aSecretPromotion } from '../../api/fixtures.js';
 import { Annotations } from '../../api/meta.js';
-import type {
-  PromotionPlan,
-  SecretPromotionSpec,
-  SecretPromotionStatus,
-} from '../../api/v1alpha1/secretpromotion.js';
+import type { SecretPromotionSpec, SecretPromotionStatus } from '../../api/v1alpha1/secretpromotion.js';
 import { type ConflictRecord, type Outcome, phaseOf, type WriteRecord } from './desired.js';
-import { computePlan, type PairSnapshot } from './plan.js';
+import { aPlan, aPromotionGiven, now } from './fixtures.test-support.js';
 import type { PolicyDecision } from './policy.js';
 import { Draft, describeConflicts, policyCondition, recordApply, recordPlan, settle } from './status.js';
 
-const key = fingerprintKeyFrom(Buffer.alloc(32, 1));
-const now = new Date('2025-06-01T10:00:00Z');
-
-function aPlan(
-  pairs: Partial<PairSnapshot>[] = [{}],
-  action: 'promote' | 'rollback' = 'promote',
-): PromotionPlan {
-  return computePlan({
-    action,
-    pairs: pairs.map((pair) => ({
-      target: 'staging',
-      sourcePath: 'novapos/auth',
-      sourceVersion: 2,
-      sourceData: { A: '1' },
-      targetPath: 'novapos/auth',
-      targetVersion: 1,
-      targetData: { A: '0' },
-      ...pair,
-    })),
-    prune: false,
-    key,
-    now,
-  }).plan;
-}
 const plan = aPlan();
 const rollbackPlan = aPlan([{}], 'rollback');
 const noChangePlan = aPlan([{ targetData: { A: '1' } }]);
@@ -46,11 +16,7 @@ function draftOf(
   spec: Partial<SecretPromotionSpec> = {},
   annotations?: Record<string, string>,
 ): Draft {
-  const p = aSecretPromotion(spec);
-  p.metadata.generation = 3;
-  p.metadata.annotations = annotations;
-  p.status = status;
-  return new Draft(p, now);
+  return new Draft(aPromotionGiven({ status, spec, annotations, generation: 3 }), now);
 }
 
 const condition = (d: Draft, type: string): Condition | undefined => getCondition(d.status.conditions, type);

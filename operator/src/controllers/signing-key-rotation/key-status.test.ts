@@ -62,6 +62,15 @@ const cases: Case[] = [
     expect: { entries: [{ kid: 'k0', removeAfter: at(250_000) }], wakeAt: [T0 + 250_000] },
   },
   {
+    // An operator killed between retiring a key and writing its status comes back later than the window: the
+    // removeAfter it now records has passed, and it must wake at once to remove the key (it once slept the
+    // longest requeue, an hour, with the retired key still published: test/signing-keys/crash-and-outage).
+    name: 'a retired key whose window passed before it got a removeAfter wakes the operator at once',
+    model: [aKey('k0', 'retired', { secret: 'retired', entry: { retiredAt: at(50_000) } })],
+    services: false,
+    expect: { entries: [{ kid: 'k0', removeAfter: at(150_000) }], wakeAt: [T0 + 200_001] },
+  },
+  {
     name: 'with services the window starts when all have loaded a set where it does not sign',
     model: [aKey('k0', 'retired', { secret: 'retired', entry: { retiredAt: at(150_000) } })],
     services: true,

@@ -58,7 +58,9 @@ export function keyStatus(input: KeyStatusInput): KeyStatus {
       else if (services.allLoaded && doc) removeAfter = nowMs + window;
       if (removeAfter !== undefined) {
         e.removeAfter = formatTime(new Date(removeAfter));
-        wakeAt.push(Date.parse(e.removeAfter));
+        // Already past (an operator that restarted after the window): wake at once; a wake time in the past
+        // would be ignored and the removal would wait for the longest requeue.
+        wakeAt.push(Math.max(Date.parse(e.removeAfter), nowMs + 1));
       }
     }
     entries.push(e);

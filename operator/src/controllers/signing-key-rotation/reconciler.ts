@@ -308,9 +308,16 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
           .at(-1) ?? null;
       return { report: { ...first, loadedAt } };
     }
+    // Which replica holds which set (hash prefixes, public like the JWKS header), so a person can see which
+    // is behind the status' keysetHash.
+    const who = eps.ready.map((address, i) => {
+      const pod = eps.pods?.get(address);
+      const hash = reports[i]?.keysetHash;
+      return `${pod ? `${pod} (${address})` : address}: ${hash ? hash.slice(0, 12) : 'none'}`;
+    });
     return {
       report: { ...first, keysetHash: null },
-      note: `its ${reports.length} ready replicas report ${hashes.size} different key sets`,
+      note: `its ${reports.length} ready replicas report ${hashes.size} different key sets (${who.join(', ')})`,
     };
   }
 

@@ -29,7 +29,7 @@ function aResource(
   };
 }
 
-const condition = (status: { conditions?: { type: string }[] }, type: string) =>
+const condition = (status: { conditions?: { type: string; message?: string }[] }, type: string) =>
   status.conditions?.find((c) => c.type === type);
 
 describe('validateSpec', () => {
@@ -165,6 +165,19 @@ describe('planStatus', () => {
     });
     expect(condition(plan.status, 'Ready')).toMatchObject({ status: 'True' });
     expect(plan).toMatchObject({ applied: 1, requeueAfterMs: RESYNC_MS });
+  });
+
+  it('a tenant no namespace owns: Ready=False saying which tenantOwners entry would let this namespace set it', () => {
+    const plan = planStatus(trl, { kind: 'notOwned', ownerNamespace: undefined, withdrawn: false }, NOW);
+    const ready = condition(plan.status, 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'TenantNotOwned' });
+    expect(ready?.message).toContain(
+      `add { namespace: ${trl.metadata.namespace}, tenants: [${trl.spec.tenant}] } to tenantOwners`,
+    );
+    expect(condition(plan.status, 'TenantOwned')?.message).toBe(ready?.message);
+    // Owned elsewhere: the owner is named, and no entry is suggested (one owner per tenant).
+    const elsewhere = planStatus(trl, { kind: 'notOwned', ownerNamespace: 'novapos', withdrawn: false }, NOW);
+    expect(condition(elsewhere.status, 'Ready')?.message).not.toContain('add {');
   });
 
   it('keeps acknowledgedAt from an earlier reconcile of the same generation (no status churn)', () => {

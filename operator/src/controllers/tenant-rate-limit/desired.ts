@@ -173,6 +173,8 @@ export interface StatusPlan {
 /** While acknowledgements are awaited: poll every second for a minute after publishing, then every 10 s. */
 export const ACK_POLL_MS = 1000;
 export const ACK_SLOW_POLL_MS = 10_000;
+/** After publishing, the reconcile waits this long for the acknowledgements before it writes the status. */
+export const ACK_WAIT_MS = 1000;
 /** Re-check Redis this often when all is well: a Redis restart (no persistence) loses the config key. */
 export const RESYNC_MS = 60_000;
 export const CONFLICT_RECHECK_MS = 10_000;
@@ -220,7 +222,11 @@ export function planStatus(
         outcome.ownerNamespace
           ? `tenant ${trl.spec.tenant} is owned by namespace ${outcome.ownerNamespace}`
           : `no namespace owns tenant ${trl.spec.tenant}`
-      } (tenantOwners in the operator configuration): this resource is not applied${outcome.withdrawn ? '; the limits it had written were withdrawn and the gateway default applies' : ''}`;
+      } (tenantOwners in the operator configuration): this resource is not applied${outcome.withdrawn ? '; the limits it had written were withdrawn and the gateway default applies' : ''}${
+        outcome.ownerNamespace
+          ? ''
+          : `; to let namespace ${trl.metadata.namespace} set them, add { namespace: ${trl.metadata.namespace}, tenants: [${trl.spec.tenant}] } to tenantOwners`
+      }`;
       owned('False', Reason.TenantNotOwned, message);
       set(ConditionType.Ready, 'False', Reason.TenantNotOwned, message);
       return { status: { ...base, conditions }, requeueAfterMs: CONFLICT_RECHECK_MS, applied: 0 };

@@ -33,6 +33,8 @@ export interface TenantRateLimitControllerOptions {
   readonly tenantOwners?: readonly TenantOwner[];
   /** How often an applied resource's generation is verified in Redis (default 60 s). */
   readonly verifyEveryMs?: number;
+  /** After publishing, how long a reconcile waits for the gateways' acknowledgements (default 1 s). */
+  readonly ackWaitMs?: number;
 }
 
 /** The TenantRateLimit controller, for `Manager.register`. */
@@ -46,6 +48,7 @@ export function tenantRateLimitController(opts: TenantRateLimitControllerOptions
       now: opts.now,
       tenantOwners: opts.tenantOwners,
       verifyEveryMs: opts.verifyEveryMs,
+      ackWaitMs: opts.ackWaitMs,
     }),
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Gauge } from 'prom-client';
 import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
 import { Annotations } from '../../api/index.js';
@@ -14,6 +15,8 @@ import {
   removeFinalizer,
 } from '../../runtime/index.js';
 import {
+  ACK_WAIT_MS,
+  type AckSummary,
   FINALIZER,
   limitDocument,
   type Outcome,
@@ -43,12 +46,19 @@ export interface TenantRateLimitReconcilerDeps {
    * Default RESYNC_MS (60 s).
    */
   readonly verifyEveryMs?: number;
+  /**
+   * After publishing, how long the reconcile waits for every live gateway replica to acknowledge the
+   * generation before it writes the status (Applied=True at once, one write and one Event) or, when the wait
+   * runs out, reports the laggards and polls again (ACK_POLL_MS). Default ACK_WAIT_MS (1 s); 0 reads them once more without waiting.
+   */
+  readonly ackWaitMs?: number;
 }
 
 /**
- * fetch → deletion/finalizer → validate → one owner per tenant → publish to Redis when it differs → read
- * the gateway replicas' acknowledgements → one status write → requeue (every second while acknowledgements
- * are awaited, a minute once applied so a Redis that lost its data is refilled).
+ * fetch → deletion/finalizer → validate → one owner per tenant → publish to Redis when it differs → await
+ * the live gateway replicas' acknowledgements (bounded: ackWaitMs) → one status write and one Event for the
+ * generation → requeue (every second while acknowledgements are still awaited, a minute once applied so a
+ * Redis that lost its data is refilled).
  */
 export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
   private readonly now: () => Date;
@@ -137,13 +147,30 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
         publishedAt = desired.publishedAt;
         ctx.log.info({ tenant: trl.spec.tenant, generation: desired.generation }, 'tenant limits published');
       }
-      const acks = summarizeAcks(
-        await this.deps.limits.acknowledgements(trl.spec.tenant),
-        desired.generation,
-      );
+      let acks = summarizeAcks(await this.deps.limits.acknowledgements(trl.spec.tenant), desired.generation);
+      // Just announced: the gateways apply and acknowledge within milliseconds, so wait for them here and
+      // write the status once (Applied=True) instead of Applied=False now and Applied=True a poll later.
+      if (publishedNow && !acks.complete && acks.live > 0)
+        acks = await this.awaitAcknowledgements(trl.spec.tenant, desired.generation);
       return { kind: 'applied', publishedNow, publishedAt, acks };
     } catch (err) {
       return { kind: 'redisUnavailable', error: describeError(err) };
+    }
+  }
+
+  /**
+   * Polls the acknowledgements (5 ms, doubling up to 100 ms) until every live replica acknowledged
+   * `generation` or ackWaitMs has passed; returns the last summary either way (pending replicas named).
+   */
+  private async awaitAcknowledgements(tenant: string, generation: number): Promise<AckSummary> {
+    const deadline = Date.now() + (this.deps.ackWaitMs ?? ACK_WAIT_MS);
+    let delay = 5;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left > 0) await sleep(Math.min(delay, left));
+      delay = Math.min(delay * 2, 100);
+      const acks = summarizeAcks(await this.deps.limits.acknowledgements(tenant), generation);
+      if (acks.complete || acks.live === 0 || Date.now() >= deadline) return acks;
     }
   }
 
@@ -177,14 +204,34 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
     ctx: ReconcileContext<TenantRateLimit>,
   ): Promise<void> {
     const changed = !before || before.status !== ready?.status || before.reason !== ready?.reason;
+    // One Event per published generation: Acknowledged when every live replica acknowledged it within the
+    // wait, else Published (naming the laggards) and, once they acknowledge in a later reconcile, Acknowledged.
     if (outcome.kind === 'applied' && outcome.publishedNow) {
-      await ctx.events.record(
-        trl,
-        'Normal',
-        'Published',
-        'Publish',
-        `generation ${trl.metadata.generation} of tenant ${trl.spec.tenant} limits written to Redis and announced`,
-      );
+      const generation = trl.metadata.generation;
+      const tenant = trl.spec.tenant;
+      if (outcome.acks.complete)
+        await ctx.events.record(
+          trl,
+          'Normal',
+          'Acknowledged',
+          'Apply',
+          `generation ${generation} of tenant ${tenant} limits written to Redis and acknowledged by ${outcome.acks.live} gateway replica${outcome.acks.live === 1 ? '' : 's'}`,
+        );
+      else {
+        const { live, pending } = outcome.acks;
+        await ctx.events.record(
+          trl,
+          'Normal',
+          'Published',
+          'Publish',
+          `generation ${generation} of tenant ${tenant} limits written to Redis and announced; ${
+            live === 0
+              ? 'no gateway replica is running to acknowledge it'
+              : `not yet acknowledged by ${pending.length} of ${live} gateway replicas (${pending.slice(0, 5).join(', ')})`
+          }`,
+        );
+      }
+      return;
     }
     if (!changed || !ready) return;
     if (outcome.kind === 'applied' && outcome.acks.complete) {

@@ -1,9 +1,14 @@
+import { type VaultClient, VaultError, type VaultErrorCode } from '../../../../lib/vault.js';
+
 /**
  * Signed chain heads (issue 20, tamper evidence against someone who can write the database): the chain's head
  * (seq, entry_hash) is signed with an OpenBao/Vault transit key and the signature is kept OUTSIDE PostgreSQL,
  * in Vault's KV v2 (one checkpoint per signed seq). Rewriting a row and every later hash makes a consistent
  * chain again, but no longer the one whose head was signed: `verify` compares each checkpoint with the row at
  * its seq and checks the signature with the transit key, which the database's writers cannot use.
+ *
+ * Vault access is the services' shared client (lib/vault.ts): Kubernetes auth with the ServiceAccount token
+ * (logged in again before the lease ends, and after a 403), or a token for development.
  */
 export interface Checkpoint {
   readonly seq: number;
@@ -13,6 +18,8 @@ export interface Checkpoint {
 }
 
 export interface HeadSigner {
+  /** Logs in (Kubernetes auth; a no-op with a token): a wrong role or ServiceAccount fails here. */
+  login(): Promise<void>;
   /** Signs and stores the head; idempotent per seq. */
   sign(seq: number, hash: string): Promise<Checkpoint>;
   /** Every checkpoint stored, in seq order. */
@@ -22,8 +29,9 @@ export interface HeadSigner {
 }
 
 export interface TransitSignerOptions {
-  readonly addr: string;
-  readonly token: () => string;
+  readonly vault: VaultClient;
+  /** Vault Enterprise / OpenBao namespace (`VAULT_NAMESPACE`). */
+  readonly namespace?: string;
   readonly transitMount: string;
   readonly key: string;
   readonly kvMount: string;
@@ -31,69 +39,105 @@ export interface TransitSignerOptions {
   readonly path: string;
 }
 
+/** Failures that do not heal by waiting: the role, the ServiceAccount or the policy is wrong. */
+const REFUSALS: ReadonlySet<VaultErrorCode> = new Set([
+  'login_failed',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'invalid_request',
+]);
+
+/**
+ * Whether a signer failure is a configuration problem (Vault refusing this service, or no ServiceAccount token
+ * file to log in with), not Vault being unreachable.
+ */
+export function isRefusal(err: unknown): boolean {
+  return err instanceof VaultError ? REFUSALS.has(err.code) : true;
+}
+
 const message = (seq: number, hash: string) =>
   Buffer.from(`novapos-audit-head:v1:${seq}:${hash}`).toString('base64');
 
+const statusCode = (status: number): VaultErrorCode =>
+  status === 401
+    ? 'unauthorized'
+    : status === 403
+      ? 'forbidden'
+      : status === 404
+        ? 'not_found'
+        : status === 503
+          ? 'sealed'
+          : status >= 500
+            ? 'unavailable'
+            : 'invalid_request';
+
 export class TransitHeadSigner implements HeadSigner {
+  private token: string | undefined;
+
   constructor(private readonly opts: TransitSignerOptions) {}
 
-  private async call<T>(
-    method: string,
-    apiPath: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.opts.addr}/v1/${apiPath}`, {
-      method,
-      headers: { 'x-vault-token': this.opts.token(), 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  async login(): Promise<void> {
+    this.token = await this.opts.vault.login();
   }
 
-  private async ok<T>(method: string, apiPath: string, body?: unknown): Promise<T> {
-    const r = await this.call<T>(method, apiPath, body);
-    // The status and path only: a body may echo input.
-    if (r.status >= 300) throw new Error(`vault ${method} ${apiPath.split('/')[0]} answered ${r.status}`);
-    return r.body;
+  /** A transit call with the client's token; a 403 (expired Kubernetes-auth token) logs in once more. */
+  private async transit<T>(op: 'sign' | 'verify', body: Record<string, unknown>): Promise<T> {
+    const apiPath = `${this.opts.transitMount}/${op}/${this.opts.key}`;
+    for (let attempt = 0; ; attempt++) {
+      if (this.token === undefined) await this.login();
+      let res: Response;
+      try {
+        res = await fetch(`${this.opts.vault.addr.replace(/\/+$/, '')}/v1/${apiPath}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-vault-token': this.token ?? '',
+            ...(this.opts.namespace ? { 'x-vault-namespace': this.opts.namespace } : {}),
+          },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(10_000),
+        });
+      } catch (err) {
+        const timedOut = err instanceof Error && err.name === 'TimeoutError';
+        throw new VaultError(timedOut ? 'timeout' : 'unavailable', `POST ${apiPath}: unreachable`);
+      }
+      if (res.status === 403 && attempt === 0) {
+        this.token = undefined;
+        continue;
+      }
+      // The status and path only: a body may echo input.
+      if (!res.ok)
+        throw new VaultError(statusCode(res.status), `POST ${apiPath} answered ${res.status}`, res.status);
+      return (await res.json()) as T;
+    }
+  }
+
+  private checkpointPath(seq: number): string {
+    return `${this.opts.path}/${String(seq).padStart(20, '0')}`;
   }
 
   async sign(seq: number, hash: string): Promise<Checkpoint> {
-    const signed = await this.ok<{ data: { signature: string } }>(
-      'POST',
-      `${this.opts.transitMount}/sign/${this.opts.key}`,
-      { input: message(seq, hash) },
-    );
+    const signed = await this.transit<{ data: { signature: string } }>('sign', { input: message(seq, hash) });
     const c: Checkpoint = { seq, hash, signature: signed.data.signature, signedAt: new Date().toISOString() };
-    await this.ok('POST', `${this.opts.kvMount}/data/${this.opts.path}/${String(seq).padStart(20, '0')}`, {
-      data: c,
-      options: { cas: 0 }, // never overwrite a checkpoint
-    }).catch(async (err: Error) => {
-      // 400 on cas 0 = it exists already (a second replica signed the same head): keep the first.
-      const existing = await this.read(seq);
+    try {
+      // cas 0: never overwrite a checkpoint (the policy grants create, not update: an existing one answers 403).
+      await this.opts.vault.kvWrite(this.opts.kvMount, this.checkpointPath(seq), { ...c }, { cas: 0 });
+    } catch (err) {
+      // It exists already (a second replica signed the same head): keep the first.
+      const existing = await this.read(seq).catch(() => undefined);
       if (!existing || existing.hash !== hash) throw err;
-    });
+    }
     return c;
   }
 
   private async read(seq: number): Promise<Checkpoint | undefined> {
-    const r = await this.call<{ data: { data: Checkpoint } }>(
-      'GET',
-      `${this.opts.kvMount}/data/${this.opts.path}/${String(seq).padStart(20, '0')}`,
-    );
-    return r.status === 200 ? r.body.data.data : undefined;
+    return (await this.opts.vault.kvRead<Checkpoint>(this.opts.kvMount, this.checkpointPath(seq)))?.data;
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
-    const r = await this.call<{ data: { keys: string[] } }>(
-      'LIST',
-      `${this.opts.kvMount}/metadata/${this.opts.path}`,
-    );
-    if (r.status === 404) return [];
-    if (r.status >= 300) throw new Error(`vault LIST checkpoints answered ${r.status}`);
     const out: Checkpoint[] = [];
-    for (const key of r.body.data.keys.sort()) {
+    for (const key of (await this.opts.vault.kvList(this.opts.kvMount, this.opts.path)).sort()) {
       const c = await this.read(Number(key));
       if (c) out.push(c);
     }
@@ -101,14 +145,10 @@ export class TransitHeadSigner implements HeadSigner {
   }
 
   async valid(c: Checkpoint): Promise<boolean> {
-    const r = await this.ok<{ data: { valid: boolean } }>(
-      'POST',
-      `${this.opts.transitMount}/verify/${this.opts.key}`,
-      {
-        input: message(c.seq, c.hash),
-        signature: c.signature,
-      },
-    );
+    const r = await this.transit<{ data: { valid: boolean } }>('verify', {
+      input: message(c.seq, c.hash),
+      signature: c.signature,
+    });
     return r.data.valid === true;
   }
 }

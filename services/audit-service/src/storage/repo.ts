@@ -86,7 +86,7 @@ export class AuditRepository {
       let prev = head.rows[0]?.entry_hash ?? GENESIS_HASH;
       const chained: (IncomingEvent & { seq: number })[] = [];
       const duplicates: IncomingEvent[] = [];
-      const cols: unknown[][] = Array.from({ length: 16 }, () => []);
+      const rows: unknown[][] = [];
       for (const e of events) {
         if (seen.has(e.event_id)) {
           duplicates.push(e);
@@ -113,7 +113,7 @@ export class AuditRepository {
           prev,
           hash,
         ];
-        for (const [i, v] of values.entries()) cols[i]!.push(v);
+        rows.push(values);
         prev = hash;
         chained.push({ ...e, seq });
       }
@@ -123,7 +123,8 @@ export class AuditRepository {
              trace_id, producer, producer_seq, occurred_at, payload, prev_hash, entry_hash)
            SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
              $8::text[], $9::text[], $10::text[], $11::bigint[], $12::timestamptz[], $13::text[], $14::text[], $15::text[])`,
-          cols.slice(0, 15),
+          // unnest takes one array per column: the rows transposed.
+          (rows[0] ?? []).map((_, c) => rows.map((row) => row[c])),
         );
       }
       return { chained, duplicates };
@@ -193,9 +194,10 @@ export class AuditRepository {
         };
       }
       checked += rows.length;
-      if (rows.length === 0) break;
-      prevSeq = rows.at(-1)!.seq;
-      prevHash = rows.at(-1)!.entry_hash;
+      const last = rows.at(-1);
+      if (last === undefined) break;
+      prevSeq = last.seq;
+      prevHash = last.entry_hash;
       if (rows.length < pageSize) break;
     }
     return { ok: true, checked, head: { seq: prevSeq, hash: prevHash }, ...(base ? { base } : {}) };

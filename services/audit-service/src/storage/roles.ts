@@ -24,7 +24,9 @@ export async function bootstrapAuditRole(opts: AuditRoleOptions): Promise<void> 
   const client = new pg.Client({ connectionString: opts.adminUrl });
   await client.connect();
   try {
-    const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    const [current] = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows;
+    if (current === undefined) throw new Error('SELECT current_database() returned no row');
+    const database = current.db;
     const role = client.escapeIdentifier(opts.role);
     await client.query(
       `DO $$ BEGIN

@@ -1,4 +1,4 @@
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../../lib/keyset.js';
 import {
@@ -89,14 +89,16 @@ describe('key-set document', () => {
     expect(() => parseActiveKeySecret({ ...good, state: 'next' }, k1.publicJwk)).toThrow(/not active/);
   });
 
+  /** A key set of k1 alone, active, and its secret. */
+  const k1Only = () => ({
+    keyset: aKeysetDoc([k1.publicJwk], 'k1') as unknown,
+    keys: {
+      k1: { kid: 'k1', alg: 'ES256', state: 'active', privateJwk: k1.privateJwk, createdAt: 'x' },
+    } as Record<string, unknown>,
+  });
+
   it('keeps the last good set when a reload fails, and never names key material in the error', async () => {
-    const docs = {
-      keyset: aKeysetDoc([k1.publicJwk], 'k1') as unknown,
-      keys: {
-        k1: { kid: 'k1', alg: 'ES256', state: 'active', privateJwk: k1.privateJwk, createdAt: 'x' },
-      } as Record<string, unknown>,
-      fail: false,
-    };
+    const docs = { ...k1Only(), fail: false };
     const failures: KeysetError[] = [];
     const ring = new KeyRing(aSource(docs), { loaded: () => {}, failed: (e) => failures.push(e) });
     await ring.reload();
@@ -113,5 +115,56 @@ describe('key-set document', () => {
     const signed = await ring.sign({ tid: 't' }, { subject: 's', audience: 'novapos-api', ttlSeconds: 5000 });
     expect(signed?.kid).toBe('k1');
     expect(signed?.expiresIn).toBe(900); // capped by maxTokenTTLSeconds
+  });
+
+  it('a reload asked while a read is under way reads again after it: a notification is never answered by an older read', async () => {
+    const docs = k1Only();
+    // The poll's read of the key set is slow: it returns what Vault held when it started.
+    let release: () => void = () => {};
+    let reads = 0;
+    const source: KeysetSource = {
+      readKeyset: async () => {
+        reads++;
+        const doc = docs.keyset;
+        if (reads === 1) await new Promise<void>((r) => (release = r));
+        return doc;
+      },
+      readKey: async (kid) => docs.keys[kid],
+    };
+    const ring = new KeyRing(source, { loaded: () => {}, failed: () => {} });
+    const poll = ring.reload();
+    // The operator publishes a new set and notifies while that read is still under way.
+    const next = aKeysetDoc([k1.publicJwk, k2.publicJwk], 'k1', { nextKid: 'k2' });
+    docs.keyset = next;
+    const notified = ring.reload();
+    release();
+    await Promise.all([poll, notified]);
+    expect(ring.status().keysetHash).toBe(next.keysetHash);
+    expect(reads).toBe(2);
+    // Reloads asked together while one read is under way share the one read after it.
+    const a = ring.reload();
+    const b = ring.reload();
+    const c = ring.reload();
+    await Promise.all([a, b, c]);
+    expect(reads).toBe(4);
+  });
+
+  it('signs with the injected clock: iat and nbf at its now, exp a TTL later; a later issuedAt wins', async () => {
+    const keys = {
+      k1: { kid: 'k1', alg: 'ES256', state: 'active', privateJwk: k1.privateJwk, createdAt: 'x' },
+    };
+    const ring = new KeyRing(aSource({ keyset: aKeysetDoc([k1.publicJwk], 'k1'), keys }), {
+      loaded: () => {},
+      failed: () => {},
+    });
+    await ring.reload();
+    const nowMs = Date.UTC(2030, 0, 1, 0, 0, 0, 900);
+    const opts = { subject: 's', audience: 'novapos-api', ttlSeconds: 300, nowMs };
+    const second = Math.floor(nowMs / 1000);
+    const at = decodeJwt((await ring.sign({}, opts))?.token ?? '');
+    expect(at).toMatchObject({ iat: second, nbf: second, exp: second + 300 });
+    // The user's valid-after time (session revocation) in the future: issued then, not before.
+    const later = decodeJwt((await ring.sign({}, { ...opts, issuedAt: second + 5 }))?.token ?? '');
+    expect(later).toMatchObject({ iat: second + 5, exp: second + 305 });
   });
 });

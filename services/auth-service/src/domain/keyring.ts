@@ -35,7 +35,8 @@ const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
 
 /** Validates a key-set document; throws KeysetError naming the first problem (never a key value). */
 export function parseKeysetDocument(raw: unknown): KeysetDocument {
-  const bad = (why: string): never => {
+  // Annotated, so that TypeScript narrows after each `bad(...)` (it never returns).
+  const bad: (why: string) => never = (why) => {
     throw new KeysetError('keyset_invalid', `key-set document: ${why}`);
   };
   if (!raw || typeof raw !== 'object') bad('not an object');
@@ -51,13 +52,13 @@ export function parseKeysetDocument(raw: unknown): KeysetDocument {
   }
   const jwks = d['jwks'] as JSONWebKeySet | undefined;
   if (!jwks || !Array.isArray(jwks.keys) || jwks.keys.length === 0) bad('jwks.keys missing');
-  for (const k of jwks!.keys) {
+  for (const k of jwks.keys) {
     if (!k || typeof k.kid !== 'string' || typeof k.alg !== 'string' || typeof k.kty !== 'string')
       bad('a key lacks kid/alg/kty');
     if ('d' in k || k.kty === 'oct') bad(`key ${k.kid} is not a public key`);
   }
   const activeKid = d['activeKid'];
-  if (typeof activeKid !== 'string' || !jwks!.keys.some((k) => k.kid === activeKid))
+  if (typeof activeKid !== 'string' || !jwks.keys.some((k) => k.kid === activeKid))
     bad('activeKid is not in jwks');
   const nextKid = d['nextKid'] ?? '';
   if (typeof nextKid !== 'string') bad('nextKid must be a string');
@@ -67,7 +68,7 @@ export function parseKeysetDocument(raw: unknown): KeysetDocument {
   if (typeof maxTtl !== 'number' || maxTtl <= 0) bad('maxTokenTTLSeconds must be a positive number');
   const hash = d['keysetHash'];
   if (typeof hash !== 'string') bad('keysetHash missing');
-  if (computeKeysetHash(jwks!, activeKid as string) !== hash) {
+  if (computeKeysetHash(jwks, activeKid) !== hash) {
     throw new KeysetError(
       'keyset_hash_mismatch',
       'key-set document: keysetHash does not match {jwks, activeKid}',
@@ -77,7 +78,7 @@ export function parseKeysetDocument(raw: unknown): KeysetDocument {
     issuer: d['issuer'] as string,
     audiences: audiences as string[],
     algorithm: typeof d['algorithm'] === 'string' ? (d['algorithm'] as string) : '',
-    jwks: jwks!,
+    jwks,
     activeKid: activeKid as string,
     nextKid: nextKid as string,
     keysetHash: hash as string,
@@ -87,9 +88,17 @@ export function parseKeysetDocument(raw: unknown): KeysetDocument {
   };
 }
 
+/** The published key of `activeKid` (parseKeysetDocument checked it is there, with its kid and alg). */
+function activeKey(doc: KeysetDocument): JWK & { kid: string; alg: string } {
+  const key = doc.jwks.keys.find((k) => k.kid === doc.activeKid);
+  if (!key?.kid || !key.alg)
+    throw new KeysetError('keyset_invalid', `key-set document: activeKid ${doc.activeKid} is not in jwks`);
+  return { ...key, kid: key.kid, alg: key.alg };
+}
+
 /** Validates the active key's secret against the published public key of the same kid. */
 export function parseActiveKeySecret(raw: unknown, published: JWK): SigningKeySecret {
-  const bad = (why: string): never => {
+  const bad: (why: string) => never = (why) => {
     throw new KeysetError('key_invalid', `signing key ${published.kid}: ${why}`);
   };
   if (!raw || typeof raw !== 'object') bad('secret is not an object');
@@ -99,7 +108,7 @@ export function parseActiveKeySecret(raw: unknown, published: JWK): SigningKeySe
   if (s['alg'] !== published.alg) bad('alg does not match the published key');
   if (s['state'] !== 'active') bad(`state is ${String(s['state'])}, not active`);
   if (!jwk || typeof jwk !== 'object' || typeof jwk.d !== 'string') bad('privateJwk missing');
-  if (jwk!.kty !== published.kty) bad('key type does not match the published key');
+  if (jwk.kty !== published.kty) bad('key type does not match the published key');
   for (const member of PUBLIC_MEMBERS[published.kty ?? ''] ?? []) {
     if ((jwk as Record<string, unknown>)[member] !== (published as Record<string, unknown>)[member]) {
       bad('private key does not belong to the published public key');
@@ -128,6 +137,7 @@ export interface KeyRingEvents {
 export class KeyRing {
   private current: LoadedKeyset | undefined;
   private inFlight: Promise<void> | undefined;
+  private again: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -144,18 +154,30 @@ export class KeyRing {
     const c = this.current;
     return {
       keysetHash: c?.doc.keysetHash ?? null,
-      kids: c ? c.doc.jwks.keys.map((k) => k.kid!) : [],
+      kids: c ? c.doc.jwks.keys.flatMap((k) => (k.kid ? [k.kid] : [])) : [],
       activeKid: c?.doc.activeKid ?? null,
       loadedAt: c?.loadedAt.toISOString() ?? null,
     };
   }
 
-  /** Re-reads the key set (concurrent calls share one read). Resolves either way; failures go to events. */
+  /**
+   * Re-reads the key set. Resolves either way; failures go to events. A reload asked while a read is under
+   * way gets one more read after it (shared by every reload asked meanwhile): that read may have started
+   * before what the caller is told about (the operator's notification right after it wrote a new set), and
+   * answering with it left the service on the older set until its next poll.
+   */
   reload(): Promise<void> {
-    this.inFlight ??= this.load().finally(() => {
-      this.inFlight = undefined;
+    if (!this.inFlight) {
+      this.inFlight = this.load().finally(() => {
+        this.inFlight = undefined;
+      });
+      return this.inFlight;
+    }
+    this.again ??= this.inFlight.then(() => {
+      this.again = undefined;
+      return this.reload();
     });
-    return this.inFlight;
+    return this.again;
   }
 
   startPolling(intervalMs: number): void {
@@ -191,7 +213,7 @@ export class KeyRing {
         });
         return;
       }
-      const published = doc.jwks.keys.find((k) => k.kid === doc.activeKid)!;
+      const published = activeKey(doc);
       let signingKey: CryptoKey;
       if (prev && prev.doc.activeKid === doc.activeKid) {
         signingKey = prev.signingKey;
@@ -235,16 +257,18 @@ export class KeyRing {
       ttlSeconds: number;
       /** Epoch seconds; default now. Never before now (session revocation may ask for a later one). */
       issuedAt?: number;
+      /** The signer's clock, epoch ms (the domain's injected clock); default the system's. */
+      nowMs?: number;
     },
   ) {
     const c = this.current;
     if (!c) return undefined;
-    const now = Math.max(Math.floor(Date.now() / 1000), opts.issuedAt ?? 0);
+    const now = Math.max(Math.floor((opts.nowMs ?? Date.now()) / 1000), opts.issuedAt ?? 0);
     const ttl = Math.min(opts.ttlSeconds, c.doc.maxTokenTTLSeconds);
     const jti = randomUUID();
-    const published = c.doc.jwks.keys.find((k) => k.kid === c.doc.activeKid)!;
+    const published = activeKey(c.doc);
     const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: published.alg!, kid: c.doc.activeKid, typ: 'JWT' })
+      .setProtectedHeader({ alg: published.alg, kid: c.doc.activeKid, typ: 'JWT' })
       .setIssuer(c.doc.issuer)
       .setAudience(opts.audience)
       .setSubject(opts.subject)

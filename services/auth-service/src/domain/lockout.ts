@@ -48,3 +48,39 @@ export function lockedForSeconds(state: LockoutState, nowMs: number): number {
   const ms = Math.max(left(state.pairLockedUntil), state.knownSource ? 0 : left(state.accountLockedUntil));
   return ms > 0 ? Math.ceil(ms / 1000) : 0;
 }
+
+export interface Lock {
+  /** The client address for a pair lock; '' for the account-wide one. */
+  readonly source: string;
+  readonly scope: 'address' | 'account';
+  /** The failure count that set it. */
+  readonly failures: number;
+  readonly seconds: number;
+  readonly until: Date;
+}
+
+/** The locks a failure from `ip` sets, given the counts after it (pair, then account). */
+export function locksAfterFailure(
+  failures: { pair: number; account: number },
+  ip: string,
+  policy: LockoutPolicy,
+  nowMs: number,
+): Lock[] {
+  const candidates = [
+    {
+      source: ip,
+      scope: 'address' as const,
+      failures: failures.pair,
+      seconds: lockoutSeconds(failures.pair, policy),
+    },
+    {
+      source: '',
+      scope: 'account' as const,
+      failures: failures.account,
+      seconds: accountLockoutSeconds(failures.account, policy),
+    },
+  ];
+  return candidates
+    .filter((lock) => lock.seconds > 0)
+    .map((lock) => ({ ...lock, until: new Date(nowMs + lock.seconds * 1000) }));
+}

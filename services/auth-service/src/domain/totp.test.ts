@@ -1,6 +1,7 @@
 import { generate } from 'otplib';
 import { describe, expect, it } from 'vitest';
-import { checkTotp, newTotpSecret, provisioningUri } from './totp.js';
+import { epochSeconds, fixedClock } from './clock.js';
+import { checkTotp, newTotpSecret, provisioningUri, TOTP_PERIOD_SECONDS } from './totp.js';
 
 describe('TOTP', () => {
   const secret = newTotpSecret();
@@ -42,5 +43,17 @@ describe('TOTP', () => {
     expect(provisioningUri({ issuer: 'NovaPOS', account: 'a@b.c', secret })).toMatch(
       /^otpauth:\/\/totp\/NovaPOS:a%40b\.c\?.*secret=/,
     );
+  });
+
+  it('at a fixed clock, a code still works one step later (window of one step), not two steps later', async () => {
+    const clock = fixedClock(1_900_000_020_000); // 20 s into a step
+    const step = Math.floor(epochSeconds(clock) / TOTP_PERIOD_SECONDS);
+    const code = await generate({ secret, epoch: epochSeconds(clock) });
+    const at = () => checkTotp({ secret, code, windowSteps: 1, epochSeconds: epochSeconds(clock) });
+    expect(await at()).toEqual({ valid: true, timeStep: step });
+    clock.advance(TOTP_PERIOD_SECONDS * 1000);
+    expect(await at()).toEqual({ valid: true, timeStep: step });
+    clock.advance(TOTP_PERIOD_SECONDS * 1000);
+    expect(await at()).toEqual({ valid: false, replay: false });
   });
 });

@@ -77,7 +77,10 @@ export const Schemas = {
   TenantSettingsResponse: Type.Object({ tenantId: Type.String(), requireMfa: Type.Boolean() }),
   EnrollStartRequest: Type.Object({
     password: Type.Optional(
-      Type.String({ description: 'Replaces a pending enrollment (full sessions only).' }),
+      Type.String({
+        maxLength: MAX_PASSWORD_LENGTH,
+        description: 'Replaces a pending enrollment (full sessions only).',
+      }),
     ),
   }),
   EnrollStartResponse: Type.Object({

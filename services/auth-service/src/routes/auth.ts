@@ -1,6 +1,8 @@
+import type { Static } from '@sinclair/typebox';
 import { type Request, type Response, Router } from 'express';
 import type { AuthService } from '../domain/auth-service.js';
 import { AppError } from '../domain/errors.js';
+import type { Schemas } from './api.js';
 import { bearer, bodyAs, ctxOf, locals, requireTenant } from './context.js';
 
 /** Login, sessions and registration (runbooks 000, 003, 004). */
@@ -9,7 +11,7 @@ export function authRoutes(service: AuthService): Router {
   r.use(requireTenant);
 
   r.post('/login', async (req, res) => {
-    let body: Record<string, unknown>;
+    let body: Static<typeof Schemas.LoginRequest>;
     try {
       // The body's shape is checked here, against the schema the OpenAPI document publishes: 400
       // invalid_request with the first wrong field, before any rate limit, lookup or argon2 work.
@@ -55,9 +57,8 @@ export function authRoutes(service: AuthService): Router {
 
   r.post('/register-first', async (req, res) => {
     const bootstrapToken = req.get('x-bootstrap-token');
-    res.status(201).json({
-      user: await service.registerFirst(ctxOf(req, res), bodyAs(req, 'RegisterFirstRequest'), bootstrapToken),
-    });
+    const body = bodyAs(req, 'RegisterFirstRequest');
+    res.status(201).json({ user: await service.registerFirst(ctxOf(req, res), { ...body, bootstrapToken }) });
   });
 
   r.post('/register', async (req, res) => {
@@ -71,7 +72,10 @@ export function authRoutes(service: AuthService): Router {
     const ctx = ctxOf(req, res);
     const p = await service.authenticate(ctx, bearer(req));
     res.json({
-      user: await service.setUserRoles(ctx, p, String(req.params['id']), bodyAs(req, 'RolesRequest')),
+      user: await service.setUserRoles(ctx, p, {
+        userId: String(req.params['id']),
+        roles: bodyAs(req, 'RolesRequest').roles,
+      }),
     });
   });
   r.delete('/users/:id', async (req, res) => {
@@ -92,13 +96,13 @@ export function authRoutes(service: AuthService): Router {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
-    res.json(await service.mfaEnrollStart(ctx, p, bodyAs(req, 'EnrollStartRequest'), route));
+    res.json(await service.mfaEnrollStart(ctx, p, { ...bodyAs(req, 'EnrollStartRequest'), route }));
   };
   const complete = async (req: Request, res: Response, route: string) => {
     const ctx = ctxOf(req, res);
     await service.limitMfa(ctx);
     const p = await service.authenticate(ctx, bearer(req), { allowEnrollment: true });
-    res.json(await service.mfaEnrollComplete(ctx, p, bodyAs(req, 'CodeRequest'), route));
+    res.json(await service.mfaEnrollComplete(ctx, p, { ...bodyAs(req, 'CodeRequest'), route }));
   };
   r.post('/mfa/enroll/start', (req, res) => start(req, res, '/mfa/enroll/start'));
   r.post('/mfa/setup', (req, res) => start(req, res, '/mfa/setup'));

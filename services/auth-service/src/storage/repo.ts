@@ -64,8 +64,19 @@ interface UserRecord {
   mfa_pending_session: string | null;
 }
 
-const date = (v: Date | string | null): Date | null =>
-  v === null ? null : v instanceof Date ? v : new Date(v);
+/** A timestamp column as a Date: a NOT NULL column gives a Date, a nullable one a Date or null. */
+function date(v: Date | string): Date;
+function date(v: Date | string | null): Date | null;
+function date(v: Date | string | null): Date | null {
+  return v === null ? null : v instanceof Date ? v : new Date(v);
+}
+
+/** The one row a statement always returns (an aggregate, `RETURNING`); a missing one is a bug, said so. */
+function onlyRow<T>(rows: readonly T[], what: string): T {
+  const row = rows[0];
+  if (row === undefined) throw new Error(`${what}: the statement returned no row`);
+  return row;
+}
 
 function toUser(r: UserRecord): User {
   return {
@@ -207,7 +218,7 @@ export class AuthRepository {
       'SELECT used_at FROM auth_bootstrap_tokens WHERE token_hash = $1',
       [tokenHash],
     );
-    return configured ? !rows[0]?.used_at : rows.length === 1 && rows[0]!.used_at === null;
+    return configured ? !rows[0]?.used_at : rows.length === 1 && rows[0]?.used_at === null;
   }
 
   /** Issues a bootstrap token (stores its hash only); `npm run auth:seed -- --bootstrap-token` prints it. */
@@ -438,7 +449,7 @@ export class AuthRepository {
                    AND last_success_at > now() - make_interval(days => $4::int)) AS known`,
       [tenantId, subject, source, knownSourceDays],
     );
-    const r = rows[0]!;
+    const r = onlyRow(rows, 'lock state');
     return { pairLockedUntil: date(r.pair), accountLockedUntil: date(r.account), knownSource: r.known };
   }
 
@@ -566,9 +577,9 @@ export class AuthRepository {
         userId: r.user_id,
         tenantId: r.tenant_id,
         amr: r.amr,
-        authTime: date(r.auth_time)!,
-        expiresAt: date(r.expires_at)!,
-        familyExpiresAt: date(r.family_expires_at)!,
+        authTime: date(r.auth_time),
+        expiresAt: date(r.expires_at),
+        familyExpiresAt: date(r.family_expires_at),
         usedAt: date(r.used_at),
         revokedAt: date(r.revoked_at),
       }
@@ -662,7 +673,7 @@ export class AuthRepository {
       name: k.name,
       prefix: k.prefix,
       scopes: k.scopes,
-      createdAt: date(rows[0]!.created_at)!,
+      createdAt: date(onlyRow(rows, 'api key insert').created_at),
       expiresAt: k.expiresAt,
       lastUsedAt: null,
       revokedAt: null,
@@ -691,7 +702,7 @@ export class AuthRepository {
       name: r.name,
       prefix: r.prefix,
       scopes: r.scopes,
-      createdAt: date(r.created_at)!,
+      createdAt: date(r.created_at),
       expiresAt: date(r.expires_at),
       lastUsedAt: date(r.last_used_at),
       revokedAt: date(r.revoked_at),

@@ -33,7 +33,9 @@ export async function bootstrapDatabaseRoles(opts: RoleBootstrapOptions): Promis
   const client = new pg.Client({ connectionString: opts.adminUrl });
   await client.connect();
   try {
-    const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    const [current] = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows;
+    if (!current) throw new Error('SELECT current_database() returned no row');
+    const database = current.db;
     const role = client.escapeIdentifier(opts.gatewayRole);
     const group = client.escapeIdentifier(GATEWAY_READER_GROUP);
     const createIfMissing = async (name: string, login: boolean) =>
@@ -64,15 +66,18 @@ export async function bootstrapDatabaseRoles(opts: RoleBootstrapOptions): Promis
 // `tsx services/auth-service/src/storage/roles.ts` (DATABASE_ADMIN_URL, GATEWAY_DB_ROLE, GATEWAY_DB_PASSWORD).
 if (import.meta.url === `file://${process.argv[1]}`) {
   const env = process.env;
-  const missing = ['DATABASE_ADMIN_URL', 'GATEWAY_DB_PASSWORD'].filter((k) => !env[k]);
-  if (missing.length) {
-    process.stderr.write(`missing ${missing.join(', ')}\n`);
+  const adminUrl = env['DATABASE_ADMIN_URL'];
+  const gatewayPassword = env['GATEWAY_DB_PASSWORD'];
+  if (!adminUrl || !gatewayPassword) {
+    const missing = { DATABASE_ADMIN_URL: adminUrl, GATEWAY_DB_PASSWORD: gatewayPassword };
+    const names = Object.entries(missing).flatMap(([k, v]) => (v ? [] : [k]));
+    process.stderr.write(`missing ${names.join(', ')}\n`);
     process.exit(2);
   }
   await bootstrapDatabaseRoles({
-    adminUrl: env['DATABASE_ADMIN_URL']!,
+    adminUrl,
     gatewayRole: env['GATEWAY_DB_ROLE'] ?? 'novapos_gateway',
-    gatewayPassword: env['GATEWAY_DB_PASSWORD']!,
+    gatewayPassword,
   });
   process.stdout.write('database roles bootstrapped\n');
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import argon2 from 'argon2';
+import { dropOldest } from '../../../../lib/bounded-map.js';
 
 /**
  * API keys issued by auth-service (`npk_<prefix>_<secret>`, docs/auth-service.md "API keys"): the prefix
@@ -144,6 +145,6 @@ export class ApiKeyAuthenticator {
   private remember<V>(map: Map<string, V>, id: string, value: V): void {
     map.delete(id);
     map.set(id, value);
-    if (map.size > this.opts.cacheSize) map.delete(map.keys().next().value!);
+    dropOldest(map, this.opts.cacheSize);
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { dropOldest } from '../../../../lib/bounded-map.js';
 import type { VerifiedJwt } from '../../../../lib/jwks-verifier.js';
 import type { TokenVerifier } from './authenticate.js';
 
@@ -60,7 +61,7 @@ export class CachedTokenVerifier implements TokenVerifier {
     const exp = verified.payload.exp;
     if (typeof exp === 'number') {
       this.entries.set(id, { verified, expMs: exp * 1000, keySet: this.opts.verifier.cacheExpiresAt });
-      if (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      dropOldest(this.entries, this.opts.maxEntries);
     }
     return verified;
   }

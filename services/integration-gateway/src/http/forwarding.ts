@@ -86,12 +86,13 @@ export function clientChain(
       .split(',')
       .map((s) => plainAddress(s.trim()));
     for (let i = entries.length - 1; i >= 0 && chain.length <= trustedHops; i--) {
-      const e = entries[i]!;
-      if (!isIP(e)) break;
+      const e = entries[i];
+      if (e === undefined || !isIP(e)) break;
       chain.unshift(e);
     }
   }
-  return { client: chain[0]!, hops: chain };
+  // The socket's address when no forwarded entry was believed.
+  return { client: chain[0] ?? socket, hops: chain };
 }
 
 /**

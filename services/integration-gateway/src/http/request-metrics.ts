@@ -116,15 +116,24 @@ export class RequestMetrics {
     }
     cell.count++;
     cell.sum += seconds;
-    cell.http[bucketOf(HTTP_BUCKETS, seconds)]!++;
-    if (GATEWAY_ROUTES.has(route)) cell.gateway[bucketOf(GATEWAY_BUCKETS, seconds)]!++;
+    increment(cell.http, bucketOf(HTTP_BUCKETS, seconds));
+    if (GATEWAY_ROUTES.has(route)) increment(cell.gateway, bucketOf(GATEWAY_BUCKETS, seconds));
   }
 }
 
+/** The index of the first bound `value` is within; `bounds.length` (the +Inf bucket) above them all. */
 function bucketOf(bounds: readonly number[], value: number): number {
   let i = 0;
-  while (i < bounds.length && value > bounds[i]!) i++;
+  for (const bound of bounds) {
+    if (value <= bound) return i;
+    i++;
+  }
   return i;
+}
+
+/** Adds `by` to a histogram's bucket; the arrays are sized to their bounds + 1, so `i` is always inside. */
+function increment(counts: Float64Array, i: number, by = 1): void {
+  counts[i] = (counts[i] ?? 0) + by;
 }
 
 /** Cells merged by their labels (e.g. every status of one method and route), as prom-client writes a histogram. */
@@ -145,17 +154,17 @@ function histogramValues(
       merged.set(key, m);
     }
     const counts = countsOf(c);
-    for (let i = 0; i < counts.length; i++) m.counts[i]! += counts[i]!;
+    for (const [i, n] of counts.entries()) increment(m.counts, i, n);
     m.sum += c.sum;
   }
   const out: SeriesValue[] = [];
   for (const { labels, counts, sum } of merged.values()) {
     let cumulative = 0;
-    for (let i = 0; i < bounds.length; i++) {
-      cumulative += counts[i]!;
-      out.push({ labels: { le: bounds[i]!, ...labels }, value: cumulative, metricName: `${name}_bucket` });
-    }
-    cumulative += counts[bounds.length]!;
+    bounds.forEach((le, i) => {
+      cumulative += counts[i] ?? 0;
+      out.push({ labels: { le, ...labels }, value: cumulative, metricName: `${name}_bucket` });
+    });
+    cumulative += counts[bounds.length] ?? 0;
     out.push({ labels: { le: '+Inf', ...labels }, value: cumulative, metricName: `${name}_bucket` });
     out.push({ labels, value: sum, metricName: `${name}_sum` });
     out.push({ labels, value: cumulative, metricName: `${name}_count` });

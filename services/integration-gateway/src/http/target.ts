@@ -65,7 +65,7 @@ export function normalise(rawPath: string, query: string): OriginTarget | Target
 function decodeUnreserved(path: string): string | undefined {
   let out = '';
   for (let i = 0; i < path.length; i++) {
-    const c = path[i]!;
+    const c = path.charAt(i);
     if (c === '%') {
       const hex = path.slice(i + 1, i + 3);
       if (!HEX.test(hex)) return undefined;
@@ -85,8 +85,8 @@ function removeDotSegments(path: string): string | undefined {
   const input = path.split('/');
   const out: string[] = [];
   let trailingSlash = false;
-  for (let i = 1; i < input.length; i++) {
-    const seg = input[i]!;
+  for (const [i, seg] of input.entries()) {
+    if (i === 0) continue; // before the leading '/'
     const last = i === input.length - 1;
     if (seg === '' || seg === '.') {
       if (last) trailingSlash = out.length > 0;

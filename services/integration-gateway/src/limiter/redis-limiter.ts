@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { ClientContext, Result } from 'ioredis';
 import {
   bucketKey as contractBucketKey,
   faultKey,
   type RateSpec,
 } from '../../../../lib/ratelimit-contract.js';
-import type { RedisClient } from '../../../../lib/redis-client.js';
+import { isCluster, type RedisClient } from '../../../../lib/redis-client.js';
 import { capacityOf, intervalMs } from '../domain/gcra.js';
 import type { Bucket } from '../domain/limits.js';
 
@@ -24,73 +23,162 @@ export type RedisCheck =
     }
   | { readonly status: 'fault' };
 
-declare module 'ioredis' {
-  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    novaposGcra(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
-  }
-}
-
 /** Key names and script arguments are strings built once, not per check (bounded caches). */
 const CACHE_LIMIT = 50_000;
+/**
+ * At most this many checks in one call of the script (a check has at most 4 keys: the fault key and three
+ * buckets; Redis' Lua takes up to 8,000 values in `unpack`). A full batch is sent at once.
+ */
+const MAX_BATCH = 256;
 /** The fault key and up to three buckets. */
 const MAX_KEYS = 4;
 type GcraCommand = (...args: (string | number)[]) => Promise<number[]>;
+const FAULT: RedisCheck = { status: 'fault' };
+
+interface Waiter {
+  readonly resolve: (check: RedisCheck) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** Checks for one call of the script: their keys, then their arguments, in the script's layout. */
+class Batch {
+  readonly keys: string[] = [];
+  readonly args: (string | number)[] = [];
+  readonly waiters: Waiter[] = [];
+}
 
 /**
- * The Redis side of the limiter: one EVALSHA of `gcra.lua` per request over all the request's buckets and
- * the tenant's fault key (ioredis `defineCommand` sends EVALSHA and falls back to EVAL after a Redis restart
- * forgets the script). Every key carries the tenant's hash tag, so on a Redis Cluster the script goes
- * straight to the node of that slot. Errors (Redis down, timeout, failover in progress) are thrown to the
- * caller, which applies the tenant's redisFailureMode.
+ * The Redis side of the limiter: EVALSHA of `gcra.lua` over all of a request's buckets and the tenant's
+ * fault key (ioredis `defineCommand` sends EVALSHA and falls back to EVAL after a Redis restart forgets the
+ * script). On a single Redis, checks made while an earlier call is in flight wait for it and then go
+ * together in one call (the script decides them one after the other, as separate calls would): one
+ * EVALSHA, one MGET and one TIME for many checks, one command for ioredis to write and parse. With nothing
+ * in flight a check is sent in the same tick (process.nextTick), so it still joins the request's other Redis
+ * commands in ioredis' auto-pipeline. On a Redis Cluster each check is its own call, sent at once: every key
+ * of a tenant carries its hash tag, so the call goes straight to the node of that slot (checks of several
+ * tenants cannot share a call there, and ioredis' cluster auto-pipeline routes a command by its first
+ * argument, so the key count is fixed per command: see the constructor). Errors (Redis down, timeout,
+ * failover in progress) reject every check of the call, and each caller applies its tenant's
+ * redisFailureMode.
  */
 export class RedisLimiter {
   private readonly keys = new Map<string, string>();
   private readonly args = new WeakMap<RateSpec, readonly [string, string]>();
-
-  /** The script as a command per key count (index: number of keys), `numberOfKeys` fixed. */
-  private readonly commands: GcraCommand[] = [];
+  private readonly cluster: boolean;
+  /** Cluster: the script as a command per key count (index: number of keys), `numberOfKeys` fixed. */
+  private readonly fixed: GcraCommand[] = [];
+  /** Single Redis: the script with the key count as its first argument, for a batch of any size. */
+  private readonly batched: GcraCommand;
+  /** Single Redis: the checks waiting for the next call, calls in flight, a flush queued. */
+  private pending: Batch | undefined;
+  private inFlight = 0;
+  private scheduled = false;
 
   constructor(private readonly redis: RedisClient) {
-    // With a fixed key count the first argument is the first key: ioredis' auto-pipelining on a cluster
-    // groups commands by the slot of their first argument, so a key count in front (EVALSHA's numkeys)
-    // would put the check in another node's pipeline ("All keys in the pipeline should belong to the same
-    // slots allocation group"). A request has at most 3 buckets (tenant, route, API key): 2 to 4 keys.
-    const commands = redis as unknown as Record<string, GcraCommand | undefined>;
-    for (let keys = 2; keys <= MAX_KEYS; keys++) {
-      const name = `novaposGcra${keys}`;
-      if (typeof commands[name] !== 'function')
-        redis.defineCommand(name, { lua: GCRA_SCRIPT, numberOfKeys: keys });
-      this.commands[keys] = commands[name]!.bind(redis);
-    }
-    if (typeof (redis as { novaposGcra?: unknown }).novaposGcra !== 'function')
-      redis.defineCommand('novaposGcra', { lua: GCRA_SCRIPT });
+    this.cluster = isCluster(redis);
+    // Every command is defined here, before the limiter's first check: an ioredis pipeline (auto-pipelining
+    // makes one per flush) copies the client's script commands when it is created, so a command defined
+    // later is missing from a pipeline already queued. With a fixed key count the first argument is the
+    // first key: ioredis' auto-pipelining on a cluster groups commands by the slot of their first argument,
+    // so a key count in front (EVALSHA's numkeys) would put the check in another node's pipeline ("All keys
+    // in the pipeline should belong to the same slots allocation group"). A request has at most 3 buckets
+    // (tenant, route, API key): 2 to 4 keys.
+    for (let keys = 2; keys <= MAX_KEYS; keys++) this.fixed[keys] = this.define(`novaposGcra${keys}`, keys);
+    this.batched = this.define('novaposGcraBatch', undefined);
   }
 
-  async check(tenant: string, buckets: readonly Bucket[], cost = 1): Promise<RedisCheck> {
-    const n = buckets.length;
-    const argv: (string | number)[] = new Array(1 + 3 * n);
-    argv[0] = this.key(`\0${tenant}`, () => faultKey(tenant));
-    argv[1 + n] = cost;
-    for (let i = 0; i < n; i++) {
-      const b = buckets[i]!;
-      argv[1 + i] = b.id.startsWith(tenant)
-        ? this.key(b.id, () => bucketKey(tenant, b.id))
-        : bucketKey(tenant, b.id);
-      const [interval, capacity] = this.argsOf(b.limit);
-      argv[2 + n + 2 * i] = interval;
-      argv[3 + n + 2 * i] = capacity;
+  check(tenant: string, buckets: readonly Bucket[], cost = 1): Promise<RedisCheck> {
+    let batch = this.cluster ? undefined : this.pending;
+    if (batch === undefined) {
+      batch = new Batch();
+      if (!this.cluster) this.pending = batch;
     }
-    const command = this.commands[n + 1];
-    const reply = command ? await command(...argv) : await this.redis.novaposGcra(n + 1, ...argv);
-    const status = reply[0];
-    if (status === 2) return { status: 'fault' };
-    return {
-      status: status === 0 ? 'allowed' : 'rejected',
-      bucket: (reply[1] ?? 1) - 1,
-      remaining: reply[2] ?? 0,
-      resetMs: reply[3] ?? 0,
-      retryAfterMs: reply[4] ?? 0,
-    };
+    const { keys, args } = batch;
+    keys.push(this.key(`\0${tenant}`, () => faultKey(tenant)));
+    args.push(buckets.length, cost);
+    for (const b of buckets) {
+      keys.push(
+        b.id.startsWith(tenant) ? this.key(b.id, () => bucketKey(tenant, b.id)) : bucketKey(tenant, b.id),
+      );
+      const [interval, capacity] = this.argsOf(b.limit);
+      args.push(interval, capacity);
+    }
+    const waiters = batch.waiters;
+    const result = new Promise<RedisCheck>((resolve, reject) => waiters.push({ resolve, reject }));
+    if (this.cluster) this.call(batch, this.fixed[keys.length]);
+    else if (waiters.length >= MAX_BATCH) this.send();
+    else if (this.inFlight === 0 && !this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
+    }
+    return result;
+  }
+
+  /** Runs after the current tick's callers have added their checks (and their promises' continuations). */
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.inFlight === 0) this.send();
+  };
+
+  private send(): void {
+    const batch = this.pending;
+    if (batch === undefined) return;
+    this.pending = undefined;
+    this.inFlight++;
+    this.call(batch, undefined, () => {
+      this.inFlight--;
+      // Not sent from here: the callers this call answers add their next checks first (in their promises'
+      // continuations), and the nextTick comes after those.
+      if (this.inFlight === 0 && this.pending !== undefined && !this.scheduled) {
+        this.scheduled = true;
+        process.nextTick(this.flush);
+      }
+    });
+  }
+
+  /** One call of the script for `batch`: with a fixed-key-count command, or the batched one. */
+  private call(batch: Batch, command: GcraCommand | undefined, done?: () => void): void {
+    const { keys, args, waiters } = batch;
+    let call: Promise<number[]>;
+    try {
+      call = command ? command(...keys, ...args) : this.batched(keys.length, ...keys, ...args);
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      (reply) => {
+        done?.();
+        let r = 0;
+        for (const waiter of waiters) {
+          const status = reply[r];
+          waiter.resolve(
+            status === 2
+              ? FAULT
+              : {
+                  status: status === 0 ? 'allowed' : 'rejected',
+                  bucket: (reply[r + 1] ?? 1) - 1,
+                  remaining: reply[r + 2] ?? 0,
+                  resetMs: reply[r + 3] ?? 0,
+                  retryAfterMs: reply[r + 4] ?? 0,
+                },
+          );
+          r += 5;
+        }
+      },
+      (err: unknown) => {
+        done?.();
+        for (const w of waiters) w.reject(err);
+      },
+    );
+  }
+
+  private define(name: string, numberOfKeys: number | undefined): GcraCommand {
+    const commands = this.redis as unknown as Record<string, GcraCommand | undefined>;
+    if (typeof commands[name] !== 'function')
+      this.redis.defineCommand(name, { lua: GCRA_SCRIPT, ...(numberOfKeys ? { numberOfKeys } : {}) });
+    const command = commands[name];
+    if (command === undefined) throw new Error(`ioredis defineCommand did not add ${name}`);
+    return command.bind(this.redis);
   }
 
   private key(id: string, make: () => string): string {

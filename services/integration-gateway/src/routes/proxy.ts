@@ -107,7 +107,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // 1xx informational answers (a 100 Continue to the body the gateway sends) are not the answer.
     if (statusCode < 200 || this.aborted) return;
     const out = downstreamHeaders(headers);
-    for (const name in this.extraHeaders) out[name] = this.extraHeaders[name]!;
+    Object.assign(out, this.extraHeaders);
     this.res.writeHead(statusCode, out);
   }
 
