@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { parseDuration } from '../../lib/duration.js';
 import type { Progress } from './decide/trigger.js';
 import { CliError, ExitCode } from './errors.js';
 import { humanDuration } from './format.js';
@@ -38,22 +39,17 @@ export const processIo: Io = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
 
-/** `90s`, `5m`, `1h30m` → milliseconds. */
+/** `90s`, `5m`, `1h30m` → milliseconds, by the Go-style syntax the resources use (lib/duration.ts). */
 export function parseDurationFlag(value: string, flag: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of value.matchAll(re)) {
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed += m[0].length;
-  }
-  if (!value || consumed !== value.length)
+  try {
+    return parseDuration(value);
+  } catch {
     throw new CliError(
       `${flag} ${value} is not a duration`,
       ExitCode.usage,
       'write it like 90s, 5m or 1h30m',
     );
-  return total;
+  }
 }
 
 /** What a verb needs: the cluster, the namespace, how to print. */

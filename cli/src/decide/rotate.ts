@@ -1,6 +1,6 @@
+import { parseDuration } from '../../../lib/duration.js';
 import { Annotations } from '../../../operator/src/api/meta.js';
 import type { SigningKeyRotation } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
-import { parseDuration } from '../../../operator/src/api/validation.js';
 import { relative } from '../format.js';
 import type { Progress } from './trigger.js';
 

@@ -1,4 +1,7 @@
 import { type SchemaOptions, type TSchema, Type } from '@sinclair/typebox';
+// Go-style durations (`90s`, `15m`, `720h`, `1h30m`): the pattern lives beside its parser, so the CRDs, the
+// operator and the plugin read durations by one rule.
+import { GO_DURATION_PATTERN } from '../../../lib/duration.js';
 
 /**
  * Building blocks for the API schemas. Each kind's schema is written once with TypeBox: the object is JSON
@@ -25,12 +28,6 @@ export interface CelRule {
 export function cel(...rules: CelRule[]): { 'x-kubernetes-validations': CelRule[] } {
   return { 'x-kubernetes-validations': rules };
 }
-
-/**
- * Go-style duration (`90s`, `15m`, `720h`, `1h30m`): what `time.ParseDuration` and CEL's `duration()`
- * accept, without signs or the `µs` spelling.
- */
-export const GO_DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$';
 
 /**
  * CEL that is true when every given string expression is a well-formed duration. Rules comparing

@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
+import { formatDuration, parseDuration } from '../../../lib/duration.js';
 import { SIGNING_KEYS_VAULT_PREFIX } from './meta.js';
-import { GO_DURATION_PATTERN } from './schema.js';
 import type { DisasterRecoveryDrillSpec } from './v1alpha1/disasterrecoverydrill.js';
 import type { SecretPromotionSpec } from './v1alpha1/secretpromotion.js';
 import type { SigningKeyRotationSpec } from './v1alpha1/signingkeyrotation.js';
@@ -25,40 +25,10 @@ export function describeProblems(problems: readonly SpecProblem[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Durations
+// Durations: one parser for the CRDs, the operator and the plugin (lib/duration.ts), re-exported for the
+// controllers that read durations from specs.
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const durationShape = new RegExp(GO_DURATION_PATTERN);
-
-/**
- * Milliseconds in a Go-style duration (`1h30m`, `90s`, `1.5h`), the syntax the CRD pattern admits; throws
- * on anything else. Hand-written because it must match that pattern exactly: general-purpose parsers
- * accept more (`1 hour`, `1d`) and would disagree with the apiserver.
- */
-export function parseDuration(value: string): number {
-  if (!durationShape.test(value))
-    throw new Error(`not a Go-style duration: "${value}" (use e.g. 90s, 15m, 720h)`);
-  let total = 0;
-  for (const m of value.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)/g)) {
-    total += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
-  }
-  return total;
-}
-
-/** A compact duration for messages: 25h, 1h30m, 45s. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const parts: string[] = [];
-  let s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  if (h) parts.push(`${h}h`);
-  if (m) parts.push(`${m}m`);
-  if (s || !parts.length) parts.push(`${s}s`);
-  return parts.join('');
-}
+export { formatDuration, parseDuration };
 
 // ---------------------------------------------------------------------------------------------------------
 // Schedules
