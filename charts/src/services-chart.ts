@@ -50,7 +50,10 @@ export interface ServicesChartProps extends ChartProps {
      */
     readonly nodeCidrs?: readonly string[];
   };
-  /** `KAFKA_BOOTSTRAP` of the services that use Kafka; default `kafka.kafka.svc:9092`. */
+  /**
+   * `KAFKA_BOOTSTRAP` of the three services; default `kafka.kafka.svc:9092`. Each logs in as its own principal
+   * with the password in Secret `<service>-kafka` (key `KAFKA_PASSWORD`).
+   */
   readonly kafkaBootstrap?: string;
   /** audit-service options (constructs/audit-service.ts): signed heads, the admin token, retention. */
   readonly audit?: {
@@ -86,7 +89,8 @@ export const DB_ROLE_SECRETS = {
  * security events from Kafka), and the Job that creates the gateway's and the audit-service's PostgreSQL
  * roles. Connection strings and passwords come from Secrets the platform provides (docs/auth-service.md, docs/audit-service.md):
  * `auth-service-database`, `integration-gateway-database`, `integration-gateway-redis`,
- * `audit-service-database`, `audit-service-kafka`, and for the Job `novapos-db-admin`,
+ * `audit-service-database`, the Kafka passwords `auth-service-kafka`, `integration-gateway-kafka` and
+ * `audit-service-kafka`, and for the Job `novapos-db-admin`,
  * `integration-gateway-db-role`, `audit-service-db-role`.
  */
 export class ServicesChart extends Chart {
@@ -99,9 +103,11 @@ export class ServicesChart extends Chart {
       name: namespace,
       labels: { 'app.kubernetes.io/part-of': 'novapos-security' },
     });
+    const kafkaBootstrap = props.kafkaBootstrap ?? 'kafka.kafka.svc:9092';
     const auth = new AuthService(this, 'AuthService', {
       namespace,
       image: `ghcr.io/novapos/auth-service:${version}`,
+      kafka: { bootstrap: kafkaBootstrap, secretName: 'auth-service-kafka' },
       vaultAddress,
       signingKeysetPath: signingKeyTree(props.signingKeyRotation ?? AUTH_SIGNING_KEY_ROTATION),
     });
@@ -113,7 +119,6 @@ export class ServicesChart extends Chart {
     });
     const adminClients = [net.monitoringNamespace ?? 'monitoring', net.operatorNamespace ?? 'novapos-system'];
     const nodeCidrs = net.nodeCidrs ?? DEFAULT_NODE_CIDRS;
-    const kafkaBootstrap = props.kafkaBootstrap ?? 'kafka.kafka.svc:9092';
     // auth-service: its API (login, JWKS for the gateway, /keys/status for the operator) is open; its admin
     // port only to monitoring, the operator and the kubelet (probes); out only to DNS, Vault, PostgreSQL,
     // Redis and Kafka.
@@ -162,6 +167,7 @@ export class ServicesChart extends Chart {
       redisUrlSecret: { name: 'integration-gateway-redis', key: 'REDIS_URL' },
       // Its own role (the Job below makes it): reads the API-key view, never auth-service's tables.
       databaseUrlSecret: { name: 'integration-gateway-database', key: 'DATABASE_URL' },
+      kafka: { bootstrap: kafkaBootstrap, secretName: 'integration-gateway-kafka' },
       adminClientNamespaces: adminClients,
       probeSourceCidrs: nodeCidrs,
       // Prometheus (infra/) selects ServiceMonitors by this label.
@@ -172,6 +178,7 @@ export class ServicesChart extends Chart {
       namespace,
       image: `ghcr.io/novapos/audit-service:${version}`,
       kafkaBootstrap,
+      kafkaSecretName: 'audit-service-kafka',
       jwksUrl: `http://${auth.name}.${namespace}.svc:8085/.well-known/jwks.json`,
       adminTokenSecretName: props.audit?.adminTokenSecretName,
       retentionDays: props.audit?.retentionDays,

@@ -1,8 +1,8 @@
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
-import { KAFKA_CREDENTIAL_ENV, KAFKA_SASL_MECHANISM, SECURITY_TOPICS } from '../../../lib/kafka-topics.js';
 import {
   adminServiceMonitor,
+  kafkaClient,
   namedServicePort,
   resources,
   serviceDeployment,
@@ -109,14 +109,13 @@ export class AuditService extends Construct {
       valueFrom: { secretKeyRef: { name: secret, key } },
     });
 
-    // Secrets read from files: Kafka's password always, the admin token when given (Vault: serviceDeployment).
+    // Its own principal: the ACLs let it read the security topics and write none.
+    const kafka = kafkaClient('audit-service', {
+      bootstrap: props.kafkaBootstrap,
+      secretName: props.kafkaSecretName ?? 'audit-service-kafka',
+    });
+    // Secrets read from files besides Kafka's password: the admin token when given (Vault: serviceDeployment).
     const files: { volume: string; secret: string; env: string; key: string }[] = [
-      {
-        volume: 'kafka',
-        secret: props.kafkaSecretName ?? 'audit-service-kafka',
-        env: KAFKA_CREDENTIAL_ENV.passwordFile,
-        key: 'KAFKA_PASSWORD',
-      },
       ...(props.adminTokenSecretName
         ? [
             {
@@ -134,11 +133,7 @@ export class AuditService extends Construct {
       { name: 'LOG_LEVEL', value: 'info' },
       fromSecret('DATABASE_URL'),
       fromSecret('DATABASE_ADMIN_URL'),
-      { name: KAFKA_CREDENTIAL_ENV.bootstrap, value: props.kafkaBootstrap },
-      // Its own principal: the ACLs let it read the security topics and write none.
-      { name: KAFKA_CREDENTIAL_ENV.username, value: 'audit-service' },
-      { name: KAFKA_CREDENTIAL_ENV.mechanism, value: KAFKA_SASL_MECHANISM },
-      ...Object.values(SECURITY_TOPICS).map((t) => ({ name: t.env, value: t.name })),
+      ...kafka.env,
       { name: 'AUDIT_JWKS_URL', value: props.jwksUrl },
       { name: 'JWT_ISSUER', value: props.issuer ?? 'https://auth.novapos.local' },
       { name: 'JWT_AUDIENCE', value: props.audience ?? 'novapos-api' },
@@ -171,15 +166,17 @@ export class AuditService extends Construct {
       terminationGracePeriodSeconds: 30,
       spreadOverNodes: true,
       vaultLogin: true,
-      volumeMounts: files.map((f) => ({
-        name: f.volume,
-        mountPath: `${SECRETS_DIR}/${f.volume}`,
-        readOnly: true,
-      })),
-      volumes: files.map((f) => ({
-        name: f.volume,
-        secret: { secretName: f.secret, items: [{ key: f.key, path: f.key }] },
-      })),
+      volumeMounts: [
+        kafka.volumeMount,
+        ...files.map((f) => ({ name: f.volume, mountPath: `${SECRETS_DIR}/${f.volume}`, readOnly: true })),
+      ],
+      volumes: [
+        kafka.volume,
+        ...files.map((f) => ({
+          name: f.volume,
+          secret: { secretName: f.secret, items: [{ key: f.key, path: f.key }] },
+        })),
+      ],
     });
 
     new k8s.KubeService(this, 'Service', {

@@ -2,6 +2,8 @@ import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
 import {
   adminServiceMonitor,
+  type KafkaClientProps,
+  kafkaClient,
   namedServicePort,
   resources,
   serviceDeployment,
@@ -45,6 +47,11 @@ export interface AuthServiceProps {
   /** CORS allowlist; default none. */
   readonly corsAllowedOrigins?: readonly string[];
   /** Extra plain settings (e.g. `MFA_REQUIRED: 'true'`); no secrets here. */
+  /**
+   * Its Kafka client (principal `auth-service`): sign-in, MFA and admin events go to Kafka through its outbox
+   * (docs/contracts.md, "Events"). Omitted: events are log lines only.
+   */
+  readonly kafka?: KafkaClientProps;
   readonly env?: Readonly<Record<string, string>>;
   /** Default requests 250m / 256Mi, limits 1 CPU / 512Mi (argon2id uses 19 MiB per login in flight). */
   readonly resources?: k8s.ResourceRequirements;
@@ -73,6 +80,7 @@ export class AuthService extends Construct {
     this.serviceLabels = labels;
     const metadata = { name, namespace: props.namespace, labels };
 
+    const kafka = props.kafka && kafkaClient('auth-service', props.kafka);
     const env: k8s.EnvVar[] = [
       { name: 'PORT', value: String(port) },
       { name: 'ADMIN_PORT', value: String(adminPort) },
@@ -117,7 +125,23 @@ export class AuthService extends Construct {
             valueFrom: { secretKeyRef: { name: props.webhookSecretName!, key } },
           }))
         : []),
+      ...(kafka?.env ?? []),
       ...Object.entries(props.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
+    ];
+    const secretFiles = [
+      ...(props.bootstrapTokenSecretName
+        ? [
+            {
+              mount: {
+                name: 'bootstrap-token',
+                mountPath: '/var/run/secrets/novapos/bootstrap',
+                readOnly: true,
+              },
+              volume: { name: 'bootstrap-token', secret: { secretName: props.bootstrapTokenSecretName } },
+            },
+          ]
+        : []),
+      ...(kafka ? [{ mount: kafka.volumeMount, volume: kafka.volume }] : []),
     ];
 
     serviceDeployment(this, {
@@ -131,14 +155,8 @@ export class AuthService extends Construct {
       // Ready only with the database reachable and a signing key set loaded (/readyz on admin).
       resources: props.resources ?? resources(['250m', '256Mi'], ['1', '512Mi']),
       vaultLogin: true,
-      ...(props.bootstrapTokenSecretName
-        ? {
-            volumeMounts: [
-              { name: 'bootstrap-token', mountPath: '/var/run/secrets/novapos/bootstrap', readOnly: true },
-            ],
-            volumes: [{ name: 'bootstrap-token', secret: { secretName: props.bootstrapTokenSecretName } }],
-          }
-        : {}),
+      volumeMounts: secretFiles.map((f) => f.mount),
+      volumes: secretFiles.map((f) => f.volume),
     });
 
     new k8s.KubeService(this, 'Service', {

@@ -1,7 +1,14 @@
 import { k8s } from 'cdk8s-plus-34';
 import { Construct } from 'constructs';
 import { kubeletProbes } from './service-network-policy.js';
-import { adminServiceMonitor, namedServicePort, resources, serviceDeployment } from './service-parts.js';
+import {
+  adminServiceMonitor,
+  type KafkaClientProps,
+  kafkaClient,
+  namedServicePort,
+  resources,
+  serviceDeployment,
+} from './service-parts.js';
 
 export interface SecretKeyRef {
   readonly name: string;
@@ -53,6 +60,11 @@ export interface IntegrationGatewayProps {
   readonly defaultRequestsPerMinute?: number;
   /** Tenants that get their own metric label besides those with a TenantRateLimit. Default none. */
   readonly metricTenants?: readonly string[];
+  /**
+   * Its Kafka client (principal `integration-gateway`): security alerts and audit events go to Kafka through
+   * its outbox (docs/contracts.md, "Events"). Omitted: events are log lines only.
+   */
+  readonly kafka?: KafkaClientProps;
   /** Default `info`. */
   readonly logLevel?: string;
   /** Default requests 100m / 128Mi, limits 1 / 512Mi. */
@@ -89,6 +101,7 @@ export class IntegrationGateway extends Construct {
     if (props.redisUrl && props.redisUrlSecret)
       throw new Error('IntegrationGateway: set redisUrl or redisUrlSecret, not both');
 
+    const kafka = props.kafka && kafkaClient('integration-gateway', props.kafka);
     const env: k8s.EnvVar[] = [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'PORT', value: String(port) },
@@ -111,6 +124,7 @@ export class IntegrationGateway extends Construct {
       ...(props.metricTenants?.length
         ? [{ name: 'GATEWAY_METRIC_TENANTS', value: props.metricTenants.join(',') }]
         : []),
+      ...(kafka?.env ?? []),
     ];
 
     serviceDeployment(this, {
@@ -125,6 +139,7 @@ export class IntegrationGateway extends Construct {
       // Longer than a request's upstream timeout would be wasteful; long enough to flush usage counts.
       terminationGracePeriodSeconds: 30,
       spreadOverNodes: true,
+      ...(kafka ? { volumeMounts: [kafka.volumeMount], volumes: [kafka.volume] } : {}),
     });
 
     new k8s.KubeService(this, 'Service', {

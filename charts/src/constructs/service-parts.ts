@@ -2,6 +2,12 @@ import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import type { Construct } from 'constructs';
 import {
+  KAFKA_CREDENTIAL_ENV,
+  KAFKA_SASL_MECHANISM,
+  type KafkaService,
+  SECURITY_TOPICS,
+} from '../../../lib/kafka-topics.js';
+import {
   adminProbes,
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
@@ -47,6 +53,46 @@ export function adminServiceMonitor(
       endpoints: [{ port: 'admin', path: '/metrics', interval: o.interval ?? '30s' }],
     },
   });
+}
+
+/** A service's Kafka client (docs/contracts.md, "Events"): where the broker is and whose password to mount. */
+export interface KafkaClientProps {
+  /** `KAFKA_BOOTSTRAP`: host:port[,host:port]. */
+  readonly bootstrap: string;
+  /** Secret with key `KAFKA_PASSWORD`: the SCRAM password of the service's principal. */
+  readonly secretName: string;
+}
+
+const KAFKA_SECRET_DIR = '/var/run/secrets/novapos/kafka';
+
+/**
+ * The env, mount and volume of a service's Kafka client as principal `service` (lib/kafka-topics.ts: its ACLs
+ * let it write or read only its own topics): the bootstrap, the SASL mechanism, the names of the topics it
+ * writes or reads, and the password as a file (`KAFKA_PASSWORD_FILE`), never an env value.
+ */
+export function kafkaClient(
+  service: KafkaService,
+  o: KafkaClientProps,
+): { env: k8s.EnvVar[]; volumeMount: k8s.VolumeMount; volume: k8s.Volume } {
+  const topics = Object.values(SECURITY_TOPICS).filter(
+    (t) =>
+      (t.writers as readonly string[]).includes(service) ||
+      (t.readers as readonly string[]).includes(service),
+  );
+  return {
+    env: [
+      { name: KAFKA_CREDENTIAL_ENV.bootstrap, value: o.bootstrap },
+      { name: KAFKA_CREDENTIAL_ENV.username, value: service },
+      { name: KAFKA_CREDENTIAL_ENV.mechanism, value: KAFKA_SASL_MECHANISM },
+      ...topics.map((t) => ({ name: t.env, value: t.name })),
+      { name: KAFKA_CREDENTIAL_ENV.passwordFile, value: `${KAFKA_SECRET_DIR}/KAFKA_PASSWORD` },
+    ],
+    volumeMount: { name: 'kafka', mountPath: KAFKA_SECRET_DIR, readOnly: true },
+    volume: {
+      name: 'kafka',
+      secret: { secretName: o.secretName, items: [{ key: 'KAFKA_PASSWORD', path: 'KAFKA_PASSWORD' }] },
+    },
+  };
 }
 
 /** Where a service's projected ServiceAccount token for Vault is mounted (`VAULT_K8S_TOKEN_PATH`). */
