@@ -1,13 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { NextFunction, Request, Response } from 'express';
+import { requestContext } from '../../../../lib/service-kit/http.js';
 import { AppError } from '../domain/errors.js';
 import type { RequestContext } from '../domain/model.js';
 import { type SchemaName, Schemas } from './api.js';
 
 export const TENANT_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface Locals {
   requestId: string;
@@ -19,15 +18,16 @@ export function locals(res: Response): Locals {
   return res.locals as Locals;
 }
 
-/** X-Request-ID: the caller's when it is a safe token, a new UUID otherwise; echoed on the answer. */
+/**
+ * The request id and W3C trace context by the service kit's one rule (lib/service-kit/http.ts): the
+ * caller's `X-Request-ID` when it is a safe token, a new UUID otherwise, echoed on the answer; `traceId` is
+ * the caller's `traceparent` trace id when that header is valid, a new trace's otherwise. Both are kept in
+ * `res.locals` for the request log, the error envelope and the domain's events.
+ */
 export function requestIds(req: Request, res: Response, next: NextFunction): void {
-  const given = req.get('x-request-id');
-  const requestId = given && REQUEST_ID_RE.test(given) ? given : randomUUID();
-  // W3C traceparent: 00-<32 hex trace id>-<16 hex span>-<flags>; the request id otherwise.
-  const traceparent = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(req.get('traceparent') ?? '');
+  const { requestId, trace } = requestContext(req, res);
   locals(res).requestId = requestId;
-  locals(res).traceId = traceparent?.[1] ?? requestId;
-  res.setHeader('X-Request-ID', requestId);
+  locals(res).traceId = trace.traceId;
   next();
 }
 
