@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, EventsV1Api, type KubernetesObject, Watch } from '@kubernetes/client-node';
 import { build } from 'esbuild';
+import { describeError } from '../lib/errors.js';
 import { mergePatch, microTime, ThrottleAwareKubeConfig } from '../operator/src/runtime/index.js';
 import { startAckReplica } from '../test/gateway/ack-replica.js';
 import { startEnv } from '../test/harness/env.js';
@@ -404,9 +405,9 @@ async function main(): Promise<void> {
       await waitUntil('operator metrics server', () => metricsUrl, {
         timeoutMs: 120_000,
         intervalMs: 20,
-      }).catch((err: Error) => {
+      }).catch((err: unknown) => {
         child.kill('SIGKILL');
-        throw new Error(`${err.message}; operator output: ${out.slice(-2_000)}`);
+        throw new Error(`${describeError(err)}; operator output: ${out.slice(-2_000)}`);
       });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       return {

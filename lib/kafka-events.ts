@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { Producer, stringSerializers } from '@platformatic/kafka';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { afterCommit, inAmbientTransaction, withAmbientTransactions } from './ambient-tx.js';
+import { errorClass } from './errors.js';
 import { eventProblem, schemaVersion } from './event-schemas.js';
 import {
   type EventPublisher,
@@ -430,7 +431,7 @@ export class KafkaEventPublisher implements EventPublisher {
     } catch (err) {
       this.metrics.failures.inc({ stage: 'write' });
       this.opts.logger.error(
-        { event: 'event_outbox_write_failed', type: event.type, topic, error: (err as Error).name },
+        { event: 'event_outbox_write_failed', type: event.type, topic, error: errorClass(err) },
         inTx
           ? 'security event not stored in the outbox; the change it records is rolled back'
           : 'security event not stored in the outbox',
@@ -521,7 +522,7 @@ export class KafkaEventPublisher implements EventPublisher {
       if (now - this.lastErrorLog > 10_000) {
         this.lastErrorLog = now;
         this.opts.logger.warn(
-          { event: 'event_relay_failed', error: (err as Error).name, failures_in_a_row: this.failuresInARow },
+          { event: 'event_relay_failed', error: errorClass(err), failures_in_a_row: this.failuresInARow },
           'security events kept in the outbox; retrying',
         );
       }

@@ -16,6 +16,7 @@ import {
   ResourcePatternTypes,
   ResourceTypes,
 } from '@platformatic/kafka';
+import { errorClass } from './errors.js';
 
 export const KAFKA_SERVICES = ['auth-service', 'integration-gateway', 'audit-service'] as const;
 export type KafkaService = (typeof KAFKA_SERVICES)[number];
@@ -193,7 +194,7 @@ async function topicJob(): Promise<void> {
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
   topicJob().catch((err: unknown) => {
     // The class only: a SASL failure's message may quote the principal's input.
-    process.stderr.write(`topic job failed: ${(err as Error).name}\n`);
+    process.stderr.write(`topic job failed: ${errorClass(err)}\n`);
     process.exit(1);
   });
 }

@@ -9,6 +9,7 @@
  * rule's threshold; a rule stays quiet for `cooldownMs` after it fired. The event carries the counts only,
  * never a credential (the failures' tokens are not known here).
  */
+import { describeError } from './errors.js';
 import type { EventPublisher } from './events.js';
 import type { Logger } from './log.js';
 import { ConfigError, type Env, envReader } from './service-kit/env.js';
@@ -166,7 +167,7 @@ export class SecurityAlertWatcher {
       if (!res.ok) throw new Error(`status ${res.status}`);
     } catch (err) {
       this.opts.logger.warn(
-        { event: 'security_alert_webhook_failed', alert_type: rule.type, error: (err as Error).message },
+        { event: 'security_alert_webhook_failed', alert_type: rule.type, error: describeError(err) },
         'security alert not delivered to the webhook (it is on Kafka)',
       );
     }

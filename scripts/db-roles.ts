@@ -21,6 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { errorClass, errorCode } from '../lib/errors.js';
 import { connectPostgres } from '../lib/service-kit/db.js';
 import { ConfigError, type Env, envReader } from '../lib/service-kit/env.js';
 import { migrate as migrateAudit } from '../services/audit-service/src/storage/repo.js';
@@ -143,9 +144,10 @@ async function main(): Promise<number> {
     for (const line of await runDbRoles(config)) process.stdout.write(`db-roles: ${line}\n`);
     return 0;
   } catch (err) {
-    const e = err as Error & { code?: string };
     // Our own messages carry no secret; a driver's may quote the connection string.
-    const detail = e instanceof ViewMissingError ? e.message : `${e.name}${e.code ? ` (${e.code})` : ''}`;
+    const code = errorCode(err);
+    const detail =
+      err instanceof ViewMissingError ? err.message : `${errorClass(err)}${code ? ` (${code})` : ''}`;
     process.stderr.write(`db-roles: failed: ${detail}\n`);
     return 1;
   }

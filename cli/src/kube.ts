@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { type Cluster, type Context, KubeConfig, type User } from '@kubernetes/client-node';
+import { describeError } from '../../lib/errors.js';
 import { CliError, ExitCode } from './errors.js';
 
 /** How to reach the cluster, as kubectl's flags say it. */
@@ -83,7 +84,7 @@ export class KubeClient {
       kc = loadKubeConfig(opts.kubeconfig, process.env.KUBECONFIG);
     } catch (err) {
       throw new CliError(
-        `cannot read the kubeconfig: ${(err as Error).message}`,
+        `cannot read the kubeconfig: ${describeError(err)}`,
         ExitCode.usage,
         'set KUBECONFIG or --kubeconfig to a valid file',
       );
@@ -168,7 +169,7 @@ export class KubeClient {
       await this.kc.applyToHTTPSOptions(options);
     } catch (err) {
       throw new CliError(
-        `cannot get credentials for context ${this.contextName}: ${(err as Error).message}`,
+        `cannot get credentials for context ${this.contextName}: ${describeError(err)}`,
         ExitCode.error,
         "check the kubeconfig user's exec plugin or token",
       );

@@ -273,7 +273,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     io.stderr.write(`${errorLine(err)}\n`);
-    if (io.env.NOVAPOS_DEBUG) io.stderr.write(`${(err as Error).stack}\n`);
+    if (io.env.NOVAPOS_DEBUG) io.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     return exitCodeOf(err);
   }
 }

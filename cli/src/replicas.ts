@@ -1,4 +1,4 @@
-import { CliError } from './errors.js';
+import { describeError } from '../../lib/errors.js';
 import type { Session } from './session.js';
 
 /**
@@ -106,6 +106,6 @@ export async function readReplica(
     if (!res.ok) return { error: `HTTP ${res.status}` };
     return { text: await res.text() };
   } catch (err) {
-    return { error: err instanceof CliError ? err.message : (err as Error).message };
+    return { error: describeError(err) };
   }
 }

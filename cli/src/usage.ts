@@ -1,3 +1,4 @@
+import { describeError } from '../../lib/errors.js';
 import { CliError, ExitCode } from './errors.js';
 import { type Replica, readReplica, serviceReplicas } from './replicas.js';
 import type { Session } from './session.js';
@@ -31,7 +32,7 @@ async function instant(base: string, query: string): Promise<number | undefined>
     res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     throw new CliError(
-      `cannot reach Prometheus at ${base}: ${(err as Error).message}`,
+      `cannot reach Prometheus at ${base}: ${describeError(err)}`,
       ExitCode.error,
       'check --prometheus',
     );
@@ -112,7 +113,7 @@ export class GatewayUsage {
     try {
       replicas = await serviceReplicas(this.session, ns, name, 'admin');
     } catch (err) {
-      return `cannot list the replicas of ${this.service}: ${(err as Error).message}`;
+      return `cannot list the replicas of ${this.service}: ${describeError(err)}`;
     }
     if (!replicas.length) return `no ready replica of Service ${this.service} with a port named admin`;
     const at = this.session.io.now().getTime();

@@ -79,7 +79,7 @@ export async function main(
     void (async () => {
       await wiring
         ?.beforeStop()
-        .catch((err: Error) => log.error({ err: err.message }, 'stopping drills failed'));
+        .catch((err: unknown) => log.error({ err: describeError(err) }, 'stopping drills failed'));
       await manager.stop('signal');
     })();
   };

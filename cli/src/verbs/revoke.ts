@@ -1,3 +1,4 @@
+import { describeError } from '../../../lib/errors.js';
 import type { SigningKeyRotation } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
 import { signingKeyRotation } from '../../../operator/src/api/v1alpha1/signingkeyrotation.js';
 import { annotate, getObject } from '../api.js';
@@ -72,7 +73,7 @@ export async function probeServices(
             ? [urlReplica(svc.statusURL)]
             : [];
       } catch (err) {
-        return [{ service: svc.name, replica: 'replicas', error: (err as Error).message }];
+        return [{ service: svc.name, replica: 'replicas', error: describeError(err) }];
       }
       return Promise.all(
         targets.map(async ({ replica, path }): Promise<JwksProbe> => {

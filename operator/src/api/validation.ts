@@ -62,7 +62,7 @@ export function checkCron(schedule: string, field: string, timeZone?: string): S
   } catch (err) {
     return {
       field,
-      message: `"${schedule}" is not a valid schedule (${(err as Error).message}): use five fields "minute hour day-of-month month day-of-week", e.g. "0 3 * * 1"`,
+      message: `"${schedule}" is not a valid schedule (${err instanceof Error ? err.message : String(err)}): use five fields "minute hour day-of-month month day-of-week", e.g. "0 3 * * 1"`,
     };
   }
 }

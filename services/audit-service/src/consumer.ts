@@ -1,4 +1,5 @@
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka';
+import { errorClass } from '../../../lib/errors.js';
 import type { KafkaClientConfig } from '../../../lib/kafka-events.js';
 import type { Logger } from '../../../lib/log.js';
 import { parseEnvelope } from './domain/envelope.js';
@@ -66,9 +67,9 @@ export class ChainConsumer {
       }
       this.wakeWorker?.();
     });
-    this.stream.on('error', (err: Error) => {
+    this.stream.on('error', (err: unknown) => {
       this.opts.logger.warn(
-        { event: 'audit_consumer_error', error: err.name },
+        { event: 'audit_consumer_error', error: errorClass(err) },
         'audit consumer error; retrying',
       );
     });
@@ -124,7 +125,7 @@ export class ChainConsumer {
       } catch (err) {
         failures++;
         this.opts.logger.error(
-          { event: 'audit_append_failed', error: (err as Error).name, failures_in_a_row: failures },
+          { event: 'audit_append_failed', error: errorClass(err), failures_in_a_row: failures },
           'audit batch not stored; retrying, offsets not committed',
         );
         await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** Math.min(failures, 5), 5000)));

@@ -1,3 +1,4 @@
+import { errorClass, errorCode } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/log.js';
 import type { AuditMetrics } from './metrics.js';
 
@@ -52,8 +53,8 @@ export class RetentionRunner {
       logger.warn(
         {
           event: 'audit_retention_failed',
-          error: (err as Error).name,
-          sqlstate: (err as { code?: string }).code,
+          error: errorClass(err),
+          sqlstate: errorCode(err),
         },
         'retention not applied; retried at the next interval',
       );

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type pino from 'pino';
+import { describeError } from '../../../lib/errors.js';
 import { createRemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import {
@@ -353,7 +354,7 @@ export async function startAuditService(
           try {
             q = queryOf(req);
           } catch (err) {
-            return sendJson(res, 400, { error: { code: 'invalid_query', message: (err as Error).message } });
+            return sendJson(res, 400, { error: { code: 'invalid_query', message: describeError(err) } });
           }
           // Authenticated and tenant-scoped (src/query-auth.ts): a user's token reads its own tenant only.
           try {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type pg from 'pg';
 import type pino from 'pino';
-import { describeError } from '../../../lib/errors.js';
+import { describeError, errorClass, errorCode } from '../../../lib/errors.js';
 import type { EventPublisher } from '../../../lib/events.js';
 import { RemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createEventPublisher } from '../../../lib/kafka-events.js';
@@ -84,11 +84,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     commandTimeoutMs: config.redisCommandTimeoutMs,
   });
   let lastRedisError = 0;
-  const onRedisError = (err: Error) => {
+  // The class and code only: a Redis reply error may quote a command's keys and arguments.
+  const onRedisError = (err: unknown) => {
     if (Date.now() - lastRedisError < 5000) return;
     lastRedisError = Date.now();
     logger.warn(
-      { event: 'redis_error', error: err.message },
+      { event: 'redis_error', error: errorClass(err), code: errorCode(err) },
       'Redis unavailable: tenants use their redisFailureMode',
     );
   };
@@ -134,7 +135,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
   const limiter = new RateLimiter({
     backend: new RedisLimiter(redis),
-    onBackendError: (err) => onRedisError(err as Error),
+    onBackendError: onRedisError,
   });
   const jwt = config.jwt.jwksUrl
     ? new RemoteJwksVerifier({
@@ -194,7 +195,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     perKeyPrefix: config.authFailures.perKeyPrefix,
     windowMs: config.authFailures.windowSeconds * 1000,
     failureMode: config.limits.defaultRedisFailureMode,
-    onStoreError: (err) => onRedisError(err as Error),
+    onStoreError: onRedisError,
   });
   // Tokens of sessions auth-service ended are refused within ~1 s (cache) of the revocation.
   const revocation = new CachedRevocationCheck(new RedisSessionRevocation(revocationCommands(redis)), {

@@ -256,7 +256,7 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
           const report = await this.deps.probe.status(svc.statusURL as string, signal);
           return { name: svc.name, report, checkedAt };
         } catch (err) {
-          return { name: svc.name, error: (err as Error).message, checkedAt };
+          return { name: svc.name, error: describeError(err), checkedAt };
         }
       }),
     );
@@ -288,7 +288,7 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
       eps.ready.map((address) =>
         this.deps.probe.status(`http://${address}:${eps.httpPort}/keys/status`, signal).then(
           (report) => ({ report }),
-          (err: Error) => ({ error: err.message }),
+          (err: unknown) => ({ error: describeError(err) }),
         ),
       ),
     );

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { errorClass } from '../../../../lib/errors.js';
 
 /**
  * The audit-service's database role (issue 20, tamper evidence): it may read the audit log and append to
@@ -62,7 +63,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   bootstrapAuditRole({ adminUrl, role: env.AUDIT_DB_ROLE, password: env.AUDIT_DB_PASSWORD }).then(
     () => process.stdout.write(`role ${env.AUDIT_DB_ROLE} ready\n`),
     (err: unknown) => {
-      process.stderr.write(`role bootstrap failed: ${(err as Error).name}\n`);
+      process.stderr.write(`role bootstrap failed: ${errorClass(err)}\n`);
       process.exit(1);
     },
   );
