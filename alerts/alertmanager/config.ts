@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { ALERTS_EXPLAINED_BY_A_DRILL_PAUSE, AUDIT_PAUSED_BY_DRILL_ALERT } from '../src/audit.js';
 
 /**
  * Alertmanager configuration as code: severity decides who is woken up (contracts), the team decides which
@@ -13,8 +14,13 @@ import { stringify } from 'yaml';
  *    (SLO burn rates, overdue rotations) notifies once, at the worse one.
  *  - ServiceDown inhibits every other alert of the same job: when a service is down, its latency and
  *    target alerts are consequences, not news.
- *  Drill alerts (label `drill`) neither inhibit nor get inhibited, so a drill cannot hide a real incident and
- *  an incident cannot make a drill's delivery check fail.
+ *  - AuditConsumerPausedByDrill inhibits AuditChainGap and AuditConsumerLagHigh: the DR drill's audit catch-up
+ *    step pauses the audit consumer on purpose, and the lag and any hole it shows are the drill, not news. The
+ *    source alert is bounded by its rule (the pause and a catch-up window after, within a pause budget an hour,
+ *    beyond which AuditConsumerPausedTooLong warns), so the pause route cannot silence them for long.
+ *  Drill alerts (label `drill`: the synthetic DrDrillSyntheticAlert) neither inhibit nor get inhibited, so a
+ *  synthetic alert cannot hide a real incident and an incident cannot make a drill's delivery check fail.
+ *  (AuditConsumerPausedByDrill carries no `drill` label: it reaches nobody, not the drill webhook.)
  *
  * Secrets are never in this file: the PagerDuty routing key, the Slack webhook URLs and the drill webhook's
  * bearer token are read from files (mounted Kubernetes Secrets). `routing_key_file` and `api_url_file` exist in Alertmanager >= 0.25.
@@ -142,6 +148,11 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): Record<string, un
         source_matchers: ['alertname="ServiceDown"', notDrill],
         target_matchers: ['alertname!="ServiceDown"', notDrill],
         equal: ['job'],
+      },
+      {
+        // No `equal`: one audit-service chain; the gap and lag alerts carry producer and topic, the source neither.
+        source_matchers: [`alertname="${AUDIT_PAUSED_BY_DRILL_ALERT}"`, notDrill],
+        target_matchers: [`alertname=~"${ALERTS_EXPLAINED_BY_A_DRILL_PAUSE.join('|')}"`, notDrill],
       },
     ],
     receivers: [

@@ -6,6 +6,29 @@ export const AUDIT_CONSUMER_LAG_RECORDS = 1000;
 export const OUTBOX_OLDEST_SECONDS = 300;
 /** Retention (seed 004) may miss this many of its intervals (AUDIT_RETENTION_CHECK_MS) before it alerts. */
 export const RETENTION_MISSED_INTERVALS = 3;
+/**
+ * After the DR drill's pause ends, the consumer catches up (the drill's catch-up timeout is 2m by default):
+ * the gap and lag alerts stay inhibited this long after the resume, so the catch-up is not news.
+ */
+export const DRILL_CATCH_UP_WINDOW = '5m';
+/**
+ * Seconds in any hour the consumer may be paused with the gap and lag alerts inhibited: the audit-service's
+ * longest pause by default (AUDIT_MAX_PAUSE_SECONDS, 900) plus room. Past it the inhibition ends and
+ * AuditConsumerPausedTooLong warns, so the pause route (one admin token) cannot hide the pipeline for long.
+ */
+export const AUDIT_PAUSE_BUDGET_SECONDS = 1200;
+
+/** The alert that says the drill paused the consumer; Alertmanager inhibits the alerts below while it fires. */
+export const AUDIT_PAUSED_BY_DRILL_ALERT = 'AuditConsumerPausedByDrill';
+/** What a paused consumer causes by design: no news while the drill's pause and its catch-up last. */
+export const ALERTS_EXPLAINED_BY_A_DRILL_PAUSE = ['AuditChainGap', 'AuditConsumerLagHigh'] as const;
+
+/**
+ * Seconds the consumer was paused in the last hour, at one-minute resolution. The subquery counts minutes the
+ * gauge was absent (no audit-service yet, a new pod's series) as not paused, so a young series does not look
+ * paused for most of the hour.
+ */
+const pausedSecondsLastHour = 'avg_over_time((max(audit_consumer_paused) or vector(0))[1h:1m]) * 3600';
 
 /** issue 20: the security event pipeline (outbox → Kafka → audit-service) and the audit chain's integrity. */
 export const auditRules: RuleArea = {
@@ -58,6 +81,33 @@ export const auditRules: RuleArea = {
           description:
             'No audit-service replica has completed a retention run for {{ $value | humanizeDuration }} ' +
             `(${RETENTION_MISSED_INTERVALS} intervals of AUDIT_RETENTION_CHECK_MS): rows past AUDIT_RETENTION_DAYS are kept and the table grows.`,
+        }),
+        alert({
+          // Only the drill's catch-up step pauses the consumer (POST /audit/consumer/pause). Delivered to nobody:
+          // it is the source of Alertmanager's inhibition of the gap and lag alerts (alerts/alertmanager/config.ts),
+          // while paused and DRILL_CATCH_UP_WINDOW after, within AUDIT_PAUSE_BUDGET_SECONDS an hour.
+          name: AUDIT_PAUSED_BY_DRILL_ALERT,
+          expr:
+            `max(max_over_time(audit_consumer_paused[${DRILL_CATCH_UP_WINDOW}])) > 0 ` +
+            `unless ${pausedSecondsLastHour} > ${AUDIT_PAUSE_BUDGET_SECONDS}`,
+          for: '30s',
+          severity: 'info',
+          team: 'sre',
+          summary: 'audit-service consumer paused by the DR drill',
+          description:
+            `The audit consumer is paused through its admin route (the DR drill's audit catch-up step) or was in the last ${DRILL_CATCH_UP_WINDOW}: ` +
+            `${ALERTS_EXPLAINED_BY_A_DRILL_PAUSE.join(' and ')} are inhibited meanwhile (at most ${AUDIT_PAUSE_BUDGET_SECONDS}s of pause an hour).`,
+        }),
+        alert({
+          name: 'AuditConsumerPausedTooLong',
+          expr: `${pausedSecondsLastHour} > ${AUDIT_PAUSE_BUDGET_SECONDS}`,
+          for: '1m',
+          severity: 'warning',
+          team: 'security',
+          summary: 'audit-service consumer paused longer than a drill needs',
+          description:
+            'The audit consumer was paused through its admin route for {{ $value | humanizeDuration }} of the last hour ' +
+            `(budget ${AUDIT_PAUSE_BUDGET_SECONDS}s): events are not chained meanwhile, and the gap and lag alerts are no longer inhibited.`,
         }),
         alert({
           name: 'SecurityEventOutboxBacklog',
