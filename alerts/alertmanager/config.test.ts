@@ -95,6 +95,7 @@ describe('alertmanager configuration', () => {
     for (const other of [
       'AuditChainVerifyFailed',
       'AuditConsumerPausedTooLong',
+      'AuditHeadSigningFailing',
       'SecurityEventOutboxBacklog',
       'AuditRetentionNotRunning',
     ])

@@ -17,6 +17,8 @@ export const DRILL_CATCH_UP_WINDOW = '5m';
  * AuditConsumerPausedTooLong warns, so the pause route (one admin token) cannot hide the pipeline for long.
  */
 export const AUDIT_PAUSE_BUDGET_SECONDS = 1200;
+/** Ten attempts of the chain-head signer at its default interval (AUDIT_SIGN_INTERVAL_MS, 60 s). */
+export const HEAD_SIGNING_FAILING_FOR = '10m';
 
 /** The alert that says the drill paused the consumer; Alertmanager inhibits the alerts below while it fires. */
 export const AUDIT_PAUSED_BY_DRILL_ALERT = 'AuditConsumerPausedByDrill';
@@ -108,6 +110,20 @@ export const auditRules: RuleArea = {
           description:
             'The audit consumer was paused through its admin route for {{ $value | humanizeDuration }} of the last hour ' +
             `(budget ${AUDIT_PAUSE_BUDGET_SECONDS}s): events are not chained meanwhile, and the gap and lag alerts are no longer inhibited.`,
+        }),
+        alert({
+          // Heads are signed every AUDIT_SIGN_INTERVAL_MS; a failure sets refused (Vault refused the login or the
+          // policy: the pod is not ready) or unavailable (Vault unreachable or sealed: retried), and pending means
+          // the first login never answered. `off` (no VAULT_ADDR) is development only and not alerted.
+          name: 'AuditHeadSigningFailing',
+          expr: 'max by (state) (audit_head_signing_state{state=~"refused|unavailable|pending"}) > 0',
+          for: HEAD_SIGNING_FAILING_FOR,
+          severity: 'warning',
+          team: 'security',
+          summary: 'Audit chain heads not signed: the signer is {{ $labels.state }}',
+          description:
+            `The audit-service's chain-head signer has been {{ $labels.state }} for ${HEAD_SIGNING_FAILING_FOR}: new chain heads are not ` +
+            'signed with the OpenBao transit key, so rows chained meanwhile are not covered by a signature kept outside PostgreSQL.',
         }),
         alert({
           name: 'SecurityEventOutboxBacklog',
