@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { App } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { distDir, synthesize } from './main.js';
+import { OperatorChart } from './operator-chart.js';
 
 type Obj = {
   apiVersion: string;
@@ -105,13 +107,15 @@ describe('the operator chart', () => {
       // The one delete: drills remove the synthetic tenant's TenantRateLimit they created.
       if (r.verbs.includes('delete')) expect(r.resources).toEqual(['tenantratelimits']);
     }
+    // As shipped, a drill set up as docs/drills.md says works: the synthetic admin's credentials and the
+    // audit-service's admin token (auditCatchUp), by name only.
     const drillSecrets = one('Role', 'novapos-operator-drill-secrets');
     expect(drillSecrets.metadata.namespace).toBe('novapos');
     expect(drillSecrets.rules).toEqual([
       {
         apiGroups: [''],
         resources: ['secrets'],
-        resourceNames: ['drill-synthetic-credentials'],
+        resourceNames: ['drill-synthetic-credentials', 'drill-audit-admin'],
         verbs: ['get'],
       },
     ]);
@@ -137,6 +141,18 @@ describe('the operator chart', () => {
       'signingkeyrotations',
       'tenantratelimits',
     ]);
+  });
+
+  it('reads, in each drill namespace, only the Secrets drills.credentialsSecrets names when it is set', () => {
+    const chart = new OperatorChart(new App(), 'custom', {
+      crdDir: path.join(distDir, '../../crds'),
+      drills: { namespaces: ['drills-a', 'drills-b'], credentialsSecrets: ['team-drill-admin'] },
+    });
+    const roles = (chart.toJson() as Obj[]).filter(
+      (o) => o.kind === 'Role' && o.metadata.name === 'novapos-operator-drill-secrets',
+    );
+    expect(roles.map((r) => r.metadata.namespace)).toEqual(['drills-a', 'drills-b']);
+    for (const r of roles) expect(r.rules[0].resourceNames).toEqual(['team-drill-admin']);
   });
 
   it('ships user roles for the documented groups: view and edit aggregated into the built-in roles, on-call patches', () => {

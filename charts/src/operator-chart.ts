@@ -25,6 +25,17 @@ export const OPERATOR_RESOURCES = [
   'tenantratelimits',
 ] as const;
 
+/**
+ * The Secrets a drill reads in its namespace, as docs/drills.md sets them up: the synthetic tenant admin's
+ * credentials (syntheticTenant.credentialsSecretRef) and the audit-service's admin token for the auditCatchUp
+ * step's pause/resume (steps.auditCatchUp.adminTokenSecretRef). A drill that names other Secrets needs
+ * `drills.credentialsSecrets`.
+ */
+export const DEFAULT_DRILL_CREDENTIALS_SECRETS = [
+  'drill-synthetic-credentials',
+  'drill-audit-admin',
+] as const;
+
 export interface OperatorChartProps extends ChartProps {
   /** Folder of the CRDs to ship (the repository's `crds/`). */
   readonly crdDir: string;
@@ -50,7 +61,10 @@ export interface OperatorChartProps extends ChartProps {
     /** The audit-service's admin port, for the auditCatchUp step's pause/resume (DRILL_AUDIT_SERVICE_URL). */
     readonly auditServiceUrl?: string;
     readonly namespaces?: readonly string[];
-    /** Names of the drills' credentials Secrets the operator may read there; default `drill-synthetic-credentials`. */
+    /**
+     * Names of the Secrets the operator may read in those namespaces (get, by name only); default
+     * DEFAULT_DRILL_CREDENTIALS_SECRETS: `drill-synthetic-credentials` and `drill-audit-admin`.
+     */
     readonly credentialsSecrets?: readonly string[];
   };
   /**
@@ -102,7 +116,7 @@ export class OperatorChart extends Chart {
       serviceAccountName: sa.name,
       resources: [...resources],
       drillNamespaces: props.drills?.namespaces ?? ['novapos'],
-      drillCredentialsSecrets: props.drills?.credentialsSecrets,
+      drillCredentialsSecrets: props.drills?.credentialsSecrets ?? [...DEFAULT_DRILL_CREDENTIALS_SECRETS],
       fingerprintKeySecret: fingerprintKey.name,
       connectionTokenSecrets: props.connectionTokenSecrets,
       labels,
