@@ -63,6 +63,10 @@ describe('servicesManifests', () => {
     databaseUrl: 'postgres://admin@10.217.0.1:5432/novapos',
     gatewayDatabaseUrl: 'postgres://novapos_gateway@10.217.0.1:5432/novapos',
     redisUrl: 'redis://10.217.0.1:6379',
+    kafkaPasswords: {
+      'auth-service': 'auth-kafka-password',
+      'integration-gateway': 'gateway-kafka-password',
+    },
   });
 
   it('runs auth-service and the gateway with the images built here and one replica each', () => {
@@ -75,6 +79,23 @@ describe('servicesManifests', () => {
       ['auth-service', 1, [['novapos/auth:local', 'Never']]],
       ['integration-gateway', 1, [['novapos/gateway:local', 'Never']]],
     ]);
+  });
+
+  it("gives each service the Kafka password Secret the chart mounts (its own principal's)", () => {
+    const secrets = objects.filter((o) => o.kind === 'Secret' && o.metadata?.name?.endsWith('-kafka'));
+    expect(secrets.map((o) => [o.metadata?.name, (o as { stringData?: unknown }).stringData])).toEqual([
+      ['auth-service-kafka', { KAFKA_PASSWORD: 'auth-kafka-password' }],
+      ['integration-gateway-kafka', { KAFKA_PASSWORD: 'gateway-kafka-password' }],
+    ]);
+    for (const d of deployments(objects)) {
+      const volumes = podSpec(d).volumes ?? [];
+      expect(volumes, d.metadata?.name).toContainEqual(
+        expect.objectContaining({
+          name: 'kafka',
+          secret: expect.objectContaining({ secretName: `${d.metadata?.name}-kafka` }),
+        }),
+      );
+    }
   });
 
   it("names the chart's objects of components the local stack does not run", () => {

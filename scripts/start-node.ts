@@ -197,7 +197,7 @@ function serviceOf(o: K8sObject): string | undefined {
  * charts/dist/novapos-services.yaml as shipped for auth-service and integration-gateway, with only the
  * images swapped for the ones built here (as the node suite does, test/cluster/product.ts) and `replicas`
  * of each Deployment, plus the Secrets a user creates before installing it (docs/auth-service.md,
- * docs/integration-gateway.md): the database and Redis URLs. OpenBao is the chart's own
+ * docs/integration-gateway.md): the database and Redis URLs and the Kafka passwords. OpenBao is the chart's own
  * `vault.vault.svc:8200` with its Kubernetes auth role. `leftOut` names the chart's objects of other
  * components (they need what the local stack does not run).
  */
@@ -208,6 +208,8 @@ export function servicesManifests(s: {
   /** The gateway's own least-privilege role (the chart's integration-gateway-database Secret). */
   readonly gatewayDatabaseUrl: string;
   readonly redisUrl: string;
+  /** Each service's Kafka password (its SCRAM principal), for the chart's `<service>-kafka` Secrets. */
+  readonly kafkaPasswords: Readonly<Record<'auth-service' | 'integration-gateway', string>>;
 }): { objects: K8sObject[]; leftOut: string[] } {
   const chart = 'novapos-services.yaml';
   const all = chartObjects(chart);
@@ -237,6 +239,9 @@ export function servicesManifests(s: {
     secret('integration-gateway-database', { DATABASE_URL: s.gatewayDatabaseUrl }),
     secret('auth-service-redis', { REDIS_URL: s.redisUrl }),
     secret('integration-gateway-redis', { REDIS_URL: s.redisUrl }),
+    ...RUN_SERVICES.map((service) =>
+      secret(`${service}-kafka`, { KAFKA_PASSWORD: s.kafkaPasswords[service] }),
+    ),
   ];
   return { objects, leftOut };
 }

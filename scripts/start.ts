@@ -1,6 +1,6 @@
 /**
  * `npm start`: the local stack. Starts the same real components the integration tests use (Redis,
- * PostgreSQL, Prometheus, Alertmanager with its PagerDuty/Slack sinks, OpenBao) on loopback and, as root,
+ * PostgreSQL, Kafka, Prometheus, Alertmanager with its PagerDuty/Slack sinks, OpenBao) on loopback and, as root,
  * the harness's real Kubernetes node (scripts/start-node.ts): the operator and services charts run there as
  * pods from the images built here, and loopback ports are forwarded to them. Without root (or with NOVAPOS_START_NODE=0)
  * it says so in one line and runs a kube-apiserver + etcd without nodes and the project's processes on
@@ -29,6 +29,7 @@ import { describeError } from '../lib/errors.js';
 import { VaultClient } from '../lib/vault.js';
 import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
 import type { AlertmanagerInstance } from '../test/harness/components/alertmanager.js';
+import { type KafkaInstance, startKafka } from '../test/harness/components/kafka.js';
 import type { KubeInstance } from '../test/harness/components/kube.js';
 import type { PostgresInstance } from '../test/harness/components/postgres.js';
 import type { PrometheusInstance } from '../test/harness/components/prometheus.js';
@@ -40,6 +41,7 @@ import { importAppImages } from '../test/harness/node/app-images.js';
 import {
   DATA_SERVICES,
   externalServiceManifests,
+  serviceHost,
   vaultRoleForServiceAccount,
 } from '../test/harness/node/data-stores.js';
 import { ManagedProcess } from '../test/harness/process.js';
@@ -91,6 +93,8 @@ export interface StackVars {
 export interface Stack {
   readonly env: Env;
   readonly vars: StackVars;
+  /** The broker the services publish their security events to (docs/contracts.md, "Events"). */
+  readonly kafka: KafkaInstance;
 }
 
 /** The components npm start asks startEnv for, each one known to be running. */
@@ -150,6 +154,13 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
+/** A service's Kafka client settings as its own principal (lib/kafka-topics.ts), on the loopback listener. */
+const kafkaEnv = (k: KafkaInstance, service: 'auth-service' | 'integration-gateway') => ({
+  KAFKA_BOOTSTRAP: k.bootstrap,
+  KAFKA_USERNAME: k.services[service].username,
+  KAFKA_PASSWORD: k.services[service].password,
+});
+
 // Node with the tsx loader, not `npx tsx`: one process, so the harness's stop and parent-death signal reach it.
 const tsNode = (entry: string) => ({ command: process.execPath, args: ['--import', 'tsx', entry] });
 
@@ -202,6 +213,7 @@ const localProcesses: readonly LocalProcess[] = [
       VAULT_ADDR: s.vars.VAULT_ADDR,
       VAULT_TOKEN: s.vars.VAULT_TOKEN,
       SIGNING_KEYSET_PATH: 'secret/novapos/signing-keys/novapos/auth',
+      ...kafkaEnv(s.kafka, 'auth-service'),
     }),
     ready: () => httpOk('http://127.0.0.1:8085/health/live'),
     url: 'http://127.0.0.1:8085',
@@ -221,6 +233,7 @@ const localProcesses: readonly LocalProcess[] = [
       JWKS_URL: 'http://127.0.0.1:8085/.well-known/jwks.json',
       JWT_ISSUER: 'https://auth.novapos.local',
       JWT_AUDIENCE: 'novapos-api',
+      ...kafkaEnv(s.kafka, 'integration-gateway'),
     }),
     ready: () => httpOk('http://127.0.0.1:8083/healthz'),
     url: 'http://127.0.0.1:8083',
@@ -262,6 +275,7 @@ const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
 let env: Env | undefined;
 let node: NodeInstance | undefined;
+let kafka: KafkaInstance | undefined;
 const forwarders: Forwarder[] = [];
 const running: ManagedProcess[] = [];
 let stopping = false;
@@ -285,6 +299,7 @@ async function stopAll(): Promise<void> {
   await Promise.all(forwarders.map((f) => f.close()));
   // The node first: its stop checks the machine is as it was (and that no packet left the bridge).
   await node?.stop().catch((err: unknown) => say(`node: ${describeError(err)}`));
+  await kafka?.stop().catch(() => {});
   await env?.stop();
   rmSync(envFile, { force: true });
   rmSync(kubeconfigFile, { force: true });
@@ -448,6 +463,11 @@ function printTable(
   const rows: [string, string, string][] = [
     ['redis', c.redis.url, c.redis.process.logFile],
     ['postgres', c.postgres.url, c.postgres.process.logFile],
+    [
+      'kafka',
+      `${kafka?.bootstrap ?? ''}${kafka?.podPort ? `  (pods: ${serviceHost(DATA_SERVICES.kafka)}:${DATA_SERVICES.kafka.port})` : ''}`,
+      kafka?.process.logFile ?? '',
+    ],
     ['prometheus', c.prometheus.url, c.prometheus.process.logFile],
     ['alertmanager', c.alertmanager.url, c.alertmanager.process.logFile],
     ['pagerduty sink', `${c.pagerduty.url}  (GET /_records)`, ''],
@@ -502,7 +522,12 @@ function printTable(
  * Services where the charts expect names; the operator chart runs from the image built here; loopback
  * ports the README and Prometheus/Alertmanager use are forwarded to its pods.
  */
-async function startClusterSide(n: NodeInstance, c: Components, vars: StackVars): Promise<void> {
+async function startClusterSide(
+  n: NodeInstance,
+  c: Components,
+  vars: StackVars,
+  kafkaStarting: Promise<KafkaInstance>,
+): Promise<void> {
   const port = (url: string) => Number(new URL(url).port);
   const amPort = port(c.alertmanager.url);
   for (const p of [
@@ -565,8 +590,12 @@ async function startClusterSide(n: NodeInstance, c: Components, vars: StackVars)
       connectionsYaml: readFileSync(connectionsFile, 'utf8'),
     }),
   );
-  // The services chart as shipped for auth-service and the gateway (images swapped), with the database and
-  // Redis Secrets a user creates; the gateway's own role is the one bootstrapped above.
+  // Kafka's pods listener, as the chart's default kafka.kafka.svc:9092 (a Service naming the bridge address).
+  const k = await kafkaStarting;
+  if (!k.podPort) throw new Error('Kafka has no listener for pods');
+  await applyAll(n, externalServiceManifests(DATA_SERVICES.kafka, ip, k.podPort) as K8sObject[]);
+  // The services chart as shipped for auth-service and the gateway (images swapped), with the database,
+  // Redis and Kafka Secrets a user creates; the gateway's own role is the one bootstrapped above.
   const services = servicesManifests({
     images: {
       'auth-service': images['auth-service'].image,
@@ -577,6 +606,10 @@ async function startClusterSide(n: NodeInstance, c: Components, vars: StackVars)
     databaseUrl: bridgeUrl(n, vars.DATABASE_URL),
     gatewayDatabaseUrl: bridgeUrl(n, vars.GATEWAY_DATABASE_URL),
     redisUrl: bridgeUrl(n, vars.REDIS_URL),
+    kafkaPasswords: {
+      'auth-service': k.services['auth-service'].password,
+      'integration-gateway': k.services['integration-gateway'].password,
+    },
   });
   if (services.leftOut.length > 0)
     say(`services chart: left out ${services.leftOut.join(', ')} (not part of the local stack)`);
@@ -648,10 +681,29 @@ async function main(): Promise<void> {
   // The API server examples go to: the node's, or the loopback one without a node.
   const k = n ? n.kube : required(e.kube, 'the kube-apiserver + etcd (startEnv, no node)');
   const c = componentsOf(e);
+  // Kafka (issue 20): the services' security events. In the node it also listens on the bridge address for
+  // pods, who reach it as kafka.kafka.svc:9092; started now, it comes up while the rest is set up.
+  say('starting kafka');
+  const kafkaStarting = startKafka(
+    e.dir,
+    n
+      ? {
+          pods: {
+            host: n.network.nodeIp,
+            advertised: `${serviceHost(DATA_SERVICES.kafka)}:${DATA_SERVICES.kafka.port}`,
+          },
+        }
+      : {},
+  ).then((x) => {
+    kafka = x;
+    return x;
+  });
+  // Not awaited yet: a failure is reported where it is awaited; this keeps it from being an unhandled one.
+  kafkaStarting.catch(() => {});
   const vars = stackVars(c, await bootstrapGatewayRole(c.postgres.url));
   writeStackFiles(k, vars);
   await seedPromotionExample(c, n);
-  if (n) await startClusterSide(n, c, vars);
+  if (n) await startClusterSide(n, c, vars, kafkaStarting);
   // The approval policies the chart ships: without them a SecretPromotion approval is never stamped. In the
   // node the operator chart has installed them already.
   if (!n) await k.kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'operator/admission')]);
@@ -659,7 +711,7 @@ async function main(): Promise<void> {
   const examples = await applyExamples(k);
   // Without a node the services are on loopback, not behind the Services examples/ names.
   if (examples && !n) await pointExamplesAtLoopback(k);
-  const stack: Stack = { env: e, vars };
+  const stack: Stack = { env: e, vars, kafka: await kafkaStarting };
   for (const p of processes) {
     say(`starting ${p.name}`);
     const ready = p.ready;
@@ -684,7 +736,7 @@ async function main(): Promise<void> {
       await n.kubectl(['-n', ns, 'rollout', 'status', `deployment/${name}`, '--timeout=240s']);
   }
   watchForCrashes([
-    ...[c.redis, c.postgres, c.prometheus, c.alertmanager].map((x) => x.process),
+    ...[c.redis, c.postgres, c.prometheus, c.alertmanager, stack.kafka].map((x) => x.process),
     k.apiserver,
     k.etcd,
     ...(c.vault.process ? [c.vault.process] : []),

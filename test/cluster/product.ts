@@ -14,6 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
+import { connectPostgres } from '../../lib/service-kit/db.js';
+import { AuditRepository } from '../../services/audit-service/src/storage/repo.js';
 import { seedAcmeCashier } from '../auth-service/helpers.js';
 import type { NodeInstance } from '../harness/components/node.js';
 import { type PrometheusInstance, startPrometheus } from '../harness/components/prometheus.js';
@@ -22,8 +24,10 @@ import {
   applyObjects,
   chartVaultRoles,
   type NodeDataStores,
+  type NodeKafka,
   servicesSecrets,
   startNodeDataStores,
+  startNodeKafka,
   stringDataSecret,
 } from '../harness/node/data-stores.js';
 import {
@@ -75,6 +79,8 @@ const CONTAINER_IMAGE: Record<string, AppComponent> = {
   operator: 'operator',
   'auth-service': 'auth-service',
   gateway: 'integration-gateway',
+  'audit-service': 'audit-service',
+  'db-roles': 'db-roles',
 };
 
 const DEPLOYMENTS = [
@@ -89,7 +95,11 @@ const DEPLOYMENTS = [
     name: 'integration-gateway',
     selector: 'app.kubernetes.io/name=integration-gateway',
   },
+  { namespace: 'novapos', name: 'audit-service', selector: 'app.kubernetes.io/name=audit-service' },
 ] as const;
+
+/** Deployments that log in to PostgreSQL as a role the chart's role Job makes: applied once it has run. */
+const AFTER_ROLES = new Set(['integration-gateway', 'audit-service']);
 
 function chartObjects(file: string): Obj[] {
   return parseAllDocuments(readFileSync(path.join(repoRoot, 'charts/dist', file), 'utf8'))
@@ -108,6 +118,9 @@ export function productChecks(
 ): { cleanup(): Promise<void> } {
   let images: Record<AppComponent, AppImage>;
   let stores: NodeDataStores;
+  let kafka: NodeKafka;
+  /** The database the audit-service chains into (its tables' owner is the harness's `novapos`). */
+  const auditDatabase = 'novapos_audit';
   let prometheus: PrometheusInstance | undefined;
   let limitsSeen:
     | {
@@ -122,12 +135,7 @@ export function productChecks(
   const node = () => getNode();
   const kubectl = (args: readonly string[], input?: string) => node().kubectl(args, input);
   const operatorChart = chartObjects('novapos-operator.yaml');
-  // The audit-service and the database-role Job are not installed here yet: the audit-service needs Kafka
-  // reachable from pods, which the node does not offer yet (docs/audit-service.md, "Not done yet").
-  const notYetOnTheNode = new Set(['audit-service', 'db-roles']);
-  const servicesChart = chartObjects('novapos-services.yaml').filter(
-    (o) => !notYetOnTheNode.has(o.metadata.labels?.['app.kubernetes.io/component'] ?? ''),
-  );
+  const servicesChart = chartObjects('novapos-services.yaml');
 
   // Each check builds on the ones before: after a failure the rest fail at once, naming it, instead of each
   // waiting out its own timeout.
@@ -218,13 +226,19 @@ export function productChecks(
   }
 
   step(
-    'builds the operator, auth-service and integration-gateway images here and imports them',
+    'builds the operator, auth-service, integration-gateway, audit-service and db-roles images here and imports them',
     async () => {
       const t0 = Date.now();
       images = await importAppImages(node());
       log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const listed = await node().ctr(['images', 'ls', '-q']);
-      for (const c of ['operator', 'auth-service', 'integration-gateway'] as const) {
+      for (const c of [
+        'operator',
+        'auth-service',
+        'integration-gateway',
+        'audit-service',
+        'db-roles',
+      ] as const) {
         expect(listed).toContain(images[c].image);
         expect(images[c].manifest.files.some((f) => f.path === 'main.js')).toBe(true);
       }
@@ -233,17 +247,42 @@ export function productChecks(
   );
 
   step(
-    'gives pods OpenBao, Redis and PostgreSQL by name, and the accounts they use',
+    'gives pods OpenBao, Redis, PostgreSQL and Kafka by name, and the accounts they use',
     async () => {
-      stores = await startNodeDataStores(node(), path.join(scratchDir(), 'data'));
+      [stores, kafka] = await Promise.all([
+        startNodeDataStores(node(), path.join(scratchDir(), 'data')),
+        startNodeKafka(node(), path.join(scratchDir(), 'kafka')),
+      ]);
       await chartVaultRoles(stores.vault);
-      // The Secrets a user creates before installing (docs/auth-service.md, docs/integration-gateway.md).
+      const admin = connectPostgres(stores.postgres.url, { max: 1 });
+      try {
+        await admin.query(`CREATE DATABASE ${auditDatabase}`);
+      } finally {
+        await admin.close();
+      }
+      // The least-privilege roles' passwords (the chart's role Job sets them; the services' URLs carry them).
+      const gatewayPassword = randomBytes(18).toString('base64url');
+      const auditPassword = randomBytes(18).toString('base64url');
+      const pg = 'postgres.novapos-data.svc:5432';
+      // The Secrets a user creates before installing (docs/auth-service.md, docs/integration-gateway.md,
+      // docs/audit-service.md), the gateway's database URL naming its own role instead of the tables' owner.
       await applyObjects(node(), [
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'novapos-system' } },
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'novapos' } },
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CLIENT_NS } },
         stringDataSecret('novapos-system', 'novapos-operator-redis', { REDIS_URL: stores.redisUrl(0) }),
-        ...servicesSecrets(stores),
+        ...servicesSecrets(stores).filter((x) => x.metadata.name !== 'integration-gateway-database'),
+        stringDataSecret('novapos', 'integration-gateway-database', {
+          DATABASE_URL: `postgres://novapos_gateway:${gatewayPassword}@${pg}/novapos`,
+        }),
+        stringDataSecret('novapos', 'novapos-db-admin', { DATABASE_ADMIN_URL: stores.postgresUrl() }),
+        stringDataSecret('novapos', 'integration-gateway-db-role', { GATEWAY_DB_PASSWORD: gatewayPassword }),
+        stringDataSecret('novapos', 'audit-service-database', {
+          DATABASE_URL: `postgres://novapos_audit:${auditPassword}@${pg}/${auditDatabase}`,
+          DATABASE_ADMIN_URL: stores.postgresUrl(auditDatabase),
+        }),
+        stringDataSecret('novapos', 'audit-service-db-role', { AUDIT_DB_PASSWORD: auditPassword }),
+        ...kafka.secrets(),
       ]);
       // A user of tenant acme (auth-service's own migrations and repository, from the host).
       await seedAcmeCashier(stores.postgres.url, user, { migrate: true });
@@ -308,20 +347,44 @@ export function productChecks(
         '-f',
         prometheusOperatorCrdDir,
       ]);
-      const manifests = [...swap(operatorChart), ...swap(servicesChart)]
-        .map((d) => stringify(d))
-        .join('---\n');
-      await waitUntil(
-        'the charts to apply',
-        async () => {
-          await kubectl(
-            ['apply', '--server-side', '--force-conflicts', '--field-manager=novapos-test', '-f', '-'],
-            manifests,
-          );
-          return true;
-        },
-        { timeoutMs: 60_000, intervalMs: 1000 },
-      );
+      // docs/deploying.md's order: everything but the Deployments that log in as a role the role Job makes,
+      // then, once the Job has run, those (else they exit until their role exists: a restart each).
+      const all = [...swap(operatorChart), ...swap(servicesChart)];
+      const later = (o: Obj) => o.kind === 'Deployment' && AFTER_ROLES.has(o.metadata.name);
+      const apply = (objs: Obj[]) =>
+        waitUntil(
+          'the charts to apply',
+          async () => {
+            await kubectl(
+              ['apply', '--server-side', '--force-conflicts', '--field-manager=novapos-test', '-f', '-'],
+              objs.map((d) => stringify(d)).join('---\n'),
+            );
+            return true;
+          },
+          { timeoutMs: 60_000, intervalMs: 1000 },
+        );
+      await apply(all.filter((o) => !later(o)));
+      await kubectl([
+        '-n',
+        'novapos',
+        'wait',
+        '--for=condition=complete',
+        'job',
+        '-l',
+        'app.kubernetes.io/component=db-roles',
+        '--timeout=180s',
+      ]).catch(async (err: Error) => {
+        const logs = await kubectl([
+          '-n',
+          'novapos',
+          'logs',
+          '-l',
+          'app.kubernetes.io/component=db-roles',
+        ]).catch((e: Error) => e.message);
+        throw new Error(`${err.message}\n--- db-roles ---\n${logs}`);
+      });
+      log(`role Job complete ${((Date.now() - t0) / 1000).toFixed(1)} s after apply`);
+      await apply(all.filter(later));
       // auth-service is Ready only once it has a signing key set, which the SigningKeyRotation of examples/
       // makes: here its pods must run; it becomes Available in the next step.
       for (const d of DEPLOYMENTS.filter((x) => x.name !== 'auth-service')) await rolledOut(d);
@@ -481,6 +544,69 @@ export function productChecks(
     240_000,
   );
 
+  step(
+    "chains the security events of auth-service's and the gateway's pods in the audit-service's pods, through Kafka's Service",
+    async () => {
+      // 25 forged tokens through the gateway's Service (under its per-address failure budget of 30 a minute):
+      // with two replicas, one sees more than ten in a minute
+      // (the default threshold) and publishes gateway_signature_failures on security.alerts.v1.
+      const sent = await inClusterScript(
+        'forged-tokens',
+        [
+          "const gw = 'http://integration-gateway.novapos.svc:8083/api/tenant/ping';",
+          "const login = await fetch('http://auth-service.novapos.svc:8085/login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant-id': 'acme' },",
+          '  body: JSON.stringify({ email: process.env.EMAIL, password: process.env.PASSWORD }) });',
+          // A real token with its signature changed: a signature failure, not an unknown key.
+          "const forged = (await login.json()).accessToken.slice(0, -4) + 'AAAA';",
+          'const statuses = [];',
+          'for (let i = 0; i < 25; i++) { const r = await fetch(gw, { headers: { authorization: "Bearer " + forged } }); statuses.push(r.status); await r.text(); }',
+          'console.log(JSON.stringify({ login: login.status, statuses: [...new Set(statuses)] }));',
+        ].join('\n'),
+        { EMAIL: user.email, PASSWORD: user.password },
+      );
+      expect(JSON.parse(sent.trim().split('\n').pop() ?? '{}')).toEqual({ login: 200, statuses: [401] });
+      const db = connectPostgres(stores.postgres.url.replace(/\/novapos$/, `/${auditDatabase}`), { max: 1 });
+      try {
+        const rows = await waitUntil(
+          "the login's and the forged tokens' events to be chained",
+          async () => {
+            const r = await db.query<{ producer: string; event_type: string; tenant_id: string | null }>(
+              'SELECT producer, event_type, tenant_id FROM audit_logs ORDER BY seq',
+            );
+            const seen = (producer: string, type: string) =>
+              r.rows.some((x) => x.producer === producer && x.event_type === type);
+            return seen('auth-service', 'login_succeeded') &&
+              seen('integration-gateway', 'gateway_signature_failures')
+              ? r.rows
+              : undefined;
+          },
+          { timeoutMs: 90_000, intervalMs: 1000 },
+        ).catch(async (err: Error) => {
+          const logs = await kubectl([
+            '-n',
+            'novapos',
+            'logs',
+            'deployment/audit-service',
+            '--tail=30',
+          ]).catch((e: Error) => e.message);
+          const chained = await db
+            .query('SELECT producer, event_type FROM audit_logs ORDER BY seq')
+            .then((r) => JSON.stringify(r.rows))
+            .catch((e: Error) => e.message);
+          throw new Error(`${err.message}\nchained: ${chained}\n--- audit-service ---\n${logs}`);
+        });
+        log(`audit chain: ${rows.length} events (${[...new Set(rows.map((r) => r.event_type))].join(', ')})`);
+        expect(rows.find((r) => r.event_type === 'login_succeeded')?.tenant_id).toBe('acme');
+        // Each chained once, and the chain verifies (the audit-service's own check, from the host).
+        const verified = await new AuditRepository(db).verify();
+        expect(verified).toMatchObject({ ok: true, checked: rows.length });
+      } finally {
+        await db.close();
+      }
+    },
+    180_000,
+  );
+
   // Its own check: the pod-level checks that follow do not depend on it.
   it("the gateway enforces acme's limits from examples/tenantratelimit.yaml (429 with Retry-After)", () => {
     const r = limitsSeen;
@@ -585,6 +711,7 @@ export function productChecks(
       ).items;
       expect(monitors.map((m) => `${m.metadata.namespace}/${m.metadata.name}`).sort()).toEqual([
         'novapos-system/novapos-operator',
+        'novapos/audit-service',
         'novapos/auth-service',
         'novapos/integration-gateway',
       ]);
@@ -701,7 +828,7 @@ export function productChecks(
     async cleanup() {
       await prometheus?.process.stop();
       await promotionDrill.cleanup();
-      await stores?.stop();
+      await Promise.all([stores?.stop(), kafka?.stop()]);
     },
   };
 }

@@ -27,6 +27,8 @@ export interface KafkaInstance {
   readonly bootstrap: string;
   readonly port: number;
   readonly controllerPort: number;
+  /** With `pods`: the port of the pods' listener on `pods.host` (a Service's target port). */
+  readonly podPort?: number;
   /** The super user: topics, ACLs, test read-backs. Never handed to code under test. */
   readonly admin: KafkaCredentials;
   /** One SCRAM principal per service (`User:<service>`), with only the ACLs of lib/kafka-topics.ts. */
@@ -46,6 +48,13 @@ export interface KafkaOptions {
   readonly heap?: string;
   /** Create the project's topics and ACLs (lib/kafka-topics.ts). Default true. */
   readonly topics?: boolean;
+  /**
+   * A second SASL/SCRAM listener for the pods of the harness's Kubernetes node: it listens on `host` (the
+   * node's bridge address) and tells clients to come back through `advertised` (`kafka.kafka.svc:9092`, a
+   * Service whose EndpointSlice names `host`:`podPort`), a name only pods resolve. Test code keeps using the
+   * loopback listener, which advertises its own address.
+   */
+  readonly pods?: { readonly host: string; readonly advertised: string };
 }
 
 /** The jars from Maven Central, fetched once into the cache by test/bins/kafka/fetch.sh (KAFKA_LIBS honoured). */
@@ -97,6 +106,7 @@ export async function startKafka(dir: string, opts: KafkaOptions = {}): Promise<
   const dataDir = path.join(home, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const [port, controllerPort] = [await freePort(), await freePort()];
+  const podPort = opts.pods ? await freePort() : undefined;
   const admin: KafkaCredentials = { username: 'admin', password: password() };
   const controllerPassword = password();
   const services = Object.fromEntries(
@@ -104,19 +114,34 @@ export async function startKafka(dir: string, opts: KafkaOptions = {}): Promise<
   ) as Record<KafkaService, KafkaCredentials>;
 
   const jaasString = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  const scramJaas = `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${jaasString(admin.password)}";`;
+  // The pods' listener: the same SCRAM principals and ACLs as the loopback one, on the bridge address.
+  const pods =
+    opts.pods && podPort
+      ? {
+          listener: `,POD://${opts.pods.host}:${podPort}`,
+          advertised: `,POD://${opts.pods.advertised}`,
+          protocol: ',POD:SASL_PLAINTEXT',
+          props: [
+            `listener.name.pod.sasl.enabled.mechanisms=${KAFKA_SASL_MECHANISM}`,
+            `listener.name.pod.scram-sha-256.sasl.jaas.config=${scramJaas}`,
+          ],
+        }
+      : { listener: '', advertised: '', protocol: '', props: [] };
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=CLIENT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=CLIENT://127.0.0.1:${port}`,
+    `listeners=CLIENT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${pods.listener}`,
+    `advertised.listeners=CLIENT://127.0.0.1:${port}${pods.advertised}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=CLIENT',
-    'listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT',
+    `listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT${pods.protocol}`,
+    ...pods.props,
     `sasl.enabled.mechanisms=${KAFKA_SASL_MECHANISM}`,
     `listener.name.client.sasl.enabled.mechanisms=${KAFKA_SASL_MECHANISM}`,
     `sasl.mechanism.inter.broker.protocol=${KAFKA_SASL_MECHANISM}`,
-    `listener.name.client.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${jaasString(admin.password)}";`,
+    `listener.name.client.scram-sha-256.sasl.jaas.config=${scramJaas}`,
     'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
     'sasl.mechanism.controller.protocol=PLAIN',
     `listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${jaasString(controllerPassword)}" user_controller="${jaasString(controllerPassword)}";`,
@@ -226,6 +251,7 @@ export async function startKafka(dir: string, opts: KafkaOptions = {}): Promise<
     bootstrap: `127.0.0.1:${port}`,
     port,
     controllerPort,
+    podPort,
     admin,
     services,
     get process() {

@@ -13,6 +13,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KAFKA_SERVICES } from '../../../lib/kafka-topics.js';
+import { type KafkaInstance, startKafka } from '../components/kafka.js';
 import type { NodeInstance } from '../components/node.js';
 import { type PostgresInstance, startPostgres } from '../components/postgres.js';
 import { type RedisInstance, startRedis } from '../components/redis.js';
@@ -26,6 +28,8 @@ export const DATA_SERVICES = {
   vaultStaging: { namespace: 'vault', name: 'vault-staging', port: 8200 },
   redis: { namespace: 'novapos-data', name: 'redis', port: 6379 },
   postgres: { namespace: 'novapos-data', name: 'postgres', port: 5432 },
+  /** The services chart's default `kafkaBootstrap`. */
+  kafka: { namespace: 'kafka', name: 'kafka', port: 9092 },
 } as const;
 
 export interface NodeDataStores {
@@ -133,6 +137,49 @@ export async function startNodeDataStores(node: NodeInstance, dir: string): Prom
   };
 }
 
+export interface NodeKafka {
+  /** The broker; test code uses its loopback listener (`kafka.bootstrap`) and its admin client. */
+  readonly kafka: KafkaInstance;
+  /** `kafka.kafka.svc:9092`: what pods use (the services chart's default `kafkaBootstrap`). */
+  readonly bootstrap: string;
+  /** The Secrets a user creates in `novapos` for the services chart: `<service>-kafka` with `KAFKA_PASSWORD`. */
+  secrets(): ReturnType<typeof stringDataSecret>[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Kafka for the pods of the node (issue 20: "the listener pods use is reachable from the real node"): the
+ * harness's broker with a second SASL/SCRAM listener on the node's bridge address that advertises
+ * `kafka.kafka.svc:9092`, named in the cluster like the other stores (a Service without a selector and an
+ * EndpointSlice naming the bridge address). Pods log in as their service's principal; the ACLs are
+ * lib/kafka-topics.ts's, the same as on loopback.
+ */
+export async function startNodeKafka(node: NodeInstance, dir: string): Promise<NodeKafka> {
+  const host = node.network.nodeIp;
+  const bootstrap = `${serviceHost(DATA_SERVICES.kafka)}:${DATA_SERVICES.kafka.port}`;
+  const started = Date.now();
+  const kafka = await startKafka(dir, { pods: { host, advertised: bootstrap } });
+  try {
+    if (!kafka.podPort) throw new Error('the broker has no pods listener');
+    await applyObjects(node, externalServiceManifests(DATA_SERVICES.kafka, host, kafka.podPort));
+  } catch (err) {
+    await kafka.stop();
+    throw err;
+  }
+  process.stderr.write(
+    `[node] Kafka on ${host} for pods (${bootstrap}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return {
+    kafka,
+    bootstrap,
+    secrets: () =>
+      KAFKA_SERVICES.map((service) =>
+        stringDataSecret('novapos', `${service}-kafka`, { KAFKA_PASSWORD: kafka.services[service].password }),
+      ),
+    stop: () => kafka.stop(),
+  };
+}
+
 /**
  * A Vault Kubernetes auth role for a ServiceAccount with one of the repository's policies. `audience`: the
  * audience the pod's projected token carries (auth-service's chart mounts one for `vault`); omitted, the
@@ -162,8 +209,9 @@ export async function vaultRoleForServiceAccount(
 }
 
 /**
- * The Vault Kubernetes auth roles docs/signing-keys.md and docs/auth-service.md set up for the charts' pods:
- * the operator with its pod's ServiceAccount token, auth-service with the projected token of audience `vault`.
+ * The Vault Kubernetes auth roles docs/signing-keys.md, docs/auth-service.md and docs/audit-service.md set up
+ * for the charts' pods: the operator with its pod's ServiceAccount token, auth-service and the audit-service
+ * with the projected token of audience `vault`; and the audit-service's transit key.
  */
 export async function chartVaultRoles(vault: VaultInstance): Promise<void> {
   const policy = (file: string) => readFileSync(path.join(repoRoot, 'operator/vault-policies', file), 'utf8');
@@ -180,6 +228,20 @@ export async function chartVaultRoles(vault: VaultInstance): Promise<void> {
     serviceAccount: 'auth-service',
     audience: 'vault',
   });
+  // The audit-service signs chain heads with a transit key (docs/audit-service.md, "Signed heads").
+  await vaultRoleForServiceAccount(vault, {
+    name: 'audit-service',
+    policy: policy('audit-service.hcl'),
+    namespace: 'novapos',
+    serviceAccount: 'audit-service',
+    audience: 'vault',
+  });
+  const mount = await vault.request('POST', 'sys/mounts/transit', { type: 'transit' });
+  // 400: mounted already.
+  if (mount.status >= 300 && mount.status !== 400)
+    throw new Error(`transit mount: ${mount.status} ${JSON.stringify(mount.body)}`);
+  const key = await vault.request('POST', 'transit/keys/novapos-audit-chain', { type: 'ed25519' });
+  if (key.status >= 300) throw new Error(`transit key: ${key.status} ${JSON.stringify(key.body)}`);
 }
 
 /** A Secret as a user writes it (`stringData`). */
