@@ -9,8 +9,10 @@ import { type AppComponent, appImageSpec, appImages } from '../harness/node/app-
 import {
   chartVaultRoles,
   type NodeDataStores,
+  type NodeKafka,
   servicesSecrets,
   startNodeDataStores,
+  startNodeKafka,
 } from '../harness/node/data-stores.js';
 import { buildImagesArchive } from '../harness/node/images.js';
 import { LEASE_WAIT_MS, nodeLease } from '../harness/node-lease.js';
@@ -48,8 +50,8 @@ const LEFT_OUT = [
   'grafana disabled in the test stack: its image (grafana/grafana) cannot be had here, no registry is reachable',
   'pagerduty disabled: PagerDuty cannot be reached from here',
   'prometheus-operator does not run here: Prometheus and Alertmanager are checked as custom resources only',
-  "the services chart's audit-service and its database-role Job (features.services lists auth-service and gateway): Kafka is not reachable from the node's pods yet",
-  "not managed by the stack, applied with kubectl while pulumi up waits: the services' database and Redis Secrets (novapos namespace) and examples/signingkeyrotation.yaml (auth-service is Ready only once its key set exists)",
+  "the services chart's audit-service and its database-role Job (features.services lists auth-service and gateway): the node suite installs them as pods (test/cluster/product.ts); here they would add the role Job's ordering (docs/deploying.md) and a minute to a suite that tests the Pulumi program",
+  "not managed by the stack, applied with kubectl while pulumi up waits: the services' database, Redis and Kafka Secrets (novapos namespace) and examples/signingkeyrotation.yaml (auth-service is Ready only once its key set exists)",
 ];
 /** The services chart's components the test stack applies (`features.services`). */
 const SERVICES = ['auth-service', 'gateway'];
@@ -66,13 +68,14 @@ const DEPLOYMENTS = [
   ['novapos', 'integration-gateway'],
 ] as const;
 /** What the data stores' setup adds to the cluster (removed at the end unless it was there before). */
-const SETUP_NAMESPACES = ['vault', 'novapos-data', 'vault-system'];
+const SETUP_NAMESPACES = ['vault', 'novapos-data', 'vault-system', 'kafka'];
 const SETUP_CLUSTER_ROLE_BINDING = 'vault-auth-delegator';
 
 let lease: NodeLease | undefined;
 let skipReason: string | undefined;
 let stack: PulumiStack | undefined;
 let stores: NodeDataStores | undefined;
+let kafka: NodeKafka | undefined;
 let storesDir: string | undefined;
 /** Every object of the cluster before `pulumi up` (kind/namespace/name). */
 let before: Set<string>;
@@ -148,7 +151,11 @@ async function startDataStores(l: NodeLease): Promise<NodeDataStores> {
   storesDir = mkdtempSync(path.join(tmpdir(), 'novapos-pulumi-node-data-'));
   // PostgreSQL runs as its own account: it must get through to its data directory inside.
   chmodSync(storesDir, 0o755);
-  const s = await startNodeDataStores(node, storesDir);
+  const [s, k] = await Promise.all([
+    startNodeDataStores(node, storesDir),
+    startNodeKafka(node, path.join(storesDir, 'kafka')),
+  ]);
+  kafka = k;
   await chartVaultRoles(s.vault);
   return s;
 }
@@ -167,7 +174,11 @@ async function applyBesideTheStack(s: NodeDataStores, timeoutMs: number): Promis
   );
   await kubectl(
     ['apply', '--server-side', '--field-manager=novapos-test', '-f', '-'],
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: servicesSecrets(s) }),
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [...servicesSecrets(s), ...(kafka?.secrets() ?? [])],
+    }),
   );
   await waitUntil(
     'the SigningKeyRotation CRD to be served',
@@ -243,7 +254,7 @@ afterAll(async () => {
     await kubectl(['delete', '-f', prometheusOperatorCrdDir, '--ignore-not-found']).catch(() => {});
     await lease.release();
   }
-  await stores?.stop();
+  await Promise.all([stores?.stop(), kafka?.stop()]);
   if (storesDir) rmSync(storesDir, { recursive: true, force: true });
   stack?.remove();
 }, 900_000);
