@@ -178,13 +178,18 @@ export function operatorManifests(s: OperatorSettings): K8sObject[] {
 }
 
 /** The services chart's container name -> the component whose image it runs. */
-const SERVICE_CONTAINERS: Record<string, 'auth-service' | 'integration-gateway'> = {
+const SERVICE_CONTAINERS: Record<string, LocalService> = {
   'auth-service': 'auth-service',
   gateway: 'integration-gateway',
+  'audit-service': 'audit-service',
 };
 
-/** The services npm start runs from the services chart; an object of another component is left out. */
-const RUN_SERVICES = ['auth-service', 'integration-gateway'] as const;
+/**
+ * The services npm start runs from the services chart; an object of another component is left out (the role
+ * Job: npm start makes the roles itself, with the admin credential, before installing).
+ */
+const RUN_SERVICES = ['auth-service', 'integration-gateway', 'audit-service'] as const;
+type LocalService = (typeof RUN_SERVICES)[number];
 
 /** Which of RUN_SERVICES an object of the services chart belongs to (by its name label or its name). */
 function serviceOf(o: K8sObject): string | undefined {
@@ -202,14 +207,17 @@ function serviceOf(o: K8sObject): string | undefined {
  * components (they need what the local stack does not run).
  */
 export function servicesManifests(s: {
-  readonly images: Readonly<Record<'auth-service' | 'integration-gateway', string>>;
+  readonly images: Readonly<Record<LocalService, string>>;
   readonly replicas: number;
   readonly databaseUrl: string;
   /** The gateway's own least-privilege role (the chart's integration-gateway-database Secret). */
   readonly gatewayDatabaseUrl: string;
   readonly redisUrl: string;
+  /** The audit-service's insert-only role and its tables' owner (the chart's audit-service-database Secret). */
+  readonly auditDatabaseUrl: string;
+  readonly auditDatabaseAdminUrl: string;
   /** Each service's Kafka password (its SCRAM principal), for the chart's `<service>-kafka` Secrets. */
-  readonly kafkaPasswords: Readonly<Record<'auth-service' | 'integration-gateway', string>>;
+  readonly kafkaPasswords: Readonly<Record<LocalService, string>>;
 }): { objects: K8sObject[]; leftOut: string[] } {
   const chart = 'novapos-services.yaml';
   const all = chartObjects(chart);
@@ -239,6 +247,10 @@ export function servicesManifests(s: {
     secret('integration-gateway-database', { DATABASE_URL: s.gatewayDatabaseUrl }),
     secret('auth-service-redis', { REDIS_URL: s.redisUrl }),
     secret('integration-gateway-redis', { REDIS_URL: s.redisUrl }),
+    secret('audit-service-database', {
+      DATABASE_URL: s.auditDatabaseUrl,
+      DATABASE_ADMIN_URL: s.auditDatabaseAdminUrl,
+    }),
     ...RUN_SERVICES.map((service) =>
       secret(`${service}-kafka`, { KAFKA_PASSWORD: s.kafkaPasswords[service] }),
     ),

@@ -26,7 +26,10 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { localAlertmanagerConfig } from '../alerts/alertmanager/local.js';
 import { describeError } from '../lib/errors.js';
+import { connectPostgres } from '../lib/service-kit/db.js';
 import { VaultClient } from '../lib/vault.js';
+import { migrate as migrateAudit } from '../services/audit-service/src/storage/repo.js';
+import { bootstrapAuditRole } from '../services/audit-service/src/storage/roles.js';
 import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
 import type { AlertmanagerInstance } from '../test/harness/components/alertmanager.js';
 import { type KafkaInstance, startKafka } from '../test/harness/components/kafka.js';
@@ -87,6 +90,10 @@ export interface StackVars {
   readonly SLACK_SINK_URL: string;
   /** The gateway's own least-privilege database role (made by bootstrapDatabaseRoles). */
   readonly GATEWAY_DATABASE_URL: string;
+  /** The audit-service's insert-only role in its own database (`audit verify`: DATABASE_URL=$AUDIT_DATABASE_URL). */
+  readonly AUDIT_DATABASE_URL: string;
+  /** The audit tables' owner (migrations, retention). */
+  readonly AUDIT_DATABASE_ADMIN_URL: string;
 }
 
 /** What a local process gets to configure itself from: the running components and their addresses. */
@@ -155,7 +162,7 @@ async function httpOk(url: string): Promise<boolean> {
 }
 
 /** A service's Kafka client settings as its own principal (lib/kafka-topics.ts), on the loopback listener. */
-const kafkaEnv = (k: KafkaInstance, service: 'auth-service' | 'integration-gateway') => ({
+const kafkaEnv = (k: KafkaInstance, service: 'auth-service' | 'integration-gateway' | 'audit-service') => ({
   KAFKA_BOOTSTRAP: k.bootstrap,
   KAFKA_USERNAME: k.services[service].username,
   KAFKA_PASSWORD: k.services[service].password,
@@ -239,6 +246,27 @@ const localProcesses: readonly LocalProcess[] = [
     url: 'http://127.0.0.1:8083',
     metrics: '127.0.0.1:9083',
   },
+  {
+    // Chains the two services' security events from Kafka (docs/audit-service.md); its admin port only.
+    name: 'audit-service',
+    ...tsNode('services/audit-service/src/main.ts'),
+    env: (s) => ({
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_PORT: '9087',
+      DATABASE_URL: s.vars.AUDIT_DATABASE_URL,
+      DATABASE_ADMIN_URL: s.vars.AUDIT_DATABASE_ADMIN_URL,
+      ...kafkaEnv(s.kafka, 'audit-service'),
+      AUDIT_JWKS_URL: 'http://127.0.0.1:8085/.well-known/jwks.json',
+      JWT_ISSUER: 'https://auth.novapos.local',
+      JWT_AUDIENCE: 'novapos-api',
+      // Chain heads signed with the local OpenBao's transit key (made by bootstrapAudit).
+      VAULT_ADDR: s.vars.VAULT_ADDR,
+      VAULT_TOKEN: s.vars.VAULT_TOKEN,
+    }),
+    ready: () => httpOk('http://127.0.0.1:9087/healthz'),
+    url: 'http://127.0.0.1:9087',
+    metrics: '127.0.0.1:9087',
+  },
 ];
 
 /**
@@ -282,7 +310,9 @@ let stopping = false;
 // Why there is no node (not root, ...), or undefined: the node runs.
 const noNode = canRunNode();
 /** The processes started on loopback: all of them without a node; in the node, those without an image yet. */
-const inCluster = new Set(noNode ? [] : ['novapos-operator', 'auth-service', 'integration-gateway']);
+const inCluster = new Set(
+  noNode ? [] : ['novapos-operator', 'auth-service', 'integration-gateway', 'audit-service'],
+);
 const processes = localProcesses.filter((p) => !inCluster.has(p.name));
 
 /**
@@ -308,7 +338,11 @@ async function stopAll(): Promise<void> {
   say('stopped');
 }
 
-function stackVars(c: Components, gatewayDatabaseUrl: string): StackVars {
+function stackVars(
+  c: Components,
+  gatewayDatabaseUrl: string,
+  audit: { url: string; adminUrl: string },
+): StackVars {
   return {
     REDIS_URL: c.redis.url,
     DATABASE_URL: c.postgres.url,
@@ -322,6 +356,8 @@ function stackVars(c: Components, gatewayDatabaseUrl: string): StackVars {
     PAGERDUTY_SINK_URL: c.pagerduty.url,
     SLACK_SINK_URL: c.slack.url,
     GATEWAY_DATABASE_URL: gatewayDatabaseUrl,
+    AUDIT_DATABASE_URL: audit.url,
+    AUDIT_DATABASE_ADMIN_URL: audit.adminUrl,
   };
 }
 
@@ -339,6 +375,43 @@ async function bootstrapGatewayRole(adminUrl: string): Promise<string> {
     gatewayPassword: gatewayDb.password,
   });
   return gatewayDb.toString();
+}
+
+/**
+ * The audit-service's database and role, as the chart's role Job makes them (scripts/db-roles.ts): a database
+ * of its own, its tables migrated by the owner, the insert-only role `novapos_audit` with a fresh password;
+ * and the local OpenBao's transit key its chain heads are signed with (docs/audit-service.md).
+ */
+async function bootstrapAudit(
+  adminUrl: string,
+  vault: VaultInstance,
+): Promise<{ url: string; adminUrl: string }> {
+  const database = 'novapos_audit';
+  const admin = connectPostgres(adminUrl, { max: 1 });
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!exists.rowCount) await admin.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await admin.close();
+  }
+  const owner = new URL(adminUrl);
+  owner.pathname = `/${database}`;
+  const db = connectPostgres(owner.toString(), { max: 1 });
+  try {
+    await migrateAudit(db);
+  } finally {
+    await db.close();
+  }
+  const role = new URL(owner);
+  role.username = 'novapos_audit';
+  role.password = randomBytes(18).toString('base64url');
+  await bootstrapAuditRole({ adminUrl: owner.toString(), role: role.username, password: role.password });
+  // 400: mounted already (a second npm start against the same OpenBao).
+  const mount = await vault.request('POST', 'sys/mounts/transit', { type: 'transit' });
+  if (mount.status >= 300 && mount.status !== 400) throw new Error(`transit mount: HTTP ${mount.status}`);
+  const key = await vault.request('POST', 'transit/keys/novapos-audit-chain', { type: 'ed25519' });
+  if (key.status >= 300) throw new Error(`transit key novapos-audit-chain: HTTP ${key.status}`);
+  return { url: role.toString(), adminUrl: owner.toString() };
 }
 
 function alertRuleFiles(): string[] {
@@ -542,7 +615,12 @@ async function startClusterSide(
   const ip = n.network.nodeIp;
   // The harness's app images (test/harness/node/app-images.ts): the application layer is rebuilt only when
   // its inputs change, so a warm npm start builds nothing.
-  const images = await importAppImages(n, ['operator', 'auth-service', 'integration-gateway']);
+  const images = await importAppImages(n, [
+    'operator',
+    'auth-service',
+    'integration-gateway',
+    'audit-service',
+  ]);
   say(
     `images ${Object.values(images)
       .map((i) => i.image)
@@ -569,13 +647,15 @@ async function startClusterSide(
   // auth-service logs in to OpenBao as its chart says: Kubernetes auth, role auth-service, with its pod's
   // projected token (audience vault), validated against the node's apiserver (test/harness/node/data-stores.ts).
   await enableVaultKubernetesAuth(c.vault, n.kube);
-  await vaultRoleForServiceAccount(c.vault, {
-    name: 'auth-service',
-    policy: readFileSync(path.join(repoRoot, 'operator/vault-policies/auth-service.hcl'), 'utf8'),
-    namespace: 'novapos',
-    serviceAccount: 'auth-service',
-    audience: 'vault',
-  });
+  for (const service of ['auth-service', 'audit-service']) {
+    await vaultRoleForServiceAccount(c.vault, {
+      name: service,
+      policy: readFileSync(path.join(repoRoot, `operator/vault-policies/${service}.hcl`), 'utf8'),
+      namespace: 'novapos',
+      serviceAccount: service,
+      audience: 'vault',
+    });
+  }
   await applyAll(
     n,
     operatorManifests({
@@ -600,15 +680,19 @@ async function startClusterSide(
     images: {
       'auth-service': images['auth-service'].image,
       'integration-gateway': images['integration-gateway'].image,
+      'audit-service': images['audit-service'].image,
     },
     // One replica each locally, as for the operator: a 2-core machine.
     replicas: 1,
     databaseUrl: bridgeUrl(n, vars.DATABASE_URL),
     gatewayDatabaseUrl: bridgeUrl(n, vars.GATEWAY_DATABASE_URL),
     redisUrl: bridgeUrl(n, vars.REDIS_URL),
+    auditDatabaseUrl: bridgeUrl(n, vars.AUDIT_DATABASE_URL),
+    auditDatabaseAdminUrl: bridgeUrl(n, vars.AUDIT_DATABASE_ADMIN_URL),
     kafkaPasswords: {
       'auth-service': k.services['auth-service'].password,
       'integration-gateway': k.services['integration-gateway'].password,
+      'audit-service': k.services['audit-service'].password,
     },
   });
   if (services.leftOut.length > 0)
@@ -626,6 +710,7 @@ const IN_CLUSTER_PORTS: readonly [string, string, readonly number[]][] = [
   ['novapos-system', 'app.kubernetes.io/name=novapos-operator', [8080, 8081, 8082]],
   ['novapos', 'app.kubernetes.io/name=auth-service', [8085, 9085]],
   ['novapos', 'app.kubernetes.io/name=integration-gateway', [8083, 9083]],
+  ['novapos', 'app.kubernetes.io/name=audit-service', [9087]],
 ];
 
 /** The Deployments npm start runs in the node, waited for before it says it is up. */
@@ -633,6 +718,7 @@ const IN_CLUSTER_DEPLOYMENTS = [
   ['novapos-system', 'novapos-operator'],
   ['novapos', 'auth-service'],
   ['novapos', 'integration-gateway'],
+  ['novapos', 'audit-service'],
 ] as const;
 
 async function main(): Promise<void> {
@@ -700,7 +786,11 @@ async function main(): Promise<void> {
   });
   // Not awaited yet: a failure is reported where it is awaited; this keeps it from being an unhandled one.
   kafkaStarting.catch(() => {});
-  const vars = stackVars(c, await bootstrapGatewayRole(c.postgres.url));
+  const vars = stackVars(
+    c,
+    await bootstrapGatewayRole(c.postgres.url),
+    await bootstrapAudit(c.postgres.url, c.vault),
+  );
   writeStackFiles(k, vars);
   await seedPromotionExample(c, n);
   if (n) await startClusterSide(n, c, vars, kafkaStarting);
