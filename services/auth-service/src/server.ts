@@ -164,7 +164,7 @@ export async function startAuthService(
     mfaCipher,
     sessions,
     bootstrapToken,
-    repo,
+    store: repo,
     hasher,
     keyring,
     metrics,

@@ -1,5 +1,6 @@
+import { CipherUnavailable } from '../domain/ports.js';
 import type { AuthRepository } from './repo.js';
-import { CipherUnavailable, isEncrypted, type MfaSecretCipher } from './transit-cipher.js';
+import { isEncrypted, type RewrappingCipher } from './transit-cipher.js';
 
 /**
  * Seals the stored TOTP secrets with Vault transit: `plaintextOnly` encrypts the rows written before
@@ -9,7 +10,7 @@ import { CipherUnavailable, isEncrypted, type MfaSecretCipher } from './transit-
  */
 export async function sealMfaSecrets(
   repo: AuthRepository,
-  cipher: MfaSecretCipher,
+  cipher: RewrappingCipher,
   opts: { plaintextOnly: boolean; batch?: number },
 ): Promise<{ sealed: number; skipped: number; failed: number }> {
   let after = '00000000-0000-0000-0000-000000000000';

@@ -1,54 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { withAmbientTransactions } from '../../../../lib/ambient-tx.js';
 import type { LockoutState } from '../domain/lockout.js';
+import type {
+  ApiKeyRow,
+  AuthStore,
+  BootstrapClaim,
+  LoginFailureCounts,
+  NewApiKey,
+  NewRefreshToken,
+  NewUserRecord,
+  RefreshTokenRow,
+  Tenant,
+  User,
+} from '../domain/ports.js';
 import type { Db, Queryable } from './db.js';
-
-export interface Tenant {
-  readonly id: string;
-  readonly name: string;
-  readonly requireMfa: boolean;
-}
-
-export interface User {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly email: string;
-  readonly passwordHash: string;
-  readonly roles: string[];
-  readonly mfaSecret: string | null;
-  readonly mfaEnrolledAt: Date | null;
-  readonly mfaLastTimeStep: number | null;
-  readonly mfaPendingSecret: string | null;
-  readonly mfaPendingCreatedAt: Date | null;
-  /** The session (sid) that began the pending enrollment: only it completes (or restarts) it. */
-  readonly mfaPendingSession: string | null;
-}
-
-export interface RefreshTokenRow {
-  readonly id: string;
-  readonly familyId: string;
-  readonly userId: string;
-  readonly tenantId: string;
-  readonly amr: string[];
-  /** The sign-in behind the session (the `auth_time` claim). */
-  readonly authTime: Date;
-  readonly expiresAt: Date;
-  readonly familyExpiresAt: Date;
-  readonly usedAt: Date | null;
-  readonly revokedAt: Date | null;
-}
-
-export interface ApiKeyRow {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly name: string;
-  readonly prefix: string;
-  readonly scopes: string[];
-  readonly createdAt: Date;
-  readonly expiresAt: Date | null;
-  readonly lastUsedAt: Date | null;
-  readonly revokedAt: Date | null;
-}
 
 interface UserRecord {
   id: string;
@@ -97,8 +62,11 @@ function toUser(r: UserRecord): User {
 const USER_COLUMNS =
   'id, tenant_id, email, password_hash, roles, mfa_secret, mfa_enrolled_at, mfa_last_time_step, mfa_pending_secret, mfa_pending_created_at, mfa_pending_session';
 
-/** SQL for auth-service, one method per question the domain asks. */
-export class AuthRepository {
+/**
+ * SQL for auth-service, one method per question the domain asks: the domain's `AuthStore` (domain/ports.ts),
+ * plus what the wiring, the seed and the sealing of TOTP secrets need.
+ */
+export class AuthRepository implements AuthStore {
   /** The service's Db with ambient transactions: inside `unitOfWork` every query here joins it. */
   readonly db: Db;
 
@@ -165,10 +133,7 @@ export class AuthRepository {
   }
 
   /** Inserts a user; `undefined` when the e-mail is taken in the tenant. */
-  async createUser(
-    u: { tenantId: string; email: string; passwordHash: string; roles: string[] },
-    q: Queryable = this.db,
-  ): Promise<string | undefined> {
+  async createUser(u: NewUserRecord, q: Queryable = this.db): Promise<string | undefined> {
     const id = randomUUID();
     const res = await q.query(
       `INSERT INTO users (id, tenant_id, email, password_hash, roles) VALUES ($1, $2, $3, $4, $5)
@@ -182,10 +147,7 @@ export class AuthRepository {
    * Creates the first user of a tenant, only while it has none (POST /register-first). The tenant row is
    * locked so two concurrent bootstrap calls cannot both succeed.
    */
-  async createFirstUser(
-    u: { tenantId: string; email: string; passwordHash: string; roles: string[] },
-    bootstrap: { tokenHash: string; configured: boolean },
-  ): Promise<string | undefined> {
+  async createFirstUser(u: NewUserRecord, bootstrap: BootstrapClaim): Promise<string | undefined> {
     return this.db.transaction(async (tx) => {
       // Serialises concurrent bootstraps (the tenant may not exist yet, so no row lock to take).
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext('novapos-auth-register-first'))`);
@@ -462,7 +424,7 @@ export class AuthRepository {
     subject: string,
     source: string,
     resetSeconds: number,
-  ): Promise<{ pair: number; account: number }> {
+  ): Promise<LoginFailureCounts> {
     const add = async (src: string) => {
       const { rows } = await this.db.query<{ failures: number }>(
         `INSERT INTO auth_login_failures (tenant_id, subject, source, failures, last_failure_at)
@@ -529,19 +491,7 @@ export class AuthRepository {
 
   // --- refresh tokens --------------------------------------------------------------------------------
 
-  async insertRefreshToken(
-    t: {
-      familyId: string;
-      userId: string;
-      tenantId: string;
-      tokenHash: string;
-      amr: string[];
-      authTime: Date;
-      expiresAt: Date;
-      familyExpiresAt: Date;
-    },
-    q: Queryable = this.db,
-  ): Promise<string> {
+  async insertRefreshToken(t: NewRefreshToken, q: Queryable = this.db): Promise<string> {
     const id = randomUUID();
     await q.query(
       `INSERT INTO auth_refresh_tokens
@@ -590,19 +540,7 @@ export class AuthRepository {
    * Exchanges a refresh token for the next one of its family in one transaction. `false` when the token
    * was used or revoked in the meantime (a concurrent presentation: treated as reuse by the caller).
    */
-  async rotateRefreshToken(
-    oldId: string,
-    next: {
-      familyId: string;
-      userId: string;
-      tenantId: string;
-      tokenHash: string;
-      amr: string[];
-      authTime: Date;
-      expiresAt: Date;
-      familyExpiresAt: Date;
-    },
-  ): Promise<boolean> {
+  async rotateRefreshToken(oldId: string, next: NewRefreshToken): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const claimed = await tx.query(
         'UPDATE auth_refresh_tokens SET used_at = now() WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL',
@@ -652,15 +590,7 @@ export class AuthRepository {
 
   // --- API keys --------------------------------------------------------------------------------------
 
-  async insertApiKey(k: {
-    tenantId: string;
-    createdBy: string;
-    name: string;
-    prefix: string;
-    keyHash: string;
-    scopes: string[];
-    expiresAt: Date | null;
-  }): Promise<ApiKeyRow> {
+  async insertApiKey(k: NewApiKey): Promise<ApiKeyRow> {
     const id = randomUUID();
     const { rows } = await this.db.query<{ created_at: Date | string }>(
       `INSERT INTO api_keys (id, tenant_id, created_by, name, prefix, key_hash, scopes, expires_at)

@@ -1,4 +1,5 @@
 import type { VaultClient } from '../../../../lib/vault.js';
+import { CipherUnavailable, type MfaSecretCipher, type SecretOwner } from '../domain/ports.js';
 
 /**
  * TOTP secrets at rest, encrypted with Vault's transit engine (OpenBao has it): the plaintext never reaches
@@ -7,33 +8,20 @@ import type { VaultClient } from '../../../../lib/vault.js';
  * decrypt. The stored value `vault:v<N>:...` names the key version, so rotating the key
  * (`transit/keys/<key>/rotate`) keeps every row readable, and `rewrap` moves rows to the newest version
  * without the plaintext leaving Vault. Decrypted only to verify a code.
+ *
+ * The domain's MfaSecretCipher (domain/ports.ts) is encrypt and decrypt; the sealing of stored rows
+ * (mfa-secrets.ts) also rewraps.
  */
-export interface MfaSecretCipher {
-  encrypt(plaintext: string, owner: SecretOwner): Promise<string>;
-  /** The plaintext of a stored value; a legacy plaintext value (no `vault:` prefix) is returned as is. */
-  decrypt(stored: string, owner: SecretOwner): Promise<string>;
+export interface RewrappingCipher extends MfaSecretCipher {
   /** A stored value re-encrypted under the newest key version (plaintext stays in Vault). */
   rewrap(stored: string, owner: SecretOwner): Promise<string>;
-}
-
-export interface SecretOwner {
-  readonly tenantId: string;
-  readonly userId: string;
-}
-
-/** Vault could not encrypt or decrypt: MFA answers 503 mfa_unavailable (never a pass, never a fail). */
-export class CipherUnavailable extends Error {
-  override readonly name = 'CipherUnavailable';
-  constructor(readonly reason: string) {
-    super(`transit ${reason}`);
-  }
 }
 
 export const isEncrypted = (stored: string): boolean => stored.startsWith('vault:v');
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
-export class TransitCipher implements MfaSecretCipher {
+export class TransitCipher implements RewrappingCipher {
   private token: string | undefined;
 
   constructor(

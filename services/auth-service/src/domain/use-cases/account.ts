@@ -81,8 +81,8 @@ export async function changePassword(
     d,
     ctx,
     async () => {
-      const n = await d.repo.changePassword(user.id, newHash, 'password_changed');
-      await d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
+      const n = await d.store.changePassword(user.id, newHash, 'password_changed');
+      await d.store.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
       return n;
     },
     (n) => ({
@@ -115,7 +115,7 @@ export async function regenerateRecoveryCodes(
   const replaced = await withEvent(
     d,
     ctx,
-    () => d.repo.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode)),
+    () => d.store.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode)),
     ifDone({
       topic: 'mfa',
       type: 'mfa_recovery_codes_regenerated',
@@ -167,8 +167,8 @@ export async function disableMfa(
     d,
     ctx,
     async () => {
-      const n = await d.repo.disableMfa(user.id, 'mfa_disabled');
-      if (n !== undefined) await d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
+      const n = await d.store.disableMfa(user.id, 'mfa_disabled');
+      if (n !== undefined) await d.store.recordLoginSourceSuccess(tenant.id, subject, ctx.ip);
       return n;
     },
     (n) =>

@@ -21,7 +21,7 @@ export async function createApiKey(
     d,
     ctx,
     () =>
-      d.repo.insertApiKey({
+      d.store.insertApiKey({
         tenantId: p.tenantId,
         createdBy: p.userId,
         name: cmd.name,
@@ -48,7 +48,7 @@ export async function createApiKey(
 /** GET /api-keys: the tenant's keys, no secrets. */
 export async function listApiKeys(d: UseCaseDeps, ctx: RequestContext, p: Principal) {
   requirePrivileged(d, ctx, p, '/api-keys');
-  return d.repo.listApiKeys(p.tenantId);
+  return d.store.listApiKeys(p.tenantId);
 }
 
 /** DELETE /api-keys/:id. */
@@ -64,7 +64,7 @@ export async function revokeApiKey(
     (await withEvent(
       d,
       ctx,
-      () => d.repo.revokeApiKey(p.tenantId, id),
+      () => d.store.revokeApiKey(p.tenantId, id),
       ifDone({
         topic: 'audit',
         type: 'api_key_revoked',

@@ -5,60 +5,18 @@ import type { Logger } from '../../../../../lib/log.js';
 import type { SessionRevocationStore } from '../../../../../lib/session-revocation.js';
 import type { AuthConfig } from '../../config.js';
 import type { AuthMetrics } from '../../metrics.js';
-import type { AuthRepository } from '../../storage/repo.js';
-import type { MfaSecretCipher } from '../../storage/transit-cipher.js';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { KeyRing } from '../keyring.js';
 import type { PasswordHasher } from '../passwords.js';
+import type { AuthStore, MfaSecretCipher } from '../ports.js';
 import type { SuspiciousLoginDetector, SuspiciousWebhook } from '../suspicious.js';
-
-/**
- * What the use cases need from storage: exactly these operations of `storage/repo.ts` (which implements
- * them on PostgreSQL or PGlite), so a use case's dependencies are visible and a stand-in needs no more.
- */
-export type AuthStore = Pick<
-  AuthRepository,
-  | 'addLoginFailure'
-  | 'bootstrapTokenUsable'
-  | 'changePassword'
-  | 'claimRefreshGrace'
-  | 'claimTotpStep'
-  | 'completeMfaEnrollment'
-  | 'consumeRecoveryCode'
-  | 'countTenants'
-  | 'createFirstUser'
-  | 'createUser'
-  | 'deleteUser'
-  | 'disableMfa'
-  | 'findRefreshToken'
-  | 'findUserByEmail'
-  | 'getTenant'
-  | 'getUser'
-  | 'incrementMfaFailures'
-  | 'insertApiKey'
-  | 'insertRefreshToken'
-  | 'listApiKeys'
-  | 'lockLogin'
-  | 'lockoutState'
-  | 'recordLoginSourceSuccess'
-  | 'replaceRecoveryCodes'
-  | 'revokeAllForUser'
-  | 'revokeApiKey'
-  | 'revokeFamily'
-  | 'rotateRefreshToken'
-  | 'setPendingMfaSecret'
-  | 'setTenantRequireMfa'
-  | 'setUserRoles'
-  | 'tenantHasUsers'
-  | 'unitOfWork'
-  | 'updatePasswordHash'
->;
 
 /** What the wiring (server.ts) gives the use cases. */
 export interface AuthServiceDeps {
   readonly config: AuthConfig;
-  readonly repo: AuthStore;
+  /** Tenants, users, sessions, lockout counts and API keys (storage/repo.ts implements it). */
+  readonly store: AuthStore;
   readonly hasher: PasswordHasher;
   readonly keyring: KeyRing;
   readonly metrics: AuthMetrics;

@@ -12,13 +12,13 @@ const ctx: RequestContext = {
   acceptLanguage: undefined,
 };
 
-/** Records what ran inside the unit of work, in order: an honest stand-in for the repository's. */
+/** Records what ran inside the unit of work, in order: an honest stand-in for the store's. */
 function aRecorder() {
   const log: string[] = [];
   let depth = 0;
   const deps = {
     config: { topics: { audit: 'audit.events.v1', mfaActivity: 'security.mfa.activity' }, mfa: {} },
-    repo: {
+    store: {
       unitOfWork: async <T>(fn: () => Promise<T>) => {
         depth++;
         try {

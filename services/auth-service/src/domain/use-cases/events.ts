@@ -45,7 +45,7 @@ export function withEvent<T>(
   change: () => Promise<T>,
   eventFor: (result: T) => SecurityEvent | readonly SecurityEvent[] | undefined,
 ): Promise<T> {
-  return d.repo.unitOfWork(async () => {
+  return d.store.unitOfWork(async () => {
     const result = await change();
     const events = eventFor(result);
     for (const event of events === undefined ? [] : Array.isArray(events) ? events : [events])

@@ -1,7 +1,7 @@
-import type { Tenant, User } from '../../storage/repo.js';
 import { AppError } from '../errors.js';
 import { lockedForSeconds, locksAfterFailure } from '../lockout.js';
 import type { Principal, RequestContext } from '../model.js';
+import type { Tenant, User } from '../ports.js';
 import { sha256Hex } from '../secrets.js';
 import type { UseCaseDeps } from './deps.js';
 import { alertSuspicious, publish, suspiciousEvent, withEvent } from './events.js';
@@ -19,8 +19,8 @@ export const mfaEnrolled = (u: User): boolean => !!(u.mfaSecret && u.mfaEnrolled
 /** The caller's own account and tenant (a deleted user's token authorises nothing). */
 export async function account(d: UseCaseDeps, p: Principal): Promise<Account> {
   const [user, tenant] = await Promise.all([
-    d.repo.getUser(p.tenantId, p.userId),
-    d.repo.getTenant(p.tenantId),
+    d.store.getUser(p.tenantId, p.userId),
+    d.store.getTenant(p.tenantId),
   ]);
   if (!user || !tenant) throw new AppError('token_invalid');
   return { user, tenant, subject: sha256Hex(user.email) };
@@ -33,7 +33,7 @@ export async function lockedFor(
   tenant: Tenant,
   subject: string,
 ): Promise<number> {
-  const state = await d.repo.lockoutState(tenant.id, subject, ctx.ip, d.config.lockout.knownSourceDays);
+  const state = await d.store.lockoutState(tenant.id, subject, ctx.ip, d.config.lockout.knownSourceDays);
   return lockedForSeconds(state, d.clock.now());
 }
 
@@ -49,9 +49,9 @@ export async function recordFailure(
   userId: string | null,
 ): Promise<void> {
   const policy = d.config.lockout;
-  const failures = await d.repo.addLoginFailure(tenant.id, subject, ctx.ip, policy.failureResetSeconds);
+  const failures = await d.store.addLoginFailure(tenant.id, subject, ctx.ip, policy.failureResetSeconds);
   for (const lock of locksAfterFailure(failures, ctx.ip, policy, d.clock.now())) {
-    await d.repo.lockLogin(tenant.id, subject, lock.source, lock.until);
+    await d.store.lockLogin(tenant.id, subject, lock.source, lock.until);
     d.metrics.accountLockouts.inc({ tenant: tenant.id });
     await publish(d, ctx, {
       topic: 'audit',
@@ -112,7 +112,7 @@ export async function mfaFailure(
     d,
     ctx,
     async () => {
-      await d.repo.incrementMfaFailures(user.id);
+      await d.store.incrementMfaFailures(user.id);
       await recordFailure(d, ctx, tenant, subject, user.id);
     },
     () => ({

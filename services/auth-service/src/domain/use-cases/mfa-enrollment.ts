@@ -1,4 +1,3 @@
-import { CipherUnavailable } from '../../storage/transit-cipher.js';
 import { epochSeconds } from '../clock.js';
 import { AppError } from '../errors.js';
 import type {
@@ -8,6 +7,7 @@ import type {
   RequestContext,
   SessionTokens,
 } from '../model.js';
+import { CipherUnavailable } from '../ports.js';
 import { hashRecoveryCode, newRecoveryCodes } from '../secrets.js';
 import { pendingEnrollmentExpired } from '../session-rules.js';
 import { newTotpSecret, provisioningUri } from '../totp.js';
@@ -58,7 +58,7 @@ export async function startEnrollment(
     withEvent(
       d,
       ctx,
-      () => d.repo.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, replace),
+      () => d.store.setPendingMfaSecret(user.id, sealed, p.sid ?? '', ttl, replace),
       ifDone(started),
     );
   let set = await setPending(false);
@@ -97,7 +97,7 @@ export async function completeEnrollment(
 ): Promise<{ recoveryCodes: string[] } & Partial<SessionTokens>> {
   const { route } = cmd;
   requireRecentAuthentication(d, p);
-  const user = await d.repo.getUser(p.tenantId, p.userId);
+  const user = await d.store.getUser(p.tenantId, p.userId);
   if (!user) throw new AppError('token_invalid');
   if (user.mfaEnrolledAt) throw new AppError('mfa_already_enrolled');
   const pendingSecret = user.mfaPendingSecret;
@@ -112,7 +112,7 @@ export async function completeEnrollment(
     await withEvent(
       d,
       ctx,
-      () => d.repo.incrementMfaFailures(user.id),
+      () => d.store.incrementMfaFailures(user.id),
       () => ({
         topic: 'mfa',
         type: 'mfa_failed',
@@ -127,7 +127,12 @@ export async function completeEnrollment(
     d,
     ctx,
     () =>
-      d.repo.completeMfaEnrollment(user.id, pendingSecret, res.timeStep, recoveryCodes.map(hashRecoveryCode)),
+      d.store.completeMfaEnrollment(
+        user.id,
+        pendingSecret,
+        res.timeStep,
+        recoveryCodes.map(hashRecoveryCode),
+      ),
     ifDone({
       topic: 'mfa',
       type: 'mfa_enrolled',

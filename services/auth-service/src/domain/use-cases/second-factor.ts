@@ -1,7 +1,6 @@
-import type { User } from '../../storage/repo.js';
-import { CipherUnavailable } from '../../storage/transit-cipher.js';
 import { epochSeconds } from '../clock.js';
 import { AppError } from '../errors.js';
+import { CipherUnavailable, type User } from '../ports.js';
 import { hashRecoveryCode } from '../secrets.js';
 import { checkTotp, type TotpCheck } from '../totp.js';
 import type { UseCaseDeps } from './deps.js';
@@ -53,7 +52,7 @@ export async function claimTotp(
   const res = await checkSealedTotp(d, user, user.mfaSecret, code, route, user.mfaLastTimeStep);
   if (!res.valid) return res.replay ? 'replay' : 'mfa_invalid';
   // Claimed atomically: the same code presented twice at once succeeds once.
-  if (!(await d.repo.claimTotpStep(user.id, res.timeStep))) return 'replay';
+  if (!(await d.store.claimTotpStep(user.id, res.timeStep))) return 'replay';
   return 'success';
 }
 
@@ -72,7 +71,7 @@ export async function checkSecondFactor(
   }
   if (
     factor.recoveryCode &&
-    (await d.repo.consumeRecoveryCode(user.id, hashRecoveryCode(factor.recoveryCode)))
+    (await d.store.consumeRecoveryCode(user.id, hashRecoveryCode(factor.recoveryCode)))
   ) {
     return { ok: true, amr: ['mfa'], outcome: 'recovery_code_used' };
   }

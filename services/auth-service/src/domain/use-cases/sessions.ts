@@ -18,12 +18,12 @@ export async function refreshSession(
   ctx: RequestContext,
   cmd: RefreshTokenCommand,
 ): Promise<SessionTokens> {
-  const row = await d.repo.findRefreshToken(sha256Hex(cmd.refreshToken));
+  const row = await d.store.findRefreshToken(sha256Hex(cmd.refreshToken));
   if (!row || row.tenantId !== ctx.tenantId) throw new AppError('refresh_token_invalid');
   const graceSeconds = d.config.tokens.refreshReuseIntervalSeconds;
   let grace = false;
   if (row.usedAt) {
-    if (!(await d.repo.claimRefreshGrace(row.id, graceSeconds))) {
+    if (!(await d.store.claimRefreshGrace(row.id, graceSeconds))) {
       await reuseDetected(d, ctx, row.familyId, row.userId);
       throw new AppError('refresh_token_reused');
     }
@@ -33,8 +33,8 @@ export async function refreshSession(
   const now = d.clock.now();
   if (refreshExpired(row, now)) throw new AppError('refresh_token_expired');
   const [user, tenant] = await Promise.all([
-    d.repo.getUser(row.tenantId, row.userId),
-    d.repo.getTenant(row.tenantId),
+    d.store.getUser(row.tenantId, row.userId),
+    d.store.getTenant(row.tenantId),
   ]);
   if (!user || !tenant) throw new AppError('refresh_token_invalid');
   if (mfaRequiredFor(user.roles, tenant.requireMfa, d.config.mfa) && !row.amr.includes('mfa')) {
@@ -42,7 +42,7 @@ export async function refreshSession(
     await withEvent(
       d,
       ctx,
-      () => d.repo.revokeFamily(row.familyId, 'mfa_required'),
+      () => d.store.revokeFamily(row.familyId, 'mfa_required'),
       () => ({
         topic: 'mfa',
         type: 'mfa_bypass_attempt',
@@ -69,7 +69,7 @@ export async function refreshSession(
     withEvent(
       d,
       ctx,
-      () => d.repo.insertRefreshToken(successor),
+      () => d.store.insertRefreshToken(successor),
       () => ({
         topic: 'audit',
         type: 'refresh_token_reuse_within_interval',
@@ -77,9 +77,9 @@ export async function refreshSession(
       }),
     );
   if (grace) await graceSuccessor();
-  else if (!(await d.repo.rotateRefreshToken(row.id, successor))) {
+  else if (!(await d.store.rotateRefreshToken(row.id, successor))) {
     // A concurrent request rotated it first: the same grace applies.
-    if (!(await d.repo.claimRefreshGrace(row.id, graceSeconds))) {
+    if (!(await d.store.claimRefreshGrace(row.id, graceSeconds))) {
       await reuseDetected(d, ctx, row.familyId, row.userId);
       throw new AppError('refresh_token_reused');
     }
@@ -100,7 +100,7 @@ async function reuseDetected(d: UseCaseDeps, ctx: RequestContext, familyId: stri
   await withEvent(
     d,
     ctx,
-    () => d.repo.revokeFamily(familyId, 'reuse_detected'),
+    () => d.store.revokeFamily(familyId, 'reuse_detected'),
     (revoked) => ({
       topic: 'audit',
       type: 'refresh_token_reuse_detected',
@@ -113,12 +113,12 @@ async function reuseDetected(d: UseCaseDeps, ctx: RequestContext, familyId: stri
 
 /** POST /logout: ends the session of a refresh token. Answers the same whether or not it was valid. */
 export async function logout(d: UseCaseDeps, ctx: RequestContext, cmd: RefreshTokenCommand): Promise<void> {
-  const row = await d.repo.findRefreshToken(sha256Hex(cmd.refreshToken));
+  const row = await d.store.findRefreshToken(sha256Hex(cmd.refreshToken));
   if (!row || row.tenantId !== ctx.tenantId) return;
   await withEvent(
     d,
     ctx,
-    () => d.repo.revokeFamily(row.familyId, 'logout'),
+    () => d.store.revokeFamily(row.familyId, 'logout'),
     () => ({
       topic: 'audit',
       type: 'logout',
@@ -133,7 +133,7 @@ export async function logoutAll(d: UseCaseDeps, ctx: RequestContext, p: Principa
   const revoked = await withEvent(
     d,
     ctx,
-    () => d.repo.revokeAllForUser(p.userId, 'logout_all'),
+    () => d.store.revokeAllForUser(p.userId, 'logout_all'),
     (n) => ({
       topic: 'audit',
       type: 'session_bulk_revocation',

@@ -1,7 +1,7 @@
-import type { Tenant } from '../../storage/repo.js';
 import { AppError } from '../errors.js';
 import { mfaRequiredFor } from '../mfa-policy.js';
 import type { EnrollmentRequired, LoginResult, RequestContext, SignInCommand } from '../model.js';
+import type { Tenant } from '../ports.js';
 import { sha256Hex } from '../secrets.js';
 import { consume, type UseCaseDeps } from './deps.js';
 import { alertSuspicious, publish, suspiciousEvent, withEvent } from './events.js';
@@ -24,7 +24,7 @@ export async function signIn(
   let tenant: Tenant | undefined;
   try {
     await consume(d.limits.ipLogin, ctx.ip);
-    tenant = await d.repo.getTenant(ctx.tenantId);
+    tenant = await d.store.getTenant(ctx.tenantId);
   } catch (err) {
     m.loginAttempts.inc({
       tenant: 'unknown',
@@ -61,7 +61,7 @@ export async function signIn(
     throw new AppError('too_many_attempts', undefined, locked);
   }
 
-  const user = await d.repo.findUserByEmail(tenant.id, email);
+  const user = await d.store.findUserByEmail(tenant.id, email);
   const check = user
     ? await d.hasher.verify(user.passwordHash, cmd.password)
     : { ok: await d.hasher.verifyDummy(cmd.password), needsRehash: false };
@@ -80,7 +80,7 @@ export async function signIn(
     throw new AppError('invalid_credentials');
   }
   if (check.needsRehash) {
-    await d.repo.updatePasswordHash(user.id, await d.hasher.hash(cmd.password));
+    await d.store.updatePasswordHash(user.id, await d.hasher.hash(cmd.password));
     d.logger.info(
       { event: 'password_rehashed', user_id: user.id, tenant_id: tenant.id },
       'password hash upgraded',
@@ -109,7 +109,7 @@ export async function signIn(
       async () => {
         const result = await checkSecondFactor(d, user, cmd);
         if (!result.ok) {
-          await d.repo.incrementMfaFailures(user.id);
+          await d.store.incrementMfaFailures(user.id);
           await recordFailure(d, ctx, tenant, subject, user.id);
         }
         return result;
@@ -143,7 +143,7 @@ export async function signIn(
     d,
     ctx,
     async () => {
-      const previousFailures = await d.repo.recordLoginSourceSuccess(tenant.id, subject, ctx.ip, user.id);
+      const previousFailures = await d.store.recordLoginSourceSuccess(tenant.id, subject, ctx.ip, user.id);
       const session = await newSession(d, user, amr, 'password', authTime);
       return { session, hit: d.detector.onSuccess(previousFailures) };
     },

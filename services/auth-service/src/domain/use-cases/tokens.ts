@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { User } from '../../storage/repo.js';
 import { AppError } from '../errors.js';
 import { isPrivileged } from '../mfa-policy.js';
 import { ENROLLMENT_AUDIENCE, type SessionTokens } from '../model.js';
+import type { User } from '../ports.js';
 import { newRefreshToken, sha256Hex } from '../secrets.js';
 import { newSessionExpiry } from '../session-rules.js';
 import type { UseCaseDeps } from './deps.js';
@@ -94,7 +94,7 @@ export async function newSession(
     isPrivileged(user.roles, d.config.mfa),
   );
   const refreshToken = newRefreshToken();
-  await d.repo.insertRefreshToken({
+  await d.store.insertRefreshToken({
     familyId,
     userId: user.id,
     tenantId: user.tenantId,

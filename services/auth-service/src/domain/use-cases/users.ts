@@ -52,14 +52,14 @@ export async function registerFirst(
   const presented = createHash('sha256').update(token).digest();
   const configured = d.bootstrapHash !== undefined && timingSafeEqual(presented, d.bootstrapHash);
   const tokenHash = presented.toString('hex');
-  if (!(await d.repo.bootstrapTokenUsable(tokenHash, configured))) throw closed();
-  const tenant = await d.repo.getTenant(ctx.tenantId);
-  if (tenant ? await d.repo.tenantHasUsers(tenant.id) : (await d.repo.countTenants()) > 0) throw closed();
+  if (!(await d.store.bootstrapTokenUsable(tokenHash, configured))) throw closed();
+  const tenant = await d.store.getTenant(ctx.tenantId);
+  if (tenant ? await d.store.tenantHasUsers(tenant.id) : (await d.store.countTenants()) > 0) throw closed();
   const fields = await newUserFields(d, cmd, ['admin']);
   const id = await withEvent(
     d,
     ctx,
-    () => d.repo.createFirstUser({ tenantId: ctx.tenantId, ...fields }, { tokenHash, configured }),
+    () => d.store.createFirstUser({ tenantId: ctx.tenantId, ...fields }, { tokenHash, configured }),
     (created) =>
       created
         ? {
@@ -85,7 +85,7 @@ export async function register(
   const id = await withEvent(
     d,
     ctx,
-    () => d.repo.createUser({ tenantId: ctx.tenantId, ...fields }),
+    () => d.store.createUser({ tenantId: ctx.tenantId, ...fields }),
     (created) =>
       created
         ? {
@@ -109,7 +109,7 @@ export async function setUserRoles(d: UseCaseDeps, ctx: RequestContext, p: Princ
     (await withEvent(
       d,
       ctx,
-      () => d.repo.setUserRoles(p.tenantId, id, roles),
+      () => d.store.setUserRoles(p.tenantId, id, roles),
       ifDone({
         topic: 'audit',
         type: 'user_roles_changed',
@@ -140,7 +140,7 @@ export async function deleteUser(
     (await withEvent(
       d,
       ctx,
-      () => d.repo.deleteUser(p.tenantId, id),
+      () => d.store.deleteUser(p.tenantId, id),
       ifDone({
         topic: 'audit',
         type: 'user_deleted',
@@ -163,7 +163,7 @@ export async function setTenantSettings(
   await withEvent(
     d,
     ctx,
-    () => d.repo.setTenantRequireMfa(p.tenantId, requireMfa),
+    () => d.store.setTenantRequireMfa(p.tenantId, requireMfa),
     () => ({
       topic: 'audit',
       type: 'tenant_settings_changed',
