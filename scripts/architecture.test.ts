@@ -75,6 +75,16 @@ describe('the architecture (architecture.json)', () => {
       'lib/contract.ts',
       "import { g } from '../services/integration-gateway/src/app.js';\nexport const c = g;\n",
     );
+    write('services/auth-service/src/storage/repo.ts', 'export class AuthRepository {}\n');
+    write(
+      'services/auth-service/src/domain/use-cases/sign-in.ts',
+      "import { AuthRepository } from '../../storage/repo.js';\nexport const s = new AuthRepository();\n",
+    );
+    write('services/auth-service/src/routes/auth.ts', 'export const router = 1;\n');
+    write(
+      'services/auth-service/src/domain/ports.ts',
+      "import { router } from '../routes/auth.js';\nexport const p = router;\n",
+    );
     write(
       'cli/src/verbs/peek.ts',
       "import { rule } from '../../../operator/src/controllers/widget/desired.js';\nexport const p = rule;\n",
@@ -89,11 +99,13 @@ describe('the architecture (architecture.json)', () => {
       ['services-do-not-import-each-other', 'services/integration-gateway/src/app.ts'],
       ['lib-is-a-leaf', 'lib/contract.ts'],
       ['cli-imports-only-api-and-lib', 'cli/src/verbs/peek.ts'],
+      ['auth-domain-imports-no-adapters', 'services/auth-service/src/domain/use-cases/sign-in.ts'],
+      ['auth-domain-imports-no-adapters', 'services/auth-service/src/domain/ports.ts'],
     ])(
       '%s, in %s, with its reason',
       async (rule, from) => {
         const violations = await violationsIn(sandbox, ['operator', 'services', 'lib', 'cli']);
-        const hit = violations.find((v) => v.rule.name === rule);
+        const hit = violations.find((v) => v.rule.name === rule && v.from === from);
         expect(hit?.from, explain(violations)).toBe(from);
         expect(reasons.get(rule)?.length ?? 0).toBeGreaterThan(40);
       },
