@@ -83,7 +83,7 @@ async function requireLiveSession(d: UseCaseDeps, p: Principal): Promise<void> {
 /** Every token of the user issued until now stops working, here and at the gateway. */
 export async function revokeUserTokens(d: UseCaseDeps, tenantId: string, userId: string): Promise<void> {
   try {
-    await d.sessions.revokeUser(tenantId, userId);
+    await d.sessions.revokeUser(tenantId, userId, d.clock.now());
   } catch {
     // The sessions are revoked in the database already; the caller retries for the tokens.
     throw new AppError('session_check_unavailable');
