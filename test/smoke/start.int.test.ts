@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../operator/src/api/meta.js';
 import { kubectlAs, yaml } from '../api/kubectl.js';
@@ -192,6 +193,7 @@ describe('npm start', () => {
         ['novapos-system', 'novapos-operator', 'operator'],
         ['novapos', 'auth-service', 'auth-service'],
         ['novapos', 'integration-gateway', 'integration-gateway'],
+        ['novapos', 'audit-service', 'audit-service'],
       ]) {
         expect(output).toMatch(
           new RegExp(
@@ -330,6 +332,25 @@ describe('npm start', () => {
     expect(await ping(`${tokens.accessToken!.slice(0, -4)}AAAA`)).toBe(401);
     expect(await ping()).toBe(401);
 
+    // The sign-in went to Kafka through auth-service's outbox, and the audit-service chained it (its pod in the
+    // node, its process without): read back with the insert-only role tmp/local-stack.env names.
+    const audit = new pg.Client({ connectionString: vars.AUDIT_DATABASE_URL });
+    await audit.connect();
+    try {
+      await waitUntil(
+        'the audit-service to chain the sign-in',
+        async () =>
+          ((
+            await audit.query(
+              "SELECT 1 FROM audit_logs WHERE producer = 'auth-service' AND event_type = 'login_succeeded' AND tenant_id = 'acme'",
+            )
+          ).rowCount ?? 0) > 0,
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
+    } finally {
+      await audit.end();
+    }
+
     if (nodeMode) {
       // Everything above went through the services' pods: each still Running and ready, never restarted.
       const pods = JSON.parse(await kubectl(['get', 'pods', '-n', 'novapos', '-o', 'json'])) as {
@@ -338,7 +359,7 @@ describe('npm start', () => {
           status: { phase: string; containerStatuses?: { ready: boolean; restartCount: number }[] };
         }[];
       };
-      for (const name of ['auth-service-', 'integration-gateway-']) {
+      for (const name of ['auth-service-', 'integration-gateway-', 'audit-service-']) {
         const mine = pods.items.filter((p) => p.metadata.name.startsWith(name));
         expect(mine.length, name).toBeGreaterThan(0);
         for (const p of mine) {
