@@ -51,8 +51,9 @@ export async function revoke(session: Session, ref: string, kid: string, opts: R
 /**
  * What every ready replica of every service in spec.services serves, from its GET /keys/status (the kids
  * of the JWKS it has loaded, docs/contracts.md), read through the apiserver's proxy: a serviceRef's
- * replicas from its EndpointSlices on the port named http; a deprecated statusURL through the Service
- * proxy when it names an in-cluster Service, else directly. Undefined when spec.services is empty.
+ * replicas from its EndpointSlices on the port named http (admin when it has none, as the operator reads
+ * them: the audit-service); a deprecated statusURL through the Service proxy when it names an in-cluster
+ * Service, else directly. Undefined when spec.services is empty.
  */
 export async function probeServices(
   session: Session,
@@ -66,9 +67,15 @@ export async function probeServices(
       let targets: { replica: Replica; path: string }[];
       try {
         targets = svc.serviceRef
-          ? (await serviceReplicas(session, svc.serviceRef.namespace ?? ns, svc.serviceRef.name, 'http')).map(
-              (replica) => ({ replica, path: '/keys/status' }),
-            )
+          ? (
+              await serviceReplicas(
+                session,
+                svc.serviceRef.namespace ?? ns,
+                svc.serviceRef.name,
+                'http',
+                'admin',
+              )
+            ).map((replica) => ({ replica, path: '/keys/status' }))
           : svc.statusURL
             ? [urlReplica(svc.statusURL)]
             : [];

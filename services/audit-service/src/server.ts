@@ -11,6 +11,7 @@ import {
   startAdminListener,
 } from '../../../lib/service-kit/admin-listener.js';
 import { connectPostgres, type Db } from '../../../lib/service-kit/db.js';
+import { keyRoutes } from '../../../lib/service-kit/key-routes.js';
 import { VaultClient, VaultError } from '../../../lib/vault.js';
 import { type HeadSigner, isRefusal, TransitHeadSigner } from './adapters/head-signer.js';
 import type { AuditConfig } from './config.js';
@@ -256,8 +257,15 @@ export async function startAuditService(
         issuer: qa.issuer,
         audience: qa.audience,
         requiredClaims: ['exp', 'iat', 'sub', 'tid'],
+        onFetch: ({ ok, kids, cacheSeconds, error }) =>
+          ok
+            ? logger.info({ event: 'jwks_fetched', kids, cache_seconds: cacheSeconds }, 'JWKS loaded')
+            : logger.warn({ event: 'jwks_fetch_failed', error }, 'JWKS fetch failed'),
       })
     : undefined;
+  // Load the key set now, not on the first query, so GET /keys/status tells the operator from the start what
+  // this replica verifies with (as the gateway does). Best effort: an unreachable issuer is retried on demand.
+  await jwks?.refresh().catch(() => {});
   const queryAuth = new QueryAuthorizer({
     verify: jwks && ((token) => jwks.verify(token)),
     adminToken: config.adminToken,
@@ -291,6 +299,9 @@ export async function startAuditService(
           checks: { database, consumer: consumer.isHeld ? 'paused' : 'running', signing: signingState },
         };
       }),
+      // The key set the query API verifies tokens with (docs/contracts.md, "GET /keys/status"), so a
+      // SigningKeyRotation can list this Service (its only port is `admin`); without AUDIT_JWKS_URL no set.
+      ...keyRoutes(jwks),
       {
         // Recomputes the whole chain and names the first broken link (also: `audit verify`, src/verify-cli.ts).
         method: 'GET',

@@ -6,9 +6,9 @@ export interface ServiceEndpoints {
   readonly ready: readonly string[];
   /** The pod behind an address, when the EndpointSlice names it (`targetRef`): for messages. */
   readonly pods?: ReadonlyMap<string, string>;
-  /** Port named `http`: GET /keys/status. */
+  /** Port named `http`: GET /keys/status (and POST /keys/reload when there is no `admin` port). */
   readonly httpPort?: number;
-  /** Port named `admin`: POST /keys/reload (and /metrics). */
+  /** Port named `admin`: POST /keys/reload and /metrics (and GET /keys/status when there is no `http` port). */
   readonly adminPort?: number;
 }
 

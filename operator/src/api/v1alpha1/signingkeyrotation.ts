@@ -116,7 +116,7 @@ export const SigningKeyRotationSpecSchema = Type.Object(
                 },
                 {
                   description:
-                    "The Kubernetes Service whose ready replicas must load each key set: the operator finds them through the Service's EndpointSlices and reads GET /keys/status on the port named http, POST /keys/reload on the port named admin (or http when there is none), on every ready replica.",
+                    "The Kubernetes Service whose ready replicas must load each key set: the operator finds them through the Service's EndpointSlices and reads GET /keys/status on the port named http (or admin when there is none), POST /keys/reload on the port named admin (or http when there is none), on every ready replica.",
                 },
               ),
             ),

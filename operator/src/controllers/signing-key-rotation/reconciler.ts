@@ -43,6 +43,7 @@ import {
   type Step,
   transitions,
 } from './desired.js';
+import { keyPortsOf } from './key-ports.js';
 import { type GeneratedKey, generateSigningKey } from './keys.js';
 import type { SigningKeyMetrics } from './metrics.js';
 
@@ -263,8 +264,9 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
   }
 
   /**
-   * Every ready replica of a referenced Service, each on its `http` port: the service has loaded a key set
-   * only when all of them report it (a rolling restart can leave one replica behind).
+   * Every ready replica of a referenced Service, each on its `http` port (`admin` when the Service has no
+   * `http` port: keyPortsOf): the service has loaded a key set only when all of them report it (a rolling
+   * restart can leave one replica behind).
    */
   private async probeReplicas(
     obj: SigningKeyRotation,
@@ -282,11 +284,12 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
       const code = (err as { code?: number }).code;
       return { error: `${where}: cannot list its EndpointSlices (${code ?? 'error'})` };
     }
-    if (!eps.httpPort) return { error: `${where} has no port named http` };
+    const port = keyPortsOf(eps).status;
+    if (!port) return { error: `${where} has no port named http or admin` };
     if (!eps.ready.length) return { error: `${where} has no ready replica` };
     const results = await Promise.all(
       eps.ready.map((address) =>
-        this.deps.probe.status(`http://${address}:${eps.httpPort}/keys/status`, signal).then(
+        this.deps.probe.status(`http://${address}:${port}/keys/status`, signal).then(
           (report) => ({ report }),
           (err: unknown) => ({ error: describeError(err) }),
         ),
@@ -337,7 +340,7 @@ export class SigningKeyRotationReconciler implements Reconciler<SigningKeyRotati
           const eps = await this.deps.serviceEndpoints
             ?.resolve(ns, svc.serviceRef.name)
             .catch(() => undefined);
-          const port = eps?.adminPort ?? eps?.httpPort;
+          const port = eps && keyPortsOf(eps).reload;
           if (!eps || !port) return false;
           await Promise.all(
             eps.ready.map((address) =>
