@@ -16,6 +16,7 @@ import { computeKeysetHash } from '../lib/keyset.js';
 import { configFromEnv } from '../services/auth-service/src/config.js';
 import { PasswordHasher } from '../services/auth-service/src/domain/passwords.js';
 import { startAuthService } from '../services/auth-service/src/server.js';
+import { required } from './support.js';
 
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 8);
 const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 2);
@@ -23,7 +24,7 @@ const verifications = Number(process.env['BENCH_VERIFICATIONS'] ?? 5000);
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+  return required(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)], `a sample for the p${p}`);
 };
 const round = (n: number) => Math.round(n * 100) / 100;
 
@@ -137,7 +138,7 @@ const results = {
     cpus: os.cpus().length,
     model: os.cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    loadAverage1m: round(os.loadavg()[0]!),
+    loadAverage1m: round(required(os.loadavg()[0], 'the 1-minute load average')),
   },
   database: config.databaseUrl ? 'postgresql' : 'pglite',
   argon2: { type: 'argon2id', ...config.argon2 },

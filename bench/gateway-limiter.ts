@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
@@ -35,6 +35,7 @@ import {
 import { limiterRedisOptions, startGateway } from '../services/integration-gateway/src/server.js';
 import { startRedis } from '../test/harness/components/redis.js';
 import { type ClosedLoopResult, closedLoop as sharedClosedLoop } from './closed-loop.js';
+import { cycle, flagValue, loadAverage1m, median as medianOf, required } from './support.js';
 
 const run = promisify(execFile);
 const secondsArg = process.argv.indexOf('--seconds');
@@ -42,10 +43,10 @@ const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
 const CONCURRENCY = 64;
 const onlyArg = process.argv.indexOf('--only');
 const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
-const baselineArg = process.argv.indexOf('--baseline');
 const roundsArg = process.argv.indexOf('--rounds');
 const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
-const BASELINE = baselineArg > 0 ? path.resolve(process.argv[baselineArg + 1]!) : undefined;
+const baselineDir = flagValue('--baseline');
+const BASELINE = baselineDir ? path.resolve(baselineDir) : undefined;
 const TENANTS = 100;
 const LIMIT = { requestsPerMinute: 1_000_000, burst: 0 };
 
@@ -113,10 +114,7 @@ async function main(): Promise<void> {
         String(intervalMs(LIMIT)),
         String(capacityOf(LIMIT)),
       ]);
-      const row = stdout
-        .trim()
-        .split('\n')
-        .at(-1)!
+      const row = required(stdout.trim().split('\n').at(-1), 'the CSV row of redis-benchmark')
         .split(',')
         .map((c) => c.replace(/"/g, ''));
       ceiling = {
@@ -189,7 +187,7 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         model: cpus()[0]?.model,
         node: process.version,
-        loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
+        loadAverage1m: loadAverage1m(),
       },
       seconds: SECONDS,
       concurrency: CONCURRENCY,
@@ -384,22 +382,22 @@ async function edgeBench(redisUrl: string) {
         : []),
     ];
     const samples = new Map<string, WrkResult[]>(scenarios.map(([n]) => [n, []]));
+    const samplesOf = (name: string) => required(samples.get(name), `the samples of ${name}`);
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < scenarios.length; i++) {
-        const [name, url, headers] = scenarios[(i + round) % scenarios.length]!;
-        samples.get(name)!.push(await wrk(url, headers));
+        const [name, url, headers] = cycle(scenarios, i + round);
+        samplesOf(name).push(await wrk(url, headers));
       }
     }
     const median = (name: string): WrkResult => {
-      const rs = samples.get(name)!;
-      const mid = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+      const rs = samplesOf(name);
       return {
-        requestsPerSecond: mid(rs.map((r) => r.requestsPerSecond)),
-        p50Ms: mid(rs.map((r) => r.p50Ms)),
-        p99Ms: mid(rs.map((r) => r.p99Ms)),
+        requestsPerSecond: medianOf(rs.map((r) => r.requestsPerSecond)),
+        p50Ms: medianOf(rs.map((r) => r.p50Ms)),
+        p99Ms: medianOf(rs.map((r) => r.p99Ms)),
         requests: rs.reduce((t, r) => t + r.requests, 0),
         non2xx: rs.reduce((t, r) => t + r.non2xx, 0),
-        cpuUsPerRequest: mid(rs.map((r) => r.cpuUsPerRequest)),
+        cpuUsPerRequest: medianOf(rs.map((r) => r.cpuUsPerRequest)),
       };
     };
     const ceiling1 = median('ceiling1');
@@ -410,11 +408,12 @@ async function edgeBench(redisUrl: string) {
     // The same ratios taken within each round (the two scenarios measured seconds apart), then their median:
     // steadier than the ratio of two medians when other work comes and goes between rounds.
     const perRound = (a: string, b: string, field: 'requestsPerSecond' | 'p99Ms' | 'cpuUsPerRequest') => {
-      const xs = samples.get(a)!.map((r, i) => r[field] / samples.get(b)![i]![field]);
+      const bs = samplesOf(b);
+      const xs = samplesOf(a).map((r, i) => r[field] / required(bs[i], `round ${i + 1} of ${b}`)[field]);
       return {
-        median: ratio(xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!, 1),
-        min: ratio(xs[0]!, 1),
-        max: ratio(xs.at(-1)!, 1),
+        median: ratio(medianOf(xs), 1),
+        min: ratio(Math.min(...xs), 1),
+        max: ratio(Math.max(...xs), 1),
       };
     };
     const goal = (measured: number, target: number, kind: 'atLeast' | 'atMost') => ({
@@ -424,7 +423,7 @@ async function edgeBench(redisUrl: string) {
     });
     const figures = {
       loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s, median of ${ROUNDS} interleaved rounds`,
-      loadAverage1mBefore: Math.round(loadavg()[0]! * 10) / 10,
+      loadAverage1mBefore: loadAverage1m(),
       ceiling1BareNodeHttp: ceiling1,
       ceiling2BareProxyUndici: ceiling2,
       gatewayPing: gateway.ping,

@@ -31,6 +31,7 @@ import { startAuditService } from '../services/audit-service/src/server.js';
 import { kafkaLibs, saslOptions, startKafka } from '../test/harness/components/kafka.js';
 import { startPostgres } from '../test/harness/components/postgres.js';
 import { makeRunDir, removeRunDir } from '../test/harness/process.js';
+import { cycle, required } from './support.js';
 
 const run = promisify(execFile);
 const arg = (name: string, fallback: number) => {
@@ -70,7 +71,8 @@ async function main() {
     await admin.createTopics({ topics: [TOPIC], partitions: 3, replicas: 1 });
     await admin.close();
     const payloads = Array.from({ length: 1000 }, (_, i) => sampleEvent(i));
-    const recordSize = Buffer.byteLength(payloads[0]!);
+    const firstPayload = required(payloads[0], 'a sample event');
+    const recordSize = Buffer.byteLength(firstPayload);
 
     const propsFile = path.join(dir, 'producer.properties');
     writeFileSync(
@@ -136,7 +138,7 @@ async function main() {
       });
       try {
         // Connect and fetch metadata outside the timed part, as ProducerPerformance does before it starts.
-        await producer.send({ messages: [{ topic: TOPIC, key: 'warm', value: payloads[0]! }] });
+        await producer.send({ messages: [{ topic: TOPIC, key: 'warm', value: firstPayload }] });
         const started = performance.now();
         let next = 0;
         const worker = async () => {
@@ -145,7 +147,7 @@ async function main() {
             next += BATCH;
             const messages = [];
             for (let i = from; i < Math.min(from + BATCH, RECORDS); i++) {
-              messages.push({ topic: TOPIC, key: `tenant-${i % 50}`, value: payloads[i % payloads.length]! });
+              messages.push({ topic: TOPIC, key: `tenant-${i % 50}`, value: cycle(payloads, i) });
             }
             await producer.send({ messages });
           }
@@ -160,14 +162,12 @@ async function main() {
     const java: number[] = [];
     const node: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      java.push(await javaRound());
-      process.stderr.write(
-        `[bench] round ${r + 1} ProducerPerformance: ${java.at(-1)!.toFixed(0)} records/s\n`,
-      );
-      node.push(await nodeRound());
-      process.stderr.write(
-        `[bench] round ${r + 1} @platformatic/kafka: ${node.at(-1)!.toFixed(0)} records/s\n`,
-      );
+      const javaRate = await javaRound();
+      java.push(javaRate);
+      process.stderr.write(`[bench] round ${r + 1} ProducerPerformance: ${javaRate.toFixed(0)} records/s\n`);
+      const nodeRate = await nodeRound();
+      node.push(nodeRate);
+      process.stderr.write(`[bench] round ${r + 1} @platformatic/kafka: ${nodeRate.toFixed(0)} records/s\n`);
     }
     // The outbox path and the audit chain, on a real PostgreSQL (one round: the chain grows across rounds).
     const pgi = await startPostgres(dir);
@@ -175,11 +175,14 @@ async function main() {
     const quiet = createLogger({ component: 'bench', destination: { write: () => {} } });
     const outboxRound = async (loops: number) => {
       const pub = await KafkaEventPublisher.start({
-        kafka: kafkaConfigFromEnv({
-          KAFKA_BOOTSTRAP: kafka.bootstrap,
-          KAFKA_USERNAME: kafka.services['auth-service'].username,
-          KAFKA_PASSWORD: kafka.services['auth-service'].password,
-        })!,
+        kafka: required(
+          kafkaConfigFromEnv({
+            KAFKA_BOOTSTRAP: kafka.bootstrap,
+            KAFKA_USERNAME: kafka.services['auth-service'].username,
+            KAFKA_PASSWORD: kafka.services['auth-service'].password,
+          }),
+          'the Kafka client settings',
+        ),
         db,
         producer: 'auth-service',
         logger: quiet,
@@ -236,7 +239,8 @@ async function main() {
         { logDestination: { write: () => {} } },
       );
       for (;;) {
-        const n = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_logs')).rows[0]!.n);
+        const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM audit_logs');
+        const n = Number(required(rows[0], 'the count of audit_logs').n);
         if (n >= RECORDS) break;
         await new Promise((r) => setTimeout(r, 100));
       }

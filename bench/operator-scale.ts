@@ -29,6 +29,7 @@ import { startAckReplica } from '../test/gateway/ack-replica.js';
 import { startEnv } from '../test/harness/env.js';
 import { waitUntil } from '../test/harness/wait.js';
 import { apiserverGet, metricValue, widgetCrdDir } from '../test/runtime/support.js';
+import { required } from './support.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string) => {
@@ -36,6 +37,7 @@ const arg = (name: string) => {
   return i > 0 ? process.argv[i + 1] : undefined;
 };
 const sizes = (arg('n') ?? '1000,10000').split(',').map(Number);
+const firstSize = required(sizes[0], 'a size in --n');
 const kinds = (arg('kinds') ?? 'widget,tenantratelimit').split(',') as KindName[];
 const levels = (arg('levels') ?? '4,8,16,32,64').split(',').map(Number);
 const budgetMs = Number(arg('budget-min') ?? 90) * 60_000;
@@ -536,7 +538,7 @@ async function main(): Promise<void> {
         await createAll(def, baseNs, sample, 'b');
         const createMs = performance.now() - tCreate;
         const sweep: Record<string, { ms: number; writesPerSecond: number }> = {};
-        const levelsHere = bestLevel && n > sizes[0]! ? [bestLevel] : levels;
+        const levelsHere = bestLevel && n > firstSize ? [bestLevel] : levels;
         const before0 = await requestCounts();
         for (const c of levelsHere) {
           const measured = await bareWrites(def, baseNs, baseNames, c);

@@ -21,6 +21,7 @@ import { Manager } from '../operator/src/runtime/index.js';
 import { startEnv } from '../test/harness/env.js';
 import { waitUntil } from '../test/harness/wait.js';
 import { capturedLogger } from '../test/promotion/support.js';
+import { required } from './support.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const secretsArg = process.argv.indexOf('--secrets');
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
       'tree-approved',
       '-n',
       'bench',
-      `${Annotations.approvePlan}=${planned.status!.plan!.hash}`,
+      `${Annotations.approvePlan}=${required(planned.status?.plan?.hash, 'the plan hash of tree-approved')}`,
     ]);
     const promoted = await until('tree-approved', 'promoted', (s) => s.status?.phase === 'Promoted');
     const applyMs = Date.now() - t0;

@@ -18,7 +18,7 @@
 // the machine is shared. Figures go to stdout and bench/results/redis-limiter.json.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createRedisClient, masters, parseClusterNodes, type RedisClient } from '../lib/redis-client.js';
@@ -28,6 +28,7 @@ import { RedisLimiter } from '../services/integration-gateway/src/limiter/redis-
 import { startRedis } from '../test/harness/components/redis.js';
 import { startRedisCluster } from '../test/harness/components/redis-cluster.js';
 import { closedLoop } from './closed-loop.js';
+import { cycle, flagValue, loadAverage1m, median, required } from './support.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -36,8 +37,7 @@ const arg = (name: string, fallback: number) => {
 const SECONDS = arg('--seconds', 2);
 const ROUNDS = arg('--rounds', 5);
 const CONCURRENCY = 64;
-const oldScriptArg = process.argv.indexOf('--old-script');
-const OLD_SCRIPT_COMMIT = oldScriptArg > 0 ? process.argv[oldScriptArg + 1]! : '98e462d';
+const OLD_SCRIPT_COMMIT = flagValue('--old-script') ?? '98e462d';
 
 /** gcra.lua as it was at `commit` (same arguments: fault key, bucket keys; cost, interval, capacity). */
 function oldScript(): string | undefined {
@@ -74,7 +74,11 @@ interface Sample {
 
 /** utime + stime of a process, in µs. */
 function cpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // The fields after the command name, which is in parentheses and may itself hold ") ".
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const nameEnd = stat.lastIndexOf(') ');
+  if (nameEnd < 0) throw new Error(`bench: /proc/${pid}/stat has no command name`);
+  const fields = stat.slice(nameEnd + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1_000_000) / 100;
 }
@@ -118,8 +122,6 @@ async function scriptCallsSoFar(client: RedisClient): Promise<number> {
   }
   return total;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'novapos-bench-limiter-'));
@@ -183,17 +185,17 @@ async function main(): Promise<void> {
             },
           }
         : {}),
-      rateLimiterFlexible: { op: (i) => flexible.consume(tenants[i % TENANTS]!), pids: [single.process.pid] },
+      rateLimiterFlexible: { op: (i) => flexible.consume(cycle(tenants, i)), pids: [single.process.pid] },
       gcraOneBucket: {
-        op: (i) => limiter.check(tenants[i % TENANTS]!, oneBucket[i % TENANTS]!),
+        op: (i) => limiter.check(cycle(tenants, i), cycle(oneBucket, i)),
         pids: [single.process.pid],
       },
       gcraThreeBuckets: {
-        op: (i) => limiter.check(tenants[i % TENANTS]!, threeBuckets[i % TENANTS]!),
+        op: (i) => limiter.check(cycle(tenants, i), cycle(threeBuckets, i)),
         pids: [single.process.pid],
       },
       clusterGcraOneBucket: {
-        op: (i) => clusterLimiter.check(tenants[i % TENANTS]!, oneBucket[i % TENANTS]!),
+        op: (i) => clusterLimiter.check(cycle(tenants, i), cycle(oneBucket, i)),
         pids: clusterPids,
         cluster: true,
       },
@@ -201,18 +203,19 @@ async function main(): Promise<void> {
     // Warm-up: scripts loaded, every tenant's slot known to the cluster client.
     for (const s of Object.values(scenarios)) for (let i = 0; i < TENANTS; i++) await s.op(i);
     const samples = new Map<string, Sample[]>(Object.keys(scenarios).map((n) => [n, []]));
+    const samplesOf = (name: string) => required(samples.get(name), `the samples of ${name}`);
     const names = Object.keys(scenarios);
+    const scenarioList = Object.entries(scenarios);
     for (let round = 0; round < ROUNDS; round++) {
-      for (let k = 0; k < names.length; k++) {
-        const name = names[(k + round) % names.length]!;
-        const s = scenarios[name]!;
+      for (let k = 0; k < scenarioList.length; k++) {
+        const [name, s] = cycle(scenarioList, k + round);
         const target = s.cluster ? clusterClient : oneRedis;
         const before = s.cluster ? await redirectsSoFar(clusterClient) : 0;
         const callsBefore = await scriptCallsSoFar(target);
         const sample = await measuredLoop(s.op, s.pids);
         const redirects = s.cluster ? (await redirectsSoFar(clusterClient)) - before : undefined;
         const scriptCalls = (await scriptCallsSoFar(target)) - callsBefore;
-        samples.get(name)!.push({
+        samplesOf(name).push({
           ...sample,
           checksPerScriptCall: Math.round((sample.checks / Math.max(1, scriptCalls)) * 10) / 10,
           ...(redirects !== undefined ? { redirects } : {}),
@@ -220,7 +223,7 @@ async function main(): Promise<void> {
       }
     }
     const summary = (name: string) => {
-      const xs = samples.get(name)!;
+      const xs = samplesOf(name);
       return {
         checksPerSecond: median(xs.map((x) => x.checksPerSecond)),
         p50Ms: median(xs.map((x) => x.p50Ms)),
@@ -240,12 +243,14 @@ async function main(): Promise<void> {
     >;
     // Ratios within each round, then their median (steadier than a ratio of medians on a busy machine).
     const perRound = (a: string, b: string) => {
-      const xs = samples.get(a)!.map((x, i) => x.checksPerSecond / samples.get(b)![i]!.checksPerSecond);
-      const sorted = [...xs].sort((p, q) => p - q);
+      const bs = samplesOf(b);
+      const xs = samplesOf(a).map(
+        (x, i) => x.checksPerSecond / required(bs[i], `round ${i + 1} of ${b}`).checksPerSecond,
+      );
       const r2 = (x: number) => Math.round(x * 100) / 100;
-      return { median: r2(median(xs)), min: r2(sorted[0]!), max: r2(sorted.at(-1)!) };
+      return { median: r2(median(xs)), min: r2(Math.min(...xs)), max: r2(Math.max(...xs)) };
     };
-    const clusterRun = figures['clusterGcraOneBucket']!;
+    const clusterRun = required(figures['clusterGcraOneBucket'], 'the cluster scenario');
     const ratios = {
       ...(oldCommand
         ? {
@@ -264,7 +269,7 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         model: cpus()[0]?.model,
         node: process.version,
-        loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
+        loadAverage1m: loadAverage1m(),
       },
       seconds: SECONDS,
       rounds: ROUNDS,

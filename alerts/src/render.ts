@@ -48,7 +48,7 @@ export function durationSeconds(d: string): number {
   const parts = [...d.matchAll(/(\d+)(ms|[smhdwy])/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== d)
     throw new Error(`not a Prometheus duration: ${d}`);
-  return parts.reduce((sum, p) => sum + Number(p[1]) * (units[p[2]!] ?? 0), 0);
+  return parts.reduce((sum, [, count, unit]) => sum + Number(count) * (units[unit ?? ''] ?? 0), 0);
 }
 
 /**

@@ -45,7 +45,9 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (cells: readonly string[]) =>
     indent +
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - visibleLength(c))))
+      .map((c, i) =>
+        i === cells.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - visibleLength(c))),
+      )
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');

@@ -118,7 +118,14 @@ export class KubeClient {
   }
 
   get server(): string {
-    return this.kc.getCurrentCluster()!.server;
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster)
+      throw new CliError(
+        `the kubeconfig context ${this.contextName} names no cluster`,
+        ExitCode.usage,
+        'check the context with kubectl config view --minify',
+      );
+    return cluster.server;
   }
 
   /** The user the apiserver will see, as far as the client knows it (for messages). */

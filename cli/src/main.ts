@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { KINDS } from '../../operator/src/api/v1alpha1/index.js';
 import { ExitCode, errorLine, exitCodeOf } from './errors.js';
+import { shortNameOf } from './resources.js';
 import { type GlobalOptions, type Io, Session } from './session.js';
 import { DEFAULT_GATEWAY_SERVICE } from './usage.js';
 import { approve } from './verbs/approve.js';
@@ -231,7 +232,7 @@ export function completionSpec(program: Command): CompletionSpec {
       flags: flags(c),
       subverbs: c.commands.map((s) => s.name()),
     })),
-    kinds: KINDS.map((k) => k.shortNames[0]!),
+    kinds: KINDS.map(shortNameOf),
   };
 }
 

@@ -79,14 +79,15 @@ export async function serviceReplicas(
 export function urlReplica(url: string): { replica: Replica; path: string } {
   const u = new URL(url);
   const path = `${u.pathname}${u.search}`;
-  const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(\.cluster\.local)?$/.exec(u.hostname);
-  if (m) {
+  const [, service, namespace] =
+    /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(\.cluster\.local)?$/.exec(u.hostname) ?? [];
+  if (service && namespace) {
     const port = u.port || (u.protocol === 'https:' ? '443' : '80');
     const scheme = u.protocol === 'https:' ? 'https:' : '';
     return {
       replica: {
-        label: `svc/${m[1]}`,
-        proxyPath: `/api/v1/namespaces/${enc(m[2]!)}/services/${scheme}${enc(m[1]!)}:${port}/proxy`,
+        label: `svc/${service}`,
+        proxyPath: `/api/v1/namespaces/${enc(namespace)}/services/${scheme}${enc(service)}:${port}/proxy`,
       },
       path,
     };

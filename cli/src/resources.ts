@@ -18,17 +18,24 @@ export interface ObjectRef {
   readonly name: string;
 }
 
-const kindWords = () => KINDS.map((k) => k.shortNames[0]).join(', ');
+/** The word the plugin writes for a kind: its first short name (`skr`), its plural if it had none. */
+export function shortNameOf(kind: KindDefinition): string {
+  return kind.shortNames[0] ?? kind.plural;
+}
+
+const kindWords = () => KINDS.map(shortNameOf).join(', ');
 
 /** `skr/auth` → the SigningKeyRotation named auth; refuses another kind than `expected` says. */
 export function parseRef(ref: string, expected?: readonly KindName[]): ObjectRef {
   const slash = ref.indexOf('/');
-  if (slash <= 0 || slash === ref.length - 1)
+  if (slash <= 0 || slash === ref.length - 1) {
+    const example = expected?.[0];
     throw new CliError(
       `"${ref}" is not KIND/NAME`,
       ExitCode.usage,
-      `write it like ${expected?.length ? `${shortName(expected[0]!)}/NAME` : 'skr/NAME'}`,
+      `write it like ${example ? shortName(example) : 'skr'}/NAME`,
     );
+  }
   const kind = resolveKind(ref.slice(0, slash));
   if (!kind)
     throw new CliError(`unknown kind "${ref.slice(0, slash)}"`, ExitCode.usage, `use one of ${kindWords()}`);
@@ -42,7 +49,9 @@ export function parseRef(ref: string, expected?: readonly KindName[]): ObjectRef
 }
 
 export function shortName(kind: KindName): string {
-  return KINDS.find((k) => k.kind === kind)!.shortNames[0]!;
+  const definition = KINDS.find((k) => k.kind === kind);
+  if (!definition) throw new Error(`${kind} is not one of the API's kinds`);
+  return shortNameOf(definition);
 }
 
 /** The REST path of a kind's collection (namespace undefined: every namespace) or one object. */

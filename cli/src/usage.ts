@@ -117,17 +117,22 @@ export class GatewayUsage {
     }
     if (!replicas.length) return `no ready replica of Service ${this.service} with a port named admin`;
     const at = this.session.io.now().getTime();
-    const read = await Promise.all(replicas.map((r) => readReplica(this.session, r, '/metrics')));
-    const failed = read.findIndex((r) => r.error !== undefined);
-    if (failed >= 0) return `cannot read ${replicas[failed]!.label} /metrics: ${read[failed]!.error}`;
+    const read = await Promise.all(
+      replicas.map(async (replica) => ({
+        replica,
+        ...(await readReplica(this.session, replica, '/metrics')),
+      })),
+    );
+    const failed = read.find((r) => r.error !== undefined);
+    if (failed) return `cannot read ${failed.replica.label} /metrics: ${failed.error}`;
     const byReplica = new Map<string, { hits: number; rejected: number }>();
-    replicas.forEach((r, i) => {
-      const text = [read[i]!.text ?? ''];
-      byReplica.set(r.label, {
-        hits: counterOf(text, 'gateway_rate_limit_hits_total', tenant) ?? 0,
-        rejected: counterOf(text, 'gateway_rate_limit_rejections_total', tenant) ?? 0,
+    for (const { replica, text } of read) {
+      const metrics = [text ?? ''];
+      byReplica.set(replica.label, {
+        hits: counterOf(metrics, 'gateway_rate_limit_hits_total', tenant) ?? 0,
+        rejected: counterOf(metrics, 'gateway_rate_limit_rejections_total', tenant) ?? 0,
       });
-    });
+    }
     return { at, byReplica };
   }
 

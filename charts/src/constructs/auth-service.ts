@@ -81,6 +81,7 @@ export class AuthService extends Construct {
     const metadata = { name, namespace: props.namespace, labels };
 
     const kafka = props.kafka && kafkaClient('auth-service', props.kafka);
+    const { webhookSecretName } = props;
     const env: k8s.EnvVar[] = [
       { name: 'PORT', value: String(port) },
       { name: 'ADMIN_PORT', value: String(adminPort) },
@@ -119,10 +120,10 @@ export class AuthService extends Construct {
       ...(props.corsAllowedOrigins?.length
         ? [{ name: 'CORS_ALLOWED_ORIGINS', value: props.corsAllowedOrigins.join(',') }]
         : []),
-      ...(props.webhookSecretName
+      ...(webhookSecretName
         ? ['SECURITY_SUSPICIOUS_WEBHOOK_URL', 'SECURITY_SUSPICIOUS_WEBHOOK_BEARER'].map((key) => ({
             name: key,
-            valueFrom: { secretKeyRef: { name: props.webhookSecretName!, key } },
+            valueFrom: { secretKeyRef: { name: webhookSecretName, key } },
           }))
         : []),
       ...(kafka?.env ?? []),

@@ -169,10 +169,8 @@ class OperatorUserRoles extends Construct {
       { apiGroups: [''], resources: ['events'], verbs: read },
       { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: read },
     ];
-    const readKinds = [
-      { apiGroups: [group], resources, verbs: read },
-      { apiGroups: [group], resources: resources.map((r) => `${r}/status`), verbs: read },
-    ];
+    const readStatus = { apiGroups: [group], resources: resources.map((r) => `${r}/status`), verbs: read };
+    const readKinds = [{ apiGroups: [group], resources, verbs: read }, readStatus];
     const aggregate = (to: string[]) =>
       Object.fromEntries(to.map((r) => [`rbac.authorization.k8s.io/aggregate-to-${r}`, 'true']));
     const roles: Record<UserRole, { rules: k8s.PolicyRule[]; aggregateTo: string[] }> = {
@@ -185,13 +183,13 @@ class OperatorUserRoles extends Construct {
             resources,
             verbs: [...read, 'create', 'update', 'patch', 'delete', 'deletecollection'],
           },
-          readKinds[1]!,
+          readStatus,
           ...events,
         ],
         aggregateTo: ['edit', 'admin'],
       },
       oncall: {
-        rules: [{ apiGroups: [group], resources, verbs: [...read, 'patch'] }, readKinds[1]!, ...events],
+        rules: [{ apiGroups: [group], resources, verbs: [...read, 'patch'] }, readStatus, ...events],
         aggregateTo: [],
       },
     };

@@ -57,8 +57,8 @@ export function rotateProgress(skr: SigningKeyRotation, req: RotateRequest, now:
   if (!handled) return { done: false, line: `waiting for the operator to take rotate-now=${req.value}` };
   if (newActive) return { done: true, line: `new key ${st.activeKid} signs` };
   const next = st.keys?.find((k) => k.kid === st.nextKid && k.state === 'next' && k.publishedAt);
-  if (next) {
-    const signsAt = keySignsAt(skr, next.publishedAt!);
+  if (next?.publishedAt) {
+    const signsAt = keySignsAt(skr, next.publishedAt);
     return {
       done: true,
       line: `lead time started: key ${next.kid} is published and signs ${relative(signsAt, now)} (${signsAt})`,

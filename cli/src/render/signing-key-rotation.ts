@@ -133,8 +133,8 @@ export function renderSigningKeyRotation(
   out.push(
     `${s.bold('Active kid:')} ${st.activeKid ?? '-'}   ${s.bold('Next kid:')} ${st.nextKid ?? '-'}   ${s.bold('Key set:')} ${short(st.keysetHash, 16)}`,
   );
-  const nextKey = keys.find((k) => k.state === 'next' && k.publishedAt);
-  const nextSigns = nextKey ? keySignsAt(skr, nextKey.publishedAt!) : st.nextRotationTime;
+  const nextPublishedAt = keys.find((k) => k.state === 'next' && k.publishedAt)?.publishedAt;
+  const nextSigns = nextPublishedAt ? keySignsAt(skr, nextPublishedAt) : st.nextRotationTime;
   out.push(
     `${s.bold('Next rotation:')} ${shortTime(nextSigns)} (${relative(nextSigns, now)})   ${s.bold('Last rotation:')} ${shortTime(st.lastRotationTime)}${st.lastRotationReason ? ` (${st.lastRotationReason})` : ''}   lead time ${skr.spec.leadTime}`,
   );

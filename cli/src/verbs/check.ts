@@ -66,7 +66,7 @@ async function crdChecks(session: Session): Promise<CheckResult[]> {
     }
     const expected = customResourceDefinition(def) as unknown as Crd;
     const installed = crd.spec.versions.find((v) => v.name === VERSION)?.schema?.openAPIV3Schema;
-    const same = canonical(installed) === canonical(expected.spec.versions[0]!.schema?.openAPIV3Schema);
+    const same = canonical(installed) === canonical(expected.spec.versions[0]?.schema?.openAPIV3Schema);
     out.push(
       same
         ? { name, state: 'ok', detail: `${VERSION} served, schema matches this plugin` }

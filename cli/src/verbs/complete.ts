@@ -1,6 +1,6 @@
 import { KINDS } from '../../../operator/src/api/v1alpha1/index.js';
 import { listObjects } from '../api.js';
-import { resolveKind } from '../resources.js';
+import { resolveKind, shortNameOf } from '../resources.js';
 import { type Io, Session } from '../session.js';
 import type { CompletionSpec } from './completion.js';
 
@@ -48,12 +48,12 @@ interface Parsed {
 function parse(words: readonly string[]): Parsed {
   const positionals: string[] = [];
   const flags: Record<string, string> = {};
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i]!;
+  const queue = [...words];
+  for (let w = queue.shift(); w !== undefined; w = queue.shift()) {
     if (w.startsWith('-')) {
       const eq = w.indexOf('=');
       if (eq > 0) flags[w.slice(0, eq)] = w.slice(eq + 1);
-      else if (VALUE_FLAGS.has(w)) flags[w] = words[++i] ?? '';
+      else if (VALUE_FLAGS.has(w)) flags[w] = queue.shift() ?? '';
       else flags[w] = 'true';
     } else positionals.push(w);
   }
@@ -75,7 +75,9 @@ export async function complete(
   const before = words.slice(0, -1);
   const previous = before.at(-1);
   const { positionals, flags } = parse(before);
-  const prefixed = (list: readonly string[]) => list.filter((c) => c.split('\t')[0]!.startsWith(current));
+  // A candidate is `value\tdescription`: its value is matched.
+  const candidateValue = (c: string) => (c.includes('\t') ? c.slice(0, c.indexOf('\t')) : c);
+  const prefixed = (list: readonly string[]) => list.filter((c) => candidateValue(c).startsWith(current));
   const verb = positionals[0];
   const sub = verb === 'drill' ? positionals[1] : undefined;
   const args = positionals.slice(verb === 'drill' ? 2 : 1);
@@ -122,7 +124,7 @@ export async function complete(
 
   // revoke skr/NAME <KID>: the kids of that rotation, with their state.
   if (verb === 'revoke' && args.length === 1) {
-    const name = args[0]!.split('/')[1];
+    const name = args[0]?.split('/')[1];
     return done(
       await safe(async () => {
         const s = session();
@@ -139,7 +141,7 @@ export async function complete(
   // KIND/NAME: the kinds first, then the names of that kind in the namespace.
   const slash = current.indexOf('/');
   if (slash < 0) {
-    const kinds = kindWord ? [kindWord] : KINDS.map((k) => k.shortNames[0]!);
+    const kinds = kindWord ? [kindWord] : KINDS.map(shortNameOf);
     return done(
       kinds.map((k) => `${k}/`),
       Directive.noSpace | Directive.noFileComp,

@@ -13,7 +13,7 @@ import { type NovaposObject, renderOverview } from '../render/list.js';
 import { renderSecretPromotion } from '../render/secret-promotion.js';
 import { renderSigningKeyRotation } from '../render/signing-key-rotation.js';
 import { renderTenantRateLimit } from '../render/tenant-rate-limit.js';
-import { resolveKind } from '../resources.js';
+import { resolveKind, shortNameOf } from '../resources.js';
 import { parseDurationFlag, type Session } from '../session.js';
 import type { Style } from '../style.js';
 import { DEFAULT_GATEWAY_SERVICE, fetchUsage, GatewayUsage, type TenantUsage } from '../usage.js';
@@ -58,13 +58,13 @@ export function parseStatusTarget(
   name?: string;
 } {
   if (!target) return { kinds: KINDS };
-  const [word, slashName] = target.includes('/') ? target.split('/', 2) : [target, undefined];
-  const kind = resolveKind(word!);
+  const [word = target, slashName] = target.split('/', 2);
+  const kind = resolveKind(word);
   if (!kind)
     throw new CliError(
       `unknown kind "${word}"`,
       ExitCode.usage,
-      `use one of ${KINDS.map((k) => k.shortNames[0]).join(', ')}`,
+      `use one of ${KINDS.map(shortNameOf).join(', ')}`,
     );
   const n = slashName || name;
   return n ? { kinds: [kind], name: n } : { kinds: [kind] };
@@ -79,7 +79,9 @@ async function frame(
   gateway: GatewayUsage,
 ) {
   if (name) {
-    const kind = kinds[0]!;
+    // targetOf gives a name with exactly the one kind it belongs to.
+    const [kind] = kinds;
+    if (!kind) throw new Error(`status of ${name}: no kind to look it up in`);
     const obj = await getObject(session, kind, name);
     const events = session.output ? [] : await eventsOf(session, kind.kind, name);
     const usage =
