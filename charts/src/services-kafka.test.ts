@@ -18,7 +18,9 @@ interface Deployment {
   spec: { template: { spec: { containers: Container[]; volumes?: { name: string; secret?: unknown }[] } } };
 }
 
-const docs = parseAllDocuments(synthesize()['novapos-services.yaml'] ?? '').map((d) => d.toJS() as Deployment);
+const docs = parseAllDocuments(synthesize()['novapos-services.yaml'] ?? '').map(
+  (d) => d.toJS() as Deployment,
+);
 
 function deploymentOf(name: string): Deployment {
   const d = docs.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
