@@ -3,23 +3,42 @@
  * when it ends sessions, and what every verifier (auth-service itself, the integration gateway) reads before
  * it trusts an access token. Both sides import this one file.
  *
- * - `novapos:auth:valid-after:<tenant>:<userId>`: epoch seconds. A token of that user whose `iat` is before it
- *   is revoked (logout-all, password change, MFA disable, role change, user deletion). Written as
+ * - `novapos:auth:valid-after:{<tenant>}:<userId>`: epoch seconds. A token of that user whose `iat` is before
+ *   it is revoked (logout-all, password change, MFA disable, role change, user deletion). Written as
  *   floor(now) + 1, so a token issued in the same second as the revocation is revoked too; auth-service issues
  *   new tokens with `iat` at or after it.
- * - `novapos:auth:session-revoked:<sid>`: a token whose `sid` claim names an ended session (logout, a
- *   refresh-token reuse) is revoked.
- * Both keys expire after REVOCATION_TTL_SECONDS, longer than any access token lives.
+ * - `novapos:auth:session-revoked:{<tenant>}:<sid>`: a token whose `sid` claim names an ended session (logout,
+ *   a refresh-token reuse) is revoked.
+ * Both keys expire after REVOCATION_TTL_SECONDS, longer than any access token lives. `{<tenant>}` is the
+ * tenant's Redis Cluster hash tag (lib/ratelimit-contract.ts `tenantTag`): a token's two keys are in the slot
+ * of its tenant's limiter keys, so the gateway reads them in one MGET from the master that decides the
+ * tenant's rate limit, and a failover of another master does not reach the tenant's revocation check.
+ *
+ * Upgrade (issues 17, 22): the names before were untagged (`legacyRevocationKeys`). For one release the
+ * writer writes both names and auth-service, which checks tokens during its own rollout too, reads both;
+ * the gateway reads only the new ones (it is upgraded after auth-service plus the longest token lifetime).
  */
 
 import { dropOldest } from './bounded-map.js';
+import { tenantTag } from './ratelimit-contract.js';
 
 /** Longer than any access token's lifetime (capped by the key set's maxTokenTTLSeconds) plus clock skew. */
 export const REVOCATION_TTL_SECONDS = 86_400;
 
 export const validAfterKey = (tenant: string, userId: string): string =>
-  `novapos:auth:valid-after:${tenant}:${userId}`;
-export const sessionRevokedKey = (sid: string): string => `novapos:auth:session-revoked:${sid}`;
+  `novapos:auth:valid-after:${tenantTag(tenant)}:${userId}`;
+export const sessionRevokedKey = (tenant: string, sid: string): string =>
+  `novapos:auth:session-revoked:${tenantTag(tenant)}:${sid}`;
+
+/**
+ * The names before issues 17, 22 (no hash tag: any slot). Written beside the new names for one release, so
+ * gateways not yet upgraded still see revocations; read by auth-service only. Removed in the next release
+ * (docs/contracts.md, "Session revocation").
+ */
+export const legacyRevocationKeys = {
+  validAfter: (tenant: string, userId: string): string => `novapos:auth:valid-after:${tenant}:${userId}`,
+  sessionRevoked: (sid: string): string => `novapos:auth:session-revoked:${sid}`,
+} as const;
 
 /** The claims of a verified access token that revocation looks at. */
 export interface TokenSession {
@@ -54,32 +73,72 @@ export interface SessionRevocationStore {
   validAfter(tenant: string, userId: string): Promise<number | undefined>;
   /** Every token of the user issued until now is revoked; returns the valid-after time written. */
   revokeUser(tenant: string, userId: string, nowMs?: number): Promise<number>;
-  revokeSession(sid: string): Promise<void>;
+  /** Every token of the session `sid` of `tenant` is revoked. */
+  revokeSession(tenant: string, sid: string): Promise<void>;
+}
+
+export interface RedisSessionRevocationOptions {
+  /**
+   * Also read `legacyRevocationKeys` (auth-service, on its single Redis, for the release that writes both
+   * names): a revocation written by a replica of the previous release still counts during the rollout.
+   * The gateway reads only the new names, one slot.
+   */
+  readonly readLegacyNames?: boolean;
 }
 
 export class RedisSessionRevocation implements SessionRevocationStore {
-  constructor(private readonly redis: RevocationRedis) {}
+  private readonly readLegacyNames: boolean;
+
+  constructor(
+    private readonly redis: RevocationRedis,
+    opts: RedisSessionRevocationOptions = {},
+  ) {
+    this.readLegacyNames = opts.readLegacyNames ?? false;
+  }
 
   async isRevoked(t: TokenSession): Promise<boolean> {
-    const keys = [validAfterKey(t.tenant, t.userId), ...(t.sid ? [sessionRevokedKey(t.sid)] : [])];
-    const [after, revoked] = await this.redis.mget(...keys);
-    return isRevoked(t, after ?? null, revoked ?? null);
+    const keys = [validAfterKey(t.tenant, t.userId), ...(t.sid ? [sessionRevokedKey(t.tenant, t.sid)] : [])];
+    if (!this.readLegacyNames) {
+      const [after, revoked] = await this.redis.mget(...keys);
+      return isRevoked(t, after ?? null, revoked ?? null);
+    }
+    const legacy = [
+      legacyRevocationKeys.validAfter(t.tenant, t.userId),
+      ...(t.sid ? [legacyRevocationKeys.sessionRevoked(t.sid)] : []),
+    ];
+    const values = await this.redis.mget(...keys, ...legacy);
+    const n = keys.length;
+    return (
+      isRevoked(t, values[0] ?? null, n > 1 ? (values[1] ?? null) : null) ||
+      isRevoked(t, values[n] ?? null, n > 1 ? (values[n + 1] ?? null) : null)
+    );
   }
 
   async validAfter(tenant: string, userId: string): Promise<number | undefined> {
-    const [v] = await this.redis.mget(validAfterKey(tenant, userId));
-    const n = Number(v);
-    return v !== null && v !== undefined && Number.isFinite(n) ? n : undefined;
+    const values = await this.redis.mget(
+      validAfterKey(tenant, userId),
+      ...(this.readLegacyNames ? [legacyRevocationKeys.validAfter(tenant, userId)] : []),
+    );
+    const times = values.map(Number).filter((n, i) => values[i] != null && Number.isFinite(n));
+    return times.length ? Math.max(...times) : undefined;
   }
 
+  /** Writes the new and (for one release) the legacy name, same value and TTL. */
   async revokeUser(tenant: string, userId: string, nowMs = Date.now()): Promise<number> {
-    const after = Math.floor(nowMs / 1000) + 1;
-    await this.redis.set(validAfterKey(tenant, userId), String(after), 'EX', REVOCATION_TTL_SECONDS);
-    return after;
+    const after = String(Math.floor(nowMs / 1000) + 1);
+    await Promise.all([
+      this.redis.set(validAfterKey(tenant, userId), after, 'EX', REVOCATION_TTL_SECONDS),
+      this.redis.set(legacyRevocationKeys.validAfter(tenant, userId), after, 'EX', REVOCATION_TTL_SECONDS),
+    ]);
+    return Number(after);
   }
 
-  async revokeSession(sid: string): Promise<void> {
-    await this.redis.set(sessionRevokedKey(sid), '1', 'EX', REVOCATION_TTL_SECONDS);
+  /** Writes the new and (for one release) the legacy name, same value and TTL. */
+  async revokeSession(tenant: string, sid: string): Promise<void> {
+    await Promise.all([
+      this.redis.set(sessionRevokedKey(tenant, sid), '1', 'EX', REVOCATION_TTL_SECONDS),
+      this.redis.set(legacyRevocationKeys.sessionRevoked(sid), '1', 'EX', REVOCATION_TTL_SECONDS),
+    ]);
   }
 }
 
@@ -110,8 +169,8 @@ export class MemorySessionRevocation implements SessionRevocationStore {
   revokeUser(tenant: string, userId: string, nowMs?: number) {
     return this.redis.revokeUser(tenant, userId, nowMs);
   }
-  revokeSession(sid: string) {
-    return this.redis.revokeSession(sid);
+  revokeSession(tenant: string, sid: string) {
+    return this.redis.revokeSession(tenant, sid);
   }
 }
 

@@ -156,7 +156,10 @@ export async function startAuthService(
     : undefined;
   redis?.on('error', () => {}); // each command reports its own failure (503 session_check_unavailable)
   if (redis) await waitForRedis(redis, 3000);
-  const sessions = redis ? new RedisSessionRevocation(redis) : new MemorySessionRevocation();
+  // Reads the names before issues 17, 22 too while writers write both (docs/contracts.md, "Session revocation").
+  const sessions = redis
+    ? new RedisSessionRevocation(redis, { readLegacyNames: true })
+    : new MemorySessionRevocation();
   const clock = opts.clock ?? systemClock;
   const service = createAuthService({
     config,

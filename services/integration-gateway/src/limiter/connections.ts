@@ -53,14 +53,11 @@ export function limiterConnections(settings: {
 }
 
 /**
- * The session-revocation store's commands on either client: its MGET reads two keys of different slots
- * (`valid-after` of the user and `session-revoked` of the session), which a cluster refuses as one command,
- * so on a cluster each is a GET (auto-pipelined).
+ * The session-revocation store's commands, the same on either client: a token's two keys (`valid-after` of
+ * the user, `session-revoked` of the session) carry its tenant's hash tag (lib/session-revocation.ts), so
+ * its MGET reads one slot, on a cluster from the master that also holds the tenant's limiter keys: one
+ * command, valid on a cluster too, that a failover of another master does not reach.
  */
 export function revocationCommands(redis: RedisClient): RevocationRedis {
-  if (!(redis instanceof Cluster)) return redis;
-  return {
-    mget: (...keys: string[]) => Promise.all(keys.map((k) => redis.get(k))),
-    set: (key, value, mode, seconds) => redis.set(key, value, mode, seconds),
-  };
+  return redis;
 }

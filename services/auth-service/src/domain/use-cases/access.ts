@@ -90,10 +90,10 @@ export async function revokeUserTokens(d: UseCaseDeps, tenantId: string, userId:
   }
 }
 
-/** Every token of one session stops working, here and at the gateway. */
-export async function revokeSessionTokens(d: UseCaseDeps, sid: string): Promise<void> {
+/** Every token of one session (of the tenant `tenantId`) stops working, here and at the gateway. */
+export async function revokeSessionTokens(d: UseCaseDeps, tenantId: string, sid: string): Promise<void> {
   try {
-    await d.sessions.revokeSession(sid);
+    await d.sessions.revokeSession(tenantId, sid);
   } catch {
     throw new AppError('session_check_unavailable');
   }

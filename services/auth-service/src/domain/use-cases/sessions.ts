@@ -49,7 +49,7 @@ export async function refreshSession(
         fields: { userId: user.id, roles: user.roles, outcome: 'bypass_attempt', route: '/refresh' },
       }),
     );
-    await revokeSessionTokens(d, row.familyId);
+    await revokeSessionTokens(d, row.tenantId, row.familyId);
     d.metrics.mfaEvents.inc({ tenant: tenant.id, outcome: 'bypass_attempt', route: '/refresh' });
     throw new AppError('privileged_mfa_required');
   }
@@ -107,7 +107,7 @@ async function reuseDetected(d: UseCaseDeps, ctx: RequestContext, familyId: stri
       fields: { userId, outcome: 'family_revoked', family_id: familyId, revoked },
     }),
   );
-  await revokeSessionTokens(d, familyId);
+  await revokeSessionTokens(d, ctx.tenantId, familyId);
   d.metrics.refreshTokenReuse.inc();
 }
 
@@ -125,7 +125,7 @@ export async function logout(d: UseCaseDeps, ctx: RequestContext, cmd: RefreshTo
       fields: { userId: row.userId, outcome: 'session_revoked', family_id: row.familyId },
     }),
   );
-  await revokeSessionTokens(d, row.familyId);
+  await revokeSessionTokens(d, row.tenantId, row.familyId);
 }
 
 /** POST /logout-all: every session of the caller, and every token issued until now, ends. */
