@@ -344,7 +344,8 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
       closed: await auth.token(closed),
       other: await auth.token(elsewhere),
     };
-    type Seen = { status: number; limiter?: string };
+    // `error`: the refusal's code (rate_limiter_unavailable, auth_unavailable, ...), so a 503 says whose it is.
+    type Seen = { status: number; limiter?: string; error?: string };
     const seen: Record<keyof typeof tokens, Seen[]> = { open: [], closed: [], other: [] };
     let stop = false;
     // Bounded traffic: at most 12 s and 1,500 requests per tenant, one request at a time per tenant and replica.
@@ -355,8 +356,11 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
           const res = await fetch(`${g.url}/api/tenant/ping`, {
             headers: { authorization: `Bearer ${tokens[name]}` },
           });
-          const body = (await res.json().catch(() => ({}))) as { limiter?: string };
-          seen[name].push({ status: res.status, limiter: body.limiter });
+          const body = (await res.json().catch(() => ({}))) as {
+            limiter?: string;
+            error?: { code?: string };
+          };
+          seen[name].push({ status: res.status, limiter: body.limiter, error: body.error?.code });
           await sleep(5);
         }
       }),
@@ -383,8 +387,10 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
     await Promise.all(traffic);
     const summary = (xs: Seen[]) => {
       const by: Record<string, number> = {};
-      for (const s of xs)
-        by[`${s.status} ${s.limiter ?? '-'}`] = (by[`${s.status} ${s.limiter ?? '-'}`] ?? 0) + 1;
+      for (const s of xs) {
+        const key = `${s.status} ${s.limiter ?? s.error ?? '-'}`;
+        by[key] = (by[key] ?? 0) + 1;
+      }
       return JSON.stringify(by);
     };
     process.stderr.write(
