@@ -317,7 +317,7 @@ export function productChecks(
       const t0 = Date.now();
       const swap = (objs: Obj[]) =>
         objs.map((o) => {
-          if (o.kind !== 'Deployment') return o;
+          if (o.kind !== 'Deployment' && o.kind !== 'Job') return o;
           const copy = structuredClone(o);
           for (const c of copy.spec.template.spec.containers as {
             name: string;
