@@ -282,6 +282,11 @@ async function pointExamplesAtLoopback(k: KubeInstance): Promise<void> {
       statusURL: 'http://127.0.0.1:8083/keys/status',
       reloadURL: 'http://127.0.0.1:9083/keys/reload',
     },
+    {
+      name: 'audit-service',
+      statusURL: 'http://127.0.0.1:9087/keys/status',
+      reloadURL: 'http://127.0.0.1:9087/keys/reload',
+    },
   ];
   await k
     .kubectl([

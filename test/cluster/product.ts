@@ -404,7 +404,7 @@ export function productChecks(
   );
 
   step(
-    "applies examples/: the SigningKeyRotation becomes Ready and both services' /keys/status have loaded its key set",
+    "applies examples/: the SigningKeyRotation becomes Ready and the three services' /keys/status have loaded its key set",
     async () => {
       const t0 = Date.now();
       const examples = readdirSync(path.join(repoRoot, 'examples'))
@@ -447,7 +447,11 @@ export function productChecks(
       log(
         `SigningKeyRotation Ready and auth-service Available ${((Date.now() - t0) / 1000).toFixed(1)} s after apply`,
       );
-      expect(skr.services?.map((s) => s.name).sort()).toEqual(['auth-service', 'integration-gateway']);
+      expect(skr.services?.map((s) => s.name).sort()).toEqual([
+        'audit-service',
+        'auth-service',
+        'integration-gateway',
+      ]);
       // Through the Services, by name, from a pod: both serve the key set the operator published.
       const out = await inClusterScript(
         'keys-status',
@@ -456,20 +460,23 @@ export function productChecks(
           'console.log(JSON.stringify({',
           "  auth: await get('http://auth-service.novapos.svc:8085/keys/status'),",
           "  gateway: await get('http://integration-gateway.novapos.svc.cluster.local:8083/keys/status'),",
+          // The audit-service's only port is its admin one.
+          "  audit: await get('http://audit-service.novapos.svc:9087/keys/status'),",
           '}));',
         ].join('\n'),
       );
       const status = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<
-        'auth' | 'gateway',
+        'auth' | 'gateway' | 'audit',
         { status: number; body: { keysetHash: string; activeKid: string | null; kids: string[] } }
       >;
-      for (const s of [status.auth, status.gateway]) {
+      for (const s of [status.auth, status.gateway, status.audit]) {
         expect(s.status).toBe(200);
         expect(s.body.keysetHash).toBe(skr.keysetHash);
       }
       // auth-service signs with the active key; the gateway verifies with the JWKS that holds it.
       expect(status.auth.body.activeKid).toBe(skr.activeKid);
       expect(status.gateway.body.kids).toContain(skr.activeKid);
+      expect(status.audit.body.kids).toContain(skr.activeKid);
     },
     240_000,
   );
