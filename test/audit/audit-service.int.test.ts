@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Producer, stringSerializers } from '@platformatic/kafka';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaEventPublisher, kafkaConfigFromEnv } from '../../lib/kafka-events.js';
 import { SECURITY_TOPICS } from '../../lib/kafka-topics.js';
+import { computeKeysetHash } from '../../lib/keyset.js';
 import { createLogger } from '../../lib/log.js';
 import { connectPostgres, type Db } from '../../lib/service-kit/db.js';
+import { HttpKeyStatusProbe } from '../../operator/src/adapters/services/key-status-probe.js';
 import { configFromEnv } from '../../services/audit-service/src/config.js';
 import { type RunningAuditService, startAuditService } from '../../services/audit-service/src/server.js';
 import { migrate } from '../../services/audit-service/src/storage/repo.js';
@@ -18,7 +23,8 @@ import { waitUntil } from '../harness/wait.js';
 /**
  * The audit-service against the real broker and PostgreSQL (issue 20): events published through the outbox
  * by real producers are chained; a duplicate is stored once; a tampered row is named by verify; a missing
- * producer sequence number is a gap after the SLO; the service catches up after a restart.
+ * producer sequence number is a gap after the SLO; the service catches up after a restart; its admin port
+ * reports the key set its query API verifies with and reloads it on notice (a SigningKeyRotation lists it).
  */
 let dir: string;
 let kafka: KafkaInstance;
@@ -54,8 +60,8 @@ const auditEnv = () => ({
   AUDIT_CHECK_INTERVAL_MS: '200',
   LOG_LEVEL: 'info',
 });
-const startAudit = () =>
-  startAuditService(configFromEnv(auditEnv()), {
+const startAudit = (extraEnv: Record<string, string> = {}) =>
+  startAuditService(configFromEnv({ ...auditEnv(), ...extraEnv }), {
     logDestination: { write: (s: string) => void logLines.push(s) },
   });
 
@@ -94,6 +100,37 @@ async function sendRaw(value: string, topic = SECURITY_TOPICS.audit.name) {
   } finally {
     await p.close();
   }
+}
+
+/** auth-service's JWKS endpoint as verifiers see it: the published keys, `X-Keyset-Hash`, a max-age. */
+async function startIssuer(keys: JWK[], activeKid: string) {
+  const state = { keys, activeKid, fetches: 0 };
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/.well-known/jwks.json') return void res.writeHead(404).end();
+    state.fetches++;
+    const jwks = { keys: state.keys };
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'cache-control': 'public, max-age=300',
+      'x-keyset-hash': computeKeysetHash(jwks, state.activeKid),
+    });
+    res.end(JSON.stringify(jwks));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    state,
+    jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function signingKey(kid: string): Promise<{ kid: string; privateKey: CryptoKey; publicJwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
 }
 
 beforeAll(async () => {
@@ -386,5 +423,76 @@ describe('audit-service', () => {
       ok: true,
     });
     expect(logLines.join('\n')).not.toContain(kafka.services['audit-service'].password);
+  });
+
+  it('reports the JWKS its query API verifies with at GET /keys/status on the admin port, and POST /keys/reload picks up a new set', async () => {
+    const url = () => audit!.adminUrl;
+    const keyStatus = async () => {
+      const res = await fetch(`${url()}/keys/status`);
+      expect(res.status).toBe(200);
+      return (await res.json()) as { keysetHash: string | null; kids: string[]; loadedAt: string | null };
+    };
+    // Without AUDIT_JWKS_URL the query API verifies no tokens: no key set, as the gateway without JWT auth.
+    expect(await keyStatus()).toEqual({ keysetHash: null, kids: [], activeKid: null, loadedAt: null });
+
+    const [k1, k2] = await Promise.all([signingKey('audit-k1'), signingKey('audit-k2')]);
+    const issuer = await startIssuer([k1.publicJwk], k1.kid);
+    try {
+      await audit!.close();
+      audit = undefined;
+      audit = await startAudit({ AUDIT_JWKS_URL: issuer.jwksUrl });
+
+      // Loaded at start, before any query: the operator sees from the start what this replica verifies with.
+      const first = await keyStatus();
+      expect(first).toMatchObject({
+        keysetHash: computeKeysetHash({ keys: [k1.publicJwk] }, k1.kid),
+        kids: [k1.kid],
+        activeKid: null,
+      });
+      expect(Date.parse(first.loadedAt ?? '')).not.toBeNaN();
+
+      // The operator's own probe reads it as it reads the other services (the admin port is the Service's only one).
+      const probe = new HttpKeyStatusProbe();
+      expect(await probe.status(`${url()}/keys/status`)).toEqual(first);
+
+      // The rotation publishes a next key: the reload fetches at once and answers the new set.
+      issuer.state.keys = [k1.publicJwk, k2.publicJwk];
+      issuer.state.activeKid = k2.kid;
+      const fetchesBefore = issuer.state.fetches;
+      const reload = await fetch(`${url()}/keys/reload`, { method: 'POST' });
+      expect(reload.status).toBe(202);
+      const second = (await reload.json()) as { keysetHash: string; loadedAt: string };
+      expect(issuer.state.fetches).toBe(fetchesBefore + 1);
+      expect(second).toMatchObject({
+        keysetHash: computeKeysetHash({ keys: [k1.publicJwk, k2.publicJwk] }, k2.kid),
+        kids: [k1.kid, k2.kid],
+        activeKid: null,
+      });
+      expect(second.keysetHash).not.toBe(first.keysetHash);
+      expect(Date.parse(second.loadedAt)).toBeGreaterThan(Date.parse(first.loadedAt ?? ''));
+      expect(await keyStatus()).toEqual(second);
+
+      // The same set again (the operator notifies on every change of the resource): loadedAt stays.
+      expect(await probe.reload(`${url()}/keys/reload`)).toBe(true);
+      expect(issuer.state.fetches).toBe(fetchesBefore + 2);
+      expect(await keyStatus()).toEqual(second);
+
+      // The reloaded set is the one the query API verifies with: a token from the new key reads its tenant.
+      const token = await new SignJWT({ tid: 'acme', roles: ['auditor'], amr: ['pwd', 'mfa'] })
+        .setProtectedHeader({ alg: 'ES256', kid: k2.kid })
+        .setIssuer('https://auth.novapos.local')
+        .setAudience('novapos-api')
+        .setSubject('auditor-1')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(k2.privateKey);
+      const events = await fetch(`${url()}/audit/events?limit=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(events.status).toBe(200);
+      expect(issuer.state.fetches).toBe(fetchesBefore + 2);
+    } finally {
+      await issuer.close();
+    }
   });
 });

@@ -18,8 +18,9 @@ import {
 /**
  * Issue 19: services in a SigningKeyRotation are Kubernetes Services (serviceRef), not free URLs. The
  * operator finds the ready replicas through the Service's EndpointSlices and reads each one's
- * /keys/status on the port named http, notifies each on the port named admin; a Service of a namespace
- * the configuration does not allow is never called; statusURL still works, with a Deprecated condition.
+ * /keys/status on the port named http, notifies each on the port named admin (a Service with only an admin
+ * port, as the audit-service's, gets both there); a Service of a namespace the configuration does not allow
+ * is never called; statusURL still works, with a Deprecated condition.
  * The "replicas" are HTTP servers on loopback addresses (127.0.0.1-3) behind a selector-less Service
  * whose EndpointSlice this test writes, as the endpoint controller would. The apiserver refuses loopback
  * addresses in an EndpointSlice, so the slice names pod-network addresses (10.99.0.1-3) and the operator's
@@ -87,29 +88,35 @@ describe('signing keys: services referenced as Kubernetes Services', () => {
     };
   const cond = (o: { status?: Status }, type: string) => o.status?.conditions?.find((c) => c.type === type);
 
-  /** A Service without a selector and its EndpointSlice, as the endpoint controller would write it. */
-  const service = (namespace: string, name: string, ready: string[], notReady: string[] = []) =>
-    [
+  /**
+   * A Service without a selector and its EndpointSlice, as the endpoint controller would write it; ports
+   * `http` and `admin`, or only `admin` (the audit-service's Service).
+   */
+  const service = (
+    namespace: string,
+    name: string,
+    ready: string[],
+    notReady: string[] = [],
+    portNames: readonly ('http' | 'admin')[] = ['http', 'admin'],
+  ) => {
+    const ports = portNames.map((n) => ({
+      name: n,
+      port: n === 'http' ? httpPort : adminPort,
+      protocol: 'TCP',
+    }));
+    return [
       {
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name, namespace },
-        spec: {
-          ports: [
-            { name: 'http', port: httpPort, protocol: 'TCP' },
-            { name: 'admin', port: adminPort, protocol: 'TCP' },
-          ],
-        },
+        spec: { ports },
       },
       {
         apiVersion: 'discovery.k8s.io/v1',
         kind: 'EndpointSlice',
         metadata: { name: `${name}-1`, namespace, labels: { 'kubernetes.io/service-name': name } },
         addressType: 'IPv4',
-        ports: [
-          { name: 'http', port: httpPort, protocol: 'TCP' },
-          { name: 'admin', port: adminPort, protocol: 'TCP' },
-        ],
+        ports,
         endpoints: [
           ...ready.map((a) => ({ addresses: [a], conditions: { ready: true } })),
           ...notReady.map((a) => ({ addresses: [a], conditions: { ready: false } })),
@@ -118,6 +125,7 @@ describe('signing keys: services referenced as Kubernetes Services', () => {
     ]
       .map((o) => stringify(o))
       .join('---\n');
+  };
 
   beforeAll(async () => {
     kubectl = kubectlFor(env.kube!.kubectlPath, env.kube!.kubeconfig);
@@ -265,5 +273,51 @@ describe('signing keys: services referenced as Kubernetes Services', () => {
         ),
       ),
     ).rejects.toThrow(/exactly one of serviceRef and statusURL/);
+  });
+
+  it('reads and notifies a Service whose only port is admin (the audit-service) on that port', async () => {
+    await kubectl(['apply', '-f', '-'], service(ns, 'audit', [podAddress(1)], [], ['admin']));
+    await kubectl(
+      ['apply', '-f', '-'],
+      stringify(
+        aRotation(ns, 'audit', { services: [{ name: 'audit-service', serviceRef: { name: 'audit' } }] }),
+      ),
+    );
+    const first = await waitUntil(
+      'the key set published',
+      async () => {
+        const o = await get('audit');
+        return o.status?.keysetHash ? o : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    for (const r of replicas) r.calls.length = 0;
+    replicas[0]!.hash = first.status!.keysetHash!;
+    const loaded = await waitUntil(
+      'ServicesLoaded',
+      async () => {
+        const o = await get('audit');
+        return cond(o, 'ServicesLoaded')?.status === 'True' ? o : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(loaded.status?.services?.[0]).toMatchObject({ name: 'audit-service', loaded: true });
+    expect(replicas[0]!.calls).toContain(`GET :${adminPort}/keys/status`);
+    expect(replicas[0]!.calls.filter((c) => c.startsWith(`GET :${httpPort}`))).toEqual([]);
+
+    await kubectl([
+      'annotate',
+      '--overwrite',
+      'skr',
+      'audit',
+      '-n',
+      ns,
+      `security.novapos.io/rotate-now=${Date.now()}`,
+    ]);
+    await waitUntil(
+      'a reload notification on the admin port',
+      async () => (replicas[0]!.calls.includes(`POST :${adminPort}/keys/reload`) ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
   });
 });
