@@ -25,7 +25,7 @@ describe('the rendered alertmanager.yml', () => {
   it('passes amtool check-config (Alertmanager 0.25: routing_key_file, api_url_file)', async () => {
     const { stdout } = await run('amtool', ['check-config', configFile], { timeout: 30_000 });
     expect(stdout).toContain('SUCCESS');
-    expect(stdout).toContain('2 inhibit rules');
+    expect(stdout).toContain('3 inhibit rules');
   });
 
   it.each([
@@ -52,6 +52,11 @@ describe('the rendered alertmanager.yml', () => {
     [
       'info goes nowhere',
       { alertname: 'SigningKeyRotated', severity: 'info', team: 'security' },
+      RECEIVERS.none,
+    ],
+    [
+      "the drill's pause of the audit consumer goes nowhere (it only inhibits)",
+      { alertname: 'AuditConsumerPausedByDrill', severity: 'info', team: 'sre' },
       RECEIVERS.none,
     ],
     [

@@ -247,6 +247,52 @@ describe('alert delivery: Prometheus → Alertmanager → PagerDuty / Slack / dr
     expect(slackFor(env.slack!, 'TargetDown')).toEqual([]);
   });
 
+  it('inhibits the audit gap and lag alerts while the DR drill has the audit consumer paused (issue 20)', async () => {
+    type AmAlert = { labels: Record<string, string>; status: { inhibitedBy: string[] } };
+    const amAlerts = async (alertname: string) => {
+      const filter = encodeURIComponent(`alertname="${alertname}"`);
+      const res = await fetch(`${env.alertmanager!.url}/api/v2/alerts?filter=${filter}`);
+      return (await res.json()) as AmAlert[];
+    };
+    // The drill's pause first (its alert must be in Alertmanager before the alerts it explains), then what a
+    // paused consumer looks like: a hole older than the SLO and the lag of the events waiting in Kafka.
+    targets.audit.paused.set(1);
+    const [source] = await waitUntil('AuditConsumerPausedByDrill to reach Alertmanager', async () => {
+      const found = await amAlerts('AuditConsumerPausedByDrill');
+      return found.length ? found : undefined;
+    });
+    expect(source!.labels.drill).toBeUndefined();
+    targets.audit.openHoleSeconds.set({ producer: 'e2e-paused' }, 120);
+    targets.audit.lag.set({ topic: 'audit.events.v1' }, 5000);
+    const [gap, lag] = await waitUntil(
+      'AuditChainGap and AuditConsumerLagHigh to reach Alertmanager',
+      async () => {
+        const both = [(await amAlerts('AuditChainGap'))[0], (await amAlerts('AuditConsumerLagHigh'))[0]];
+        return both.every(Boolean) ? (both as AmAlert[]) : undefined;
+      },
+    );
+    expect(gap!.labels.producer).toBe('e2e-paused');
+    expect(gap!.status.inhibitedBy.length).toBe(1);
+    expect(lag!.status.inhibitedBy.length).toBe(1);
+    await sleep(3_000); // several group intervals: a critical gap would have paged by now
+    expect(pagerDutyEventsFor(env.pagerduty!, 'AuditChainGap')).toEqual([]);
+    expect(slackFor(env.slack!, 'AuditConsumerLagHigh')).toEqual([]);
+    expect(slackFor(env.slack!, 'AuditConsumerPausedByDrill')).toEqual([]);
+    expect(drillSink.records.some((r) => JSON.stringify(r.body).includes('AuditConsumerPausedByDrill'))).toBe(
+      false,
+    );
+    // The drill resumes and the consumer catches up: nothing was notified, so nothing resolves either.
+    targets.audit.paused.set(0);
+    targets.audit.openHoleSeconds.set({ producer: 'e2e-paused' }, 0);
+    targets.audit.lag.set({ topic: 'audit.events.v1' }, 0);
+    await waitUntil(
+      'AuditChainGap and AuditConsumerLagHigh to resolve',
+      async () =>
+        (await amAlerts('AuditChainGap')).length + (await amAlerts('AuditConsumerLagHigh')).length === 0,
+    );
+    expect(pagerDutyEventsFor(env.pagerduty!, 'AuditChainGap')).toEqual([]);
+  });
+
   it('resolves the PagerDuty incident once the 1-minute rejection window has drained', async () => {
     const trigger = await waitUntil('a PagerDuty trigger for GatewayRateLimitRejections', () =>
       pagerDutyEventsFor(env.pagerduty!, 'GatewayRateLimitRejections').find(
