@@ -4,13 +4,11 @@ import {
   checkCron,
   checkTimeZone,
   describeProblems,
-  formatDuration,
   isSigningKeyPath,
   keyMatches,
   keySelected,
   nextScheduleTime,
   normalizeVaultPath,
-  parseDuration,
   shortestScheduleGapMs,
   validateDisasterRecoveryDrillSpec,
   validateSecretPromotionSpec,
@@ -19,32 +17,6 @@ import {
 
 const now = new Date('2026-03-01T00:00:00Z');
 const HOUR = 3_600_000;
-
-describe('parseDuration', () => {
-  it.each([
-    ['90s', 90_000],
-    ['15m', 900_000],
-    ['720h', 720 * HOUR],
-    ['1h30m', 5_400_000],
-    ['1.5h', 5_400_000],
-    ['250ms', 250],
-    ['10us', 0.01],
-  ])('reads %s', (text, ms) => {
-    expect(parseDuration(text)).toBe(ms);
-  });
-
-  it.each(['', '30d', '1 h', '-5m', 'h', '5'])('refuses %j, saying what it expects', (text) => {
-    expect(() => parseDuration(text)).toThrow(/Go-style duration.*720h/);
-  });
-
-  it('renders compact durations for messages', () => {
-    expect([formatDuration(90 * 60_000), formatDuration(25 * HOUR), formatDuration(45_000)]).toEqual([
-      '1h30m',
-      '25h',
-      '45s',
-    ]);
-  });
-});
 
 describe('schedules', () => {
   it.each(['0 3 * * 1', '*/15 * * * *', '0 6 1 1,4,7,10 *', '@daily', '0 3 * * MON'])(
