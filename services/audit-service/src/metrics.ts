@@ -1,7 +1,12 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const SIGNING_STATES = ['ok', 'refused', 'unavailable', 'pending', 'off'] as const;
 export type SigningState = (typeof SIGNING_STATES)[number];
+
+/** http_request_duration_seconds buckets: the fleet's (auth-service's and the gateway's are the same). */
+export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5];
+/** auth_jwt_validation_duration_seconds buckets: auth-service's (services/auth-service/src/metrics.ts). */
+export const JWT_VALIDATION_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1];
 
 /** The audit-service's metrics (docs/contracts.md, "Metrics"; seed 001: processed and gap counters). */
 export class AuditMetrics {
@@ -22,6 +27,15 @@ export class AuditMetrics {
   readonly retentionLastSuccess: Gauge;
   readonly retentionRemoved: Counter;
   readonly retentionInterval: Gauge;
+  /**
+   * The fleet HTTP and token metrics (docs/contracts.md, "Fleet HTTP and token metrics"), with the names,
+   * labels and buckets of auth-service and the gateway: every request of the admin listener (its only HTTP;
+   * src/listener-metrics.ts), and the query API's verifications of users' tokens (src/query-auth.ts).
+   */
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly jwtValidationFailures: Counter<'reason'>;
+  readonly jwtValidationDuration: Histogram;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -106,6 +120,31 @@ export class AuditMetrics {
     this.retentionInterval = new Gauge({
       name: 'audit_retention_check_interval_seconds',
       help: 'How often retention runs (AUDIT_RETENTION_CHECK_MS): the alert allows three intervals without a success.',
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method and route pattern.',
+      labelNames: ['method', 'route'],
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.jwtValidationFailures = new Counter({
+      name: 'auth_jwt_validation_failures_total',
+      help: 'Access tokens rejected by the audit-service (GET /audit/events), by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.jwtValidationDuration = new Histogram({
+      name: 'auth_jwt_validation_duration_seconds',
+      help: 'Time to validate an access token (SLO: 99.5% under 200 ms).',
+      buckets: JWT_VALIDATION_BUCKETS,
       registers,
     });
     for (const outcome of ['success', 'failure']) this.retentionRuns.inc({ outcome }, 0);

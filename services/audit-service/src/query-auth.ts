@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { JwtVerificationError, type VerifiedJwt } from '../../../lib/jwks-verifier.js';
+import type { AuditMetrics } from './metrics.js';
 
 /**
  * Who may read the audit log through `GET /audit/events` (issue 20, seed 003 `security-audit`):
@@ -33,6 +34,11 @@ export interface QueryAuthOptions {
   readonly verify: ((token: string) => Promise<VerifiedJwt>) | undefined;
   readonly adminToken: string | undefined;
   readonly roles: readonly string[];
+  /**
+   * `auth_jwt_validation_failures_total{reason}` and `auth_jwt_validation_duration_seconds`: each user's token
+   * verified (the admin token is compared, not validated, and is not counted).
+   */
+  readonly metrics?: Pick<AuditMetrics, 'jwtValidationFailures' | 'jwtValidationDuration'>;
 }
 
 export class QueryAuthorizer {
@@ -53,9 +59,15 @@ export class QueryAuthorizer {
       return { tenantId: requestedTenant, subject: 'admin-token' };
     if (!this.opts.verify) throw new QueryAuthError(401, 'token_invalid', 'the token is not valid');
     let payload: VerifiedJwt['payload'];
+    const metrics = this.opts.metrics;
+    const timed = metrics?.jwtValidationDuration.startTimer();
     try {
       ({ payload } = await this.opts.verify(token));
     } catch (err) {
+      // The verifier's bounded reason (as auth-service and the gateway count it); anything else: malformed.
+      metrics?.jwtValidationFailures.inc({
+        reason: err instanceof JwtVerificationError ? err.reason : 'malformed',
+      });
       if (err instanceof JwtVerificationError && err.reason === 'jwks_unavailable')
         throw new QueryAuthError(
           503,
@@ -63,6 +75,8 @@ export class QueryAuthorizer {
           'the issuer’s keys cannot be fetched; retry shortly',
         );
       throw new QueryAuthError(401, 'token_invalid', 'the token is not valid');
+    } finally {
+      timed?.();
     }
     const tid = typeof payload['tid'] === 'string' ? payload['tid'] : undefined;
     const roles = Array.isArray(payload['roles'])

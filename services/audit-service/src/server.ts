@@ -6,6 +6,7 @@ import { createRemoteJwksVerifier } from '../../../lib/jwks-verifier.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
 import {
   type AdminListener,
+  type AdminRoute,
   healthRoutes,
   sendJson,
   startAdminListener,
@@ -17,6 +18,7 @@ import { type HeadSigner, isRefusal, TransitHeadSigner } from './adapters/head-s
 import type { AuditConfig } from './config.js';
 import { ChainConsumer } from './consumer.js';
 import { GapTracker } from './domain/gaps.js';
+import { recordListenerRequests } from './listener-metrics.js';
 import { AuditMetrics, type SigningState } from './metrics.js';
 import { QueryAuthError, QueryAuthorizer } from './query-auth.js';
 import { type PruneOutcome, RetentionRunner } from './retention.js';
@@ -270,6 +272,7 @@ export async function startAuditService(
     verify: jwks && ((token) => jwks.verify(token)),
     adminToken: config.adminToken,
     roles: qa?.roles ?? [],
+    metrics,
   });
   let resumeTimer: NodeJS.Timeout | undefined;
   const resume = (why: 'request' | 'timeout') => {
@@ -281,109 +284,116 @@ export async function startAuditService(
     logger.info({ event: 'audit_consumer_resumed', reason: why }, 'audit consumer resumed');
   };
 
+  const routes: AdminRoute[] = [
+    // The probes' paths (docs/contracts.md, "Health"): ready while PostgreSQL answers and Vault does not refuse
+    // the signer; a paused consumer is still ready (the drill's catch-up step pauses it on purpose and Kafka keeps the events meanwhile).
+    ...healthRoutes(async () => {
+      const database = await db.query('SELECT 1').then(
+        () => 'ok',
+        () => 'error',
+      );
+      return {
+        // Not ready while Vault refuses the signer (or before its first login answered): heads unsigned.
+        ready: database === 'ok' && signingState !== 'refused' && signingState !== 'pending',
+        checks: { database, consumer: consumer.isHeld ? 'paused' : 'running', signing: signingState },
+      };
+    }),
+    // The key set the query API verifies tokens with (docs/contracts.md, "GET /keys/status"), so a
+    // SigningKeyRotation can list this Service (its only port is `admin`); without AUDIT_JWKS_URL no set.
+    ...keyRoutes(jwks),
+    {
+      // Recomputes the whole chain and names the first broken link (also: `audit verify`, src/verify-cli.ts).
+      method: 'GET',
+      path: '/audit/verify',
+      handle: async (_req, res) => {
+        let result: VerifyResult;
+        try {
+          result = await verify();
+        } catch (err) {
+          if (!(err instanceof VaultError)) throw err;
+          // The chain may be fine, but without Vault its signed heads cannot be checked: no verdict.
+          return sendJson(res, 503, {
+            error: {
+              code: 'signed_heads_unavailable',
+              message: `Vault answered ${err.code}: the signed heads cannot be checked (see /readyz, checks.signing)`,
+            },
+          });
+        }
+        sendJson(res, result.ok ? 200 : 409, result);
+      },
+    },
+    {
+      // The DR drill's "audit catch-up" step: pause chaining for at most AUDIT_MAX_PAUSE_SECONDS under
+      // traffic (never by stopping Kafka), then resume. Bearer AUDIT_ADMIN_TOKEN; off without it.
+      method: 'POST',
+      path: '/audit/consumer/pause',
+      handle: (req, res) => {
+        if (!authorized(req))
+          return sendJson(res, 401, { error: { code: 'unauthorized', message: 'bearer token required' } });
+        const raw = new URL(req.url ?? '/', 'http://admin').searchParams.get('seconds') ?? '60';
+        const seconds = Number(raw);
+        if (!/^\d+$/.test(raw) || seconds < 1 || seconds > config.maxPauseSeconds) {
+          return sendJson(res, 400, {
+            error: { code: 'invalid_seconds', message: `seconds must be 1-${config.maxPauseSeconds}` },
+          });
+        }
+        consumer.hold();
+        metrics.paused.set(1);
+        if (resumeTimer) clearTimeout(resumeTimer);
+        resumeTimer = setTimeout(() => resume('timeout'), seconds * 1000);
+        resumeTimer.unref();
+        logger.warn({ event: 'audit_consumer_paused', seconds }, 'audit consumer paused');
+        sendJson(res, 202, { paused: true, resumes_at: new Date(now() + seconds * 1000).toISOString() });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/audit/consumer/resume',
+      handle: (req, res) => {
+        if (!authorized(req))
+          return sendJson(res, 401, { error: { code: 'unauthorized', message: 'bearer token required' } });
+        resume('request');
+        sendJson(res, 200, { paused: false });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/audit/events',
+      handle: async (req, res) => {
+        let q: ReturnType<typeof queryOf>;
+        try {
+          q = queryOf(req);
+        } catch (err) {
+          return sendJson(res, 400, { error: { code: 'invalid_query', message: describeError(err) } });
+        }
+        // Authenticated and tenant-scoped (src/query-auth.ts): a user's token reads its own tenant only.
+        try {
+          const access = await queryAuth.authorize(req.headers.authorization, q.tenantId);
+          q = { ...q, tenantId: access.tenantId };
+        } catch (err) {
+          if (!(err instanceof QueryAuthError)) throw err;
+          if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+          return sendJson(res, err.status, { error: { code: err.code, message: err.message } });
+        }
+        const events = await repo.query(q);
+        sendJson(res, 200, {
+          events,
+          next_after_seq: events.length === q.limit ? events.at(-1)?.seq : null,
+        });
+      },
+    },
+  ];
   const admin: AdminListener = await startAdminListener({
     port: config.adminPort,
     host: config.adminHost,
     registry: metrics.registry,
-    routes: [
-      // The probes' paths (docs/contracts.md, "Health"): ready while PostgreSQL answers and Vault does not refuse
-      // the signer; a paused consumer is still ready (the drill's catch-up step pauses it on purpose and Kafka keeps the events meanwhile).
-      ...healthRoutes(async () => {
-        const database = await db.query('SELECT 1').then(
-          () => 'ok',
-          () => 'error',
-        );
-        return {
-          // Not ready while Vault refuses the signer (or before its first login answered): heads unsigned.
-          ready: database === 'ok' && signingState !== 'refused' && signingState !== 'pending',
-          checks: { database, consumer: consumer.isHeld ? 'paused' : 'running', signing: signingState },
-        };
-      }),
-      // The key set the query API verifies tokens with (docs/contracts.md, "GET /keys/status"), so a
-      // SigningKeyRotation can list this Service (its only port is `admin`); without AUDIT_JWKS_URL no set.
-      ...keyRoutes(jwks),
-      {
-        // Recomputes the whole chain and names the first broken link (also: `audit verify`, src/verify-cli.ts).
-        method: 'GET',
-        path: '/audit/verify',
-        handle: async (_req, res) => {
-          let result: VerifyResult;
-          try {
-            result = await verify();
-          } catch (err) {
-            if (!(err instanceof VaultError)) throw err;
-            // The chain may be fine, but without Vault its signed heads cannot be checked: no verdict.
-            return sendJson(res, 503, {
-              error: {
-                code: 'signed_heads_unavailable',
-                message: `Vault answered ${err.code}: the signed heads cannot be checked (see /readyz, checks.signing)`,
-              },
-            });
-          }
-          sendJson(res, result.ok ? 200 : 409, result);
-        },
-      },
-      {
-        // The DR drill's "audit catch-up" step: pause chaining for at most AUDIT_MAX_PAUSE_SECONDS under
-        // traffic (never by stopping Kafka), then resume. Bearer AUDIT_ADMIN_TOKEN; off without it.
-        method: 'POST',
-        path: '/audit/consumer/pause',
-        handle: (req, res) => {
-          if (!authorized(req))
-            return sendJson(res, 401, { error: { code: 'unauthorized', message: 'bearer token required' } });
-          const raw = new URL(req.url ?? '/', 'http://admin').searchParams.get('seconds') ?? '60';
-          const seconds = Number(raw);
-          if (!/^\d+$/.test(raw) || seconds < 1 || seconds > config.maxPauseSeconds) {
-            return sendJson(res, 400, {
-              error: { code: 'invalid_seconds', message: `seconds must be 1-${config.maxPauseSeconds}` },
-            });
-          }
-          consumer.hold();
-          metrics.paused.set(1);
-          if (resumeTimer) clearTimeout(resumeTimer);
-          resumeTimer = setTimeout(() => resume('timeout'), seconds * 1000);
-          resumeTimer.unref();
-          logger.warn({ event: 'audit_consumer_paused', seconds }, 'audit consumer paused');
-          sendJson(res, 202, { paused: true, resumes_at: new Date(now() + seconds * 1000).toISOString() });
-        },
-      },
-      {
-        method: 'POST',
-        path: '/audit/consumer/resume',
-        handle: (req, res) => {
-          if (!authorized(req))
-            return sendJson(res, 401, { error: { code: 'unauthorized', message: 'bearer token required' } });
-          resume('request');
-          sendJson(res, 200, { paused: false });
-        },
-      },
-      {
-        method: 'GET',
-        path: '/audit/events',
-        handle: async (req, res) => {
-          let q: ReturnType<typeof queryOf>;
-          try {
-            q = queryOf(req);
-          } catch (err) {
-            return sendJson(res, 400, { error: { code: 'invalid_query', message: describeError(err) } });
-          }
-          // Authenticated and tenant-scoped (src/query-auth.ts): a user's token reads its own tenant only.
-          try {
-            const access = await queryAuth.authorize(req.headers.authorization, q.tenantId);
-            q = { ...q, tenantId: access.tenantId };
-          } catch (err) {
-            if (!(err instanceof QueryAuthError)) throw err;
-            if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-            return sendJson(res, err.status, { error: { code: err.code, message: err.message } });
-          }
-          const events = await repo.query(q);
-          sendJson(res, 200, {
-            events,
-            next_after_seq: events.length === q.limit ? events.at(-1)?.seq : null,
-          });
-        },
-      },
-    ],
+    routes,
+  });
+  // http_requests_total and http_request_duration_seconds for every request of the listener (its only HTTP).
+  const stopHttpMetrics = recordListenerRequests({
+    metrics,
+    port: admin.port,
+    paths: routes.map((r) => r.path),
   });
   logger.info(
     { event: 'started', admin_port: admin.port, topics: config.topics, group: config.consumerGroup },
@@ -409,6 +419,7 @@ export async function startAuditService(
         if (signTimer) clearInterval(signTimer);
         if (resumeTimer) clearTimeout(resumeTimer);
         await admin.close();
+        stopHttpMetrics();
         await consumer.close();
         await db.close();
         if (owner !== db) await owner.close();
