@@ -65,9 +65,16 @@ export function kafkaLibs(): string {
   return line.slice('KAFKA_LIBS='.length);
 }
 
-/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). */
-function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints).
+ * Never one that starts with `-`: the storage tool would read it as an option ("expected one argument"), about
+ * one start in 64; Kafka's own Uuid.randomUuid() draws again in that case too.
+ */
+export function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 const password = () => randomBytes(18).toString('base64url');
