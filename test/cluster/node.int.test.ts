@@ -266,10 +266,29 @@ describe('a real Kubernetes node', () => {
       await kubectl(['-n', NS, 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])
     ).trim();
 
+    // Both endpoints ready in the Service's EndpointSlice; kube-proxy may still be a sync behind (under load the
+    // full run saw all of 40 back-to-back requests on one replica), so the client spreads its requests over ~10 s.
+    await waitUntil(
+      'the Service to list both replicas ready',
+      async () => {
+        const ready = await kubectl([
+          '-n',
+          NS,
+          'get',
+          'endpointslices',
+          '-l',
+          'kubernetes.io/service-name=web',
+          '-o',
+          'jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].targetRef.name}',
+        ]);
+        return ready.trim().split(/\s+/).filter(Boolean).length === 2;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     const fqdn = `web.${NS}.svc.cluster.local`;
     const logs = await runToCompletion(
       'web-client',
-      `nslookup ${fqdn} && for i in $(seq 1 40); do wget -O- http://web/ 2>/dev/null; echo; done`,
+      `nslookup ${fqdn} && for i in $(seq 1 80); do wget -O- http://web/ 2>/dev/null; echo; sleep 0.1; done`,
     );
     expect(logs).toContain(clusterIp);
     // Both replicas answered through the one Service address.
