@@ -56,7 +56,20 @@ type LoopResult = ClosedLoopResult;
 const closedLoop = (op: (i: number) => Promise<unknown>): Promise<LoopResult> =>
   sharedClosedLoop(op, { seconds: SECONDS, concurrency: CONCURRENCY });
 
+/** The load tools this bench runs, each a Debian package: a missing one is named before anything starts. */
+async function requireTools(tools: readonly string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const tool of tools) {
+    await run('sh', ['-c', `command -v ${tool}`]).catch(() => missing.push(tool));
+  }
+  if (missing.length > 0)
+    throw new Error(
+      `${missing.join(', ')} not found: install the Debian packages (apt-get install ${missing.join(' ')})`,
+    );
+}
+
 async function main(): Promise<void> {
+  await requireTools(ONLY === 'edge' ? ['wrk'] : ['redis-benchmark', 'wrk']);
   const dir = mkdtempSync(path.join(tmpdir(), 'novapos-bench-gateway-'));
   mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const redisServer = await startRedis(dir);
