@@ -110,7 +110,8 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
     client.on('error', () => {});
     kubectl = kubectlFor(env.kube!.kubectlPath, env.kube!.kubeconfig);
     await kubectl(['create', 'namespace', namespace]);
-    auth = await startAuth(env, `cluster-${suffix}`);
+    // auth-service on the same cluster: its session revocations are what the gateways read.
+    auth = await startAuth(env, `cluster-${suffix}`, { REDIS_CLUSTER_NODES: cluster.seeds });
     for (const replica of ['a', 'b'])
       gateways.push(
         await startTestGateway({
@@ -311,6 +312,44 @@ describe('integration-gateway and the TenantRateLimit controller on a Redis Clus
     expect(operatorLines.some((l) => l.includes('Redis lost the published limits'))).toBe(true);
     for (const g of gateways)
       expect(g.configStore.get(t).limit).toEqual({ requestsPerMinute: 120, burst: 5 });
+  });
+
+  it("auth-service's /logout-all on the cluster: both gateways refuse the earlier token within 5 s", async () => {
+    const t = `revoke-${suffix}`;
+    const token = await auth.token(t);
+    const ping = async (g: TestGateway, bearer: string) => {
+      const res = await fetch(`${g.url}/api/tenant/ping`, { headers: { authorization: `Bearer ${bearer}` } });
+      const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
+      return { status: res.status, code: body.error?.code };
+    };
+    for (const g of gateways) expect((await ping(g, token)).status).toBe(200);
+    const out = await fetch(`${auth.svc.url}/logout-all`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'x-tenant-id': t },
+    });
+    expect(out.status).toBe(200);
+    const revokedAt = performance.now();
+    for (const g of gateways)
+      await waitUntil(
+        'the gateway to refuse the revoked token',
+        async () => {
+          const r = await ping(g, token);
+          // The caller learns only that it is unauthorized; the reason (session_revoked) is in the gateway's log.
+          return r.status === 401 && r.code === 'unauthorized';
+        },
+        { timeoutMs: 5000, intervalMs: 100 },
+      );
+    for (const g of gateways) expect(g.logs.text).toContain('session_revoked');
+    process.stderr.write(
+      `[redis cluster] both gateways refused the revoked token ${(performance.now() - revokedAt).toFixed(0)} ms after /logout-all\n`,
+    );
+    // The revocation sits in the tenant's slot, beside its limiter keys (one MGET per check).
+    const [user] = (await auth.svc.db.query('SELECT id FROM users WHERE tenant_id = $1', [t])).rows as {
+      id: string;
+    }[];
+    expect(await client.get(`novapos:auth:valid-after:{${t}}:${user!.id}`)).toMatch(/^\d+$/);
+    // A new sign-in works at once.
+    for (const g of gateways) expect((await ping(g, await auth.token(t))).status).toBe(200);
   });
 
   it('a master killed under traffic: failOpen stays open, failClosed refuses, no limit configuration is lost', async () => {

@@ -41,12 +41,17 @@ export interface AuthFixture {
   close(): Promise<void>;
 }
 
-export async function startAuth(env: EnvDescriptor, label: string): Promise<AuthFixture> {
+export async function startAuth(
+  env: EnvDescriptor,
+  label: string,
+  serviceEnv: Readonly<Record<string, string>> = {},
+): Promise<AuthFixture> {
   const { svc, key, base, databaseUrl } = await startServiceWithKeys(env, `gw-${label}`, {
     serviceEnv: {
       LOG_LEVEL: 'warn',
       AUTH_LOGIN_PER_IP_PER_MINUTE: '1000',
       AUTH_LOGIN_PER_ACCOUNT_PER_MINUTE: '1000',
+      ...serviceEnv,
     },
   });
   const hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1 });

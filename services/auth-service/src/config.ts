@@ -1,4 +1,5 @@
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
+import { type ClusterNode, parseClusterNodes, RedisClusterNodesError } from '../../../lib/redis-client.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
 import { ConfigError, type Env, envReader } from '../../../lib/service-kit/env.js';
 import { vaultAuthFromEnv } from '../../../lib/service-kit/vault-env.js';
@@ -86,6 +87,11 @@ export interface AuthConfig {
    * in-process store (one replica, local development only).
    */
   readonly redisUrl: string | undefined;
+  /**
+   * REDIS_CLUSTER_NODES: seed nodes of the Redis Cluster the gateways use (`host:port,...`): the session
+   * revocations go there, in each tenant's slot (docs/contracts.md, "Session revocation"). Wins over REDIS_URL.
+   */
+  readonly redisClusterNodes: readonly ClusterNode[] | undefined;
   /** Port of the admin listener (/metrics): ADMIN_PORT, default 9085. */
   readonly adminPort: number;
   /** Vault transit key that encrypts TOTP secrets at rest (envelope: key versions make rotation safe). */
@@ -181,6 +187,14 @@ export function configFromEnv(env: Env): AuthConfig {
     bootstrapToken: r.optional('AUTH_BOOTSTRAP_TOKEN'),
     bootstrapTokenFile: r.optional('AUTH_BOOTSTRAP_TOKEN_FILE'),
     redisUrl: r.optional('REDIS_URL'),
+    redisClusterNodes: (() => {
+      try {
+        return parseClusterNodes(r.optional('REDIS_CLUSTER_NODES'));
+      } catch (err) {
+        if (err instanceof RedisClusterNodesError) throw new ConfigError(err.message);
+        throw err;
+      }
+    })(),
     adminPort: adminPortFromEnv(env, 'auth-service'),
     mfaTransit: {
       mount: r.string('MFA_TRANSIT_MOUNT', 'transit'),

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import type pino from 'pino';
 import type { EventPublisher } from '../../../lib/events.js';
 import { createEventPublisher } from '../../../lib/kafka-events.js';
 import { createLogger, type Logger } from '../../../lib/log.js';
+import { createRedisClient, type RedisClient } from '../../../lib/redis-client.js';
 import { healthRoutes, sendJson, startAdminListener } from '../../../lib/service-kit/admin-listener.js';
 import { MemorySessionRevocation, RedisSessionRevocation } from '../../../lib/session-revocation.js';
 import { VaultClient } from '../../../lib/vault.js';
@@ -144,21 +144,30 @@ export async function startAuthService(
   const bootstrapToken =
     config.bootstrapToken ??
     (config.bootstrapTokenFile ? (await readFile(config.bootstrapTokenFile, 'utf8')).trim() : undefined);
-  // Session revocation: Redis shared with the gateway; in-process only without REDIS_URL (one replica).
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, {
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: 500,
-        connectTimeout: 2000,
-        retryStrategy: (attempt: number) => Math.min(50 * attempt, 500),
-      })
-    : undefined;
+  // Session revocation: the Redis (or Redis Cluster) shared with the gateways; in-process only without either
+  // (one replica).
+  const onCluster = (config.redisClusterNodes?.length ?? 0) > 0;
+  const redis =
+    config.redisUrl || onCluster
+      ? createRedisClient({
+          url: config.redisUrl ?? 'redis://127.0.0.1:6379/0',
+          clusterNodes: config.redisClusterNodes,
+          options: {
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            commandTimeout: 500,
+            connectTimeout: 2000,
+            retryStrategy: (attempt: number) => Math.min(50 * attempt, 500),
+          },
+        })
+      : undefined;
   redis?.on('error', () => {}); // each command reports its own failure (503 session_check_unavailable)
   if (redis) await waitForRedis(redis, 3000);
-  // Reads the names before issues 17, 22 too while writers write both (docs/contracts.md, "Session revocation").
+  // On a single Redis it reads the names before issues 17, 22 too while writers write both (docs/contracts.md,
+  // "Session revocation"). Not on a cluster: no earlier release wrote there, and the old names are in other
+  // slots than the new ones (one MGET cannot read both).
   const sessions = redis
-    ? new RedisSessionRevocation(redis, { readLegacyNames: true })
+    ? new RedisSessionRevocation(redis, { readLegacyNames: !onCluster })
     : new MemorySessionRevocation();
   const clock = opts.clock ?? systemClock;
   const service = createAuthService({
@@ -249,7 +258,7 @@ export async function startAuthService(
 }
 
 /** Waits (bounded) for the first Redis connection, so the first requests do not fail for a cold client. */
-function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
+function waitForRedis(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
