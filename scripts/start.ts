@@ -32,7 +32,7 @@ import { migrate as migrateAudit } from '../services/audit-service/src/storage/r
 import { bootstrapAuditRole } from '../services/audit-service/src/storage/roles.js';
 import { bootstrapDatabaseRoles } from '../services/auth-service/src/storage/roles.js';
 import type { AlertmanagerInstance } from '../test/harness/components/alertmanager.js';
-import { type KafkaInstance, startKafka } from '../test/harness/components/kafka.js';
+import { type KafkaInstance, kafkaEnv, startKafka } from '../test/harness/components/kafka.js';
 import type { KubeInstance } from '../test/harness/components/kube.js';
 import type { PostgresInstance } from '../test/harness/components/postgres.js';
 import type { PrometheusInstance } from '../test/harness/components/prometheus.js';
@@ -160,13 +160,6 @@ async function httpOk(url: string): Promise<boolean> {
     return false;
   }
 }
-
-/** A service's Kafka client settings as its own principal (lib/kafka-topics.ts), on the loopback listener. */
-const kafkaEnv = (k: KafkaInstance, service: 'auth-service' | 'integration-gateway' | 'audit-service') => ({
-  KAFKA_BOOTSTRAP: k.bootstrap,
-  KAFKA_USERNAME: k.services[service].username,
-  KAFKA_PASSWORD: k.services[service].password,
-});
 
 // Node with the tsx loader, not `npx tsx`: one process, so the harness's stop and parent-death signal reach it.
 const tsNode = (entry: string) => ({ command: process.execPath, args: ['--import', 'tsx', entry] });

@@ -11,7 +11,7 @@ import {
   uniquePrefix,
   writeKeyTree,
 } from '../auth-service/helpers.js';
-import type { KafkaInstance } from '../harness/components/kafka.js';
+import { type KafkaInstance, kafkaEnv } from '../harness/components/kafka.js';
 import type { VaultInstance } from '../harness/components/vault.js';
 import { freePort } from '../harness/ports.js';
 import { ManagedProcess } from '../harness/process.js';
@@ -40,13 +40,7 @@ export async function authKeys(vault: VaultInstance, label: string): Promise<Aut
   return { key, base, serviceToken: await readOnlyToken(root, vault.rootToken, base) };
 }
 
-export function kafkaEnv(kafka: KafkaInstance, service: keyof KafkaInstance['services']) {
-  return {
-    KAFKA_BOOTSTRAP: kafka.bootstrap,
-    KAFKA_USERNAME: kafka.services[service].username,
-    KAFKA_PASSWORD: kafka.services[service].password,
-  };
-}
+export { kafkaEnv };
 
 /** auth-service's main.ts as a process of its own (so it can be SIGKILLed mid-request). */
 export async function startAuthProcess(

@@ -57,6 +57,15 @@ export interface KafkaOptions {
   readonly pods?: { readonly host: string; readonly advertised: string };
 }
 
+/** A service's Kafka client settings as its own principal, on the loopback listener (KAFKA_* of docs/contracts.md). */
+export function kafkaEnv(kafka: KafkaInstance, service: KafkaService) {
+  return {
+    KAFKA_BOOTSTRAP: kafka.bootstrap,
+    KAFKA_USERNAME: kafka.services[service].username,
+    KAFKA_PASSWORD: kafka.services[service].password,
+  };
+}
+
 /** The jars from Maven Central, fetched once into the cache by test/bins/kafka/fetch.sh (KAFKA_LIBS honoured). */
 export function kafkaLibs(): string {
   const out = execFileSync('bash', [FETCH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
