@@ -5,6 +5,8 @@ import {
   kafkaClient,
   namedServicePort,
   resources,
+  type SecretFile,
+  secretFile,
   serviceDeployment,
   vaultKubernetesEnv,
 } from './service-parts.js';
@@ -115,15 +117,16 @@ export class AuditService extends Construct {
       secretName: props.kafkaSecretName ?? 'audit-service-kafka',
     });
     // Secrets read from files besides Kafka's password: the admin token when given (Vault: serviceDeployment).
-    const files: { volume: string; secret: string; env: string; key: string }[] = [
+    const files: SecretFile[] = [
       ...(props.adminTokenSecretName
         ? [
-            {
+            secretFile({
               volume: 'admin-token',
-              secret: props.adminTokenSecretName,
-              env: 'AUDIT_ADMIN_TOKEN_FILE',
+              secretName: props.adminTokenSecretName,
               key: 'AUDIT_ADMIN_TOKEN',
-            },
+              dir: `${SECRETS_DIR}/admin-token`,
+              fileEnv: 'AUDIT_ADMIN_TOKEN_FILE',
+            }),
           ]
         : []),
     ];
@@ -149,7 +152,7 @@ export class AuditService extends Construct {
       { name: 'AUDIT_CHECKPOINT_KV_MOUNT', value: signing.checkpointMount ?? 'secret' },
       { name: 'AUDIT_CHECKPOINT_PATH', value: signing.checkpointPath ?? 'novapos/audit-checkpoints' },
       { name: 'AUDIT_SIGN_INTERVAL_MS', value: String((signing.intervalSeconds ?? 60) * 1000) },
-      ...files.map((f) => ({ name: f.env, value: `${SECRETS_DIR}/${f.volume}/${f.key}` })),
+      ...files.map((f) => f.env),
       ...Object.entries(props.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
     ];
 
@@ -166,17 +169,8 @@ export class AuditService extends Construct {
       terminationGracePeriodSeconds: 30,
       spreadOverNodes: true,
       vaultLogin: true,
-      volumeMounts: [
-        kafka.volumeMount,
-        ...files.map((f) => ({ name: f.volume, mountPath: `${SECRETS_DIR}/${f.volume}`, readOnly: true })),
-      ],
-      volumes: [
-        kafka.volume,
-        ...files.map((f) => ({
-          name: f.volume,
-          secret: { secretName: f.secret, items: [{ key: f.key, path: f.key }] },
-        })),
-      ],
+      volumeMounts: [kafka.volumeMount, ...files.map((f) => f.volumeMount)],
+      volumes: [kafka.volume, ...files.map((f) => f.volume)],
     });
 
     new k8s.KubeService(this, 'Service', {

@@ -76,6 +76,18 @@ describe('AuthService construct', () => {
     );
     expect(env['ALLOW_REGISTER_FIRST']).toBe('true');
     expect(env['AUTH_BOOTSTRAP_TOKEN_FILE']).toBe('/var/run/secrets/novapos/bootstrap/AUTH_BOOTSTRAP_TOKEN');
-    expect(pod.volumes).toContainEqual({ name: 'bootstrap-token', secret: { secretName: 'auth-bootstrap' } });
+    // Only the token's key is mounted, read-only: another key of the Secret stays out of the pod.
+    expect(pod.volumes).toContainEqual({
+      name: 'bootstrap-token',
+      secret: {
+        secretName: 'auth-bootstrap',
+        items: [{ key: 'AUTH_BOOTSTRAP_TOKEN', path: 'AUTH_BOOTSTRAP_TOKEN' }],
+      },
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({
+      name: 'bootstrap-token',
+      mountPath: '/var/run/secrets/novapos/bootstrap',
+      readOnly: true,
+    });
   });
 });

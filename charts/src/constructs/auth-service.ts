@@ -6,6 +6,7 @@ import {
   kafkaClient,
   namedServicePort,
   resources,
+  secretFile,
   serviceDeployment,
   vaultKubernetesEnv,
 } from './service-parts.js';
@@ -82,19 +83,22 @@ export class AuthService extends Construct {
 
     const kafka = props.kafka && kafkaClient('auth-service', props.kafka);
     const { webhookSecretName } = props;
+    const bootstrapToken =
+      props.bootstrapTokenSecretName !== undefined
+        ? secretFile({
+            volume: 'bootstrap-token',
+            secretName: props.bootstrapTokenSecretName,
+            key: 'AUTH_BOOTSTRAP_TOKEN',
+            dir: '/var/run/secrets/novapos/bootstrap',
+            fileEnv: 'AUTH_BOOTSTRAP_TOKEN_FILE',
+          })
+        : undefined;
     const env: k8s.EnvVar[] = [
       { name: 'PORT', value: String(port) },
       { name: 'ADMIN_PORT', value: String(adminPort) },
       // Bootstrap of the first admin: off unless a bootstrap-token Secret is given (then one use only).
       { name: 'ALLOW_REGISTER_FIRST', value: props.bootstrapTokenSecretName ? 'true' : 'false' },
-      ...(props.bootstrapTokenSecretName
-        ? [
-            {
-              name: 'AUTH_BOOTSTRAP_TOKEN_FILE',
-              value: '/var/run/secrets/novapos/bootstrap/AUTH_BOOTSTRAP_TOKEN',
-            },
-          ]
-        : []),
+      ...(bootstrapToken ? [bootstrapToken.env] : []),
       {
         name: 'REDIS_URL',
         valueFrom: {
@@ -129,21 +133,7 @@ export class AuthService extends Construct {
       ...(kafka?.env ?? []),
       ...Object.entries(props.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
     ];
-    const secretFiles = [
-      ...(props.bootstrapTokenSecretName
-        ? [
-            {
-              mount: {
-                name: 'bootstrap-token',
-                mountPath: '/var/run/secrets/novapos/bootstrap',
-                readOnly: true,
-              },
-              volume: { name: 'bootstrap-token', secret: { secretName: props.bootstrapTokenSecretName } },
-            },
-          ]
-        : []),
-      ...(kafka ? [{ mount: kafka.volumeMount, volume: kafka.volume }] : []),
-    ];
+    const secretFiles = [...(bootstrapToken ? [bootstrapToken] : []), ...(kafka ? [kafka] : [])];
 
     serviceDeployment(this, {
       metadata,
@@ -156,7 +146,7 @@ export class AuthService extends Construct {
       // Ready only with the database reachable and a signing key set loaded (/readyz on admin).
       resources: props.resources ?? resources(['250m', '256Mi'], ['1', '512Mi']),
       vaultLogin: true,
-      volumeMounts: secretFiles.map((f) => f.mount),
+      volumeMounts: secretFiles.map((f) => f.volumeMount),
       volumes: secretFiles.map((f) => f.volume),
     });
 

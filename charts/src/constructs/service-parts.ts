@@ -65,6 +65,32 @@ export interface KafkaClientProps {
 
 const KAFKA_SECRET_DIR = '/var/run/secrets/novapos/kafka';
 
+/** A Secret's key as a read-only file in the pod, and the `*_FILE` variable that tells the service where. */
+export interface SecretFile {
+  readonly env: k8s.EnvVar;
+  readonly volumeMount: k8s.VolumeMount;
+  readonly volume: k8s.Volume;
+}
+
+/**
+ * Mounts key `key` of Secret `secretName` as `<dir>/<key>` (only that key: other keys of the Secret stay out
+ * of the pod) and names the file in env `fileEnv`. Secrets reach the services as files, never as env values
+ * (docs/contracts.md): the Kafka password, auth-service's bootstrap token, the audit-service's admin token.
+ */
+export function secretFile(o: {
+  readonly volume: string;
+  readonly secretName: string;
+  readonly key: string;
+  readonly dir: string;
+  readonly fileEnv: string;
+}): SecretFile {
+  return {
+    env: { name: o.fileEnv, value: `${o.dir}/${o.key}` },
+    volumeMount: { name: o.volume, mountPath: o.dir, readOnly: true },
+    volume: { name: o.volume, secret: { secretName: o.secretName, items: [{ key: o.key, path: o.key }] } },
+  };
+}
+
 /**
  * The env, mount and volume of a service's Kafka client as principal `service` (lib/kafka-topics.ts: its ACLs
  * let it write or read only its own topics): the bootstrap, the SASL mechanism, the names of the topics it
@@ -74,6 +100,13 @@ export function kafkaClient(
   service: KafkaService,
   o: KafkaClientProps,
 ): { env: k8s.EnvVar[]; volumeMount: k8s.VolumeMount; volume: k8s.Volume } {
+  const password = secretFile({
+    volume: 'kafka',
+    secretName: o.secretName,
+    key: 'KAFKA_PASSWORD',
+    dir: KAFKA_SECRET_DIR,
+    fileEnv: KAFKA_CREDENTIAL_ENV.passwordFile,
+  });
   const topics = Object.values(SECURITY_TOPICS).filter(
     (t) =>
       (t.writers as readonly string[]).includes(service) ||
@@ -85,13 +118,10 @@ export function kafkaClient(
       { name: KAFKA_CREDENTIAL_ENV.username, value: service },
       { name: KAFKA_CREDENTIAL_ENV.mechanism, value: KAFKA_SASL_MECHANISM },
       ...topics.map((t) => ({ name: t.env, value: t.name })),
-      { name: KAFKA_CREDENTIAL_ENV.passwordFile, value: `${KAFKA_SECRET_DIR}/KAFKA_PASSWORD` },
+      password.env,
     ],
-    volumeMount: { name: 'kafka', mountPath: KAFKA_SECRET_DIR, readOnly: true },
-    volume: {
-      name: 'kafka',
-      secret: { secretName: o.secretName, items: [{ key: 'KAFKA_PASSWORD', path: 'KAFKA_PASSWORD' }] },
-    },
+    volumeMount: password.volumeMount,
+    volume: password.volume,
   };
 }
 
