@@ -25,6 +25,7 @@ import { CustomObjectsApi, EventsV1Api, type KubernetesObject, Watch } from '@ku
 import { build } from 'esbuild';
 import { describeError } from '../lib/errors.js';
 import { mergePatch, microTime, ThrottleAwareKubeConfig } from '../operator/src/runtime/index.js';
+import { DEFAULT_MAX_CONCURRENT_RECONCILES } from '../operator/src/runtime/manager.js';
 import { startAckReplica } from '../test/gateway/ack-replica.js';
 import { startEnv } from '../test/harness/env.js';
 import { waitUntil } from '../test/harness/wait.js';
@@ -62,6 +63,10 @@ const operatorEnv = Object.fromEntries(
     .split(',')
     .filter(Boolean)
     .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+/** The operator's workers per controller in this run (OPERATOR_MAX_CONCURRENT_RECONCILES). */
+const OPERATOR_WORKERS = Number(
+  operatorEnv.OPERATOR_MAX_CONCURRENT_RECONCILES ?? DEFAULT_MAX_CONCURRENT_RECONCILES,
 );
 const startedAt = Date.now();
 const left = () => budgetMs - (Date.now() - startedAt);
@@ -101,6 +106,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/**
+ * CPU seconds (user + system, all threads) a process has used so far: /proc/<pid>/stat's utime and stime, in
+ * clock ticks of 10 ms (USER_HZ 100 on Linux); 0 for a process that is gone.
+ */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs `fn` over 0..n-1 on `concurrency` parallel lanes. */
@@ -159,6 +179,42 @@ async function main(): Promise<void> {
     // A gateway replica for TenantRateLimits: the gateway's ConfigStore heartbeats and acknowledges.
     const gateway = await startAckReplica(redisUrl, 'bench-gateway-0');
     closers.push(() => gateway.stop());
+
+    /**
+     * Where the machine's CPU went in a phase: seconds per process (the apiserver, etcd, Redis, the operator
+     * when one runs, and this process: the bare client, the Ready watch and the gateway replica's
+     * ConfigStore) and their sum as a share of all cores over the phase's wall time. A share near 1 means the
+     * phase was bound by the cores, and the split says whose work filled them.
+     */
+    const cpuMeter = (operatorPid?: () => number | undefined) => {
+      const procs = {
+        apiserver: () => cpuSeconds(k.apiserver.pid),
+        etcd: () => cpuSeconds(k.etcd.pid),
+        redis: () => cpuSeconds(env.redis?.process.pid),
+        operator: () => cpuSeconds(operatorPid?.()),
+        bench: () => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        },
+      };
+      const read = () => Object.fromEntries(Object.entries(procs).map(([name, f]) => [name, f()]));
+      const start = read();
+      const t0 = performance.now();
+      return () => {
+        const end = read();
+        const wallSeconds = (performance.now() - t0) / 1000;
+        const seconds = Object.fromEntries(
+          Object.entries(end).map(([name, v]) => [name, round(v - (start[name] ?? 0), 1)]),
+        );
+        const total = Object.values(seconds).reduce((a, b) => a + b, 0);
+        return { seconds, busyShare: round(total / (wallSeconds * os.cpus().length)) };
+      };
+    };
+    const describeCpu = (c: { seconds: Record<string, number>; busyShare: number }) =>
+      `CPU ${Object.entries(c.seconds)
+        .filter(([, v]) => v > 0)
+        .map(([name, v]) => `${name} ${v} s`)
+        .join(', ')}; cores ${Math.round(c.busyShare * 100)} % busy`;
 
     /** apiserver_request_total summed by "VERB resource[/subresource]" for the bench's kinds and Events. */
     const requestCounts = async (): Promise<Record<string, number>> => {
@@ -451,6 +507,20 @@ async function main(): Promise<void> {
     };
     const reconciles = (op: Operator, controller: string) =>
       metricValue(op.metricsUrl, 'controller_runtime_reconcile_total', { controller });
+    /** The mean reconcile time so far, and what the operator's workers could do at that time each. */
+    const reconcileTime = async (op: Operator, controller: string) => {
+      const sum = await metricValue(op.metricsUrl, 'controller_runtime_reconcile_time_seconds_sum', {
+        controller,
+      });
+      const count = await metricValue(op.metricsUrl, 'controller_runtime_reconcile_time_seconds_count', {
+        controller,
+      });
+      const meanSeconds = count > 0 ? sum / count : Number.NaN;
+      return {
+        meanMs: round(meanSeconds * 1000, 1),
+        workerBoundPerSecond: Math.round(OPERATOR_WORKERS / meanSeconds),
+      };
+    };
 
     // Runs add to the results file: one invocation per kind and N is how a long run is split on a busy machine.
     const file = path.join(repoRoot, arg('out') ?? 'bench/results/operator-scale.json');
@@ -537,25 +607,31 @@ async function main(): Promise<void> {
         const tCreate = performance.now();
         await createAll(def, baseNs, sample, 'b');
         const createMs = performance.now() - tCreate;
-        const sweep: Record<string, { ms: number; writesPerSecond: number }> = {};
+        const sweep: Record<
+          string,
+          { ms: number; writesPerSecond: number; cpu: ReturnType<ReturnType<typeof cpuMeter>> }
+        > = {};
         const levelsHere = bestLevel && n > firstSize ? [bestLevel] : levels;
         const before0 = await requestCounts();
         for (const c of levelsHere) {
+          const meter = cpuMeter();
           const measured = await bareWrites(def, baseNs, baseNames, c);
+          const cpu = meter();
           // Time for N objects at the rate measured on `sample` of them.
           const ms = (measured * n) / sample;
           sweep[`c${c}`] = {
             ms: Math.round(ms),
             writesPerSecond: Math.round((3 * sample * 1000) / measured),
+            cpu,
           };
           console.log(
-            `[${kind} N=${n}] bare client c=${c}: ${3 * sample} writes in ${Math.round(measured)} ms (${sweep[`c${c}`]?.writesPerSecond}/s)${sample < n ? `; ${Math.round(ms)} ms for ${n}` : ''}`,
+            `[${kind} N=${n}] bare client c=${c}: ${3 * sample} writes in ${Math.round(measured)} ms (${sweep[`c${c}`]?.writesPerSecond}/s)${sample < n ? `; ${Math.round(ms)} ms for ${n}` : ''}; ${describeCpu(cpu)}`,
           );
         }
         const baselineRequests = diff(before0, await requestCounts());
         const [bestKey, best] = Object.entries(sweep).sort((a, b) => a[1].ms - b[1].ms)[0] as [
           string,
-          { ms: number; writesPerSecond: number },
+          { ms: number; writesPerSecond: number; cpu: ReturnType<ReturnType<typeof cpuMeter>> },
         ];
         bestLevel ??= Number(bestKey.slice(1));
         const ceilingMs = best.ms;
@@ -564,6 +640,7 @@ async function main(): Promise<void> {
           ms: ceilingMs,
           concurrency: bestKey,
           writesPerSecond: best.writesPerSecond,
+          cpu: best.cpu,
           sweep,
           requests: baselineRequests,
         });
@@ -589,10 +666,15 @@ async function main(): Promise<void> {
           rmSync(profileDir, { recursive: true, force: true });
           mkdirSync(profileDir, { recursive: true });
         }
+        let coldPid: number | undefined;
+        const coldMeter = cpuMeter(() => coldPid);
         const op = await startOperator(kind, [coldNs, hotNs], { nodeFlags });
+        coldPid = op.pid;
         const timeoutMs = Math.max(120_000, Math.min(left() - 60_000, n * 200));
         const coldDone = await coldTracker.until(n, timeoutMs);
+        const coldCpu = coldMeter();
         coldTracker.stop();
+        const reconcileSeconds = await reconcileTime(op, def.controller);
         const coldReconciles = await reconciles(op, def.controller);
         const coldRequests = diff(c0, await requestCounts());
         const coldMs = coldDone === undefined ? undefined : coldDone - op.spawnedAt;
@@ -608,6 +690,11 @@ async function main(): Promise<void> {
           writesPerObject: round(writesIn(coldRequests, def.plural) / n),
           reconciles: coldReconciles,
           reconcilesPerSecond: coldMs && Math.round((coldReconciles / coldMs) * 1000),
+          // Mean time of one reconcile, and the rate the workers could reach at that time each: far above
+          // the measured rate, the workers were not the bound.
+          reconcileMeanMs: reconcileSeconds.meanMs,
+          workerBoundPerSecond: reconcileSeconds.workerBoundPerSecond,
+          cpu: coldCpu,
           memory: coldMem,
           growthPer1000: {
             rssMiB: round((coldMem.rssMiB - idle.rssMiB) / (n / 1000)),
@@ -616,7 +703,7 @@ async function main(): Promise<void> {
         };
         phaseDone('cold', cold);
         console.log(
-          `[${kind} N=${n}] cold start: ${cold.ready}/${n} Ready in ${cold.ms} ms (${cold.fromManagerStartedMs} ms after "manager started"), ceiling ${ceilingMs} ms: ${cold.ratioToCeiling}x; ${cold.writesPerObject} writes/object; ${coldReconciles} reconciles; RSS ${coldMem.rssMiB} MiB, heap ${coldMem.heapUsedMiB} MiB`,
+          `[${kind} N=${n}] cold start: ${cold.ready}/${n} Ready in ${cold.ms} ms (${cold.fromManagerStartedMs} ms after "manager started"), ceiling ${ceilingMs} ms: ${cold.ratioToCeiling}x; ${cold.writesPerObject} writes/object; ${coldReconciles} reconciles, ${cold.reconcileMeanMs} ms each (${cold.workerBoundPerSecond}/s for the workers); ${describeCpu(coldCpu)}; RSS ${coldMem.rssMiB} MiB, heap ${coldMem.heapUsedMiB} MiB`,
         );
 
         if (nodeFlags.length) {
