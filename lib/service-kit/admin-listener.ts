@@ -34,6 +34,22 @@ export interface AdminListenerOptions {
   /** Served at `GET /metrics` in the Prometheus text format. */
   readonly registry: Registry;
   readonly routes?: readonly AdminRoute[];
+  /**
+   * Called once per finished response (`finish`; not for a connection that closed before its answer was
+   * written), for request metrics. `route` is the path of one of the listener's routes (the query string
+   * dropped; also for the 405 of a known path) or `not_found`, so no raw path reaches a label.
+   */
+  readonly onResponse?: (r: AdminResponse) => void;
+}
+
+/** What `onResponse` is told about one request of the admin listener. */
+export interface AdminResponse {
+  readonly method: string;
+  /** A route's path, or `not_found`. */
+  readonly route: string;
+  readonly status: number;
+  /** From the request's arrival to the end of its response. */
+  readonly seconds: number;
 }
 
 export interface AdminListener {
@@ -109,8 +125,20 @@ export async function startAdminListener(opts: AdminListenerOptions): Promise<Ad
   });
   const knownPaths = new Set([...routes.values()].map((r) => r.path));
 
+  const onResponse = opts.onResponse;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (onResponse) {
+      const started = performance.now();
+      res.once('finish', () =>
+        onResponse({
+          method: req.method ?? 'GET',
+          route: knownPaths.has(path) ? path : 'not_found',
+          status: res.statusCode,
+          seconds: (performance.now() - started) / 1000,
+        }),
+      );
+    }
     const route = routes.get(`${req.method} ${path}`);
     if (!route) {
       if (knownPaths.has(path)) {

@@ -18,7 +18,7 @@ import { type HeadSigner, isRefusal, TransitHeadSigner } from './adapters/head-s
 import type { AuditConfig } from './config.js';
 import { ChainConsumer } from './consumer.js';
 import { GapTracker } from './domain/gaps.js';
-import { recordListenerRequests } from './listener-metrics.js';
+import { listenerRequestRecorder } from './listener-metrics.js';
 import { AuditMetrics, type SigningState } from './metrics.js';
 import { QueryAuthError, QueryAuthorizer } from './query-auth.js';
 import { type PruneOutcome, RetentionRunner } from './retention.js';
@@ -388,12 +388,8 @@ export async function startAuditService(
     host: config.adminHost,
     registry: metrics.registry,
     routes,
-  });
-  // http_requests_total and http_request_duration_seconds for every request of the listener (its only HTTP).
-  const stopHttpMetrics = recordListenerRequests({
-    metrics,
-    port: admin.port,
-    paths: routes.map((r) => r.path),
+    // http_requests_total and http_request_duration_seconds for every request of the listener (its only HTTP).
+    onResponse: listenerRequestRecorder(metrics),
   });
   logger.info(
     { event: 'started', admin_port: admin.port, topics: config.topics, group: config.consumerGroup },
@@ -419,7 +415,6 @@ export async function startAuditService(
         if (signTimer) clearInterval(signTimer);
         if (resumeTimer) clearTimeout(resumeTimer);
         await admin.close();
-        stopHttpMetrics();
         await consumer.close();
         await db.close();
         if (owner !== db) await owner.close();
