@@ -100,17 +100,24 @@ describe('drill: operator killed mid-drill', () => {
     );
     await kubectl(['apply', '-f', '-'], JSON.stringify(drill));
 
-    // Mid-drill: the fault key is set and status shows the outage step running.
+    // Mid-drill: the fault key is set and status shows the outage step running. Before it, the drill sets up
+    // its synthetic tenant (a TenantRateLimit the gateway acknowledges, an API key): on a loaded CI machine
+    // (four suites on 2 cores) that took over a minute once, so the wait is generous and says where the
+    // drill was when it gives up.
+    let seen = 'no status yet';
     await waitUntil(
       'the outage to be under way',
       async () => {
         const d = await getDrill(kubectl, ns, 'restart');
-        const running =
-          d.status?.lastRuns?.[0]?.steps.find((s) => s.name === 'redisOutage')?.result === 'Running';
+        const run = d.status?.lastRuns?.[0];
+        seen = JSON.stringify({ steps: run?.steps, conditions: d.status?.conditions });
+        const running = run?.steps.find((s) => s.name === 'redisOutage')?.result === 'Running';
         return running && (await redis.exists(faultKey(tenant))) === 1 ? d : undefined;
       },
-      { timeoutMs: 60_000 },
-    );
+      { timeoutMs: 150_000 },
+    ).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; the drill's status: ${seen}`);
+    });
     const liveKeys = (await auth.svc.repo.listApiKeys(tenant)).filter((k) => !k.revokedAt);
     expect(liveKeys).toHaveLength(1);
     child.kill('SIGKILL');
@@ -160,5 +167,5 @@ describe('drill: operator killed mid-drill', () => {
     expect(((await res.json()) as { limiter: string }).limiter).toBe('normal');
     const described = await kubectl(['describe', 'disasterrecoverydrill', 'restart', '-n', ns]);
     expect(described).toContain('OperatorRestarted');
-  });
+  }, 360_000);
 });
