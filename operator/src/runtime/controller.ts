@@ -4,6 +4,7 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubern
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../../lib/log.js';
 import type { BackoffPolicy } from './backoff.js';
+import type { IndexFunc } from './cache-index.js';
 import { KindClient } from './client.js';
 import type { EventRecorder } from './events.js';
 import { Informer } from './informer.js';
@@ -27,6 +28,8 @@ export interface ReconcileContext<T extends KubernetesObject> {
   readonly log: Logger;
   /** The object as the informer cache has it, or undefined when it no longer exists. */
   get(): T | undefined;
+  /** The cached objects (every watched namespace) an index of the controller (`indexers`) finds under `value`. */
+  byIndex(name: string, value: string): T[];
   /**
    * API access to the controller's kind (finalizer patches go through it). As controller-runtime's client,
    * `list()` reads the informer cache (the watched namespaces), not the apiserver; `get()` reads the apiserver.
@@ -61,6 +64,11 @@ export interface ControllerSpec<T extends KubernetesObject = KubernetesObject> {
   readonly statusWrite?: StatusWriteMode;
   /** Cache transform (see InformerOptions.transform); default strips managedFields and last-applied. */
   readonly cacheTransform?: (obj: T) => T;
+  /**
+   * Indexes of the cache, read with `ReconcileContext.byIndex` (controller-runtime's field indexes): e.g.
+   * `{ tenant: (o) => [o.spec.tenant] }` finds a tenant's resources without filtering every cached object.
+   */
+  readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
   /**
    * Whether an update event is worth a reconcile. Default: skip updates that only changed status (the
    * controller's own writes); generation, labels, annotations, finalizers and deletion all count.
@@ -236,6 +244,7 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
             resyncPeriodMs: spec.resyncPeriodMs ?? deps.defaults.resyncPeriodMs,
             backoff: deps.defaults.informerBackoff,
             transform: spec.cacheTransform,
+            indexers: spec.indexers,
           },
           handlers,
         ),
@@ -365,6 +374,7 @@ export class Controller<T extends KubernetesObject & { status?: unknown } = Kube
       reconcileId,
       log,
       get: () => this.cached(key),
+      byIndex: (name, value) => this.informers.flatMap((i) => i.byIndex(name, value)),
       client: this.client,
       status: new StatusWriter<T>(this.client, this.spec.statusWrite),
       events: this.deps.events,

@@ -1,6 +1,7 @@
 import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
 import type { Logger } from '../../../lib/log.js';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import { CacheIndex, type IndexFunc } from './cache-index.js';
 import { KindClient } from './client.js';
 import { collectionPath, describeError, isGone, keyOf, type ResourceKind } from './kube.js';
 import type { RuntimeMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
    * metadata.name, namespace and resourceVersion.
    */
   readonly transform?: (obj: T) => T;
+  /** Secondary indexes of the cache (`byIndex`): name → the values an object is found under. */
+  readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
 }
 
 /** The last-applied annotation kubectl apply keeps: a second copy of the spec no reconciler reads. */
@@ -71,6 +74,7 @@ type WatchOutcome = 'gone' | 'expired' | 'closed-early';
  */
 export class Informer<T extends KubernetesObject = KubernetesObject> {
   private readonly cache = new Map<string, T>();
+  private readonly index: CacheIndex<T>;
   private readonly client: KindClient<T>;
   private readonly watcher: Watch;
   private readonly backoff: BackoffPolicy;
@@ -95,6 +99,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     this.backoff = opts.backoff ?? { baseMs: 500, maxMs: 30_000, jitter: 0.2 };
     this.kindLabel = opts.kind.kind;
     this.transform = opts.transform ?? stripForCache;
+    this.index = new CacheIndex(opts.indexers);
   }
 
   get hasSynced(): boolean {
@@ -113,6 +118,16 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /** The cached objects an index (InformerOptions.indexers) finds under `value`. */
+  byIndex(name: string, value: string): T[] {
+    const out: T[] = [];
+    for (const key of this.index.keys(name, value)) {
+      const obj = this.cache.get(key);
+      if (obj !== undefined) out.push(obj);
+    }
+    return out;
   }
 
   /** Every cached object, without copying the list. */
@@ -229,6 +244,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     for (const [key, old] of [...this.cache]) {
       if (!seen.has(key)) {
         this.cache.delete(key);
+        this.index.update(key, old, undefined);
         this.handlers.onDelete(old);
       }
     }
@@ -246,6 +262,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   private upsert(key: string, obj: T, relisted: boolean): void {
     const old = this.cache.get(key);
     this.cache.set(key, obj);
+    this.index.update(key, old, obj);
     if (!old) this.handlers.onAdd(obj);
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
       this.handlers.onUpdate(old, obj, relisted);
@@ -296,7 +313,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         if (type === 'ADDED' || type === 'MODIFIED') this.upsert(keyOf(obj), this.transform(obj), false);
         else if (type === 'DELETED') {
           const key = keyOf(obj);
-          if (this.cache.delete(key)) this.handlers.onDelete(obj);
+          const old = this.cache.get(key);
+          if (this.cache.delete(key)) {
+            this.index.update(key, old, undefined);
+            this.handlers.onDelete(obj);
+          }
         }
         if (rv) this.resourceVersion = rv;
       };

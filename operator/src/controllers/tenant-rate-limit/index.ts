@@ -1,9 +1,10 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { LimitPublisher } from '../../adapters/redis/limit-publisher.js';
 import { GROUP, VERSION } from '../../api/index.js';
+import type { TenantRateLimit } from '../../api/v1alpha1/index.js';
 import type { TenantOwner } from '../../connections-file.js';
 import type { ControllerFactory, ResourceKind } from '../../runtime/index.js';
-import { TenantRateLimitReconciler } from './reconciler.js';
+import { TENANT_INDEX, TenantRateLimitReconciler } from './reconciler.js';
 
 export const tenantRateLimitKind: ResourceKind = {
   group: GROUP,
@@ -42,6 +43,8 @@ export function tenantRateLimitController(opts: TenantRateLimitControllerOptions
   return ({ registry }) => ({
     name: 'tenantratelimit',
     kind: tenantRateLimitKind,
+    // One owner per tenant: each reconcile reads the other resources of its tenant (not every resource).
+    indexers: { [TENANT_INDEX]: (o: TenantRateLimit) => (o.spec?.tenant ? [o.spec.tenant] : []) },
     reconciler: new TenantRateLimitReconciler({
       limits: opts.limits,
       appliedGauge: appliedGauge(registry),

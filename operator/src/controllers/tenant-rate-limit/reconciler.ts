@@ -30,6 +30,9 @@ import {
   validateSpec,
 } from './desired.js';
 
+/** The controller's cache index of resources by `spec.tenant` (see index.ts). */
+export const TENANT_INDEX = 'tenant';
+
 export interface TenantRateLimitReconcilerDeps {
   readonly limits: LimitPublisher;
   /** novapos_tenant_rate_limit_applied{tenant}. */
@@ -120,9 +123,9 @@ export class TenantRateLimitReconciler implements Reconciler<TenantRateLimit> {
       return { kind: 'notOwned', ownerNamespace, withdrawn };
     }
     // Only resources of the owning namespace compete for the tenant (a squatter elsewhere never wins).
-    const all = (await ctx.client.list()).items.filter(
-      (t) => !owners || t.metadata.namespace === ownerNamespace,
-    );
+    const all = ctx
+      .byIndex(TENANT_INDEX, trl.spec.tenant)
+      .filter((t) => !owners || t.metadata.namespace === ownerNamespace);
     const owner = ownerOf(trl.spec.tenant, all) ?? trl;
     if (owner.metadata.uid !== trl.metadata.uid) return { kind: 'conflict', owner };
 
