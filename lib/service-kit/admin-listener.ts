@@ -63,14 +63,22 @@ export function adminPortFromEnv(env: Env, service: ServiceName): number {
   return envReader(env).port('ADMIN_PORT', ADMIN_PORT_DEFAULTS[service]);
 }
 
-/** Writes a JSON body with the given status; the error envelope shape of both services. */
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/**
+ * Writes a JSON body with the given status; the error envelope shape of both services. `headers`: more
+ * response fields, written in the same call (the object is taken over: the JSON fields are added to it).
+ */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Record<string, string | number>,
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
+  const fields = headers ?? {};
+  fields['Content-Type'] = 'application/json; charset=utf-8';
+  fields['Content-Length'] = Buffer.byteLength(text);
+  fields['Cache-Control'] = 'no-store';
+  res.writeHead(status, fields);
   res.end(text);
 }
 

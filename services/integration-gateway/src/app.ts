@@ -333,14 +333,19 @@ export function createHandler(deps: AppDeps): GatewayHandler {
     }
 
     if (target.path === PING_PATH) {
-      for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
-      return sendJson(res, 200, {
-        status: 'ok',
-        tenant: principal.tenant,
-        auth: principal.method,
-        limiter: decision.mode,
-        at: new Date().toISOString(),
-      });
+      // The limiter's fields go out in the answer's one writeHead (decision.headers is this request's own).
+      return sendJson(
+        res,
+        200,
+        {
+          status: 'ok',
+          tenant: principal.tenant,
+          auth: principal.method,
+          limiter: decision.mode,
+          at: new Date().toISOString(),
+        },
+        decision.headers,
+      );
     }
     if (!deps.proxy) return sendError(res, 404, 'not_found', 'no such route');
     // node's parser may have refused the body meanwhile (a bad chunk: the clientError answer went out and

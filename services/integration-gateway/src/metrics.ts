@@ -41,16 +41,29 @@ export class GatewayMetrics {
   readonly authThrottled: Counter<'reason'>;
   private readonly lastMode = new Map<string, { mode: LimiterMode; at: number }>();
   private readonly now: () => number;
+  /**
+   * Decisions not yet added to the counters: every request makes one, so they are counted in plain maps
+   * and handed to prom-client when it collects (a scrape), instead of prom-client hashing the label set
+   * two or three times per request.
+   */
+  private readonly pendingChecks = new Map<CheckOutcome, number>();
+  private readonly pendingHits = new Map<string, number>();
+  private readonly pendingRejections = new Map<string, number>();
 
   constructor(private readonly opts: GatewayMetricsOptions) {
     this.now = opts.now ?? Date.now;
     const registers = [this.registry];
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+    const { pendingChecks, pendingHits, pendingRejections } = this;
     this.checks = new Counter({
       name: 'gateway_rate_limit_checks_total',
       help: 'Rate-limit decisions by outcome (allowed, rejected, shadow_rejected, error).',
       labelNames: ['outcome'],
       registers,
+      collect() {
+        for (const [outcome, n] of pendingChecks) this.inc({ outcome }, n);
+        pendingChecks.clear();
+      },
     });
     for (const outcome of ['allowed', 'rejected', 'shadow_rejected', 'error'] satisfies CheckOutcome[])
       this.checks.inc({ outcome }, 0);
@@ -59,12 +72,20 @@ export class GatewayMetrics {
       help: "Requests checked against a tenant's limit.",
       labelNames: ['tenant'],
       registers,
+      collect() {
+        for (const [tenant, n] of pendingHits) this.inc({ tenant }, n);
+        pendingHits.clear();
+      },
     });
     this.rejections = new Counter({
       name: 'gateway_rate_limit_rejections_total',
       help: 'Requests refused by the rate limiter (429, or 503 when Redis is down and the tenant fails closed).',
       labelNames: ['tenant'],
       registers,
+      collect() {
+        for (const [tenant, n] of pendingRejections) this.inc({ tenant }, n);
+        pendingRejections.clear();
+      },
     });
     const lastMode = this.lastMode;
     const window = opts.modeWindowMs ?? 60_000;
@@ -146,10 +167,16 @@ export class GatewayMetrics {
 
   recordDecision(tenant: string, outcome: CheckOutcome, mode: LimiterMode, rejected: boolean): void {
     const label = this.tenantLabel(tenant);
-    this.checks.inc({ outcome });
-    this.hits.inc({ tenant: label });
-    if (rejected) this.rejections.inc({ tenant: label });
-    this.lastMode.set(tenant, { mode, at: this.now() });
-    dropOldest(this.lastMode, 10_000);
+    this.pendingChecks.set(outcome, (this.pendingChecks.get(outcome) ?? 0) + 1);
+    this.pendingHits.set(label, (this.pendingHits.get(label) ?? 0) + 1);
+    if (rejected) this.pendingRejections.set(label, (this.pendingRejections.get(label) ?? 0) + 1);
+    const last = this.lastMode.get(tenant);
+    if (last !== undefined) {
+      last.mode = mode;
+      last.at = this.now();
+    } else {
+      this.lastMode.set(tenant, { mode, at: this.now() });
+      dropOldest(this.lastMode, 10_000);
+    }
   }
 }

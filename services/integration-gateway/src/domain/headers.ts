@@ -28,11 +28,17 @@ export function rateLimitHeaders(
   outcome: LimitOutcome,
   rejected: boolean,
 ): Record<string, string> {
-  let policyField = '';
   let limiting: PolicyState | undefined;
   for (const p of policies) {
-    policyField += policyField === '' ? policyItem(p) : `, ${policyItem(p)}`;
-    if (limiting === undefined && p.policy === outcome.policy) limiting = p;
+    if (p.policy === outcome.policy) {
+      limiting = p;
+      break;
+    }
+  }
+  let policyField = policyFields.get(policies);
+  if (policyField === undefined) {
+    policyField = policies.map(policyItem).join(', ');
+    policyFields.set(policies, policyField);
   }
   const capacity = limiting ? capacityOf(limiting) : 0;
   const r = Math.max(0, Math.min(outcome.remaining, capacity));
@@ -46,6 +52,10 @@ export function rateLimitHeaders(
   if (rejected) headers['Retry-After'] = String(Math.max(1, seconds(outcome.retryAfterMs)));
   return headers;
 }
+
+// The `RateLimit-Policy` field of a request's policies: the limiter passes the same array for every request
+// of a route (its plan), so the field is joined once.
+const policyFields = new WeakMap<readonly PolicyState[], string>();
 
 // One `RateLimit-Policy` item per distinct policy, serialised once (a few per tenant configuration).
 const policyItems = new Map<string, string>();

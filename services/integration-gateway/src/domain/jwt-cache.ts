@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { dropOldest } from '../../../../lib/bounded-map.js';
 import type { VerifiedJwt } from '../../../../lib/jwks-verifier.js';
 import type { TokenVerifier } from './authenticate.js';
@@ -85,7 +85,8 @@ let lastToken = '';
 let lastHash = '';
 const hashOf = (token: string) => {
   if (token !== lastToken) {
-    lastHash = createHash('sha256').update(token).digest('base64');
+    // crypto.hash: one call, no Hash object (the token cache's only per-request crypto).
+    lastHash = hash('sha256', token, 'base64');
     lastToken = token;
   }
   return lastHash;

@@ -1,6 +1,15 @@
 import { type BucketState, gcra } from './gcra.js';
-import { type LimitOutcome, rateLimitHeaders } from './headers.js';
+import { type LimitOutcome, type PolicyState, rateLimitHeaders } from './headers.js';
 import { type Bucket, bucketsFor, type TenantLimits } from './limits.js';
+
+/** A request's buckets and the policies its `RateLimit-Policy` field lists, worked out once per route. */
+interface Plan {
+  readonly buckets: readonly Bucket[];
+  readonly policies: readonly PolicyState[];
+}
+
+/** Plans kept per limits object and (path, key prefix); paths are unbounded, so each map is capped. */
+const PLANS_PER_LIMITS = 64;
 
 /** What the Redis limiter answers (see limiter/redis-limiter.ts); it throws when Redis cannot answer. */
 export type BackendCheck =
@@ -53,13 +62,36 @@ export class RateLimiter {
   private readonly local = new Map<string, BucketState>();
   private readonly now: () => number;
   private lastPrune = 0;
+  /**
+   * A tenant's limits object is replaced, never changed, when its TenantRateLimit changes (the config store
+   * keeps one per generation, and one per tenant for the defaults), so a plan is keyed by it and dropped
+   * with it.
+   */
+  private readonly plans = new WeakMap<TenantLimits, Map<string, Plan>>();
 
   constructor(private readonly opts: RateLimiterOptions) {
     this.now = opts.now ?? Date.now;
   }
 
+  private planFor(limits: TenantLimits, path: string, keyPrefix: string | undefined): Plan {
+    let byRoute = this.plans.get(limits);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.plans.set(limits, byRoute);
+    }
+    const key = keyPrefix === undefined ? path : `${path}\0${keyPrefix}`;
+    let plan = byRoute.get(key);
+    if (plan === undefined) {
+      const buckets = bucketsFor(limits, path, keyPrefix);
+      plan = { buckets, policies: buckets.map((b) => ({ policy: b.policy, ...b.limit })) };
+      if (byRoute.size >= PLANS_PER_LIMITS) byRoute.clear();
+      byRoute.set(key, plan);
+    }
+    return plan;
+  }
+
   async decide(limits: TenantLimits, path: string, keyPrefix?: string): Promise<Decision> {
-    const buckets = bucketsFor(limits, path, keyPrefix);
+    const { buckets, policies } = this.planFor(limits, path, keyPrefix);
     const shadow = limits.enforcement === 'shadow';
     let check: BackendCheck;
     try {
@@ -69,7 +101,6 @@ export class RateLimiter {
       return this.degraded(limits, 'redis_error', shadow);
     }
     if (check.status === 'fault') return this.degraded(limits, 'fault_injected', shadow);
-    const policies = buckets.map((b) => ({ policy: b.policy, ...b.limit }));
     const outcome: LimitOutcome = {
       policy: buckets[check.bucket]?.policy ?? 'tenant',
       remaining: check.remaining,

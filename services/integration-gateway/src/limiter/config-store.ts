@@ -57,6 +57,11 @@ export interface ConfigStoreOptions {
  */
 export class ConfigStore {
   private readonly limits = new Map<string, TenantLimits>();
+  /**
+   * The defaults of tenants without a TenantRateLimit, one object per tenant (bounded): the limiter keys its
+   * per-limit caches by these objects, so a new one per request would miss them every time.
+   */
+  private readonly defaultsByTenant = new Map<string, TenantLimits>();
   /** The Redis run id each tenant's limits were last read under. */
   private readonly seenUnder = new Map<string, string>();
   private runId = '';
@@ -71,7 +76,15 @@ export class ConfigStore {
 
   /** The tenant's effective limits: its published document, or the gateway defaults. */
   get(tenant: string): TenantLimits {
-    return this.limits.get(tenant) ?? defaultLimits(tenant, this.opts.defaults);
+    const limits = this.limits.get(tenant);
+    if (limits !== undefined) return limits;
+    let defaults = this.defaultsByTenant.get(tenant);
+    if (defaults === undefined) {
+      if (this.defaultsByTenant.size >= 10_000) this.defaultsByTenant.clear();
+      defaults = defaultLimits(tenant, this.opts.defaults);
+      this.defaultsByTenant.set(tenant, defaults);
+    }
+    return defaults;
   }
 
   /** Tenants that have a TenantRateLimit (bounded by the operator's resources). */
