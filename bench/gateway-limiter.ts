@@ -5,7 +5,8 @@
 //   3. redis-benchmark running the same EVALSHA — the ceiling of one Redis for this script;
 //   4. the whole gateway (JWT verification, limiter, response) with autocannon on /api/tenant/ping.
 //   5. the edge, all with wrk (one thread, 64 connections) against servers in this process, in one run:
-//      ceiling 1, a bare node:http server answering the ping's JSON; ceiling 2, a bare node:http reverse
+//      ceiling 1, a bare node:http server answering the ping's JSON (and, as a reference, the same after one
+//      Redis round trip batched as the limiter batches); ceiling 2, a bare node:http reverse
 //      proxy (undici) to a local upstream; the gateway answering /api/tenant/ping (JWT + limiter); the
 //      gateway proxying /api/orders to the same upstream. With `--baseline <dir>` (a checkout of an older
 //      gateway, e.g. a git worktree) its gateway is measured the same way, for before/after ratios.
@@ -338,6 +339,44 @@ async function edgeBench(redisUrl: string) {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
+  // Reference 1r: ceiling 1 that first waits for a Redis round trip, batched as the gateway's limiter batches
+  // its checks (the requests that arrive while one call is in flight go together in the next, one EVAL of a
+  // script that touches every key it is given): what the limiter's round trip alone costs the bare server.
+  const redisRef = new Redis(redisUrl, { enableAutoPipelining: false });
+  redisRef.defineCommand('benchTouch', {
+    lua: "for i = 1, #KEYS do redis.call('EXISTS', KEYS[i]) end return #KEYS",
+  });
+  const touch = (redisRef as unknown as { benchTouch(n: number, ...keys: string[]): Promise<number> })
+    .benchTouch;
+  let waiting: (() => void)[] | undefined;
+  let inFlight = false;
+  const flush = (): void => {
+    if (waiting === undefined || inFlight) return;
+    const batch = waiting;
+    waiting = undefined;
+    inFlight = true;
+    const keys = batch.map(() => 'bench:{ref}:bucket');
+    void touch.call(redisRef, keys.length, ...keys).finally(() => {
+      inFlight = false;
+      for (const done of batch) done();
+      if (waiting !== undefined) process.nextTick(flush);
+    });
+  };
+  const roundTrip = () =>
+    new Promise<void>((resolve) => {
+      if (waiting === undefined) {
+        waiting = [];
+        if (!inFlight) process.nextTick(flush);
+      }
+      waiting.push(resolve);
+    });
+  const bareRedis = await listen((_req, res) => {
+    void roundTrip().then(() => {
+      const body = PING_BODY();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
   // Ceiling 2: a bare reverse proxy with the gateway's HTTP client (undici, pooled keep-alive).
   const agent = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
   const bareProxy = await listen((req, res) => {
@@ -384,6 +423,7 @@ async function edgeBench(redisUrl: string) {
     // land on one scenario only.
     const scenarios: [string, string, Record<string, string>][] = [
       ['ceiling1', `${bare.url}/api/tenant/ping`, {}],
+      ['ceiling1Redis', `${bareRedis.url}/api/tenant/ping`, {}],
       ['ceiling2', `${bareProxy.url}/api/orders/1`, {}],
       ['ping', `${gw.url}/api/tenant/ping`, auth],
       ['proxied', `${gw.url}/api/orders/1`, auth],
@@ -414,6 +454,7 @@ async function edgeBench(redisUrl: string) {
       };
     };
     const ceiling1 = median('ceiling1');
+    const ceiling1Redis = median('ceiling1Redis');
     const ceiling2 = median('ceiling2');
     const gateway = { ping: median('ping'), proxied: median('proxied') };
     const baseline = base ? { ping: median('baselinePing'), proxied: median('baselineProxied') } : undefined;
@@ -438,12 +479,16 @@ async function edgeBench(redisUrl: string) {
       loadGenerator: `wrk -t1 -c${CONCURRENCY} -d${SECONDS}s, median of ${ROUNDS} interleaved rounds`,
       loadAverage1mBefore: loadAverage1m(),
       ceiling1BareNodeHttp: ceiling1,
+      reference1BareNodeHttpWithRedisRoundTrip: ceiling1Redis,
       ceiling2BareProxyUndici: ceiling2,
       gatewayPing: gateway.ping,
       gatewayProxied: gateway.proxied,
       ...(baseline ? { baselinePing: baseline.ping, baselineProxied: baseline.proxied } : {}),
       ratios: {
         pingVsCeiling1: ratio(gateway.ping.requestsPerSecond, ceiling1.requestsPerSecond),
+        // What the limiter's batched Redis round trip alone costs a bare server, and the ping against that.
+        redisRoundTripVsCeiling1: ratio(ceiling1Redis.requestsPerSecond, ceiling1.requestsPerSecond),
+        pingVsReference1Redis: ratio(gateway.ping.requestsPerSecond, ceiling1Redis.requestsPerSecond),
         proxiedVsCeiling2: ratio(gateway.proxied.requestsPerSecond, ceiling2.requestsPerSecond),
         pingP99VsCeiling1P99: ratio(gateway.ping.p99Ms, ceiling1.p99Ms),
         proxiedP99VsCeiling2P99: ratio(gateway.proxied.p99Ms, ceiling2.p99Ms),
@@ -503,6 +548,7 @@ async function edgeBench(redisUrl: string) {
         `${name.padEnd(40)} ${String(r.requestsPerSecond).padStart(7)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  non-2xx ${r.non2xx}  CPU ${r.cpuUsPerRequest} µs/req`,
       );
     line('ceiling 1: bare node:http JSON', ceiling1);
+    line('reference: ceiling 1 + a Redis round trip', ceiling1Redis);
     line('ceiling 2: bare node:http proxy (undici)', ceiling2);
     line('gateway /api/tenant/ping (JWT+limiter)', gateway.ping);
     line('gateway proxied /api/orders/1', gateway.proxied);
@@ -518,7 +564,8 @@ async function edgeBench(redisUrl: string) {
     await gw.close();
     await base?.close();
     await agent.close();
-    for (const s of [jwks, upstream, bare, bareProxy]) s.server.close();
+    redisRef.disconnect();
+    for (const s of [jwks, upstream, bare, bareRedis, bareProxy]) s.server.close();
   }
 }
 
