@@ -415,7 +415,7 @@ describe('differences between environments', () => {
     // The services' Namespace stays: the operator's chart has Roles in it.
     expect(byKind(off, 'Namespace').map((r) => meta(r).name)).toContain('novapos');
 
-    // A list applies those components only (where Kafka is not reachable from pods: no audit-service).
+    // A list applies those components only.
     const some = await runStackWithMocks({
       stack: 'dev',
       config: withServices(['auth-service', 'gateway']),

@@ -69,6 +69,27 @@ export interface StackInputs {
   readonly alertmanagerConfig: AlertmanagerConfigFn;
 }
 
+/**
+ * The services chart's database-role Job and its NetworkPolicy (component `db-roles`, docs/deploying.md),
+ * which `applyManifests` applies once the rest of the charts (auth-service) is ready.
+ */
+export function isDatabaseRoleJob(o: {
+  readonly kind?: string;
+  readonly metadata?: { readonly [k: string]: unknown };
+}): boolean {
+  const labels = o.metadata?.['labels'] as Record<string, string> | undefined;
+  return labels?.['app.kubernetes.io/component'] === 'db-roles';
+}
+
+/** The Deployments that log in to PostgreSQL as a role the database-role Job makes (docs/deploying.md). */
+export function logsInAsDatabaseRole(o: {
+  readonly kind?: string;
+  readonly metadata?: { readonly [k: string]: unknown };
+}): boolean {
+  const name = o.metadata?.['name'];
+  return o.kind === 'Deployment' && (name === 'integration-gateway' || name === 'audit-service');
+}
+
 /** The services chart in charts/dist; `features.services` says which of it is applied. */
 export const SERVICES_CHART_FILE = 'novapos-services.yaml';
 
@@ -132,7 +153,16 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
     adminPassword: secrets.grafanaAdminPassword,
   });
   const charts = cfg.features.charts
-    ? applyManifests('charts', chartFiles, cfg.skipAwait, crds ? { dependsOn: [crds.group] } : {})
+    ? applyManifests(
+        'charts',
+        chartFiles,
+        cfg.skipAwait,
+        crds ? { dependsOn: [crds.group] } : {},
+        // docs/deploying.md's order: the database-role Job once auth-service has migrated (it grants on
+        // auth-service's tables), then the gateway and the audit-service, which log in as its roles: with
+        // await on, each step starts once the one before is ready (no crash loop meanwhile).
+        [isDatabaseRoleJob, logsInAsDatabaseRole],
+      )
     : undefined;
   // The operator's side of the drill webhook token, in the namespace the charts create (hence after them).
   // The operator Deployment mounts this Secret as an optional volume and re-reads the file, so the Secret

@@ -18,11 +18,19 @@ export interface AppliedManifests {
   readonly applied: pulumi.Output<string[]>;
 }
 
+/** An object of a manifest file, as far as ordering looks at it. */
+type ManifestObject = ManifestFile['objects'][number];
+
 export function applyManifests(
   name: string,
   files: readonly ManifestFile[],
   skipAwait: boolean,
   opts: pulumi.ComponentResourceOptions,
+  /**
+   * Objects applied after the rest, step by step: each step once the one before it is applied and, with await
+   * on, ready (a Deployment Available, a Job complete). An object goes to the first step that takes it.
+   */
+  after: readonly ((o: ManifestObject) => boolean)[] = [],
 ): AppliedManifests {
   const objs = files.flatMap((f) => f.objects.map((o) => structuredClone(o)));
   const transformations = skipAwait
@@ -43,14 +51,31 @@ export function applyManifests(
     namespaces.length > 0 && namespaces.length < objs.length
       ? new k8s.yaml.ConfigGroup(`${name}-namespaces`, { objs: namespaces, transformations }, opts)
       : undefined;
+  // Each step depends on the one before it (the main group on the Namespaces).
+  const after1 = (prev: k8s.yaml.ConfigGroup | undefined): pulumi.ComponentResourceOptions =>
+    prev ? { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), prev] } : opts;
+  const rest = nsGroup ? objs.filter((o) => !isNamespace(o)) : objs;
+  const stepOf = (o: ManifestObject) => after.findIndex((takes) => takes(o));
   const group = new k8s.yaml.ConfigGroup(
     name,
-    { objs: nsGroup ? objs.filter((o) => !isNamespace(o)) : objs, transformations },
-    nsGroup ? { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), nsGroup] } : opts,
+    { objs: rest.filter((o) => stepOf(o) < 0), transformations },
+    after1(nsGroup),
   );
-  const children = nsGroup
-    ? pulumi.all([nsGroup.resources, group.resources]).apply(([a, b]) => ({ ...a, ...b }))
-    : group.resources;
+  const steps: k8s.yaml.ConfigGroup[] = [];
+  let previous = group;
+  after.forEach((_, i) => {
+    const these = rest.filter((o) => stepOf(o) === i);
+    if (these.length === 0) return;
+    previous = new k8s.yaml.ConfigGroup(
+      `${name}-after-${i + 1}`,
+      { objs: these, transformations },
+      after1(previous),
+    );
+    steps.push(previous);
+  });
+  const children = pulumi
+    .all([nsGroup?.resources ?? {}, group.resources, ...steps.map((step) => step.resources)])
+    .apply((all) => Object.assign({}, ...all) as Record<string, pulumi.CustomResource>);
   const applied = children.apply((all) =>
     pulumi.all(Object.entries(all).map(([key, child]) => child.urn.apply(() => key))),
   );

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appliesService, REPO_ROOT } from '../../infra/sources.js';
+import { connectPostgres } from '../../lib/service-kit/db.js';
 import { chartObjects } from '../../scripts/start-node.js';
 import type { NodeInstance } from '../harness/components/node.js';
 import { type AppComponent, appImageSpec, appImages } from '../harness/node/app-images.js';
@@ -13,6 +15,7 @@ import {
   servicesSecrets,
   startNodeDataStores,
   startNodeKafka,
+  stringDataSecret,
 } from '../harness/node/data-stores.js';
 import { buildImagesArchive } from '../harness/node/images.js';
 import { LEASE_WAIT_MS, nodeLease } from '../harness/node-lease.js';
@@ -23,8 +26,8 @@ import { type PulumiStack, preparePulumiStack } from './pulumi-stack.js';
 
 /**
  * `pulumi up` of the dev stack against the real Kubernetes node, with Pulumi's await logic on (the dev
- * stack's `skipAwait` off here): the provider waits for the operator's, auth-service's and the gateway's
- * Deployments to be Available, which needs their pods Ready, from the images built here
+ * stack's `skipAwait` off here): the provider waits for the database-role Job to complete, then for the
+ * operator's, auth-service's, the gateway's and the audit-service's Deployments to be Available, which needs their pods Ready, from the images built here
  * (scripts/build-app.mjs's layers, as the Dockerfile's) imported under the names the charts ship, so the
  * charts run unchanged. The services' dependencies are there as in the node suite
  * (test/harness/node/data-stores.ts): OpenBao, Redis and PostgreSQL on the node's bridge address, named
@@ -50,26 +53,35 @@ const LEFT_OUT = [
   'grafana disabled in the test stack: its image (grafana/grafana) cannot be had here, no registry is reachable',
   'pagerduty disabled: PagerDuty cannot be reached from here',
   'prometheus-operator does not run here: Prometheus and Alertmanager are checked as custom resources only',
-  "the services chart's audit-service and its database-role Job (features.services lists auth-service and gateway): the node suite installs them as pods (test/cluster/product.ts); here they would add the role Job's ordering (docs/deploying.md) and a minute to a suite that tests the Pulumi program",
-  "not managed by the stack, applied with kubectl while pulumi up waits: the services' database, Redis and Kafka Secrets (novapos namespace) and examples/signingkeyrotation.yaml (auth-service is Ready only once its key set exists)",
+  "not managed by the stack, applied with kubectl while pulumi up waits: the services' database, database-role, Redis and Kafka Secrets (novapos namespace) and examples/signingkeyrotation.yaml (auth-service is Ready only once its key set exists)",
 ];
-/** The services chart's components the test stack applies (`features.services`). */
-const SERVICES = ['auth-service', 'gateway'];
+/** The services chart's components the test stack applies (`features.services`): all of them. */
+const SERVICES = ['auth-service', 'gateway', 'audit-service', 'db-roles'];
+/** The database the audit-service chains into, made before `pulumi up` (as a user's DBA would). */
+const AUDIT_DATABASE = 'novapos_audit';
+/** The passwords of the least-privilege roles the chart's role Job makes (a user's Secrets). */
+const GATEWAY_DB_PASSWORD = randomBytes(18).toString('base64url');
+const AUDIT_DB_PASSWORD = randomBytes(18).toString('base64url');
 const SERVICES_CHART = 'novapos-services.yaml';
 /** The charts' container name → the component whose image it runs. */
 const CONTAINER_IMAGE: Record<string, AppComponent> = {
   operator: 'operator',
   'auth-service': 'auth-service',
   gateway: 'integration-gateway',
+  'audit-service': 'audit-service',
+  'db-roles': 'db-roles',
 };
 const DEPLOYMENTS = [
   ['novapos-system', 'novapos-operator'],
   ['novapos', 'auth-service'],
   ['novapos', 'integration-gateway'],
+  ['novapos', 'audit-service'],
 ] as const;
 /** What the data stores' setup adds to the cluster (removed at the end unless it was there before). */
 const SETUP_NAMESPACES = ['vault', 'novapos-data', 'vault-system', 'kafka'];
 const SETUP_CLUSTER_ROLE_BINDING = 'vault-auth-delegator';
+/** PostgreSQL as the pods name it (test/harness/node/data-stores.ts). */
+const PG = 'postgres.novapos-data.svc:5432';
 
 let lease: NodeLease | undefined;
 let skipReason: string | undefined;
@@ -113,7 +125,9 @@ async function importChartImages(l: NodeLease): Promise<void> {
   const names = new Map<string, AppComponent>();
   for (const file of ['novapos-operator.yaml', 'novapos-services.yaml']) {
     const applied = chartObjects(file).filter(
-      (o) => o.kind === 'Deployment' && (file !== SERVICES_CHART || appliesService(SERVICES, o)),
+      (o) =>
+        (o.kind === 'Deployment' || o.kind === 'Job') &&
+        (file !== SERVICES_CHART || appliesService(SERVICES, o)),
     );
     for (const d of applied) {
       for (const c of d.spec?.template?.spec?.containers ?? []) {
@@ -157,6 +171,12 @@ async function startDataStores(l: NodeLease): Promise<NodeDataStores> {
   ]);
   kafka = k;
   await chartVaultRoles(s.vault);
+  const admin = connectPostgres(s.postgres.url, { max: 1 });
+  try {
+    await admin.query(`CREATE DATABASE ${AUDIT_DATABASE}`);
+  } finally {
+    await admin.close();
+  }
   return s;
 }
 
@@ -177,7 +197,21 @@ async function applyBesideTheStack(s: NodeDataStores, timeoutMs: number): Promis
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'List',
-      items: [...servicesSecrets(s), ...(kafka?.secrets() ?? [])],
+      items: [
+        ...servicesSecrets(s).filter((x) => x.metadata.name !== 'integration-gateway-database'),
+        // The gateway and the audit-service log in as the roles the chart's Job makes (docs/deploying.md).
+        stringDataSecret('novapos', 'integration-gateway-database', {
+          DATABASE_URL: `postgres://novapos_gateway:${GATEWAY_DB_PASSWORD}@${PG}/novapos`,
+        }),
+        stringDataSecret('novapos', 'novapos-db-admin', { DATABASE_ADMIN_URL: s.postgresUrl() }),
+        stringDataSecret('novapos', 'integration-gateway-db-role', { GATEWAY_DB_PASSWORD }),
+        stringDataSecret('novapos', 'audit-service-database', {
+          DATABASE_URL: `postgres://novapos_audit:${AUDIT_DB_PASSWORD}@${PG}/${AUDIT_DATABASE}`,
+          DATABASE_ADMIN_URL: s.postgresUrl(AUDIT_DATABASE),
+        }),
+        stringDataSecret('novapos', 'audit-service-db-role', { AUDIT_DB_PASSWORD }),
+        ...(kafka?.secrets() ?? []),
+      ],
     }),
   );
   await waitUntil(
@@ -219,8 +253,7 @@ beforeAll(async () => {
       'novapos:skipAwait': false,
       'novapos:monitoringNamespace': MONITORING_NS,
       'novapos:grafana': { ...dev['novapos:grafana'], enabled: false },
-      // The services chart's auth-service and gateway; not the audit-service (Kafka is not reachable from
-      // the node's pods yet) nor the role Job (LEFT_OUT, printed).
+      // The whole services chart, the role Job first (infra/stack.ts: isDatabaseRoleJob).
       'novapos:features': { ...dev['novapos:features'], services: SERVICES },
       'novapos:pagerduty': { ...dev['novapos:pagerduty'], enabled: false },
     }),
@@ -285,11 +318,38 @@ describe('pulumi up with await on, against the real node', () => {
     // The services' pods run the images built here, under the charts' own names, and never restarted.
     const pods = JSON.parse(await kubectl(['-n', 'novapos', 'get', 'pods', '-o', 'json'])) as {
       items: {
-        metadata: { name: string };
-        status: { containerStatuses?: { ready: boolean; restartCount: number; image: string }[] };
+        metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> };
+        status: {
+          phase: string;
+          containerStatuses?: { ready: boolean; restartCount: number; image: string }[];
+        };
       }[];
     };
+    // The role Job ran first: it had completed before any pod of the Deployments that log in as its roles
+    // was created, so none of them crash-looped waiting for a role.
+    const jobs = JSON.parse(
+      await kubectl([
+        '-n',
+        'novapos',
+        'get',
+        'jobs',
+        '-l',
+        'app.kubernetes.io/component=db-roles',
+        '-o',
+        'json',
+      ]),
+    ) as { items: { status: { succeeded?: number; completionTime?: string } }[] };
+    expect(jobs.items).toHaveLength(1);
+    expect(jobs.items[0]?.status.succeeded).toBe(1);
+    const rolesReady = Date.parse(jobs.items[0]?.status.completionTime ?? '');
+    const afterRoles = pods.items.filter((p) =>
+      ['integration-gateway', 'audit-service'].includes(p.metadata.labels?.['app.kubernetes.io/name'] ?? ''),
+    );
+    expect(afterRoles.length).toBeGreaterThanOrEqual(2);
+    for (const p of afterRoles)
+      expect(Date.parse(p.metadata.creationTimestamp), p.metadata.name).toBeGreaterThanOrEqual(rolesReady);
     for (const p of pods.items) {
+      if (p.status.phase === 'Succeeded') continue; // the role Job's pod
       for (const c of p.status.containerStatuses ?? []) {
         expect(c.ready, p.metadata.name).toBe(true);
         expect(c.restartCount, p.metadata.name).toBe(0);
