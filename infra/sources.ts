@@ -179,3 +179,24 @@ export function appliesService(
   const component = labels?.['app.kubernetes.io/component'];
   return component === undefined || services.includes(component);
 }
+
+/**
+ * The services chart's database-role Job and its NetworkPolicy (component `db-roles`, docs/deploying.md),
+ * which `applyManifests` applies once the rest of the charts (auth-service) is ready.
+ */
+export function isDatabaseRoleSetup(o: {
+  readonly kind?: string;
+  readonly metadata?: { readonly [k: string]: unknown };
+}): boolean {
+  const labels = o.metadata?.['labels'] as Record<string, string> | undefined;
+  return labels?.['app.kubernetes.io/component'] === 'db-roles';
+}
+
+/** The Deployments that log in to PostgreSQL as a role the database-role Job makes (docs/deploying.md). */
+export function logsInAsDatabaseRole(o: {
+  readonly kind?: string;
+  readonly metadata?: { readonly [k: string]: unknown };
+}): boolean {
+  const name = o.metadata?.['name'];
+  return o.kind === 'Deployment' && (name === 'integration-gateway' || name === 'audit-service');
+}

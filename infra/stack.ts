@@ -13,7 +13,14 @@ import { createGrafana } from './kube/grafana.js';
 import { applyManifests } from './kube/manifests.js';
 import { createPrometheus } from './kube/prometheus.js';
 import { createPagerDuty } from './pagerduty.js';
-import { appliesService, type Sources, scrapedBy, withoutObjectsIn } from './sources.js';
+import {
+  appliesService,
+  isDatabaseRoleSetup,
+  logsInAsDatabaseRole,
+  type Sources,
+  scrapedBy,
+  withoutObjectsIn,
+} from './sources.js';
 
 /**
  * The whole stack, built from the validated config, the secrets, the project's rendered files and the
@@ -67,27 +74,6 @@ export interface StackInputs {
   readonly secrets: StackSecrets;
   readonly sources: Sources;
   readonly alertmanagerConfig: AlertmanagerConfigFn;
-}
-
-/**
- * The services chart's database-role Job and its NetworkPolicy (component `db-roles`, docs/deploying.md),
- * which `applyManifests` applies once the rest of the charts (auth-service) is ready.
- */
-export function isDatabaseRoleJob(o: {
-  readonly kind?: string;
-  readonly metadata?: { readonly [k: string]: unknown };
-}): boolean {
-  const labels = o.metadata?.['labels'] as Record<string, string> | undefined;
-  return labels?.['app.kubernetes.io/component'] === 'db-roles';
-}
-
-/** The Deployments that log in to PostgreSQL as a role the database-role Job makes (docs/deploying.md). */
-export function logsInAsDatabaseRole(o: {
-  readonly kind?: string;
-  readonly metadata?: { readonly [k: string]: unknown };
-}): boolean {
-  const name = o.metadata?.['name'];
-  return o.kind === 'Deployment' && (name === 'integration-gateway' || name === 'audit-service');
 }
 
 /** The services chart in charts/dist; `features.services` says which of it is applied. */
@@ -161,7 +147,7 @@ export function createStack({ cfg, secrets, sources, alertmanagerConfig }: Stack
         // docs/deploying.md's order: the database-role Job once auth-service has migrated (it grants on
         // auth-service's tables), then the gateway and the audit-service, which log in as its roles: with
         // await on, each step starts once the one before is ready (no crash loop meanwhile).
-        [isDatabaseRoleJob, logsInAsDatabaseRole],
+        [isDatabaseRoleSetup, logsInAsDatabaseRole],
       )
     : undefined;
   // The operator's side of the drill webhook token, in the namespace the charts create (hence after them).

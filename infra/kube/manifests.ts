@@ -52,14 +52,14 @@ export function applyManifests(
       ? new k8s.yaml.ConfigGroup(`${name}-namespaces`, { objs: namespaces, transformations }, opts)
       : undefined;
   // Each step depends on the one before it (the main group on the Namespaces).
-  const after1 = (prev: k8s.yaml.ConfigGroup | undefined): pulumi.ComponentResourceOptions =>
+  const dependingOn = (prev: k8s.yaml.ConfigGroup | undefined): pulumi.ComponentResourceOptions =>
     prev ? { ...opts, dependsOn: [...dependsOnList(opts.dependsOn), prev] } : opts;
   const rest = nsGroup ? objs.filter((o) => !isNamespace(o)) : objs;
   const stepOf = (o: ManifestObject) => after.findIndex((takes) => takes(o));
   const group = new k8s.yaml.ConfigGroup(
     name,
     { objs: rest.filter((o) => stepOf(o) < 0), transformations },
-    after1(nsGroup),
+    dependingOn(nsGroup),
   );
   const steps: k8s.yaml.ConfigGroup[] = [];
   let previous = group;
@@ -69,7 +69,7 @@ export function applyManifests(
     previous = new k8s.yaml.ConfigGroup(
       `${name}-after-${i + 1}`,
       { objs: these, transformations },
-      after1(previous),
+      dependingOn(previous),
     );
     steps.push(previous);
   });

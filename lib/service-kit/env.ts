@@ -8,6 +8,16 @@ export class ConfigError extends Error {
   readonly code = 'invalid_config';
 }
 
+/** A parser's own error (it names the entry and the format) becomes the one ConfigError a service exits on. */
+export function asConfigError<T>(read: () => T, own: new (...args: never[]) => Error): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof own) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Variables whose value is never quoted in an error: tokens, passwords, keys, credentials in URLs. */

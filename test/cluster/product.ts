@@ -8,12 +8,14 @@
  * Registered by node.int.test.ts, which owns the node (one per machine): cluster-wide installs run in that
  * one ordered file.
  */
+
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
+import { logsInAsDatabaseRole } from '../../infra/sources.js';
 import { connectPostgres } from '../../lib/service-kit/db.js';
 import { AuditRepository } from '../../services/audit-service/src/storage/repo.js';
 import { seedAcmeCashier } from '../auth-service/helpers.js';
@@ -97,9 +99,6 @@ const DEPLOYMENTS = [
   },
   { namespace: 'novapos', name: 'audit-service', selector: 'app.kubernetes.io/name=audit-service' },
 ] as const;
-
-/** Deployments that log in to PostgreSQL as a role the chart's role Job makes: applied once it has run. */
-const AFTER_ROLES = new Set(['integration-gateway', 'audit-service']);
 
 function chartObjects(file: string): Obj[] {
   return parseAllDocuments(readFileSync(path.join(repoRoot, 'charts/dist', file), 'utf8'))
@@ -350,7 +349,8 @@ export function productChecks(
       // docs/deploying.md's order: everything but the Deployments that log in as a role the role Job makes,
       // then, once the Job has run, those (else they exit until their role exists: a restart each).
       const all = [...swap(operatorChart), ...swap(servicesChart)];
-      const later = (o: Obj) => o.kind === 'Deployment' && AFTER_ROLES.has(o.metadata.name);
+      // The Deployments that log in as the Job's roles: the same set the Pulumi program applies after it.
+      const later = (o: Obj) => logsInAsDatabaseRole(o);
       const apply = (objs: Obj[]) =>
         waitUntil(
           'the charts to apply',

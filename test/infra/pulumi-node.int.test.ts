@@ -253,7 +253,8 @@ beforeAll(async () => {
       'novapos:skipAwait': false,
       'novapos:monitoringNamespace': MONITORING_NS,
       'novapos:grafana': { ...dev['novapos:grafana'], enabled: false },
-      // The whole services chart, the role Job first (infra/stack.ts: isDatabaseRoleJob).
+      // The whole services chart: the role Job after auth-service, then the gateway and audit-service
+      // (infra/sources.ts: isDatabaseRoleSetup, logsInAsDatabaseRole).
       'novapos:features': { ...dev['novapos:features'], services: SERVICES },
       'novapos:pagerduty': { ...dev['novapos:pagerduty'], enabled: false },
     }),

@@ -1,7 +1,7 @@
 import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-events.js';
 import { type ClusterNode, parseClusterNodes, RedisClusterNodesError } from '../../../lib/redis-client.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
-import { ConfigError, type Env, envReader } from '../../../lib/service-kit/env.js';
+import { asConfigError, ConfigError, type Env, envReader } from '../../../lib/service-kit/env.js';
 import { vaultAuthFromEnv } from '../../../lib/service-kit/vault-env.js';
 import type { VaultAuth } from '../../../lib/vault.js';
 
@@ -187,14 +187,10 @@ export function configFromEnv(env: Env): AuthConfig {
     bootstrapToken: r.optional('AUTH_BOOTSTRAP_TOKEN'),
     bootstrapTokenFile: r.optional('AUTH_BOOTSTRAP_TOKEN_FILE'),
     redisUrl: r.optional('REDIS_URL'),
-    redisClusterNodes: (() => {
-      try {
-        return parseClusterNodes(r.optional('REDIS_CLUSTER_NODES'));
-      } catch (err) {
-        if (err instanceof RedisClusterNodesError) throw new ConfigError(err.message);
-        throw err;
-      }
-    })(),
+    redisClusterNodes: asConfigError(
+      () => parseClusterNodes(r.optional('REDIS_CLUSTER_NODES')),
+      RedisClusterNodesError,
+    ),
     adminPort: adminPortFromEnv(env, 'auth-service'),
     mfaTransit: {
       mount: r.string('MFA_TRANSIT_MOUNT', 'transit'),

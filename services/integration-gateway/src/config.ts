@@ -3,7 +3,14 @@ import { type KafkaClientConfig, kafkaConfigFromEnv } from '../../../lib/kafka-e
 import type { RedisFailureMode } from '../../../lib/ratelimit-contract.js';
 import { type ClusterNode, parseClusterNodes, RedisClusterNodesError } from '../../../lib/redis-client.js';
 import { adminPortFromEnv } from '../../../lib/service-kit/admin-listener.js';
-import { ConfigError, type Env, type EnvReader, envReader, invalid } from '../../../lib/service-kit/env.js';
+import {
+  asConfigError,
+  ConfigError,
+  type Env,
+  type EnvReader,
+  envReader,
+  invalid,
+} from '../../../lib/service-kit/env.js';
 import { vaultAuthFromEnv } from '../../../lib/service-kit/vault-env.js';
 import type { VaultAuth } from '../../../lib/vault.js';
 import { WEBHOOK_SEGMENT } from './domain/partner-webhooks.js';
@@ -115,16 +122,6 @@ function upstreamOrigin(r: EnvReader): string | undefined {
     throw invalid('GATEWAY_UPSTREAM_URL', v, 'must be an http(s) origin: scheme, host and port, no path');
   }
   return u.origin;
-}
-
-/** A parser's own error (it names the entry and the format) becomes the one ConfigError a service exits on. */
-function asConfigError<T>(read: () => T, own: new (...args: never[]) => Error): T {
-  try {
-    return read();
-  } catch (err) {
-    if (err instanceof own) throw new ConfigError(err.message);
-    throw err;
-  }
 }
 
 export function configFromEnv(env: Env): GatewayConfig {

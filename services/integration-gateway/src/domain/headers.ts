@@ -23,10 +23,17 @@ export interface LimitOutcome {
   readonly retryAfterMs: number;
 }
 
+/** The `RateLimit-Policy` field listing `policies`. */
+export function policyField(policies: readonly PolicyState[]): string {
+  return policies.map(policyItem).join(', ');
+}
+
+/** `field`: the `RateLimit-Policy` field of `policies` when the caller keeps it (the limiter's route plan). */
 export function rateLimitHeaders(
   policies: readonly PolicyState[],
   outcome: LimitOutcome,
   rejected: boolean,
+  field: string = policyField(policies),
 ): Record<string, string> {
   let limiting: PolicyState | undefined;
   for (const p of policies) {
@@ -35,27 +42,18 @@ export function rateLimitHeaders(
       break;
     }
   }
-  let policyField = policyFields.get(policies);
-  if (policyField === undefined) {
-    policyField = policies.map(policyItem).join(', ');
-    policyFields.set(policies, policyField);
-  }
   const capacity = limiting ? capacityOf(limiting) : 0;
   const r = Math.max(0, Math.min(outcome.remaining, capacity));
   const t = seconds(rejected ? outcome.retryAfterMs : outcome.resetMs);
   // The policy names are the fixed tokens of PolicyName and the parameters integers: the item is written
   // directly (the unit test parses it back with structured-headers).
   const headers: Record<string, string> = {
-    'RateLimit-Policy': policyField,
+    'RateLimit-Policy': field,
     RateLimit: `"${outcome.policy}";r=${r};t=${t}`,
   };
   if (rejected) headers['Retry-After'] = String(Math.max(1, seconds(outcome.retryAfterMs)));
   return headers;
 }
-
-// The `RateLimit-Policy` field of a request's policies: the limiter passes the same array for every request
-// of a route (its plan), so the field is joined once.
-const policyFields = new WeakMap<readonly PolicyState[], string>();
 
 // One `RateLimit-Policy` item per distinct policy, serialised once (a few per tenant configuration).
 const policyItems = new Map<string, string>();

@@ -1,11 +1,12 @@
 import { type BucketState, gcra } from './gcra.js';
-import { type LimitOutcome, type PolicyState, rateLimitHeaders } from './headers.js';
+import { type LimitOutcome, type PolicyState, policyField, rateLimitHeaders } from './headers.js';
 import { type Bucket, bucketsFor, type TenantLimits } from './limits.js';
 
 /** A request's buckets and the policies its `RateLimit-Policy` field lists, worked out once per route. */
 interface Plan {
   readonly buckets: readonly Bucket[];
   readonly policies: readonly PolicyState[];
+  readonly policyField: string;
 }
 
 /** Plans kept per limits object and (path, key prefix); paths are unbounded, so each map is capped. */
@@ -83,7 +84,8 @@ export class RateLimiter {
     let plan = byRoute.get(key);
     if (plan === undefined) {
       const buckets = bucketsFor(limits, path, keyPrefix);
-      plan = { buckets, policies: buckets.map((b) => ({ policy: b.policy, ...b.limit })) };
+      const policies = buckets.map((b) => ({ policy: b.policy, ...b.limit }));
+      plan = { buckets, policies, policyField: policyField(policies) };
       if (byRoute.size >= PLANS_PER_LIMITS) byRoute.clear();
       byRoute.set(key, plan);
     }
@@ -91,7 +93,7 @@ export class RateLimiter {
   }
 
   async decide(limits: TenantLimits, path: string, keyPrefix?: string): Promise<Decision> {
-    const { buckets, policies } = this.planFor(limits, path, keyPrefix);
+    const { buckets, policies, policyField: field } = this.planFor(limits, path, keyPrefix);
     const shadow = limits.enforcement === 'shadow';
     let check: BackendCheck;
     try {
@@ -112,7 +114,7 @@ export class RateLimiter {
         allow: true,
         outcome: 'allowed',
         mode: 'normal',
-        headers: rateLimitHeaders(policies, outcome, false),
+        headers: rateLimitHeaders(policies, outcome, false, field),
       };
     }
     if (shadow) {
@@ -120,7 +122,7 @@ export class RateLimiter {
         allow: true,
         outcome: 'shadow_rejected',
         mode: 'normal',
-        headers: rateLimitHeaders(policies, { ...outcome, retryAfterMs: 0 }, false),
+        headers: rateLimitHeaders(policies, { ...outcome, retryAfterMs: 0 }, false, field),
       };
     }
     return {
@@ -128,7 +130,7 @@ export class RateLimiter {
       outcome: 'rejected',
       mode: 'normal',
       status: 429,
-      headers: rateLimitHeaders(policies, outcome, true),
+      headers: rateLimitHeaders(policies, outcome, true, field),
     };
   }
 
