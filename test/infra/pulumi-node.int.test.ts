@@ -322,7 +322,13 @@ describe('pulumi up with await on, against the real node', () => {
         metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> };
         status: {
           phase: string;
-          containerStatuses?: { ready: boolean; restartCount: number; image: string }[];
+          containerStatuses?: {
+            name: string;
+            ready: boolean;
+            restartCount: number;
+            image: string;
+            lastState?: { terminated?: { reason?: string; exitCode?: number } };
+          }[];
         };
       }[];
     };
@@ -353,7 +359,21 @@ describe('pulumi up with await on, against the real node', () => {
       if (p.status.phase === 'Succeeded') continue; // the role Job's pod
       for (const c of p.status.containerStatuses ?? []) {
         expect(c.ready, p.metadata.name).toBe(true);
-        expect(c.restartCount, p.metadata.name).toBe(0);
+        // A restart says why it happened: how the last run ended and the end of its log.
+        const why =
+          c.restartCount === 0
+            ? ''
+            : `; last run ${JSON.stringify(c.lastState?.terminated ?? {})}; its log:\n${await kubectl([
+                '-n',
+                'novapos',
+                'logs',
+                p.metadata.name,
+                '-c',
+                c.name,
+                '--previous',
+                '--tail=30',
+              ]).catch((err: unknown) => String(err))}`;
+        expect(c.restartCount, `${p.metadata.name}${why}`).toBe(0);
       }
     }
     // Left out of the test stack, as printed above.
