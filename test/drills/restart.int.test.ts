@@ -7,6 +7,7 @@ import { faultKey } from '../../lib/ratelimit-contract.js';
 import { Annotations } from '../../operator/src/api/index.js';
 import { syntheticRateLimitName } from '../../operator/src/controllers/disaster-recovery-drill/index.js';
 import { type AuthFixture, startAuth, startTestGateway, type TestGateway } from '../gateway/support.js';
+import { privateRedisDb } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
 import { type Kubectl, kubectlFor, repoRoot } from '../runtime/support.js';
 import {
@@ -29,6 +30,11 @@ describe('drill: operator killed mid-drill', () => {
   const suffix = randomBytes(3).toString('hex');
   const ns = `drill-restart-${suffix}`;
   const tenant = `drill-r-${suffix}`;
+  // A Redis database of its own (9): on the shared one, other suites' refused credentials from 127.0.0.1 had
+  // spent the gateway's failed-authentication budget, and the drill's check before the outage saw only 429s
+  // (stop 27's CI: "did not answer tenant drill-r-b554fb normally (rate_limited ×5)"). The gateway, the
+  // operator (fault keys) and this test's own client all use it.
+  const redisUrl = privateRedisDb(env.redisUrl, 9);
   let kubectl: Kubectl;
   let auth: AuthFixture;
   let gateway: TestGateway;
@@ -39,10 +45,10 @@ describe('drill: operator killed mid-drill', () => {
   beforeAll(async () => {
     const kube = env.kube!;
     kubectl = kubectlFor(kube.kubectlPath, kube.kubeconfig);
-    redis = new Redis(env.redisUrl!);
+    redis = new Redis(redisUrl);
     auth = await startAuth(env, `drill-r-${suffix}`);
     gateway = await startTestGateway({
-      REDIS_URL: env.redisUrl,
+      REDIS_URL: redisUrl,
       DATABASE_URL: auth.databaseUrl,
       JWKS_URL: auth.jwksUrl,
       GATEWAY_RATE_LIMIT_RPM: '6000',
@@ -68,7 +74,7 @@ describe('drill: operator killed mid-drill', () => {
         ...process.env,
         KUBECONFIG: env.kube!.kubeconfig,
         DRILL_NAMESPACE: ns,
-        REDIS_URL: env.redisUrl,
+        REDIS_URL: redisUrl,
         DRILL_AUTH_SERVICE_URL: auth.svc.url,
         DRILL_GATEWAY_URL: gateway.url,
         DRILL_GATEWAY_METRICS_URLS: `${gateway.adminUrl}/metrics`,
@@ -132,7 +138,7 @@ describe('drill: operator killed mid-drill', () => {
     operator = await startDrillOperator({
       kubeconfig: env.kube!.kubeconfig,
       namespace: ns,
-      redisUrl: env.redisUrl!,
+      redisUrl,
       authServiceUrl: auth.svc.url,
       gatewayUrl: gateway.url,
       gatewayMetricsUrls: [`${gateway.adminUrl}/metrics`],

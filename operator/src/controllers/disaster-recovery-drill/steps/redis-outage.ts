@@ -1,7 +1,7 @@
 import type { RedisFailureMode } from '../../../../../lib/ratelimit-contract.js';
 import type { TrafficSample } from '../../../adapters/drill/ports.js';
 import { parseDuration } from '../../../api/validation.js';
-import { prepared, type StepContext, type StepOutcome } from './context.js';
+import { prepared, type StepContext, type StepOutcome, TOO_MANY_AUTH_FAILURES } from './context.js';
 import { abortReason, describeCounts, percentile, seconds } from './stats.js';
 
 /** How much longer the fault key lives than the step's sending window (see below). */
@@ -20,7 +20,9 @@ export const EXPECTED_ANSWER: Record<RedisFailureMode, { limiter: string; descri
 export function observedMode(s: TrafficSample): string {
   if (s.status === 200 && s.limiter) return s.limiter;
   if (s.status === 503 && s.code === 'rate_limiter_unavailable') return 'fail_closed';
-  if (s.status === 429) return 'rate_limited';
+  // Both are 429; only the tenant limit is 'rate_limited'. The other is the gateway's failed-authentication
+  // budget of the client's address, spent before the drill's key was even verified.
+  if (s.status === 429) return s.code === TOO_MANY_AUTH_FAILURES ? TOO_MANY_AUTH_FAILURES : 'rate_limited';
   return s.status === 0 ? 'no answer' : `HTTP ${s.status}${s.code ? ` ${s.code}` : ''}`;
 }
 
@@ -72,7 +74,11 @@ export async function redisOutageStep(c: StepContext): Promise<StepOutcome> {
   if (before.length === 0 || beforeNormal < before.length) {
     return {
       passed: false,
-      message: `before the outage the gateway did not answer tenant ${tenant} normally (${describeCounts(count(before)) || 'no answers'}): nothing was injected`,
+      message:
+        `before the outage the gateway did not answer tenant ${tenant} normally (${describeCounts(count(before)) || 'no answers'}): nothing was injected` +
+        (before.some((s) => observedMode(s) === TOO_MANY_AUTH_FAILURES)
+          ? "; too_many_auth_failures: the operator's address has spent the gateway's failed-authentication budget (GATEWAY_AUTH_FAILURES_PER_ADDRESS in its window)"
+          : ''),
       figures,
     };
   }
