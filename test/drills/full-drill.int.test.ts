@@ -5,6 +5,7 @@ import { RESTORE_LEAD_TIME_ANNOTATION } from '../../operator/src/adapters/drill/
 import { Annotations } from '../../operator/src/api/index.js';
 import { expectNoSecrets } from '../auth-service/helpers.js';
 import { startTestGateway, type TestGateway } from '../gateway/support.js';
+import { privateRedisDb } from '../harness/env.js';
 import { waitUntil } from '../harness/wait.js';
 import { type DrillEnvironment, startDrillEnvironment } from './full-drill-environment.js';
 import { aDrill, DRILL_PASSWORD, finishedRun, getDrill, sample } from './support.js';
@@ -119,7 +120,11 @@ describe('drill: all three steps', () => {
     });
     await new Promise<void>((r) => staleJwks!.listen(0, '127.0.0.1', r));
     staleGateway = await startTestGateway({
-      REDIS_URL: env.redisUrl,
+      // A Redis database of its own (1): this gateway refuses the drill's tokens on purpose, and every refusal
+      // is charged to 127.0.0.1's failed-authentication budget in its Redis database. On the shared one it
+      // spent the budget of every suite's gateway there (stop 27's CI: drills/restart's drill was answered
+      // 429 too_many_auth_failures before it began).
+      REDIS_URL: privateRedisDb(env.redisUrl, 1),
       DATABASE_URL: databaseUrl,
       JWKS_URL: `http://127.0.0.1:${(staleJwks.address() as AddressInfo).port}/jwks.json`,
       JWKS_MAX_CACHE_SECONDS: '10',

@@ -217,7 +217,8 @@ export async function startEnv(opts: EnvOptions): Promise<Env> {
  * The shared Redis seen through a logical database of the suite's own (1–15; 0 is the shared one): keys are apart
  * (tenant limits, gateway replicas, the per-address authentication budgets attack suites spend from 127.0.0.1);
  * pub/sub channels are not, which the contracts' notifications tolerate (a gateway re-reads keys in its own database).
- * Taken (one suite each, so files running side by side never share one): 4 partner webhooks, 6 stale replica,
+ * Taken (one suite each, so files running side by side never share one): 1 the full drill's stale verifier
+ * (test/drills/full-drill.int.test.ts), 4 partner webhooks, 6 stale replica,
  * 7 gateway fuzz, 8 TenantRateLimit writes, 9 the drill killed mid-run (test/drills/restart.int.test.ts),
  * 10 the drill environments (test/drills/full-drill-environment.ts),
  * 11 operator process, 12 session revocation, 13 gateway edge, 14 gateway proxy, 15 the plugin's live usage
