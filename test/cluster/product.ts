@@ -53,8 +53,9 @@ type Obj = {
   [k: string]: any;
 };
 
-interface PodJson {
-  metadata: { name: string; labels?: Record<string, string> };
+/** What the node suites read of a Pod (kubectl get pods -o json). */
+export interface PodJson {
+  metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> };
   spec: {
     securityContext?: Record<string, unknown>;
     containers: {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appliesService, REPO_ROOT } from '../../infra/sources.js';
 import { connectPostgres } from '../../lib/service-kit/db.js';
 import { chartObjects } from '../../scripts/start-node.js';
+import type { PodJson } from '../cluster/product.js';
 import type { NodeInstance } from '../harness/components/node.js';
 import { type AppComponent, appImageSpec, appImages } from '../harness/node/app-images.js';
 import {
@@ -318,19 +319,7 @@ describe('pulumi up with await on, against the real node', () => {
     }
     // The services' pods run the images built here, under the charts' own names, and never restarted.
     const pods = JSON.parse(await kubectl(['-n', 'novapos', 'get', 'pods', '-o', 'json'])) as {
-      items: {
-        metadata: { name: string; creationTimestamp: string; labels?: Record<string, string> };
-        status: {
-          phase: string;
-          containerStatuses?: {
-            name: string;
-            ready: boolean;
-            restartCount: number;
-            image: string;
-            lastState?: { terminated?: { reason?: string; exitCode?: number } };
-          }[];
-        };
-      }[];
+      items: PodJson[];
     };
     // The role Job ran first: it had completed before any pod of the Deployments that log in as its roles
     // was created, so none of them crash-looped waiting for a role.
