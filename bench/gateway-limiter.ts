@@ -36,7 +36,14 @@ import {
 import { limiterRedisOptions, startGateway } from '../services/integration-gateway/src/server.js';
 import { startRedis } from '../test/harness/components/redis.js';
 import { type ClosedLoopResult, closedLoop as sharedClosedLoop } from './closed-loop.js';
-import { cycle, flagValue, loadAverage1m, median as medianOf, required } from './support.js';
+import {
+  cycle,
+  flagValue,
+  loadAverage1m,
+  median as medianOf,
+  processCpuSeconds,
+  required,
+} from './support.js';
 
 const run = promisify(execFile);
 const secondsArg = process.argv.indexOf('--seconds');
@@ -244,18 +251,6 @@ interface WrkResult {
   readonly cpuUsPerRequest: number;
 }
 
-/** CPU time (ms) the process `pid` used so far (/proc/<pid>/stat utime + stime, 100 ticks/s); 0 if unknown. */
-function processCpuMs(pid: number | undefined): number {
-  if (!pid || pid < 0) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
 /** The Redis the gateways use: its CPU counts toward a gateway request's cost. */
 let redisPid: number | undefined;
 
@@ -264,10 +259,10 @@ async function wrk(url: string, headers: Record<string, string> = {}): Promise<W
   const args = ['-t1', `-c${CONCURRENCY}`, `-d${SECONDS}s`, '--latency'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   const cpuBefore = process.cpuUsage();
-  const redisBefore = processCpuMs(redisPid);
+  const redisBefore = processCpuSeconds(redisPid);
   const { stdout } = await run('wrk', [...args, url], { maxBuffer: 1 << 20 });
   const cpu = process.cpuUsage(cpuBefore);
-  const cpuUs = cpu.user + cpu.system + (processCpuMs(redisPid) - redisBefore) * 1000;
+  const cpuUs = cpu.user + cpu.system + (processCpuSeconds(redisPid) - redisBefore) * 1e6;
   const ms = (text: string | undefined) => {
     const m = /([\d.]+)(us|ms|s)/.exec(text ?? '');
     if (!m) return Number.NaN;

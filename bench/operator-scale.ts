@@ -31,7 +31,7 @@ import { startAckReplica } from '../test/gateway/ack-replica.js';
 import { startEnv } from '../test/harness/env.js';
 import { waitUntil } from '../test/harness/wait.js';
 import { apiserverGet, metricValue, widgetCrdDir } from '../test/runtime/support.js';
-import { required } from './support.js';
+import { processCpuSeconds, required } from './support.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string) => {
@@ -123,21 +123,6 @@ function isReady(o: {
   );
 }
 
-/**
- * CPU seconds (user + system, all threads) a process has used so far: /proc/<pid>/stat's utime and stime, in
- * clock ticks of 10 ms (USER_HZ 100 on Linux); 0 for a process that is gone.
- */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
 /** Runs `fn` over 0..n-1 on `concurrency` parallel lanes. */
 async function lanes(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -203,10 +188,10 @@ async function main(): Promise<void> {
      */
     const cpuMeter = (operatorPid?: () => number | undefined) => {
       const procs = {
-        apiserver: () => cpuSeconds(k.apiserver.pid),
-        etcd: () => cpuSeconds(k.etcd.pid),
-        redis: () => cpuSeconds(env.redis?.process.pid),
-        operator: () => cpuSeconds(operatorPid?.()),
+        apiserver: () => processCpuSeconds(k.apiserver.pid),
+        etcd: () => processCpuSeconds(k.etcd.pid),
+        redis: () => processCpuSeconds(env.redis?.process.pid),
+        operator: () => processCpuSeconds(operatorPid?.()),
         bench: () => {
           const u = process.cpuUsage();
           return (u.user + u.system) / 1e6;

@@ -17,7 +17,7 @@
 // The scenarios are interleaved per round (rotated order) and the median of the rounds is reported, because
 // the machine is shared. Figures go to stdout and bench/results/redis-limiter.json.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
@@ -28,7 +28,7 @@ import { RedisLimiter } from '../services/integration-gateway/src/limiter/redis-
 import { startRedis } from '../test/harness/components/redis.js';
 import { startRedisCluster } from '../test/harness/components/redis-cluster.js';
 import { closedLoop } from './closed-loop.js';
-import { cycle, flagValue, loadAverage1m, median, required } from './support.js';
+import { cycle, flagValue, loadAverage1m, median, processCpuSeconds, required } from './support.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -72,27 +72,16 @@ interface Sample {
   readonly checksPerScriptCall?: number;
 }
 
-/** utime + stime of a process, in µs. */
-function cpuUs(pid: number): number {
-  // The fields after the command name, which is in parentheses and may itself hold ") ".
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const nameEnd = stat.lastIndexOf(') ');
-  if (nameEnd < 0) throw new Error(`bench: /proc/${pid}/stat has no command name`);
-  const fields = stat.slice(nameEnd + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1_000_000) / 100;
-}
-
 /** The shared closed loop (bench/closed-loop.ts), with the Redis servers' and this process' CPU per check. */
 async function measuredLoop(
   op: (i: number) => Promise<unknown>,
   redisPids: readonly number[],
 ): Promise<Sample> {
-  const redisBefore = redisPids.reduce((t, p) => t + cpuUs(p), 0);
+  const redisBefore = redisPids.reduce((t, p) => t + processCpuSeconds(p) * 1e6, 0);
   const clientBefore = process.cpuUsage();
   const loop = await closedLoop(op, { seconds: SECONDS, concurrency: CONCURRENCY });
   const client = process.cpuUsage(clientBefore);
-  const redisCpu = redisPids.reduce((t, p) => t + cpuUs(p), 0) - redisBefore;
+  const redisCpu = redisPids.reduce((t, p) => t + processCpuSeconds(p) * 1e6, 0) - redisBefore;
   return {
     checks: loop.ops,
     checksPerSecond: loop.opsPerSecond,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 
 /**
@@ -32,4 +33,21 @@ export function loadAverage1m(): number {
 /** The `i`-th element of `xs`, wrapping around (a closed loop's call number → its tenant or scenario). */
 export function cycle<T>(xs: readonly T[], i: number): T {
   return required(xs[i % xs.length], 'an element of an empty list');
+}
+
+/**
+ * CPU seconds (user + system, all threads) the process `pid` has used so far: /proc/<pid>/stat's utime and
+ * stime, in clock ticks of 10 ms (USER_HZ 100 on Linux), read after the command name (in parentheses, which
+ * may itself hold ") "). 0 without a pid or for a process that is gone.
+ */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined || pid <= 0) return 0;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
