@@ -54,16 +54,12 @@ export class GatewayMetrics {
     this.now = opts.now ?? Date.now;
     const registers = [this.registry];
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
-    const { pendingChecks, pendingHits, pendingRejections } = this;
     this.checks = new Counter({
       name: 'gateway_rate_limit_checks_total',
       help: 'Rate-limit decisions by outcome (allowed, rejected, shadow_rejected, error).',
       labelNames: ['outcome'],
       registers,
-      collect() {
-        for (const [outcome, n] of pendingChecks) this.inc({ outcome }, n);
-        pendingChecks.clear();
-      },
+      collect: addPending('outcome', this.pendingChecks),
     });
     for (const outcome of ['allowed', 'rejected', 'shadow_rejected', 'error'] satisfies CheckOutcome[])
       this.checks.inc({ outcome }, 0);
@@ -72,20 +68,14 @@ export class GatewayMetrics {
       help: "Requests checked against a tenant's limit.",
       labelNames: ['tenant'],
       registers,
-      collect() {
-        for (const [tenant, n] of pendingHits) this.inc({ tenant }, n);
-        pendingHits.clear();
-      },
+      collect: addPending('tenant', this.pendingHits),
     });
     this.rejections = new Counter({
       name: 'gateway_rate_limit_rejections_total',
       help: 'Requests refused by the rate limiter (429, or 503 when Redis is down and the tenant fails closed).',
       labelNames: ['tenant'],
       registers,
-      collect() {
-        for (const [tenant, n] of pendingRejections) this.inc({ tenant }, n);
-        pendingRejections.clear();
-      },
+      collect: addPending('tenant', this.pendingRejections),
     });
     const lastMode = this.lastMode;
     const window = opts.modeWindowMs ?? 60_000;
@@ -167,9 +157,9 @@ export class GatewayMetrics {
 
   recordDecision(tenant: string, outcome: CheckOutcome, mode: LimiterMode, rejected: boolean): void {
     const label = this.tenantLabel(tenant);
-    this.pendingChecks.set(outcome, (this.pendingChecks.get(outcome) ?? 0) + 1);
-    this.pendingHits.set(label, (this.pendingHits.get(label) ?? 0) + 1);
-    if (rejected) this.pendingRejections.set(label, (this.pendingRejections.get(label) ?? 0) + 1);
+    countOne(this.pendingChecks, outcome);
+    countOne(this.pendingHits, label);
+    if (rejected) countOne(this.pendingRejections, label);
     const last = this.lastMode.get(tenant);
     if (last !== undefined) {
       last.mode = mode;
@@ -179,4 +169,17 @@ export class GatewayMetrics {
       dropOldest(this.lastMode, 10_000);
     }
   }
+}
+
+/** One more in `key`'s pending count. */
+function countOne<K>(pending: Map<K, number>, key: K): void {
+  pending.set(key, (pending.get(key) ?? 0) + 1);
+}
+
+/** A counter's `collect` (run at each scrape): the counts pending under its one label, added and forgotten. */
+function addPending<L extends string>(label: L, pending: Map<string, number>) {
+  return function (this: Counter<L>): void {
+    for (const [value, n] of pending) this.inc({ [label]: value } as Partial<Record<L, string>>, n);
+    pending.clear();
+  };
 }

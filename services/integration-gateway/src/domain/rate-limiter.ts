@@ -1,3 +1,4 @@
+import { dropOldest } from '../../../../lib/bounded-map.js';
 import { type BucketState, gcra } from './gcra.js';
 import { type LimitOutcome, type PolicyState, policyField, rateLimitHeaders } from './headers.js';
 import { type Bucket, bucketsFor, type TenantLimits } from './limits.js';
@@ -86,8 +87,8 @@ export class RateLimiter {
       const buckets = bucketsFor(limits, path, keyPrefix);
       const policies = buckets.map((b) => ({ policy: b.policy, ...b.limit }));
       plan = { buckets, policies, policyField: policyField(policies) };
-      if (byRoute.size >= PLANS_PER_LIMITS) byRoute.clear();
       byRoute.set(key, plan);
+      dropOldest(byRoute, PLANS_PER_LIMITS);
     }
     return plan;
   }

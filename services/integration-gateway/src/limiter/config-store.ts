@@ -1,4 +1,5 @@
 import type { ClientContext, Result } from 'ioredis';
+import { dropOldest } from '../../../../lib/bounded-map.js';
 import { describeError } from '../../../../lib/errors.js';
 import type { Logger } from '../../../../lib/log.js';
 import {
@@ -80,9 +81,9 @@ export class ConfigStore {
     if (limits !== undefined) return limits;
     let defaults = this.defaultsByTenant.get(tenant);
     if (defaults === undefined) {
-      if (this.defaultsByTenant.size >= 10_000) this.defaultsByTenant.clear();
       defaults = defaultLimits(tenant, this.opts.defaults);
       this.defaultsByTenant.set(tenant, defaults);
+      dropOldest(this.defaultsByTenant, 10_000);
     }
     return defaults;
   }
