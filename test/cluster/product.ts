@@ -350,8 +350,6 @@ export function productChecks(
       // docs/deploying.md's order: everything but the Deployments that log in as a role the role Job makes,
       // then, once the Job has run, those (else they exit until their role exists: a restart each).
       const all = [...swap(operatorChart), ...swap(servicesChart)];
-      // The Deployments that log in as the Job's roles: the same set the Pulumi program applies after it.
-      const later = (o: Obj) => logsInAsDatabaseRole(o);
       const apply = (objs: Obj[]) =>
         waitUntil(
           'the charts to apply',
@@ -364,7 +362,7 @@ export function productChecks(
           },
           { timeoutMs: 60_000, intervalMs: 1000 },
         );
-      await apply(all.filter((o) => !later(o)));
+      await apply(all.filter((o) => !logsInAsDatabaseRole(o)));
       await kubectl([
         '-n',
         'novapos',
@@ -385,7 +383,8 @@ export function productChecks(
         throw new Error(`${err.message}\n--- db-roles ---\n${logs}`);
       });
       log(`role Job complete ${((Date.now() - t0) / 1000).toFixed(1)} s after apply`);
-      await apply(all.filter(later));
+      // The Deployments that log in as the Job's roles: the same set the Pulumi program applies after it.
+      await apply(all.filter(logsInAsDatabaseRole));
       // auth-service is Ready only once it has a signing key set, which the SigningKeyRotation of examples/
       // makes: here its pods must run; it becomes Available in the next step.
       for (const d of DEPLOYMENTS.filter((x) => x.name !== 'auth-service')) await rolledOut(d);

@@ -7,35 +7,29 @@
 export type IndexFunc<T> = (obj: T) => readonly string[];
 
 export class CacheIndex<T> {
-  /** index name → value → keys. */
-  private readonly byName = new Map<string, Map<string, Set<string>>>();
+  /** index name → its function and value → keys. */
+  private readonly indexes = new Map<string, { of: IndexFunc<T>; keys: Map<string, Set<string>> }>();
 
-  constructor(private readonly indexers: Readonly<Record<string, IndexFunc<T>>> = {}) {
-    for (const name of Object.keys(indexers)) this.byName.set(name, new Map());
-  }
-
-  get names(): string[] {
-    return [...this.byName.keys()];
+  constructor(indexers: Readonly<Record<string, IndexFunc<T>>> = {}) {
+    for (const [name, of] of Object.entries(indexers)) this.indexes.set(name, { of, keys: new Map() });
   }
 
   /** Moves `key` from what `old` indexed under to what `next` does (either may be undefined). */
   update(key: string, old: T | undefined, next: T | undefined): void {
-    for (const [name, values] of this.byName) {
-      const indexer = this.indexers[name];
-      if (indexer === undefined) continue;
-      const before = old === undefined ? [] : indexer(old);
-      const after = next === undefined ? [] : indexer(next);
+    for (const { of, keys: byValue } of this.indexes.values()) {
+      const before = old === undefined ? [] : of(old);
+      const after = next === undefined ? [] : of(next);
       for (const v of before) {
         if (after.includes(v)) continue;
-        const keys = values.get(v);
+        const keys = byValue.get(v);
         keys?.delete(key);
-        if (keys?.size === 0) values.delete(v);
+        if (keys?.size === 0) byValue.delete(v);
       }
       for (const v of after) {
-        let keys = values.get(v);
+        let keys = byValue.get(v);
         if (keys === undefined) {
           keys = new Set();
-          values.set(v, keys);
+          byValue.set(v, keys);
         }
         keys.add(key);
       }
@@ -44,9 +38,9 @@ export class CacheIndex<T> {
 
   /** The keys indexed under `value` by index `name`; throws for an index that was not declared. */
   keys(name: string, value: string): ReadonlySet<string> {
-    const values = this.byName.get(name);
-    if (values === undefined) throw new Error(`no index named ${name}`);
-    return values.get(value) ?? EMPTY;
+    const index = this.indexes.get(name);
+    if (index === undefined) throw new Error(`no index named ${name}`);
+    return index.keys.get(value) ?? EMPTY;
   }
 }
 
