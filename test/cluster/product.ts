@@ -23,8 +23,10 @@ import type { NodeInstance } from '../harness/components/node.js';
 import { type PrometheusInstance, startPrometheus } from '../harness/components/prometheus.js';
 import { type AppComponent, type AppImage, importAppImages } from '../harness/node/app-images.js';
 import {
+  AUDIT_DATABASE,
   applyObjects,
   chartVaultRoles,
+  createAuditDatabase,
   type NodeDataStores,
   type NodeKafka,
   servicesSecrets,
@@ -119,8 +121,6 @@ export function productChecks(
   let images: Record<AppComponent, AppImage>;
   let stores: NodeDataStores;
   let kafka: NodeKafka;
-  /** The database the audit-service chains into (its tables' owner is the harness's `novapos`). */
-  const auditDatabase = 'novapos_audit';
   let prometheus: PrometheusInstance | undefined;
   let limitsSeen:
     | {
@@ -254,34 +254,15 @@ export function productChecks(
         startNodeKafka(node(), path.join(scratchDir(), 'kafka')),
       ]);
       await chartVaultRoles(stores.vault);
-      const admin = connectPostgres(stores.postgres.url, { max: 1 });
-      try {
-        await admin.query(`CREATE DATABASE ${auditDatabase}`);
-      } finally {
-        await admin.close();
-      }
-      // The least-privilege roles' passwords (the chart's role Job sets them; the services' URLs carry them).
-      const gatewayPassword = randomBytes(18).toString('base64url');
-      const auditPassword = randomBytes(18).toString('base64url');
-      const pg = 'postgres.novapos-data.svc:5432';
-      // The Secrets a user creates before installing (docs/auth-service.md, docs/integration-gateway.md,
-      // docs/audit-service.md), the gateway's database URL naming its own role instead of the tables' owner.
+      await createAuditDatabase(stores);
+      // The Secrets a user creates before installing, the gateway's and the audit-service's database URLs
+      // naming the role Job's least-privilege roles.
       await applyObjects(node(), [
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'novapos-system' } },
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'novapos' } },
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CLIENT_NS } },
         stringDataSecret('novapos-system', 'novapos-operator-redis', { REDIS_URL: stores.redisUrl(0) }),
-        ...servicesSecrets(stores).filter((x) => x.metadata.name !== 'integration-gateway-database'),
-        stringDataSecret('novapos', 'integration-gateway-database', {
-          DATABASE_URL: `postgres://novapos_gateway:${gatewayPassword}@${pg}/novapos`,
-        }),
-        stringDataSecret('novapos', 'novapos-db-admin', { DATABASE_ADMIN_URL: stores.postgresUrl() }),
-        stringDataSecret('novapos', 'integration-gateway-db-role', { GATEWAY_DB_PASSWORD: gatewayPassword }),
-        stringDataSecret('novapos', 'audit-service-database', {
-          DATABASE_URL: `postgres://novapos_audit:${auditPassword}@${pg}/${auditDatabase}`,
-          DATABASE_ADMIN_URL: stores.postgresUrl(auditDatabase),
-        }),
-        stringDataSecret('novapos', 'audit-service-db-role', { AUDIT_DB_PASSWORD: auditPassword }),
+        ...servicesSecrets(stores),
         ...kafka.secrets(),
       ]);
       // A user of tenant acme (auth-service's own migrations and repository, from the host).
@@ -572,7 +553,7 @@ export function productChecks(
         { EMAIL: user.email, PASSWORD: user.password },
       );
       expect(JSON.parse(sent.trim().split('\n').pop() ?? '{}')).toEqual({ login: 200, statuses: [401] });
-      const db = connectPostgres(stores.postgres.url.replace(/\/novapos$/, `/${auditDatabase}`), { max: 1 });
+      const db = connectPostgres(stores.postgres.url.replace(/\/novapos$/, `/${AUDIT_DATABASE}`), { max: 1 });
       try {
         const rows = await waitUntil(
           "the login's and the forged tokens' events to be chained",

@@ -1,22 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appliesService, REPO_ROOT } from '../../infra/sources.js';
-import { connectPostgres } from '../../lib/service-kit/db.js';
 import { chartObjects } from '../../scripts/start-node.js';
 import type { PodJson } from '../cluster/product.js';
 import type { NodeInstance } from '../harness/components/node.js';
 import { type AppComponent, appImageSpec, appImages } from '../harness/node/app-images.js';
 import {
   chartVaultRoles,
+  createAuditDatabase,
   type NodeDataStores,
   type NodeKafka,
   servicesSecrets,
   startNodeDataStores,
   startNodeKafka,
-  stringDataSecret,
 } from '../harness/node/data-stores.js';
 import { buildImagesArchive } from '../harness/node/images.js';
 import { LEASE_WAIT_MS, nodeLease } from '../harness/node-lease.js';
@@ -58,11 +56,6 @@ const LEFT_OUT = [
 ];
 /** The services chart's components the test stack applies (`features.services`): all of them. */
 const SERVICES = ['auth-service', 'gateway', 'audit-service', 'db-roles'];
-/** The database the audit-service chains into, made before `pulumi up` (as a user's DBA would). */
-const AUDIT_DATABASE = 'novapos_audit';
-/** The passwords of the least-privilege roles the chart's role Job makes (a user's Secrets). */
-const GATEWAY_DB_PASSWORD = randomBytes(18).toString('base64url');
-const AUDIT_DB_PASSWORD = randomBytes(18).toString('base64url');
 const SERVICES_CHART = 'novapos-services.yaml';
 /** The charts' container name → the component whose image it runs. */
 const CONTAINER_IMAGE: Record<string, AppComponent> = {
@@ -81,8 +74,6 @@ const DEPLOYMENTS = [
 /** What the data stores' setup adds to the cluster (removed at the end unless it was there before). */
 const SETUP_NAMESPACES = ['vault', 'novapos-data', 'vault-system', 'kafka'];
 const SETUP_CLUSTER_ROLE_BINDING = 'vault-auth-delegator';
-/** PostgreSQL as the pods name it (test/harness/node/data-stores.ts). */
-const PG = 'postgres.novapos-data.svc:5432';
 
 let lease: NodeLease | undefined;
 let skipReason: string | undefined;
@@ -172,12 +163,7 @@ async function startDataStores(l: NodeLease): Promise<NodeDataStores> {
   ]);
   kafka = k;
   await chartVaultRoles(s.vault);
-  const admin = connectPostgres(s.postgres.url, { max: 1 });
-  try {
-    await admin.query(`CREATE DATABASE ${AUDIT_DATABASE}`);
-  } finally {
-    await admin.close();
-  }
+  await createAuditDatabase(s);
   return s;
 }
 
@@ -199,18 +185,8 @@ async function applyBesideTheStack(s: NodeDataStores, timeoutMs: number): Promis
       apiVersion: 'v1',
       kind: 'List',
       items: [
-        ...servicesSecrets(s).filter((x) => x.metadata.name !== 'integration-gateway-database'),
         // The gateway and the audit-service log in as the roles the chart's Job makes (docs/deploying.md).
-        stringDataSecret('novapos', 'integration-gateway-database', {
-          DATABASE_URL: `postgres://novapos_gateway:${GATEWAY_DB_PASSWORD}@${PG}/novapos`,
-        }),
-        stringDataSecret('novapos', 'novapos-db-admin', { DATABASE_ADMIN_URL: s.postgresUrl() }),
-        stringDataSecret('novapos', 'integration-gateway-db-role', { GATEWAY_DB_PASSWORD }),
-        stringDataSecret('novapos', 'audit-service-database', {
-          DATABASE_URL: `postgres://novapos_audit:${AUDIT_DB_PASSWORD}@${PG}/${AUDIT_DATABASE}`,
-          DATABASE_ADMIN_URL: s.postgresUrl(AUDIT_DATABASE),
-        }),
-        stringDataSecret('novapos', 'audit-service-db-role', { AUDIT_DB_PASSWORD }),
+        ...servicesSecrets(s),
         ...(kafka?.secrets() ?? []),
       ],
     }),

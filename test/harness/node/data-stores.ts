@@ -10,10 +10,12 @@
  * OpenBao's Kubernetes auth method validates pods' ServiceAccount tokens against the node's own apiserver
  * (TokenReview, with a reviewer ServiceAccount bound to system:auth-delegator), as in a cluster.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KAFKA_SERVICES } from '../../../lib/kafka-topics.js';
+import { connectPostgres } from '../../../lib/service-kit/db.js';
 import { type KafkaInstance, startKafka } from '../components/kafka.js';
 import type { NodeInstance } from '../components/node.js';
 import { type PostgresInstance, startPostgres } from '../components/postgres.js';
@@ -252,17 +254,48 @@ export const stringDataSecret = (namespace: string, name: string, data: Record<s
   stringData: data,
 });
 
+/** The audit-service's database, made before installing as a user's DBA would (its tables' owner: `novapos`). */
+export const AUDIT_DATABASE = 'novapos_audit';
+
+/** Makes AUDIT_DATABASE in the node's PostgreSQL. */
+export async function createAuditDatabase(stores: NodeDataStores): Promise<void> {
+  const admin = connectPostgres(stores.postgres.url, { max: 1 });
+  try {
+    await admin.query(`CREATE DATABASE ${AUDIT_DATABASE}`);
+  } finally {
+    await admin.close();
+  }
+}
+
 /**
- * The Secrets a user creates in `novapos` before installing the services chart (docs/auth-service.md,
- * docs/integration-gateway.md), naming these stores. The gateway's database Secret carries the same owner
- * URL as auth-service's: its least-privilege role comes from the role Job, which the node does not run.
+ * The Secrets a user creates in `novapos` before installing the whole services chart (docs/auth-service.md,
+ * docs/integration-gateway.md, docs/audit-service.md, docs/deploying.md), naming these stores: Redis and
+ * database URLs, the gateway's and the audit-service's naming the least-privilege roles the chart's role Job
+ * makes, the owner URL that Job runs with, and those roles' passwords (fresh on each call).
  */
 export function servicesSecrets(stores: NodeDataStores): ReturnType<typeof stringDataSecret>[] {
+  const gatewayPassword = randomBytes(18).toString('base64url');
+  const auditPassword = randomBytes(18).toString('base64url');
+  const asRole = (user: string, password: string, database?: string) => {
+    const url = new URL(stores.postgresUrl(database));
+    url.username = user;
+    url.password = password;
+    return url.toString();
+  };
   return [
     stringDataSecret('novapos', 'auth-service-redis', { REDIS_URL: stores.redisUrl(0) }),
     stringDataSecret('novapos', 'integration-gateway-redis', { REDIS_URL: stores.redisUrl(0) }),
     stringDataSecret('novapos', 'auth-service-database', { DATABASE_URL: stores.postgresUrl() }),
-    stringDataSecret('novapos', 'integration-gateway-database', { DATABASE_URL: stores.postgresUrl() }),
+    stringDataSecret('novapos', 'integration-gateway-database', {
+      DATABASE_URL: asRole('novapos_gateway', gatewayPassword),
+    }),
+    stringDataSecret('novapos', 'novapos-db-admin', { DATABASE_ADMIN_URL: stores.postgresUrl() }),
+    stringDataSecret('novapos', 'integration-gateway-db-role', { GATEWAY_DB_PASSWORD: gatewayPassword }),
+    stringDataSecret('novapos', 'audit-service-database', {
+      DATABASE_URL: asRole('novapos_audit', auditPassword, AUDIT_DATABASE),
+      DATABASE_ADMIN_URL: stores.postgresUrl(AUDIT_DATABASE),
+    }),
+    stringDataSecret('novapos', 'audit-service-db-role', { AUDIT_DB_PASSWORD: auditPassword }),
   ];
 }
 
