@@ -5,8 +5,8 @@
 //   3. redis-benchmark running the same EVALSHA — the ceiling of one Redis for this script;
 //   4. the whole gateway (JWT verification, limiter, response) with autocannon on /api/tenant/ping.
 //   5. the edge, all with wrk (one thread, 64 connections) against servers in this process, in one run:
-//      ceiling 1, a bare node:http server answering the ping's JSON (and, as a reference, the same after one
-//      Redis round trip batched as the limiter batches); ceiling 2, a bare node:http reverse
+//      ceiling 1, a bare node:http server answering the ping's JSON (and, as a reference, the same after the
+//      gateway's own limiter check, RedisLimiter, on the same Redis); ceiling 2, a bare node:http reverse
 //      proxy (undici) to a local upstream; the gateway answering /api/tenant/ping (JWT + limiter); the
 //      gateway proxying /api/orders to the same upstream. With `--baseline <dir>` (a checkout of an older
 //      gateway, e.g. a git worktree) its gateway is measured the same way, for before/after ratios.
@@ -334,37 +334,13 @@ async function edgeBench(redisUrl: string) {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
-  // Reference 1r: ceiling 1 that first waits for a Redis round trip, batched as the gateway's limiter batches
-  // its checks (the requests that arrive while one call is in flight go together in the next, one EVAL of a
-  // script that touches every key it is given): what the limiter's round trip alone costs the bare server.
-  const redisRef = new Redis(redisUrl, { enableAutoPipelining: false });
-  redisRef.defineCommand('benchTouch', {
-    lua: "for i = 1, #KEYS do redis.call('EXISTS', KEYS[i]) end return #KEYS",
-  });
-  const touch = (redisRef as unknown as { benchTouch(n: number, ...keys: string[]): Promise<number> })
-    .benchTouch;
-  let waiting: (() => void)[] | undefined;
-  let inFlight = false;
-  const flush = (): void => {
-    if (waiting === undefined || inFlight) return;
-    const batch = waiting;
-    waiting = undefined;
-    inFlight = true;
-    const keys = batch.map(() => 'bench:{ref}:bucket');
-    void touch.call(redisRef, keys.length, ...keys).finally(() => {
-      inFlight = false;
-      for (const done of batch) done();
-      if (waiting !== undefined) process.nextTick(flush);
-    });
-  };
-  const roundTrip = () =>
-    new Promise<void>((resolve) => {
-      if (waiting === undefined) {
-        waiting = [];
-        if (!inFlight) process.nextTick(flush);
-      }
-      waiting.push(resolve);
-    });
+  // Reference 1r: ceiling 1 that first makes the gateway's own limiter check (RedisLimiter on a client with
+  // the gateway's options: one tenant bucket, checks made while a call is in flight batched into the next):
+  // what the limiter's Redis round trip alone costs the bare server.
+  const redisRef = new Redis(redisUrl, limiterRedisOptions(2000));
+  const refLimiter = new RedisLimiter(redisRef);
+  const refBucket = [{ policy: 'tenant' as const, id: 'bench-ref', limit: LIMIT }];
+  const roundTrip = () => refLimiter.check('bench-ref', refBucket);
   const bareRedis = await listen((_req, res) => {
     void roundTrip().then(() => {
       const body = PING_BODY();
